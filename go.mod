@@ -1,0 +1,3 @@
+module github.com/chatstore/chatstore
+
+go 1.26

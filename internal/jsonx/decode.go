@@ -1,0 +1,657 @@
+// Package jsonx is the strict, allocation-light JSON reader and writer behind
+// chatstore's wire formats.
+//
+// encoding/json is not used on the hot paths for three reasons: it is several
+// times slower for the small, many-keyed objects chat messages are made of; it
+// silently accepts duplicate keys and invalid UTF-8 (replacing bytes with
+// U+FFFD), both of which would let a request mean one thing to us and another
+// to the Python side; and its errors do not say where in a message the problem
+// is. The reader here is a pull parser: callers walk objects and arrays
+// themselves, so decoding a known shape allocates only the values it keeps.
+package jsonx
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// MaxDepth bounds the nesting of arrays and objects. Python's json module,
+// which Haystack uses, fails near 1,000 levels (its recursion limit), so no
+// document Haystack can write is refused, while hostile input cannot exhaust
+// the stack.
+const MaxDepth = 1000
+
+// SyntaxError reports malformed JSON and the byte offset where it was found.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("%s (at byte %d)", e.Msg, e.Offset)
+}
+
+// Decoder reads one JSON document from a byte slice.
+type Decoder struct {
+	data    []byte
+	pos     int
+	depth   int
+	scratch []byte
+}
+
+// NewDecoder returns a decoder over data. data must not change while the
+// decoder is in use.
+func NewDecoder(data []byte) *Decoder {
+	return &Decoder{data: data}
+}
+
+// Reset makes d read data from the start, keeping its scratch buffer.
+func (d *Decoder) Reset(data []byte) {
+	d.data, d.pos, d.depth = data, 0, 0
+}
+
+// Offset is the position of the next unread byte.
+func (d *Decoder) Offset() int { return d.pos }
+
+// Seek moves the decoder to an offset previously returned by Offset, at the
+// same nesting depth.
+func (d *Decoder) Seek(off int) { d.pos = off }
+
+// Depth is the current nesting depth.
+func (d *Decoder) Depth() int { return d.depth }
+
+// SetDepth restores a depth recorded together with an offset for Seek.
+func (d *Decoder) SetDepth(n int) { d.depth = n }
+
+// Bytes returns the raw input between two offsets.
+func (d *Decoder) Bytes(from, to int) []byte { return d.data[from:to] }
+
+func (d *Decoder) errorf(format string, args ...any) error {
+	return &SyntaxError{Offset: d.pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (d *Decoder) skipSpace() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+// Kind names the JSON type of the next value.
+type Kind byte
+
+const (
+	Invalid Kind = iota
+	Null
+	Bool
+	Number
+	String
+	Array
+	Object
+	End // no more input
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Null:
+		return "null"
+	case Bool:
+		return "a boolean"
+	case Number:
+		return "a number"
+	case String:
+		return "a string"
+	case Array:
+		return "an array"
+	case Object:
+		return "an object"
+	case End:
+		return "the end of input"
+	}
+	return "an invalid value"
+}
+
+// Peek reports the kind of the next value without consuming it.
+func (d *Decoder) Peek() Kind {
+	d.skipSpace()
+	if d.pos >= len(d.data) {
+		return End
+	}
+	switch c := d.data[d.pos]; {
+	case c == '{':
+		return Object
+	case c == '[':
+		return Array
+	case c == '"':
+		return String
+	case c == 't' || c == 'f':
+		return Bool
+	case c == 'n':
+		return Null
+	case c == '-' || (c >= '0' && c <= '9'):
+		return Number
+	}
+	return Invalid
+}
+
+// TypeError is returned when a value is well-formed JSON of the wrong type.
+type TypeError struct {
+	Offset int
+	Want   string
+	Got    Kind
+}
+
+func (e *TypeError) Error() string {
+	return fmt.Sprintf("must be %s, got %s", e.Want, e.Got)
+}
+
+// Expect returns an error describing the next value as not being want. If the
+// next value is not even valid JSON, the syntax error is returned instead.
+func (d *Decoder) Expect(want string) error {
+	k := d.Peek()
+	if k == Invalid {
+		return d.errorf("invalid character %s looking for a value", quoteByte(d.data[d.pos]))
+	}
+	if k == End {
+		return d.errorf("unexpected end of input")
+	}
+	return &TypeError{Offset: d.pos, Want: want, Got: k}
+}
+
+func quoteByte(c byte) string {
+	if c >= 0x20 && c < 0x7f {
+		return strconv.QuoteRune(rune(c))
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
+}
+
+// OpenObject consumes '{'. Walk the members with NextKey.
+func (d *Decoder) OpenObject() error {
+	if d.Peek() != Object {
+		return d.Expect("an object")
+	}
+	return d.open()
+}
+
+// OpenArray consumes '['. Walk the elements with NextElem.
+func (d *Decoder) OpenArray() error {
+	if d.Peek() != Array {
+		return d.Expect("an array")
+	}
+	return d.open()
+}
+
+func (d *Decoder) open() error {
+	if d.depth >= MaxDepth {
+		return d.errorf("nesting deeper than %d levels", MaxDepth)
+	}
+	d.depth++
+	d.pos++
+	return nil
+}
+
+// NextKey reads the next member name of an object opened by OpenObject, and
+// the colon after it; the caller must then consume the value. n is the number
+// of members read so far. ok is false at the closing brace, which is consumed.
+// The returned key is only valid until the next call on d.
+func (d *Decoder) NextKey(n int) (key []byte, ok bool, err error) {
+	d.skipSpace()
+	if d.pos >= len(d.data) {
+		return nil, false, d.errorf("unexpected end of input in object")
+	}
+	if d.data[d.pos] == '}' {
+		d.pos++
+		d.depth--
+		return nil, false, nil
+	}
+	if n > 0 {
+		if d.data[d.pos] != ',' {
+			return nil, false, d.errorf("invalid character %s after object member, want ',' or '}'", quoteByte(d.data[d.pos]))
+		}
+		d.pos++
+		d.skipSpace()
+	}
+	if d.pos >= len(d.data) || d.data[d.pos] != '"' {
+		if d.pos >= len(d.data) {
+			return nil, false, d.errorf("unexpected end of input in object")
+		}
+		return nil, false, d.errorf("invalid character %s looking for an object key", quoteByte(d.data[d.pos]))
+	}
+	key, err = d.stringBytes()
+	if err != nil {
+		return nil, false, err
+	}
+	d.skipSpace()
+	if d.pos >= len(d.data) || d.data[d.pos] != ':' {
+		return nil, false, d.errorf("missing ':' after object key")
+	}
+	d.pos++
+	return key, true, nil
+}
+
+// NextElem positions the decoder at the next element of an array opened by
+// OpenArray. n is the number of elements read so far. ok is false at the
+// closing bracket, which is consumed.
+func (d *Decoder) NextElem(n int) (ok bool, err error) {
+	d.skipSpace()
+	if d.pos >= len(d.data) {
+		return false, d.errorf("unexpected end of input in array")
+	}
+	if d.data[d.pos] == ']' {
+		d.pos++
+		d.depth--
+		return false, nil
+	}
+	if n > 0 {
+		if d.data[d.pos] != ',' {
+			return false, d.errorf("invalid character %s after array element, want ',' or ']'", quoteByte(d.data[d.pos]))
+		}
+		d.pos++
+	}
+	return true, nil
+}
+
+// Null consumes a null if one is next and reports whether it did.
+func (d *Decoder) Null() (bool, error) {
+	if d.Peek() != Null {
+		return false, nil
+	}
+	if err := d.literal("null"); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (d *Decoder) literal(lit string) error {
+	if len(d.data)-d.pos < len(lit) || string(d.data[d.pos:d.pos+len(lit)]) != lit {
+		return d.errorf("invalid literal, want %s", lit)
+	}
+	d.pos += len(lit)
+	return nil
+}
+
+// Bool reads a boolean.
+func (d *Decoder) Bool() (bool, error) {
+	if d.Peek() != Bool {
+		return false, d.Expect("a boolean")
+	}
+	if d.data[d.pos] == 't' {
+		return true, d.literal("true")
+	}
+	return false, d.literal("false")
+}
+
+// String reads a string value.
+func (d *Decoder) String() (string, error) {
+	if d.Peek() != String {
+		return "", d.Expect("a string")
+	}
+	b, err := d.stringBytes()
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// StringOrNull reads a string, or a null as ok=false.
+func (d *Decoder) StringOrNull() (s string, ok bool, err error) {
+	switch d.Peek() {
+	case Null:
+		_, err = d.Null()
+		return "", false, err
+	case String:
+		s, err = d.String()
+		return s, err == nil, err
+	}
+	return "", false, d.Expect("a string or null")
+}
+
+// stringBytes reads a quoted string at d.pos. The result aliases the input
+// when the string has no escapes, or d.scratch otherwise.
+func (d *Decoder) stringBytes() ([]byte, error) {
+	start := d.pos + 1
+	i := start
+	for i < len(d.data) {
+		c := d.data[i]
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			return d.data[start:i], nil
+		case c == '\\':
+			return d.escapedString(start, i)
+		case c < 0x20:
+			d.pos = i
+			return nil, d.errorf("invalid control character %s in string", quoteByte(c))
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(d.data[i:])
+			if r == utf8.RuneError && size == 1 {
+				d.pos = i
+				return nil, d.errorf("invalid UTF-8 in string")
+			}
+			i += size
+		}
+	}
+	d.pos = len(d.data)
+	return nil, d.errorf("unexpected end of input in string")
+}
+
+func (d *Decoder) escapedString(start, i int) ([]byte, error) {
+	buf := append(d.scratch[:0], d.data[start:i]...)
+	for i < len(d.data) {
+		c := d.data[i]
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			d.scratch = buf
+			return buf, nil
+		case c == '\\':
+			if i+1 >= len(d.data) {
+				d.pos = i
+				return nil, d.errorf("unexpected end of input in string escape")
+			}
+			switch e := d.data[i+1]; e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+				i += 2
+			case 'b':
+				buf = append(buf, '\b')
+				i += 2
+			case 'f':
+				buf = append(buf, '\f')
+				i += 2
+			case 'n':
+				buf = append(buf, '\n')
+				i += 2
+			case 'r':
+				buf = append(buf, '\r')
+				i += 2
+			case 't':
+				buf = append(buf, '\t')
+				i += 2
+			case 'u':
+				r, n, err := d.unicodeEscape(i)
+				if err != nil {
+					return nil, err
+				}
+				buf = utf8.AppendRune(buf, r)
+				i += n
+			default:
+				d.pos = i
+				return nil, d.errorf("invalid escape %s in string", quoteByte(e))
+			}
+		case c < 0x20:
+			d.pos = i
+			return nil, d.errorf("invalid control character %s in string", quoteByte(c))
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(d.data[i:])
+			if r == utf8.RuneError && size == 1 {
+				d.pos = i
+				return nil, d.errorf("invalid UTF-8 in string")
+			}
+			buf = append(buf, d.data[i:i+size]...)
+			i += size
+		}
+	}
+	d.pos = len(d.data)
+	return nil, d.errorf("unexpected end of input in string")
+}
+
+// unicodeEscape decodes \uXXXX (and a following low surrogate) at i. A lone
+// surrogate is refused: Go strings cannot hold one, and replacing it would
+// change the text.
+func (d *Decoder) unicodeEscape(i int) (rune, int, error) {
+	r, ok := hex4(d.data, i+2)
+	if !ok {
+		d.pos = i
+		return 0, 0, d.errorf("invalid \\u escape in string")
+	}
+	if !utf16.IsSurrogate(r) {
+		return r, 6, nil
+	}
+	if r < 0xdc00 && i+12 <= len(d.data) && d.data[i+6] == '\\' && d.data[i+7] == 'u' {
+		if r2, ok := hex4(d.data, i+8); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
+			return utf16.DecodeRune(r, r2), 12, nil
+		}
+	}
+	d.pos = i
+	return 0, 0, d.errorf("lone UTF-16 surrogate \\u%04x in string", r)
+}
+
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// Number reads a number and returns its literal text, which keeps its exact
+// value and spelling (2^70 and 1.0 survive unchanged).
+func (d *Decoder) Number() (json.Number, error) {
+	if d.Peek() != Number {
+		return "", d.Expect("a number")
+	}
+	start := d.pos
+	end, ok := scanNumber(d.data, start)
+	if !ok {
+		d.pos = end
+		return "", d.errorf("invalid number")
+	}
+	d.pos = end
+	return json.Number(d.data[start:end]), nil
+}
+
+// scanNumber returns the end of the RFC 8259 number at i.
+func scanNumber(b []byte, i int) (int, bool) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return i, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		s := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == s {
+			return i, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		s := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == s {
+			return i, false
+		}
+	}
+	return i, true
+}
+
+// ValidNumber reports whether s is a JSON number literal.
+func ValidNumber(s string) bool {
+	b := []byte(s)
+	end, ok := scanNumber(b, 0)
+	return ok && end == len(b)
+}
+
+// Skip consumes the next value whatever it is, checking that it is valid.
+func (d *Decoder) Skip() error {
+	switch d.Peek() {
+	case Object:
+		if err := d.open(); err != nil {
+			return err
+		}
+		for n := 0; ; n++ {
+			_, ok, err := d.NextKey(n)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return nil
+			}
+			if err := d.Skip(); err != nil {
+				return err
+			}
+		}
+	case Array:
+		if err := d.open(); err != nil {
+			return err
+		}
+		for n := 0; ; n++ {
+			ok, err := d.NextElem(n)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return nil
+			}
+			if err := d.Skip(); err != nil {
+				return err
+			}
+		}
+	case String:
+		_, err := d.stringBytes()
+		return err
+	case Number:
+		_, err := d.Number()
+		return err
+	case Bool:
+		_, err := d.Bool()
+		return err
+	case Null:
+		_, err := d.Null()
+		return err
+	}
+	return d.Expect("a value")
+}
+
+// Value reads any value as Go data: map[string]any, []any, string,
+// json.Number, bool or nil. Duplicate object keys are an error.
+func (d *Decoder) Value() (any, error) {
+	switch d.Peek() {
+	case Object:
+		return d.Map()
+	case Array:
+		if err := d.open(); err != nil {
+			return nil, err
+		}
+		arr := []any{}
+		for n := 0; ; n++ {
+			ok, err := d.NextElem(n)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return arr, nil
+			}
+			v, err := d.Value()
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+		}
+	case String:
+		return d.String()
+	case Number:
+		return d.Number()
+	case Bool:
+		return d.Bool()
+	case Null:
+		_, err := d.Null()
+		return nil, err
+	}
+	return nil, d.Expect("a value")
+}
+
+// Map reads an object as a map. Duplicate keys are an error: parsers disagree
+// on which one wins, so accepting them would let one document mean two things.
+func (d *Decoder) Map() (map[string]any, error) {
+	if err := d.OpenObject(); err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	for n := 0; ; n++ {
+		keyStart := d.pos
+		k, ok, err := d.NextKey(n)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return m, nil
+		}
+		key := string(k)
+		if _, dup := m[key]; dup {
+			return nil, &SyntaxError{Offset: keyStart, Msg: fmt.Sprintf("duplicate key %q in object", key)}
+		}
+		v, err := d.Value()
+		if err != nil {
+			return nil, err
+		}
+		m[key] = v
+	}
+}
+
+// MapOrNull reads an object, or null as a nil map.
+func (d *Decoder) MapOrNull() (map[string]any, error) {
+	if null, err := d.Null(); null || err != nil {
+		return nil, err
+	}
+	if d.Peek() != Object {
+		return nil, d.Expect("an object or null")
+	}
+	return d.Map()
+}
+
+// Finish checks that only whitespace follows the document.
+func (d *Decoder) Finish() error {
+	d.skipSpace()
+	if d.pos < len(d.data) {
+		return d.errorf("invalid character %s after top-level value", quoteByte(d.data[d.pos]))
+	}
+	return nil
+}
+
+// DuplicateKey returns the error for a member name seen twice in an object
+// whose keys the caller tracks itself.
+func (d *Decoder) DuplicateKey(key string) error {
+	return d.errorf("duplicate key %q in object", key)
+}
