@@ -1,7 +1,7 @@
 package chat
 
 import (
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -24,7 +24,7 @@ import (
 // *Error wrapping ErrInvalidJSON or ErrInvalidMessage.
 func Unmarshal(data []byte) (Message, error) {
 	d := jsonx.NewDecoder(data)
-	m, err := decodeMessage(d, "")
+	m, err := decodeMessage(d)
 	if err != nil {
 		return Message{}, err
 	}
@@ -47,11 +47,14 @@ func (m *Message) UnmarshalJSON(data []byte) error {
 // UnmarshalList decodes a JSON array of messages. Error paths start with the
 // index of the bad message, as in "[3].content[0].text".
 func UnmarshalList(data []byte) ([]Message, error) {
+	// Each message is decoded from its own copy of its JSON: the strings of
+	// a decoded message point into the input it was read from, and a stored
+	// message must not keep a whole request body alive.
 	d := jsonx.NewDecoder(data)
 	if err := d.OpenArray(); err != nil {
 		return nil, decodeErr("", err)
 	}
-	var msgs []Message
+	msgs := []Message{}
 	for n := 0; ; n++ {
 		ok, err := d.NextElem(n)
 		if err != nil {
@@ -60,19 +63,50 @@ func UnmarshalList(data []byte) ([]Message, error) {
 		if !ok {
 			break
 		}
-		m, err := decodeMessage(d, "["+strconv.Itoa(n)+"]")
+		start := d.Offset()
+		if err := d.Skip(); err != nil {
+			return nil, decodeErr("", err)
+		}
+		md := jsonx.NewDecoder(data[start:d.Offset()])
+		m, err := decodeMessage(md)
 		if err != nil {
-			return nil, err
+			return nil, atIndex(n, shiftOffset(err, start))
 		}
 		msgs = append(msgs, m)
 	}
 	if err := d.Finish(); err != nil {
 		return nil, decodeErr("", err)
 	}
-	if msgs == nil {
-		msgs = []Message{}
-	}
 	return msgs, nil
+}
+
+// shiftOffset makes the byte offset of an error in one element relative to
+// the whole input.
+func shiftOffset(err error, by int) error {
+	if e, ok := err.(*Error); ok && e.Offset >= 0 {
+		e.Offset += by
+	}
+	return err
+}
+
+// Errors are built without a path and gain one segment per level as they
+// return (at, atIndex), so decoding valid input spends nothing on paths.
+
+// at prefixes the path of err with seg, turning reader errors into *Error.
+func at(seg string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e, ok := err.(*Error)
+	if !ok {
+		return decodeErr(seg, err)
+	}
+	e.Path = joinPath(seg, e.Path)
+	return e
+}
+
+func atIndex(i int, err error) error {
+	return at("["+strconv.Itoa(i)+"]", err)
 }
 
 // span records where a member's value starts, so it can be decoded after the
@@ -98,108 +132,170 @@ func (s span) seek(d *jsonx.Decoder) {
 
 var roleList = `"user", "system", "assistant" and "tool"`
 
-func decodeMessage(d *jsonx.Decoder, path string) (Message, error) {
+// header holds the role, name and meta of one of the two formats that can
+// appear in a message ("role"... or the legacy "_role"...). Both are read as
+// they come, in one pass; an error in a field of the format that turns out
+// not to be used is dropped, as Haystack never looks at those fields.
+type header struct {
+	role      Role
+	name      *string
+	meta      map[string]any
+	hasRole   bool
+	err       error
+	roleKey   string
+	nameKey   string
+	metaKey   string
+	seenField [3]bool
+}
+
+// field reads the value of one header member. A value of the wrong type is
+// skipped and its error kept; malformed JSON is returned at once.
+func (h *header) field(d *jsonx.Decoder, which int) error {
+	key := [...]string{h.roleKey, h.nameKey, h.metaKey}[which]
+	if h.seenField[which] {
+		return decodeErr("", d.DuplicateKey(key))
+	}
+	h.seenField[which] = true
+	var err error
+	switch which {
+	case 0:
+		h.hasRole = true
+		if d.Peek() != jsonx.String {
+			err = d.Expect("a string, one of " + roleList)
+			break
+		}
+		var v string
+		if v, err = d.String(); err != nil {
+			return decodeErr("", err)
+		}
+		if h.role = Role(v); !h.role.Valid() {
+			h.keep(invalidf(key, "unknown role %q; valid roles are %s", v, roleList))
+		}
+		return nil
+	case 1:
+		var v string
+		var ok bool
+		if v, ok, err = d.StringOrNull(); ok {
+			h.name = &v
+		}
+	case 2:
+		if k := d.Peek(); k != jsonx.Object && k != jsonx.Null {
+			err = d.Expect("an object or null")
+			break
+		}
+		var m map[string]any
+		if m, err = d.MapOrNull(); err != nil {
+			return decodeErr(key, err)
+		}
+		h.meta = nilIfEmpty(m)
+		return nil
+	}
+	var te *jsonx.TypeError
+	if errors.As(err, &te) {
+		h.keep(decodeErr(key, err))
+		return decodeErr("", d.Skip())
+	}
+	return decodeErr(key, err)
+}
+
+func (h *header) keep(err error) {
+	if h.err == nil {
+		h.err = err
+	}
+}
+
+func decodeMessage(d *jsonx.Decoder) (Message, error) {
 	if err := d.OpenObject(); err != nil {
-		return Message{}, decodeErr(path, err)
+		return Message{}, decodeErr("", err)
 	}
 	var (
-		role, name, meta             span
-		lRole, lContent, lName, lMet span
-		content                      []Part
-		hasContent                   bool
-		keys                         []string
+		cur        = header{roleKey: "role", nameKey: "name", metaKey: "meta"}
+		legacy     = header{roleKey: "_role", nameKey: "_name", metaKey: "_meta"}
+		lContent   span
+		content    []Part
+		hasContent bool
+		keysBuf    [8]string // the first keys, for error messages only
+		keys       = keysBuf[:0]
 	)
 	for n := 0; ; n++ {
 		k, ok, err := d.NextKey(n)
 		if err != nil {
-			return Message{}, decodeErr(path, err)
+			return Message{}, decodeErr("", err)
 		}
 		if !ok {
 			break
 		}
-		key := string(k)
-		if len(keys) < 16 {
-			keys = append(keys, key)
+		if len(keys) < len(keysBuf) {
+			keys = append(keys, k)
 		}
-		switch key {
+		switch k {
 		case "role":
-			err = role.mark(d, key)
+			err = cur.field(d, 0)
 		case "name":
-			err = name.mark(d, key)
+			err = cur.field(d, 1)
 		case "meta":
-			err = meta.mark(d, key)
+			err = cur.field(d, 2)
 		case "_role":
-			err = lRole.mark(d, key)
-		case "_content":
-			err = lContent.mark(d, key)
+			err = legacy.field(d, 0)
 		case "_name":
-			err = lName.mark(d, key)
+			err = legacy.field(d, 1)
 		case "_meta":
-			err = lMet.mark(d, key)
+			err = legacy.field(d, 2)
+		case "_content":
+			// Only read when there is no "content", so found now and
+			// decoded later.
+			err = decodeErr("", lContent.mark(d, k))
 		case "content":
 			if hasContent {
-				return Message{}, decodeErr(path, d.DuplicateKey(key))
+				return Message{}, decodeErr("", d.DuplicateKey(k))
 			}
 			hasContent = true
-			content, err = decodeContent(d, joinPath(path, "content"), true)
+			if content, err = decodeContent(d, true); err != nil {
+				return Message{}, at("content", err)
+			}
 		default:
 			// Haystack ignores members it does not know; so do we, which
 			// also lets newer Haystack versions add fields.
-			err = d.Skip()
+			err = decodeErr("", d.Skip())
 		}
 		if err != nil {
-			return Message{}, decodeErr(path, err)
+			return Message{}, err
 		}
 	}
-	end, endDepth := d.Offset(), d.Depth()
 
-	if !role.set && !lRole.set {
-		return Message{}, invalidf(path, "missing \"role\"; a message needs a role, one of %s (got keys %s)", roleList, keyList(keys))
+	if !cur.hasRole && !legacy.hasRole {
+		return Message{}, invalidf("", "missing \"role\"; a message needs a role, one of %s (got keys %s)", roleList, keyList(keys))
 	}
-	var (
-		m   Message
-		err error
-	)
+	var h header
 	switch {
 	case hasContent:
-		if !role.set {
-			return Message{}, invalidf(path, "missing \"role\"; a message with \"content\" needs \"role\", one of %s (\"_role\" belongs to the legacy format with \"_content\")", roleList)
+		if !cur.hasRole {
+			return Message{}, invalidf("", "missing \"role\"; a message with \"content\" needs \"role\", one of %s (\"_role\" belongs to the legacy format with \"_content\")", roleList)
 		}
-		m.Content = content
-		m.Role, err = decodeRole(d, role, joinPath(path, "role"))
-		if err == nil {
-			m.Name, err = decodeName(d, name, joinPath(path, "name"))
-		}
-		if err == nil {
-			m.Meta, err = decodeMeta(d, meta, joinPath(path, "meta"))
-		}
+		h = cur
 	case lContent.set:
-		if !lRole.set {
-			return Message{}, invalidf(path, "missing \"_role\"; a message in the legacy format with \"_content\" needs \"_role\", one of %s", roleList)
+		if !legacy.hasRole {
+			return Message{}, invalidf("", "missing \"_role\"; a message in the legacy format with \"_content\" needs \"_role\", one of %s", roleList)
 		}
+		end, endDepth := d.Offset(), d.Depth()
 		lContent.seek(d)
 		if d.Peek() != jsonx.Array {
-			return Message{}, decodeErr(joinPath(path, "_content"), d.Expect("a list of content parts"))
+			return Message{}, decodeErr("_content", d.Expect("a list of content parts"))
 		}
-		m.Content, err = decodeContent(d, joinPath(path, "_content"), false)
-		if err == nil {
-			m.Role, err = decodeRole(d, lRole, joinPath(path, "_role"))
+		var err error
+		if content, err = decodeContent(d, false); err != nil {
+			return Message{}, at("_content", err)
 		}
-		if err == nil {
-			m.Name, err = decodeName(d, lName, joinPath(path, "_name"))
-		}
-		if err == nil {
-			m.Meta, err = decodeMeta(d, lMet, joinPath(path, "_meta"))
-		}
+		d.Seek(end)
+		d.SetDepth(endDepth)
+		h = legacy
 	default:
-		return Message{}, invalidf(path, "missing \"content\"; a message needs \"content\", a list of content parts such as [{\"text\": \"Hello\"}] (got keys %s)", keyList(keys))
+		return Message{}, invalidf("", "missing \"content\"; a message needs \"content\", a list of content parts such as [{\"text\": \"Hello\"}] (got keys %s)", keyList(keys))
 	}
-	if err != nil {
-		return Message{}, err
+	if h.err != nil {
+		return Message{}, h.err
 	}
-	d.Seek(end)
-	d.SetDepth(endDepth)
-	return m, nil
+	return Message{Role: h.role, Content: content, Name: h.name, Meta: h.meta}, nil
 }
 
 func keyList(keys []string) string {
@@ -207,50 +303,6 @@ func keyList(keys []string) string {
 		return "none"
 	}
 	return strings.Join(keys, ", ")
-}
-
-func decodeRole(d *jsonx.Decoder, s span, path string) (Role, error) {
-	s.seek(d)
-	if d.Peek() != jsonx.String {
-		return "", decodeErr(path, d.Expect("a string, one of "+roleList))
-	}
-	v, err := d.String()
-	if err != nil {
-		return "", decodeErr(path, err)
-	}
-	r := Role(v)
-	if !r.Valid() {
-		return "", invalidf(path, "unknown role %q; valid roles are %s", v, roleList)
-	}
-	return r, nil
-}
-
-func decodeName(d *jsonx.Decoder, s span, path string) (*string, error) {
-	if !s.set {
-		return nil, nil
-	}
-	s.seek(d)
-	v, ok, err := d.StringOrNull()
-	if err != nil {
-		return nil, decodeErr(path, err)
-	}
-	if !ok {
-		return nil, nil
-	}
-	return &v, nil
-}
-
-// decodeMeta reads meta; null and absent are an empty meta, as in Haystack.
-func decodeMeta(d *jsonx.Decoder, s span, path string) (map[string]any, error) {
-	if !s.set {
-		return nil, nil
-	}
-	s.seek(d)
-	m, err := d.MapOrNull()
-	if err != nil {
-		return nil, decodeErr(path, err)
-	}
-	return nilIfEmpty(m), nil
 }
 
 // nilIfEmpty maps {} to nil for the maps that are written as {} when nil
@@ -265,38 +317,38 @@ func nilIfEmpty(m map[string]any) map[string]any {
 
 // decodeContent reads a list of parts, or with allowString the plain string
 // of the format before Haystack 2.9.
-func decodeContent(d *jsonx.Decoder, path string, allowString bool) ([]Part, error) {
+func decodeContent(d *jsonx.Decoder, allowString bool) ([]Part, error) {
 	switch d.Peek() {
 	case jsonx.String:
 		if allowString {
 			s, err := d.String()
 			if err != nil {
-				return nil, decodeErr(path, err)
+				return nil, decodeErr("", err)
 			}
 			return []Part{Text{Text: s}}, nil
 		}
 	case jsonx.Array:
-		return decodePartList(d, path, false)
+		return decodePartList(d, false)
 	}
-	return nil, decodeErr(path, d.Expect("a list of content parts or a string"))
+	return nil, decodeErr("", d.Expect("a list of content parts or a string"))
 }
 
-func decodePartList(d *jsonx.Decoder, path string, inResult bool) ([]Part, error) {
+func decodePartList(d *jsonx.Decoder, inResult bool) ([]Part, error) {
 	if err := d.OpenArray(); err != nil {
-		return nil, decodeErr(path, err)
+		return nil, decodeErr("", err)
 	}
-	parts := []Part{}
+	parts := make([]Part, 0, 2)
 	for n := 0; ; n++ {
 		ok, err := d.NextElem(n)
 		if err != nil {
-			return nil, decodeErr(path, err)
+			return nil, decodeErr("", err)
 		}
 		if !ok {
 			return parts, nil
 		}
-		p, err := decodePart(d, path+"["+strconv.Itoa(n)+"]", inResult)
+		p, err := decodePart(d, inResult)
 		if err != nil {
-			return nil, err
+			return nil, atIndex(n, err)
 		}
 		parts = append(parts, p)
 	}
@@ -320,54 +372,92 @@ const (
 	nPartKeys
 )
 
-var partKeyIndex = map[string]int{
-	"text": kText, "tool_call": kToolCall, "tool_call_result": kToolCallResult,
-	"image": kImage, "reasoning": kReasoning, "file": kFile,
-	"tool_name": kToolName, "arguments": kArguments, "result": kResult,
-	"origin": kOrigin, "reasoning_text": kReasoningText,
-	"base64_image": kBase64Image, "base64_data": kBase64Data,
+var partKeys = [nPartKeys]string{
+	kText: "text", kToolCall: "tool_call", kToolCallResult: "tool_call_result",
+	kImage: "image", kReasoning: "reasoning", kFile: "file",
+	kToolName: "tool_name", kArguments: "arguments", kResult: "result",
+	kOrigin: "origin", kReasoningText: "reasoning_text",
+	kBase64Image: "base64_image", kBase64Data: "base64_data",
+}
+
+func partKey(k string) int {
+	for i, name := range partKeys {
+		if k == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // wrapperKeys are the keys of the wrapped format, in the order Haystack
 // tries them.
 var wrapperKeys = [...]int{kToolCall, kToolCallResult, kImage, kReasoning, kFile}
 
-var wrapperNames = [...]string{kToolCall: "tool_call", kToolCallResult: "tool_call_result", kImage: "image", kReasoning: "reasoning", kFile: "file"}
-
 const partFormats = `valid parts are {"text": "Hello"}, {"tool_call": {"tool_name": "search", "arguments": {}, "id": "call_1"}}, ` +
 	`{"tool_call_result": {"result": "...", "origin": {...}, "error": false}}, {"reasoning": {"reasoning_text": "..."}}, ` +
 	`{"image": {"base64_image": "..."}}, {"file": {"base64_data": "..."}}, or the same objects unwrapped`
 
-func decodePart(d *jsonx.Decoder, path string, inResult bool) (Part, error) {
+func decodePart(d *jsonx.Decoder, inResult bool) (Part, error) {
 	start, depth := d.Offset(), d.Depth()
 	if err := d.OpenObject(); err != nil {
-		return nil, decodeErr(path, err)
+		return nil, decodeErr("", err)
 	}
 	var (
-		spans  [nPartKeys]span
-		others int
+		spans     [nPartKeys]span
+		others    int
+		eagerKind = -1
+		eager     Part
+		eagerErr  error
 	)
 	for n := 0; ; n++ {
 		k, ok, err := d.NextKey(n)
 		if err != nil {
-			return nil, decodeErr(path, err)
+			return nil, decodeErr("", err)
 		}
 		if !ok {
 			break
 		}
-		if i, known := partKeyIndex[string(k)]; known {
-			err = spans[i].mark(d, string(k))
-		} else {
+		i := partKey(k)
+		switch {
+		case i < 0:
 			others++
 			err = d.Skip()
+		case n == 0 && i <= kFile:
+			// Nearly every part is {"text": ...} or {"tool_call": {...}}:
+			// decode the value now, and only go back if another key turns
+			// out to decide the part.
+			spans[i] = span{off: d.Offset(), depth: d.Depth(), set: true}
+			eagerKind = i
+			if eager, eagerErr = decodeKind(d, i); eagerErr != nil {
+				spans[i].seek(d)
+				err = d.Skip()
+			}
+		default:
+			err = spans[i].mark(d, k)
 		}
 		if err != nil {
-			return nil, decodeErr(path, err)
+			return nil, decodeErr("", err)
 		}
 	}
 	end, endDepth := d.Offset(), d.Depth()
 
-	p, err := decodePartAs(d, path, &spans, others, start, depth)
+	kind, flat, err := choosePart(&spans, others)
+	if err != nil {
+		return nil, err
+	}
+	var p Part
+	switch {
+	case flat:
+		d.Seek(start)
+		d.SetDepth(depth)
+		p, err = decodeTyped(d, kind)
+	case kind == eagerKind:
+		p, err = eager, at(partKeys[kind], eagerErr)
+	default:
+		spans[kind].seek(d)
+		p, err = decodeKind(d, kind)
+		err = at(partKeys[kind], err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -375,7 +465,7 @@ func decodePart(d *jsonx.Decoder, path string, inResult bool) (Part, error) {
 		switch p.(type) {
 		case Text, Image, File:
 		default:
-			return nil, invalidf(path, "a tool call result list can only hold text, image and file parts, got %s", partName(p))
+			return nil, invalidf("", "a tool call result list can only hold text, image and file parts, got %s", partName(p))
 		}
 	}
 	d.Seek(end)
@@ -383,325 +473,321 @@ func decodePart(d *jsonx.Decoder, path string, inResult bool) (Part, error) {
 	return p, nil
 }
 
-func decodePartAs(d *jsonx.Decoder, path string, spans *[nPartKeys]span, others int, start, depth int) (Part, error) {
+// choosePart applies Haystack's rules for which kind of part an object is,
+// from the keys it has: "text" first (and then nothing else), then the
+// wrapper keys in order, then the flat forms.
+func choosePart(spans *[nPartKeys]span, others int) (kind int, flat bool, err error) {
 	if spans[kText].set {
 		// Haystack builds TextContent(**part), so any other key is an error.
 		for i := range spans {
 			if i != kText && spans[i].set {
-				return nil, invalidf(path, "a text part holds only \"text\", but this one also has %q", keyName(i))
+				return 0, false, invalidf("", "a text part holds only \"text\", but this one also has %q", partKeys[i])
 			}
 		}
 		if others > 0 {
-			return nil, invalidf(path, "a text part holds only \"text\", but this one has other keys")
+			return 0, false, invalidf("", "a text part holds only \"text\", but this one has other keys")
 		}
-		spans[kText].seek(d)
+		return kText, false, nil
+	}
+	// The first wrapper key present wins; other members are ignored.
+	for _, i := range wrapperKeys {
+		if spans[i].set {
+			return i, false, nil
+		}
+	}
+	switch {
+	case spans[kToolName].set && spans[kArguments].set:
+		return kToolCall, true, nil
+	case spans[kResult].set && spans[kOrigin].set:
+		return kToolCallResult, true, nil
+	case spans[kReasoningText].set:
+		return kReasoning, true, nil
+	case spans[kBase64Image].set:
+		return kImage, true, nil
+	case spans[kBase64Data].set:
+		return kFile, true, nil
+	}
+	return 0, false, invalidf("", "unknown content part; %s", partFormats)
+}
+
+// decodeKind decodes the value under a wrapper key, or the string under
+// "text".
+func decodeKind(d *jsonx.Decoder, kind int) (Part, error) {
+	if kind == kText {
 		s, err := d.String()
 		if err != nil {
-			return nil, decodeErr(path+".text", err)
+			return nil, decodeErr("", err)
 		}
 		return Text{Text: s}, nil
 	}
-	// Haystack tries the wrapper keys in a fixed order and takes the first
-	// present; other members are ignored.
-	wrapper := -1
-	for _, i := range wrapperKeys {
-		if spans[i].set {
-			wrapper = i
-			break
-		}
-	}
-	if wrapper >= 0 {
-		spans[wrapper].seek(d)
-		return decodeTyped(d, wrapper, joinPath(path, wrapperNames[wrapper]))
-	}
-	flat := -1
-	switch {
-	case spans[kToolName].set && spans[kArguments].set:
-		flat = kToolCall
-	case spans[kResult].set && spans[kOrigin].set:
-		flat = kToolCallResult
-	case spans[kReasoningText].set:
-		flat = kReasoning
-	case spans[kBase64Image].set:
-		flat = kImage
-	case spans[kBase64Data].set:
-		flat = kFile
-	}
-	if flat < 0 {
-		return nil, invalidf(path, "unknown content part; %s", partFormats)
-	}
-	d.Seek(start)
-	d.SetDepth(depth)
-	return decodeTyped(d, flat, path)
+	return decodeTyped(d, kind)
 }
 
-func keyName(i int) string {
-	for k, v := range partKeyIndex {
-		if v == i {
-			return k
-		}
-	}
-	return "?"
-}
-
-func decodeTyped(d *jsonx.Decoder, kind int, path string) (Part, error) {
+func decodeTyped(d *jsonx.Decoder, kind int) (Part, error) {
 	switch kind {
 	case kToolCall:
-		return decodeToolCall(d, path)
+		return decodeToolCall(d)
 	case kToolCallResult:
-		return decodeToolCallResult(d, path)
+		return decodeToolCallResult(d)
 	case kImage:
-		return decodeImage(d, path)
+		return decodeImage(d)
 	case kReasoning:
-		return decodeReasoning(d, path)
+		return decodeReasoning(d)
 	}
-	return decodeFile(d, path)
+	return decodeFile(d)
 }
 
-// fields walks an object whose keys the caller knows, calling fn for each
-// member. Duplicate keys among those fn accepts are errors; fn returns
-// handled=false for a key it does not know.
-func fields(d *jsonx.Decoder, path, what string, fn func(key string) (handled bool, err error)) error {
-	if err := d.OpenObject(); err != nil {
-		return decodeErr(path, err)
+// object walks the members of an object whose keys the caller matches
+// against names. For each member it returns the index of its key in names,
+// or -1 for a key not in names, leaving the decoder at the value. A key seen
+// twice is an error.
+type object struct {
+	d     *jsonx.Decoder
+	names []string
+	seen  uint32
+	n     int
+	key   string
+}
+
+func openObject(d *jsonx.Decoder, names []string) (object, error) {
+	return object{d: d, names: names}, decodeErr("", d.OpenObject())
+}
+
+// next returns the next member's key index; ok is false after the last.
+func (o *object) next() (i int, ok bool, err error) {
+	k, ok, err := o.d.NextKey(o.n)
+	if err != nil || !ok {
+		return 0, false, decodeErr("", err)
 	}
-	var seen [8]string
-	nseen := 0
-	for n := 0; ; n++ {
-		k, ok, err := d.NextKey(n)
-		if err != nil {
-			return decodeErr(path, err)
-		}
-		if !ok {
-			return nil
-		}
-		key := string(k)
-		for _, s := range seen[:nseen] {
-			if s == key {
-				return decodeErr(path, d.DuplicateKey(key))
+	o.n++
+	o.key = k
+	for i, name := range o.names {
+		if k == name {
+			if o.seen&(1<<i) != 0 {
+				return 0, false, decodeErr("", o.d.DuplicateKey(name))
 			}
-		}
-		handled, err := fn(key)
-		if err != nil {
-			return err
-		}
-		if !handled {
-			return invalidf(joinPath(path, key), "unknown key %q in %s", key, what)
-		}
-		if nseen < len(seen) {
-			seen[nseen] = key
-			nseen++
+			o.seen |= 1 << i
+			return i, true, nil
 		}
 	}
+	return -1, true, nil
 }
 
-func decodeToolCall(d *jsonx.Decoder, path string) (ToolCall, error) {
-	var (
-		c                ToolCall
-		hasName, hasArgs bool
-	)
-	err := fields(d, path, `a tool call (valid keys: "tool_name", "arguments", "id", "extra")`, func(key string) (bool, error) {
-		var err error
-		switch key {
-		case "tool_name":
-			hasName = true
+func (o *object) unknown(what string) error {
+	return invalidf(o.key, "unknown key %q in %s", o.key, what)
+}
+
+func (o *object) has(i int) bool { return o.seen&(1<<i) != 0 }
+
+var toolCallKeys = []string{"tool_name", "arguments", "id", "extra"}
+
+func decodeToolCall(d *jsonx.Decoder) (ToolCall, error) {
+	var c ToolCall
+	o, err := openObject(d, toolCallKeys)
+	for err == nil {
+		var i int
+		var ok bool
+		if i, ok, err = o.next(); !ok || err != nil {
+			break
+		}
+		switch i {
+		case 0:
 			c.ToolName, err = d.String()
-		case "arguments":
-			hasArgs = true
+		case 1:
 			c.Arguments, err = d.Map()
-		case "id":
+		case 2:
 			var id string
-			var ok bool
 			if id, ok, err = d.StringOrNull(); ok {
 				c.ID = &id
 			}
-		case "extra":
+		case 3:
 			c.Extra, err = d.MapOrNull()
 		default:
-			return false, nil
+			return ToolCall{}, o.unknown(`a tool call (valid keys: "tool_name", "arguments", "id", "extra")`)
 		}
 		if err != nil {
-			return true, decodeErr(joinPath(path, key), err)
+			err = at(toolCallKeys[i], err)
 		}
-		return true, nil
-	})
+	}
 	if err != nil {
 		return ToolCall{}, err
 	}
-	if !hasName || !hasArgs {
+	if !o.has(0) || !o.has(1) {
 		missing := "tool_name"
-		if hasName {
+		if o.has(0) {
 			missing = "arguments"
 		}
-		return ToolCall{}, invalidf(path, "missing %q; a tool call needs \"tool_name\" and \"arguments\"", missing)
+		return ToolCall{}, invalidf("", "missing %q; a tool call needs \"tool_name\" and \"arguments\"", missing)
 	}
 	c.Arguments = nilIfEmpty(c.Arguments)
 	return c, nil
 }
 
-func decodeToolCallResult(d *jsonx.Decoder, path string) (ToolCallResult, error) {
-	var (
-		r                          ToolCallResult
-		hasResult, hasOrigin, hasE bool
-	)
-	err := fields(d, path, "a tool call result", func(key string) (bool, error) {
-		var err error
-		switch key {
-		case "result":
-			hasResult = true
+var toolCallResultKeys = []string{"result", "origin", "error"}
+
+func decodeToolCallResult(d *jsonx.Decoder) (ToolCallResult, error) {
+	var r ToolCallResult
+	o, err := openObject(d, toolCallResultKeys)
+	for err == nil {
+		var i int
+		var ok bool
+		if i, ok, err = o.next(); !ok || err != nil {
+			break
+		}
+		switch i {
+		case 0:
 			switch d.Peek() {
 			case jsonx.String:
 				r.Result, err = d.String()
 			case jsonx.Array:
-				r.Parts, err = decodePartList(d, joinPath(path, "result"), true)
-				return true, err
+				r.Parts, err = decodePartList(d, true)
 			default:
 				err = d.Expect("a string or a list of text, image and file parts")
 			}
-		case "origin":
-			hasOrigin = true
-			r.Origin, err = decodeToolCall(d, joinPath(path, "origin"))
-			return true, err
-		case "error":
-			hasE = true
+		case 1:
+			r.Origin, err = decodeToolCall(d)
+		case 2:
 			r.Error, err = d.Bool()
 		default:
 			// Haystack reads only the three fields and ignores the rest.
-			err = d.Skip()
+			if err = d.Skip(); err != nil {
+				err = decodeErr("", err)
+			}
+			continue
 		}
-		if err != nil {
-			return true, decodeErr(joinPath(path, key), err)
-		}
-		return true, nil
-	})
+		err = at(toolCallResultKeys[i], err)
+	}
 	if err != nil {
 		return ToolCallResult{}, err
 	}
-	if !hasResult || !hasOrigin || !hasE {
+	if !o.has(0) || !o.has(1) || !o.has(2) {
 		var missing []string
-		for _, f := range []struct {
-			name string
-			has  bool
-		}{{"result", hasResult}, {"origin", hasOrigin}, {"error", hasE}} {
-			if !f.has {
-				missing = append(missing, fmt.Sprintf("%q", f.name))
+		for i, name := range toolCallResultKeys {
+			if !o.has(i) {
+				missing = append(missing, strconv.Quote(name))
 			}
 		}
-		return ToolCallResult{}, invalidf(path, "missing %s; a tool call result needs \"result\", \"origin\" and \"error\"", strings.Join(missing, ", "))
+		return ToolCallResult{}, invalidf("", "missing %s; a tool call result needs \"result\", \"origin\" and \"error\"", strings.Join(missing, ", "))
 	}
 	return r, nil
 }
 
-func decodeReasoning(d *jsonx.Decoder, path string) (Reasoning, error) {
-	var (
-		r       Reasoning
-		hasText bool
-	)
-	err := fields(d, path, `a reasoning part (valid keys: "reasoning_text", "extra")`, func(key string) (bool, error) {
-		var err error
-		switch key {
-		case "reasoning_text":
-			hasText = true
+var reasoningKeys = []string{"reasoning_text", "extra"}
+
+func decodeReasoning(d *jsonx.Decoder) (Reasoning, error) {
+	var r Reasoning
+	o, err := openObject(d, reasoningKeys)
+	for err == nil {
+		var i int
+		var ok bool
+		if i, ok, err = o.next(); !ok || err != nil {
+			break
+		}
+		switch i {
+		case 0:
 			r.ReasoningText, err = d.String()
-		case "extra":
+		case 1:
 			r.Extra, err = d.Map()
 		default:
-			return false, nil
+			return Reasoning{}, o.unknown(`a reasoning part (valid keys: "reasoning_text", "extra")`)
 		}
 		if err != nil {
-			return true, decodeErr(joinPath(path, key), err)
+			err = at(reasoningKeys[i], err)
 		}
-		return true, nil
-	})
+	}
 	if err != nil {
 		return Reasoning{}, err
 	}
-	r.Extra = nilIfEmpty(r.Extra)
-	if !hasText {
-		return Reasoning{}, invalidf(path, "missing \"reasoning_text\"; a reasoning part needs it")
+	if !o.has(0) {
+		return Reasoning{}, invalidf("", "missing \"reasoning_text\"; a reasoning part needs it")
 	}
+	r.Extra = nilIfEmpty(r.Extra)
 	return r, nil
 }
 
-func decodeImage(d *jsonx.Decoder, path string) (Image, error) {
-	var (
-		img     Image
-		hasData bool
-	)
-	err := fields(d, path, `an image (valid keys: "base64_image", "mime_type", "detail", "meta", "validation")`, func(key string) (bool, error) {
-		var err error
-		switch key {
-		case "base64_image":
-			hasData = true
+var imageKeys = []string{"base64_image", "mime_type", "detail", "meta", "validation"}
+
+func decodeImage(d *jsonx.Decoder) (Image, error) {
+	var img Image
+	o, err := openObject(d, imageKeys)
+	for err == nil {
+		var i int
+		var ok bool
+		if i, ok, err = o.next(); !ok || err != nil {
+			break
+		}
+		switch i {
+		case 0:
 			img.Base64Image, err = d.String()
-		case "mime_type":
+		case 1:
 			img.MimeType, _, err = d.StringOrNull()
-		case "detail":
+		case 2:
 			img.Detail, _, err = d.StringOrNull()
-		case "meta":
+		case 3:
 			img.Meta, err = d.Map()
-		case "validation":
+		case 4:
 			var v bool
 			v, err = d.Bool()
 			img.SkipValidation = !v
 		default:
-			return false, nil
+			return Image{}, o.unknown(`an image (valid keys: "base64_image", "mime_type", "detail", "meta", "validation")`)
 		}
 		if err != nil {
-			return true, decodeErr(joinPath(path, key), err)
+			err = at(imageKeys[i], err)
 		}
-		return true, nil
-	})
+	}
 	if err != nil {
 		return Image{}, err
 	}
-	img.Meta = nilIfEmpty(img.Meta)
-	if !hasData {
-		return Image{}, invalidf(path, "missing \"base64_image\"; an image needs its data as a base64 string")
+	if !o.has(0) {
+		return Image{}, invalidf("", "missing \"base64_image\"; an image needs its data as a base64 string")
 	}
-	if err := img.check(path); err != nil {
+	img.Meta = nilIfEmpty(img.Meta)
+	if err := img.check(""); err != nil {
 		return Image{}, err
 	}
 	return img, nil
 }
 
-func decodeFile(d *jsonx.Decoder, path string) (File, error) {
-	var (
-		f       File
-		hasData bool
-	)
-	err := fields(d, path, `a file (valid keys: "base64_data", "mime_type", "filename", "extra", "validation")`, func(key string) (bool, error) {
-		var err error
-		switch key {
-		case "base64_data":
-			hasData = true
+var fileKeys = []string{"base64_data", "mime_type", "filename", "extra", "validation"}
+
+func decodeFile(d *jsonx.Decoder) (File, error) {
+	var f File
+	o, err := openObject(d, fileKeys)
+	for err == nil {
+		var i int
+		var ok bool
+		if i, ok, err = o.next(); !ok || err != nil {
+			break
+		}
+		switch i {
+		case 0:
 			f.Base64Data, err = d.String()
-		case "mime_type":
+		case 1:
 			f.MimeType, _, err = d.StringOrNull()
-		case "filename":
+		case 2:
 			f.Filename, _, err = d.StringOrNull()
-		case "extra":
+		case 3:
 			f.Extra, err = d.Map()
-		case "validation":
+		case 4:
 			var v bool
 			v, err = d.Bool()
 			f.SkipValidation = !v
 		default:
-			return false, nil
+			return File{}, o.unknown(`a file (valid keys: "base64_data", "mime_type", "filename", "extra", "validation")`)
 		}
 		if err != nil {
-			return true, decodeErr(joinPath(path, key), err)
+			err = at(fileKeys[i], err)
 		}
-		return true, nil
-	})
+	}
 	if err != nil {
 		return File{}, err
 	}
-	f.Extra = nilIfEmpty(f.Extra)
-	if !hasData {
-		return File{}, invalidf(path, "missing \"base64_data\"; a file needs its data as a base64 string")
+	if !o.has(0) {
+		return File{}, invalidf("", "missing \"base64_data\"; a file needs its data as a base64 string")
 	}
-	if err := f.check(path); err != nil {
+	f.Extra = nilIfEmpty(f.Extra)
+	if err := f.check(""); err != nil {
 		return File{}, err
 	}
 	return f, nil

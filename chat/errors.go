@@ -50,6 +50,9 @@ func invalidf(path, format string, args ...any) *Error {
 
 // decodeErr turns an error from the JSON reader into an *Error at path.
 func decodeErr(path string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var (
 		se *jsonx.SyntaxError
 		te *jsonx.TypeError

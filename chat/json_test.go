@@ -212,7 +212,7 @@ func TestDecodeErrors(t *testing.T) {
 		path string
 		msg  string // substring of the message
 	}{
-		{"not json", `{"role":`, chat.ErrInvalidJSON, "", "unexpected end of input"},
+		{"not json", `{"role":`, chat.ErrInvalidJSON, "role", "unexpected end of input"},
 		{"trailing garbage", `{"role":"user","content":[]} x`, chat.ErrInvalidJSON, "", "after top-level value"},
 		{"not an object", `[1]`, chat.ErrInvalidMessage, "", "must be an object, got an array"},
 		{"missing role", `{"content":[]}`, chat.ErrInvalidMessage, "", `missing "role"`},
@@ -258,9 +258,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"raw control char", "{\"role\":\"user\",\"content\":[{\"text\":\"a\x01\"}]}", chat.ErrInvalidJSON, "content[0]", "invalid control character"},
 		{"lone surrogate", `{"role":"user","content":[{"text":"\ud800"}]}`, chat.ErrInvalidJSON, "content[0]", "lone UTF-16 surrogate"},
 		{"bad escape", `{"role":"user","content":[{"text":"\x"}]}`, chat.ErrInvalidJSON, "content[0]", "invalid escape"},
-		{"bad number", `{"role":"user","content":[],"meta":{"a":01}}`, chat.ErrInvalidJSON, "", ""},
+		{"bad number", `{"role":"user","content":[],"meta":{"a":01}}`, chat.ErrInvalidJSON, "meta", ""},
 		{"trailing comma", `{"role":"user","content":[],}`, chat.ErrInvalidJSON, "", "looking for an object key"},
-		{"deep nesting", `{"role":"user","content":[],"meta":{"a":` + strings.Repeat("[", 100000) + `}}`, chat.ErrInvalidJSON, "", "nesting deeper than"},
+		{"deep nesting", `{"role":"user","content":[],"meta":{"a":` + strings.Repeat("[", 100000) + `}}`, chat.ErrInvalidJSON, "meta", "nesting deeper than"},
 		{"empty input", ``, chat.ErrInvalidJSON, "", "unexpected end of input"},
 	}
 	for _, tt := range tests {

@@ -73,7 +73,7 @@ func (m Message) appendOpenAI(dst []byte, opts OpenAIOptions) ([]byte, error) {
 	var err error
 	if m.Name != nil {
 		dst = append(dst, `,"name":`...)
-		if dst, err = appendString(dst, *m.Name, "name"); err != nil {
+		if dst, err = appendStringAt(dst, *m.Name, "name"); err != nil {
 			return dst, err
 		}
 	}
@@ -96,7 +96,7 @@ func (m Message) appendOpenAIUser(dst []byte) ([]byte, error) {
 	dst = append(dst, `,"content":`...)
 	if len(m.Content) == 1 {
 		if t, ok := m.Content[0].(Text); ok {
-			return appendString(dst, t.Text, "content[0].text")
+			return appendStringAt(dst, t.Text, "content[0].text")
 		}
 	}
 	dst = append(dst, '[')
@@ -107,7 +107,7 @@ func (m Message) appendOpenAIUser(dst []byte) ([]byte, error) {
 		case Text:
 			dst = appendSep(dst, &n)
 			dst = append(dst, `{"type":"text","text":`...)
-			if dst, err = appendString(dst, p.Text, path+".text"); err != nil {
+			if dst, err = appendStringAt(dst, p.Text, path+".text"); err != nil {
 				return dst, err
 			}
 			dst = append(dst, '}')
@@ -121,7 +121,7 @@ func (m Message) appendOpenAIUser(dst []byte) ([]byte, error) {
 			}
 			if p.Detail != "" {
 				dst = append(dst, `,"detail":`...)
-				if dst, err = appendString(dst, p.Detail, path+".image.detail"); err != nil {
+				if dst, err = appendStringAt(dst, p.Detail, path+".image.detail"); err != nil {
 					return dst, err
 				}
 			}
@@ -139,7 +139,7 @@ func (m Message) appendOpenAIUser(dst []byte) ([]byte, error) {
 				name = "filename"
 			}
 			dst = append(dst, `,"filename":`...)
-			if dst, err = appendString(dst, name, path+".file.filename"); err != nil {
+			if dst, err = appendStringAt(dst, name, path+".file.filename"); err != nil {
 				return dst, err
 			}
 			dst = append(dst, "}}"...)
@@ -160,7 +160,7 @@ func appendDataURL(dst []byte, mime, fallback, data, path string) ([]byte, error
 	if mime == "" {
 		mime = fallback
 	}
-	return appendString(dst, "data:"+mime+";base64,"+data, path)
+	return appendStringAt(dst, "data:"+mime+";base64,"+data, path)
 }
 
 func (m Message) appendOpenAIToolResult(dst []byte, opts OpenAIOptions) ([]byte, error) {
@@ -168,7 +168,7 @@ func (m Message) appendOpenAIToolResult(dst []byte, opts OpenAIOptions) ([]byte,
 	var err error
 	dst = append(dst, `,"content":`...)
 	if r.Parts == nil {
-		if dst, err = appendString(dst, r.Result, "content[0].tool_call_result.result"); err != nil {
+		if dst, err = appendStringAt(dst, r.Result, "content[0].tool_call_result.result"); err != nil {
 			return dst, err
 		}
 	} else {
@@ -182,7 +182,7 @@ func (m Message) appendOpenAIToolResult(dst []byte, opts OpenAIOptions) ([]byte,
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"type":"text","text":`...)
-			if dst, err = appendString(dst, t.Text, "content[0].tool_call_result.result["+strconv.Itoa(i)+"].text"); err != nil {
+			if dst, err = appendStringAt(dst, t.Text, "content[0].tool_call_result.result["+strconv.Itoa(i)+"].text"); err != nil {
 				return dst, err
 			}
 			dst = append(dst, '}')
@@ -192,7 +192,7 @@ func (m Message) appendOpenAIToolResult(dst []byte, opts OpenAIOptions) ([]byte,
 	switch {
 	case r.Origin.ID != nil:
 		dst = append(dst, `,"tool_call_id":`...)
-		return appendString(dst, *r.Origin.ID, "content[0].tool_call_result.origin.id")
+		return appendStringAt(dst, *r.Origin.ID, "content[0].tool_call_result.origin.id")
 	case opts.RequireToolCallIDs:
 		return dst, invalidf("content[0].tool_call_result.origin.id", "the tool call has no id, which OpenAI requires (tool call ids are required by this conversion)")
 	}
@@ -204,7 +204,7 @@ func (m Message) appendOpenAIText(dst []byte, opts OpenAIOptions) ([]byte, error
 	var err error
 	if text, ok := m.Text(); ok {
 		dst = append(dst, `,"content":`...)
-		if dst, err = appendString(dst, text, "content"); err != nil {
+		if dst, err = appendStringAt(dst, text, "content"); err != nil {
 			return dst, err
 		}
 	}
@@ -222,7 +222,7 @@ func (m Message) appendOpenAIText(dst []byte, opts OpenAIOptions) ([]byte, error
 		}
 		n++
 		dst = append(dst, `{"type":"function","function":{"name":`...)
-		if dst, err = appendString(dst, c.ToolName, path+".tool_name"); err != nil {
+		if dst, err = appendStringAt(dst, c.ToolName, path+".tool_name"); err != nil {
 			return dst, err
 		}
 		dst = append(dst, `,"arguments":`...)
@@ -233,7 +233,7 @@ func (m Message) appendOpenAIText(dst []byte, opts OpenAIOptions) ([]byte, error
 		switch {
 		case c.ID != nil:
 			dst = append(dst, `,"id":`...)
-			if dst, err = appendString(dst, *c.ID, path+".id"); err != nil {
+			if dst, err = appendStringAt(dst, *c.ID, path+".id"); err != nil {
 				return dst, err
 			}
 		case opts.RequireToolCallIDs:
@@ -443,14 +443,13 @@ func fieldsLoose(d *jsonx.Decoder, path string, fn func(key string) error) error
 	}
 	var seen []string
 	for n := 0; ; n++ {
-		k, ok, err := d.NextKey(n)
+		key, ok, err := d.NextKey(n)
 		if err != nil {
 			return decodeErr(path, err)
 		}
 		if !ok {
 			return nil
 		}
-		key := string(k)
 		for _, s := range seen {
 			if s == key {
 				return decodeErr(path, d.DuplicateKey(key))
@@ -685,4 +684,10 @@ func decodeOpenAIToolCall(d *jsonx.Decoder, path string) (ToolCall, error) {
 	}
 	c.Arguments = nilIfEmpty(m)
 	return c, nil
+}
+
+// appendStringAt is appendString with the error placed at path.
+func appendStringAt(dst []byte, s, path string) ([]byte, error) {
+	out, err := appendString(dst, s)
+	return out, at(path, err)
 }

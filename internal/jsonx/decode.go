@@ -34,23 +34,28 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("%s (at byte %d)", e.Msg, e.Offset)
 }
 
-// Decoder reads one JSON document from a byte slice.
+// Decoder reads one JSON document.
+//
+// It works on a string: strings and object keys without escapes come back as
+// substrings of the input rather than fresh copies, which halves the
+// allocations of a typical decode. The flip side is that anything decoded
+// keeps the whole input alive, so callers decoding many independent values
+// from one large buffer should give each its own copy (see chat.UnmarshalList).
 type Decoder struct {
-	data    []byte
+	data    string
 	pos     int
 	depth   int
 	scratch []byte
 }
 
-// NewDecoder returns a decoder over data. data must not change while the
-// decoder is in use.
+// NewDecoder returns a decoder over a copy of data.
 func NewDecoder(data []byte) *Decoder {
-	return &Decoder{data: data}
+	return &Decoder{data: string(data)}
 }
 
-// Reset makes d read data from the start, keeping its scratch buffer.
-func (d *Decoder) Reset(data []byte) {
-	d.data, d.pos, d.depth = data, 0, 0
+// NewDecoderString returns a decoder over s.
+func NewDecoderString(s string) *Decoder {
+	return &Decoder{data: s}
 }
 
 // Offset is the position of the next unread byte.
@@ -66,8 +71,8 @@ func (d *Decoder) Depth() int { return d.depth }
 // SetDepth restores a depth recorded together with an offset for Seek.
 func (d *Decoder) SetDepth(n int) { d.depth = n }
 
-// Bytes returns the raw input between two offsets.
-func (d *Decoder) Bytes(from, to int) []byte { return d.data[from:to] }
+// Raw returns the input between two offsets.
+func (d *Decoder) Raw(from, to int) string { return d.data[from:to] }
 
 func (d *Decoder) errorf(format string, args ...any) error {
 	return &SyntaxError{Offset: d.pos, Msg: fmt.Sprintf(format, args...)}
@@ -200,37 +205,36 @@ func (d *Decoder) open() error {
 // NextKey reads the next member name of an object opened by OpenObject, and
 // the colon after it; the caller must then consume the value. n is the number
 // of members read so far. ok is false at the closing brace, which is consumed.
-// The returned key is only valid until the next call on d.
-func (d *Decoder) NextKey(n int) (key []byte, ok bool, err error) {
+func (d *Decoder) NextKey(n int) (key string, ok bool, err error) {
 	d.skipSpace()
 	if d.pos >= len(d.data) {
-		return nil, false, d.errorf("unexpected end of input in object")
+		return "", false, d.errorf("unexpected end of input in object")
 	}
 	if d.data[d.pos] == '}' {
 		d.pos++
 		d.depth--
-		return nil, false, nil
+		return "", false, nil
 	}
 	if n > 0 {
 		if d.data[d.pos] != ',' {
-			return nil, false, d.errorf("invalid character %s after object member, want ',' or '}'", quoteByte(d.data[d.pos]))
+			return "", false, d.errorf("invalid character %s after object member, want ',' or '}'", quoteByte(d.data[d.pos]))
 		}
 		d.pos++
 		d.skipSpace()
 	}
 	if d.pos >= len(d.data) || d.data[d.pos] != '"' {
 		if d.pos >= len(d.data) {
-			return nil, false, d.errorf("unexpected end of input in object")
+			return "", false, d.errorf("unexpected end of input in object")
 		}
-		return nil, false, d.errorf("invalid character %s looking for an object key", quoteByte(d.data[d.pos]))
+		return "", false, d.errorf("invalid character %s looking for an object key", quoteByte(d.data[d.pos]))
 	}
-	key, err = d.stringBytes()
+	key, err = d.str()
 	if err != nil {
-		return nil, false, err
+		return "", false, err
 	}
 	d.skipSpace()
 	if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-		return nil, false, d.errorf("missing ':' after object key")
+		return "", false, d.errorf("missing ':' after object key")
 	}
 	d.pos++
 	return key, true, nil
@@ -270,7 +274,7 @@ func (d *Decoder) Null() (bool, error) {
 }
 
 func (d *Decoder) literal(lit string) error {
-	if len(d.data)-d.pos < len(lit) || string(d.data[d.pos:d.pos+len(lit)]) != lit {
+	if len(d.data)-d.pos < len(lit) || d.data[d.pos:d.pos+len(lit)] != lit {
 		return d.errorf("invalid literal, want %s", lit)
 	}
 	d.pos += len(lit)
@@ -293,11 +297,7 @@ func (d *Decoder) String() (string, error) {
 	if d.Peek() != String {
 		return "", d.Expect("a string")
 	}
-	b, err := d.stringBytes()
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
+	return d.str()
 }
 
 // StringOrNull reads a string, or a null as ok=false.
@@ -313,12 +313,20 @@ func (d *Decoder) StringOrNull() (s string, ok bool, err error) {
 	return "", false, d.Expect("a string or null")
 }
 
-// stringBytes reads a quoted string at d.pos. The result aliases the input
-// when the string has no escapes, or d.scratch otherwise.
-func (d *Decoder) stringBytes() ([]byte, error) {
+// str reads a quoted string at d.pos. Without escapes the result is a
+// substring of the input.
+func (d *Decoder) str() (string, error) {
 	start := d.pos + 1
 	i := start
 	for i < len(d.data) {
+		// Most bytes of most strings need no attention; skip them in a
+		// tight loop.
+		for i < len(d.data) && plain[d.data[i]] {
+			i++
+		}
+		if i >= len(d.data) {
+			break
+		}
 		c := d.data[i]
 		switch {
 		case c == '"':
@@ -328,23 +336,23 @@ func (d *Decoder) stringBytes() ([]byte, error) {
 			return d.escapedString(start, i)
 		case c < 0x20:
 			d.pos = i
-			return nil, d.errorf("invalid control character %s in string", quoteByte(c))
+			return "", d.errorf("invalid control character %s in string", quoteByte(c))
 		case c < utf8.RuneSelf:
 			i++
 		default:
-			r, size := utf8.DecodeRune(d.data[i:])
+			r, size := utf8.DecodeRuneInString(d.data[i:])
 			if r == utf8.RuneError && size == 1 {
 				d.pos = i
-				return nil, d.errorf("invalid UTF-8 in string")
+				return "", d.errorf("invalid UTF-8 in string")
 			}
 			i += size
 		}
 	}
 	d.pos = len(d.data)
-	return nil, d.errorf("unexpected end of input in string")
+	return "", d.errorf("unexpected end of input in string")
 }
 
-func (d *Decoder) escapedString(start, i int) ([]byte, error) {
+func (d *Decoder) escapedString(start, i int) (string, error) {
 	buf := append(d.scratch[:0], d.data[start:i]...)
 	for i < len(d.data) {
 		c := d.data[i]
@@ -352,11 +360,11 @@ func (d *Decoder) escapedString(start, i int) ([]byte, error) {
 		case c == '"':
 			d.pos = i + 1
 			d.scratch = buf
-			return buf, nil
+			return string(buf), nil
 		case c == '\\':
 			if i+1 >= len(d.data) {
 				d.pos = i
-				return nil, d.errorf("unexpected end of input in string escape")
+				return "", d.errorf("unexpected end of input in string escape")
 			}
 			switch e := d.data[i+1]; e {
 			case '"', '\\', '/':
@@ -380,33 +388,42 @@ func (d *Decoder) escapedString(start, i int) ([]byte, error) {
 			case 'u':
 				r, n, err := d.unicodeEscape(i)
 				if err != nil {
-					return nil, err
+					return "", err
 				}
 				buf = utf8.AppendRune(buf, r)
 				i += n
 			default:
 				d.pos = i
-				return nil, d.errorf("invalid escape %s in string", quoteByte(e))
+				return "", d.errorf("invalid escape %s in string", quoteByte(e))
 			}
 		case c < 0x20:
 			d.pos = i
-			return nil, d.errorf("invalid control character %s in string", quoteByte(c))
+			return "", d.errorf("invalid control character %s in string", quoteByte(c))
 		case c < utf8.RuneSelf:
 			buf = append(buf, c)
 			i++
 		default:
-			r, size := utf8.DecodeRune(d.data[i:])
+			r, size := utf8.DecodeRuneInString(d.data[i:])
 			if r == utf8.RuneError && size == 1 {
 				d.pos = i
-				return nil, d.errorf("invalid UTF-8 in string")
+				return "", d.errorf("invalid UTF-8 in string")
 			}
 			buf = append(buf, d.data[i:i+size]...)
 			i += size
 		}
 	}
 	d.pos = len(d.data)
-	return nil, d.errorf("unexpected end of input in string")
+	return "", d.errorf("unexpected end of input in string")
 }
+
+// plain marks the bytes a string can hold as they are: printable ASCII
+// other than '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // unicodeEscape decodes \uXXXX (and a following low surrogate) at i. A lone
 // surrogate is refused: Go strings cannot hold one, and replacing it would
@@ -429,12 +446,12 @@ func (d *Decoder) unicodeEscape(i int) (rune, int, error) {
 	return 0, 0, d.errorf("lone UTF-16 surrogate \\u%04x in string", r)
 }
 
-func hex4(b []byte, i int) (rune, bool) {
+func hex4(b string, i int) (rune, bool) {
 	if i+4 > len(b) {
 		return 0, false
 	}
 	var r rune
-	for _, c := range b[i : i+4] {
+	for _, c := range []byte(b[i : i+4]) {
 		switch {
 		case c >= '0' && c <= '9':
 			r = r<<4 | rune(c-'0')
@@ -466,7 +483,7 @@ func (d *Decoder) Number() (json.Number, error) {
 }
 
 // scanNumber returns the end of the RFC 8259 number at i.
-func scanNumber(b []byte, i int) (int, bool) {
+func scanNumber(b string, i int) (int, bool) {
 	if i < len(b) && b[i] == '-' {
 		i++
 	}
@@ -508,9 +525,8 @@ func scanNumber(b []byte, i int) (int, bool) {
 
 // ValidNumber reports whether s is a JSON number literal.
 func ValidNumber(s string) bool {
-	b := []byte(s)
-	end, ok := scanNumber(b, 0)
-	return ok && end == len(b)
+	end, ok := scanNumber(s, 0)
+	return ok && end == len(s)
 }
 
 // Skip consumes the next value whatever it is, checking that it is valid.
@@ -549,7 +565,7 @@ func (d *Decoder) Skip() error {
 			}
 		}
 	case String:
-		_, err := d.stringBytes()
+		_, err := d.str()
 		return err
 	case Number:
 		_, err := d.Number()
@@ -592,7 +608,13 @@ func (d *Decoder) Value() (any, error) {
 	case String:
 		return d.String()
 	case Number:
-		return d.Number()
+		n, err := d.Number()
+		if err == nil && len(n) <= 3 {
+			if v := smallInt(n); v != nil {
+				return v, nil
+			}
+		}
+		return n, err
 	case Bool:
 		return d.Bool()
 	case Null:
@@ -600,6 +622,30 @@ func (d *Decoder) Value() (any, error) {
 		return nil, err
 	}
 	return nil, d.Expect("a value")
+}
+
+// smallInts holds json.Number("0") to json.Number("999") already boxed in an
+// interface. Putting a string into an interface allocates, and small integers
+// (indexes, token counts, flags) are most of the numbers in LLM metadata.
+var smallInts = func() (t [1000]any) {
+	for i := range t {
+		t[i] = json.Number(strconv.Itoa(i))
+	}
+	return t
+}()
+
+// smallInt returns the interned value for a canonical integer literal below
+// 1000 ("7", not "07" or "7.0"), or nil.
+func smallInt(n json.Number) any {
+	v := 0
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if c < '0' || c > '9' || (i == 0 && c == '0' && len(n) > 1) {
+			return nil
+		}
+		v = v*10 + int(c-'0')
+	}
+	return smallInts[v]
 }
 
 // Map reads an object as a map. Duplicate keys are an error: parsers disagree
@@ -611,22 +657,23 @@ func (d *Decoder) Map() (map[string]any, error) {
 	m := map[string]any{}
 	for n := 0; ; n++ {
 		keyStart := d.pos
-		k, ok, err := d.NextKey(n)
+		key, ok, err := d.NextKey(n)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return m, nil
 		}
-		key := string(k)
-		if _, dup := m[key]; dup {
-			return nil, &SyntaxError{Offset: keyStart, Msg: fmt.Sprintf("duplicate key %q in object", key)}
-		}
 		v, err := d.Value()
 		if err != nil {
 			return nil, err
 		}
-		m[key] = v
+		// A key seen before leaves the length unchanged; checking that
+		// costs one hash operation per key instead of two.
+		before := len(m)
+		if m[key] = v; len(m) == before {
+			return nil, &SyntaxError{Offset: keyStart, Msg: fmt.Sprintf("duplicate key %q in object", key)}
+		}
 	}
 }
 
