@@ -183,8 +183,8 @@ func ToolParts(parts []Part, origin ToolCall, isError bool) (Message, error) {
 	if r.Parts == nil {
 		r.Parts = []Part{}
 	}
-	if err := r.validate("content[0].tool_call_result"); err != nil {
-		return Message{}, err
+	if err := r.validate(); err != nil {
+		return Message{}, at("content[0].tool_call_result", err)
 	}
 	return Message{Role: RoleTool, Content: []Part{r}}, nil
 }

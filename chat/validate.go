@@ -139,39 +139,39 @@ func (m Message) Validate() error {
 		return invalidf("role", "unknown role %q; valid roles are \"user\", \"system\", \"assistant\" and \"tool\"", string(m.Role))
 	}
 	for i, p := range m.Content {
-		if err := validatePart(fmt.Sprintf("content[%d]", i), p, false); err != nil {
-			return err
+		if err := validatePart(p, false); err != nil {
+			return at("content", atIndex(i, err))
 		}
 	}
 	return nil
 }
 
-func validatePart(path string, p Part, inResult bool) error {
+func validatePart(p Part, inResult bool) error {
 	switch p := p.(type) {
 	case Text, ToolCall, Reasoning:
 		if inResult {
 			if _, ok := p.(Text); !ok {
-				return invalidf(path, "a tool call result list can only hold text, image and file parts, got %s", partName(p))
+				return invalidf("", "a tool call result list can only hold text, image and file parts, got %s", partName(p))
 			}
 		}
 		return nil
 	case ToolCallResult:
 		if inResult {
-			return invalidf(path, "a tool call result list can only hold text, image and file parts, got %s", partName(p))
+			return invalidf("", "a tool call result list can only hold text, image and file parts, got %s", partName(p))
 		}
-		return p.validate(joinPath(path, "tool_call_result"))
+		return at("tool_call_result", p.validate())
 	case Image:
-		return p.check(joinPath(path, "image"))
+		return at("image", p.check(""))
 	case File:
-		return p.check(joinPath(path, "file"))
+		return at("file", p.check(""))
 	}
-	return invalidf(path, "%s is not a content part; valid parts are text, tool_call, tool_call_result, reasoning, image and file", partName(p))
+	return invalidf("", "%s is not a content part; valid parts are text, tool_call, tool_call_result, reasoning, image and file", partName(p))
 }
 
-func (r ToolCallResult) validate(path string) error {
+func (r ToolCallResult) validate() error {
 	for i, p := range r.Parts {
-		if err := validatePart(fmt.Sprintf("%s.result[%d]", path, i), p, true); err != nil {
-			return err
+		if err := validatePart(p, true); err != nil {
+			return at("result", atIndex(i, err))
 		}
 	}
 	return nil

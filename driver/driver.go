@@ -1,0 +1,97 @@
+// Package driver defines the interface a chatstore backend implements.
+//
+// The portable type chatstore.Store owns every rule of the store: it
+// validates history ids and last_k, skips system messages, reads and checks
+// caller-supplied message ids, classifies each message for round bookkeeping
+// and encodes it to JSON. A driver only does what must happen atomically in
+// its backend: allocate positions and ids, skip ids the history already holds,
+// number rounds, persist, and read the tail of a history by round. The
+// id-and-round arithmetic itself is in Plan, so Go drivers share one
+// implementation of it.
+//
+// Application code does not use this package; backend authors do.
+package driver
+
+import (
+	"context"
+)
+
+// Kind says how a message takes part in the round bookkeeping behind last_k.
+// A round is what Haystack's _get_last_k_messages calls one: the messages up to
+// and including an assistant reply, so that a tool call is never separated
+// from its results.
+type Kind uint8
+
+const (
+	// Joins: the message joins the open round (user messages, tool
+	// results, assistant messages with tool calls or without text).
+	Joins Kind = iota
+	// Closes: the message joins the open round and closes it (an assistant
+	// message with non-empty text and no tool calls).
+	Closes
+	// Own: the message is a round of its own, numbered when it is written
+	// even if a round is open (system messages).
+	Own
+)
+
+// Record is one message to write.
+type Record struct {
+	// ID is the caller's chat_message_id; it is only meaningful when
+	// HasID is true. A record whose ID the history already holds, or that
+	// an earlier record of the same write supplies, is skipped.
+	ID    string
+	HasID bool
+	Kind  Kind
+	// JSON is the message in Haystack's format without chat_message_id in
+	// its meta; the id is stored beside it and put back on reading.
+	JSON []byte
+}
+
+// Message is one stored message, as read back.
+type Message struct {
+	ID   string
+	JSON []byte
+}
+
+// History is one entry of a listing.
+type History struct {
+	ID    string
+	Count int64
+}
+
+// Store is what a backend implements. All methods must be safe for
+// concurrent use. Arguments have been validated by chatstore.Store:
+// history ids are non-empty, records non-empty, rounds ≥ 1, limit ≥ 1.
+type Store interface {
+	// Count returns the number of messages of a history (0 if unknown).
+	Count(ctx context.Context, historyID string) (int64, error)
+
+	// Write appends the records to the history as one atomic step, giving
+	// ids and rounds as Plan does, and returns how many were written.
+	// Concurrent writes to one history must not interleave.
+	Write(ctx context.Context, historyID string, records []Record) (int, error)
+
+	// Tail returns the messages of the last `rounds` rounds of a history
+	// (see Plan for the numbering), in the order they were written. rounds
+	// may exceed the number of rounds; then it returns every message.
+	Tail(ctx context.Context, historyID string, rounds int) ([]Message, error)
+
+	// Delete removes a history. Deleting an unknown history is not an error.
+	Delete(ctx context.Context, historyID string) error
+
+	// DeleteAll removes every history of this store (and nothing else).
+	DeleteAll(ctx context.Context) error
+
+	// List returns up to limit histories whose ids sort after `after`
+	// (byte order), in that order, with their message counts.
+	List(ctx context.Context, after string, limit int) ([]History, error)
+
+	// Close releases what the driver owns.
+	Close() error
+}
+
+// Pinger is implemented by drivers that can check their backend is
+// reachable, for health checks. Drivers without it are assumed healthy.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}

@@ -1,0 +1,30 @@
+package chatstore
+
+import "errors"
+
+// Sentinel errors. Every error a Store returns for one of these conditions
+// wraps the sentinel, so callers test with errors.Is; backend errors are kept
+// in the chain too, for errors.As.
+var (
+	// ErrInvalidHistoryID: empty, longer than MaxHistoryIDLen bytes, not
+	// valid UTF-8, or containing a NUL byte.
+	ErrInvalidHistoryID = errors.New("invalid chat history id")
+	// ErrInvalidLastK: a negative last_k.
+	ErrInvalidLastK = errors.New("invalid last_k")
+	// ErrInvalidMessage: a message that cannot be stored; the error also
+	// wraps chat.ErrInvalidMessage and says which message and why.
+	ErrInvalidMessage = errors.New("invalid message")
+	// ErrTooManyMessages: a write of more than Options.MaxWriteMessages.
+	ErrTooManyMessages = errors.New("too many messages in one write")
+	// ErrInvalidCursor: a List cursor this store did not produce.
+	ErrInvalidCursor = errors.New("invalid list cursor")
+	// ErrInvalidOptions: options or URL parameters that make no sense.
+	ErrInvalidOptions = errors.New("invalid store options")
+	// ErrUnknownScheme: Open was given a URL scheme no backend registered.
+	ErrUnknownScheme = errors.New("unknown store URL scheme")
+	// ErrClosed: the store was used after Close.
+	ErrClosed = errors.New("store is closed")
+	// ErrUnavailable: the backend could not be reached or failed; the
+	// backend's own error is in the chain. Retrying later may succeed.
+	ErrUnavailable = errors.New("store unavailable")
+)

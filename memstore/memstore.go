@@ -1,0 +1,377 @@
+// Package memstore is an in-memory chatstore backend, registered as
+// "memory://".
+//
+// Unlike Haystack's InMemoryChatMessageStore, whose messages live in one
+// process-wide dictionary, each store is private: "memory://" opens a new
+// empty store every time. "memory://NAME" opens the process-wide store of
+// that name instead, shared by everything in the process that opens the same
+// name, which is how Haystack's in-memory stores behave (component loading
+// uses it for that reason).
+//
+// Writing a message costs O(1) and retrieving the last k rounds O(k),
+// whatever the length of the history: the store keeps where each round
+// starts.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"sync"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/driver"
+)
+
+func init() {
+	chatstore.Register("memory", open)
+}
+
+func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
+	if len(u.Query()) > 0 {
+		return nil, fmt.Errorf("memstore: %w: unknown URL parameters %q (memory:// takes only skip_system_messages and last_k)", chatstore.ErrInvalidOptions, u.RawQuery)
+	}
+	if u.User != nil || u.Port() != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
+		return nil, fmt.Errorf("memstore: %w: a memory URL is memory:// or memory://NAME, got %s", chatstore.ErrInvalidOptions, u.Redacted())
+	}
+	if u.Host == "" {
+		return New(), nil
+	}
+	return Shared(u.Host), nil
+}
+
+// Store is an in-memory driver.
+type Store struct {
+	shared bool
+
+	mu        sync.RWMutex
+	histories map[string]*history
+	closed    bool
+}
+
+var _ driver.Store = (*Store)(nil)
+
+// New returns an empty private store.
+func New() *Store {
+	return &Store{histories: map[string]*history{}}
+}
+
+var (
+	sharedMu sync.Mutex
+	shared   = map[string]*Store{}
+)
+
+// Shared returns the process-wide store called name, creating it on first
+// use. Closing it does nothing: others may still use it.
+func Shared(name string) *Store {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	s, ok := shared[name]
+	if !ok {
+		s = New()
+		s.shared = true
+		shared[name] = s
+	}
+	return s
+}
+
+type entry struct {
+	id    string
+	round int64
+	json  []byte
+}
+
+// entries is an append-only list stored in fixed-size chunks, so that
+// appending to a history of millions never copies what it already holds.
+type entries struct {
+	chunks [][]entry
+	n      int
+}
+
+const chunkBits = 10 // 1024 entries a chunk
+
+func (es *entries) len() int { return es.n }
+
+func (es *entries) at(i int) *entry { return &es.chunks[i>>chunkBits][i&(1<<chunkBits-1)] }
+
+func (es *entries) append(e entry) {
+	if es.n>>chunkBits == len(es.chunks) {
+		es.chunks = append(es.chunks, make([]entry, 0, 1<<chunkBits))
+	}
+	last := &es.chunks[len(es.chunks)-1]
+	*last = append(*last, e)
+	es.n++
+}
+
+type history struct {
+	mu      sync.Mutex
+	deleted bool // set once the history left the map; writers then retry
+	st      driver.State
+	msgs    entries
+	ids     idSet
+	// roundStart[r] is the position of the first message of closed round
+	// r; openStart that of the first message of the open round.
+	roundStart []int
+	openStart  int
+}
+
+func (s *Store) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// lookup returns the history, or nil.
+func (s *Store) lookup(id string) (*history, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, chatstore.ErrClosed
+	}
+	return s.histories[id], nil
+}
+
+// Count implements driver.Store.
+func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	h, err := s.lookup(historyID)
+	if h == nil || err != nil {
+		return 0, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.deleted {
+		return 0, nil
+	}
+	return h.st.Count, nil
+}
+
+// Write implements driver.Store.
+func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	for {
+		h, err := s.lookup(historyID)
+		if err != nil {
+			return 0, err
+		}
+		if h == nil {
+			if h, err = s.create(historyID); err != nil {
+				return 0, err
+			}
+		}
+		h.mu.Lock()
+		if h.deleted {
+			// Deleted between lookup and lock: write to its successor.
+			h.mu.Unlock()
+			continue
+		}
+		n, err := h.write(ctx, recs)
+		h.mu.Unlock()
+		return n, err
+	}
+}
+
+func (s *Store) create(id string) (*history, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, chatstore.ErrClosed
+	}
+	h, ok := s.histories[id]
+	if !ok {
+		h = &history{}
+		s.histories[id] = h
+	}
+	return h, nil
+}
+
+func (h *history) held(_ context.Context, ids []string) (map[string]bool, error) {
+	var found map[string]bool
+	for _, id := range ids {
+		if h.ids.has(id) {
+			if found == nil {
+				found = map[string]bool{}
+			}
+			found[id] = true
+		}
+	}
+	return found, nil
+}
+
+func (h *history) write(ctx context.Context, recs []driver.Record) (int, error) {
+	plan, err := driver.MakePlan(ctx, h.st, recs, h.held)
+	if err != nil {
+		return 0, err
+	}
+	if plan.CloseOpen >= 0 {
+		for i := h.openStart; i < h.msgs.len(); i++ {
+			if e := h.msgs.at(i); e.round == driver.Pending {
+				e.round = plan.CloseOpen
+			}
+		}
+	}
+	// Note where each round numbered by this write starts, for Tail: at
+	// its first message in this write, or, for the round that was open
+	// before it, at the first message of that round.
+	newRounds := plan.State.Rounds - h.st.Rounds
+	firstPos := make([]int, newRounds)
+	for i := range firstPos {
+		firstPos[i] = -1
+	}
+	openContinues := h.st.Open > 0 && plan.CloseOpen < 0
+	oldOpenStart := h.openStart
+	for _, p := range plan.Messages {
+		pos := h.msgs.len()
+		switch {
+		case p.Round == driver.Pending:
+			if !openContinues {
+				h.openStart = pos
+				openContinues = true
+			}
+		case firstPos[p.Round-h.st.Rounds] < 0:
+			firstPos[p.Round-h.st.Rounds] = pos
+		}
+		h.msgs.append(entry{id: p.ID, round: p.Round, json: p.JSON})
+		h.ids.add(p.ID)
+	}
+	for i, pos := range firstPos {
+		if h.st.Rounds+int64(i) == plan.CloseOpen {
+			pos = oldOpenStart
+		}
+		h.roundStart = append(h.roundStart, pos)
+	}
+	h.st = plan.State
+	return len(plan.Messages), nil
+}
+
+// Tail implements driver.Store.
+func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	h, err := s.lookup(historyID)
+	if h == nil || err != nil {
+		return []driver.Message{}, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.deleted {
+		return []driver.Message{}, nil
+	}
+	from := h.st.TailFrom(rounds)
+	// The last rounds start at the earliest start among them; messages of
+	// older rounds can sit in between (a system message written while a
+	// round was open), so the range is filtered.
+	start := h.msgs.len()
+	for r := from; r < h.st.Rounds; r++ {
+		start = min(start, h.roundStart[r])
+	}
+	if h.st.Open > 0 {
+		start = min(start, h.openStart)
+	}
+	out := make([]driver.Message, 0, h.msgs.len()-start)
+	for i := start; i < h.msgs.len(); i++ {
+		if e := h.msgs.at(i); e.round >= from {
+			out = append(out, driver.Message{ID: e.id, JSON: e.json})
+		}
+	}
+	return out, nil
+}
+
+// Delete implements driver.Store.
+func (s *Store) Delete(ctx context.Context, historyID string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return chatstore.ErrClosed
+	}
+	h := s.histories[historyID]
+	delete(s.histories, historyID)
+	s.mu.Unlock()
+	if h != nil {
+		h.mu.Lock()
+		h.deleted = true
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+// DeleteAll implements driver.Store.
+func (s *Store) DeleteAll(ctx context.Context) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return chatstore.ErrClosed
+	}
+	old := s.histories
+	s.histories = map[string]*history{}
+	s.mu.Unlock()
+	for _, h := range old {
+		h.mu.Lock()
+		h.deleted = true
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+// List implements driver.Store. It sorts the history ids on every call,
+// which is fine for the sizes an in-memory store holds.
+func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.History, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, chatstore.ErrClosed
+	}
+	ids := make([]string, 0, len(s.histories))
+	hs := make(map[string]*history, len(s.histories))
+	for id, h := range s.histories {
+		if id > after {
+			ids = append(ids, id)
+			hs[id] = h
+		}
+	}
+	s.mu.RUnlock()
+	slices.Sort(ids)
+	out := make([]driver.History, 0, min(limit, len(ids)))
+	for _, id := range ids {
+		if len(out) == limit {
+			break
+		}
+		h := hs[id]
+		h.mu.Lock()
+		n, deleted := h.st.Count, h.deleted
+		h.mu.Unlock()
+		if n > 0 && !deleted {
+			out = append(out, driver.History{ID: id, Count: n})
+		}
+	}
+	return out, nil
+}
+
+// Close implements driver.Store. It drops the private store's messages; the
+// shared stores stay open.
+func (s *Store) Close() error {
+	if s.shared {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.histories = nil
+	return nil
+}

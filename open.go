@@ -1,0 +1,126 @@
+package chatstore
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/chatstore/chatstore/driver"
+)
+
+// OpenFunc opens a driver for a URL whose scheme it registered. The URL no
+// longer holds the store-wide parameters (skip_system_messages, last_k);
+// every parameter left is the backend's, and one it does not know must be an
+// error. opts has its defaults filled in.
+type OpenFunc func(ctx context.Context, u *url.URL, opts *Options) (driver.Store, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]OpenFunc{}
+)
+
+// Register makes a backend available to Open under a URL scheme. Backends
+// call it from init; it panics if the scheme is taken, as database/sql's
+// Register does, because two backends claiming one scheme is a build mistake.
+func Register(scheme string, open OpenFunc) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[scheme]; dup {
+		panic("chatstore: Register called twice for scheme " + scheme)
+	}
+	registry[scheme] = open
+}
+
+// Schemes lists the registered URL schemes.
+func Schemes() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for s := range registry {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Open opens a store by URL: "memory://", "sqlite:///path/to/file.db",
+// "postgres://...", "redis://...". The backend must be linked in, usually by
+// importing its package (blank imports are enough). The store-wide options
+// can be given as URL query parameters, named as in Haystack:
+// skip_system_messages=true|false and last_k=N|all; they override opts.
+func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Parse quotes the input in its error; keep credentials out.
+		return nil, fmt.Errorf("chatstore: %w: cannot parse the store URL: %v", ErrInvalidOptions, redactParseError(err))
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := takeStoreParams(u, &o); err != nil {
+		return nil, err
+	}
+	registryMu.RLock()
+	open, ok := registry[u.Scheme]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("chatstore: %w %q in %s (registered: %s; is the backend package imported?)", ErrUnknownScheme, u.Scheme, u.Redacted(), strings.Join(Schemes(), ", "))
+	}
+	drv, err := open(ctx, u, &o)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{drv: drv, opts: o}, nil
+}
+
+// takeStoreParams moves the store-wide query parameters into o and removes
+// them from u.
+func takeStoreParams(u *url.URL, o *Options) error {
+	q := u.Query()
+	if vs, ok := q["skip_system_messages"]; ok {
+		skip, err := strconv.ParseBool(vs[len(vs)-1])
+		if err != nil || len(vs) > 1 {
+			return fmt.Errorf("chatstore: %w: skip_system_messages=%q: want one of true or false", ErrInvalidOptions, strings.Join(vs, ","))
+		}
+		o.KeepSystemMessages = !skip
+		q.Del("skip_system_messages")
+	}
+	if vs, ok := q["last_k"]; ok {
+		k, err := ParseLastK(vs[len(vs)-1])
+		if err != nil || len(vs) > 1 || k == 0 {
+			return fmt.Errorf("chatstore: %w: last_k=%q: want a number of rounds ≥ 1 or \"all\"", ErrInvalidLastK, strings.Join(vs, ","))
+		}
+		o.LastK = k
+		q.Del("last_k")
+	}
+	u.RawQuery = q.Encode()
+	return nil
+}
+
+// ParseLastK reads a last_k as written in URLs and HTTP queries: a number of
+// rounds ≥ 0, or "all" (also "none" and "null", Haystack's None) for All.
+func ParseLastK(s string) (int, error) {
+	switch strings.ToLower(s) {
+	case "all", "none", "null":
+		return All, nil
+	}
+	k, err := strconv.Atoi(s)
+	if err != nil || k < 0 {
+		return 0, fmt.Errorf("chatstore: %w: %q is not a number of rounds ≥ 0 or \"all\"", ErrInvalidLastK, s)
+	}
+	return k, nil
+}
+
+func redactParseError(err error) string {
+	var ue *url.Error
+	if e, ok := err.(*url.Error); ok {
+		ue = e
+		return ue.Err.Error()
+	}
+	return "malformed URL"
+}

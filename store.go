@@ -1,0 +1,477 @@
+// Package chatstore stores chat histories: Haystack's ChatMessageStore in Go.
+//
+// A Store keeps messages (package chat) in histories keyed by a chat history
+// id. It follows haystack-experimental's InMemoryChatMessageStore: messages
+// get a chat_message_id, writing a message whose id the history holds is a
+// no-op, system messages are skipped unless asked for, and Retrieve returns the
+// last k rounds of a conversation, never separating a tool call from its
+// results. docs/STORE.md describes the contract and every deliberate
+// difference from Haystack.
+//
+// The Store type is portable; backends (memstore, sqlitestore, pgstore,
+// redisstore) plug in through package driver and are opened by URL:
+//
+//	s, err := chatstore.Open(ctx, "memory://", nil)
+//	s, err := chatstore.Open(ctx, "sqlite:///var/lib/chatstore/chat.db?last_k=all", nil)
+package chatstore
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
+)
+
+// Limits and defaults.
+const (
+	// MaxHistoryIDLen is the longest history id, in bytes. Message ids
+	// (meta.chat_message_id) have the same limit.
+	MaxHistoryIDLen = 512
+	// DefaultLastK is the default number of rounds Retrieve returns, as in
+	// Haystack.
+	DefaultLastK = 10
+	// All, as a last_k, means every message of the history (Haystack's
+	// last_k=None).
+	All = math.MaxInt
+	// DefaultMaxWriteMessages is the default limit on messages per Write.
+	DefaultMaxWriteMessages = 10_000
+	// DefaultListLimit and MaxListLimit bound one page of List.
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// MessageIDKey is the meta key holding a message's id.
+const MessageIDKey = "chat_message_id"
+
+// Options configure a Store. A nil *Options means the defaults.
+type Options struct {
+	// KeepSystemMessages stores system messages. Haystack's
+	// skip_system_messages defaults to true, so the zero value skips them;
+	// the URL parameter is skip_system_messages=false.
+	KeepSystemMessages bool
+	// LastK is the number of rounds Retrieve returns: 0 means
+	// DefaultLastK, All means every message. Negative is an error. (A store
+	// whose default is zero rounds, which Haystack allows, would return
+	// nothing by default; use RetrieveLast(ctx, id, 0) where that is meant.)
+	LastK int
+	// MaxWriteMessages limits the messages of one Write; 0 means
+	// DefaultMaxWriteMessages.
+	MaxWriteMessages int
+	// Logger receives the store's and its backend's log records; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults returns a copy of o with defaults filled in.
+func (o *Options) withDefaults() (Options, error) {
+	var out Options
+	if o != nil {
+		out = *o
+	}
+	switch {
+	case out.LastK < 0:
+		return out, fmt.Errorf("chatstore: %w: last_k must be 0 or greater (or All), got %d", ErrInvalidLastK, out.LastK)
+	case out.LastK == 0:
+		out.LastK = DefaultLastK
+	}
+	switch {
+	case out.MaxWriteMessages < 0:
+		return out, fmt.Errorf("chatstore: %w: MaxWriteMessages must not be negative, got %d", ErrInvalidOptions, out.MaxWriteMessages)
+	case out.MaxWriteMessages == 0:
+		out.MaxWriteMessages = DefaultMaxWriteMessages
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	return out, nil
+}
+
+// Store is a chat message store over a backend driver. It is safe for
+// concurrent use.
+type Store struct {
+	drv  driver.Store
+	opts Options
+
+	mu     sync.RWMutex // guards closed against in-flight calls
+	closed bool
+}
+
+// New returns a Store over drv. The Store owns drv: Close closes it.
+func New(drv driver.Store, opts *Options) (*Store, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Store{drv: drv, opts: o}, nil
+}
+
+// Options returns the store's options with defaults filled in.
+func (s *Store) Options() Options { return s.opts }
+
+// Driver returns the backend driver, for backend-specific operations.
+func (s *Store) Driver() driver.Store { return s.drv }
+
+// Close closes the store and the driver it owns. Calls after Close fail with
+// ErrClosed; Close waits for calls in flight to finish.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.drv.Close()
+}
+
+// begin checks the store is open and the context live, and holds the store
+// open (a read lock against Close) until the caller calls s.mu.RUnlock.
+func (s *Store) begin(ctx context.Context, op string) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return fmt.Errorf("chatstore: %s: %w", op, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		s.mu.RUnlock()
+		return fmt.Errorf("chatstore: %s: %w", op, err)
+	}
+	return nil
+}
+
+// CheckHistoryID reports whether id is a valid chat history id: non-empty,
+// at most MaxHistoryIDLen bytes of valid UTF-8, without NUL (which
+// PostgreSQL cannot store).
+func CheckHistoryID(id string) error {
+	if err := checkID(id, false); err != nil {
+		return fmt.Errorf("chatstore: %w: %v", ErrInvalidHistoryID, err)
+	}
+	return nil
+}
+
+func checkID(id string, allowEmpty bool) error {
+	switch {
+	case id == "" && !allowEmpty:
+		return fmt.Errorf("must not be empty")
+	case len(id) > MaxHistoryIDLen:
+		return fmt.Errorf("is %d bytes long; the limit is %d", len(id), MaxHistoryIDLen)
+	case !utf8.ValidString(id):
+		return fmt.Errorf("is not valid UTF-8")
+	case strings.IndexByte(id, 0) >= 0:
+		return fmt.Errorf("contains a NUL byte")
+	}
+	return nil
+}
+
+// Count returns the number of messages in a history; an unknown history has
+// none.
+func (s *Store) Count(ctx context.Context, historyID string) (int, error) {
+	if err := s.begin(ctx, "count"); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	if err := CheckHistoryID(historyID); err != nil {
+		return 0, err
+	}
+	n, err := s.drv.Count(ctx, historyID)
+	return int(n), err
+}
+
+// Write appends messages to a history and returns how many were written.
+//
+// As in Haystack, system messages are skipped unless KeepSystemMessages is
+// set; a message without meta.chat_message_id gets one (the decimal string of
+// a counter starting at the history's message count); and a message whose id
+// the history already holds is skipped, so writing retrieved messages again
+// writes nothing. Unlike Haystack, a generated id never equals an id already
+// held or supplied by the same write, only the first of messages supplying the
+// same id is written, a null id counts as absent, and a non-string id is an
+// error.
+//
+// The write is atomic: all of its messages are stored, contiguously and in
+// order, or none is. The messages are encoded before Write returns, so the
+// caller may change them afterwards without affecting the store.
+func (s *Store) Write(ctx context.Context, historyID string, messages []chat.Message) (int, error) {
+	if err := s.begin(ctx, "write"); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	if err := CheckHistoryID(historyID); err != nil {
+		return 0, err
+	}
+	if len(messages) > s.opts.MaxWriteMessages {
+		return 0, fmt.Errorf("chatstore: %w: %d messages; the limit is %d", ErrTooManyMessages, len(messages), s.opts.MaxWriteMessages)
+	}
+	recs, err := s.records(messages)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	return s.drv.Write(ctx, historyID, recs)
+}
+
+// records validates, classifies and encodes the messages to write.
+func (s *Store) records(messages []chat.Message) ([]driver.Record, error) {
+	recs := make([]driver.Record, 0, len(messages))
+	var endsBuf [8]int
+	ends := endsBuf[:0]
+	// The stored bodies are slices of this buffer, so size it close to what
+	// they need rather than let a store keep a mostly empty one.
+	size := 0
+	for _, m := range messages {
+		size += sizeHint(m)
+	}
+	buf := make([]byte, 0, size)
+	for i, m := range messages {
+		if m.Role == chat.RoleSystem && !s.opts.KeepSystemMessages {
+			continue
+		}
+		rec, body, err := toRecord(m, buf)
+		if err != nil {
+			return nil, fmt.Errorf("chatstore: %w: messages[%d]: %w", ErrInvalidMessage, i, err)
+		}
+		buf = body
+		recs = append(recs, rec)
+		ends = append(ends, len(buf))
+	}
+	// All bodies share one buffer, sliced only now that it no longer grows.
+	start := 0
+	for i := range recs {
+		recs[i].JSON = buf[start:ends[i]:ends[i]]
+		start = ends[i]
+	}
+	return recs, nil
+}
+
+// sizeHint estimates the length of a message's JSON, generously for text,
+// which is most of most messages.
+func sizeHint(m chat.Message) int {
+	n := 64 + 16*len(m.Meta)
+	for _, p := range m.Content {
+		switch p := p.(type) {
+		case chat.Text:
+			n += 12 + len(p.Text) + len(p.Text)/16
+		default:
+			n += 128
+		}
+	}
+	return n
+}
+
+// toRecord appends m's JSON, without its chat_message_id, to buf.
+func toRecord(m chat.Message, buf []byte) (driver.Record, []byte, error) {
+	var rec driver.Record
+	if v, ok := m.Meta[MessageIDKey]; ok {
+		switch id := v.(type) {
+		case nil:
+		case string:
+			if err := checkID(id, true); err != nil {
+				return rec, buf, &chat.Error{Path: "meta." + MessageIDKey, Offset: -1, Msg: err.Error(), Kind: chat.ErrInvalidMessage}
+			}
+			rec.ID, rec.HasID = id, true
+		default:
+			return rec, buf, &chat.Error{Path: "meta." + MessageIDKey, Offset: -1, Msg: fmt.Sprintf("must be a string or null, got %T", v), Kind: chat.ErrInvalidMessage}
+		}
+		// The id is stored beside the message, not inside it.
+		meta := make(map[string]any, len(m.Meta)-1)
+		for k, v := range m.Meta {
+			if k != MessageIDKey {
+				meta[k] = v
+			}
+		}
+		m.Meta = meta
+	}
+	if err := m.Validate(); err != nil {
+		return rec, buf, err
+	}
+	out, err := m.AppendJSON(buf)
+	if err != nil {
+		return rec, buf, err
+	}
+	rec.Kind = Classify(m)
+	return rec, out, nil
+}
+
+// Classify says how a message takes part in rounds, as Haystack's
+// _get_last_k_messages does: a system message is a round of its own; an
+// assistant message whose first text is non-empty and that calls no tool
+// closes the open round; every other message joins it.
+func Classify(m chat.Message) driver.Kind {
+	switch m.Role {
+	case chat.RoleSystem:
+		return driver.Own
+	case chat.RoleAssistant:
+		text, _ := m.Text()
+		if text == "" {
+			return driver.Joins
+		}
+		for _, p := range m.Content {
+			if _, ok := p.(chat.ToolCall); ok {
+				return driver.Joins
+			}
+		}
+		return driver.Closes
+	}
+	return driver.Joins
+}
+
+// Retrieve returns the last Options.LastK rounds of a history (see
+// RetrieveLast).
+func (s *Store) Retrieve(ctx context.Context, historyID string) ([]chat.Message, error) {
+	return s.RetrieveLast(ctx, historyID, s.opts.LastK)
+}
+
+// RetrieveLast returns the messages of the last lastK rounds of a history, in
+// the order they were written, each with its meta.chat_message_id. A round
+// ends with an assistant reply that has text and calls no tool; a system
+// message is a round of its own; so a tool call is never returned without its
+// results. lastK 0 returns nothing, All (or any number larger than the
+// history) everything, and a negative lastK is ErrInvalidLastK. An unknown
+// history has no messages. The messages are the caller's to change.
+func (s *Store) RetrieveLast(ctx context.Context, historyID string, lastK int) ([]chat.Message, error) {
+	if err := s.begin(ctx, "retrieve"); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	if err := CheckHistoryID(historyID); err != nil {
+		return nil, err
+	}
+	if lastK < 0 {
+		return nil, fmt.Errorf("chatstore: %w: last_k must be 0 or greater, got %d", ErrInvalidLastK, lastK)
+	}
+	if lastK == 0 {
+		return []chat.Message{}, nil
+	}
+	stored, err := s.drv.Tail(ctx, historyID, lastK)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]chat.Message, len(stored))
+	for i, sm := range stored {
+		m, err := chat.Unmarshal(sm.JSON)
+		if err != nil {
+			return nil, fmt.Errorf("chatstore: history %q: stored message %q cannot be read: %w", historyID, sm.ID, err)
+		}
+		if m.Meta == nil {
+			m.Meta = make(map[string]any, 1)
+		}
+		m.Meta[MessageIDKey] = sm.ID
+		msgs[i] = m
+	}
+	return msgs, nil
+}
+
+// Delete removes a history and its messages. Deleting an unknown history is
+// not an error.
+func (s *Store) Delete(ctx context.Context, historyID string) error {
+	if err := s.begin(ctx, "delete"); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if err := CheckHistoryID(historyID); err != nil {
+		return err
+	}
+	return s.drv.Delete(ctx, historyID)
+}
+
+// DeleteAll removes every history of this store.
+func (s *Store) DeleteAll(ctx context.Context) error {
+	if err := s.begin(ctx, "delete all"); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	return s.drv.DeleteAll(ctx)
+}
+
+// Ping checks that the backend answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.begin(ctx, "ping"); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if p, ok := s.drv.(driver.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
+// ListOptions select a page of List.
+type ListOptions struct {
+	// Limit is the page size: 0 means DefaultListLimit; at most
+	// MaxListLimit.
+	Limit int
+	// Cursor is the NextCursor of the previous page, or "" for the first.
+	Cursor string
+}
+
+// HistoryInfo describes one history.
+type HistoryInfo struct {
+	ID    string
+	Count int
+}
+
+// Page is one page of List.
+type Page struct {
+	Histories []HistoryInfo
+	// NextCursor continues the listing; it is "" on the last page.
+	NextCursor string
+}
+
+// List returns histories with their message counts, in byte order of their
+// ids, one page at a time. Histories written or deleted during a listing may
+// or may not appear; none appears twice.
+func (s *Store) List(ctx context.Context, opts ListOptions) (Page, error) {
+	if err := s.begin(ctx, "list"); err != nil {
+		return Page{}, err
+	}
+	defer s.mu.RUnlock()
+	limit := opts.Limit
+	switch {
+	case limit < 0 || limit > MaxListLimit:
+		return Page{}, fmt.Errorf("chatstore: %w: list limit must be between 1 and %d, got %d", ErrInvalidOptions, MaxListLimit, limit)
+	case limit == 0:
+		limit = DefaultListLimit
+	}
+	after, err := decodeCursor(opts.Cursor)
+	if err != nil {
+		return Page{}, err
+	}
+	hs, err := s.drv.List(ctx, after, limit+1)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Histories: make([]HistoryInfo, 0, min(len(hs), limit))}
+	for i, h := range hs {
+		if i == limit {
+			page.NextCursor = encodeCursor(hs[i-1].ID)
+			break
+		}
+		page.Histories = append(page.Histories, HistoryInfo{ID: h.ID, Count: int(h.Count)})
+	}
+	return page, nil
+}
+
+// Cursors are opaque to callers; inside, "h1." and the last id listed.
+const cursorPrefix = "h1."
+
+func encodeCursor(lastID string) string {
+	return cursorPrefix + base64.RawURLEncoding.EncodeToString([]byte(lastID))
+}
+
+func decodeCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	rest, ok := strings.CutPrefix(c, cursorPrefix)
+	if ok {
+		if id, err := base64.RawURLEncoding.DecodeString(rest); err == nil && checkID(string(id), false) == nil {
+			return string(id), nil
+		}
+	}
+	return "", fmt.Errorf("chatstore: %w: %q was not returned by List", ErrInvalidCursor, c)
+}
