@@ -24,6 +24,9 @@ var (
 	ErrUnknownScheme = errors.New("unknown store URL scheme")
 	// ErrClosed: the store was used after Close.
 	ErrClosed = errors.New("store is closed")
+	// ErrDeserialization: a Haystack store or component dictionary that
+	// cannot be loaded (Haystack's DeserializationError).
+	ErrDeserialization = errors.New("cannot deserialize")
 	// ErrUnavailable: the backend could not be reached or failed; the
 	// backend's own error is in the chain. Retrying later may succeed.
 	ErrUnavailable = errors.New("store unavailable")

@@ -24,8 +24,31 @@ import (
 	"github.com/chatstore/chatstore/driver"
 )
 
+// HaystackType is the type name of Haystack's in-memory store, which this
+// backend loads and writes in pipeline files.
+const HaystackType = "haystack_experimental.chat_message_stores.in_memory.InMemoryChatMessageStore"
+
+// HaystackShared is the name of the shared store that in-memory stores loaded
+// from Haystack dictionaries use: in Haystack they all share one process-wide
+// storage, so a writer and a retriever loaded from one pipeline file see the
+// same messages.
+const HaystackShared = "haystack"
+
 func init() {
 	chatstore.Register("memory", open)
+	chatstore.RegisterHaystackType(HaystackType, loadHaystack)
+}
+
+func loadHaystack(_ context.Context, params map[string]any) (driver.Store, error) {
+	for k := range params {
+		return nil, fmt.Errorf("memstore: %w: unknown init parameter %q for %s (it takes skip_system_messages and last_k)", chatstore.ErrDeserialization, k, HaystackType)
+	}
+	return Shared(HaystackShared), nil
+}
+
+// HaystackType implements chatstore.HaystackTyper.
+func (s *Store) HaystackType() (string, map[string]any) {
+	return HaystackType, nil
 }
 
 func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
@@ -50,7 +73,10 @@ type Store struct {
 	closed    bool
 }
 
-var _ driver.Store = (*Store)(nil)
+var (
+	_ driver.Store            = (*Store)(nil)
+	_ chatstore.HaystackTyper = (*Store)(nil)
+)
 
 // New returns an empty private store.
 func New() *Store {

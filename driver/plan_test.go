@@ -1,0 +1,160 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"testing"
+)
+
+func heldSet(ids ...string) (Held, *int) {
+	set := map[string]bool{}
+	for _, id := range ids {
+		set[id] = true
+	}
+	calls := 0
+	return func(_ context.Context, q []string) (map[string]bool, error) {
+		calls++
+		out := map[string]bool{}
+		for _, id := range q {
+			if set[id] {
+				out[id] = true
+			}
+		}
+		return out, nil
+	}, &calls
+}
+
+func recs(spec ...string) []Record {
+	var out []Record
+	for _, s := range spec {
+		r := Record{Kind: Joins}
+		if s != "" {
+			r.ID, r.HasID = s, true
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func planIDs(p Plan) []string {
+	var out []string
+	for _, m := range p.Messages {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+func TestPlanIDs(t *testing.T) {
+	tests := []struct {
+		name  string
+		count int64
+		held  []string
+		recs  []Record
+		want  []string
+	}{
+		{"fresh", 0, nil, recs("", "", ""), []string{"0", "1", "2"}},
+		{"counter starts at count", 5, nil, recs("", ""), []string{"5", "6"}},
+		{"caller ids kept, counter only for id-less", 0, nil, recs("", "x", ""), []string{"0", "x", "1"}},
+		{"held caller id skipped", 2, []string{"x"}, recs("x", ""), []string{"2"}},
+		{"generated skips held", 1, []string{"1", "2"}, recs("", ""), []string{"3", "4"}},
+		{"generated skips supplied later in write", 0, nil, recs("", "0"), []string{"1", "0"}},
+		{"generated skips supplied even if held", 0, []string{"0"}, recs("0", ""), []string{"1"}},
+		{"duplicate supplied: first wins", 0, nil, recs("a", "a", ""), []string{"a", "0"}},
+	}
+	for _, tt := range tests {
+		held, _ := heldSet(tt.held...)
+		p, err := MakePlan(t.Context(), State{Count: tt.count}, tt.recs, held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := planIDs(p); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: ids %v, want %v", tt.name, got, tt.want)
+		}
+		for i, m := range p.Messages {
+			if m.Pos != tt.count+int64(i) {
+				t.Errorf("%s: message %d at position %d", tt.name, i, m.Pos)
+			}
+		}
+	}
+}
+
+// More collisions than the first query covers: held is asked again, in
+// batches, not once per id.
+func TestPlanManyCollisions(t *testing.T) {
+	var ids []string
+	for i := range 200 {
+		ids = append(ids, strconv.Itoa(i))
+	}
+	held, calls := heldSet(ids...)
+	p, err := MakePlan(t.Context(), State{Count: 0}, recs("", ""), held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := planIDs(p); !slices.Equal(got, []string{"200", "201"}) {
+		t.Errorf("ids %v", got)
+	}
+	if *calls > 5 {
+		t.Errorf("held called %d times", *calls)
+	}
+}
+
+func TestPlanRounds(t *testing.T) {
+	k := func(kinds ...Kind) []Record {
+		out := make([]Record, len(kinds))
+		for i, kd := range kinds {
+			out[i] = Record{Kind: kd}
+		}
+		return out
+	}
+	held, _ := heldSet()
+	// user, call, system (mid-round), result, answer, user
+	p, err := MakePlan(t.Context(), State{Count: 2, Rounds: 1}, k(Joins, Joins, Own, Joins, Closes, Joins), held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rounds []int64
+	for _, m := range p.Messages {
+		rounds = append(rounds, m.Round)
+	}
+	if want := []int64{2, 2, 1, 2, 2, Pending}; !slices.Equal(rounds, want) {
+		t.Errorf("rounds %v, want %v", rounds, want)
+	}
+	if p.CloseOpen != -1 || p.State != (State{Count: 8, Rounds: 3, Open: 1}) {
+		t.Errorf("plan %+v", p)
+	}
+	// Closing a round opened by an earlier write.
+	p, _ = MakePlan(t.Context(), p.State, k(Joins, Closes, Closes), held)
+	if p.CloseOpen != 3 || p.Messages[0].Round != 3 || p.Messages[1].Round != 3 || p.Messages[2].Round != 4 || p.State.Open != 0 {
+		t.Errorf("closing earlier round: %+v", p)
+	}
+}
+
+func TestTailFrom(t *testing.T) {
+	tests := []struct {
+		st     State
+		rounds int
+		want   int64
+	}{
+		{State{Rounds: 5}, 2, 3},
+		{State{Rounds: 5, Open: 2}, 2, 4},
+		{State{Rounds: 5, Open: 2}, 1, 5},
+		{State{Rounds: 5}, 5, 0},
+		{State{Rounds: 5}, 1 << 62, 0},
+		{State{Rounds: 0, Open: 1}, 1, 0},
+	}
+	for _, tt := range tests {
+		if got := tt.st.TailFrom(tt.rounds); got != tt.want {
+			t.Errorf("%+v TailFrom(%d) = %d, want %d", tt.st, tt.rounds, got, tt.want)
+		}
+	}
+}
+
+func TestPlanHeldError(t *testing.T) {
+	boom := errors.New("boom")
+	_, err := MakePlan(t.Context(), State{}, recs(""), func(context.Context, []string) (map[string]bool, error) { return nil, boom })
+	if !errors.Is(err, boom) {
+		t.Errorf("err = %v", err)
+	}
+}

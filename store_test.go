@@ -1,0 +1,182 @@
+package chatstore_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
+	_ "github.com/chatstore/chatstore/memstore"
+)
+
+func TestOpenURL(t *testing.T) {
+	tests := []struct {
+		url      string
+		wantKeep bool
+		wantK    int
+	}{
+		{"memory://", false, chatstore.DefaultLastK},
+		{"memory://?skip_system_messages=false&last_k=all", true, chatstore.All},
+		{"memory://?last_k=3&skip_system_messages=true", false, 3},
+		{"memory://?last_k=none", false, chatstore.All},
+	}
+	for _, tt := range tests {
+		st, err := chatstore.Open(t.Context(), tt.url, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.url, err)
+		}
+		o := st.Options()
+		if o.KeepSystemMessages != tt.wantKeep || o.LastK != tt.wantK {
+			t.Errorf("%s: options %+v", tt.url, o)
+		}
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	// URL parameters override opts.
+	st, err := chatstore.Open(t.Context(), "memory://?last_k=2", &chatstore.Options{LastK: 7, KeepSystemMessages: true})
+	if err != nil || st.Options().LastK != 2 || !st.Options().KeepSystemMessages {
+		t.Errorf("override: %+v %v", st.Options(), err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	tests := []struct {
+		url  string
+		want error
+	}{
+		{"nosuch://x", chatstore.ErrUnknownScheme},
+		{"memory://?last_k=-1", chatstore.ErrInvalidLastK},
+		{"memory://?last_k=0", chatstore.ErrInvalidLastK},
+		{"memory://?last_k=many", chatstore.ErrInvalidLastK},
+		{"memory://?last_k=1&last_k=2", chatstore.ErrInvalidLastK},
+		{"memory://?skip_system_messages=maybe", chatstore.ErrInvalidOptions},
+		{"memory://?unknown=1", chatstore.ErrInvalidOptions},
+		{"memory://host:1", chatstore.ErrInvalidOptions},
+		{"memory:///some/path", chatstore.ErrInvalidOptions},
+		{"::not a url", chatstore.ErrInvalidOptions},
+	}
+	for _, tt := range tests {
+		_, err := chatstore.Open(t.Context(), tt.url, nil)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: err = %v, want %v", tt.url, err, tt.want)
+		}
+	}
+	// Credentials never appear in errors.
+	for _, u := range []string{"nosuch://user:s3cret@host/db", "memory://user:s3cret@x", "nosuch://user:s3cret@host/%zz"} {
+		_, err := chatstore.Open(t.Context(), u, nil)
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: error %v shows the password", u, err)
+		}
+	}
+}
+
+func TestMemoryURLSharing(t *testing.T) {
+	a, _ := chatstore.Open(t.Context(), "memory://shared-"+t.Name(), nil)
+	b, _ := chatstore.Open(t.Context(), "memory://shared-"+t.Name(), nil)
+	p, _ := chatstore.Open(t.Context(), "memory://", nil)
+	q, _ := chatstore.Open(t.Context(), "memory://", nil)
+	for _, st := range []*chatstore.Store{a, p} {
+		if _, err := st.Write(t.Context(), "h", []chat.Message{chat.User("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := b.Count(t.Context(), "h"); n != 1 {
+		t.Errorf("named memory stores do not share: count %d", n)
+	}
+	if n, _ := q.Count(t.Context(), "h"); n != 0 {
+		t.Errorf("private memory stores share: count %d", n)
+	}
+	// Closing one user of a shared store leaves it usable for the others.
+	_ = a.Close()
+	if n, err := b.Count(t.Context(), "h"); n != 1 || err != nil {
+		t.Errorf("after closing a: %d %v", n, err)
+	}
+	_ = b.DeleteAll(t.Context())
+}
+
+func TestNewOptions(t *testing.T) {
+	st, err := chatstore.New(nopDriver{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := st.Options()
+	if o.LastK != chatstore.DefaultLastK || o.MaxWriteMessages != chatstore.DefaultMaxWriteMessages || o.Logger == nil || o.KeepSystemMessages {
+		t.Errorf("defaults: %+v", o)
+	}
+	if _, err := chatstore.New(nopDriver{}, &chatstore.Options{LastK: -1}); !errors.Is(err, chatstore.ErrInvalidLastK) {
+		t.Errorf("LastK -1: %v", err)
+	}
+	if _, err := chatstore.New(nopDriver{}, &chatstore.Options{MaxWriteMessages: -1}); !errors.Is(err, chatstore.ErrInvalidOptions) {
+		t.Errorf("MaxWriteMessages -1: %v", err)
+	}
+	// The caller's Options are not modified.
+	in := &chatstore.Options{}
+	if _, err := chatstore.New(nopDriver{}, in); err != nil || in.LastK != 0 || in.Logger != nil {
+		t.Errorf("New changed the caller's options: %+v", in)
+	}
+}
+
+func TestParseLastK(t *testing.T) {
+	good := map[string]int{"0": 0, "7": 7, "all": chatstore.All, "ALL": chatstore.All, "none": chatstore.All, "null": chatstore.All}
+	for in, want := range good {
+		if got, err := chatstore.ParseLastK(in); err != nil || got != want {
+			t.Errorf("%q: %d %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5", "ten", "99999999999999999999999"} {
+		if _, err := chatstore.ParseLastK(in); !errors.Is(err, chatstore.ErrInvalidLastK) {
+			t.Errorf("%q: err = %v", in, err)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	call := chat.ToolCall{ToolName: "t"}
+	tests := []struct {
+		m    chat.Message
+		want driver.Kind
+	}{
+		{chat.System("s"), driver.Own},
+		{chat.User("u"), driver.Joins},
+		{chat.Tool("r", call, false), driver.Joins},
+		{chat.Assistant("text"), driver.Closes},
+		{chat.Assistant(""), driver.Joins},
+		{chat.Assistant("", call), driver.Joins},
+		{chat.Assistant("text", call), driver.Joins},
+		{chat.Assistant("text").WithReasoning("r"), driver.Closes},
+		{chat.Message{Role: chat.RoleAssistant, Content: []chat.Part{chat.Text{Text: ""}, chat.Text{Text: "second"}}}, driver.Joins},
+		{chat.Message{Role: chat.RoleAssistant, Content: []chat.Part{chat.Reasoning{ReasoningText: "only"}}}, driver.Joins},
+	}
+	for i, tt := range tests {
+		if got := chatstore.Classify(tt.m); got != tt.want {
+			t.Errorf("case %d: %v, want %v", i, got, tt.want)
+		}
+	}
+}
+
+func TestHaystackDict(t *testing.T) {
+	st, _ := chatstore.Open(t.Context(), "memory://?skip_system_messages=false&last_k=all", nil)
+	d, err := st.Haystack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := d["init_parameters"].(map[string]any)
+	if d["type"] != "haystack_experimental.chat_message_stores.in_memory.InMemoryChatMessageStore" || init["skip_system_messages"] != false || init["last_k"] != nil {
+		t.Errorf("dict = %v", d)
+	}
+	back, err := chatstore.FromHaystack(t.Context(), d)
+	if err != nil || back.Options().LastK != chatstore.All || !back.Options().KeepSystemMessages {
+		t.Errorf("FromHaystack: %+v %v", back.Options(), err)
+	}
+	plain, _ := chatstore.New(nopDriver{}, nil)
+	if _, err := plain.Haystack(); err == nil {
+		t.Errorf("a driver without a Haystack type serialized")
+	}
+}
+
+type nopDriver struct{ driver.Store }
+
+func (nopDriver) Close() error { return nil }
