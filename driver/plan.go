@@ -35,9 +35,10 @@ func (s State) TailFrom(rounds int) int64 {
 
 // Planned is a record that will be written.
 type Planned struct {
-	Record       // with ID set
-	Pos    int64 // position in the history, from 0
-	Round  int64 // round number, or Pending
+	Index int    // of the record in the records planned
+	ID    string // the record's id, given or generated
+	Pos   int64  // position in the history, from 0
+	Round int64  // round number, or Pending
 }
 
 // Plan is the outcome of planning a write.
@@ -98,7 +99,7 @@ func MakePlan(ctx context.Context, st State, recs []Record, held Held) (Plan, er
 	var taken map[string]bool // supplied ids this write has used
 	counter := st.Count
 	checkedTo := st.Count + int64(len(candidates)) // held was asked about ids below this
-	for _, r := range recs {
+	for i, r := range recs {
 		if r.HasID {
 			if known[r.ID] || taken[r.ID] {
 				continue
@@ -128,7 +129,7 @@ func MakePlan(ctx context.Context, st State, recs []Record, held Held) (Plan, er
 				}
 			}
 		}
-		plan.Messages = append(plan.Messages, Planned{Record: r})
+		plan.Messages = append(plan.Messages, Planned{Index: i, ID: r.ID})
 	}
 
 	// Positions and rounds.
@@ -137,7 +138,7 @@ func MakePlan(ctx context.Context, st State, recs []Record, held Held) (Plan, er
 		p := &plan.Messages[i]
 		p.Pos = st.Count
 		st.Count++
-		switch p.Kind {
+		switch recs[p.Index].Kind {
 		case Own:
 			p.Round = st.Rounds
 			st.Rounds++

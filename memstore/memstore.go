@@ -263,7 +263,7 @@ func (h *history) write(ctx context.Context, recs []driver.Record) (int, error) 
 		case firstPos[p.Round-h.st.Rounds] < 0:
 			firstPos[p.Round-h.st.Rounds] = pos
 		}
-		h.msgs.append(entry{id: p.ID, round: p.Round, json: p.JSON})
+		h.msgs.append(entry{id: p.ID, round: p.Round, json: recs[p.Index].JSON})
 		h.ids.add(p.ID)
 	}
 	for i, pos := range firstPos {
