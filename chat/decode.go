@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -537,59 +538,54 @@ func decodeTyped(d *jsonx.Decoder, kind int) (Part, error) {
 	return decodeFile(d)
 }
 
-// object walks the members of an object whose keys the caller matches
-// against names. For each member it returns the index of its key in names,
-// or -1 for a key not in names, leaving the decoder at the value. A key seen
-// twice is an error.
+// object walks the members of an object whose keys the caller knows.
 type object struct {
 	d     *jsonx.Decoder
 	names []string
 	seen  uint32
-	n     int
-	key   string
-}
-
-func openObject(d *jsonx.Decoder, names []string) (object, error) {
-	return object{d: d, names: names}, decodeErr("", d.OpenObject())
-}
-
-// next returns the next member's key index; ok is false after the last.
-func (o *object) next() (i int, ok bool, err error) {
-	k, ok, err := o.d.NextKey(o.n)
-	if err != nil || !ok {
-		return 0, false, decodeErr("", err)
-	}
-	o.n++
-	o.key = k
-	for i, name := range o.names {
-		if k == name {
-			if o.seen&(1<<i) != 0 {
-				return 0, false, decodeErr("", o.d.DuplicateKey(name))
-			}
-			o.seen |= 1 << i
-			return i, true, nil
-		}
-	}
-	return -1, true, nil
-}
-
-func (o *object) unknown(what string) error {
-	return invalidf(o.key, "unknown key %q in %s", o.key, what)
 }
 
 func (o *object) has(i int) bool { return o.seen&(1<<i) != 0 }
+
+// fields reads an object whose member names are names, calling field with
+// the index of each, with the decoder at its value. A member not in names is
+// an error naming what (valid keys included) or, with skipUnknown, ignored.
+// A name seen twice is an error. field's errors get the member's name as
+// their path.
+func fields(d *jsonx.Decoder, names []string, what string, skipUnknown bool, field func(i int) error) (object, error) {
+	o := object{d: d, names: names}
+	if err := d.OpenObject(); err != nil {
+		return o, decodeErr("", err)
+	}
+	for n := 0; ; n++ {
+		k, ok, err := d.NextKey(n)
+		if err != nil || !ok {
+			return o, decodeErr("", err)
+		}
+		i := slices.Index(names, k)
+		switch {
+		case i < 0 && skipUnknown:
+			err = decodeErr("", d.Skip())
+		case i < 0:
+			return o, invalidf(k, "unknown key %q in %s", k, what)
+		case o.has(i):
+			return o, decodeErr("", d.DuplicateKey(k))
+		default:
+			o.seen |= 1 << i
+			err = at(k, field(i))
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+}
 
 var toolCallKeys = []string{"tool_name", "arguments", "id", "extra"}
 
 func decodeToolCall(d *jsonx.Decoder) (ToolCall, error) {
 	var c ToolCall
-	o, err := openObject(d, toolCallKeys)
-	for err == nil {
-		var i int
-		var ok bool
-		if i, ok, err = o.next(); !ok || err != nil {
-			break
-		}
+	o, err := fields(d, toolCallKeys, `a tool call (valid keys: "tool_name", "arguments", "id", "extra")`, false, func(i int) error {
+		var err error
 		switch i {
 		case 0:
 			c.ToolName, err = d.String()
@@ -597,18 +593,15 @@ func decodeToolCall(d *jsonx.Decoder) (ToolCall, error) {
 			c.Arguments, err = d.Map()
 		case 2:
 			var id string
+			var ok bool
 			if id, ok, err = d.StringOrNull(); ok {
 				c.ID = &id
 			}
 		case 3:
 			c.Extra, err = d.MapOrNull()
-		default:
-			return ToolCall{}, o.unknown(`a tool call (valid keys: "tool_name", "arguments", "id", "extra")`)
 		}
-		if err != nil {
-			err = at(toolCallKeys[i], err)
-		}
-	}
+		return err
+	})
 	if err != nil {
 		return ToolCall{}, err
 	}
@@ -627,13 +620,9 @@ var toolCallResultKeys = []string{"result", "origin", "error"}
 
 func decodeToolCallResult(d *jsonx.Decoder) (ToolCallResult, error) {
 	var r ToolCallResult
-	o, err := openObject(d, toolCallResultKeys)
-	for err == nil {
-		var i int
-		var ok bool
-		if i, ok, err = o.next(); !ok || err != nil {
-			break
-		}
+	// Haystack reads only the three fields and ignores the rest.
+	o, err := fields(d, toolCallResultKeys, "a tool call result", true, func(i int) error {
+		var err error
 		switch i {
 		case 0:
 			switch d.Peek() {
@@ -648,15 +637,9 @@ func decodeToolCallResult(d *jsonx.Decoder) (ToolCallResult, error) {
 			r.Origin, err = decodeToolCall(d)
 		case 2:
 			r.Error, err = d.Bool()
-		default:
-			// Haystack reads only the three fields and ignores the rest.
-			if err = d.Skip(); err != nil {
-				err = decodeErr("", err)
-			}
-			continue
 		}
-		err = at(toolCallResultKeys[i], err)
-	}
+		return err
+	})
 	if err != nil {
 		return ToolCallResult{}, err
 	}
@@ -676,25 +659,15 @@ var reasoningKeys = []string{"reasoning_text", "extra"}
 
 func decodeReasoning(d *jsonx.Decoder) (Reasoning, error) {
 	var r Reasoning
-	o, err := openObject(d, reasoningKeys)
-	for err == nil {
-		var i int
-		var ok bool
-		if i, ok, err = o.next(); !ok || err != nil {
-			break
-		}
-		switch i {
-		case 0:
+	o, err := fields(d, reasoningKeys, `a reasoning part (valid keys: "reasoning_text", "extra")`, false, func(i int) error {
+		var err error
+		if i == 0 {
 			r.ReasoningText, err = d.String()
-		case 1:
+		} else {
 			r.Extra, err = d.Map()
-		default:
-			return Reasoning{}, o.unknown(`a reasoning part (valid keys: "reasoning_text", "extra")`)
 		}
-		if err != nil {
-			err = at(reasoningKeys[i], err)
-		}
-	}
+		return err
+	})
 	if err != nil {
 		return Reasoning{}, err
 	}
@@ -709,13 +682,8 @@ var imageKeys = []string{"base64_image", "mime_type", "detail", "meta", "validat
 
 func decodeImage(d *jsonx.Decoder) (Image, error) {
 	var img Image
-	o, err := openObject(d, imageKeys)
-	for err == nil {
-		var i int
-		var ok bool
-		if i, ok, err = o.next(); !ok || err != nil {
-			break
-		}
+	o, err := fields(d, imageKeys, `an image (valid keys: "base64_image", "mime_type", "detail", "meta", "validation")`, false, func(i int) error {
+		var err error
 		switch i {
 		case 0:
 			img.Base64Image, err = d.String()
@@ -729,13 +697,9 @@ func decodeImage(d *jsonx.Decoder) (Image, error) {
 			var v bool
 			v, err = d.Bool()
 			img.SkipValidation = !v
-		default:
-			return Image{}, o.unknown(`an image (valid keys: "base64_image", "mime_type", "detail", "meta", "validation")`)
 		}
-		if err != nil {
-			err = at(imageKeys[i], err)
-		}
-	}
+		return err
+	})
 	if err != nil {
 		return Image{}, err
 	}
@@ -753,13 +717,8 @@ var fileKeys = []string{"base64_data", "mime_type", "filename", "extra", "valida
 
 func decodeFile(d *jsonx.Decoder) (File, error) {
 	var f File
-	o, err := openObject(d, fileKeys)
-	for err == nil {
-		var i int
-		var ok bool
-		if i, ok, err = o.next(); !ok || err != nil {
-			break
-		}
+	o, err := fields(d, fileKeys, `a file (valid keys: "base64_data", "mime_type", "filename", "extra", "validation")`, false, func(i int) error {
+		var err error
 		switch i {
 		case 0:
 			f.Base64Data, err = d.String()
@@ -773,13 +732,9 @@ func decodeFile(d *jsonx.Decoder) (File, error) {
 			var v bool
 			v, err = d.Bool()
 			f.SkipValidation = !v
-		default:
-			return File{}, o.unknown(`a file (valid keys: "base64_data", "mime_type", "filename", "extra", "validation")`)
 		}
-		if err != nil {
-			err = at(fileKeys[i], err)
-		}
-	}
+		return err
+	})
 	if err != nil {
 		return File{}, err
 	}
