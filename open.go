@@ -56,7 +56,7 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Parse quotes the input in its error; keep credentials out.
-		return nil, fmt.Errorf("chatstore: %w: cannot parse the store URL: %v", ErrInvalidOptions, redactParseError(err))
+		return nil, fmt.Errorf("chatstore: %w: cannot parse the store URL: %s", ErrInvalidOptions, parseErrorDetail(rawURL, err))
 	}
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -116,11 +116,15 @@ func ParseLastK(s string) (int, error) {
 	return k, nil
 }
 
-func redactParseError(err error) string {
-	var ue *url.Error
-	if e, ok := err.(*url.Error); ok {
-		ue = e
+// parseErrorDetail says why a URL did not parse, unless the URL may hold
+// credentials: url.Parse's messages quote pieces of the input, and a password
+// with a '#' or '/' in it ends up in the "host" or "port" they quote.
+func parseErrorDetail(rawURL string, err error) string {
+	if strings.Contains(rawURL, "@") {
+		return "it may contain credentials, so the details are withheld; check that special characters in the user name and password are percent-encoded"
+	}
+	if ue, ok := err.(*url.Error); ok {
 		return ue.Err.Error()
 	}
-	return "malformed URL"
+	return err.Error()
 }

@@ -154,7 +154,7 @@ func (s *Store) lookup(id string) (*history, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return nil, chatstore.ErrClosed
+		return nil, errClosed
 	}
 	return s.histories[id], nil
 }
@@ -207,7 +207,7 @@ func (s *Store) create(id string) (*history, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, chatstore.ErrClosed
+		return nil, errClosed
 	}
 	h, ok := s.histories[id]
 	if !ok {
@@ -318,7 +318,7 @@ func (s *Store) Delete(ctx context.Context, historyID string) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return chatstore.ErrClosed
+		return errClosed
 	}
 	h := s.histories[historyID]
 	delete(s.histories, historyID)
@@ -339,7 +339,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return chatstore.ErrClosed
+		return errClosed
 	}
 	old := s.histories
 	s.histories = map[string]*history{}
@@ -361,7 +361,7 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.His
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return nil, chatstore.ErrClosed
+		return nil, errClosed
 	}
 	ids := make([]string, 0, len(s.histories))
 	hs := make(map[string]*history, len(s.histories))
@@ -401,3 +401,5 @@ func (s *Store) Close() error {
 	s.histories = nil
 	return nil
 }
+
+var errClosed = fmt.Errorf("memstore: %w", chatstore.ErrClosed)
