@@ -27,6 +27,9 @@ var (
 	// ErrDeserialization: a Haystack store or component dictionary that
 	// cannot be loaded (Haystack's DeserializationError).
 	ErrDeserialization = errors.New("cannot deserialize")
+	// ErrIncompatibleSchema: a database written by a newer chatstore, or not
+	// by chatstore at all. Nothing is changed in it.
+	ErrIncompatibleSchema = errors.New("incompatible database schema")
 	// ErrUnavailable: the backend could not be reached or failed; the
 	// backend's own error is in the chain. Retrying later may succeed.
 	ErrUnavailable = errors.New("store unavailable")

@@ -187,3 +187,37 @@ func checkMore(ctx context.Context, counter int64, held Held, known map[string]b
 	}
 	return known, nil
 }
+
+// GeneratedOnly answers Held without a query for a history that has never
+// stored a caller-supplied id. Its ids were all generated without a
+// collision to skip, so they are exactly "0" to count-1. Drivers that track
+// whether a history holds caller ids use it to spare a lookup per write.
+func GeneratedOnly(count int64) Held {
+	return func(_ context.Context, ids []string) (map[string]bool, error) {
+		var found map[string]bool
+		for _, id := range ids {
+			if n, ok := canonicalInt(id); ok && n < count {
+				if found == nil {
+					found = map[string]bool{}
+				}
+				found[id] = true
+			}
+		}
+		return found, nil
+	}
+}
+
+// canonicalInt parses a decimal id as strconv.FormatInt writes it.
+func canonicalInt(id string) (int64, bool) {
+	if id == "" || len(id) > 18 || (id[0] == '0' && len(id) > 1) {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(id[i]-'0')
+	}
+	return n, true
+}

@@ -158,3 +158,27 @@ func TestPlanHeldError(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestGeneratedOnly(t *testing.T) {
+	held := GeneratedOnly(3)
+	got, err := held(t.Context(), []string{"0", "2", "3", "01", "-1", "x", "", "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"0": true, "2": true, "1": true}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for id := range want {
+		if !got[id] {
+			t.Errorf("%q not held", id)
+		}
+	}
+	// It agrees with planning against the real set of generated ids.
+	p1, _ := MakePlan(t.Context(), State{Count: 3}, recs("", "4", "", "1"), GeneratedOnly(3))
+	real, _ := heldSet("0", "1", "2")
+	p2, _ := MakePlan(t.Context(), State{Count: 3}, recs("", "4", "", "1"), real)
+	if !slices.Equal(planIDs(p1), planIDs(p2)) || !slices.Equal(planIDs(p1), []string{"3", "4", "5"}) {
+		t.Errorf("plans differ: %v vs %v", planIDs(p1), planIDs(p2))
+	}
+}

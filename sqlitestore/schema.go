@@ -1,0 +1,102 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/chatstore/chatstore"
+)
+
+// applicationID marks a SQLite file as chatstore's ("chst"), so that opening
+// some other application's database is refused instead of "migrated".
+const applicationID = 0x63687374
+
+// migrations[i] brings a database from schema version i to i+1. The version
+// is SQLite's user_version. Append only: a released step never changes.
+var migrations = []string{
+	// 0 → 1: histories and their messages. A message row holds the
+	// message's JSON in Haystack's format (without chat_message_id, which
+	// is its own column), its position in the history and its round.
+	`CREATE TABLE histories (
+		hid    INTEGER PRIMARY KEY,
+		name   TEXT NOT NULL UNIQUE,
+		count  INTEGER NOT NULL,
+		rounds INTEGER NOT NULL,
+		open   INTEGER NOT NULL,
+		-- messages stored with an id their writer supplied; while 0, the
+		-- ids are exactly "0" .. count-1 and need no lookup.
+		caller_ids INTEGER NOT NULL
+	);
+	CREATE TABLE messages (
+		hid        INTEGER NOT NULL REFERENCES histories (hid) ON DELETE CASCADE,
+		seq        INTEGER NOT NULL,
+		round      INTEGER NOT NULL,
+		message_id TEXT NOT NULL,
+		body       TEXT NOT NULL,
+		PRIMARY KEY (hid, seq)
+	);
+	CREATE UNIQUE INDEX messages_by_id ON messages (hid, message_id);
+	CREATE INDEX messages_by_round ON messages (hid, round);`,
+
+	// 1 → 2: when each history was last written, in milliseconds since
+	// the Unix epoch, for listings that sort or show by activity.
+	`ALTER TABLE histories ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;`,
+}
+
+// schemaVersion is the version this code reads and writes.
+var schemaVersion = len(migrations)
+
+// migrate brings the database to schemaVersion (or to target, for tests),
+// inside one immediate transaction so that processes opening the file at the
+// same time do not race: the second waits, then finds nothing to do.
+func migrate(ctx context.Context, db *sql.DB, target int) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// BEGIN IMMEDIATE: take the write lock before reading the version.
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	var version, appID, tables int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return err
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+		return err
+	}
+	switch {
+	case appID == 0 && tables == 0:
+		// A new, empty file.
+	case appID != applicationID:
+		return fmt.Errorf("%w: the file is not a chatstore database (application_id %#x)", chatstore.ErrIncompatibleSchema, appID)
+	case version > schemaVersion:
+		return fmt.Errorf("%w: the file has schema version %d, written by a newer chatstore; this one reads up to version %d", chatstore.ErrIncompatibleSchema, version, schemaVersion)
+	}
+	for v := version; v < target; v++ {
+		if _, err := conn.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrating schema from version %d to %d: %w", v, v+1, err)
+		}
+	}
+	if version < target {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, target)); err != nil {
+			return err
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return err
+	}
+	done = true
+	return nil
+}

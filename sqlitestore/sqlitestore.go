@@ -1,0 +1,310 @@
+// Package sqlitestore is the embedded, durable chatstore backend: one SQLite
+// file, through the pure-Go modernc.org/sqlite driver (no cgo). It is
+// registered as "sqlite://".
+//
+//	sqlite:///var/lib/chatstore/chat.db   an absolute path
+//	sqlite:chat.db                        a path relative to the working directory
+//
+// URL parameters (besides the store-wide skip_system_messages and last_k):
+//
+//	synchronous=normal|full   normal (the default) keeps every acknowledged
+//	                          write through a crash of the process (kill -9);
+//	                          full also through a power loss or OS crash, at
+//	                          the cost of an fsync at every commit.
+//	busy_timeout=5s           how long to wait for another process's lock.
+//
+// The file is in WAL mode, so readers never wait for writers. Concurrent
+// writes from one process are grouped into shared transactions (group commit):
+// one commit, and with synchronous=full one fsync, serves every write waiting
+// at that moment, and each Write still returns only after its transaction is
+// committed. Several processes may use the file at once; SQLite's locking
+// serializes their transactions.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/driver"
+)
+
+func init() {
+	chatstore.Register("sqlite", open)
+}
+
+// Options configure a Store. A nil *Options means the defaults.
+type Options struct {
+	// Synchronous is SQLite's synchronous setting in WAL mode: "normal"
+	// (the default; durable through a crash of the process) or "full"
+	// (also through a power loss, with an fsync at every commit).
+	Synchronous string
+	// BusyTimeout is how long a statement waits for a lock another process
+	// holds before failing. Zero means 5 seconds.
+	BusyTimeout time.Duration
+}
+
+func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
+	path, err := pathOf(u)
+	if err != nil {
+		return nil, err
+	}
+	var opts Options
+	for key, vs := range u.Query() {
+		v := vs[len(vs)-1]
+		switch key {
+		case "synchronous":
+			opts.Synchronous = v
+		case "busy_timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return nil, fmt.Errorf("sqlitestore: %w: busy_timeout=%q: want a duration such as 5s", chatstore.ErrInvalidOptions, v)
+			}
+			opts.BusyTimeout = d
+		default:
+			return nil, fmt.Errorf("sqlitestore: %w: unknown URL parameter %q (known: synchronous, busy_timeout, skip_system_messages, last_k)", chatstore.ErrInvalidOptions, key)
+		}
+	}
+	return Open(ctx, path, &opts)
+}
+
+// pathOf returns the file path of a sqlite URL.
+func pathOf(u *url.URL) (string, error) {
+	var path string
+	switch {
+	case u.Opaque != "":
+		path = u.Opaque // sqlite:relative/path.db
+	case u.Host != "":
+		return "", fmt.Errorf("sqlitestore: %w: %q names a host; write sqlite:%s for a path relative to the working directory, or sqlite:///absolute/path", chatstore.ErrInvalidOptions, u.Redacted(), u.Host+u.Path)
+	default:
+		path = u.Path // sqlite:///absolute/path.db
+	}
+	if path == "" || path == "/" {
+		return "", fmt.Errorf("sqlitestore: %w: the URL names no file; write sqlite:///path/to/chat.db or sqlite:chat.db", chatstore.ErrInvalidOptions)
+	}
+	if strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("sqlitestore: %w: the file path %q contains '?' or '#'", chatstore.ErrInvalidOptions, path)
+	}
+	return filepath.FromSlash(path), nil
+}
+
+// Store is a SQLite driver.
+type Store struct {
+	path    string
+	readers *sql.DB // pool for reads, in deferred read transactions
+	writer  *sql.DB // one connection, used only by the group-commit loop
+
+	queue   chan *request
+	stop    chan struct{}
+	stopped chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ driver.Store  = (*Store)(nil)
+	_ driver.Pinger = (*Store)(nil)
+)
+
+// Open opens (creating it if needed) the database file at path, creating or
+// migrating its schema. The Store owns the file handles; Close closes them.
+func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	switch strings.ToLower(o.Synchronous) {
+	case "", "normal":
+		o.Synchronous = "NORMAL"
+	case "full":
+		o.Synchronous = "FULL"
+	default:
+		return nil, fmt.Errorf("sqlitestore: %w: synchronous=%q: want normal or full", chatstore.ErrInvalidOptions, o.Synchronous)
+	}
+	if o.BusyTimeout == 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	dsn := func(txlock string) string {
+		q := url.Values{}
+		q.Set("_busy_timeout", fmt.Sprint(o.BusyTimeout.Milliseconds()))
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", o.Synchronous)
+		q.Set("_foreign_keys", "1")
+		q.Set("_txlock", txlock)
+		return path + "?" + q.Encode()
+	}
+	writer, err := sql.Open("sqlite", dsn("immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: opening %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, writer, schemaVersion); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
+	}
+	readers, err := sql.Open("sqlite", dsn("deferred"))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlitestore: opening %s: %w", path, err)
+	}
+	readers.SetMaxOpenConns(16)
+	readers.SetMaxIdleConns(16)
+	s := &Store{
+		path:    path,
+		readers: readers,
+		writer:  writer,
+		queue:   make(chan *request, 1024),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close stops the group-commit loop after the writes it holds, and closes
+// the database handles the Store opened.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.stopped
+		s.closeErr = errors.Join(s.writer.Close(), s.readers.Close())
+	})
+	return s.closeErr
+}
+
+// Ping implements driver.Pinger.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.wrap("ping", "", s.readers.PingContext(ctx))
+}
+
+// wrap translates an error at the package boundary: busy and I/O failures
+// become chatstore.ErrUnavailable, keeping the SQLite error for errors.As;
+// context errors stay as they are.
+func (s *Store) wrap(op, history string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, chatstore.ErrClosed) {
+		return fmt.Errorf("sqlitestore: %s: %w", op, err)
+	}
+	where := op
+	if history != "" {
+		where = fmt.Sprintf("%s %q", op, history)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PROTOCOL:
+			return fmt.Errorf("sqlitestore: %s: %w: %w", where, chatstore.ErrUnavailable, err)
+		}
+	}
+	if errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("sqlitestore: %s: %w: %w", where, chatstore.ErrClosed, err)
+	}
+	return fmt.Errorf("sqlitestore: %s: %w", where, err)
+}
+
+// Count implements driver.Store.
+func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
+	var n int64
+	err := s.readers.QueryRowContext(ctx, "SELECT count FROM histories WHERE name = ?", historyID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, s.wrap("count", historyID, err)
+}
+
+// Tail implements driver.Store. The history's state and its messages are read
+// in one read transaction, so a concurrent write is either wholly seen or not.
+func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
+	out, err := s.tail(ctx, historyID, rounds)
+	return out, s.wrap("retrieve", historyID, err)
+}
+
+func (s *Store) tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
+	tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var (
+		hid int64
+		st  driver.State
+	)
+	err = tx.QueryRowContext(ctx, "SELECT hid, count, rounds, open FROM histories WHERE name = ?", historyID).Scan(&hid, &st.Count, &st.Rounds, &st.Open)
+	if errors.Is(err, sql.ErrNoRows) {
+		return []driver.Message{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT message_id, body FROM messages WHERE hid = ? AND round >= ? ORDER BY seq", hid, st.TailFrom(rounds))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]driver.Message, 0, 2*min(rounds, 32))
+	for rows.Next() {
+		var m driver.Message
+		if err := rows.Scan(&m.ID, &m.JSON); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Delete implements driver.Store; the messages go by ON DELETE CASCADE.
+func (s *Store) Delete(ctx context.Context, historyID string) error {
+	_, err := s.exec(ctx, "DELETE FROM histories WHERE name = ?", historyID)
+	return s.wrap("delete", historyID, err)
+}
+
+// DeleteAll implements driver.Store.
+func (s *Store) DeleteAll(ctx context.Context) error {
+	_, err := s.exec(ctx, "DELETE FROM messages; DELETE FROM histories")
+	return s.wrap("delete all", "", err)
+}
+
+// exec runs a statement through the commit loop's connection, which is the
+// only one that writes, so deletions are ordered with writes.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(tx *sql.Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	}})
+	return res, err
+}
+
+// List implements driver.Store.
+func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.History, error) {
+	rows, err := s.readers.QueryContext(ctx, "SELECT name, count FROM histories WHERE name > ? AND count > 0 ORDER BY name LIMIT ?", after, limit)
+	if err != nil {
+		return nil, s.wrap("list", "", err)
+	}
+	defer rows.Close()
+	var out []driver.History
+	for rows.Next() {
+		var h driver.History
+		if err := rows.Scan(&h.ID, &h.Count); err != nil {
+			return nil, s.wrap("list", "", err)
+		}
+		out = append(out, h)
+	}
+	return out, s.wrap("list", "", rows.Err())
+}
