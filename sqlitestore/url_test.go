@@ -1,0 +1,54 @@
+package sqlitestore_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+)
+
+func TestOpenByURL(t *testing.T) {
+	dir := t.TempDir()
+	abs := filepath.Join(dir, "abs.db")
+	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(abs)+"?synchronous=full&busy_timeout=2s&last_k=3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(t.Context(), "h", []chat.Message{chat.User("x")}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if _, err := os.Stat(abs); err != nil {
+		t.Errorf("absolute path: %v", err)
+	}
+
+	// sqlite:NAME is relative to the working directory.
+	t.Chdir(dir)
+	st, err = chatstore.Open(t.Context(), "sqlite:rel/../rel.db", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if _, err := os.Stat(filepath.Join(dir, "rel.db")); err != nil {
+		t.Errorf("relative path: %v", err)
+	}
+
+	for _, bad := range []string{
+		"sqlite://chat.db",    // a host, not a path
+		"sqlite://",           // no file
+		"sqlite:///",          // no file
+		"sqlite:x.db?mode=ro", // unknown parameter
+		"sqlite:x.db?synchronous=extra",
+		"sqlite:x.db?busy_timeout=soon",
+	} {
+		if _, err := chatstore.Open(t.Context(), bad, nil); !errors.Is(err, chatstore.ErrInvalidOptions) {
+			t.Errorf("%s: err = %v, want ErrInvalidOptions", bad, err)
+		}
+	}
+	if _, err := chatstore.Open(t.Context(), "sqlite:///nonexistent-dir/sub/chat.db", nil); err == nil {
+		t.Errorf("opened a file in a directory that does not exist")
+	}
+}
