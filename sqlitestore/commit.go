@@ -12,14 +12,80 @@ import (
 	"github.com/chatstore/chatstore/driver"
 )
 
-// A request is one unit of work for the commit loop: it runs inside a shared
-// transaction, under a savepoint of its own, so that its failure undoes only
-// its own changes.
+// A request is one unit of work for the commit loop: it runs inside a
+// transaction shared with the other requests waiting at the same time.
 type request struct {
 	ctx  context.Context
-	fn   func(tx *sql.Tx) error
+	fn   func(t *txn) error
 	err  error
 	done chan struct{}
+}
+
+// histRow is a history's bookkeeping row.
+type histRow struct {
+	hid       int64
+	st        driver.State
+	callerIDs int64
+}
+
+// maxCached bounds the commit loop's cache of history rows.
+const maxCached = 10_000
+
+// txn is the transaction a group of requests runs in. The commit loop keeps
+// the rows of the histories it wrote (s.cache), so that a write need not
+// read its history's row first; PRAGMA data_version tells it when another
+// process has committed since, and the cache is dropped then. Changes made
+// in a transaction reach the cache only when it commits.
+type txn struct {
+	s         *Store
+	ctx       context.Context
+	tx        *sql.Tx
+	bound     map[*sql.Stmt]*sql.Stmt
+	pending   map[string]histRow
+	forgot    map[string]bool
+	forgotAll bool
+}
+
+// stmt returns a prepared statement bound to the transaction, binding each
+// once per transaction.
+func (t *txn) stmt(st *sql.Stmt) *sql.Stmt {
+	b, ok := t.bound[st]
+	if !ok {
+		b = t.tx.StmtContext(t.ctx, st)
+		t.bound[st] = b
+	}
+	return b
+}
+
+// row returns a history's row, from this transaction, the cache, or the
+// database; ok is false for a history that does not exist.
+func (t *txn) row(name string) (histRow, bool, error) {
+	if r, ok := t.pending[name]; ok {
+		return r, true, nil
+	}
+	if !t.forgotAll && !t.forgot[name] {
+		if r, ok := t.s.cache[name]; ok {
+			return r, true, nil
+		}
+	}
+	var r histRow
+	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.st.Count, &r.st.Rounds, &r.st.Open, &r.callerIDs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	return r, err == nil, err
+}
+
+// forget records that a history was deleted in this transaction.
+func (t *txn) forget(name string) {
+	delete(t.pending, name)
+	t.forgot[name] = true
+}
+
+// forgetAll records that every history was deleted in this transaction.
+func (t *txn) forgetEverything() {
+	clear(t.pending)
+	t.forgotAll = true
 }
 
 // maxGroup bounds how many requests share one transaction, so that one
@@ -93,54 +159,85 @@ func (s *Store) failQueued() {
 }
 
 func (s *Store) commitGroup(group []*request) {
+	live := group[:0:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err // not applied: its caller gave up before its turn
+		} else {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := s.runTx(live)
+	if err == nil || len(live) == 1 {
+		for _, r := range live {
+			r.err = err
+		}
+		return
+	}
+	// Something in the group failed and the transaction was rolled back.
+	// Give each request a transaction of its own, so that one bad request
+	// does not fail the others. This is rare: requests are validated before
+	// they get here, so a failure is usually the disk or a lock, which then
+	// fails them all again.
+	for _, r := range live {
+		r.err = s.runTx([]*request{r})
+	}
+}
+
+// runTx applies requests in one transaction and commits it, or rolls it all
+// back if any fails.
+func (s *Store) runTx(requests []*request) error {
 	// Not any one caller's context: the transaction serves them all.
 	ctx := context.Background()
 	tx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see the DSN)
 	if err != nil {
-		for _, r := range group {
-			r.err = err
-		}
-		return
+		return err
 	}
-	applied := 0
-	for _, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
-			r.err = err
-			continue
-		}
-		if r.err = r.fn(tx); r.err != nil {
-			_, _ = tx.ExecContext(ctx, "ROLLBACK TO w")
-		} else {
-			applied++
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil && r.err == nil {
-			r.err = err
-		}
-	}
-	if applied == 0 {
+	t := &txn{s: s, ctx: ctx, tx: tx, bound: map[*sql.Stmt]*sql.Stmt{}, pending: map[string]histRow{}, forgot: map[string]bool{}}
+	// With the write lock held, nobody else can commit until we do; if
+	// someone did since our last transaction, our cached rows may be stale.
+	var version int64
+	if err := t.stmt(s.stmts.dataVersion).QueryRowContext(ctx).Scan(&version); err != nil {
 		_ = tx.Rollback()
-		return
+		return err
+	}
+	if version != s.dataVersion || len(s.cache) > maxCached {
+		clear(s.cache)
+		s.dataVersion = version
+	}
+	for _, r := range requests {
+		if err := r.fn(t); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		// Nothing of the group was written.
-		for _, r := range group {
-			if r.err == nil {
-				r.err = err
-			}
-		}
+		// The outcome of a failed COMMIT is not always "nothing": do not
+		// trust the cache either way.
+		clear(s.cache)
+		return err
 	}
+	if t.forgotAll {
+		clear(s.cache)
+	}
+	for name := range t.forgot {
+		delete(s.cache, name)
+	}
+	for name, r := range t.pending {
+		s.cache[name] = r
+	}
+	return nil
 }
 
 // Write implements driver.Store.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
 	var n int
-	err := s.submit(ctx, &request{ctx: ctx, fn: func(tx *sql.Tx) error {
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
-		n, err = write(tx, historyID, recs)
+		n, err = t.write(historyID, recs)
 		return err
 	}})
 	if err != nil {
@@ -149,29 +246,25 @@ func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Recor
 	return n, nil
 }
 
-// write appends recs to a history inside tx.
-func write(tx *sql.Tx, historyID string, recs []driver.Record) (int, error) {
-	ctx := context.Background() // the commit loop's; see commitGroup
-	var (
-		hid       int64
-		st        driver.State
-		callerIDs int64
-	)
-	err := tx.QueryRowContext(ctx, "SELECT hid, count, rounds, open, caller_ids FROM histories WHERE name = ?", historyID).
-		Scan(&hid, &st.Count, &st.Rounds, &st.Open, &callerIDs)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = tx.QueryRowContext(ctx, "INSERT INTO histories (name, count, rounds, open, caller_ids) VALUES (?, 0, 0, 0, 0) RETURNING hid", historyID).Scan(&hid)
-	}
+// write appends recs to a history.
+func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
+	ctx, s := t.ctx, t.s
+	r, ok, err := t.row(historyID)
 	if err != nil {
 		return 0, err
 	}
-	held := driver.GeneratedOnly(st.Count)
-	if callerIDs > 0 {
-		held = func(ctx context.Context, ids []string) (map[string]bool, error) {
-			return heldIDs(ctx, tx, hid, ids)
+	if !ok {
+		if err := t.stmt(s.stmts.newHistory).QueryRowContext(ctx, historyID).Scan(&r.hid); err != nil {
+			return 0, err
 		}
 	}
-	plan, err := driver.MakePlan(ctx, st, recs, held)
+	held := driver.GeneratedOnly(r.st.Count)
+	if r.callerIDs > 0 {
+		held = func(ctx context.Context, ids []string) (map[string]bool, error) {
+			return heldIDs(ctx, t.tx, r.hid, ids)
+		}
+	}
+	plan, err := driver.MakePlan(ctx, r.st, recs, held)
 	if err != nil {
 		return 0, err
 	}
@@ -179,24 +272,27 @@ func write(tx *sql.Tx, historyID string, recs []driver.Record) (int, error) {
 		return 0, nil
 	}
 	if plan.CloseOpen >= 0 {
-		if _, err := tx.ExecContext(ctx, "UPDATE messages SET round = ? WHERE hid = ? AND round = ?", plan.CloseOpen, hid, driver.Pending); err != nil {
+		if _, err := t.stmt(s.stmts.closeRound).ExecContext(ctx, plan.CloseOpen, r.hid, driver.Pending); err != nil {
 			return 0, err
 		}
 	}
-	if err := insertMessages(ctx, tx, hid, recs, plan.Messages); err != nil {
+	if err := t.insertMessages(r.hid, recs, plan.Messages); err != nil {
 		return 0, err
 	}
-	newCallerIDs := 0
+	newCallerIDs := int64(0)
 	for _, p := range plan.Messages {
 		if recs[p.Index].HasID {
 			newCallerIDs++
 		}
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE histories SET count = ?, rounds = ?, open = ?, caller_ids = caller_ids + ?, updated_at = ? WHERE hid = ?",
-		plan.State.Count, plan.State.Rounds, plan.State.Open, newCallerIDs, time.Now().UnixMilli(), hid)
+	_, err = t.stmt(s.stmts.updateHistory).ExecContext(ctx,
+		plan.State.Count, plan.State.Rounds, plan.State.Open, newCallerIDs, time.Now().UnixMilli(), r.hid)
 	if err != nil {
 		return 0, err
 	}
+	r.st = plan.State
+	r.callerIDs += newCallerIDs
+	t.pending[historyID] = r
 	return len(plan.Messages), nil
 }
 
@@ -205,22 +301,26 @@ func write(tx *sql.Tx, historyID string, recs []driver.Record) (int, error) {
 // limit on parameters.
 const insertBatch = 100
 
-func insertMessages(ctx context.Context, tx *sql.Tx, hid int64, recs []driver.Record, msgs []driver.Planned) error {
+func (t *txn) insertMessages(hid int64, recs []driver.Record, msgs []driver.Planned) error {
+	ctx, s := t.ctx, t.s
 	for len(msgs) > 0 {
 		n := min(len(msgs), insertBatch)
-		var q strings.Builder
-		q.WriteString("INSERT INTO messages (hid, seq, round, message_id, body) VALUES ")
 		args := make([]any, 0, 5*n)
-		for i, p := range msgs[:n] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?,?,?,?,?)")
+		for _, p := range msgs[:n] {
 			// The body goes in as TEXT, so SQL users can query it with
 			// json_extract(body, '$.role').
 			args = append(args, hid, p.Pos, p.Round, p.ID, string(recs[p.Index].JSON))
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		var err error
+		switch n {
+		case 1:
+			_, err = t.stmt(s.stmts.insertOne).ExecContext(ctx, args...)
+		case insertBatch:
+			_, err = t.stmt(s.stmts.insertBatch).ExecContext(ctx, args...)
+		default:
+			_, err = t.tx.ExecContext(ctx, insertSQL(n), args...)
+		}
+		if err != nil {
 			return err
 		}
 		msgs = msgs[n:]

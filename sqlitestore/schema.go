@@ -35,7 +35,7 @@ var migrations = []string{
 		message_id TEXT NOT NULL,
 		body       TEXT NOT NULL,
 		PRIMARY KEY (hid, seq)
-	);
+	) WITHOUT ROWID;
 	CREATE UNIQUE INDEX messages_by_id ON messages (hid, message_id);
 	CREATE INDEX messages_by_round ON messages (hid, round);`,
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
 )
 
 func rawDB(t *testing.T, path string) *sql.DB {
@@ -196,6 +197,33 @@ func TestConcurrentFirstOpen(t *testing.T) {
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("opener %d: %v", i, err)
+		}
+	}
+}
+
+// TestTailFromSQL: the SQL form of the tail threshold agrees with
+// driver.State.TailFrom.
+func TestTailFromSQL(t *testing.T) {
+	db := rawDB(t, filepath.Join(t.TempDir(), "t.db"))
+	if _, err := db.Exec("CREATE TABLE h (rounds INTEGER, open INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, rounds := range []int64{0, 1, 2, 5, 100} {
+		for _, open := range []int64{0, 1, 3} {
+			if _, err := db.Exec("DELETE FROM h; INSERT INTO h VALUES (?, ?)", rounds, open); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []int{1, 2, 3, 6, 99, 100, 101, chatstore.All} {
+				var got int64
+				// ?1 is unused here; the expression numbers ?2 as in tailSQL.
+				if err := db.QueryRow("SELECT "+tailFrom+" FROM h WHERE ?1 IS NOT NULL", 1, k).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				want := driver.State{Rounds: rounds, Open: open}.TailFrom(k)
+				if got != want {
+					t.Errorf("rounds %d, open %d, k %d: SQL %d, TailFrom %d", rounds, open, k, got, want)
+				}
+			}
 		}
 	}
 }

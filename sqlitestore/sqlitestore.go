@@ -103,6 +103,11 @@ type Store struct {
 	path    string
 	readers *sql.DB // pool for reads, in deferred read transactions
 	writer  *sql.DB // one connection, used only by the group-commit loop
+	stmts   *stmts
+
+	// Owned by the commit loop.
+	cache       map[string]histRow
+	dataVersion int64
 
 	queue   chan *request
 	stop    chan struct{}
@@ -151,7 +156,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, writer, schemaVersion); err != nil {
+	if err := retryBusy(ctx, o.BusyTimeout, func() error { return migrate(ctx, writer, schemaVersion) }); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
 	}
@@ -162,7 +167,20 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	}
 	readers.SetMaxOpenConns(16)
 	readers.SetMaxIdleConns(16)
+	var st *stmts
+	err = retryBusy(ctx, o.BusyTimeout, func() error {
+		var err error
+		st, err = prepare(ctx, writer, readers)
+		return err
+	})
+	if err != nil {
+		writer.Close()
+		readers.Close()
+		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
+	}
 	s := &Store{
+		stmts:   st,
+		cache:   map[string]histRow{},
 		path:    path,
 		readers: readers,
 		writer:  writer,
@@ -174,12 +192,35 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
+// retryBusy runs fn until it does not fail with SQLITE_BUSY, for up to
+// timeout. Opening needs it: when several processes open a new file at once,
+// switching it to WAL takes an exclusive lock, and SQLite reports busy there
+// at once instead of calling its busy handler.
+func retryBusy(ctx context.Context, timeout time.Duration, fn func() error) error {
+	deadline := time.Now().Add(timeout)
+	wait := time.Millisecond
+	for {
+		err := fn()
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
 // Close stops the group-commit loop after the writes it holds, and closes
 // the database handles the Store opened.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.stopped
+		s.stmts.close()
 		s.closeErr = errors.Join(s.writer.Close(), s.readers.Close())
 	})
 	return s.closeErr
@@ -220,80 +261,56 @@ func (s *Store) wrap(op, history string, err error) error {
 // Count implements driver.Store.
 func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 	var n int64
-	err := s.readers.QueryRowContext(ctx, "SELECT count FROM histories WHERE name = ?", historyID).Scan(&n)
+	err := s.stmts.count.QueryRowContext(ctx, historyID).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	return n, s.wrap("count", historyID, err)
 }
 
-// Tail implements driver.Store. The history's state and its messages are read
-// in one read transaction, so a concurrent write is either wholly seen or not.
+// Tail implements driver.Store, with one statement (see tailSQL).
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	out, err := s.tail(ctx, historyID, rounds)
-	return out, s.wrap("retrieve", historyID, err)
-}
-
-func (s *Store) tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	rows, err := s.stmts.tail.QueryContext(ctx, historyID, rounds)
 	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	var (
-		hid int64
-		st  driver.State
-	)
-	err = tx.QueryRowContext(ctx, "SELECT hid, count, rounds, open FROM histories WHERE name = ?", historyID).Scan(&hid, &st.Count, &st.Rounds, &st.Open)
-	if errors.Is(err, sql.ErrNoRows) {
-		return []driver.Message{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	rows, err := tx.QueryContext(ctx, "SELECT message_id, body FROM messages WHERE hid = ? AND round >= ? ORDER BY seq", hid, st.TailFrom(rounds))
-	if err != nil {
-		return nil, err
+		return nil, s.wrap("retrieve", historyID, err)
 	}
 	defer rows.Close()
 	out := make([]driver.Message, 0, 2*min(rounds, 32))
 	for rows.Next() {
 		var m driver.Message
 		if err := rows.Scan(&m.ID, &m.JSON); err != nil {
-			return nil, err
+			return nil, s.wrap("retrieve", historyID, err)
 		}
 		out = append(out, m)
 	}
-	return out, rows.Err()
+	return out, s.wrap("retrieve", historyID, rows.Err())
 }
 
 // Delete implements driver.Store; the messages go by ON DELETE CASCADE.
 func (s *Store) Delete(ctx context.Context, historyID string) error {
-	_, err := s.exec(ctx, "DELETE FROM histories WHERE name = ?", historyID)
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+		t.forget(historyID)
+		_, err := t.stmt(s.stmts.deleteHistory).ExecContext(t.ctx, historyID)
+		return err
+	}})
 	return s.wrap("delete", historyID, err)
 }
 
 // DeleteAll implements driver.Store.
 func (s *Store) DeleteAll(ctx context.Context) error {
-	_, err := s.exec(ctx, "DELETE FROM messages; DELETE FROM histories")
-	return s.wrap("delete all", "", err)
-}
-
-// exec runs a statement through the commit loop's connection, which is the
-// only one that writes, so deletions are ordered with writes.
-func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	var res sql.Result
-	err := s.submit(ctx, &request{ctx: ctx, fn: func(tx *sql.Tx) error {
-		var err error
-		res, err = tx.ExecContext(ctx, query, args...)
+	// Through the commit loop, the only connection that writes, so that
+	// deletions are ordered with writes.
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+		t.forgetEverything()
+		_, err := t.tx.ExecContext(t.ctx, "DELETE FROM messages; DELETE FROM histories")
 		return err
 	}})
-	return res, err
+	return s.wrap("delete all", "", err)
 }
 
 // List implements driver.Store.
 func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.History, error) {
-	rows, err := s.readers.QueryContext(ctx, "SELECT name, count FROM histories WHERE name > ? AND count > 0 ORDER BY name LIMIT ?", after, limit)
+	rows, err := s.stmts.list.QueryContext(ctx, after, limit)
 	if err != nil {
 		return nil, s.wrap("list", "", err)
 	}
