@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +25,7 @@ type request struct {
 type histRow struct {
 	hid       int64
 	st        driver.State
+	openStart int64 // seq of the open round's first message
 	callerIDs int64
 }
 
@@ -69,7 +70,7 @@ func (t *txn) row(name string) (histRow, bool, error) {
 		}
 	}
 	var r histRow
-	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.st.Count, &r.st.Rounds, &r.st.Open, &r.callerIDs)
+	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.st.Count, &r.st.Rounds, &r.st.Open, &r.openStart, &r.callerIDs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -254,7 +255,7 @@ func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
 		return 0, err
 	}
 	if !ok {
-		if err := t.stmt(s.stmts.newHistory).QueryRowContext(ctx, historyID).Scan(&r.hid); err != nil {
+		if err := t.stmt(s.stmts.newHistory).QueryRowContext(ctx, historyID, time.Now().UnixMilli()).Scan(&r.hid); err != nil {
 			return 0, err
 		}
 	}
@@ -272,44 +273,54 @@ func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
 		return 0, nil
 	}
 	if plan.CloseOpen >= 0 {
-		if _, err := t.stmt(s.stmts.closeRound).ExecContext(ctx, plan.CloseOpen, r.hid, driver.Pending); err != nil {
+		if _, err := t.stmt(s.stmts.closeRound).ExecContext(ctx, plan.CloseOpen, r.hid, r.openStart, driver.Pending); err != nil {
 			return 0, err
 		}
 	}
-	if err := t.insertMessages(r.hid, recs, plan.Messages); err != nil {
-		return 0, err
-	}
-	newCallerIDs := int64(0)
-	for _, p := range plan.Messages {
-		if recs[p.Index].HasID {
-			newCallerIDs++
+	// Where the open round starts after this write: where it started, if it
+	// stays open, or at the first message left open.
+	if !(r.st.Open > 0 && plan.CloseOpen < 0) {
+		r.openStart = 0
+		for _, p := range plan.Messages {
+			if p.Round == driver.Pending {
+				r.openStart = p.Pos
+				break
+			}
 		}
 	}
-	_, err = t.stmt(s.stmts.updateHistory).ExecContext(ctx,
-		plan.State.Count, plan.State.Rounds, plan.State.Open, newCallerIDs, time.Now().UnixMilli(), r.hid)
-	if err != nil {
-		return 0, err
+	for _, p := range plan.Messages {
+		if recs[p.Index].HasID {
+			r.callerIDs++
+		}
 	}
 	r.st = plan.State
-	r.callerIDs += newCallerIDs
+	if err := t.insertMessages(r, recs, plan.Messages); err != nil {
+		return 0, err
+	}
 	t.pending[historyID] = r
 	return len(plan.Messages), nil
 }
 
 // insertBatch rows go into one multi-row INSERT: one statement per batch
-// rather than per message. 5 parameters a row stays well under SQLite's
-// limit on parameters.
+// rather than per message, well under SQLite's limit on parameters.
 const insertBatch = 100
 
-func (t *txn) insertMessages(hid int64, recs []driver.Record, msgs []driver.Planned) error {
+// insertMessages inserts the planned messages, each row carrying r, the
+// history's state after the write.
+func (t *txn) insertMessages(r histRow, recs []driver.Record, msgs []driver.Planned) error {
 	ctx, s := t.ctx, t.s
 	for len(msgs) > 0 {
 		n := min(len(msgs), insertBatch)
-		args := make([]any, 0, 5*n)
+		args := make([]any, 0, insertColumns*n)
 		for _, p := range msgs[:n] {
+			var id any // NULL: the id is the decimal string of seq
+			if p.ID != strconv.FormatInt(p.Pos, 10) {
+				id = p.ID
+			}
 			// The body goes in as TEXT, so SQL users can query it with
 			// json_extract(body, '$.role').
-			args = append(args, hid, p.Pos, p.Round, p.ID, string(recs[p.Index].JSON))
+			args = append(args, r.hid, p.Pos, p.Round, recs[p.Index].Kind == driver.Own, id, string(recs[p.Index].JSON),
+				r.st.Rounds, r.st.Open, r.openStart, r.callerIDs)
 		}
 		var err error
 		switch n {
@@ -328,34 +339,53 @@ func (t *txn) insertMessages(hid int64, recs []driver.Record, msgs []driver.Plan
 	return nil
 }
 
-// heldIDs returns which of ids the history holds, asking in chunks.
+// heldIDs returns which of ids the history holds: ids stored as they are
+// (the partial index), and decimal ids stored as NULL beside the position
+// they name.
 func heldIDs(ctx context.Context, tx *sql.Tx, hid int64, ids []string) (map[string]bool, error) {
 	found := map[string]bool{}
+	var seqs []any
+	for _, id := range ids {
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n >= 0 && strconv.FormatInt(n, 10) == id {
+			seqs = append(seqs, n)
+		}
+	}
 	const chunk = 500
 	for len(ids) > 0 {
 		n := min(len(ids), chunk)
-		args := make([]any, 0, n+1)
-		args = append(args, hid)
+		args := []any{hid}
 		for _, id := range ids[:n] {
 			args = append(args, id)
 		}
-		q := fmt.Sprintf("SELECT message_id FROM messages WHERE hid = ? AND message_id IN (?%s)", strings.Repeat(",?", n-1))
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			found[id] = true
-		}
-		if err := rows.Close(); err != nil {
+		if err := collect(ctx, tx, found, "SELECT message_id FROM messages WHERE hid = ? AND message_id IN (?"+strings.Repeat(",?", n-1)+")", args); err != nil {
 			return nil, err
 		}
 		ids = ids[n:]
 	}
+	for len(seqs) > 0 {
+		n := min(len(seqs), chunk)
+		args := append([]any{hid}, seqs[:n]...)
+		if err := collect(ctx, tx, found, "SELECT CAST(seq AS TEXT) FROM messages WHERE hid = ? AND message_id IS NULL AND seq IN (?"+strings.Repeat(",?", n-1)+")", args); err != nil {
+			return nil, err
+		}
+		seqs = seqs[n:]
+	}
 	return found, nil
+}
+
+// collect adds the strings a query returns to found.
+func collect(ctx context.Context, tx *sql.Tx, found map[string]bool, query string, args []any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		found[id] = true
+	}
+	return rows.Err()
 }

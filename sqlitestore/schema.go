@@ -16,32 +16,43 @@ const applicationID = 0x63687374
 // is SQLite's user_version. Append only: a released step never changes.
 var migrations = []string{
 	// 0 → 1: histories and their messages. A message row holds the
-	// message's JSON in Haystack's format (without chat_message_id, which
-	// is its own column), its position in the history and its round.
+	// message's JSON in Haystack's format (without chat_message_id), its
+	// position in the history (seq) and its round.
+	//
+	// A write touches one B-tree in the common case:
+	//   - each row carries the history's bookkeeping (rounds, open round,
+	//     caller ids) as of the write that stored it, so the newest row is
+	//     the history's state and no separate row is updated per write;
+	//     the message count is the newest seq + 1;
+	//   - message_id is NULL when the id is the decimal string of seq, which
+	//     is every id chatstore generates in a history that never stored a
+	//     caller's id; only other ids are in the (partial) unique index;
+	//   - there is no index on round: the last rounds are found by walking
+	//     the primary key backwards (see tailSQL).
 	`CREATE TABLE histories (
-		hid    INTEGER PRIMARY KEY,
-		name   TEXT NOT NULL UNIQUE,
-		count  INTEGER NOT NULL,
-		rounds INTEGER NOT NULL,
-		open   INTEGER NOT NULL,
-		-- messages stored with an id their writer supplied; while 0, the
-		-- ids are exactly "0" .. count-1 and need no lookup.
-		caller_ids INTEGER NOT NULL
+		hid  INTEGER PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE
 	);
 	CREATE TABLE messages (
 		hid        INTEGER NOT NULL REFERENCES histories (hid) ON DELETE CASCADE,
 		seq        INTEGER NOT NULL,
 		round      INTEGER NOT NULL,
-		message_id TEXT NOT NULL,
+		-- 1 for a message that is a round of its own (a system message)
+		own_round  INTEGER NOT NULL,
+		message_id TEXT,
 		body       TEXT NOT NULL,
+		-- the history after the write that stored this row:
+		rounds     INTEGER NOT NULL, -- rounds closed
+		open       INTEGER NOT NULL, -- messages in the open round
+		open_start INTEGER NOT NULL, -- seq of the open round's first message
+		caller_ids INTEGER NOT NULL, -- messages stored with a caller's id
 		PRIMARY KEY (hid, seq)
 	) WITHOUT ROWID;
-	CREATE UNIQUE INDEX messages_by_id ON messages (hid, message_id);
-	CREATE INDEX messages_by_round ON messages (hid, round);`,
+	CREATE UNIQUE INDEX messages_by_id ON messages (hid, message_id) WHERE message_id IS NOT NULL;`,
 
-	// 1 → 2: when each history was last written, in milliseconds since
-	// the Unix epoch, for listings that sort or show by activity.
-	`ALTER TABLE histories ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;`,
+	// 1 → 2: when each history was created, in milliseconds since the Unix
+	// epoch, for listings that show it.
+	`ALTER TABLE histories ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // schemaVersion is the version this code reads and writes.

@@ -96,9 +96,9 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	body, _ := chat.User("written by version 1").MarshalJSON()
 	for _, q := range []string{
-		`INSERT INTO histories (hid, name, count, rounds, open, caller_ids) VALUES (7, 'old', 2, 1, 0, 0)`,
-		fmt.Sprintf(`INSERT INTO messages (hid, seq, round, message_id, body) VALUES (7, 0, 0, '0', '%s')`, body),
-		`INSERT INTO messages (hid, seq, round, message_id, body) VALUES (7, 1, 0, '1', '{"role":"assistant","meta":{},"name":null,"content":[{"text":"ok"}]}')`,
+		`INSERT INTO histories (hid, name) VALUES (7, 'old')`,
+		fmt.Sprintf(`INSERT INTO messages (hid, seq, round, own_round, message_id, body, rounds, open, open_start, caller_ids) VALUES (7, 0, 0, 0, NULL, '%s', 1, 0, 0, 0)`, body),
+		`INSERT INTO messages (hid, seq, round, own_round, message_id, body, rounds, open, open_start, caller_ids) VALUES (7, 1, 0, 0, NULL, '{"role":"assistant","meta":{},"name":null,"content":[{"text":"ok"}]}', 1, 0, 0, 0)`,
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
@@ -128,9 +128,16 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if v := pragmaInt(t, db, "user_version"); v != schemaVersion {
 		t.Errorf("user_version = %d after migration, want %d", v, schemaVersion)
 	}
-	var updated int64
-	if err := db.QueryRow("SELECT updated_at FROM histories WHERE name = 'old'").Scan(&updated); err != nil || updated == 0 {
-		t.Errorf("updated_at = %d, %v", updated, err)
+	// The column version 2 added exists (0 for histories created before).
+	var created int64
+	if err := db.QueryRow("SELECT created_at FROM histories WHERE name = 'old'").Scan(&created); err != nil || created != 0 {
+		t.Errorf("created_at = %d, %v", created, err)
+	}
+	if _, err := st.Write(t.Context(), "new", []chat.Message{chat.User("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT created_at FROM histories WHERE name = 'new'").Scan(&created); err != nil || created == 0 {
+		t.Errorf("created_at of a new history = %d, %v", created, err)
 	}
 }
 

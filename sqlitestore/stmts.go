@@ -15,7 +15,6 @@ type stmts struct {
 	// On the writer connection.
 	history       *sql.Stmt // hid, count, rounds, open, caller_ids of a history
 	newHistory    *sql.Stmt // insert an empty history, returning hid
-	updateHistory *sql.Stmt
 	closeRound    *sql.Stmt // give pending messages their round
 	insertOne     *sql.Stmt // one message
 	insertBatch   *sql.Stmt // insertBatch messages
@@ -32,16 +31,32 @@ type stmts struct {
 // the number of rounds ?2: the smallest round number among the last ?2
 // rounds, the open round counting as the newest. TestTailFromSQL holds the
 // two together.
-const tailFrom = "max(0, h.rounds - (?2 - (h.open > 0)))"
+const tailFrom = "max(0, rounds - (?2 - (open > 0)))"
 
-// tailSQL reads the last ?2 rounds of history ?1 in one statement, which
-// sees one consistent state of the history. INDEXED BY: otherwise the
-// planner walks the whole history by its primary key.
-const tailSQL = "SELECT m.message_id, m.body FROM histories h JOIN messages m INDEXED BY messages_by_round ON m.hid = h.hid " +
-	"WHERE h.name = ?1 AND m.round >= " + tailFrom + " ORDER BY m.seq"
+// tailSQL reads the last ?2 rounds of history ?1, in one statement, which
+// sees one consistent state of the history (its newest row).
+//
+// The messages wanted are those of round ≥ f (tailFrom). They all come after
+// the newest message that is not a round of its own and has a round < f: a
+// message written after it either belongs to its round or a later one, or
+// is a system message, whose number is lower than that of the round open
+// when it was written only if that round is older still. So the statement
+// walks the primary key backwards to that message and reads forward from
+// there, touching only the tail, without an index on round.
+const tailSQL = `WITH s AS (SELECT m.hid, m.rounds, m.open FROM histories h JOIN messages m ON m.hid = h.hid WHERE h.name = ?1 ORDER BY m.seq DESC LIMIT 1),
+h AS (SELECT hid, ` + tailFrom + ` AS f FROM s)
+SELECT coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body
+FROM h JOIN messages m ON m.hid = h.hid
+WHERE m.seq > coalesce((SELECT o.seq FROM messages o WHERE o.hid = h.hid AND o.round < h.f AND o.own_round = 0 ORDER BY o.seq DESC LIMIT 1), -1)
+  AND m.round >= h.f
+ORDER BY m.seq`
+
+const insertColumns = 10
 
 func insertSQL(n int) string {
-	return "INSERT INTO messages (hid, seq, round, message_id, body) VALUES (?,?,?,?,?)" + strings.Repeat(",(?,?,?,?,?)", n-1)
+	row := "(?" + strings.Repeat(",?", insertColumns-1) + ")"
+	return "INSERT INTO messages (hid, seq, round, own_round, message_id, body, rounds, open, open_start, caller_ids) VALUES " +
+		row + strings.Repeat(","+row, n-1)
 }
 
 func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
@@ -54,19 +69,21 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 		}
 		*dst = s
 	}
-	p(writer, &st.history, "SELECT hid, count, rounds, open, caller_ids FROM histories WHERE name = ?")
-	p(writer, &st.newHistory, "INSERT INTO histories (name, count, rounds, open, caller_ids) VALUES (?, 0, 0, 0, 0) RETURNING hid")
-	p(writer, &st.updateHistory, "UPDATE histories SET count = ?, rounds = ?, open = ?, caller_ids = caller_ids + ?, updated_at = ? WHERE hid = ?")
-	// Without INDEXED BY the planner avoids the index on the column being
-	// updated and walks the whole history through the primary key.
-	p(writer, &st.closeRound, "UPDATE messages INDEXED BY messages_by_round SET round = ? WHERE hid = ? AND round = ?")
+	// A history's state is its newest row; the LEFT JOIN tells a history
+	// without rows from none at all.
+	p(writer, &st.history, "SELECT h.hid, coalesce(m.seq + 1, 0), coalesce(m.rounds, 0), coalesce(m.open, 0), coalesce(m.open_start, 0), coalesce(m.caller_ids, 0) "+
+		"FROM histories h LEFT JOIN messages m ON m.hid = h.hid WHERE h.name = ? ORDER BY m.seq DESC LIMIT 1")
+	p(writer, &st.newHistory, "INSERT INTO histories (name, created_at) VALUES (?, ?) RETURNING hid")
+	// The open round's messages lie from open_start on: a primary key range.
+	p(writer, &st.closeRound, "UPDATE messages SET round = ?1 WHERE hid = ?2 AND seq >= ?3 AND round = ?4")
 	p(writer, &st.insertOne, insertSQL(1))
 	p(writer, &st.insertBatch, insertSQL(insertBatch))
 	p(writer, &st.deleteHistory, "DELETE FROM histories WHERE name = ?")
 	p(writer, &st.dataVersion, "PRAGMA data_version")
 	p(readers, &st.tail, tailSQL)
-	p(readers, &st.count, "SELECT count FROM histories WHERE name = ?")
-	p(readers, &st.list, "SELECT name, count FROM histories WHERE name > ? AND count > 0 ORDER BY name LIMIT ?")
+	p(readers, &st.count, "SELECT m.seq + 1 FROM histories h JOIN messages m ON m.hid = h.hid WHERE h.name = ? ORDER BY m.seq DESC LIMIT 1")
+	p(readers, &st.list, "SELECT name, n FROM (SELECT h.name, (SELECT max(m.seq) + 1 FROM messages m WHERE m.hid = h.hid) AS n "+
+		"FROM histories h WHERE h.name > ? ORDER BY h.name) WHERE n IS NOT NULL LIMIT ?")
 	if err := errors.Join(errs...); err != nil {
 		st.close()
 		return nil, err
@@ -75,7 +92,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 }
 
 func (st *stmts) close() {
-	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.updateHistory, st.closeRound, st.insertOne, st.insertBatch,
+	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.closeRound, st.insertOne, st.insertBatch,
 		st.deleteHistory, st.dataVersion, st.tail, st.count, st.list} {
 		if s != nil {
 			s.Close()
