@@ -102,6 +102,20 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Fast path: when no transaction is running and none is queued, run
+	// this one on the caller's goroutine, sparing two goroutine switches.
+	// Under load TryLock fails and the request joins a group.
+	if len(s.queue) == 0 && s.txMu.TryLock() {
+		select {
+		case <-s.stop:
+			s.txMu.Unlock()
+			return chatstore.ErrClosed
+		default:
+		}
+		s.commitGroup([]*request{r})
+		s.txMu.Unlock()
+		return r.err
+	}
 	r.done = make(chan struct{})
 	select {
 	case s.queue <- r:
@@ -139,7 +153,9 @@ func (s *Store) commitLoop() {
 				break gather
 			}
 		}
+		s.txMu.Lock()
 		s.commitGroup(group)
+		s.txMu.Unlock()
 		for _, r := range group {
 			close(r.done)
 		}

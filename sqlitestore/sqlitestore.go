@@ -105,7 +105,10 @@ type Store struct {
 	writer  *sql.DB // one connection, used only by the group-commit loop
 	stmts   *stmts
 
-	// Owned by the commit loop.
+	// txMu is held while a transaction runs on the writer connection, by
+	// the commit loop or by a caller taking the fast path; it guards the
+	// cache too.
+	txMu        sync.Mutex
 	cache       map[string]histRow
 	dataVersion int64
 
@@ -220,6 +223,8 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.stopped
+		s.txMu.Lock() // wait for a fast-path transaction to finish
+		defer s.txMu.Unlock()
 		s.stmts.close()
 		s.closeErr = errors.Join(s.writer.Close(), s.readers.Close())
 	})
