@@ -212,18 +212,18 @@ func TestConcurrentFirstOpen(t *testing.T) {
 // driver.State.TailFrom.
 func TestTailFromSQL(t *testing.T) {
 	db := rawDB(t, filepath.Join(t.TempDir(), "t.db"))
-	if _, err := db.Exec("CREATE TABLE h (rounds INTEGER, open INTEGER)"); err != nil {
+	if _, err := db.Exec("CREATE TABLE m (rounds INTEGER, open INTEGER)"); err != nil {
 		t.Fatal(err)
 	}
 	for _, rounds := range []int64{0, 1, 2, 5, 100} {
 		for _, open := range []int64{0, 1, 3} {
-			if _, err := db.Exec("DELETE FROM h; INSERT INTO h VALUES (?, ?)", rounds, open); err != nil {
+			if _, err := db.Exec("DELETE FROM m; INSERT INTO m VALUES (?, ?)", rounds, open); err != nil {
 				t.Fatal(err)
 			}
 			for _, k := range []int{1, 2, 3, 6, 99, 100, 101, chatstore.All} {
 				var got int64
 				// ?1 is unused here; the expression numbers ?2 as in tailSQL.
-				if err := db.QueryRow("SELECT "+tailFrom+" FROM h WHERE ?1 IS NOT NULL", 1, k).Scan(&got); err != nil {
+				if err := db.QueryRow("SELECT "+tailFrom+" FROM m WHERE ?1 IS NOT NULL", 1, k).Scan(&got); err != nil {
 					t.Fatal(err)
 				}
 				want := driver.State{Rounds: rounds, Open: open}.TailFrom(k)

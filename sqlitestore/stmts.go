@@ -27,11 +27,11 @@ type stmts struct {
 	list  *sql.Stmt
 }
 
-// tailFrom is driver.State.TailFrom in SQL, over the histories row h and
+// tailFrom is driver.State.TailFrom in SQL, over the history's newest row m and
 // the number of rounds ?2: the smallest round number among the last ?2
 // rounds, the open round counting as the newest. TestTailFromSQL holds the
 // two together.
-const tailFrom = "max(0, rounds - (?2 - (open > 0)))"
+const tailFrom = "max(0, m.rounds - (?2 - (m.open > 0)))"
 
 // tailSQL reads the last ?2 rounds of history ?1, in one statement, which
 // sees one consistent state of the history (its newest row).
@@ -43,12 +43,15 @@ const tailFrom = "max(0, rounds - (?2 - (open > 0)))"
 // when it was written only if that round is older still. So the statement
 // walks the primary key backwards to that message and reads forward from
 // there, touching only the tail, without an index on round.
-const tailSQL = `WITH s AS (SELECT m.hid, m.rounds, m.open FROM histories h JOIN messages m ON m.hid = h.hid WHERE h.name = ?1 ORDER BY m.seq DESC LIMIT 1),
-h AS (SELECT hid, ` + tailFrom + ` AS f FROM s)
-SELECT coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body
-FROM h JOIN messages m ON m.hid = h.hid
-WHERE m.seq > coalesce((SELECT o.seq FROM messages o WHERE o.hid = h.hid AND o.round < h.f AND o.own_round = 0 ORDER BY o.seq DESC LIMIT 1), -1)
-  AND m.round >= h.f
+//
+// The history's id and threshold are scalar subqueries over a materialized
+// s, so the outer query is a range scan of one table in primary-key order
+// and needs no sort.
+const tailSQL = `WITH s AS MATERIALIZED (SELECT m.hid, ` + tailFrom + ` AS f FROM histories h JOIN messages m ON m.hid = h.hid WHERE h.name = ?1 ORDER BY m.seq DESC LIMIT 1)
+SELECT coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body FROM messages m
+WHERE m.hid = (SELECT hid FROM s)
+  AND m.seq > coalesce((SELECT o.seq FROM messages o WHERE o.hid = (SELECT hid FROM s) AND o.round < (SELECT f FROM s) AND o.own_round = 0 ORDER BY o.seq DESC LIMIT 1), -1)
+  AND m.round >= (SELECT f FROM s)
 ORDER BY m.seq`
 
 const insertColumns = 10
