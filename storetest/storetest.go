@@ -44,6 +44,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"IDs", s.testIDs},
 		{"Dedupe", s.testDedupe},
 		{"GeneratedIDsNeverCollide", s.testGeneratedIDsNeverCollide},
+		{"CallerIDsThatArePositions", s.testCallerIDsThatArePositions},
 		{"DuplicateIDsInOneWrite", s.testDuplicateIDsInOneWrite},
 		{"NullAndInvalidIDs", s.testNullAndInvalidIDs},
 		{"SkipSystemMessages", s.testSkipSystemMessages},
@@ -483,6 +484,23 @@ func (s suite) testGeneratedIDsNeverCollide(t *testing.T) {
 	write(t, st2, "h", chat.User("a"), chat.User("b").WithMeta(chatstore.MessageIDKey, "0"))
 	if got := ids(retrieve(t, st2, "h", chatstore.All)); !slices.Equal(got, []string{"1", "0"}) {
 		t.Errorf("ids = %v, want [1 0]", got)
+	}
+}
+
+// Caller ids that look like generated ones, some equal to the message's own
+// position: they are held like any other id, and generated ids skip them.
+func (s suite) testCallerIDsThatArePositions(t *testing.T) {
+	st := s.store(t, nil)
+	write(t, st, "h", chat.User("a").WithMeta(chatstore.MessageIDKey, "0"), chat.User("b").WithMeta(chatstore.MessageIDKey, "7"))
+	if n := write(t, st, "h", chat.User("again").WithMeta(chatstore.MessageIDKey, "0"), chat.User("again").WithMeta(chatstore.MessageIDKey, "7")); n != 0 {
+		t.Errorf("rewrote %d held ids", n)
+	}
+	write(t, st, "h", chat.User("c"), chat.User("d"), chat.User("e"), chat.User("f"), chat.User("g"), chat.User("h"))
+	if got, want := ids(retrieve(t, st, "h", chatstore.All)), []string{"0", "7", "2", "3", "4", "5", "6", "8"}; !slices.Equal(got, want) {
+		t.Errorf("ids %v, want %v", got, want)
+	}
+	if n := write(t, st, "h", chat.User("x").WithMeta(chatstore.MessageIDKey, "8"), chat.User("y").WithMeta(chatstore.MessageIDKey, "9")); n != 1 {
+		t.Errorf("wrote %d, want 1 (8 is held, 9 is not)", n)
 	}
 }
 
