@@ -6,23 +6,9 @@ import (
 	"testing"
 
 	"github.com/chatstore/chatstore"
-	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/memstore"
+	"github.com/chatstore/chatstore/storetest"
 )
-
-// conversation returns n messages alternating user and assistant, so every
-// two messages are one round.
-func conversation(n int) []chat.Message {
-	msgs := make([]chat.Message, n)
-	for i := range msgs {
-		if i%2 == 0 {
-			msgs[i] = chat.User(fmt.Sprintf("Question number %d: what is the weather like in Berlin today?", i))
-		} else {
-			msgs[i] = chat.Assistant(fmt.Sprintf("Answer number %d: it is sunny and 22 degrees in Berlin.", i))
-		}
-	}
-	return msgs
-}
 
 func filled(b *testing.B, n int) *chatstore.Store {
 	b.Helper()
@@ -30,7 +16,7 @@ func filled(b *testing.B, n int) *chatstore.Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	msgs := conversation(1000)
+	msgs := storetest.Conversation(1000)
 	for written := 0; written < n; written += len(msgs) {
 		if _, err := st.Write(context.Background(), "h", msgs[:min(len(msgs), n-written)]); err != nil {
 			b.Fatal(err)
@@ -61,7 +47,7 @@ func BenchmarkRetrieveLast10(b *testing.B) {
 // BenchmarkWriteOne appends single messages to a history of a million.
 func BenchmarkWriteOne(b *testing.B) {
 	st := filled(b, 1_000_000)
-	msgs := conversation(2)
+	msgs := storetest.Conversation(2)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -78,7 +64,7 @@ func BenchmarkWriteOne(b *testing.B) {
 // figure is what the target is stated in.
 func BenchmarkWriteBatch100(b *testing.B) {
 	st := filled(b, 0)
-	msgs := conversation(100)
+	msgs := storetest.Conversation(100)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -11,21 +11,8 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/storetest"
 )
-
-// conversation returns n messages alternating user and assistant (one round
-// every two messages), about 60 characters of text each.
-func conversation(n int) []chat.Message {
-	msgs := make([]chat.Message, n)
-	for i := range msgs {
-		if i%2 == 0 {
-			msgs[i] = chat.User(fmt.Sprintf("Question number %d: what is the weather like in Berlin today?", i))
-		} else {
-			msgs[i] = chat.Assistant(fmt.Sprintf("Answer number %d: it is sunny and 22 degrees in Berlin.", i))
-		}
-	}
-	return msgs
-}
 
 func openBench(b *testing.B, dir, query string) *chatstore.Store {
 	b.Helper()
@@ -43,7 +30,7 @@ func BenchmarkRetrieveLast10(b *testing.B) {
 	dir := b.TempDir()
 	st := openBench(b, dir, "")
 	ctx := context.Background()
-	batch := conversation(1000)
+	batch := storetest.Conversation(1000)
 	for _, n := range []int{100, 100_000, 1_000_000} {
 		id := fmt.Sprint("h", n)
 		for written := 0; written < n; written += len(batch) {
@@ -66,7 +53,7 @@ func BenchmarkRetrieveLast10(b *testing.B) {
 // BenchmarkWriteBatch100 writes batches of 100 messages from one goroutine.
 func BenchmarkWriteBatch100(b *testing.B) {
 	st := openBench(b, b.TempDir(), "")
-	msgs := conversation(100)
+	msgs := storetest.Conversation(100)
 	ctx := context.Background()
 	i := 0
 	b.ReportAllocs()
@@ -83,7 +70,7 @@ func BenchmarkWriteBatch100(b *testing.B) {
 // transaction of its own.
 func BenchmarkWriteOne(b *testing.B) {
 	st := openBench(b, b.TempDir(), "")
-	msgs := conversation(2)
+	msgs := storetest.Conversation(2)
 	ctx := context.Background()
 	i := 0
 	b.ReportAllocs()
@@ -102,7 +89,7 @@ func BenchmarkWriteOneParallel64(b *testing.B) {
 	for _, sync := range []string{"normal", "full"} {
 		b.Run("synchronous="+sync, func(b *testing.B) {
 			st := openBench(b, b.TempDir(), "?synchronous="+sync)
-			msgs := conversation(2)
+			msgs := storetest.Conversation(2)
 			ctx := context.Background()
 			var next atomic.Int64
 			b.ReportAllocs()
@@ -144,7 +131,7 @@ func openRaw(b *testing.B) *sql.DB {
 
 func rawBodies(n int) []string {
 	out := make([]string, n)
-	for i, m := range conversation(n) {
+	for i, m := range storetest.Conversation(n) {
 		j, _ := m.MarshalJSON()
 		out[i] = string(j)
 	}
