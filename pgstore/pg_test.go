@@ -1,0 +1,263 @@
+package pgstore_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
+	"github.com/chatstore/chatstore/internal/testenv"
+	"github.com/chatstore/chatstore/pgstore"
+)
+
+const childEnv = "CHATSTORE_PG_CHILD"
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(childEnv); role != "" {
+		if err := child(role); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// child writes N batches of three messages tagged TAG to history "shared",
+// after a line on stdin: "URL TAG N".
+func child(role string) error {
+	args := strings.Fields(role)
+	ctx := context.Background()
+	st, err := chatstore.Open(ctx, args[0], nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var n int
+	fmt.Sscan(args[2], &n)
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return err
+	}
+	fmt.Printf("start %d\n", time.Now().UnixNano())
+	for i := range n {
+		msgs := []chat.Message{chat.User(fmt.Sprintf("%s-%d-0", args[1], i)), chat.Assistant(fmt.Sprintf("%s-%d-1", args[1], i)), chat.User(fmt.Sprintf("%s-%d-2", args[1], i))}
+		if w, err := st.Write(ctx, "shared", msgs); err != nil || w != 3 {
+			return fmt.Errorf("batch %d: wrote %d: %w", i, w, err)
+		}
+	}
+	fmt.Printf("end %d\n", time.Now().UnixNano())
+	return nil
+}
+
+// storeURL is the test server's URL with the given schema.
+func storeURL(t *testing.T, schema string) string {
+	u, err := url.Parse(testenv.Get(t, urlEnv, urlExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("schema", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestTwoProcessesOneHistory: two processes write one history at once;
+// nothing is lost, ids stay unique, each write stays contiguous.
+func TestTwoProcessesOneHistory(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	u := storeURL(t, schema)
+	const batches = 150
+	var cmds []*exec.Cmd
+	var starts []io.WriteCloser
+	spans := make([][2]int64, 2)
+	var readers sync.WaitGroup
+	for k, tag := range []string{"p", "q"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", childEnv, u, tag, batches))
+		cmd.Stderr = os.Stderr
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		readers.Go(func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				var what string
+				var at int64
+				if _, err := fmt.Sscanf(sc.Text(), "%s %d", &what, &at); err == nil {
+					if what == "start" {
+						spans[k][0] = at
+					} else {
+						spans[k][1] = at
+					}
+				}
+			}
+		})
+		cmds, starts = append(cmds, cmd), append(starts, in)
+	}
+	for _, in := range starts {
+		fmt.Fprintln(in, "go")
+		in.Close()
+	}
+	readers.Wait()
+	for _, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("child: %v", err)
+		}
+	}
+	if spans[0][0] == 0 || spans[1][0] == 0 || spans[0][0] > spans[1][1] || spans[1][0] > spans[0][1] {
+		t.Fatalf("the children did not write at the same time: %v", spans)
+	}
+	st, err := chatstore.Open(t.Context(), u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	msgs, err := st.RetrieveLast(t.Context(), "shared", chatstore.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2*batches*3 {
+		t.Fatalf("%d messages, want %d", len(msgs), 2*batches*3)
+	}
+	ids := map[any]bool{}
+	next := map[string]int{}
+	for i := 0; i < len(msgs); i += 3 {
+		first, _ := msgs[i].Text()
+		var tag string
+		var b int
+		fmt.Sscanf(strings.Replace(first, "-", " ", 2), "%s %d", &tag, &b)
+		if b != next[tag] {
+			t.Fatalf("%s: batch %d where %d was due", tag, b, next[tag])
+		}
+		next[tag]++
+		for j := range 3 {
+			if got, _ := msgs[i+j].Text(); got != fmt.Sprintf("%s-%d-%d", tag, b, j) {
+				t.Fatalf("message %d is %q: writes interleaved", i+j, got)
+			}
+			if id := msgs[i+j].Meta[chatstore.MessageIDKey]; ids[id] {
+				t.Fatalf("duplicate id %v", id)
+			} else {
+				ids[id] = true
+			}
+		}
+	}
+}
+
+func TestSchemaAndMigration(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	// Several servers starting at once on a new schema.
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = pgstore.New(t.Context(), pool, &pgstore.Options{Schema: schema})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("opener %d: %v", i, err)
+		}
+	}
+	var version int
+	if err := pool.QueryRow(t.Context(), "SELECT version FROM "+pgx.Identifier{schema}.Sanitize()+".chatstore_schema").Scan(&version); err != nil || version != 1 {
+		t.Errorf("version %d, %v", version, err)
+	}
+	// A schema written by a newer chatstore is refused, and left alone.
+	if _, err := pool.Exec(t.Context(), "UPDATE "+pgx.Identifier{schema}.Sanitize()+".chatstore_schema SET version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgstore.New(t.Context(), pool, &pgstore.Options{Schema: schema}); !errors.Is(err, chatstore.ErrIncompatibleSchema) {
+		t.Errorf("newer schema: err = %v", err)
+	}
+	for _, bad := range []string{"Caps", "1x", "x-y", "x;drop", strings.Repeat("x", 64), "ünï"} {
+		if _, err := pgstore.New(t.Context(), pool, &pgstore.Options{Schema: bad}); !errors.Is(err, chatstore.ErrInvalidOptions) {
+			t.Errorf("schema %q: err = %v", bad, err)
+		}
+	}
+}
+
+func TestOpenURL(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	st, err := chatstore.Open(t.Context(), storeURL(t, schema)+"&last_k=3&skip_system_messages=false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if o := st.Options(); o.LastK != 3 || !o.KeepSystemMessages {
+		t.Errorf("options %+v", o)
+	}
+	if _, err := st.Write(t.Context(), "h", []chat.Message{chat.User("x")}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	// SQL users can look inside the JSONB.
+	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM "+pgx.Identifier{schema}.Sanitize()+".messages WHERE body->>'role' = 'user'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("body->>'role': %d, %v", n, err)
+	}
+	// Credentials never appear in errors.
+	for _, u := range []string{"postgres://user:s3cret@127.0.0.1:1/db?connect_timeout=1", "postgres://user:s3cret@127.0.0.1:1/db?schema=Bad"} {
+		_, err := chatstore.Open(t.Context(), u, nil)
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	if _, err := chatstore.Open(t.Context(), "postgres://user:s3cret@127.0.0.1:1/db?connect_timeout=1", nil); !errors.Is(err, chatstore.ErrUnavailable) {
+		t.Errorf("unreachable server: err = %v, want ErrUnavailable", err)
+	}
+}
+
+// JSONB cannot hold U+0000; such a message is a clear error, not an outage.
+func TestUnstorableContent(t *testing.T) {
+	pool := testPool(t)
+	s, err := pgstore.New(t.Context(), pool, &pgstore.Options{Schema: freshSchema(t, pool)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := chatstore.New(s, nil)
+	_, err = st.Write(t.Context(), "h", []chat.Message{chat.User("a\x00b")})
+	if !errors.Is(err, chatstore.ErrInvalidMessage) || errors.Is(err, chatstore.ErrUnavailable) {
+		t.Errorf("err = %v, want ErrInvalidMessage", err)
+	}
+	if n, _ := st.Count(t.Context(), "h"); n != 0 {
+		t.Errorf("count %d after a failed write", n)
+	}
+}
+
+// TestTailFromSQL: the SQL form of the tail threshold agrees with
+// driver.State.TailFrom.
+func TestTailFromSQL(t *testing.T) {
+	pool := testPool(t)
+	for _, rounds := range []int64{0, 1, 2, 5, 100} {
+		for _, open := range []int64{0, 1, 3} {
+			for _, k := range []int{1, 2, 3, 6, 99, 100, 101, chatstore.All} {
+				var got int64
+				q := "SELECT " + pgstore.TailFromSQL + " FROM (SELECT $1::bigint AS rounds, $3::bigint AS open) AS h"
+				if err := pool.QueryRow(t.Context(), q, rounds, int64(k), open).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if want := (driver.State{Rounds: rounds, Open: open}).TailFrom(k); got != want {
+					t.Errorf("rounds %d, open %d, k %d: SQL %d, TailFrom %d", rounds, open, k, got, want)
+				}
+			}
+		}
+	}
+}

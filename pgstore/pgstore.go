@@ -1,0 +1,242 @@
+// Package pgstore is the PostgreSQL chatstore backend, registered as
+// "postgres://" and "postgresql://", on pgx v5 and its connection pool.
+//
+//	postgres://user:password@host:5432/db?sslmode=disable&schema=chatstore
+//
+// All tables live in one PostgreSQL schema (schema=..., default "chatstore"),
+// so several deployments, or test runs, can share a database without seeing
+// each other; DeleteAll touches nothing outside it. The parameter schema and
+// the store-wide skip_system_messages and last_k are removed from the URL
+// before it reaches pgx (which would send unknown keys to the server as
+// run-time settings); every other parameter is pgx's.
+//
+// Messages are stored as JSONB in Haystack's format, so SQL can look inside
+// (body->>'role'). A write is one transaction that first locks its history's
+// row, so concurrent writers on one history, from any number of processes,
+// take turns, while writers on different histories do not wait for each
+// other.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/driver"
+)
+
+func init() {
+	chatstore.Register("postgres", open)
+	chatstore.Register("postgresql", open)
+}
+
+// DefaultSchema is the PostgreSQL schema used when none is given.
+const DefaultSchema = "chatstore"
+
+// Options configure a Store. A nil *Options means the defaults.
+type Options struct {
+	// Schema is the PostgreSQL schema holding the tables; "" means
+	// DefaultSchema. It must be a plain identifier: lowercase letters,
+	// digits and underscores, not starting with a digit, at most 63 bytes.
+	Schema string
+}
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
+	q := u.Query()
+	var opts Options
+	if vs, ok := q["schema"]; ok {
+		opts.Schema = vs[len(vs)-1]
+		q.Del("schema")
+	}
+	u.RawQuery = q.Encode()
+	return Open(ctx, u.String(), &opts)
+}
+
+// Store is a PostgreSQL driver.
+type Store struct {
+	pool   *pgxpool.Pool
+	owned  bool
+	schema string // quoted identifier
+	q      queries
+}
+
+var (
+	_ driver.Store  = (*Store)(nil)
+	_ driver.Pinger = (*Store)(nil)
+)
+
+// Open connects to PostgreSQL with a pool of its own (closed by Close) and
+// creates or migrates the schema.
+func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		// pgx's parse errors can quote the connection string.
+		return nil, fmt.Errorf("pgstore: %w: cannot parse the connection string (%s)", chatstore.ErrInvalidOptions, redact(connString))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: connecting: %w", translate(err))
+	}
+	s, err := New(ctx, pool, opts)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.owned = true
+	return s, nil
+}
+
+// New returns a Store on a pool the caller owns (Close leaves it open), and
+// creates or migrates the schema.
+func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error) {
+	schema := DefaultSchema
+	if opts != nil && opts.Schema != "" {
+		schema = opts.Schema
+	}
+	if !schemaName.MatchString(schema) {
+		return nil, fmt.Errorf("pgstore: %w: schema %q: use lowercase letters, digits and underscores, not starting with a digit, at most 63 bytes", chatstore.ErrInvalidOptions, schema)
+	}
+	s := &Store{pool: pool, schema: pgx.Identifier{schema}.Sanitize()}
+	s.q = makeQueries(s.schema)
+	if err := s.migrate(ctx, schema); err != nil {
+		return nil, fmt.Errorf("pgstore: schema %s: %w", schema, translate(err))
+	}
+	return s, nil
+}
+
+// redact removes the password from a connection string, URL or key=value.
+func redact(conn string) string {
+	if u, err := url.Parse(conn); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	if strings.Contains(conn, "@") || strings.Contains(conn, "password") {
+		return "the connection string, withheld because it may hold a password"
+	}
+	return conn
+}
+
+// Close closes the pool if the Store opened it.
+func (s *Store) Close() error {
+	if s.owned {
+		s.pool.Close()
+	}
+	return nil
+}
+
+// Ping implements driver.Pinger.
+func (s *Store) Ping(ctx context.Context) error {
+	return wrap("ping", "", s.pool.Ping(ctx))
+}
+
+// translate marks errors that mean the server cannot be used right now:
+// failures to connect, a lost connection, the server shutting down or
+// starting up, or running out of resources.
+func translate(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			strings.HasPrefix(pgErr.Code, "53"),                                 // insufficient resources
+			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // shutdown, crash, cannot connect now
+			return fmt.Errorf("%w: %w", chatstore.ErrUnavailable, err)
+		}
+		return err
+	}
+	if connectionFailed(err) {
+		return fmt.Errorf("%w: %w", chatstore.ErrUnavailable, err)
+	}
+	return err
+}
+
+// connectionFailed reports errors of reaching the server, as opposed to
+// mistakes in a request.
+func connectionFailed(err error) bool {
+	var (
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+	)
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func wrap(op, history string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if history != "" {
+		op = fmt.Sprintf("%s %q", op, history)
+	}
+	return fmt.Errorf("pgstore: %s: %w", op, translate(err))
+}
+
+// Count implements driver.Store.
+func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, s.q.count, historyID).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return n, wrap("count", historyID, err)
+}
+
+// Tail implements driver.Store, in one statement (one snapshot).
+func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
+	rows, err := s.pool.Query(ctx, s.q.tail, historyID, int64(rounds))
+	if err != nil {
+		return nil, wrap("retrieve", historyID, err)
+	}
+	out := make([]driver.Message, 0, 2*min(rounds, 32))
+	for rows.Next() {
+		var m driver.Message
+		if err := rows.Scan(&m.ID, &m.JSON); err != nil {
+			rows.Close()
+			return nil, wrap("retrieve", historyID, err)
+		}
+		out = append(out, m)
+	}
+	return out, wrap("retrieve", historyID, rows.Err())
+}
+
+// Delete implements driver.Store; the messages go by ON DELETE CASCADE.
+func (s *Store) Delete(ctx context.Context, historyID string) error {
+	_, err := s.pool.Exec(ctx, s.q.deleteHistory, historyID)
+	return wrap("delete", historyID, err)
+}
+
+// DeleteAll implements driver.Store: it empties this store's tables, and
+// nothing outside its schema.
+func (s *Store) DeleteAll(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, s.q.deleteAll)
+	return wrap("delete all", "", err)
+}
+
+// List implements driver.Store.
+func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.History, error) {
+	rows, err := s.pool.Query(ctx, s.q.list, after, limit)
+	if err != nil {
+		return nil, wrap("list", "", err)
+	}
+	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.History, error) {
+		var h driver.History
+		err := r.Scan(&h.ID, &h.Count)
+		return h, err
+	})
+	return hs, wrap("list", "", err)
+}
