@@ -221,3 +221,15 @@ func canonicalInt(id string) (int64, bool) {
 	}
 	return n, true
 }
+
+// EndsTail reports, for a backend reading a history backwards from its
+// newest message, whether a message ends the walk for a tail from round
+// from (TailFrom): every message of the last rounds comes after the newest
+// message that is not a round of its own and belongs to an older round. A
+// message written after that one either belongs to its round or a newer one,
+// or is a round of its own whose number is smaller only if the round open
+// when it was written is older still. Between the end of the history and
+// that message, the messages of round ≥ from are the tail.
+func EndsTail(round int64, ownRound bool, from int64) bool {
+	return !ownRound && round < from
+}

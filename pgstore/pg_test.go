@@ -18,7 +18,6 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
-	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/pgstore"
 )
@@ -239,25 +238,5 @@ func TestUnstorableContent(t *testing.T) {
 	}
 	if n, _ := st.Count(t.Context(), "h"); n != 0 {
 		t.Errorf("count %d after a failed write", n)
-	}
-}
-
-// TestTailFromSQL: the SQL form of the tail threshold agrees with
-// driver.State.TailFrom.
-func TestTailFromSQL(t *testing.T) {
-	pool := testPool(t)
-	for _, rounds := range []int64{0, 1, 2, 5, 100} {
-		for _, open := range []int64{0, 1, 3} {
-			for _, k := range []int{1, 2, 3, 6, 99, 100, 101, chatstore.All} {
-				var got int64
-				q := "SELECT " + pgstore.TailFromSQL + " FROM (SELECT $1::bigint AS rounds, $3::bigint AS open) AS h"
-				if err := pool.QueryRow(t.Context(), q, rounds, int64(k), open).Scan(&got); err != nil {
-					t.Fatal(err)
-				}
-				if want := (driver.State{Rounds: rounds, Open: open}).TailFrom(k); got != want {
-					t.Errorf("rounds %d, open %d, k %d: SQL %d, TailFrom %d", rounds, open, k, got, want)
-				}
-			}
-		}
 	}
 }

@@ -22,10 +22,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
@@ -71,6 +74,9 @@ type Store struct {
 	owned  bool
 	schema string // quoted identifier
 	q      queries
+
+	cacheMu sync.Mutex
+	cache   map[string]histState // the histories this process wrote, as it left them
 }
 
 var (
@@ -109,7 +115,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 	if !schemaName.MatchString(schema) {
 		return nil, fmt.Errorf("pgstore: %w: schema %q: use lowercase letters, digits and underscores, not starting with a digit, at most 63 bytes", chatstore.ErrInvalidOptions, schema)
 	}
-	s := &Store{pool: pool, schema: pgx.Identifier{schema}.Sanitize()}
+	s := &Store{pool: pool, schema: pgx.Identifier{schema}.Sanitize(), cache: map[string]histState{}}
 	s.q = makeQueries(s.schema)
 	if err := s.migrate(ctx, schema); err != nil {
 		return nil, fmt.Errorf("pgstore: schema %s: %w", schema, translate(err))
@@ -196,26 +202,102 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 	return n, wrap("count", historyID, err)
 }
 
-// Tail implements driver.Store, in one statement (one snapshot).
+// Tail implements driver.Store. It reads the history backwards, a page at a
+// time, until driver.EndsTail. The first page, sized for the rounds asked
+// for, is nearly always enough and is one statement; when it is not, the
+// read starts again in a repeatable-read transaction, so that all pages see
+// one state of the history.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	rows, err := s.pool.Query(ctx, s.q.tail, historyID, int64(rounds))
-	if err != nil {
-		return nil, wrap("retrieve", historyID, err)
+	out, err := s.tail(ctx, s.pool, historyID, rounds, true)
+	if errors.Is(err, errMorePages) {
+		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			var err error
+			out, err = s.tail(ctx, tx, historyID, rounds, false)
+			return err
+		})
 	}
-	out := make([]driver.Message, 0, 2*min(rounds, 32))
-	for rows.Next() {
-		var m driver.Message
-		if err := rows.Scan(&m.ID, &m.JSON); err != nil {
-			rows.Close()
-			return nil, wrap("retrieve", historyID, err)
-		}
-		out = append(out, m)
-	}
-	return out, wrap("retrieve", historyID, rows.Err())
+	return out, wrap("retrieve", historyID, err)
 }
 
-// Delete implements driver.Store; the messages go by ON DELETE CASCADE.
+var errMorePages = errors.New("the tail goes past the first page")
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// tail reads backwards in pages, each four times the last; with onePage it
+// gives up with errMorePages after the first.
+func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, onePage bool) ([]driver.Message, error) {
+	var rev []driver.Message // newest first
+	before := int64(math.MaxInt64)
+	// Two messages a round (a question and its answer), and some to spare
+	// for tool calls.
+	page := int64(min(rounds, 1<<20))*3 + 16
+	for {
+		rows, err := q.Query(ctx, s.q.tailPage, historyID, before, page)
+		if err != nil {
+			return nil, err
+		}
+		var (
+			st         driver.State
+			seq, round int64
+			own, done  bool
+			n          int64
+		)
+		for rows.Next() {
+			var m driver.Message
+			if err := rows.Scan(&st.Rounds, &st.Open, &seq, &round, &own, &m.ID, &m.JSON); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			n++
+			before = seq
+			from := st.TailFrom(rounds)
+			if from == 0 {
+				// Everything is wanted: read it in order instead.
+				rows.Close()
+				return s.all(ctx, q, historyID)
+			}
+			if done = driver.EndsTail(round, own, from); done {
+				break
+			}
+			if round >= from {
+				rev = append(rev, m)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if done || n < page { // the walk ended, or the history did
+			break
+		}
+		if onePage {
+			return nil, errMorePages
+		}
+		page *= 4
+	}
+	slices.Reverse(rev)
+	return rev, nil
+}
+
+// all reads a whole history in order.
+func (s *Store) all(ctx context.Context, q querier, historyID string) ([]driver.Message, error) {
+	rows, err := q.Query(ctx, s.q.tailAll, historyID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.Message, error) {
+		var m driver.Message
+		err := r.Scan(&m.ID, &m.JSON)
+		return m, err
+	})
+}
+
+// Delete implements driver.Store: the history and its messages, in one
+// statement.
 func (s *Store) Delete(ctx context.Context, historyID string) error {
+	s.forget(historyID)
 	_, err := s.pool.Exec(ctx, s.q.deleteHistory, historyID)
 	return wrap("delete", historyID, err)
 }
@@ -223,6 +305,7 @@ func (s *Store) Delete(ctx context.Context, historyID string) error {
 // DeleteAll implements driver.Store: it empties this store's tables, and
 // nothing outside its schema.
 func (s *Store) DeleteAll(ctx context.Context) error {
+	s.forget("")
 	_, err := s.pool.Exec(ctx, s.q.deleteAll)
 	return wrap("delete all", "", err)
 }

@@ -20,7 +20,13 @@ const urlEnv, urlExample = "CHATSTORE_TEST_POSTGRES_URL", "postgres://postgres@1
 // testPool returns a pool on the test server, closed when the test ends.
 func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), testenv.Get(t, urlEnv, urlExample))
+	cfg, err := pgxpool.ParseConfig(testenv.Get(t, urlEnv, urlExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough connections for the 64 clients of the load benchmarks.
+	cfg.MaxConns = 32
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

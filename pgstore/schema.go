@@ -17,26 +17,39 @@ var migrations = []string{
 	// 0 → 1. A history's row holds its bookkeeping and is locked by each
 	// write to it. name is compared and ordered bytewise (COLLATE "C"), as
 	// List promises, whatever the database's collation.
+	//
+	// messages.hid has no foreign key: a message is only ever inserted by
+	// a write holding its history's row, and a foreign key would check that
+	// row again for every message inserted (100 checks for a batch of 100).
+	// Deleting a history deletes its messages in the same statement.
+	//
+	// As in the SQLite store, a message row is one index entry in the
+	// common case: message_id is NULL when the id is the decimal string of
+	// seq (every id chatstore generates until a history stores a caller's
+	// id), and only other ids are in the partial unique index; there is no
+	// index on round, the tail being found by walking the primary key
+	// backwards (see the tail query).
 	`CREATE TABLE S.histories (
 		hid        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 		name       text COLLATE "C" NOT NULL UNIQUE,
 		count      bigint NOT NULL DEFAULT 0,
 		rounds     bigint NOT NULL DEFAULT 0,
 		open       bigint NOT NULL DEFAULT 0,
+		open_start bigint NOT NULL DEFAULT 0,
 		caller_ids bigint NOT NULL DEFAULT 0,
 		created_at timestamptz NOT NULL DEFAULT now(),
 		updated_at timestamptz NOT NULL DEFAULT now()
 	);
 	CREATE TABLE S.messages (
-		hid        bigint NOT NULL REFERENCES S.histories (hid) ON DELETE CASCADE,
+		hid        bigint NOT NULL, -- S.histories (hid); no foreign key, see below
 		seq        bigint NOT NULL,
 		round      bigint NOT NULL,
-		message_id text NOT NULL,
+		own_round  boolean NOT NULL,
+		message_id text,
 		body       jsonb NOT NULL,
 		PRIMARY KEY (hid, seq)
 	);
-	CREATE UNIQUE INDEX messages_by_id ON S.messages (hid, message_id);
-	CREATE INDEX messages_by_round ON S.messages (hid, round);`,
+	CREATE UNIQUE INDEX messages_by_id ON S.messages (hid, message_id) WHERE message_id IS NOT NULL;`,
 }
 
 var schemaVersion = len(migrations)
@@ -84,35 +97,49 @@ func (s *Store) migrate(ctx context.Context, name string) error {
 
 // queries holds the statements with the schema filled in.
 type queries struct {
-	count, tail, deleteHistory, deleteAll, list                  string
-	lockHistory, held, closeRound, insertMessages, updateHistory string
+	count, tailPage, tailAll, deleteHistory, deleteAll, list                        string
+	newHistory, lockHistory, held, closeRound, insertMessages, updateHistory, guard string
 }
-
-// tailFrom is driver.State.TailFrom in SQL over a histories row, for $2
-// rounds; TestTailFromSQL holds the two together.
-const tailFrom = "greatest(0, rounds - ($2::bigint - (open > 0)::int))"
 
 func makeQueries(schema string) queries {
 	r := strings.NewReplacer("S.", schema+".")
 	return queries{
 		count: r.Replace("SELECT count FROM S.histories WHERE name = $1"),
-		// One statement, one snapshot: the history's state and its
-		// last rounds, through the (hid, round) index.
-		tail: r.Replace("WITH h AS (SELECT hid, " + tailFrom + " AS f FROM S.histories WHERE name = $1) " +
-			"SELECT m.message_id, m.body FROM h JOIN S.messages m ON m.hid = h.hid AND m.round >= h.f ORDER BY m.seq"),
-		deleteHistory: r.Replace("DELETE FROM S.histories WHERE name = $1"),
+		// The history's state and its newest messages, newest first, in
+		// one statement (one snapshot); Tail walks them back until
+		// driver.EndsTail. An ordered walk of the primary key is the only
+		// reasonable plan for this shape, whatever the statistics: a
+		// version that found the start in SQL got, once PostgreSQL cached
+		// a generic plan made while histories were small, a plan that read
+		// a large history whole.
+		tailPage: r.Replace("SELECT h.rounds, h.open, m.seq, m.round, m.own_round, coalesce(m.message_id, m.seq::text), m.body " +
+			"FROM S.histories h CROSS JOIN LATERAL (SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m " +
+			"WHERE h.name = $1"),
+		tailAll:       r.Replace("SELECT coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
+		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid) DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)"),
 		deleteAll:     r.Replace("TRUNCATE S.messages, S.histories"),
 		list:          r.Replace("SELECT name, count FROM S.histories WHERE name > $1 AND count > 0 ORDER BY name LIMIT $2"),
-		// Creates the history if needed and locks its row until the
-		// transaction ends, in one statement: writers on one history
-		// take turns here, writers on others do not wait.
-		lockHistory: r.Replace("INSERT INTO S.histories AS h (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET updated_at = now() " +
-			"RETURNING h.hid, h.count, h.rounds, h.open, h.caller_ids"),
-		held:       r.Replace("SELECT message_id FROM S.messages WHERE hid = $1 AND message_id = ANY($2)"),
-		closeRound: r.Replace("UPDATE S.messages SET round = $1 WHERE hid = $2 AND round = $3"),
+		// The history is created if needed (without touching an existing
+		// row), then its row is locked until the transaction ends: writers
+		// on one history take turns there, writers on others do not wait.
+		newHistory:  r.Replace("INSERT INTO S.histories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"),
+		lockHistory: r.Replace("SELECT hid, count, rounds, open, open_start, caller_ids FROM S.histories WHERE name = $1 FOR UPDATE"),
+		// Ids stored as they are, and decimal ids stored as NULL beside
+		// the position they name.
+		held: r.Replace("SELECT message_id FROM S.messages WHERE hid = $1 AND message_id = ANY($2) " +
+			"UNION ALL SELECT seq::text FROM S.messages WHERE hid = $1 AND message_id IS NULL AND seq = ANY($3)"),
+		// The open round's messages lie from open_start on.
+		closeRound: r.Replace("UPDATE S.messages SET round = $1 WHERE hid = $2 AND seq >= $3 AND round = $4"),
 		// All rows of a write in one statement, whatever their number.
-		insertMessages: r.Replace("INSERT INTO S.messages (hid, seq, round, message_id, body) " +
-			"SELECT $1, seq, round, id, body::jsonb FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS t (seq, round, id, body)"),
-		updateHistory: r.Replace("UPDATE S.histories SET count = $2, rounds = $3, open = $4, caller_ids = caller_ids + $5 WHERE hid = $1"),
+		insertMessages: r.Replace("INSERT INTO S.messages (hid, seq, round, own_round, message_id, body) " +
+			"SELECT $1, seq, round, own, id, body::jsonb FROM unnest($2::bigint[], $3::bigint[], $4::boolean[], $5::text[], $6::text[]) AS t (seq, round, own, id, body)"),
+		updateHistory: r.Replace("UPDATE S.histories SET count = $2, rounds = $3, open = $4, open_start = $5, caller_ids = $6, updated_at = now() WHERE hid = $1"),
+		// updateHistory, but only from the state $7-$11 the write was
+		// planned from; otherwise it divides by zero, which aborts the
+		// transaction (and the statements sent after it) and tells Write
+		// to start again with the row locked.
+		guard: r.Replace("WITH u AS (UPDATE S.histories SET count = $2, rounds = $3, open = $4, open_start = $5, caller_ids = $6, updated_at = now() " +
+			"WHERE hid = $1 AND count = $7 AND rounds = $8 AND open = $9 AND open_start = $10 AND caller_ids = $11 RETURNING 1) " +
+			"SELECT 1 / count(*) FROM u"),
 	}
 }

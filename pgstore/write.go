@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -12,34 +13,127 @@ import (
 	"github.com/chatstore/chatstore/driver"
 )
 
-// Write implements driver.Store: one transaction that locks the history's
-// row, plans ids and rounds, and stores every row with one statement.
+// histState is a history's bookkeeping row.
+type histState struct {
+	hid       int64
+	st        driver.State
+	openStart int64
+	callerIDs int64
+}
+
+// maxCached bounds the cache of history states.
+const maxCached = 10_000
+
+func (s *Store) cached(name string) (histState, bool) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	h, ok := s.cache[name]
+	return h, ok
+}
+
+func (s *Store) remember(name string, h histState) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if len(s.cache) >= maxCached {
+		clear(s.cache)
+	}
+	s.cache[name] = h
+}
+
+func (s *Store) forget(name string) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if name == "" {
+		clear(s.cache)
+	} else {
+		delete(s.cache, name)
+	}
+}
+
+// Write implements driver.Store.
+//
+// The common case is one round trip: the process remembers the state of
+// the histories it wrote, plans the write from it, and sends the whole
+// transaction at once, its first statement updating the history's row from
+// the remembered state to the new one and failing if the row is no longer
+// in the remembered state (another writer, another process, a deletion got
+// there first). That statement also locks the row, so writers on one
+// history take turns. When it fails, or the state is not known, the write
+// takes two round trips: lock the row and read the state, then write.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
-	var n int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		n, err = s.write(ctx, tx, historyID, recs)
-		return err
-	})
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
+		return 0, wrap("write", historyID, err)
+	}
+	defer conn.Release()
+	end := func() {
+		// If the transaction is still open on the connection (an error
+		// after BEGIN), end it; a broken connection is discarded by the
+		// pool anyway.
+		if !conn.Conn().PgConn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}
+	if known, ok := s.cached(historyID); ok && known.callerIDs == 0 {
+		n, next, err := s.writeFrom(ctx, conn.Conn(), known, recs, true)
+		if err == nil {
+			s.remember(historyID, next)
+			return n, nil
+		}
+		end()
+		s.forget(historyID)
+		if !stale(err) {
+			return 0, wrap("write", historyID, invalidContent(err))
+		}
+	}
+	n, next, err := s.writeLocked(ctx, conn.Conn(), historyID, recs)
+	if err != nil {
+		end()
+		s.forget(historyID)
 		return 0, wrap("write", historyID, invalidContent(err))
 	}
+	s.remember(historyID, next)
 	return n, nil
 }
 
-func (s *Store) write(ctx context.Context, tx pgx.Tx, historyID string, recs []driver.Record) (int, error) {
-	var (
-		hid       int64
-		st        driver.State
-		callerIDs int64
-	)
-	if err := tx.QueryRow(ctx, s.q.lockHistory, historyID).Scan(&hid, &st.Count, &st.Rounds, &st.Open, &callerIDs); err != nil {
-		return 0, err
+// stale reports the guard's failure: the history's row was not in the state
+// the write was planned from.
+func stale(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "22012" // division_by_zero, see queries.guard
+}
+
+// writeLocked locks the history's row (creating it if needed), reads its
+// state, and writes.
+func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID string, recs []driver.Record) (int, histState, error) {
+	var h histState
+	var first pgx.Batch
+	first.Queue("BEGIN")
+	first.Queue(s.q.newHistory, historyID)
+	first.Queue(s.q.lockHistory, historyID).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&h.hid, &h.st.Count, &h.st.Rounds, &h.st.Open, &h.openStart, &h.callerIDs)
+	})
+	if err := conn.SendBatch(ctx, &first).Close(); err != nil {
+		return 0, h, err
 	}
-	held := driver.GeneratedOnly(st.Count)
-	if callerIDs > 0 {
+	return s.writeFrom(ctx, conn, h, recs, false)
+}
+
+// writeFrom plans the write from the history's state h and sends the rest of
+// the transaction in one batch. With guarded, the batch also begins the
+// transaction and checks that the row is still in state h; otherwise the
+// transaction is open and the row locked already.
+func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, recs []driver.Record, guarded bool) (int, histState, error) {
+	held := driver.GeneratedOnly(h.st.Count)
+	if h.callerIDs > 0 {
 		held = func(ctx context.Context, ids []string) (map[string]bool, error) {
-			rows, err := tx.Query(ctx, s.q.held, hid, ids)
+			var seqs []int64
+			for _, id := range ids {
+				if n, err := strconv.ParseInt(id, 10, 64); err == nil && n >= 0 && strconv.FormatInt(n, 10) == id {
+					seqs = append(seqs, n)
+				}
+			}
+			rows, err := conn.Query(ctx, s.q.held, h.hid, ids, seqs)
 			if err != nil {
 				return nil, err
 			}
@@ -51,33 +145,57 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, historyID string, recs []d
 			return found, err
 		}
 	}
-	plan, err := driver.MakePlan(ctx, st, recs, held)
-	if err != nil || len(plan.Messages) == 0 {
-		return 0, err
+	plan, err := driver.MakePlan(ctx, h.st, recs, held)
+	if err != nil {
+		return 0, h, err
 	}
-	seqs := make([]int64, len(plan.Messages))
-	rounds := make([]int64, len(plan.Messages))
-	ids := make([]string, len(plan.Messages))
-	bodies := make([]string, len(plan.Messages))
-	newCallerIDs := int64(0)
+	next := h
+	next.st = plan.State
+	n := len(plan.Messages)
+	seqs, rounds := make([]int64, n), make([]int64, n)
+	own := make([]bool, n)
+	ids := make([]*string, n) // nil: the id is the decimal string of seq
+	bodies := make([]string, n)
 	for i, p := range plan.Messages {
-		seqs[i], rounds[i], ids[i] = p.Pos, p.Round, p.ID
+		seqs[i], rounds[i], own[i] = p.Pos, p.Round, recs[p.Index].Kind == driver.Own
+		if p.ID != strconv.FormatInt(p.Pos, 10) {
+			ids[i] = &plan.Messages[i].ID
+		}
 		bodies[i] = string(recs[p.Index].JSON)
 		if recs[p.Index].HasID {
-			newCallerIDs++
+			next.callerIDs++
 		}
 	}
-	// The rest in one round trip.
+	// Where the open round starts after this write: where it started, if
+	// it stays open, or at the first message left open.
+	if !(h.st.Open > 0 && plan.CloseOpen < 0) {
+		next.openStart = 0
+		for _, p := range plan.Messages {
+			if p.Round == driver.Pending {
+				next.openStart = p.Pos
+				break
+			}
+		}
+	}
 	var b pgx.Batch
-	if plan.CloseOpen >= 0 {
-		b.Queue(s.q.closeRound, plan.CloseOpen, hid, driver.Pending)
+	if guarded {
+		b.Queue("BEGIN")
+		b.Queue(s.q.guard, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.openStart, next.callerIDs,
+			h.st.Count, h.st.Rounds, h.st.Open, h.openStart, h.callerIDs)
+	} else if n > 0 {
+		b.Queue(s.q.updateHistory, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.openStart, next.callerIDs)
 	}
-	b.Queue(s.q.insertMessages, hid, seqs, rounds, ids, bodies)
-	b.Queue(s.q.updateHistory, hid, plan.State.Count, plan.State.Rounds, plan.State.Open, newCallerIDs)
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return 0, err
+	if n > 0 {
+		if plan.CloseOpen >= 0 {
+			b.Queue(s.q.closeRound, plan.CloseOpen, h.hid, h.openStart, driver.Pending)
+		}
+		b.Queue(s.q.insertMessages, h.hid, seqs, rounds, own, ids, bodies)
 	}
-	return len(plan.Messages), nil
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
+		return 0, h, err
+	}
+	return n, next, nil
 }
 
 // invalidContent marks the errors PostgreSQL gives for message content it

@@ -41,6 +41,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"HaystackRounds", s.testHaystackRounds},
 		{"RoundsModel", s.testRoundsModel},
 		{"RoundsAcrossWrites", s.testRoundsAcrossWrites},
+		{"LongRounds", s.testLongRounds},
 		{"IDs", s.testIDs},
 		{"Dedupe", s.testDedupe},
 		{"GeneratedIDsNeverCollide", s.testGeneratedIDsNeverCollide},
@@ -410,6 +411,48 @@ func (s suite) testRoundsAcrossWrites(t *testing.T) {
 	for _, tt := range tests {
 		if got := tags(retrieve(t, st, "h", tt.k)); !slices.Equal(got, tt.want) {
 			t.Errorf("last_k %d: got %v, want %v", tt.k, got, tt.want)
+		}
+	}
+}
+
+// testLongRounds: rounds of hundreds of messages (an agent calling tools
+// for a long time) and many system messages, so that backends that read a
+// history backwards in pages need more than one page.
+func (s suite) testLongRounds(t *testing.T) {
+	st := s.store(t, &chatstore.Options{KeepSystemMessages: true})
+	var kinds []msgKind
+	add := func(k msgKind) chat.Message {
+		kinds = append(kinds, k)
+		return makeMessage(k, strconv.Itoa(len(kinds)-1))
+	}
+	var first []chat.Message
+	first = append(first, add(kUser))
+	for i := range 300 {
+		if i%50 == 25 {
+			first = append(first, add(kSystem))
+		}
+		first = append(first, add(kCall), add(kResult))
+	}
+	first = append(first, add(kClose))
+	write(t, st, "h", first...)
+	for range 3 {
+		write(t, st, "h", add(kUser), add(kClose))
+	}
+	long := []chat.Message{add(kUser)}
+	for range 200 {
+		long = append(long, add(kCall), add(kResult))
+	}
+	write(t, st, "h", long...) // left open
+	for _, k := range []int{1, 2, 4, 5, 6, 12, chatstore.All} {
+		want := haystackLastK(kinds, k)
+		got := tags(retrieve(t, st, "h", k))
+		if len(got) != len(want) {
+			t.Fatalf("last_k %d: %d messages, want %d", k, len(got), len(want))
+		}
+		for i, idx := range want {
+			if got[i] != strconv.Itoa(idx) {
+				t.Fatalf("last_k %d: message %d is %s, want %d", k, i, got[i], idx)
+			}
 		}
 	}
 }

@@ -1,4 +1,0 @@
-package pgstore
-
-// TailFromSQL exposes the SQL threshold to the external tests.
-const TailFromSQL = tailFrom
