@@ -97,8 +97,8 @@ func (s *Store) migrate(ctx context.Context, name string) error {
 
 // queries holds the statements with the schema filled in.
 type queries struct {
-	count, tailPage, tailAll, deleteHistory, deleteAll, list                        string
-	newHistory, lockHistory, held, closeRound, insertMessages, updateHistory, guard string
+	count, tailPage, tailAll, deleteHistory, deleteAll, list                               string
+	newHistory, lockHistory, held, closeRound, insertMessages, updateHistory, guardedWrite string
 }
 
 func makeQueries(schema string) queries {
@@ -134,12 +134,18 @@ func makeQueries(schema string) queries {
 		insertMessages: r.Replace("INSERT INTO S.messages (hid, seq, round, own_round, message_id, body) " +
 			"SELECT $1, seq, round, own, id, body::jsonb FROM unnest($2::bigint[], $3::bigint[], $4::boolean[], $5::text[], $6::text[]) AS t (seq, round, own, id, body)"),
 		updateHistory: r.Replace("UPDATE S.histories SET count = $2, rounds = $3, open = $4, open_start = $5, caller_ids = $6, updated_at = now() WHERE hid = $1"),
-		// updateHistory, but only from the state $7-$11 the write was
-		// planned from; otherwise it divides by zero, which aborts the
-		// transaction (and the statements sent after it) and tells Write
-		// to start again with the row locked.
-		guard: r.Replace("WITH u AS (UPDATE S.histories SET count = $2, rounds = $3, open = $4, open_start = $5, caller_ids = $6, updated_at = now() " +
-			"WHERE hid = $1 AND count = $7 AND rounds = $8 AND open = $9 AND open_start = $10 AND caller_ids = $11 RETURNING 1) " +
-			"SELECT 1 / count(*) FROM u"),
+		// A whole write as one statement, hence one transaction without
+		// BEGIN or COMMIT: update the history's row from the state $7-$11
+		// the write was planned from to $2-$6 (which also locks it), close
+		// the open round if $12 ≥ 0, insert the rows. If the row is not in
+		// that state, nothing is inserted and the final division by zero
+		// rolls the statement back, which tells Write to start again with
+		// the row locked.
+		guardedWrite: r.Replace("WITH g AS (UPDATE S.histories SET count = $2, rounds = $3, open = $4, open_start = $5, caller_ids = $6, updated_at = now() " +
+			"WHERE hid = $1 AND count = $7 AND rounds = $8 AND open = $9 AND open_start = $10 AND caller_ids = $11 RETURNING hid), " +
+			"c AS (UPDATE S.messages SET round = $12 WHERE $12 >= 0 AND hid = (SELECT hid FROM g) AND seq >= $10 AND round = $13), " +
+			"i AS (INSERT INTO S.messages (hid, seq, round, own_round, message_id, body) " +
+			"SELECT g.hid, t.seq, t.round, t.own, t.id, t.body::jsonb FROM g, unnest($14::bigint[], $15::bigint[], $16::boolean[], $17::text[], $18::text[]) AS t (seq, round, own, id, body)) " +
+			"SELECT 1 / count(*) FROM g"),
 	}
 }

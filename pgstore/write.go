@@ -119,10 +119,10 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 	return s.writeFrom(ctx, conn, h, recs, false)
 }
 
-// writeFrom plans the write from the history's state h and sends the rest of
-// the transaction in one batch. With guarded, the batch also begins the
-// transaction and checks that the row is still in state h; otherwise the
-// transaction is open and the row locked already.
+// writeFrom plans the write from the history's state h and sends it. With
+// guarded, the write is one statement that checks the row is still in state
+// h (see queries.guardedWrite); otherwise the transaction is open and the
+// row locked already, and the rest of it goes in one batch.
 func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, recs []driver.Record, guarded bool) (int, histState, error) {
 	held := driver.GeneratedOnly(h.st.Count)
 	if h.callerIDs > 0 {
@@ -177,12 +177,14 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, recs
 			}
 		}
 	}
-	var b pgx.Batch
 	if guarded {
-		b.Queue("BEGIN")
-		b.Queue(s.q.guard, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.openStart, next.callerIDs,
-			h.st.Count, h.st.Rounds, h.st.Open, h.openStart, h.callerIDs)
-	} else if n > 0 {
+		_, err := conn.Exec(ctx, s.q.guardedWrite, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.openStart, next.callerIDs,
+			h.st.Count, h.st.Rounds, h.st.Open, h.openStart, h.callerIDs, plan.CloseOpen, driver.Pending,
+			seqs, rounds, own, ids, bodies)
+		return n, next, err
+	}
+	var b pgx.Batch
+	if n > 0 {
 		b.Queue(s.q.updateHistory, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.openStart, next.callerIDs)
 	}
 	if n > 0 {
