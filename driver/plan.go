@@ -233,3 +233,20 @@ func canonicalInt(id string) (int64, bool) {
 func EndsTail(round int64, ownRound bool, from int64) bool {
 	return !ownRound && round < from
 }
+
+// OpenStart returns the position of the first message of the open round
+// after the write, for backends that keep it to close the round later with a
+// range read: where it was (start) if the round open before the write stays
+// open, otherwise at the first message the write leaves open (0 when none
+// is).
+func (p Plan) OpenStart(before State, start int64) int64 {
+	if before.Open > 0 && p.CloseOpen < 0 {
+		return start
+	}
+	for _, m := range p.Messages {
+		if m.Round == Pending {
+			return m.Pos
+		}
+	}
+	return 0
+}

@@ -131,6 +131,33 @@ func TestPlanRounds(t *testing.T) {
 	}
 }
 
+func TestOpenStart(t *testing.T) {
+	held, _ := heldSet()
+	k := func(kinds ...Kind) []Record {
+		out := make([]Record, len(kinds))
+		for i, kd := range kinds {
+			out[i] = Record{Kind: kd}
+		}
+		return out
+	}
+	// The open round continues: its start stays.
+	before := State{Count: 10, Rounds: 3, Open: 2}
+	p, _ := MakePlan(t.Context(), before, k(Joins), held)
+	if got := p.OpenStart(before, 8); got != 8 {
+		t.Errorf("continuing: %d, want 8", got)
+	}
+	// Closed, then a new one opens at the write's third message.
+	p, _ = MakePlan(t.Context(), before, k(Joins, Closes, Joins, Joins), held)
+	if got := p.OpenStart(before, 8); got != 12 {
+		t.Errorf("reopened: %d, want 12", got)
+	}
+	// Closed, nothing open.
+	p, _ = MakePlan(t.Context(), before, k(Closes), held)
+	if got := p.OpenStart(before, 8); got != 0 {
+		t.Errorf("closed: %d, want 0", got)
+	}
+}
+
 func TestTailFrom(t *testing.T) {
 	tests := []struct {
 		st     State

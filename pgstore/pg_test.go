@@ -20,6 +20,7 @@ import (
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/pgstore"
+	"github.com/chatstore/chatstore/storetest"
 )
 
 const childEnv = "CHATSTORE_PG_CHILD"
@@ -51,14 +52,8 @@ func child(role string) error {
 		return err
 	}
 	fmt.Printf("start %d\n", time.Now().UnixNano())
-	for i := range n {
-		msgs := []chat.Message{chat.User(fmt.Sprintf("%s-%d-0", args[1], i)), chat.Assistant(fmt.Sprintf("%s-%d-1", args[1], i)), chat.User(fmt.Sprintf("%s-%d-2", args[1], i))}
-		if w, err := st.Write(ctx, "shared", msgs); err != nil || w != 3 {
-			return fmt.Errorf("batch %d: wrote %d: %w", i, w, err)
-		}
-	}
-	fmt.Printf("end %d\n", time.Now().UnixNano())
-	return nil
+	defer func() { fmt.Printf("end %d\n", time.Now().UnixNano()) }()
+	return storetest.WriteBatches(ctx, st, "shared", args[1], n)
 }
 
 // storeURL is the test server's URL with the given schema.
@@ -119,7 +114,7 @@ func TestTwoProcessesOneHistory(t *testing.T) {
 			t.Fatalf("child: %v", err)
 		}
 	}
-	if spans[0][0] == 0 || spans[1][0] == 0 || spans[0][0] > spans[1][1] || spans[1][0] > spans[0][1] {
+	if !storetest.Overlap(spans) {
 		t.Fatalf("the children did not write at the same time: %v", spans)
 	}
 	st, err := chatstore.Open(t.Context(), u, nil)
@@ -131,31 +126,8 @@ func TestTwoProcessesOneHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2*batches*3 {
-		t.Fatalf("%d messages, want %d", len(msgs), 2*batches*3)
-	}
-	ids := map[any]bool{}
-	next := map[string]int{}
-	for i := 0; i < len(msgs); i += 3 {
-		first, _ := msgs[i].Text()
-		var tag string
-		var b int
-		fmt.Sscanf(strings.Replace(first, "-", " ", 2), "%s %d", &tag, &b)
-		if b != next[tag] {
-			t.Fatalf("%s: batch %d where %d was due", tag, b, next[tag])
-		}
-		next[tag]++
-		for j := range 3 {
-			if got, _ := msgs[i+j].Text(); got != fmt.Sprintf("%s-%d-%d", tag, b, j) {
-				t.Fatalf("message %d is %q: writes interleaved", i+j, got)
-			}
-			if id := msgs[i+j].Meta[chatstore.MessageIDKey]; ids[id] {
-				t.Fatalf("duplicate id %v", id)
-			} else {
-				ids[id] = true
-			}
-		}
-	}
+	turns := storetest.CheckBatches(t, msgs, []string{"p", "q"}, batches)
+	t.Logf("%d messages; the processes took turns %d times", len(msgs), turns)
 }
 
 func TestSchemaAndMigration(t *testing.T) {

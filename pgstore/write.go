@@ -166,17 +166,7 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, recs
 			next.callerIDs++
 		}
 	}
-	// Where the open round starts after this write: where it started, if
-	// it stays open, or at the first message left open.
-	if !(h.st.Open > 0 && plan.CloseOpen < 0) {
-		next.openStart = 0
-		for _, p := range plan.Messages {
-			if p.Round == driver.Pending {
-				next.openStart = p.Pos
-				break
-			}
-		}
-	}
+	next.openStart = plan.OpenStart(h.st, h.openStart)
 	if guarded {
 		_, err := conn.Exec(ctx, s.q.guardedWrite, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.openStart, next.callerIDs,
 			h.st.Count, h.st.Rounds, h.st.Open, h.openStart, h.callerIDs, plan.CloseOpen, driver.Pending,

@@ -293,17 +293,7 @@ func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
 			return 0, err
 		}
 	}
-	// Where the open round starts after this write: where it started, if it
-	// stays open, or at the first message left open.
-	if !(r.st.Open > 0 && plan.CloseOpen < 0) {
-		r.openStart = 0
-		for _, p := range plan.Messages {
-			if p.Round == driver.Pending {
-				r.openStart = p.Pos
-				break
-			}
-		}
-	}
+	r.openStart = plan.OpenStart(r.st, r.openStart)
 	for _, p := range plan.Messages {
 		if recs[p.Index].HasID {
 			r.callerIDs++

@@ -24,6 +24,7 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/sqlitestore"
+	"github.com/chatstore/chatstore/storetest"
 )
 
 const childEnv = "CHATSTORE_SQLITE_CHILD"
@@ -85,12 +86,7 @@ func child(role string) error {
 		}
 		fmt.Printf("start %d\n", time.Now().UnixNano())
 		defer func() { fmt.Printf("end %d\n", time.Now().UnixNano()) }()
-		for i := range n {
-			msgs := []chat.Message{chat.User(fmt.Sprintf("%s-%d-0", args[3], i)), chat.Assistant(fmt.Sprintf("%s-%d-1", args[3], i)), chat.User(fmt.Sprintf("%s-%d-2", args[3], i))}
-			if w, err := st.Write(ctx, history, msgs); err != nil || w != 3 {
-				return fmt.Errorf("batch %d: wrote %d: %w", i, w, err)
-			}
-		}
+		return storetest.WriteBatches(ctx, st, history, args[3], n)
 	default:
 		return fmt.Errorf("unknown role %q", role)
 	}
@@ -272,8 +268,7 @@ func TestTwoProcessesOneHistory(t *testing.T) {
 			t.Fatalf("child failed: %v", err)
 		}
 	}
-	// Both wrote at the same time: each started before the other ended.
-	if spans[0][0] == 0 || spans[1][0] == 0 || spans[0][0] > spans[1][1] || spans[1][0] > spans[0][1] {
+	if !storetest.Overlap(spans) {
 		t.Fatalf("the children did not write at the same time: %v", spans)
 	}
 	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(path), nil)
@@ -285,35 +280,7 @@ func TestTwoProcessesOneHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2*batches*3 {
-		t.Fatalf("%d messages, want %d", len(msgs), 2*batches*3)
-	}
-	ids := map[any]bool{}
-	next := map[string]int{"p": 0, "q": 0}
-	switches, prevTag := 0, ""
-	for i := 0; i < len(msgs); i += 3 {
-		first, _ := msgs[i].Text()
-		parts := strings.Split(first, "-")
-		tag, b := parts[0], parts[1]
-		if prevTag != "" && tag != prevTag {
-			switches++
-		}
-		prevTag = tag
-		if bi, _ := strconv.Atoi(b); bi != next[tag] {
-			t.Fatalf("%s: batch %d where %d was due", tag, bi, next[tag])
-		}
-		next[tag]++
-		for j := range 3 {
-			if got, _ := msgs[i+j].Text(); got != fmt.Sprintf("%s-%s-%d", tag, b, j) {
-				t.Fatalf("message %d is %q: writes interleaved", i+j, got)
-			}
-			id := msgs[i+j].Meta[chatstore.MessageIDKey]
-			if ids[id] {
-				t.Fatalf("duplicate id %v", id)
-			}
-			ids[id] = true
-		}
-	}
+	switches := storetest.CheckBatches(t, msgs, []string{"p", "q"}, batches)
 	// SQLite does not take turns fairly between processes (a waiting
 	// process sleeps a millisecond or more while the holder takes the lock
 	// again), so how often they alternate varies; it is only reported.
