@@ -1,18 +1,14 @@
 package pgstore_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -48,12 +44,7 @@ func child(role string) error {
 	defer st.Close()
 	var n int
 	fmt.Sscan(args[2], &n)
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		return err
-	}
-	fmt.Printf("start %d\n", time.Now().UnixNano())
-	defer func() { fmt.Printf("end %d\n", time.Now().UnixNano()) }()
-	return storetest.WriteBatches(ctx, st, "shared", args[1], n)
+	return storetest.Child(func() error { return storetest.WriteBatches(ctx, st, "shared", args[1], n) })
 }
 
 // storeURL is the test server's URL with the given schema.
@@ -75,45 +66,7 @@ func TestTwoProcessesOneHistory(t *testing.T) {
 	schema := freshSchema(t, pool)
 	u := storeURL(t, schema)
 	const batches = 150
-	var cmds []*exec.Cmd
-	var starts []io.WriteCloser
-	spans := make([][2]int64, 2)
-	var readers sync.WaitGroup
-	for k, tag := range []string{"p", "q"} {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", childEnv, u, tag, batches))
-		cmd.Stderr = os.Stderr
-		in, _ := cmd.StdinPipe()
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		readers.Go(func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				var what string
-				var at int64
-				if _, err := fmt.Sscanf(sc.Text(), "%s %d", &what, &at); err == nil {
-					if what == "start" {
-						spans[k][0] = at
-					} else {
-						spans[k][1] = at
-					}
-				}
-			}
-		})
-		cmds, starts = append(cmds, cmd), append(starts, in)
-	}
-	for _, in := range starts {
-		fmt.Fprintln(in, "go")
-		in.Close()
-	}
-	readers.Wait()
-	for _, c := range cmds {
-		if err := c.Wait(); err != nil {
-			t.Fatalf("child: %v", err)
-		}
-	}
+	spans := storetest.RunChildren(t, childEnv, []string{fmt.Sprintf("%s p %d", u, batches), fmt.Sprintf("%s q %d", u, batches)})
 	if !storetest.Overlap(spans) {
 		t.Fatalf("the children did not write at the same time: %v", spans)
 	}

@@ -19,7 +19,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
@@ -80,13 +79,7 @@ func child(role string) error {
 		wg.Wait()
 	case "batches":
 		n, _ := strconv.Atoi(args[4])
-		// Wait for the parent's go, so both children write at once.
-		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-			return err
-		}
-		fmt.Printf("start %d\n", time.Now().UnixNano())
-		defer func() { fmt.Printf("end %d\n", time.Now().UnixNano()) }()
-		return storetest.WriteBatches(ctx, st, history, args[3], n)
+		return storetest.Child(func() error { return storetest.WriteBatches(ctx, st, history, args[3], n) })
 	default:
 		return fmt.Errorf("unknown role %q", role)
 	}
@@ -228,46 +221,8 @@ func TestTwoProcessesOneHistory(t *testing.T) {
 	}
 	s.Close()
 	const batches = 1000
-	var cmds []*exec.Cmd
-	var starts []*io.PipeWriter
-	spans := make([][2]int64, 2) // when each child wrote, from its own clock readings
-	var readers sync.WaitGroup
-	for k, tag := range []string{"p", "q"} {
-		pr, pw := io.Pipe()
-		cmd, out := startChildWithInput(t, fmt.Sprintf("batches %s shared %s %d", path, tag, batches), pr)
-		readers.Go(func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				var what string
-				var at int64
-				if _, err := fmt.Sscanf(sc.Text(), "%s %d", &what, &at); err == nil {
-					if what == "start" {
-						spans[k][0] = at
-					} else {
-						spans[k][1] = at
-					}
-				}
-			}
-		})
-		cmds = append(cmds, cmd)
-		starts = append(starts, pw)
-	}
-	for _, pw := range starts {
-		fmt.Fprintln(pw, "go")
-		pw.Close()
-	}
-	deadline := time.AfterFunc(2*time.Minute, func() {
-		for _, c := range cmds {
-			_ = c.Process.Kill()
-		}
-	})
-	defer deadline.Stop()
-	readers.Wait()
-	for _, c := range cmds {
-		if err := c.Wait(); err != nil {
-			t.Fatalf("child failed: %v", err)
-		}
-	}
+	roles := []string{fmt.Sprintf("batches %s shared p %d", path, batches), fmt.Sprintf("batches %s shared q %d", path, batches)}
+	spans := storetest.RunChildren(t, childEnv, roles)
 	if !storetest.Overlap(spans) {
 		t.Fatalf("the children did not write at the same time: %v", spans)
 	}
