@@ -17,6 +17,7 @@ import (
 )
 
 // Kind says how a message takes part in the round bookkeeping behind last_k.
+// Its values are stable (0, 1, 2): backends may persist them.
 // A round is what Haystack's _get_last_k_messages calls one: the messages up to
 // and including an assistant reply, so that a tool call is never separated
 // from its results.

@@ -250,3 +250,48 @@ func (p Plan) OpenStart(before State, start int64) int64 {
 	}
 	return 0
 }
+
+// TailWalker gives backends a way to read the last rounds without storing
+// round numbers, or updating rows when a round closes: from the history's
+// state and the kind of each message, read newest first, it works out each
+// message's round. Rounds are numbered in the order they close, and only
+// Own and Closes messages close one, each at the time it is written, so
+// walking backwards they take the numbers Rounds-1, Rounds-2, ... in turn; a
+// Joins message belongs to the round the next Closes message after it
+// closed, or to the open round if none has.
+type TailWalker struct {
+	next    int64 // the number the next Own or Closes message takes, plus one
+	closing int64 // the round of Joins messages seen now
+	from    int64
+}
+
+// Walk starts a walk for the last `rounds` rounds of a history in state s.
+func (s State) Walk(rounds int) *TailWalker {
+	return &TailWalker{next: s.Rounds, closing: Pending, from: s.TailFrom(rounds)}
+}
+
+// Step takes the kind of the next message, going backwards, and reports
+// whether it belongs to the tail and whether the walk is over (EndsTail):
+// then neither it nor any older message belongs.
+func (w *TailWalker) Step(kind Kind) (keep, done bool) {
+	var round int64
+	switch kind {
+	case Own:
+		w.next--
+		round = w.next
+	case Closes:
+		w.next--
+		round = w.next
+		w.closing = round
+	default:
+		round = w.closing
+	}
+	if EndsTail(round, kind == Own, w.from) {
+		return false, true
+	}
+	return round >= w.from, false
+}
+
+// All reports whether the walk wants every message, so that a backend can
+// read the history forwards instead.
+func (w *TailWalker) All() bool { return w.from == 0 }

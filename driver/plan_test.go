@@ -209,3 +209,59 @@ func TestGeneratedOnly(t *testing.T) {
 		t.Errorf("plans differ: %v vs %v", planIDs(p1), planIDs(p2))
 	}
 }
+
+// TestTailWalker: the rounds the walker works out backwards are the ones
+// MakePlan gave, and it keeps exactly the messages of round ≥ TailFrom.
+func TestTailWalker(t *testing.T) {
+	held, _ := heldSet()
+	rng := [...]Kind{Joins, Closes, Own, Joins, Joins, Closes, Joins, Own}
+	for seed := range 40 {
+		var st State
+		var kinds []Kind
+		var rounds []int64
+		for w := range 1 + seed%7 {
+			var recs []Record
+			for i := range 1 + (seed*7+w*3)%5 {
+				recs = append(recs, Record{Kind: rng[(seed+w*5+i*3)%len(rng)]})
+			}
+			p, err := MakePlan(t.Context(), st, recs, held)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Rounds given earlier may change when a round closes.
+			for i := range rounds {
+				if rounds[i] == Pending && p.CloseOpen >= 0 {
+					rounds[i] = p.CloseOpen
+				}
+			}
+			for _, m := range p.Messages {
+				kinds = append(kinds, recs[m.Index].Kind)
+				rounds = append(rounds, m.Round)
+			}
+			st = p.State
+		}
+		for _, k := range []int{1, 2, 3, 5, 100} {
+			from := st.TailFrom(k)
+			var want []int
+			for i, r := range rounds {
+				if r >= from {
+					want = append(want, i)
+				}
+			}
+			var got []int
+			w := st.Walk(k)
+			for i := len(kinds) - 1; i >= 0; i-- {
+				keep, done := w.Step(kinds[i])
+				if done {
+					break
+				}
+				if keep {
+					got = append([]int{i}, got...)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("seed %d, k %d, kinds %v, rounds %v: walker kept %v, want %v", seed, k, kinds, rounds, got, want)
+			}
+		}
+	}
+}

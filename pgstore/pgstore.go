@@ -225,10 +225,14 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// tail reads backwards in pages, each four times the last; with onePage it
-// gives up with errMorePages after the first.
+// tail reads backwards in pages, each four times the last, working out the
+// rounds with a driver.TailWalker; with onePage it gives up with
+// errMorePages after the first.
 func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, onePage bool) ([]driver.Message, error) {
-	var rev []driver.Message // newest first
+	var (
+		rev    []driver.Message // newest first
+		walker *driver.TailWalker
+	)
 	before := int64(math.MaxInt64)
 	// Two messages a round (a question and its answer), and some to spare
 	// for tool calls.
@@ -240,28 +244,30 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 		}
 		var (
 			st         driver.State
-			seq, round int64
-			own, done  bool
+			seq        int64
+			kind       int16
 			n          int64
+			keep, done bool
 		)
 		for rows.Next() {
 			var m driver.Message
-			if err := rows.Scan(&st.Rounds, &st.Open, &seq, &round, &own, &m.ID, &m.JSON); err != nil {
+			if err := rows.Scan(&st.Rounds, &st.Open, &seq, &kind, &m.ID, &m.JSON); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			n++
 			before = seq
-			from := st.TailFrom(rounds)
-			if from == 0 {
-				// Everything is wanted: read it in order instead.
-				rows.Close()
-				return s.all(ctx, q, historyID)
+			if walker == nil {
+				if walker = st.Walk(rounds); walker.All() {
+					// Everything is wanted: read it in order instead.
+					rows.Close()
+					return s.all(ctx, q, historyID)
+				}
 			}
-			if done = driver.EndsTail(round, own, from); done {
+			if keep, done = walker.Step(driver.Kind(kind)); done {
 				break
 			}
-			if round >= from {
+			if keep {
 				rev = append(rev, m)
 			}
 		}

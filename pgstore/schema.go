@@ -23,28 +23,31 @@ var migrations = []string{
 	// row again for every message inserted (100 checks for a batch of 100).
 	// Deleting a history deletes its messages in the same statement.
 	//
+	// A message row is written once and never updated. It stores the
+	// message's kind (driver.Kind), not its round: a round's number is only
+	// known when the round closes, and updating the rows of a closing round
+	// would rewrite them whole (PostgreSQL copies a row to update it), which
+	// doubled what a write costs. Reading backwards, driver.TailWalker works
+	// the rounds out from the kinds and the history's row.
+	//
 	// As in the SQLite store, a message row is one index entry in the
 	// common case: message_id is NULL when the id is the decimal string of
 	// seq (every id chatstore generates until a history stores a caller's
-	// id), and only other ids are in the partial unique index; there is no
-	// index on round, the tail being found by walking the primary key
-	// backwards (see the tail query).
+	// id), and only other ids are in the partial unique index.
 	`CREATE TABLE S.histories (
 		hid        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 		name       text COLLATE "C" NOT NULL UNIQUE,
 		count      bigint NOT NULL DEFAULT 0,
 		rounds     bigint NOT NULL DEFAULT 0,
 		open       bigint NOT NULL DEFAULT 0,
-		open_start bigint NOT NULL DEFAULT 0,
 		caller_ids bigint NOT NULL DEFAULT 0,
 		created_at timestamptz NOT NULL DEFAULT now(),
 		updated_at timestamptz NOT NULL DEFAULT now()
 	);
 	CREATE TABLE S.messages (
-		hid        bigint NOT NULL, -- S.histories (hid); no foreign key, see below
+		hid        bigint NOT NULL, -- S.histories (hid); no foreign key, see above
 		seq        bigint NOT NULL,
-		round      bigint NOT NULL,
-		own_round  boolean NOT NULL,
+		kind       smallint NOT NULL, -- driver.Kind: 0 joins a round, 1 closes it, 2 is its own
 		message_id text,
 		body       jsonb NOT NULL,
 		PRIMARY KEY (hid, seq)
@@ -97,8 +100,8 @@ func (s *Store) migrate(ctx context.Context, name string) error {
 
 // queries holds the statements with the schema filled in.
 type queries struct {
-	count, tailPage, tailAll, deleteHistory, deleteAll, list                               string
-	newHistory, lockHistory, held, closeRound, insertMessages, updateHistory, guardedWrite string
+	count, tailPage, tailAll, deleteHistory, deleteAll, list                   string
+	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite string
 }
 
 func makeQueries(schema string) queries {
@@ -106,13 +109,13 @@ func makeQueries(schema string) queries {
 	return queries{
 		count: r.Replace("SELECT count FROM S.histories WHERE name = $1"),
 		// The history's state and its newest messages, newest first, in
-		// one statement (one snapshot); Tail walks them back until
-		// driver.EndsTail. An ordered walk of the primary key is the only
+		// one statement (one snapshot); Tail walks them back with a
+		// driver.TailWalker. An ordered walk of the primary key is the only
 		// reasonable plan for this shape, whatever the statistics: a
 		// version that found the start in SQL got, once PostgreSQL cached
 		// a generic plan made while histories were small, a plan that read
 		// a large history whole.
-		tailPage: r.Replace("SELECT h.rounds, h.open, m.seq, m.round, m.own_round, coalesce(m.message_id, m.seq::text), m.body " +
+		tailPage: r.Replace("SELECT h.rounds, h.open, m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body " +
 			"FROM S.histories h CROSS JOIN LATERAL (SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m " +
 			"WHERE h.name = $1"),
 		tailAll:       r.Replace("SELECT coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
@@ -123,29 +126,25 @@ func makeQueries(schema string) queries {
 		// row), then its row is locked until the transaction ends: writers
 		// on one history take turns there, writers on others do not wait.
 		newHistory:  r.Replace("INSERT INTO S.histories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"),
-		lockHistory: r.Replace("SELECT hid, count, rounds, open, open_start, caller_ids FROM S.histories WHERE name = $1 FOR UPDATE"),
+		lockHistory: r.Replace("SELECT hid, count, rounds, open, caller_ids FROM S.histories WHERE name = $1 FOR UPDATE"),
 		// Ids stored as they are, and decimal ids stored as NULL beside
 		// the position they name.
 		held: r.Replace("SELECT message_id FROM S.messages WHERE hid = $1 AND message_id = ANY($2) " +
 			"UNION ALL SELECT seq::text FROM S.messages WHERE hid = $1 AND message_id IS NULL AND seq = ANY($3)"),
-		// The open round's messages lie from open_start on.
-		closeRound: r.Replace("UPDATE S.messages SET round = $1 WHERE hid = $2 AND seq >= $3 AND round = $4"),
 		// All rows of a write in one statement, whatever their number.
-		insertMessages: r.Replace("INSERT INTO S.messages (hid, seq, round, own_round, message_id, body) " +
-			"SELECT $1, seq, round, own, id, body::jsonb FROM unnest($2::bigint[], $3::bigint[], $4::boolean[], $5::text[], $6::text[]) AS t (seq, round, own, id, body)"),
-		updateHistory: r.Replace("UPDATE S.histories SET count = $2, rounds = $3, open = $4, open_start = $5, caller_ids = $6, updated_at = now() WHERE hid = $1"),
+		insertMessages: r.Replace("INSERT INTO S.messages (hid, seq, kind, message_id, body) " +
+			"SELECT $1, seq, kind, id, body::jsonb FROM unnest($2::bigint[], $3::smallint[], $4::text[], $5::text[]) AS t (seq, kind, id, body)"),
+		updateHistory: r.Replace("UPDATE S.histories SET count = $2, rounds = $3, open = $4, caller_ids = $5, updated_at = now() WHERE hid = $1"),
 		// A whole write as one statement, hence one transaction without
-		// BEGIN or COMMIT: update the history's row from the state $7-$11
-		// the write was planned from to $2-$6 (which also locks it), close
-		// the open round if $12 ≥ 0, insert the rows. If the row is not in
-		// that state, nothing is inserted and the final division by zero
-		// rolls the statement back, which tells Write to start again with
-		// the row locked.
-		guardedWrite: r.Replace("WITH g AS (UPDATE S.histories SET count = $2, rounds = $3, open = $4, open_start = $5, caller_ids = $6, updated_at = now() " +
-			"WHERE hid = $1 AND count = $7 AND rounds = $8 AND open = $9 AND open_start = $10 AND caller_ids = $11 RETURNING hid), " +
-			"c AS (UPDATE S.messages SET round = $12 WHERE $12 >= 0 AND hid = (SELECT hid FROM g) AND seq >= $10 AND round = $13), " +
-			"i AS (INSERT INTO S.messages (hid, seq, round, own_round, message_id, body) " +
-			"SELECT g.hid, t.seq, t.round, t.own, t.id, t.body::jsonb FROM g, unnest($14::bigint[], $15::bigint[], $16::boolean[], $17::text[], $18::text[]) AS t (seq, round, own, id, body)) " +
+		// BEGIN or COMMIT: move the history's row from the state $6-$9 the
+		// write was planned from to $2-$5 (which also locks it) and insert
+		// the rows. If the row is not in that state, nothing is inserted
+		// and the final division by zero rolls the statement back, which
+		// tells Write to start again with the row locked.
+		guardedWrite: r.Replace("WITH g AS (UPDATE S.histories SET count = $2, rounds = $3, open = $4, caller_ids = $5, updated_at = now() " +
+			"WHERE hid = $1 AND count = $6 AND rounds = $7 AND open = $8 AND caller_ids = $9 RETURNING hid), " +
+			"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body) " +
+			"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb FROM g, unnest($10::bigint[], $11::smallint[], $12::text[], $13::text[]) AS t (seq, kind, id, body)) " +
 			"SELECT 1 / count(*) FROM g"),
 	}
 }

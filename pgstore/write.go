@@ -17,7 +17,6 @@ import (
 type histState struct {
 	hid       int64
 	st        driver.State
-	openStart int64
 	callerIDs int64
 }
 
@@ -111,7 +110,7 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 	first.Queue("BEGIN")
 	first.Queue(s.q.newHistory, historyID)
 	first.Queue(s.q.lockHistory, historyID).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&h.hid, &h.st.Count, &h.st.Rounds, &h.st.Open, &h.openStart, &h.callerIDs)
+		return row.Scan(&h.hid, &h.st.Count, &h.st.Rounds, &h.st.Open, &h.callerIDs)
 	})
 	if err := conn.SendBatch(ctx, &first).Close(); err != nil {
 		return 0, h, err
@@ -152,12 +151,11 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, recs
 	next := h
 	next.st = plan.State
 	n := len(plan.Messages)
-	seqs, rounds := make([]int64, n), make([]int64, n)
-	own := make([]bool, n)
+	seqs, kinds := make([]int64, n), make([]int16, n)
 	ids := make([]*string, n) // nil: the id is the decimal string of seq
 	bodies := make([]string, n)
 	for i, p := range plan.Messages {
-		seqs[i], rounds[i], own[i] = p.Pos, p.Round, recs[p.Index].Kind == driver.Own
+		seqs[i], kinds[i] = p.Pos, int16(recs[p.Index].Kind)
 		if p.ID != strconv.FormatInt(p.Pos, 10) {
 			ids[i] = &plan.Messages[i].ID
 		}
@@ -166,22 +164,15 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, recs
 			next.callerIDs++
 		}
 	}
-	next.openStart = plan.OpenStart(h.st, h.openStart)
 	if guarded {
-		_, err := conn.Exec(ctx, s.q.guardedWrite, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.openStart, next.callerIDs,
-			h.st.Count, h.st.Rounds, h.st.Open, h.openStart, h.callerIDs, plan.CloseOpen, driver.Pending,
-			seqs, rounds, own, ids, bodies)
+		_, err := conn.Exec(ctx, s.q.guardedWrite, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.callerIDs,
+			h.st.Count, h.st.Rounds, h.st.Open, h.callerIDs, seqs, kinds, ids, bodies)
 		return n, next, err
 	}
 	var b pgx.Batch
 	if n > 0 {
-		b.Queue(s.q.updateHistory, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.openStart, next.callerIDs)
-	}
-	if n > 0 {
-		if plan.CloseOpen >= 0 {
-			b.Queue(s.q.closeRound, plan.CloseOpen, h.hid, h.openStart, driver.Pending)
-		}
-		b.Queue(s.q.insertMessages, h.hid, seqs, rounds, own, ids, bodies)
+		b.Queue(s.q.updateHistory, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.callerIDs)
+		b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies)
 	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
