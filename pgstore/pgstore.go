@@ -208,11 +208,11 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 // read starts again in a repeatable-read transaction, so that all pages see
 // one state of the history.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	out, err := s.tail(ctx, s.pool, historyID, rounds, true)
+	out, err := s.tail(ctx, s.pool, historyID, rounds, s.firstPage(historyID, rounds), true)
 	if errors.Is(err, errMorePages) {
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			var err error
-			out, err = s.tail(ctx, tx, historyID, rounds, false)
+			out, err = s.tail(ctx, tx, historyID, rounds, s.firstPage(historyID, rounds)*4, false)
 			return err
 		})
 	}
@@ -221,6 +221,21 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 
 var errMorePages = errors.New("the tail goes past the first page")
 
+// firstPage is how many messages to read first for the last `rounds`
+// rounds: the history's own messages per round with a quarter to spare, if
+// this process wrote it and knows, else three a round and some. Every
+// message read is converted from JSONB back to text, which is most of a
+// read's cost, so the page is worth sizing; too small only costs a second
+// read.
+func (s *Store) firstPage(historyID string, rounds int) int64 {
+	k := float64(min(rounds, 1<<20))
+	if h, ok := s.cached(historyID); ok && h.st.Rounds > 0 {
+		perRound := float64(h.st.Count) / float64(h.st.Rounds)
+		return int64(math.Ceil(k*perRound*1.25)) + 4
+	}
+	return int64(k)*3 + 16
+}
+
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
@@ -228,15 +243,12 @@ type querier interface {
 // tail reads backwards in pages, each four times the last, working out the
 // rounds with a driver.TailWalker; with onePage it gives up with
 // errMorePages after the first.
-func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, onePage bool) ([]driver.Message, error) {
+func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool) ([]driver.Message, error) {
 	var (
 		rev    []driver.Message // newest first
 		walker *driver.TailWalker
 	)
 	before := int64(math.MaxInt64)
-	// Two messages a round (a question and its answer), and some to spare
-	// for tool calls.
-	page := int64(min(rounds, 1<<20))*3 + 16
 	for {
 		rows, err := q.Query(ctx, s.q.tailPage, historyID, before, page)
 		if err != nil {
@@ -258,11 +270,7 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 			n++
 			before = seq
 			if walker == nil {
-				if walker = st.Walk(rounds); walker.All() {
-					// Everything is wanted: read it in order instead.
-					rows.Close()
-					return s.all(ctx, q, historyID)
-				}
+				walker = st.Walk(rounds)
 			}
 			if keep, done = walker.Step(driver.Kind(kind)); done {
 				break
@@ -277,6 +285,10 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 		}
 		if done || n < page { // the walk ended, or the history did
 			break
+		}
+		if walker.All() {
+			// Everything is wanted and there is more: read it in order.
+			return s.all(ctx, q, historyID)
 		}
 		if onePage {
 			return nil, errMorePages
