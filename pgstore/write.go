@@ -165,8 +165,13 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, recs
 		}
 	}
 	if guarded {
-		_, err := conn.Exec(ctx, s.q.guardedWrite, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.callerIDs,
-			h.st.Count, h.st.Rounds, h.st.Open, h.callerIDs, seqs, kinds, ids, bodies)
+		args := []any{h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.callerIDs,
+			h.st.Count, h.st.Rounds, h.st.Open, h.callerIDs, seqs, kinds, ids, bodies}
+		q := s.q.guardedWrite
+		if n == 1 {
+			q, args[9], args[10], args[11], args[12] = s.q.guardedWriteOne, seqs[0], kinds[0], ids[0], bodies[0]
+		}
+		_, err := conn.Exec(ctx, q, args...)
 		return n, next, err
 	}
 	var b pgx.Batch
