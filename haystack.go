@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
-	"sync"
 
 	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/dict"
@@ -33,28 +31,16 @@ type HaystackTyper interface {
 	HaystackType() (typeName string, params map[string]any)
 }
 
-var (
-	haystackMu    sync.RWMutex
-	haystackTypes = map[string]HaystackLoader{}
-)
+var haystackTypes = registry[HaystackLoader]{what: "Haystack type"}
 
 // RegisterHaystackType makes FromHaystack build stores of a Haystack type
 // name with load. Backends call it from init; it panics on a duplicate name.
 func RegisterHaystackType(typeName string, load HaystackLoader) {
-	haystackMu.Lock()
-	defer haystackMu.Unlock()
-	if _, dup := haystackTypes[typeName]; dup {
-		panic("chatstore: RegisterHaystackType called twice for " + typeName)
-	}
-	haystackTypes[typeName] = load
+	haystackTypes.add(typeName, load)
 }
 
 // HaystackTypes lists the registered Haystack store type names.
-func HaystackTypes() []string {
-	haystackMu.RLock()
-	defer haystackMu.RUnlock()
-	return slices.Sorted(maps.Keys(haystackTypes))
-}
+func HaystackTypes() []string { return haystackTypes.names() }
 
 // FromHaystack builds a Store from a Haystack store dictionary {"type": ...,
 // "init_parameters": {...}}. It does not modify data.
@@ -67,9 +53,7 @@ func FromHaystack(ctx context.Context, data map[string]any) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("chatstore: %w: the store's 'type' must be a string, got %T", ErrDeserialization, typ)
 	}
-	haystackMu.RLock()
-	load, ok := haystackTypes[name]
-	haystackMu.RUnlock()
+	load, ok := haystackTypes.get(name)
 	if !ok {
 		return nil, fmt.Errorf("chatstore: %w: unknown store type %q (known: %s; is its backend package imported?)", ErrDeserialization, name, strings.Join(HaystackTypes(), ", "))
 	}

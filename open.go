@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/chatstore/chatstore/driver"
 )
@@ -18,34 +16,14 @@ import (
 // error. opts has its defaults filled in.
 type OpenFunc func(ctx context.Context, u *url.URL, opts *Options) (driver.Store, error)
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]OpenFunc{}
-)
+var schemes = registry[OpenFunc]{what: "scheme"}
 
 // Register makes a backend available to Open under a URL scheme. Backends
-// call it from init; it panics if the scheme is taken, as database/sql's
-// Register does, because two backends claiming one scheme is a build mistake.
-func Register(scheme string, open OpenFunc) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[scheme]; dup {
-		panic("chatstore: Register called twice for scheme " + scheme)
-	}
-	registry[scheme] = open
-}
+// call it from init; it panics if the scheme is taken.
+func Register(scheme string, open OpenFunc) { schemes.add(scheme, open) }
 
 // Schemes lists the registered URL schemes.
-func Schemes() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for s := range registry {
-		out = append(out, s)
-	}
-	slices.Sort(out)
-	return out
-}
+func Schemes() []string { return schemes.names() }
 
 // Open opens a store by URL: "memory://", "sqlite:///path/to/file.db",
 // "postgres://...", "redis://...". The backend must be linked in, usually by
@@ -65,9 +43,7 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	if err := takeStoreParams(u, &o); err != nil {
 		return nil, err
 	}
-	registryMu.RLock()
-	open, ok := registry[u.Scheme]
-	registryMu.RUnlock()
+	open, ok := schemes.get(u.Scheme)
 	if !ok {
 		return nil, fmt.Errorf("chatstore: %w %q in %s (registered: %s; is the backend package imported?)", ErrUnknownScheme, u.Scheme, u.Redacted(), strings.Join(Schemes(), ", "))
 	}
