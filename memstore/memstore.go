@@ -312,27 +312,29 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 
 // Delete implements driver.Store.
 func (s *Store) Delete(ctx context.Context, historyID string) error {
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return errClosed
-	}
-	h := s.histories[historyID]
-	delete(s.histories, historyID)
-	s.mu.Unlock()
-	if h != nil {
-		h.mu.Lock()
-		h.deleted = true
-		h.mu.Unlock()
-	}
-	return nil
+	return s.detach(ctx, func(m map[string]*history) map[string]*history {
+		h, ok := m[historyID]
+		if !ok {
+			return nil
+		}
+		delete(m, historyID)
+		return map[string]*history{historyID: h}
+	})
 }
 
 // DeleteAll implements driver.Store.
 func (s *Store) DeleteAll(ctx context.Context) error {
+	return s.detach(ctx, func(m map[string]*history) map[string]*history {
+		s.histories = map[string]*history{}
+		return m
+	})
+}
+
+// detach removes histories from the store: take, called under the store's
+// lock with its map, removes them and returns them. Each is then marked
+// deleted: a writer that looked one up before must not write to it, and
+// retries with the store's current history instead.
+func (s *Store) detach(ctx context.Context, take func(map[string]*history) map[string]*history) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
@@ -341,10 +343,9 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 		s.mu.Unlock()
 		return errClosed
 	}
-	old := s.histories
-	s.histories = map[string]*history{}
+	removed := take(s.histories)
 	s.mu.Unlock()
-	for _, h := range old {
+	for _, h := range removed {
 		h.mu.Lock()
 		h.deleted = true
 		h.mu.Unlock()
