@@ -22,112 +22,41 @@ func benchStore(b *testing.B) *chatstore.Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, _ := chatstore.New(s, nil)
+	st, err := chatstore.New(s, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 	return st
 }
 
 func BenchmarkRetrieveLast10(b *testing.B) {
-	st := benchStore(b)
-	ctx := context.Background()
-	batch := storetest.Conversation(1000)
-	for _, n := range []int{100, 100_000} {
-		id := fmt.Sprint("h", n)
-		for written := 0; written < n; written += len(batch) {
-			if _, err := st.Write(ctx, id, batch[:min(len(batch), n-written)]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.Run(fmt.Sprint("history=", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if msgs, err := st.RetrieveLast(ctx, id, 10); err != nil || len(msgs) != 20 {
-					b.Fatalf("%d messages, %v", len(msgs), err)
-				}
-			}
-		})
-	}
+	storetest.BenchRetrieveLast10(b, benchStore(b), 100, 100_000)
 }
 
-func BenchmarkWriteBatch100(b *testing.B) {
-	st := benchStore(b)
-	msgs := storetest.Conversation(100)
-	ctx := context.Background()
-	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := st.Write(ctx, fmt.Sprint("h", i%100), msgs); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N*len(msgs))/b.Elapsed().Seconds(), "msgs/s")
-}
+func BenchmarkWriteBatch100(b *testing.B) { storetest.BenchWriteBatch100(b, benchStore(b)) }
 
-func BenchmarkWriteOne(b *testing.B) {
-	st := benchStore(b)
-	msgs := storetest.Conversation(2)
-	ctx := context.Background()
-	i := 0
-	for b.Loop() {
-		if _, err := st.Write(ctx, "h", msgs[i%2:i%2+1]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-}
+func BenchmarkWriteOne(b *testing.B) { storetest.BenchWriteOne(b, benchStore(b), "h") }
 
 // BenchmarkLoop64: 64 clients, each appending one message to its own
 // history and reading its last 10 rounds, over and over.
-func BenchmarkLoop64(b *testing.B) {
-	st := benchStore(b)
-	msgs := storetest.Conversation(2)
-	ctx := context.Background()
-	var next atomic.Int64
-	b.SetParallelism(32) // × 2 CPUs
-	b.RunParallel(func(pb *testing.PB) {
-		id := fmt.Sprint("h", next.Add(1))
-		i := 0
-		for pb.Next() {
-			if _, err := st.Write(ctx, id, msgs[i%2:i%2+1]); err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := st.RetrieveLast(ctx, id, 10); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "loops/s")
-}
+func BenchmarkLoop64(b *testing.B) { storetest.BenchClients64(b, benchStore(b), true) }
 
 // The reference: plain pgx, JSONB rows, primary key (history, seq),
 // no ids, rounds, validation or encoding, in the same run.
 
-func baselineTable(b *testing.B) (string, func() *pgxpool.Pool) {
+func baselineTable(b *testing.B) (string, *pgxpool.Pool) {
 	b.Helper()
 	pool := testPool(b)
 	schema := pgx.Identifier{freshSchema(b, pool)}.Sanitize()
 	if _, err := pool.Exec(context.Background(), "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+".m (history text NOT NULL, seq bigint NOT NULL, body jsonb NOT NULL, PRIMARY KEY (history, seq))"); err != nil {
 		b.Fatal(err)
 	}
-	return schema + ".m", func() *pgxpool.Pool { return pool }
-}
-
-func bodies(n int) []string {
-	out := make([]string, n)
-	for i, m := range storetest.Conversation(n) {
-		j, _ := m.MarshalJSON()
-		out[i] = string(j)
-	}
-	return out
+	return schema + ".m", pool
 }
 
 func BenchmarkBaselineWriteBatch100(b *testing.B) {
 	table, pool := baselineTable(b)
-	bs := bodies(100)
+	bs := storetest.Bodies(100)
 	ctx := context.Background()
 	seq := map[int]int64{}
 	i := 0
@@ -138,7 +67,7 @@ func BenchmarkBaselineWriteBatch100(b *testing.B) {
 			seqs[j] = seq[h] + int64(j)
 		}
 		seq[h] += 100
-		if _, err := pool().Exec(ctx, "INSERT INTO "+table+" SELECT $1, s, b::jsonb FROM unnest($2::bigint[], $3::text[]) AS t (s, b)", fmt.Sprint("h", h), seqs, bs); err != nil {
+		if _, err := pool.Exec(ctx, "INSERT INTO "+table+" SELECT $1, s, b::jsonb FROM unnest($2::bigint[], $3::text[]) AS t (s, b)", fmt.Sprint("h", h), seqs, bs); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -148,19 +77,19 @@ func BenchmarkBaselineWriteBatch100(b *testing.B) {
 
 func BenchmarkBaselineLoop64(b *testing.B) {
 	table, pool := baselineTable(b)
-	bs := bodies(2)
+	bs := storetest.Bodies(2)
 	ctx := context.Background()
 	var next atomic.Int64
-	b.SetParallelism(32)
+	storetest.Clients64(b)
 	b.RunParallel(func(pb *testing.PB) {
 		h := fmt.Sprint("h", next.Add(1))
 		var i int64
 		for pb.Next() {
-			if _, err := pool().Exec(ctx, "INSERT INTO "+table+" VALUES ($1, $2, $3)", h, i, bs[i%2]); err != nil {
+			if _, err := pool.Exec(ctx, "INSERT INTO "+table+" VALUES ($1, $2, $3)", h, i, bs[i%2]); err != nil {
 				b.Error(err)
 				return
 			}
-			rows, err := pool().Query(ctx, "SELECT body FROM "+table+" WHERE history = $1 ORDER BY seq DESC LIMIT 20", h)
+			rows, err := pool.Query(ctx, "SELECT body FROM "+table+" WHERE history = $1 ORDER BY seq DESC LIMIT 20", h)
 			if err != nil {
 				b.Error(err)
 				return

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/chatstore/chatstore"
@@ -24,88 +23,25 @@ func openBench(b *testing.B, dir, query string) *chatstore.Store {
 	return st
 }
 
-// BenchmarkRetrieveLast10 reads the last 10 rounds (20 messages) of
-// histories of 100, 100,000 and 1,000,000 messages in one file.
 func BenchmarkRetrieveLast10(b *testing.B) {
-	dir := b.TempDir()
-	st := openBench(b, dir, "")
-	ctx := context.Background()
-	batch := storetest.Conversation(1000)
-	for _, n := range []int{100, 100_000, 1_000_000} {
-		id := fmt.Sprint("h", n)
-		for written := 0; written < n; written += len(batch) {
-			if _, err := st.Write(ctx, id, batch[:min(len(batch), n-written)]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.Run(fmt.Sprint("history=", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				msgs, err := st.RetrieveLast(ctx, id, 10)
-				if err != nil || len(msgs) != 20 {
-					b.Fatalf("%d messages, %v", len(msgs), err)
-				}
-			}
-		})
-	}
+	storetest.BenchRetrieveLast10(b, openBench(b, b.TempDir(), ""), 100, 100_000, 1_000_000)
 }
 
-// BenchmarkWriteBatch100 writes batches of 100 messages from one goroutine.
 func BenchmarkWriteBatch100(b *testing.B) {
-	st := openBench(b, b.TempDir(), "")
-	msgs := storetest.Conversation(100)
-	ctx := context.Background()
-	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := st.Write(ctx, fmt.Sprint("h", i%100), msgs); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N*len(msgs))/b.Elapsed().Seconds(), "msgs/s")
+	storetest.BenchWriteBatch100(b, openBench(b, b.TempDir(), ""))
 }
 
-// BenchmarkWriteOne writes single messages from one goroutine, each write a
-// transaction of its own.
+// BenchmarkWriteOne: each write is a transaction of its own.
 func BenchmarkWriteOne(b *testing.B) {
-	st := openBench(b, b.TempDir(), "")
-	msgs := storetest.Conversation(2)
-	ctx := context.Background()
-	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := st.Write(ctx, "h", msgs[i%2:i%2+1]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	storetest.BenchWriteOne(b, openBench(b, b.TempDir(), ""), "h")
 }
 
-// BenchmarkWriteOneParallel64 writes single messages from 64 goroutines, each
-// on its own history: group commit lets one transaction serve many writes.
+// BenchmarkWriteOneParallel64: 64 writers, each on its own history; group
+// commit lets one transaction serve many writes.
 func BenchmarkWriteOneParallel64(b *testing.B) {
 	for _, sync := range []string{"normal", "full"} {
 		b.Run("synchronous="+sync, func(b *testing.B) {
-			st := openBench(b, b.TempDir(), "?synchronous="+sync)
-			msgs := storetest.Conversation(2)
-			ctx := context.Background()
-			var next atomic.Int64
-			b.ReportAllocs()
-			b.SetParallelism(32) // 2 CPUs × 32 = 64 goroutines
-			b.RunParallel(func(pb *testing.PB) {
-				id := fmt.Sprint("h", next.Add(1))
-				i := 0
-				for pb.Next() {
-					if _, err := st.Write(ctx, id, msgs[i%2:i%2+1]); err != nil {
-						b.Error(err)
-						return
-					}
-					i++
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			storetest.BenchClients64(b, openBench(b, b.TempDir(), "?synchronous="+sync), false)
 		})
 	}
 }
@@ -129,19 +65,10 @@ func openRaw(b *testing.B) *sql.DB {
 	return db
 }
 
-func rawBodies(n int) []string {
-	out := make([]string, n)
-	for i, m := range storetest.Conversation(n) {
-		j, _ := m.MarshalJSON()
-		out[i] = string(j)
-	}
-	return out
-}
-
 func BenchmarkBaselineWriteOne(b *testing.B) {
 	db := openRaw(b)
 	ins, _ := db.Prepare("INSERT INTO m VALUES ('h', ?, ?)")
-	bodies := rawBodies(2)
+	bodies := storetest.Bodies(2)
 	i := 0
 	for b.Loop() {
 		tx, err := db.Begin()
@@ -162,7 +89,7 @@ func BenchmarkBaselineWriteOne(b *testing.B) {
 func BenchmarkBaselineWriteBatch100(b *testing.B) {
 	db := openRaw(b)
 	ins, _ := db.Prepare("INSERT INTO m VALUES (?, ?, ?)" + strings.Repeat(",(?, ?, ?)", 99))
-	bodies := rawBodies(100)
+	bodies := storetest.Bodies(100)
 	seq := map[int]int{}
 	i := 0
 	for b.Loop() {
@@ -186,7 +113,7 @@ func BenchmarkBaselineWriteBatch100(b *testing.B) {
 
 func BenchmarkBaselineReadLast10(b *testing.B) {
 	db := openRaw(b)
-	bodies := rawBodies(1000)
+	bodies := storetest.Bodies(1000)
 	tx, _ := db.Begin()
 	ins, _ := tx.Prepare("INSERT INTO m VALUES ('h', ?, ?)")
 	for i := range 100_000 {

@@ -1,0 +1,131 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chatstore/chatstore"
+)
+
+// The workloads the issues state their speed targets in. Every backend's
+// benchmarks call these, so their figures measure the same thing and
+// compare; a backend adds only how its store is opened and its same-run
+// baseline.
+
+// Fill appends n messages of Conversation to a history, 1000 per write.
+func Fill(tb testing.TB, st *chatstore.Store, history string, n int) {
+	tb.Helper()
+	batch := Conversation(1000)
+	for written := 0; written < n; written += len(batch) {
+		if _, err := st.Write(context.Background(), history, batch[:min(len(batch), n-written)]); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// Bodies returns the first n messages of Conversation in Haystack's JSON,
+// for baselines that write raw rows.
+func Bodies(n int) []string {
+	out := make([]string, n)
+	for i, m := range Conversation(n) {
+		j, err := m.MarshalJSON()
+		if err != nil {
+			panic(err) // Conversation's messages are valid
+		}
+		out[i] = string(j)
+	}
+	return out
+}
+
+// BenchRetrieveLast10 reads the last 10 rounds (20 messages) of histories of
+// each of the sizes, as sub-benchmarks "history=N"; the time must not grow
+// with the size.
+func BenchRetrieveLast10(b *testing.B, st *chatstore.Store, sizes ...int) {
+	ctx := context.Background()
+	for _, n := range sizes {
+		id := fmt.Sprint("h", n)
+		Fill(b, st, id, n)
+		b.Run(fmt.Sprint("history=", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if msgs, err := st.RetrieveLast(ctx, id, 10); err != nil || len(msgs) != 20 {
+					b.Fatalf("%d messages, %v", len(msgs), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchWriteBatch100 writes batches of 100 messages from one goroutine,
+// to 100 histories in turn, and reports msgs/s.
+func BenchWriteBatch100(b *testing.B, st *chatstore.Store) {
+	msgs := Conversation(100)
+	ctx := context.Background()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := st.Write(ctx, fmt.Sprint("h", i%100), msgs); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N*len(msgs))/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchWriteOne appends single messages to one history from one goroutine
+// and reports msgs/s. The history may have been filled first.
+func BenchWriteOne(b *testing.B, st *chatstore.Store, history string) {
+	msgs := Conversation(2)
+	ctx := context.Background()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := st.Write(ctx, history, msgs[i%2:i%2+1]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// Clients64 sets b's parallelism so that RunParallel starts 64 goroutines
+// (exactly when GOMAXPROCS divides 64, as on the 2-CPU machines the targets
+// were set on): the clients of the concurrent targets, and of baselines
+// measured against them.
+func Clients64(b *testing.B) { b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0))) }
+
+// BenchClients64 runs 64 clients (see Clients64), each on a history of its own, appending one
+// message per iteration and, with read, then reading the last 10 rounds.
+// It reports msgs/s, or loops/s with read.
+func BenchClients64(b *testing.B, st *chatstore.Store, read bool) {
+	msgs := Conversation(2)
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	Clients64(b)
+	b.RunParallel(func(pb *testing.PB) {
+		id := fmt.Sprint("h", next.Add(1))
+		i := 0
+		for pb.Next() {
+			if _, err := st.Write(ctx, id, msgs[i%2:i%2+1]); err != nil {
+				b.Error(err)
+				return
+			}
+			if read {
+				if _, err := st.RetrieveLast(ctx, id, 10); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			i++
+		}
+	})
+	unit := "msgs/s"
+	if read {
+		unit = "loops/s"
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
+}
