@@ -1,11 +1,8 @@
 package pgstore_test
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,31 +18,7 @@ import (
 
 const childEnv = "CHATSTORE_PG_CHILD"
 
-func TestMain(m *testing.M) {
-	if role := os.Getenv(childEnv); role != "" {
-		if err := child(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-// child writes N batches of three messages tagged TAG to history "shared",
-// after a line on stdin: "URL TAG N".
-func child(role string) error {
-	args := strings.Fields(role)
-	ctx := context.Background()
-	st, err := chatstore.Open(ctx, args[0], nil)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	var n int
-	fmt.Sscan(args[2], &n)
-	return storetest.Child(func() error { return storetest.WriteBatches(ctx, st, "shared", args[1], n) })
-}
+func TestMain(m *testing.M) { storetest.Main(m, childEnv, nil) }
 
 // storeURL is the test server's URL with the given schema.
 func storeURL(t *testing.T, schema string) string {
@@ -63,24 +36,8 @@ func storeURL(t *testing.T, schema string) string {
 // nothing is lost, ids stay unique, each write stays contiguous.
 func TestTwoProcessesOneHistory(t *testing.T) {
 	pool := testPool(t)
-	schema := freshSchema(t, pool)
-	u := storeURL(t, schema)
-	const batches = 150
-	spans := storetest.RunChildren(t, childEnv, []string{fmt.Sprintf("%s p %d", u, batches), fmt.Sprintf("%s q %d", u, batches)})
-	if !storetest.Overlap(spans) {
-		t.Fatalf("the children did not write at the same time: %v", spans)
-	}
-	st, err := chatstore.Open(t.Context(), u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	msgs, err := st.RetrieveLast(t.Context(), "shared", chatstore.All)
-	if err != nil {
-		t.Fatal(err)
-	}
-	turns := storetest.CheckBatches(t, msgs, []string{"p", "q"}, batches)
-	t.Logf("%d messages; the processes took turns %d times", len(msgs), turns)
+	turns := storetest.TwoWriters(t, childEnv, storeURL(t, freshSchema(t, pool)), 150)
+	t.Logf("the processes took turns %d times", turns)
 }
 
 func TestSchemaAndMigration(t *testing.T) {

@@ -28,22 +28,14 @@ import (
 
 const childEnv = "CHATSTORE_SQLITE_CHILD"
 
-func TestMain(m *testing.M) {
-	if role := os.Getenv(childEnv); role != "" {
-		if err := child(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { storetest.Main(m, childEnv, child) }
 
-// child runs as "crash PATH HISTORY" (write until killed, acknowledging each
-// write on stdout) or "batches PATH HISTORY TAG N" (write N batches of 3, then
-// exit).
-func child(role string) error {
-	args := strings.Fields(role)
+// child runs as "crash PATH HISTORY": write until killed, acknowledging each
+// write on stdout.
+func child(args []string) error {
+	if len(args) != 3 || args[0] != "crash" {
+		return fmt.Errorf("unknown role %q", args)
+	}
 	ctx := context.Background()
 	st, err := chatstore.Open(ctx, "sqlite://"+filepath.ToSlash(args[1]), nil)
 	if err != nil {
@@ -51,52 +43,38 @@ func child(role string) error {
 	}
 	defer st.Close()
 	history := args[2]
-	switch args[0] {
-	case "crash":
-		out := bufio.NewWriter(os.Stdout)
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for g := range 4 {
-			wg.Go(func() {
-				for i := 0; ; i++ {
-					n := 1 + i%3
-					msgs := make([]chat.Message, n)
-					for j := range msgs {
-						msgs[j] = chat.User(fmt.Sprintf("g%d-%d-%d", g, i, j))
-					}
-					if _, err := st.Write(ctx, history, msgs); err != nil {
-						fmt.Fprintln(os.Stderr, "write:", err)
-						os.Exit(1)
-					}
-					// Acknowledged only after Write returned.
-					mu.Lock()
-					fmt.Fprintf(out, "ack g%d-%d %d\n", g, i, n)
-					out.Flush()
-					mu.Unlock()
+	out := bufio.NewWriter(os.Stdout)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				n := 1 + i%3
+				msgs := make([]chat.Message, n)
+				for j := range msgs {
+					msgs[j] = chat.User(fmt.Sprintf("g%d-%d-%d", g, i, j))
 				}
-			})
-		}
-		wg.Wait()
-	case "batches":
-		n, _ := strconv.Atoi(args[4])
-		return storetest.Child(func() error { return storetest.WriteBatches(ctx, st, history, args[3], n) })
-	default:
-		return fmt.Errorf("unknown role %q", role)
+				if _, err := st.Write(ctx, history, msgs); err != nil {
+					fmt.Fprintln(os.Stderr, "write:", err)
+					os.Exit(1)
+				}
+				// Acknowledged only after Write returned.
+				mu.Lock()
+				fmt.Fprintf(out, "ack g%d-%d %d\n", g, i, n)
+				out.Flush()
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	return nil
 }
 
 func startChild(t *testing.T, role string) (*exec.Cmd, io.ReadCloser) {
 	t.Helper()
-	return startChildWithInput(t, role, nil)
-}
-
-func startChildWithInput(t *testing.T, role string, in io.Reader) (*exec.Cmd, io.ReadCloser) {
-	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+role)
 	cmd.Stderr = os.Stderr
-	cmd.Stdin = in
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -220,24 +198,9 @@ func TestTwoProcessesOneHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	const batches = 1000
-	roles := []string{fmt.Sprintf("batches %s shared p %d", path, batches), fmt.Sprintf("batches %s shared q %d", path, batches)}
-	spans := storetest.RunChildren(t, childEnv, roles)
-	if !storetest.Overlap(spans) {
-		t.Fatalf("the children did not write at the same time: %v", spans)
-	}
-	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(path), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	msgs, err := st.RetrieveLast(t.Context(), "shared", chatstore.All)
-	if err != nil {
-		t.Fatal(err)
-	}
-	switches := storetest.CheckBatches(t, msgs, []string{"p", "q"}, batches)
+	turns := storetest.TwoWriters(t, childEnv, "sqlite://"+filepath.ToSlash(path), 1000)
 	// SQLite does not take turns fairly between processes (a waiting
 	// process sleeps a millisecond or more while the holder takes the lock
 	// again), so how often they alternate varies; it is only reported.
-	t.Logf("%d messages; the processes took turns %d times", len(msgs), switches)
+	t.Logf("the processes took turns %d times", turns)
 }

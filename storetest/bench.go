@@ -8,12 +8,28 @@ import (
 	"testing"
 
 	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
 )
 
 // The workloads the issues state their speed targets in. Every backend's
 // benchmarks call these, so their figures measure the same thing and
 // compare; a backend adds only how its store is opened and its same-run
 // baseline.
+
+// Conversation returns n messages alternating user and assistant, about 60
+// characters of text each, so that every two messages are one round. The
+// backends' benchmarks use it, so their figures compare.
+func Conversation(n int) []chat.Message {
+	msgs := make([]chat.Message, n)
+	for i := range msgs {
+		if i%2 == 0 {
+			msgs[i] = chat.User(fmt.Sprintf("Question number %d: what is the weather like in Berlin today?", i))
+		} else {
+			msgs[i] = chat.Assistant(fmt.Sprintf("Answer number %d: it is sunny and 22 degrees in Berlin.", i))
+		}
+	}
+	return msgs
+}
 
 // Fill appends n messages of Conversation to a history, 1000 per write.
 func Fill(tb testing.TB, st *chatstore.Store, history string, n int) {
