@@ -407,6 +407,10 @@ type ListOptions struct {
 	Limit int
 	// Cursor is the NextCursor of the previous page, or "" for the first.
 	Cursor string
+	// Prefix, when set, lists only histories whose ids start with it. The
+	// server keeps each tenant's histories under a prefix of their ids, so
+	// this is how a tenant lists its own without scanning the others'.
+	Prefix string
 }
 
 // HistoryInfo describes one history.
@@ -441,9 +445,34 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	hs, err := s.drv.List(ctx, after, limit+1)
+	// Ids with a prefix are a contiguous range in byte order, starting with
+	// the prefix itself. Drivers list ids strictly after a bound, so the
+	// prefix as an id of its own is looked up apart.
+	var hs []driver.History
+	if p := opts.Prefix; p != "" && after < p {
+		if checkID(p, false) == nil {
+			n, err := s.drv.Count(ctx, p)
+			if err != nil {
+				return Page{}, err
+			}
+			if n > 0 {
+				hs = append(hs, driver.History{ID: p, Count: n})
+			}
+		}
+		after = p
+	}
+	more, err := s.drv.List(ctx, after, limit+1-len(hs))
 	if err != nil {
 		return Page{}, err
+	}
+	hs = append(hs, more...)
+	if opts.Prefix != "" {
+		for i, h := range hs {
+			if !strings.HasPrefix(h.ID, opts.Prefix) {
+				hs = hs[:i]
+				break
+			}
+		}
 	}
 	page := Page{Histories: make([]HistoryInfo, 0, min(len(hs), limit))}
 	for i, h := range hs {

@@ -55,6 +55,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"Delete", s.testDelete},
 		{"DeleteAll", s.testDeleteAll},
 		{"List", s.testList},
+		{"ListPrefix", s.testListPrefix},
 		{"InvalidHistoryIDs", s.testInvalidHistoryIDs},
 		{"InvalidMessagesWriteNothing", s.testInvalidMessagesWriteNothing},
 		{"TooManyMessages", s.testTooManyMessages},
@@ -826,6 +827,39 @@ func (s suite) testList(t *testing.T) {
 		if _, err := st.List(ctx(t), chatstore.ListOptions{Limit: limit}); !errors.Is(err, chatstore.ErrInvalidOptions) {
 			t.Errorf("limit %d: err = %v", limit, err)
 		}
+	}
+}
+
+func (s suite) testListPrefix(t *testing.T) {
+	st := s.store(t, nil)
+	// "a:" itself, ids inside the range, and neighbours on both sides that
+	// share all but the last byte of the prefix.
+	ids := []string{"a", "a9", "a:", "a:1", "a:2", "a:3", "a:\u00e9", "a;", "b:1"}
+	for _, id := range ids {
+		write(t, st, id, chat.User("m"))
+	}
+	want := []string{"a:", "a:1", "a:2", "a:3", "a:\u00e9"}
+	for _, limit := range []int{1, 2, 5, 6} {
+		var got []string
+		cursor := ""
+		for range 10 {
+			page, err := st.List(ctx(t), chatstore.ListOptions{Prefix: "a:", Limit: limit, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range page.Histories {
+				got = append(got, h.ID)
+			}
+			if cursor = page.NextCursor; cursor == "" {
+				break
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("prefix a:, limit %d: %q, want %q", limit, got, want)
+		}
+	}
+	if page, err := st.List(ctx(t), chatstore.ListOptions{Prefix: "zz"}); err != nil || len(page.Histories) != 0 {
+		t.Errorf("prefix zz: %+v %v", page, err)
 	}
 }
 
