@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/jsonx"
+)
+
+// apiError is an error with its HTTP status and error code already decided.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func httpError(status int, code, msg string) error {
+	return &apiError{status: status, code: code, msg: msg}
+}
+
+func badRequest(code, msg string) error { return httpError(http.StatusBadRequest, code, msg) }
+
+// classify is the server's one mapping from errors to HTTP answers. Only
+// errors it does not recognise are 500s, and those are bugs.
+func classify(err error) (status int, code, msg string) {
+	var (
+		ae *apiError
+		me *http.MaxBytesError
+		ce *chat.Error
+	)
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, ae.code, ae.msg
+	case errors.As(err, &me):
+		return http.StatusRequestEntityTooLarge, "body_too_large", "the request body is over the limit of " + byteSize(me.Limit)
+	case errors.As(err, &ce):
+		code := "invalid_message"
+		if errors.Is(ce, chat.ErrInvalidJSON) {
+			code = "invalid_json"
+		}
+		return http.StatusBadRequest, code, strings.TrimPrefix(err.Error(), "chat: ")
+	case errors.Is(err, chatstore.ErrInvalidMessage):
+		return http.StatusBadRequest, "invalid_message", strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrInvalidHistoryID):
+		return http.StatusBadRequest, "invalid_history_id", strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrInvalidLastK):
+		return http.StatusBadRequest, "invalid_last_k", strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrTooManyMessages):
+		return http.StatusBadRequest, "too_many_messages", strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrInvalidCursor):
+		return http.StatusBadRequest, "invalid_cursor", strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrUnavailable), errors.Is(err, chatstore.ErrClosed):
+		return http.StatusServiceUnavailable, "store_unavailable", "the store is unavailable; retry later"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "store_timeout", "the store did not answer in time; retry later"
+	}
+	return http.StatusInternalServerError, "internal", "internal error; the server log has the details"
+}
+
+// fail writes err as {"error": {"code": …, "message": …}}.
+func (s *Server) fail(w *statusWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) && !errors.Is(err, context.DeadlineExceeded) {
+		return // the client is gone; nobody reads the answer
+	}
+	status, code, msg := classify(err)
+	switch {
+	case status >= 500 && status != http.StatusServiceUnavailable:
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
+			slog.String("path", truncate(r.URL.EscapedPath(), 200)), slog.Any("error", err))
+	case status == http.StatusServiceUnavailable:
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store unavailable", slog.Any("error", err))
+	}
+	writeError(w, status, code, msg)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	b := make([]byte, 0, 64+len(msg))
+	b = append(b, `{"error":{"code":`...)
+	b, _ = jsonx.AppendString(b, code, jsonx.Compact)
+	b = append(b, `,"message":`...)
+	b, _ = jsonx.AppendString(b, strings.ToValidUTF8(truncate(msg, 2000), "\uFFFD"), jsonx.Compact)
+	b = append(b, "}}\n"...)
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = nosniff
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+var (
+	jsonContentType = []string{"application/json"}
+	nosniff         = []string{"nosniff"}
+)
+
+// truncate shortens s to at most n bytes (on a rune boundary), so that a
+// 100,000-byte id does not come back in full inside an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && cut < len(s) && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
