@@ -1,0 +1,290 @@
+// Package cli is the chatstore command: serve, import, export, histories,
+// show, count, delete and version. cmd/chatstore only calls Run.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/client"
+
+	// The backends the command can open by URL.
+	_ "github.com/chatstore/chatstore/memstore"
+	_ "github.com/chatstore/chatstore/pgstore"
+	_ "github.com/chatstore/chatstore/sqlitestore"
+)
+
+// ErrUsage marks a command line that does not parse; the command exits 2.
+var ErrUsage = errors.New("usage error")
+
+// DefaultStore is the store used when neither --store nor CHATSTORE_STORE
+// names one: a SQLite file in the working directory.
+const DefaultStore = "sqlite:chatstore.db"
+
+// Env is what a command reads from its surroundings, so tests can run
+// commands in-process with their own.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// StderrTerminal says whether stderr is a terminal (progress bars,
+	// text logs); StdoutTerminal the same for stdout.
+	StderrTerminal, StdoutTerminal bool
+	// Ready, if set, is called with the server's address once it listens.
+	Ready func(addr string)
+}
+
+// OSEnv is the process's own environment.
+func OSEnv() *Env {
+	return &Env{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
+		StderrTerminal: isTerminal(os.Stderr), StdoutTerminal: isTerminal(os.Stdout),
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+type command struct {
+	name, summary, usage string
+	run                  func(ctx context.Context, env *Env, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"serve", "run the HTTP server", serveUsage, runServe},
+		{"import", "write messages from a JSON Lines file into a history", importUsage, runImport},
+		{"export", "write a history (or all) as JSON Lines", exportUsage, runExport},
+		{"histories", "list histories and their message counts", historiesUsage, runHistories},
+		{"show", "print the last rounds of a history", showUsage, runShow},
+		{"count", "print the number of messages of a history", countUsage, runCount},
+		{"delete", "delete a history", deleteUsage, runDelete},
+		{"version", "print the version", "usage: chatstore version\n", runVersion},
+	}
+}
+
+const mainUsage = `chatstore stores and serves the chat histories of LLM applications,
+with Haystack's ChatMessage format and store semantics.
+
+usage: chatstore COMMAND [flags] [arguments]
+
+commands:
+%s
+Run "chatstore COMMAND --help" for a command's flags and examples.
+
+examples:
+  chatstore serve                                  # HTTP API on 127.0.0.1:8080, SQLite file chatstore.db
+  chatstore serve --store 'postgres://app@db/chat' --addr :8080 --tokens-file tokens.txt
+  chatstore show session-42 --last-k 2
+  chatstore export --all > backup.jsonl
+`
+
+func usage() string {
+	var b strings.Builder
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+	}
+	return fmt.Sprintf(mainUsage, b.String())
+}
+
+// Run runs the command line args (without the program name). It returns
+// an error wrapping ErrUsage for a command line that does not parse.
+func Run(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage())
+		return fmt.Errorf("%w: no command given", ErrUsage)
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && name == "help" {
+			for _, c := range commands {
+				if c.name == args[1] {
+					fmt.Fprint(env.Stdout, c.usage)
+					return nil
+				}
+			}
+			return fmt.Errorf("%w: unknown command %q", ErrUsage, args[1])
+		}
+		fmt.Fprint(env.Stdout, usage())
+		return nil
+	case "-version", "--version":
+		name = "version"
+	}
+	for _, c := range commands {
+		if c.name == name {
+			err := c.run(ctx, env, args[1:])
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+	}
+	fmt.Fprint(env.Stderr, usage())
+	return fmt.Errorf("%w: unknown command %q", ErrUsage, name)
+}
+
+// flags is a command's flag set, with usage text from the command and
+// values from CHATSTORE_* environment variables for flags not given.
+type flags struct {
+	*flag.FlagSet
+	env   *Env
+	usage string
+	envOf map[string]string // flag name → environment variable
+}
+
+func newFlags(env *Env, name, usage string) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &flags{FlagSet: fs, env: env, usage: usage, envOf: map[string]string{}}
+}
+
+// usageErr reports a command line that does not parse, with the command's
+// synopsis (the first line of its usage) and where to find more.
+func (f *flags) usageErr(format string, args ...any) error {
+	synopsis, _, _ := strings.Cut(f.usage, "\n")
+	fmt.Fprintf(f.env.Stderr, "%s\nRun \"chatstore %s --help\" for flags and examples.\n", synopsis, f.Name())
+	return fmt.Errorf("%w: %s: %s", ErrUsage, f.Name(), fmt.Sprintf(format, args...))
+}
+
+// fromEnv binds a flag to an environment variable.
+func (f *flags) fromEnv(name, variable string) { f.envOf[name] = variable }
+
+// parse parses args, allowing flags after positional arguments
+// ("show ID --last-k 2"), then fills unset flags from the environment. It
+// returns the positional arguments.
+func (f *flags) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(f.env.Stdout, f.usage)
+				f.SetOutput(f.env.Stdout)
+				f.PrintDefaults()
+				return nil, err
+			}
+			return nil, f.usageErr("%v", err)
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "--" {
+			pos = append(pos, args[1:]...)
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	names := make([]string, 0, len(f.envOf))
+	for n := range f.envOf {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := f.env.Getenv(f.envOf[n])
+		if set[n] || v == "" {
+			continue
+		}
+		if err := f.Set(n, v); err != nil {
+			return nil, fmt.Errorf("%w: %s=%q: %v", ErrUsage, f.envOf[n], v, err)
+		}
+	}
+	return pos, nil
+}
+
+// target is what the data commands work on: a store opened by URL, or a
+// running server. *chatstore.Store and *client.Client both are one.
+type target interface {
+	Write(ctx context.Context, historyID string, msgs []chat.Message) (int, error)
+	Retrieve(ctx context.Context, historyID string) ([]chat.Message, error)
+	RetrieveLast(ctx context.Context, historyID string, lastK int) ([]chat.Message, error)
+	Count(ctx context.Context, historyID string) (int, error)
+	Delete(ctx context.Context, historyID string) error
+	List(ctx context.Context, opts chatstore.ListOptions) (chatstore.Page, error)
+	Close() error
+}
+
+var (
+	_ target = (*chatstore.Store)(nil)
+	_ target = (*client.Client)(nil)
+)
+
+// targetFlags adds --store, --server and --token.
+type targetFlags struct {
+	store, server, token *string
+}
+
+func addTargetFlags(f *flags) targetFlags {
+	t := targetFlags{
+		store:  f.String("store", DefaultStore, "store URL: sqlite:FILE, memory://, postgres://…, redis://… (env CHATSTORE_STORE)"),
+		server: f.String("server", "", "work on a running server at this URL instead of a store (env CHATSTORE_SERVER)"),
+		token:  f.String("token", "", "bearer token for --server (env CHATSTORE_TOKEN)"),
+	}
+	f.fromEnv("store", "CHATSTORE_STORE")
+	f.fromEnv("server", "CHATSTORE_SERVER")
+	f.fromEnv("token", "CHATSTORE_TOKEN")
+	return t
+}
+
+func (t targetFlags) open(ctx context.Context) (target, error) {
+	if *t.server != "" {
+		return client.New(*t.server, &client.Options{Token: *t.token})
+	}
+	return chatstore.Open(ctx, *t.store, nil)
+}
+
+func runVersion(_ context.Context, env *Env, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: version takes no arguments", ErrUsage)
+	}
+	fmt.Fprintf(env.Stdout, "chatstore %s (%s, %s/%s)\n", Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
+}
+
+// Version is the module version of the binary, or the VCS revision it was
+// built from, or "devel".
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return "devel-" + rev
+}

@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/server"
+)
+
+const serveUsage = `usage: chatstore serve [flags]
+
+Serves the HTTP API (docs/SERVER.md) until SIGINT or SIGTERM, then stops
+accepting connections, lets requests in flight finish, closes the store and
+exits 0. Every flag can also be set with the environment variable named in
+its description; a flag on the command line wins.
+
+Without --tokens-file anyone who can connect may read and delete every
+history, so the server then refuses to listen on anything but a loopback
+address unless --allow-unauthenticated is given.
+
+examples:
+  chatstore serve
+  chatstore serve --store memory:// --addr 127.0.0.1:9000
+  chatstore serve --store 'memory://?skip_system_messages=false&last_k=all'
+  chatstore serve --store 'postgres://app@db.internal/chat?schema=chatstore' \
+                  --addr :8080 --tokens-file /etc/chatstore/tokens
+  CHATSTORE_STORE=sqlite:///var/lib/chatstore/chat.db chatstore serve
+
+flags:
+`
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	f := newFlags(env, "serve", serveUsage)
+	bind := func(name, variable string) { f.fromEnv(name, variable) }
+	addr := f.String("addr", "127.0.0.1:8080", "listen address (env CHATSTORE_ADDR)")
+	bind("addr", "CHATSTORE_ADDR")
+	storeURL := f.String("store", DefaultStore, "store URL; Haystack's store options as query parameters, e.g. memory://?last_k=all (env CHATSTORE_STORE)")
+	bind("store", "CHATSTORE_STORE")
+	tokensFile := f.String("tokens-file", "", "file of \"TENANT TOKEN\" lines; every /v1 request then needs a bearer token (env CHATSTORE_TOKENS_FILE)")
+	bind("tokens-file", "CHATSTORE_TOKENS_FILE")
+	allowUnauth := f.Bool("allow-unauthenticated", false, "listen on a non-loopback address without a tokens file (env CHATSTORE_ALLOW_UNAUTHENTICATED)")
+	bind("allow-unauthenticated", "CHATSTORE_ALLOW_UNAUTHENTICATED")
+	maxBody := f.Int64("max-body-bytes", server.DefaultMaxBodyBytes, "largest request body (env CHATSTORE_MAX_BODY_BYTES)")
+	bind("max-body-bytes", "CHATSTORE_MAX_BODY_BYTES")
+	maxMsgs := f.Int("max-write-messages", server.DefaultMaxWriteMessages, "most messages in one write (env CHATSTORE_MAX_WRITE_MESSAGES)")
+	bind("max-write-messages", "CHATSTORE_MAX_WRITE_MESSAGES")
+	maxID := f.Int("max-history-id-bytes", server.DefaultMaxHistoryIDLen, fmt.Sprintf("longest history id, at most %d (env CHATSTORE_MAX_HISTORY_ID_BYTES)", server.MaxHistoryIDLen))
+	bind("max-history-id-bytes", "CHATSTORE_MAX_HISTORY_ID_BYTES")
+	maxHeader := f.Int("max-header-bytes", 64<<10, "largest request header block (env CHATSTORE_MAX_HEADER_BYTES)")
+	bind("max-header-bytes", "CHATSTORE_MAX_HEADER_BYTES")
+	storeTimeout := f.Duration("store-timeout", server.DefaultStoreTimeout, "longest a store call may take before the request answers 503 (env CHATSTORE_STORE_TIMEOUT)")
+	bind("store-timeout", "CHATSTORE_STORE_TIMEOUT")
+	headerTimeout := f.Duration("read-header-timeout", 5*time.Second, "time a client has to send the request headers (env CHATSTORE_READ_HEADER_TIMEOUT)")
+	bind("read-header-timeout", "CHATSTORE_READ_HEADER_TIMEOUT")
+	readTimeout := f.Duration("read-timeout", 30*time.Second, "time a client has to send a whole request (env CHATSTORE_READ_TIMEOUT)")
+	bind("read-timeout", "CHATSTORE_READ_TIMEOUT")
+	writeTimeout := f.Duration("write-timeout", 60*time.Second, "time to answer a request, from the end of its headers (env CHATSTORE_WRITE_TIMEOUT)")
+	bind("write-timeout", "CHATSTORE_WRITE_TIMEOUT")
+	idleTimeout := f.Duration("idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open (env CHATSTORE_IDLE_TIMEOUT)")
+	bind("idle-timeout", "CHATSTORE_IDLE_TIMEOUT")
+	shutdownTimeout := f.Duration("shutdown-timeout", 30*time.Second, "how long requests in flight get to finish at shutdown (env CHATSTORE_SHUTDOWN_TIMEOUT)")
+	bind("shutdown-timeout", "CHATSTORE_SHUTDOWN_TIMEOUT")
+	logLevel := f.String("log-level", "info", "debug (one record per request), info, warn or error (env CHATSTORE_LOG_LEVEL)")
+	bind("log-level", "CHATSTORE_LOG_LEVEL")
+	logFormat := f.String("log-format", "auto", "text, json, or auto: text on a terminal, JSON otherwise (env CHATSTORE_LOG_FORMAT)")
+	bind("log-format", "CHATSTORE_LOG_FORMAT")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: serve takes no arguments, got %q", ErrUsage, pos)
+	}
+
+	log, err := newLogger(env, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	opts := &server.Options{
+		MaxBodyBytes: *maxBody, MaxWriteMessages: *maxMsgs, MaxHistoryIDLen: *maxID,
+		StoreTimeout: *storeTimeout, Logger: log,
+	}
+	if *tokensFile != "" {
+		if opts.Tokens, err = server.LoadTokens(*tokensFile); err != nil {
+			return err
+		}
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return fmt.Errorf("%w: --addr %q: %v", ErrUsage, *addr, err)
+	}
+	if opts.Tokens == nil && !isLoopback(host) {
+		if !*allowUnauth {
+			return fmt.Errorf("%w: refusing to serve %s without authentication: anyone who can connect could read and delete every history; give --tokens-file, listen on 127.0.0.1, or pass --allow-unauthenticated", ErrUsage, *addr)
+		}
+		log.Warn("serving without authentication on a non-loopback address: anyone who can connect can read and delete every history", "addr", *addr)
+	}
+
+	store, err := chatstore.Open(ctx, *storeURL, &chatstore.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	srv, err := server.New(store, opts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: *headerTimeout,
+		ReadTimeout:       *readTimeout,
+		WriteTimeout:      *writeTimeout,
+		IdleTimeout:       *idleTimeout,
+		MaxHeaderBytes:    *maxHeader,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	tenants := 0
+	if opts.Tokens != nil {
+		tenants = opts.Tokens.Len()
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "store", redact(*storeURL), "tokens", tenants, "version", Version())
+	if env.Ready != nil {
+		env.Ready(ln.Addr().String())
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight", "timeout", shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Error("shutdown did not finish in time; closing connections", "error", err)
+		hs.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("server stopped with an error", "error", err)
+	}
+	if err := store.Close(); err != nil {
+		return fmt.Errorf("closing the store: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newLogger(env *Env, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", ErrUsage, level)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch {
+	case format == "text" || format == "auto" && env.StderrTerminal:
+		return slog.New(slog.NewTextHandler(env.Stderr, o)), nil
+	case format == "json" || format == "auto":
+		return slog.New(slog.NewJSONHandler(env.Stderr, o)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q: want text, json or auto", ErrUsage, format)
+}

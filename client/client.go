@@ -1,0 +1,249 @@
+// Package client calls a chatstore server over HTTP. Its methods mirror
+// those of chatstore.Store, and its errors wrap the same sentinels
+// (chatstore.ErrInvalidHistoryID, chatstore.ErrUnavailable, …), so code
+// written against a Store works against a server by changing one line.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+)
+
+// Options configure a Client. A nil *Options means the defaults.
+type Options struct {
+	// Token is sent as "Authorization: Bearer TOKEN" when set.
+	Token string
+	// HTTPClient makes the requests; nil means http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// Client is a chatstore server's API. It is safe for concurrent use.
+type Client struct {
+	base  string // scheme://host[/prefix], without a trailing slash
+	token string
+	http  *http.Client
+}
+
+// Error is an error answer of the server. It wraps the chatstore sentinel
+// matching its code, when there is one.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("client: server answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Unwrap maps the server's error codes back to chatstore's sentinels.
+func (e *Error) Unwrap() error {
+	switch e.Code {
+	case "invalid_history_id":
+		return chatstore.ErrInvalidHistoryID
+	case "invalid_last_k":
+		return chatstore.ErrInvalidLastK
+	case "invalid_message", "not_convertible":
+		return chatstore.ErrInvalidMessage
+	case "too_many_messages":
+		return chatstore.ErrTooManyMessages
+	case "invalid_cursor":
+		return chatstore.ErrInvalidCursor
+	case "store_unavailable", "store_timeout":
+		return chatstore.ErrUnavailable
+	}
+	return nil
+}
+
+// New returns a client of the server at baseURL ("http://127.0.0.1:8080").
+func New(baseURL string, opts *Options) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: server URL must be http://HOST[:PORT] or https://…, got %q", baseURL)
+	}
+	c := &Client{base: strings.TrimRight(u.String(), "/"), http: http.DefaultClient}
+	if opts != nil {
+		c.token = opts.Token
+		if opts.HTTPClient != nil {
+			c.http = opts.HTTPClient
+		}
+	}
+	return c, nil
+}
+
+// Close does nothing; it exists so that a Client can stand where a Store
+// does.
+func (c *Client) Close() error { return nil }
+
+func historyPath(id, suffix string) string {
+	return "/v1/histories/" + url.PathEscape(id) + suffix
+}
+
+// do sends one request and decodes a JSON answer into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("client: %s %s: %w", method, path, ctx.Err())
+		}
+		return fmt.Errorf("client: %s %s: %w: %w", method, path, chatstore.ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: reading the answer: %w: %w", method, path, chatstore.ErrUnavailable, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+			e.Error.Code, e.Error.Message = "unknown", strings.TrimSpace(string(data))
+		}
+		return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("client: %s %s: the answer is not what the API describes: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// Write appends messages to a history (POST /v1/histories/{id}/messages).
+func (c *Client) Write(ctx context.Context, historyID string, messages []chat.Message) (int, error) {
+	b := append(make([]byte, 0, 256*len(messages)), `{"messages":[`...)
+	for i, m := range messages {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = m.AppendJSON(b); err != nil {
+			return 0, fmt.Errorf("client: message %d: %w: %w", i, chatstore.ErrInvalidMessage, err)
+		}
+	}
+	b = append(b, "]}"...)
+	var out struct {
+		N int `json:"messages_written"`
+	}
+	if err := c.do(ctx, "POST", historyPath(historyID, "/messages"), b, &out); err != nil {
+		return 0, err
+	}
+	return out.N, nil
+}
+
+// Retrieve returns the last rounds of a history, as many as the server's
+// store is configured to return.
+func (c *Client) Retrieve(ctx context.Context, historyID string) ([]chat.Message, error) {
+	return c.messages(ctx, historyPath(historyID, "/messages"))
+}
+
+// RetrieveLast returns the messages of the last lastK rounds of a history;
+// chatstore.All means every message.
+func (c *Client) RetrieveLast(ctx context.Context, historyID string, lastK int) ([]chat.Message, error) {
+	k := strconv.Itoa(lastK)
+	if lastK == chatstore.All {
+		k = "all"
+	}
+	return c.messages(ctx, historyPath(historyID, "/messages?last_k="+k))
+}
+
+func (c *Client) messages(ctx context.Context, path string) ([]chat.Message, error) {
+	var out struct {
+		Messages json.RawMessage `json:"messages"`
+	}
+	if err := c.do(ctx, "GET", path, nil, &out); err != nil {
+		return nil, err
+	}
+	msgs, err := chat.UnmarshalList(out.Messages)
+	if err != nil {
+		return nil, fmt.Errorf("client: GET %s: the server sent invalid messages: %w", path, err)
+	}
+	return msgs, nil
+}
+
+// Count returns the number of messages of a history.
+func (c *Client) Count(ctx context.Context, historyID string) (int, error) {
+	var out struct {
+		Count int `json:"count"`
+	}
+	err := c.do(ctx, "GET", historyPath(historyID, ""), nil, &out)
+	return out.Count, err
+}
+
+// Delete removes a history.
+func (c *Client) Delete(ctx context.Context, historyID string) error {
+	return c.do(ctx, "DELETE", historyPath(historyID, ""), nil, nil)
+}
+
+// DeleteAll removes every history the client's token may see.
+func (c *Client) DeleteAll(ctx context.Context) error {
+	return c.do(ctx, "DELETE", "/v1/histories", nil, nil)
+}
+
+// List returns one page of histories. opts.Prefix is not supported by the
+// API and must be empty.
+func (c *Client) List(ctx context.Context, opts chatstore.ListOptions) (chatstore.Page, error) {
+	if opts.Prefix != "" {
+		return chatstore.Page{}, errors.New("client: List with a prefix is not part of the HTTP API")
+	}
+	q := url.Values{}
+	if opts.Limit != 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if opts.Cursor != "" {
+		q.Set("cursor", opts.Cursor)
+	}
+	path := "/v1/histories"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out struct {
+		Histories []struct {
+			ID    string `json:"chat_history_id"`
+			Count int    `json:"count"`
+		} `json:"histories"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	if err := c.do(ctx, "GET", path, nil, &out); err != nil {
+		return chatstore.Page{}, err
+	}
+	page := chatstore.Page{Histories: make([]chatstore.HistoryInfo, len(out.Histories))}
+	for i, h := range out.Histories {
+		page.Histories[i] = chatstore.HistoryInfo{ID: h.ID, Count: h.Count}
+	}
+	if out.NextCursor != nil {
+		page.NextCursor = *out.NextCursor
+	}
+	return page, nil
+}
+
+// Ping checks that the server and its store answer (GET /healthz).
+func (c *Client) Ping(ctx context.Context) error {
+	return c.do(ctx, "GET", "/healthz", nil, nil)
+}
