@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -430,6 +431,39 @@ func TestVersionAndHelp(t *testing.T) {
 		out, _ := run(t, "", c, "--help")
 		if !strings.Contains(out, "usage: chatstore "+c) || !strings.Contains(out, "examples:") {
 			t.Errorf("%s --help lacks usage or examples:\n%s", c, out)
+		}
+	}
+}
+
+// TestSlowClientCut checks that a client sending its headers too slowly is
+// disconnected after --read-header-timeout rather than holding a connection.
+func TestSlowClientCut(t *testing.T) {
+	p := serve(t, "--store", "memory://", "--read-header-timeout", "300ms")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n")) // never finished
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err = io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("closed after %v, before the timeout", d)
+	}
+}
+
+// TestStoreTimeout gets 503s from a real binary: with a store timeout of one
+// nanosecond no store call can finish in time.
+func TestStoreTimeout(t *testing.T) {
+	p := serve(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "chat.db"), "--store-timeout", "1ns")
+	for _, path := range []string{"/v1/histories/h/messages", "/v1/histories", "/healthz"} {
+		a := p.call("GET", path, "")
+		if a.status != 503 || !strings.Contains(a.body, `"code":"store_timeout"`) {
+			t.Errorf("GET %s: %d %s", path, a.status, a.body)
 		}
 	}
 }

@@ -1,0 +1,78 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/client"
+	_ "github.com/chatstore/chatstore/memstore"
+	"github.com/chatstore/chatstore/server"
+)
+
+func TestClientAgainstServer(t *testing.T) {
+	ctx := context.Background()
+	st, err := chatstore.Open(ctx, "memory://?last_k=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, _ := server.New(st, &server.Options{Logger: slog.New(slog.DiscardHandler), MaxWriteMessages: 5})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c, err := client.New(ts.URL+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []chat.Message{chat.User("a"), chat.Assistant("b"), chat.User("c"), chat.Assistant("d")}
+	if n, err := c.Write(ctx, "id/with slash", msgs); err != nil || n != 4 {
+		t.Fatalf("Write: %d %v", n, err)
+	}
+	if got, err := c.Retrieve(ctx, "id/with slash"); err != nil || len(got) != 2 {
+		t.Errorf("Retrieve (store default last_k=1): %d messages, %v", len(got), err)
+	}
+	if got, err := c.RetrieveLast(ctx, "id/with slash", chatstore.All); err != nil || len(got) != 4 || got[3].Meta[chatstore.MessageIDKey] != "3" {
+		t.Errorf("RetrieveLast(All): %v %v", got, err)
+	}
+	if n, err := c.Count(ctx, "id/with slash"); err != nil || n != 4 {
+		t.Errorf("Count: %d %v", n, err)
+	}
+	page, err := c.List(ctx, chatstore.ListOptions{Limit: 1})
+	if err != nil || len(page.Histories) != 1 || page.Histories[0].ID != "id/with slash" || page.NextCursor != "" {
+		t.Errorf("List: %+v %v", page, err)
+	}
+	// Server errors come back as the store's sentinels.
+	if _, err := c.RetrieveLast(ctx, "x", -1); !errors.Is(err, chatstore.ErrInvalidLastK) {
+		t.Errorf("negative last_k: %v", err)
+	}
+	if _, err := c.Write(ctx, "x", make([]chat.Message, 6)); !errors.Is(err, chatstore.ErrInvalidMessage) && !errors.Is(err, chatstore.ErrTooManyMessages) {
+		t.Errorf("bad write: %v", err)
+	}
+	if _, err := c.Write(ctx, "x", []chat.Message{chat.User("1"), chat.User("2"), chat.User("3"), chat.User("4"), chat.User("5"), chat.User("6")}); !errors.Is(err, chatstore.ErrTooManyMessages) {
+		t.Errorf("6 messages over a limit of 5: %v", err)
+	}
+	var ce *client.Error
+	if _, err := c.Count(ctx, string(make([]byte, 300))); !errors.As(err, &ce) || ce.Status != 400 || !errors.Is(err, chatstore.ErrInvalidHistoryID) {
+		t.Errorf("long id: %v", err)
+	}
+	if err := c.Delete(ctx, "id/with slash"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	ts.Close()
+	if _, err := c.Count(ctx, "x"); !errors.Is(err, chatstore.ErrUnavailable) {
+		t.Errorf("server gone: %v", err)
+	}
+	if _, err := client.New("ftp://x", nil); err == nil {
+		t.Error("ftp URL accepted")
+	}
+}
