@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type testEnv struct {
+	*Env
+	out, err *bytes.Buffer
+}
+
+func newEnv(vars map[string]string) testEnv {
+	out, errb := &bytes.Buffer{}, &bytes.Buffer{}
+	return testEnv{&Env{
+		Stdin: strings.NewReader(""), Stdout: out, Stderr: errb,
+		Getenv: func(k string) string { return vars[k] },
+	}, out, errb}
+}
+
+func TestEnvironmentAndInterspersedFlags(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "x.db")
+	e := newEnv(map[string]string{"CHATSTORE_STORE": db})
+	e.Stdin = strings.NewReader(`{"role":"user","content":[{"text":"hi"}]}` + "\n")
+	if err := Run(context.Background(), e.Env, []string{"import", "--history", "h"}); err != nil {
+		t.Fatal(err)
+	}
+	// The flag after the positional argument is still a flag, and the store
+	// comes from CHATSTORE_STORE.
+	if err := Run(context.Background(), e.Env, []string{"show", "h", "--format", "text"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.out.String(); got != "user #0\n  hi\n" {
+		t.Errorf("show: %q", got)
+	}
+	// A flag on the command line wins over the environment.
+	e.out.Reset()
+	if err := Run(context.Background(), e.Env, []string{"count", "h", "--store", "memory://"}); err != nil || e.out.String() != "0\n" {
+		t.Errorf("count with --store memory://: %q %v", e.out.String(), err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"show"},
+		{"show", "a", "b"},
+		{"count", "--nope", "x"},
+		{"export", "--store", "memory://"},
+		{"export", "--history", "h", "--all", "--store", "memory://"},
+		{"show", "h", "--last-k", "-1", "--store", "memory://"},
+		{"show", "h", "--format", "xml", "--store", "memory://"},
+		{"serve", "--log-level", "loud"},
+		{"serve", "--addr", "nonsense"},
+		{"serve", "extra"},
+		{"version", "x"},
+	} {
+		e := newEnv(nil)
+		if err := Run(context.Background(), e.Env, args); !errors.Is(err, ErrUsage) {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+	e := newEnv(map[string]string{"CHATSTORE_MAX_BODY_BYTES": "lots"})
+	if err := Run(context.Background(), e.Env, []string{"serve"}); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "CHATSTORE_MAX_BODY_BYTES") {
+		t.Errorf("bad environment value: %v", err)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"help", "import"}, {"import", "-h"}} {
+		e := newEnv(nil)
+		if err := Run(context.Background(), e.Env, args); err != nil {
+			t.Errorf("%q: %v", args, err)
+		}
+		if !strings.Contains(e.out.String(), "usage: chatstore") {
+			t.Errorf("%q printed %q", args, e.out.String())
+		}
+	}
+}
+
+// TestServeInProcess runs serve until its context ends, as SIGTERM does.
+func TestServeInProcess(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := newEnv(nil)
+	addr := make(chan string, 1)
+	e.Ready = func(a string) { addr <- a }
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, e.Env, []string{"serve", "--addr", "127.0.0.1:0", "--store", "memory://", "--log-format", "text"})
+	}()
+	var a string
+	select {
+	case a = <-addr:
+	case err := <-done:
+		t.Fatalf("serve ended: %v\n%s", err, e.err.String())
+	}
+	resp, err := http.Get("http://" + a + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve after cancel: %v", err)
+	}
+	if logs := e.err.String(); !strings.Contains(logs, "msg=listening") || !strings.Contains(logs, "msg=stopped") {
+		t.Errorf("text logs: %s", logs)
+	}
+}
