@@ -21,6 +21,7 @@ import (
 	// The backends the command can open by URL.
 	_ "github.com/chatstore/chatstore/memstore"
 	_ "github.com/chatstore/chatstore/pgstore"
+	_ "github.com/chatstore/chatstore/redisstore"
 	_ "github.com/chatstore/chatstore/sqlitestore"
 )
 

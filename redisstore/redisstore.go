@@ -1,0 +1,425 @@
+// Package redisstore is the Redis chatstore backend, on go-redis v9's
+// universal client, so one store works against a single Redis node and
+// against Redis Cluster. It registers these URL schemes:
+//
+//	redis://[user:password@]host:6379/0?key_prefix=chat:&ttl=24h
+//	rediss://…                       (TLS)
+//	redis+cluster://host1:7000,host2:7001,host3:7002?key_prefix=chat:
+//	rediss+cluster://…               (TLS)
+//
+// key_prefix (default "chatstore:") namespaces a deployment: DeleteAll
+// deletes only keys under it. ttl, when set, makes a history expire as a
+// whole that long after its last write. Every other parameter is
+// go-redis's own (dial_timeout, pool_size, …); unknown ones are errors.
+//
+// All keys of one history carry the history id in a hash tag, so they live
+// in one cluster slot, and a write is one server-side script: atomic, one
+// round trip, with ids, skips and round bookkeeping done inside Redis
+// (scripts.go). Reading the last k rounds is one script too, and reads only
+// those rounds. A sorted set of history ids (not KEYS) serves listings.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/driver"
+)
+
+func init() {
+	for _, scheme := range []string{"redis", "rediss", "redis+cluster", "rediss+cluster"} {
+		chatstore.Register(scheme, open)
+	}
+}
+
+// DefaultKeyPrefix namespaces the keys when no prefix is given.
+const DefaultKeyPrefix = "chatstore:"
+
+// Options configure a Store. A nil *Options means the defaults.
+type Options struct {
+	// KeyPrefix starts every key of the store; "" means DefaultKeyPrefix.
+	// It may not contain '{' or '}', which would change the hash tags.
+	KeyPrefix string
+	// TTL, when positive, makes a history expire as a whole TTL after its
+	// last write. Every write renews the expiry of all of the history's
+	// keys; messages never expire one by one, which would orphan tool
+	// results from their calls.
+	TTL time.Duration
+}
+
+// Store is a Redis driver.
+type Store struct {
+	c      redis.UniversalClient
+	owned  bool
+	prefix string
+	index  string // the sorted set of history ids
+	ttlMS  int64
+}
+
+var (
+	_ driver.Store  = (*Store)(nil)
+	_ driver.Pinger = (*Store)(nil)
+)
+
+// New returns a Store on a client the caller owns (Close leaves it open).
+// The client may be a *redis.Client, a *redis.ClusterClient, or any other
+// redis.UniversalClient.
+func New(client redis.UniversalClient, opts *Options) (*Store, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = DefaultKeyPrefix
+	}
+	if strings.ContainsAny(o.KeyPrefix, "{}") {
+		return nil, fmt.Errorf("redisstore: %w: key prefix %q may not contain '{' or '}'", chatstore.ErrInvalidOptions, o.KeyPrefix)
+	}
+	if o.TTL < 0 || (o.TTL > 0 && o.TTL < time.Millisecond) {
+		return nil, fmt.Errorf("redisstore: %w: ttl %v must be at least 1ms (or 0 for none)", chatstore.ErrInvalidOptions, o.TTL)
+	}
+	return &Store{c: client, prefix: o.KeyPrefix, index: o.KeyPrefix + "histories", ttlMS: o.TTL.Milliseconds()}, nil
+}
+
+// Open connects with a client of its own (closed by Close). rawURL is one
+// of the forms in the package documentation; its key_prefix and ttl
+// override opts.
+func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w: the URL does not parse", chatstore.ErrInvalidOptions)
+	}
+	return openURL(ctx, u, opts)
+}
+
+func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
+	return openURL(ctx, u, nil)
+}
+
+func openURL(ctx context.Context, u *url.URL, opts *Options) (*Store, error) {
+	q := u.Query()
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if vs, ok := q["key_prefix"]; ok {
+		o.KeyPrefix = vs[len(vs)-1]
+		q.Del("key_prefix")
+	}
+	if vs, ok := q["ttl"]; ok {
+		d, err := time.ParseDuration(vs[len(vs)-1])
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("redisstore: %w: ttl=%q: want a duration such as 30m or 24h", chatstore.ErrInvalidOptions, vs[len(vs)-1])
+		}
+		o.TTL = d
+		q.Del("ttl")
+	}
+	u.RawQuery = q.Encode()
+	var client redis.UniversalClient
+	scheme, cluster := strings.CutSuffix(u.Scheme, "+cluster")
+	if cluster {
+		// go-redis spells a cluster as redis://first?addr=second&addr=third.
+		hosts := strings.Split(u.Host, ",")
+		v := url.URL{Scheme: scheme, User: u.User, Host: hosts[0], Path: u.Path}
+		for _, h := range hosts[1:] {
+			q.Add("addr", h)
+		}
+		v.RawQuery = q.Encode()
+		copts, err := redis.ParseClusterURL(v.String())
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %w: %s", chatstore.ErrInvalidOptions, parseErr(err, u))
+		}
+		client = redis.NewClusterClient(copts)
+	} else {
+		v := *u
+		v.Scheme = scheme
+		ropts, err := redis.ParseURL(v.String())
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %w: %s", chatstore.ErrInvalidOptions, parseErr(err, u))
+		}
+		client = redis.NewClient(ropts)
+	}
+	s, err := New(client, &o)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	s.owned = true
+	if err := s.Ping(ctx); err != nil {
+		client.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// parseErr describes a go-redis URL error without quoting a password.
+func parseErr(err error, u *url.URL) string {
+	if _, has := u.User.Password(); has {
+		return "cannot parse " + u.Redacted()
+	}
+	return err.Error()
+}
+
+// Close closes the client if the Store opened it.
+func (s *Store) Close() error {
+	if s.owned {
+		return s.c.Close()
+	}
+	return nil
+}
+
+// Ping checks that Redis answers (every master, on a cluster).
+func (s *Store) Ping(ctx context.Context) error {
+	var err error
+	if cc, ok := s.c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
+	} else {
+		err = s.c.Ping(ctx).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: ping: %w", translate(err))
+	}
+	return nil
+}
+
+// translate marks errors that mean Redis cannot be reached, or is not
+// ready, as chatstore.ErrUnavailable, keeping the original in the chain.
+// Context errors stay as they are.
+func translate(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, redis.ErrClosed), errors.Is(err, net.ErrClosed):
+		return fmt.Errorf("%w: %w", chatstore.ErrUnavailable, err)
+	}
+	msg := err.Error()
+	for _, p := range []string{"LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY", "EOF", "connection", "i/o timeout"} {
+		if strings.Contains(msg, p) {
+			return fmt.Errorf("%w: %w", chatstore.ErrUnavailable, err)
+		}
+	}
+	return err
+}
+
+// escapeID keeps '{' and '}' out of the hash tag, which would otherwise end
+// early and scatter one history's keys over several slots.
+func escapeID(id string) string {
+	if !strings.ContainsAny(id, "{}%") {
+		return id
+	}
+	r := strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D")
+	return r.Replace(id)
+}
+
+// keys returns the keys of a history: state, messages, round starts, ids.
+func (s *Store) keys(id string) []string {
+	base := s.prefix + "{" + escapeID(id) + "}:"
+	return []string{base + "s", base + "m", base + "r", base + "i"}
+}
+
+// Count returns the number of messages of a history: one HGET.
+func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
+	n, err := s.c.HGet(ctx, s.keys(historyID)[0], "c").Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: count %q: %w", historyID, translate(err))
+	}
+	return n, nil
+}
+
+// Write runs the write script: one round trip. A history's first write also
+// adds its id to the listing index.
+func (s *Store) Write(ctx context.Context, historyID string, records []driver.Record) (int, error) {
+	args := make([]any, 1, 1+4*len(records))
+	args[0] = s.ttlMS
+	for _, r := range records {
+		has := "0"
+		if r.HasID {
+			has = "1"
+		}
+		args = append(args, has, r.ID, strconv.Itoa(int(r.Kind)), r.JSON)
+	}
+	res, err := writeScript.Run(ctx, s.c, s.keys(historyID), args...).Int64Slice()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: write %q: %w", historyID, translate(err))
+	}
+	written, before := res[0], res[1]
+	if written > 0 && before == 0 {
+		// On a cluster the index lives in another slot, so it cannot be
+		// part of the script. It is added after the history exists, and a
+		// delete re-checks after removing it (Delete), so a listed id
+		// may have no history for a moment but a history is never unlisted.
+		if err := s.c.ZAdd(ctx, s.index, redis.Z{Member: historyID}).Err(); err != nil {
+			return int(written), fmt.Errorf("redisstore: write %q: the messages are stored, but listing them failed: %w", historyID, translate(err))
+		}
+	}
+	return int(written), nil
+}
+
+// Tail runs the tail script: one round trip, reading only the last rounds.
+func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
+	k := s.keys(historyID)
+	vals, err := tailScript.Run(ctx, s.c, k[:3], rounds).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: retrieve %q: %w", historyID, translate(err))
+	}
+	out := make([]driver.Message, len(vals))
+	for i, v := range vals {
+		n, rest, ok := strings.Cut(v, ":")
+		l, err := strconv.Atoi(n)
+		if !ok || err != nil || l < 0 || l > len(rest) {
+			return nil, fmt.Errorf("redisstore: retrieve %q: %w: a stored message is malformed", historyID, chatstore.ErrIncompatibleSchema)
+		}
+		out[i] = driver.Message{ID: rest[:l], JSON: []byte(rest[l:])}
+	}
+	return out, nil
+}
+
+// Delete removes a history's keys, then its index entry, then puts the
+// entry back if a write recreated the history meanwhile.
+func (s *Store) Delete(ctx context.Context, historyID string) error {
+	k := s.keys(historyID)
+	if err := s.c.Del(ctx, k...).Err(); err != nil {
+		return fmt.Errorf("redisstore: delete %q: %w", historyID, translate(err))
+	}
+	if err := s.unlist(ctx, historyID); err != nil {
+		return fmt.Errorf("redisstore: delete %q: %w", historyID, translate(err))
+	}
+	return nil
+}
+
+// unlist removes a history from the index unless it (again) has messages.
+func (s *Store) unlist(ctx context.Context, historyID string) error {
+	if err := s.c.ZRem(ctx, s.index, historyID).Err(); err != nil {
+		return err
+	}
+	n, err := s.Count(ctx, historyID)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return s.c.ZAdd(ctx, s.index, redis.Z{Member: historyID}).Err()
+	}
+	return nil
+}
+
+// DeleteAll deletes every key under the store's prefix, on every master of
+// a cluster, with SCAN: never KEYS, never FLUSHDB.
+func (s *Store) DeleteAll(ctx context.Context) error {
+	pattern := globEscape(s.prefix) + "*"
+	del := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		var batch []string
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			// One key per command: on a cluster, the keys of a batch are
+			// in different slots.
+			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range batch {
+					p.Unlink(ctx, k)
+				}
+				return nil
+			})
+			batch = batch[:0]
+			return err
+		}
+		for iter.Next(ctx) {
+			batch = append(batch, iter.Val())
+			if len(batch) == 1000 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		return flush()
+	}
+	var err error
+	if cc, ok := s.c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return del(ctx, c) })
+	} else {
+		err = del(ctx, s.c)
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: delete all: %w", translate(err))
+	}
+	return nil
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\', '^', '-':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// List reads ids from the index in byte order (ZRANGE BYLEX) and their
+// counts in one pipeline. Entries whose history has expired or was deleted
+// meanwhile are dropped from the index as they are met.
+func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.History, error) {
+	out := make([]driver.History, 0, limit)
+	start := "-"
+	if after != "" {
+		start = "(" + after
+	}
+	for len(out) < limit {
+		want := limit - len(out)
+		ids, err := s.c.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.index, Start: start, Stop: "+", ByLex: true, Count: int64(want)}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: list: %w", translate(err))
+		}
+		if len(ids) == 0 {
+			break
+		}
+		cmds := make([]*redis.StringCmd, len(ids))
+		_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids {
+				cmds[i] = p.HGet(ctx, s.keys(id)[0], "c")
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("redisstore: list: %w", translate(err))
+		}
+		for i, id := range ids {
+			n, err := cmds[i].Int64()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, fmt.Errorf("redisstore: list: %w", translate(err))
+			}
+			if n > 0 {
+				out = append(out, driver.History{ID: id, Count: n})
+			} else if err := s.unlist(ctx, id); err != nil {
+				return nil, fmt.Errorf("redisstore: list: %w", translate(err))
+			}
+		}
+		if len(ids) < want {
+			break
+		}
+		start = "(" + ids[len(ids)-1]
+	}
+	return out, nil
+}
