@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -224,10 +223,11 @@ func escapeID(id string) string {
 	return r.Replace(id)
 }
 
-// keys returns the keys of a history: state, messages, round starts, ids.
+// keys returns the keys of a history: state, messages, round starts, ids
+// (list), ids (set). scripts.go describes them.
 func (s *Store) keys(id string) []string {
 	base := s.prefix + "{" + escapeID(id) + "}:"
-	return []string{base + "s", base + "m", base + "r", base + "i"}
+	return []string{base + "s", base + "m", base + "r", base + "d", base + "i"}
 }
 
 // Count returns the number of messages of a history: one HGET.
@@ -245,14 +245,24 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 // Write runs the write script: one round trip. A history's first write also
 // adds its id to the listing index.
 func (s *Store) Write(ctx context.Context, historyID string, records []driver.Record) (int, error) {
-	args := make([]any, 1, 1+4*len(records))
-	args[0] = s.ttlMS
-	for _, r := range records {
-		has := "0"
+	codes := make([]byte, len(records))
+	nids := 0
+	for i, r := range records {
+		codes[i] = '0' + byte(r.Kind)
 		if r.HasID {
-			has = "1"
+			codes[i] += 3
+			nids++
 		}
-		args = append(args, has, r.ID, strconv.Itoa(int(r.Kind)), r.JSON)
+	}
+	args := make([]any, 2, 2+nids+len(records))
+	args[0], args[1] = s.ttlMS, codes
+	for _, r := range records {
+		if r.HasID {
+			args = append(args, r.ID)
+		}
+	}
+	for _, r := range records {
+		args = append(args, r.JSON)
 	}
 	res, err := writeScript.Run(ctx, s.c, s.keys(historyID), args...).Int64Slice()
 	if err != nil {
@@ -274,18 +284,26 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 // Tail runs the tail script: one round trip, reading only the last rounds.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
 	k := s.keys(historyID)
-	vals, err := tailScript.Run(ctx, s.c, k[:3], rounds).StringSlice()
+	res, err := tailScript.Run(ctx, s.c, k[:4], rounds).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: retrieve %q: %w", historyID, translate(err))
 	}
+	var ids, vals []any
+	if len(res) == 2 {
+		ids, _ = res[0].([]any)
+		vals, _ = res[1].([]any)
+	}
+	if len(res) != 2 || len(ids) != len(vals) {
+		return nil, fmt.Errorf("redisstore: retrieve %q: %w: the tail script answered %d parts", historyID, chatstore.ErrIncompatibleSchema, len(res))
+	}
 	out := make([]driver.Message, len(vals))
-	for i, v := range vals {
-		n, rest, ok := strings.Cut(v, ":")
-		l, err := strconv.Atoi(n)
-		if !ok || err != nil || l < 0 || l > len(rest) {
+	for i := range vals {
+		id, ok1 := ids[i].(string)
+		body, ok2 := vals[i].(string)
+		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("redisstore: retrieve %q: %w: a stored message is malformed", historyID, chatstore.ErrIncompatibleSchema)
 		}
-		out[i] = driver.Message{ID: rest[:l], JSON: []byte(rest[l:])}
+		out[i] = driver.Message{ID: id, JSON: []byte(body)}
 	}
 	return out, nil
 }

@@ -8,69 +8,57 @@ import "github.com/redis/go-redis/v9"
 // cluster slot (the keys share the hash tag of the history id):
 //
 //	KEY:s   hash  c (messages), r (rounds closed), o (messages of the open
-//	              round), os (position of its first message), x ("1" once
-//	              the history holds a caller-supplied id)
-//	KEY:m   list  the messages, "LEN:ID" then the JSON, at their positions
+//	              round), os (position of its first message), xp (see below)
+//	KEY:m   list  the messages' JSON, at their positions
 //	KEY:r   list  for round n, the position of its first message
-//	KEY:i   set   the ids held, kept only once x is set: before that, the
-//	              ids are exactly "0" … c-1 and need no set
+//	KEY:d   list  the ids of the messages from position xp on
+//	KEY:i   set   the ids of the messages from position xp on
+//
+// Until a history is given a caller-supplied id, its ids are exactly its
+// positions ("0", "1", …), so nothing about ids is stored at all: the write
+// path of an ordinary conversation is a few list pushes. The first write
+// that supplies an id sets xp to the history's count; from then on ids are
+// kept in KEY:d (for reading) and KEY:i (for skipping), and an id below xp
+// is still its position.
 //
 // The write script is driver.MakePlan in Lua; storetest checks the two
 // agree, round for round and id for id.
 
-// writeScript: KEYS s, m, r, i; ARGV ttl_ms, then per record hasID ("1" or
-// "0"), id, kind (0 joins, 1 closes, 2 own), JSON. Returns {written, count
-// before}.
+// writeScript: KEYS s, m, r, d, i; ARGV ttl_ms, codes, then the supplied
+// ids in record order, then the JSON of every record. codes has one digit
+// per record: its kind (0 joins, 1 closes, 2 own), plus 3 if it supplies an
+// id. Returns {written, count before}.
 var writeScript = redis.NewScript(`
-local ks, km, kr, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ks, km, kr, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ttl = tonumber(ARGV[1])
-local st = redis.call('HMGET', ks, 'c', 'r', 'o', 'os', 'x')
+local codes = ARGV[2]
+local n = #codes
+local st = redis.call('HMGET', ks, 'c', 'r', 'o', 'os', 'xp')
 local count = tonumber(st[1]) or 0
 local rounds = tonumber(st[2]) or 0
 local open = tonumber(st[3]) or 0
 local ostart = tonumber(st[4]) or 0
-local x = st[5] == '1'
+local xp = tonumber(st[5])
 local before = count
-local n = (#ARGV - 1) / 4
 
 local supplied, sids = {}, {}
-for j = 0, n - 1 do
-  if ARGV[2 + j * 4] == '1' then
-    local id = ARGV[3 + j * 4]
-    if not supplied[id] then supplied[id] = true; sids[#sids + 1] = id end
-  end
+local nids = #ARGV - 2 - n
+for a = 3, 2 + nids do
+  local id = ARGV[a]
+  if not supplied[id] then supplied[id] = true; sids[#sids + 1] = id end
+end
+local jsonBase = 2 + nids
+if xp == nil and nids > 0 then
+  xp = count
+  redis.call('HSET', ks, 'xp', xp)
 end
 
--- The first caller-supplied id turns on the id set: the generated ids held
--- so far are "0" .. count-1.
-local function sadd(list)
+-- held: membership in KEY:i, asked for all at once for the supplied ids
+-- and the ids this write would generate first.
+local held, checked = {}, {}
+local function ask(list)
   for a = 1, #list, 1000 do
-    redis.call('SADD', ki, unpack(list, a, math.min(a + 999, #list)))
-  end
-end
-if not x and #sids > 0 then
-  local gen = {}
-  for p = 0, count - 1 do gen[#gen + 1] = tostring(p) end
-  if #gen > 0 then sadd(gen) end
-  x = true
-  redis.call('HSET', ks, 'x', '1')
-end
-
-local held = {}
-if x and #sids > 0 then
-  for a = 1, #sids, 1000 do
-    local chunk = {unpack(sids, a, math.min(a + 999, #sids))}
-    local r = redis.call('SMISMEMBER', ki, unpack(chunk))
-    for b = 1, #chunk do if r[b] == 1 then held[chunk[b]] = true end end
-  end
-end
--- Ask about the ids this write would generate first, all at once.
-local checked = {}
-if x then
-  local cands = {}
-  for p = before, before + n - 1 do cands[#cands + 1] = string.format('%d', p) end
-  for a = 1, #cands, 1000 do
-    local chunk = {unpack(cands, a, math.min(a + 999, #cands))}
+    local chunk = {unpack(list, a, math.min(a + 999, #list))}
     local r = redis.call('SMISMEMBER', ki, unpack(chunk))
     for b = 1, #chunk do
       checked[chunk[b]] = true
@@ -78,38 +66,55 @@ if x then
     end
   end
 end
+local function positional(id, limit)
+  local v = tonumber(id)
+  return v ~= nil and v >= 0 and v < limit and string.format('%d', v) == id
+end
+if xp ~= nil and xp < before then
+  if #sids > 0 then ask(sids) end
+  local cands = {}
+  for p = before, before + n - 1 do cands[#cands + 1] = string.format('%d', p) end
+  ask(cands)
+end
 local function isHeld(id)
-  if held[id] then return true end
-  if checked[id] then return false end
-  if not x then
-    -- generated-only history: held ids are the decimals below count
-    local v = tonumber(id)
-    return v ~= nil and tostring(v) == id and v >= 0 and v < before
-  end
+  if xp == nil then return positional(id, before) end
+  if positional(id, xp) or held[id] then return true end
+  if checked[id] or xp >= before then return false end
   return redis.call('SISMEMBER', ki, id) == 1
 end
 
 local entries, newids, starts = {}, {}, {}
 local taken = {}
-local counter = count
-for j = 0, n - 1 do
-  local id = ARGV[3 + j * 4]
+local counter = before
+local nextSupplied = 3
+for j = 1, n do
+  local code = string.byte(codes, j) - 48
+  local id
   local write = true
-  if ARGV[2 + j * 4] == '1' then
-    if held[id] or taken[id] then write = false else taken[id] = true end
+  if code >= 3 then
+    id = ARGV[nextSupplied]
+    nextSupplied = nextSupplied + 1
+    if taken[id] or isHeld(id) then write = false else taken[id] = true end
+    code = code - 3
+  elseif xp == nil then
+    counter = counter + 1 -- the id is the position; nothing to check or keep
   else
     while true do
+      -- A candidate is never below before, so never positional.
       local cand = string.format('%d', counter)
       counter = counter + 1
-      if not supplied[cand] and not isHeld(cand) then id = cand; break end
+      if not supplied[cand] and not held[cand] and
+        (checked[cand] or xp >= before or redis.call('SISMEMBER', ki, cand) == 0) then
+        id = cand
+        break
+      end
     end
   end
   if write then
-    local kind = ARGV[4 + j * 4]
-    if kind == '2' then
+    if code == 2 then
       starts[#starts + 1] = count
       rounds = rounds + 1
-    elseif kind == '1' then
+    elseif code == 1 then
       if open > 0 then starts[#starts + 1] = ostart else starts[#starts + 1] = count end
       rounds = rounds + 1
       open = 0
@@ -117,31 +122,40 @@ for j = 0, n - 1 do
       if open == 0 then ostart = count end
       open = open + 1
     end
-    entries[#entries + 1] = #id .. ':' .. id .. ARGV[5 + j * 4]
-    if x then newids[#newids + 1] = id end
+    entries[#entries + 1] = ARGV[jsonBase + j]
+    if xp ~= nil then newids[#newids + 1] = id end
     count = count + 1
   end
 end
 
+local function push(key, list)
+  for a = 1, #list, 1000 do
+    redis.call('RPUSH', key, unpack(list, a, math.min(a + 999, #list)))
+  end
+end
 if #entries > 0 then
-  for a = 1, #entries, 1000 do
-    redis.call('RPUSH', km, unpack(entries, a, math.min(a + 999, #entries)))
+  if #entries == n and n <= 1000 then
+    redis.call('RPUSH', km, unpack(ARGV, jsonBase + 1, jsonBase + n))
+  else
+    push(km, entries)
   end
-  for a = 1, #starts, 1000 do
-    redis.call('RPUSH', kr, unpack(starts, a, math.min(a + 999, #starts)))
+  push(kr, starts)
+  if #newids > 0 then
+    push(kd, newids)
+    for a = 1, #newids, 1000 do
+      redis.call('SADD', ki, unpack(newids, a, math.min(a + 999, #newids)))
+    end
   end
-  if #newids > 0 then sadd(newids) end
   redis.call('HSET', ks, 'c', count, 'r', rounds, 'o', open, 'os', ostart)
 end
 if ttl > 0 and count > 0 then
-  redis.call('PEXPIRE', ks, ttl); redis.call('PEXPIRE', km, ttl)
-  redis.call('PEXPIRE', kr, ttl); redis.call('PEXPIRE', ki, ttl)
+  for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ttl) end
 end
 return {#entries, before}
 `)
 
-// tailScript: KEYS s, m, r; ARGV rounds. Returns the entries of the last
-// rounds, oldest first.
+// tailScript: KEYS s, m, r, d; ARGV rounds. Returns {ids, messages} of the
+// last rounds, oldest first.
 //
 // The tail is the messages from the earliest first position S among the
 // last rounds (and the open one) to the end, less the system messages in
@@ -150,10 +164,10 @@ return {#entries, before}
 // tail's first, and the walk down from it stops at the first round that
 // starts before S.
 var tailScript = redis.NewScript(`
-local ks, km, kr = KEYS[1], KEYS[2], KEYS[3]
-local st = redis.call('HMGET', ks, 'c', 'r', 'o', 'os')
+local ks, km, kr, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local st = redis.call('HMGET', ks, 'c', 'r', 'o', 'os', 'xp')
 local count = tonumber(st[1]) or 0
-if count == 0 then return {} end
+if count == 0 then return {{}, {}} end
 local rounds = tonumber(st[2]) or 0
 local open = tonumber(st[3]) or 0
 local k = tonumber(ARGV[1])
@@ -177,10 +191,17 @@ while q >= 0 do
   q = q - 1
 end
 local vals = redis.call('LRANGE', km, s, -1)
-if next(skip) == nil then return vals end
-local out = {}
+local xp = tonumber(st[5]) or count
+local dvals = {}
+if xp < count then dvals = redis.call('LRANGE', kd, math.max(s - xp, 0), -1) end
+local dbase = math.max(xp, s)
+local ids, out = {}, {}
 for i, v in ipairs(vals) do
-  if not skip[s + i - 1] then out[#out + 1] = v end
+  local p = s + i - 1
+  if not skip[p] then
+    out[#out + 1] = v
+    if p < xp then ids[#ids + 1] = string.format('%d', p) else ids[#ids + 1] = dvals[p - dbase + 1] end
+  end
 end
-return out
+return {ids, out}
 `)
