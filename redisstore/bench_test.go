@@ -26,7 +26,9 @@ func BenchmarkRetrieveLast10(b *testing.B) {
 	storetest.BenchRetrieveLast10(b, benchStore(b, singleClient(b)), 100, 10_000, 100_000)
 }
 
-func BenchmarkWriteBatch100(b *testing.B) { storetest.BenchWriteBatch100(b, benchStore(b, singleClient(b))) }
+func BenchmarkWriteBatch100(b *testing.B) {
+	storetest.BenchWriteBatch100(b, benchStore(b, singleClient(b)))
+}
 
 func BenchmarkWriteOne(b *testing.B) { storetest.BenchWriteOne(b, benchStore(b, singleClient(b)), "h") }
 

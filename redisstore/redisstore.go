@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -284,28 +285,70 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 // Tail runs the tail script: one round trip, reading only the last rounds.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
 	k := s.keys(historyID)
-	res, err := tailScript.Run(ctx, s.c, k[:4], rounds).Slice()
+	res, err := tailScript.Run(ctx, s.c, k[:4], rounds).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: retrieve %q: %w", historyID, translate(err))
 	}
-	var ids, vals []any
-	if len(res) == 2 {
-		ids, _ = res[0].([]any)
-		vals, _ = res[1].([]any)
+	msgs, ok := decodeTail(res)
+	if !ok {
+		return nil, fmt.Errorf("redisstore: retrieve %q: %w: the tail script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
-	if len(res) != 2 || len(ids) != len(vals) {
-		return nil, fmt.Errorf("redisstore: retrieve %q: %w: the tail script answered %d parts", historyID, chatstore.ErrIncompatibleSchema, len(res))
+	return msgs, nil
+}
+
+// decodeTail reads the tail script's answer (see tailScript).
+func decodeTail(res []string) ([]driver.Message, bool) {
+	if len(res) == 0 {
+		return nil, false
 	}
-	out := make([]driver.Message, len(vals))
-	for i := range vals {
-		id, ok1 := ids[i].(string)
-		body, ok2 := vals[i].(string)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("redisstore: retrieve %q: %w: a stored message is malformed", historyID, chatstore.ErrIncompatibleSchema)
+	head := strings.Fields(res[0])
+	if len(head) < 3 {
+		return nil, false
+	}
+	var nums [3]int64
+	for i := range nums {
+		v, err := strconv.ParseInt(head[i], 10, 64)
+		if err != nil || v < 0 {
+			return nil, false
 		}
-		out[i] = driver.Message{ID: id, JSON: []byte(body)}
+		nums[i] = v
 	}
-	return out, nil
+	start, xp, count := nums[0], nums[1], nums[2]
+	if count == 0 {
+		return nil, true
+	}
+	skip := map[int64]bool{}
+	for _, f := range head[3:] {
+		v, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		skip[v] = true
+	}
+	n := count - start
+	if n < 0 || int64(len(res)) < 1+n {
+		return nil, false
+	}
+	vals, ids := res[1:1+n], res[1+n:]
+	dbase := max(xp, start)
+	if xp < count && int64(len(ids)) != count-dbase {
+		return nil, false
+	}
+	out := make([]driver.Message, 0, n-int64(len(skip)))
+	for i, v := range vals {
+		p := start + int64(i)
+		if skip[p] {
+			continue
+		}
+		var id string
+		if p < xp {
+			id = strconv.FormatInt(p, 10)
+		} else {
+			id = ids[p-dbase]
+		}
+		out = append(out, driver.Message{ID: id, JSON: []byte(v)})
+	}
+	return out, true
 }
 
 // Delete removes a history's keys, then its index entry, then puts the

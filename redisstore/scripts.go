@@ -154,8 +154,10 @@ end
 return {#entries, before}
 `)
 
-// tailScript: KEYS s, m, r, d; ARGV rounds. Returns {ids, messages} of the
-// last rounds, oldest first.
+// tailScript: KEYS s, m, r, d; ARGV rounds. Returns a header "S XP C
+// SKIP…" (first position read, xp, count, positions to leave out), then
+// the messages from S to the end, then the kept ids from max(S, XP) on.
+// Ids below XP are positions and are not sent; the reader spells them.
 //
 // The tail is the messages from the earliest first position S among the
 // last rounds (and the open one) to the end, less the system messages in
@@ -167,7 +169,7 @@ var tailScript = redis.NewScript(`
 local ks, km, kr, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local st = redis.call('HMGET', ks, 'c', 'r', 'o', 'os', 'xp')
 local count = tonumber(st[1]) or 0
-if count == 0 then return {{}, {}} end
+if count == 0 then return {'0 0 0'} end
 local rounds = tonumber(st[2]) or 0
 local open = tonumber(st[3]) or 0
 local k = tonumber(ARGV[1])
@@ -190,18 +192,13 @@ while q >= 0 do
   skip[v] = true
   q = q - 1
 end
-local vals = redis.call('LRANGE', km, s, -1)
 local xp = tonumber(st[5]) or count
-local dvals = {}
-if xp < count then dvals = redis.call('LRANGE', kd, math.max(s - xp, 0), -1) end
-local dbase = math.max(xp, s)
-local ids, out = {}, {}
-for i, v in ipairs(vals) do
-  local p = s + i - 1
-  if not skip[p] then
-    out[#out + 1] = v
-    if p < xp then ids[#ids + 1] = string.format('%d', p) else ids[#ids + 1] = dvals[p - dbase + 1] end
-  end
+local head = {s, xp, count}
+for p in pairs(skip) do head[#head + 1] = p end
+local out = redis.call('LRANGE', km, s, -1)
+table.insert(out, 1, table.concat(head, ' '))
+if xp < count then
+  for _, id in ipairs(redis.call('LRANGE', kd, math.max(s - xp, 0), -1)) do out[#out + 1] = id end
 end
-return {ids, out}
+return out
 `)
