@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 
@@ -148,6 +149,13 @@ type flags struct {
 	envOf map[string]string // flag name → environment variable
 }
 
+// envVar is the environment variable of a flag: CHATSTORE_ and the flag's
+// name in upper case with '_' for '-' (--max-body-bytes:
+// CHATSTORE_MAX_BODY_BYTES).
+func envVar(flagName string) string {
+	return "CHATSTORE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
 func newFlags(env *Env, name, usage string) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -162,8 +170,47 @@ func (f *flags) usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrUsage, f.Name(), fmt.Sprintf(format, args...))
 }
 
-// fromEnv binds a flag to an environment variable.
-func (f *flags) fromEnv(name, variable string) { f.envOf[name] = variable }
+// fromEnv makes the named flags take their values from their environment
+// variables (envVar) when not given on the command line, and says so in
+// their usage.
+func (f *flags) fromEnv(names ...string) {
+	for _, n := range names {
+		fl := f.Lookup(n)
+		v := envVar(n)
+		fl.Usage += " (env " + v + ")"
+		f.envOf[n] = v
+	}
+}
+
+// choice is a string flag that only takes one of a few values.
+type choice struct {
+	value   string
+	choices []string
+}
+
+func (c *choice) String() string { return c.value }
+
+func (c *choice) Set(v string) error {
+	if !slices.Contains(c.choices, v) {
+		return fmt.Errorf("must be %s, got %q", joinOr(c.choices), v)
+	}
+	c.value = v
+	return nil
+}
+
+// choice adds a flag taking one of choices, the first the default.
+func (f *flags) choice(name, usage string, choices ...string) *string {
+	c := &choice{value: choices[0], choices: choices}
+	f.Var(c, name, usage+": "+joinOr(choices))
+	return &c.value
+}
+
+func joinOr(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
 
 // parse parses args, allowing flags after positional arguments
 // ("show ID --last-k 2"), then fills unset flags from the environment. It
@@ -234,13 +281,11 @@ type targetFlags struct {
 
 func addTargetFlags(f *flags) targetFlags {
 	t := targetFlags{
-		store:  f.String("store", DefaultStore, "store URL: sqlite:FILE, memory://, postgres://…, redis://… (env CHATSTORE_STORE)"),
-		server: f.String("server", "", "work on a running server at this URL instead of a store (env CHATSTORE_SERVER)"),
-		token:  f.String("token", "", "bearer token for --server (env CHATSTORE_TOKEN)"),
+		store:  f.String("store", DefaultStore, "store URL: sqlite:FILE, memory://, postgres://…, redis://…"),
+		server: f.String("server", "", "work on a running server at this URL instead of a store"),
+		token:  f.String("token", "", "bearer token for --server"),
 	}
-	f.fromEnv("store", "CHATSTORE_STORE")
-	f.fromEnv("server", "CHATSTORE_SERVER")
-	f.fromEnv("token", "CHATSTORE_TOKEN")
+	f.fromEnv("store", "server", "token")
 	return t
 }
 

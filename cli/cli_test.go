@@ -113,3 +113,31 @@ func TestServeInProcess(t *testing.T) {
 		t.Errorf("text logs: %s", logs)
 	}
 }
+
+// TestImportPairLines checks the lines of an import without --history:
+// strict {"chat_history_id", "message"} pairs.
+func TestImportPairLines(t *testing.T) {
+	msg := `{"role":"user","content":[{"text":"hi"}]}`
+	for _, c := range []struct {
+		line string
+		ok   bool
+	}{
+		{`{"chat_history_id":"a","message":` + msg + `}`, true},
+		{` { "message" : ` + msg + ` , "chat_history_id" : "a" } `, true},
+		{`{"chat_history_id":"a","chat_history_id":"b","message":` + msg + `}`, false},
+		{`{"chat_history_id":"a","message":` + msg + `,"extra":1}`, false},
+		{`{"chat_history_id":7,"message":` + msg + `}`, false},
+		{`{"message":` + msg + `}`, false},
+		{msg, false},
+	} {
+		e := newEnv(nil)
+		e.Stdin = strings.NewReader(c.line + "\n")
+		err := Run(context.Background(), e.Env, []string{"import", "--store", "memory://"})
+		if (err == nil) != c.ok {
+			t.Errorf("%s: %v", c.line, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("%s: error does not name the line: %v", c.line, err)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -125,48 +124,16 @@ func openTarget(ctx context.Context, f *flags, args []string, nargs int) (target
 	return t, pos, nil
 }
 
-// formatFlag adds --format with the given choices, the first the default.
-func formatFlag(f *flags, choices ...string) *string {
-	return f.String("format", choices[0], "message format: "+joinOr(choices))
-}
-
-func joinOr(s []string) string {
-	out := ""
-	for i, c := range s {
-		switch {
-		case i == 0:
-		case i == len(s)-1:
-			out += " or "
-		default:
-			out += ", "
-		}
-		out += c
-	}
-	return out
-}
-
-func checkFormat(format string, choices ...string) error {
-	for _, c := range choices {
-		if format == c {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: --format must be %s, got %q", ErrUsage, joinOr(choices), format)
-}
-
 func runImport(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, "import", importUsage)
 	history := f.String("history", "", "history to write into; without it, lines name their history")
-	format := formatFlag(f, "haystack", "openai")
+	format := f.choice("format", "message format", "haystack", "openai")
 	batch := f.Int("batch", importBatch, "messages per write")
 	t, pos, err := openTarget(ctx, f, args, -1)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	if err := checkFormat(*format, "haystack", "openai"); err != nil {
-		return err
-	}
 	if *batch < 1 {
 		return fmt.Errorf("%w: --batch must be at least 1", ErrUsage)
 	}
@@ -243,15 +210,18 @@ func parseImportLine(data []byte, history string, openai bool) (string, chat.Mes
 		m, err := decode(data)
 		return history, m, err
 	}
-	var pair struct {
-		ID      *string         `json:"chat_history_id"`
-		Message json.RawMessage `json:"message"`
-	}
-	if err := json.Unmarshal(data, &pair); err != nil || pair.ID == nil || pair.Message == nil {
+	ms, err := jsonx.Members(data, "chat_history_id", "message")
+	id, idOK := ms["chat_history_id"]
+	msg, msgOK := ms["message"]
+	if err != nil || !idOK || !msgOK {
 		return "", chat.Message{}, errors.New(`without --history each line must be {"chat_history_id": ID, "message": {...}}`)
 	}
-	m, err := decode(pair.Message)
-	return *pair.ID, m, err
+	historyID, err := jsonx.NewDecoder(id.Raw).String()
+	if err != nil {
+		return "", chat.Message{}, fmt.Errorf("chat_history_id: %w", err)
+	}
+	m, err := decode(msg.Raw)
+	return historyID, m, err
 }
 
 func openInput(env *Env, pos []string) (io.ReadCloser, string, error) {
@@ -269,15 +239,12 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, "export", exportUsage)
 	history := f.String("history", "", "history to export")
 	all := f.Bool("all", false, "export every history")
-	format := formatFlag(f, "haystack", "openai")
+	format := f.choice("format", "message format", "haystack", "openai")
 	t, pos, err := openTarget(ctx, f, args, -1)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	if err := checkFormat(*format, "haystack", "openai"); err != nil {
-		return err
-	}
 	if (*history == "") == !*all {
 		return fmt.Errorf("%w: export needs exactly one of --history ID and --all", ErrUsage)
 	}
@@ -413,15 +380,12 @@ func runHistories(ctx context.Context, env *Env, args []string) error {
 func runShow(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, "show", showUsage)
 	lastK := f.String("last-k", "", "rounds to show, or all (default: the store's last_k)")
-	format := formatFlag(f, "haystack", "openai", "text")
+	format := f.choice("format", "message format", "haystack", "openai", "text")
 	t, pos, err := openTarget(ctx, f, args, 1)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	if err := checkFormat(*format, "haystack", "openai", "text"); err != nil {
-		return err
-	}
 	var msgs []chat.Message
 	if *lastK == "" {
 		msgs, err = t.Retrieve(ctx, pos[0])

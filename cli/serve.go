@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,39 +38,23 @@ flags:
 
 func runServe(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, "serve", serveUsage)
-	bind := func(name, variable string) { f.fromEnv(name, variable) }
-	addr := f.String("addr", "127.0.0.1:8080", "listen address (env CHATSTORE_ADDR)")
-	bind("addr", "CHATSTORE_ADDR")
-	storeURL := f.String("store", DefaultStore, "store URL; Haystack's store options as query parameters, e.g. memory://?last_k=all (env CHATSTORE_STORE)")
-	bind("store", "CHATSTORE_STORE")
-	tokensFile := f.String("tokens-file", "", "file of \"TENANT TOKEN\" lines; every /v1 request then needs a bearer token (env CHATSTORE_TOKENS_FILE)")
-	bind("tokens-file", "CHATSTORE_TOKENS_FILE")
-	allowUnauth := f.Bool("allow-unauthenticated", false, "listen on a non-loopback address without a tokens file (env CHATSTORE_ALLOW_UNAUTHENTICATED)")
-	bind("allow-unauthenticated", "CHATSTORE_ALLOW_UNAUTHENTICATED")
-	maxBody := f.Int64("max-body-bytes", server.DefaultMaxBodyBytes, "largest request body (env CHATSTORE_MAX_BODY_BYTES)")
-	bind("max-body-bytes", "CHATSTORE_MAX_BODY_BYTES")
-	maxMsgs := f.Int("max-write-messages", server.DefaultMaxWriteMessages, "most messages in one write (env CHATSTORE_MAX_WRITE_MESSAGES)")
-	bind("max-write-messages", "CHATSTORE_MAX_WRITE_MESSAGES")
-	maxID := f.Int("max-history-id-bytes", server.DefaultMaxHistoryIDLen, fmt.Sprintf("longest history id, at most %d (env CHATSTORE_MAX_HISTORY_ID_BYTES)", server.MaxHistoryIDLen))
-	bind("max-history-id-bytes", "CHATSTORE_MAX_HISTORY_ID_BYTES")
-	maxHeader := f.Int("max-header-bytes", 64<<10, "largest request header block (env CHATSTORE_MAX_HEADER_BYTES)")
-	bind("max-header-bytes", "CHATSTORE_MAX_HEADER_BYTES")
-	storeTimeout := f.Duration("store-timeout", server.DefaultStoreTimeout, "longest a store call may take before the request answers 503 (env CHATSTORE_STORE_TIMEOUT)")
-	bind("store-timeout", "CHATSTORE_STORE_TIMEOUT")
-	headerTimeout := f.Duration("read-header-timeout", 5*time.Second, "time a client has to send the request headers (env CHATSTORE_READ_HEADER_TIMEOUT)")
-	bind("read-header-timeout", "CHATSTORE_READ_HEADER_TIMEOUT")
-	readTimeout := f.Duration("read-timeout", 30*time.Second, "time a client has to send a whole request (env CHATSTORE_READ_TIMEOUT)")
-	bind("read-timeout", "CHATSTORE_READ_TIMEOUT")
-	writeTimeout := f.Duration("write-timeout", 60*time.Second, "time to answer a request, from the end of its headers (env CHATSTORE_WRITE_TIMEOUT)")
-	bind("write-timeout", "CHATSTORE_WRITE_TIMEOUT")
-	idleTimeout := f.Duration("idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open (env CHATSTORE_IDLE_TIMEOUT)")
-	bind("idle-timeout", "CHATSTORE_IDLE_TIMEOUT")
-	shutdownTimeout := f.Duration("shutdown-timeout", 30*time.Second, "how long requests in flight get to finish at shutdown (env CHATSTORE_SHUTDOWN_TIMEOUT)")
-	bind("shutdown-timeout", "CHATSTORE_SHUTDOWN_TIMEOUT")
-	logLevel := f.String("log-level", "info", "debug (one record per request), info, warn or error (env CHATSTORE_LOG_LEVEL)")
-	bind("log-level", "CHATSTORE_LOG_LEVEL")
-	logFormat := f.String("log-format", "auto", "text, json, or auto: text on a terminal, JSON otherwise (env CHATSTORE_LOG_FORMAT)")
-	bind("log-format", "CHATSTORE_LOG_FORMAT")
+	addr := f.String("addr", "127.0.0.1:8080", "listen address")
+	storeURL := f.String("store", DefaultStore, "store URL; Haystack's store options as query parameters, e.g. memory://?last_k=all")
+	tokensFile := f.String("tokens-file", "", "file of \"TENANT TOKEN\" lines; every /v1 request then needs a bearer token")
+	allowUnauth := f.Bool("allow-unauthenticated", false, "listen on a non-loopback address without a tokens file")
+	maxBody := f.Int64("max-body-bytes", server.DefaultMaxBodyBytes, "largest request body")
+	maxMsgs := f.Int("max-write-messages", server.DefaultMaxWriteMessages, "most messages in one write")
+	maxID := f.Int("max-history-id-bytes", server.DefaultMaxHistoryIDLen, fmt.Sprintf("longest history id, at most %d", server.MaxHistoryIDLen))
+	maxHeader := f.Int("max-header-bytes", 64<<10, "largest request header block")
+	storeTimeout := f.Duration("store-timeout", server.DefaultStoreTimeout, "longest a store call may take before the request answers 503")
+	headerTimeout := f.Duration("read-header-timeout", 5*time.Second, "time a client has to send the request headers")
+	readTimeout := f.Duration("read-timeout", 30*time.Second, "time a client has to send a whole request")
+	writeTimeout := f.Duration("write-timeout", 60*time.Second, "time to answer a request, from the end of its headers")
+	idleTimeout := f.Duration("idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
+	shutdownTimeout := f.Duration("shutdown-timeout", 30*time.Second, "how long requests in flight get to finish at shutdown")
+	logLevel := f.String("log-level", "info", "debug (one record per request), info, warn or error")
+	logFormat := f.String("log-format", "auto", "text, json, or auto: text on a terminal, JSON otherwise")
+	f.VisitAll(func(fl *flag.Flag) { f.fromEnv(fl.Name) }) // every serve flag has its variable
 	pos, err := f.parse(args)
 	if err != nil {
 		return err

@@ -82,13 +82,17 @@ func (s *Server) fail(w *statusWriter, r *http.Request, err error) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	b := make([]byte, 0, 64+len(msg))
-	b = append(b, `{"error":{"code":`...)
+	b := appendError(append(make([]byte, 0, 64+len(msg)), '{'), code, msg)
+	writeJSON(w, status, append(b, "}\n"...))
+}
+
+// appendError appends the member "error":{"code":…,"message":…}.
+func appendError(b []byte, code, msg string) []byte {
+	b = append(b, `"error":{"code":`...)
 	b, _ = jsonx.AppendString(b, code, jsonx.Compact)
 	b = append(b, `,"message":`...)
 	b, _ = jsonx.AppendString(b, strings.ToValidUTF8(truncate(msg, 2000), "\uFFFD"), jsonx.Compact)
-	b = append(b, "}}\n"...)
-	writeJSON(w, status, b)
+	return append(b, '}')
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

@@ -1,14 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,11 +28,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ Tenant) error
 			code, msg = "store_unavailable", "the store did not answer the health check"
 		}
 		s.log.Warn("health check failed", "error", err)
-		b := []byte(`{"status":"unavailable","error":{"code":`)
-		b, _ = jsonx.AppendString(b, code, jsonx.Compact)
-		b = append(b, `,"message":`...)
-		b, _ = jsonx.AppendString(b, msg, jsonx.Compact)
-		writeJSON(w, http.StatusServiceUnavailable, append(b, "}}\n"...))
+		b := appendError([]byte(`{"status":"unavailable",`), code, msg)
+		writeJSON(w, http.StatusServiceUnavailable, append(b, "}\n"...))
 		return nil
 	}
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
@@ -82,7 +80,7 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 	}
 	for k, v := range q {
 		switch {
-		case !contains(allowed, k):
+		case !slices.Contains(allowed, k):
 			if len(allowed) == 0 {
 				return nil, badRequest("invalid_query", fmt.Sprintf("unknown query parameter %q; this route takes none", truncate(k, 100)))
 			}
@@ -92,15 +90,6 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 		}
 	}
 	return q, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // format reads ?format=: false for Haystack's format (the default), true for
@@ -131,72 +120,30 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		return nil, &http.MaxBytesError{Limit: s.opts.MaxBodyBytes}
 	}
-	body := http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-	n := r.ContentLength
-	if n < 0 || n > 64<<10 {
-		n = 512 // unknown or large: grow as it comes rather than trust the header
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 {
+		buf.Grow(int(n)) // within the limit, checked above
 	}
-	buf := make([]byte, 0, n+1)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)); err != nil {
+		if _, ok := err.(*http.MaxBytesError); ok {
+			return nil, err
 		}
-		m, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if _, ok := err.(*http.MaxBytesError); ok {
-				return nil, err
-			}
-			return nil, badRequest("invalid_body", "the request body could not be read: "+err.Error())
-		}
+		return nil, badRequest("invalid_body", "the request body could not be read: "+err.Error())
 	}
-	if len(buf) == 0 {
+	if buf.Len() == 0 {
 		return nil, badRequest("invalid_json", "the request body is empty; a JSON object is required")
 	}
-	return buf, nil
+	return buf.Bytes(), nil
 }
 
-// members splits a JSON object into the raw values of its members, which
-// must all be among names. It reports where each value starts, so errors
-// inside a value can give offsets in the whole body.
-type member struct {
-	raw    []byte
-	offset int
-}
-
-func members(body []byte, names ...string) (map[string]member, error) {
-	d := jsonx.NewDecoder(body)
-	if err := d.OpenObject(); err != nil {
+// members splits a JSON request body into its members (jsonx.Members),
+// with the server's errors.
+func members(body []byte, names ...string) (map[string]jsonx.Member, error) {
+	ms, err := jsonx.Members(body, names...)
+	if err != nil {
 		return nil, bodyErr("", err)
 	}
-	out := make(map[string]member, len(names))
-	for n := 0; ; n++ {
-		key, ok, err := d.NextKey(n)
-		if err != nil {
-			return nil, bodyErr("", err)
-		}
-		if !ok {
-			break
-		}
-		if !contains(names, key) {
-			return nil, badRequest("invalid_request", fmt.Sprintf("unknown member %q in the request body; expected %s", truncate(key, 100), strings.Join(names, ", ")))
-		}
-		if _, dup := out[key]; dup {
-			return nil, bodyErr("", d.DuplicateKey(key))
-		}
-		start := d.Offset()
-		if err := d.Skip(); err != nil {
-			return nil, bodyErr(key, err)
-		}
-		out[key] = member{raw: body[start:d.Offset()], offset: start}
-	}
-	if err := d.Finish(); err != nil {
-		return nil, bodyErr("", err)
-	}
-	return out, nil
+	return ms, nil
 }
 
 // bodyErr describes a JSON error of the request body outside the messages.
@@ -209,7 +156,10 @@ func bodyErr(where string, err error) error {
 	if where != "" {
 		prefix = where + ": "
 	}
+	var ue *jsonx.UnknownMemberError
 	switch {
+	case errors.As(err, &ue):
+		return badRequest("invalid_request", "the request body has an "+ue.Error())
 	case errors.As(err, &se):
 		return badRequest("invalid_json", fmt.Sprintf("the request body is not valid JSON: %s (at byte %d)", se.Msg, se.Offset))
 	case errors.As(err, &te):
@@ -220,22 +170,22 @@ func bodyErr(where string, err error) error {
 
 // decodeMessages reads a JSON array of messages in the chosen format. Error
 // paths are made relative to the body: "messages[3].content[0].text".
-func decodeMessages(m member, name string, openai bool) ([]chat.Message, error) {
+func decodeMessages(m jsonx.Member, name string, openai bool) ([]chat.Message, error) {
 	var (
 		msgs []chat.Message
 		err  error
 	)
 	if openai {
-		msgs, err = chat.UnmarshalOpenAIList(m.raw)
+		msgs, err = chat.UnmarshalOpenAIList(m.Raw)
 	} else {
-		msgs, err = chat.UnmarshalList(m.raw)
+		msgs, err = chat.UnmarshalList(m.Raw)
 	}
 	if err != nil {
 		var ce *chat.Error
 		if errors.As(err, &ce) {
 			ce.Path = name + ce.Path
 			if ce.Offset >= 0 {
-				ce.Offset += m.offset
+				ce.Offset += m.Offset
 			}
 		}
 		return nil, err
@@ -408,7 +358,7 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 		return err
 	}
 	var opts component.RunOptions
-	if raw, ok := ms["current_messages"]; ok && !isNull(raw.raw) {
+	if raw, ok := ms["current_messages"]; ok && !bytes.Equal(raw.Raw, []byte("null")) {
 		if opts.CurrentMessages, err = decodeMessages(raw, "current_messages", out.openai); err != nil {
 			return err
 		}
@@ -417,7 +367,7 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 		}
 	}
 	if raw, ok := ms["last_k"]; ok {
-		if opts.LastK, err = bodyLastK(raw.raw); err != nil {
+		if opts.LastK, err = bodyLastK(raw.Raw); err != nil {
 			return err
 		}
 	}
@@ -432,8 +382,6 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 	}
 	return s.writeMessageList(w, msgs, out)
 }
-
-func isNull(raw []byte) bool { return strings.TrimSpace(string(raw)) == "null" }
 
 // bodyLastK reads "last_k" of a context request: a number of rounds ≥ 0,
 // "all", or null for the store's default.

@@ -75,8 +75,7 @@ func (m *metrics) storeOp(op string, err error, d time.Duration) {
 // write emits every series, sorted so that the output is stable.
 func (m *metrics) write(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintln(bw, "# HELP chatstore_http_requests_total HTTP requests by route pattern and status code.")
-	fmt.Fprintln(bw, "# TYPE chatstore_http_requests_total counter")
+	header(bw, "chatstore_http_requests_total", "counter", "HTTP requests by route pattern and status code.")
 	var reqs []requestKey
 	m.requests.Range(func(k, _ any) bool { reqs = append(reqs, k.(requestKey)); return true })
 	slices.SortFunc(reqs, func(a, b requestKey) int {
@@ -90,8 +89,7 @@ func (m *metrics) write(w io.Writer) error {
 		fmt.Fprintf(bw, "chatstore_http_requests_total{route=%s,code=\"%d\"} %d\n", strconv.Quote(k.route), k.code, n)
 	}
 
-	fmt.Fprintln(bw, "# HELP chatstore_http_request_duration_seconds HTTP request latency by route pattern.")
-	fmt.Fprintln(bw, "# TYPE chatstore_http_request_duration_seconds histogram")
+	header(bw, "chatstore_http_request_duration_seconds", "histogram", "HTTP request latency by route pattern.")
 	var routes []string
 	m.latency.Range(func(k, _ any) bool { routes = append(routes, k.(string)); return true })
 	slices.Sort(routes)
@@ -99,8 +97,7 @@ func (m *metrics) write(w io.Writer) error {
 		writeHistogram(bw, "chatstore_http_request_duration_seconds", "route="+strconv.Quote(r), load[string, histogram](&m.latency, r))
 	}
 
-	fmt.Fprintln(bw, "# HELP chatstore_store_operation_duration_seconds Store operation latency by operation and outcome.")
-	fmt.Fprintln(bw, "# TYPE chatstore_store_operation_duration_seconds histogram")
+	header(bw, "chatstore_store_operation_duration_seconds", "histogram", "Store operation latency by operation and outcome.")
 	var ops []opKey
 	m.storeOps.Range(func(k, _ any) bool { ops = append(ops, k.(opKey)); return true })
 	slices.SortFunc(ops, func(a, b opKey) int { return cmp.Compare(a.op+" "+a.outcome, b.op+" "+b.outcome) })
@@ -109,19 +106,20 @@ func (m *metrics) write(w io.Writer) error {
 		writeHistogram(bw, "chatstore_store_operation_duration_seconds", labels, load[opKey, histogram](&m.storeOps, k))
 	}
 
-	fmt.Fprintln(bw, "# HELP chatstore_messages_written_total Messages stored (skipped ones not counted).")
-	fmt.Fprintln(bw, "# TYPE chatstore_messages_written_total counter")
+	header(bw, "chatstore_messages_written_total", "counter", "Messages stored (skipped ones not counted).")
 	fmt.Fprintf(bw, "chatstore_messages_written_total %d\n", m.written.Load())
-	fmt.Fprintln(bw, "# HELP chatstore_messages_read_total Messages returned by reads.")
-	fmt.Fprintln(bw, "# TYPE chatstore_messages_read_total counter")
+	header(bw, "chatstore_messages_read_total", "counter", "Messages returned by reads.")
 	fmt.Fprintf(bw, "chatstore_messages_read_total %d\n", m.read.Load())
-	fmt.Fprintln(bw, "# HELP chatstore_http_requests_in_flight HTTP requests being served.")
-	fmt.Fprintln(bw, "# TYPE chatstore_http_requests_in_flight gauge")
+	header(bw, "chatstore_http_requests_in_flight", "gauge", "HTTP requests being served.")
 	fmt.Fprintf(bw, "chatstore_http_requests_in_flight %d\n", m.inFlight.Load())
-	fmt.Fprintln(bw, "# HELP chatstore_start_time_seconds When the server started, in Unix seconds.")
-	fmt.Fprintln(bw, "# TYPE chatstore_start_time_seconds gauge")
+	header(bw, "chatstore_start_time_seconds", "gauge", "When the server started, in Unix seconds.")
 	fmt.Fprintf(bw, "chatstore_start_time_seconds %d\n", m.startTime.Unix())
 	return bw.Flush()
+}
+
+// header writes a metric's HELP and TYPE lines.
+func header(w io.Writer, name, typ, help string) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
 }
 
 func writeHistogram(w io.Writer, name, labels string, h *histogram) {

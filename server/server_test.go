@@ -244,7 +244,7 @@ func TestContext(t *testing.T) {
 	if n := len(replyMessages(t, f.do("POST", "/v1/histories/c/context", `{}`))); n != 6 {
 		t.Errorf("empty context request returned %d, want the whole (default last_k) history", n)
 	}
-	if n := len(replyMessages(t, f.do("POST", "/v1/histories/c/context", `{"last_k":"all","current_messages":null}`))); n != 6 {
+	if n := len(replyMessages(t, f.do("POST", "/v1/histories/c/context", `{"last_k": "all", "current_messages": null}`))); n != 6 {
 		t.Errorf("last_k all returned %d", n)
 	}
 	if n := len(replyMessages(t, f.do("POST", "/v1/histories/c/context", `{"last_k":0}`))); n != 0 {
