@@ -11,6 +11,7 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/internal/testenv"
+	"github.com/chatstore/chatstore/storetest"
 )
 
 // TestServerRestart restarts PostgreSQL during a write loop: the loop sees
@@ -68,19 +69,6 @@ func TestServerRestart(t *testing.T) {
 	if failures == 0 {
 		t.Errorf("no write failed while the server restarted: the test did not test anything")
 	}
-	msgs, err := st.RetrieveLast(t.Context(), "h", chatstore.All)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]int{}
-	for _, m := range msgs {
-		text, _ := m.Text()
-		seen[text]++
-	}
-	for _, tag := range acked {
-		if seen[tag] != 1 {
-			t.Errorf("acknowledged %s is present %d times", tag, seen[tag])
-		}
-	}
+	storetest.CheckAcked(t, st, "h", acked)
 	t.Logf("%d acknowledged writes, %d failed while the server was down, all acknowledged ones present", len(acked), failures)
 }

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -317,13 +318,13 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 	if count == 0 {
 		return nil, true
 	}
-	skip := map[int64]bool{}
+	var skip []int64 // a few system messages at most
 	for _, f := range head[3:] {
 		v, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
 			return nil, false
 		}
-		skip[v] = true
+		skip = append(skip, v)
 	}
 	n := count - start
 	if n < 0 || int64(len(res)) < 1+n {
@@ -337,7 +338,7 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 	out := make([]driver.Message, 0, n-int64(len(skip)))
 	for i, v := range vals {
 		p := start + int64(i)
-		if skip[p] {
+		if slices.Contains(skip, p) {
 			continue
 		}
 		var id string

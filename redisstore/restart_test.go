@@ -12,6 +12,7 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/internal/testenv"
+	"github.com/chatstore/chatstore/storetest"
 )
 
 // redisServer runs a redis-server of the test's own on a free port, with
@@ -107,19 +108,6 @@ func TestServerRestart(t *testing.T) {
 	if failures < 3 {
 		t.Errorf("only %d writes failed while Redis was down", failures)
 	}
-	msgs, err := st.RetrieveLast(t.Context(), "h", chatstore.All)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]int{}
-	for _, m := range msgs {
-		text, _ := m.Text()
-		seen[text]++
-	}
-	for _, tag := range acked {
-		if seen[tag] != 1 {
-			t.Errorf("acknowledged %s is present %d times", tag, seen[tag])
-		}
-	}
+	storetest.CheckAcked(t, st, "h", acked)
 	t.Logf("%d acknowledged writes, %d failed while Redis was down, all acknowledged ones present", len(acked), failures)
 }

@@ -54,7 +54,8 @@ if xp == nil and nids > 0 then
 end
 
 -- held: membership in KEY:i, asked for all at once for the supplied ids
--- and the ids this write would generate first.
+-- and the ids this write would generate first. Ids below xp are positions
+-- and are never in KEY:i; before xp exists nothing is.
 local held, checked = {}, {}
 local function ask(list)
   for a = 1, #list, 1000 do
@@ -66,24 +67,19 @@ local function ask(list)
     end
   end
 end
-local function positional(id, limit)
-  local v = tonumber(id)
-  return v ~= nil and v >= 0 and v < limit and string.format('%d', v) == id
-end
 if xp ~= nil and xp < before then
   if #sids > 0 then ask(sids) end
   local cands = {}
   for p = before, before + n - 1 do cands[#cands + 1] = string.format('%d', p) end
   ask(cands)
 end
-local function isHeld(id)
-  if xp == nil then return positional(id, before) end
-  if positional(id, xp) or held[id] then return true end
-  if checked[id] or xp >= before then return false end
-  return redis.call('SISMEMBER', ki, id) == 1
+local function positional(id)
+  local v = tonumber(id)
+  return v ~= nil and v >= 0 and v < xp and string.format('%d', v) == id
 end
 
-local entries, newids, starts = {}, {}, {}
+local skipped, nskipped = {}, 0
+local newids, starts = {}, {}
 local taken = {}
 local counter = before
 local nextSupplied = 3
@@ -92,9 +88,10 @@ for j = 1, n do
   local id
   local write = true
   if code >= 3 then
+    -- a supplied id: xp is set, and held answers for all of them
     id = ARGV[nextSupplied]
     nextSupplied = nextSupplied + 1
-    if taken[id] or isHeld(id) then write = false else taken[id] = true end
+    if taken[id] or held[id] or positional(id) then write = false else taken[id] = true end
     code = code - 3
   elseif xp == nil then
     counter = counter + 1 -- the id is the position; nothing to check or keep
@@ -122,36 +119,40 @@ for j = 1, n do
       if open == 0 then ostart = count end
       open = open + 1
     end
-    entries[#entries + 1] = ARGV[jsonBase + j]
     if xp ~= nil then newids[#newids + 1] = id end
     count = count + 1
+  else
+    skipped[j] = true
+    nskipped = nskipped + 1
   end
 end
 
-local function push(key, list)
-  for a = 1, #list, 1000 do
-    redis.call('RPUSH', key, unpack(list, a, math.min(a + 999, #list)))
+-- push runs cmd on key with list[from..to], at most 1000 values a call.
+local function push(cmd, key, list, from, to)
+  for a = from, to, 1000 do
+    redis.call(cmd, key, unpack(list, a, math.min(a + 999, to)))
   end
 end
-if #entries > 0 then
-  if #entries == n and n <= 1000 then
-    redis.call('RPUSH', km, unpack(ARGV, jsonBase + 1, jsonBase + n))
+local written = count - before
+if written > 0 then
+  if nskipped == 0 then
+    push('RPUSH', km, ARGV, jsonBase + 1, jsonBase + n) -- as they came
   else
-    push(km, entries)
-  end
-  push(kr, starts)
-  if #newids > 0 then
-    push(kd, newids)
-    for a = 1, #newids, 1000 do
-      redis.call('SADD', ki, unpack(newids, a, math.min(a + 999, #newids)))
+    local entries = {}
+    for j = 1, n do
+      if not skipped[j] then entries[#entries + 1] = ARGV[jsonBase + j] end
     end
+    push('RPUSH', km, entries, 1, #entries)
   end
+  push('RPUSH', kr, starts, 1, #starts)
+  push('RPUSH', kd, newids, 1, #newids)
+  push('SADD', ki, newids, 1, #newids)
   redis.call('HSET', ks, 'c', count, 'r', rounds, 'o', open, 'os', ostart)
 end
 if ttl > 0 and count > 0 then
   for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ttl) end
 end
-return {#entries, before}
+return {written, before}
 `)
 
 // tailScript: KEYS s, m, r, d; ARGV rounds. Returns a header "S XP C

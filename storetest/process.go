@@ -229,3 +229,25 @@ func overlap(spans [][2]int64) bool {
 	}
 	return true
 }
+
+// CheckAcked checks that a history holds each of the acknowledged texts
+// exactly once: after a fault (a server restart, a killed process), no write
+// that returned without error may be missing or doubled. The messages are
+// single-text messages whose text is the tag.
+func CheckAcked(t testing.TB, st *chatstore.Store, history string, acked []string) {
+	t.Helper()
+	msgs, err := st.RetrieveLast(context.Background(), history, chatstore.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[string]int, len(msgs))
+	for _, m := range msgs {
+		text, _ := m.Text()
+		seen[text]++
+	}
+	for _, tag := range acked {
+		if seen[tag] != 1 {
+			t.Errorf("acknowledged %s is present %d times", tag, seen[tag])
+		}
+	}
+}
