@@ -75,6 +75,7 @@ func init() {
 		{"show", "print the last rounds of a history", showUsage, runShow},
 		{"count", "print the number of messages of a history", countUsage, runCount},
 		{"delete", "delete a history", deleteUsage, runDelete},
+		{"bench", "measure a store or a server with the standard workloads", benchUsage, runBench},
 		{"version", "print the version", "usage: chatstore version\n", runVersion},
 	}
 }

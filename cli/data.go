@@ -512,5 +512,8 @@ func redact(raw string) string {
 	if err != nil {
 		return "(unparsable URL)"
 	}
+	if _, ok := u.User.Password(); !ok {
+		return raw // as given: memory:// stays memory://
+	}
 	return u.Redacted()
 }

@@ -118,7 +118,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		env.Ready(ln.Addr().String())
 	}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- hs.Serve(server.Listener(ln, *maxHeader)) }()
 
 	select {
 	case err := <-served:

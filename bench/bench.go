@@ -1,0 +1,421 @@
+// Package bench runs chatstore's standard workloads against a store or a
+// server and reports throughput and latency. It is what "chatstore bench"
+// runs; docs/BENCHMARKS.md has its figures for every backend.
+//
+// The workloads:
+//
+//	W1  append 10,000 messages one at a time to one history
+//	W2  append 100,000 messages in batches of 100 over 1,000 histories
+//	W3  read the last 10 rounds of histories of 100, 10,000 and 100,000 messages
+//	W4  64 clients, each looping append-one then read-last-10 on its own history
+//
+// Every history a run writes has the run's own id prefix, and the run deletes
+// them all at the end, also when it fails or is interrupted.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chatstore/chatstore/chat"
+)
+
+// Target is what the workloads run against: a *chatstore.Store, or a
+// *client.Client talking to a server.
+type Target interface {
+	Write(ctx context.Context, historyID string, msgs []chat.Message) (int, error)
+	RetrieveLast(ctx context.Context, historyID string, lastK int) ([]chat.Message, error)
+	Delete(ctx context.Context, historyID string) error
+}
+
+// Workloads are the names Config.Workloads takes, in the order they run.
+var Workloads = []string{"W1", "W2", "W3", "W4"}
+
+// Config sets what a run does. The zero value runs every workload at the
+// sizes above.
+type Config struct {
+	// Workloads to run, from Workloads; empty means all.
+	Workloads []string
+	// Scale multiplies the sizes of W1, W2 and W3 (the message counts and
+	// W2's histories), for quick runs; 0 means 1. W3's history sizes are
+	// scaled too, but W3 always reads the last 10 rounds.
+	Scale float64
+	// Clients is W4's number of clients; 0 means 64.
+	Clients int
+	// Duration is how long W4 runs; 0 means 10s.
+	Duration time.Duration
+	// Reads is how many reads W3 makes of each history; 0 means 1,000.
+	Reads int
+	// Prefix starts every history id the run writes; "" means
+	// "chatstore-bench-" and 8 random hex digits, so runs never meet.
+	Prefix string
+	// Progress, when set, receives a one-line progress report a few times
+	// a second, each ending in '\r' (for a terminal).
+	Progress io.Writer
+}
+
+// Result is one workload's figures. Latencies are per operation: one write
+// in W1 and W2, one read in W3, one append-and-read loop in W4.
+type Result struct {
+	Workload string  `json:"workload"`
+	Name     string  `json:"name"`
+	Ops      int     `json:"ops"`
+	Messages int     `json:"messages"` // messages written (W1, W2, W4) or read (W3)
+	Seconds  float64 `json:"seconds"`
+	Rate     float64 `json:"rate"`
+	Unit     string  `json:"unit"` // of Rate: msgs/s, reads/s or loops/s
+	P50      float64 `json:"p50_us"`
+	P90      float64 `json:"p90_us"`
+	P99      float64 `json:"p99_us"`
+	Max      float64 `json:"max_us"`
+}
+
+// Report is a whole run.
+type Report struct {
+	Target  string    `json:"target"`
+	Started time.Time `json:"started"`
+	Machine Machine   `json:"machine"`
+	Results []Result  `json:"results"`
+}
+
+// Machine says where a run ran, so that figures travel with it.
+type Machine struct {
+	GOOS      string `json:"goos"`
+	GOARCH    string `json:"goarch"`
+	CPUs      int    `json:"cpus"`
+	CPU       string `json:"cpu,omitempty"`
+	GoVersion string `json:"go_version"`
+}
+
+func thisMachine() Machine {
+	return Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(), CPU: cpuModel(), GoVersion: runtime.Version()}
+}
+
+// cpuModel reads the processor's name on Linux; elsewhere it is "".
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// ErrConfig is wrapped by Run's errors for a Config out of range.
+var ErrConfig = errors.New("invalid bench configuration")
+
+// Run runs the configured workloads against t and deletes what it wrote.
+// targetName goes into the report. On an error (or when ctx ends) it
+// returns the results of the workloads that finished along with the error.
+func Run(ctx context.Context, t Target, targetName string, cfg Config) (*Report, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	r := &runner{t: t, cfg: cfg, written: map[string]bool{}}
+	rep := &Report{Target: targetName, Started: time.Now().UTC(), Machine: thisMachine()}
+	defer r.clearProgress()
+	err := r.runAll(ctx, rep)
+	// Clean up even when ctx is over: the run's histories must not stay.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if cerr := r.cleanup(cctx); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return rep, err
+}
+
+func (c *Config) fill() error {
+	if len(c.Workloads) == 0 {
+		c.Workloads = Workloads
+	}
+	for _, w := range c.Workloads {
+		if !slices.Contains(Workloads, w) {
+			return fmt.Errorf("bench: %w: unknown workload %q; the workloads are %s", ErrConfig, w, strings.Join(Workloads, ", "))
+		}
+	}
+	switch {
+	case c.Scale < 0, c.Clients < 0, c.Duration < 0, c.Reads < 0:
+		return fmt.Errorf("bench: %w: scale, clients, duration and reads must not be negative", ErrConfig)
+	case c.Scale > 10:
+		return fmt.Errorf("bench: %w: scale %g is above 10", ErrConfig, c.Scale)
+	}
+	if c.Scale == 0 {
+		c.Scale = 1
+	}
+	if c.Clients == 0 {
+		c.Clients = 64
+	}
+	if c.Duration == 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Reads == 0 {
+		c.Reads = 1000
+	}
+	if c.Prefix == "" {
+		var b [4]byte
+		rand.Read(b[:])
+		c.Prefix = "chatstore-bench-" + hex.EncodeToString(b[:]) + "-"
+	}
+	return nil
+}
+
+type runner struct {
+	t   Target
+	cfg Config
+
+	mu      sync.Mutex
+	written map[string]bool // histories to delete at the end
+
+	// progress of the running workload
+	stage      atomic.Pointer[string]
+	done, goal atomic.Int64
+}
+
+func (r *runner) scaled(n int) int { return max(1, int(float64(n)*r.cfg.Scale+0.5)) }
+
+func (r *runner) history(name string) string {
+	id := r.cfg.Prefix + name
+	r.mu.Lock()
+	r.written[id] = true
+	r.mu.Unlock()
+	return id
+}
+
+func (r *runner) cleanup(ctx context.Context) error {
+	ids := make([]string, 0, len(r.written))
+	for id := range r.written {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	r.setStage("cleaning up", int64(len(ids)))
+	var errs []error
+	for _, id := range ids {
+		if err := r.t.Delete(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("deleting %s: %w", id, err))
+			if len(errs) == 3 {
+				break // the store is gone; say so once, not a thousand times
+			}
+		}
+		r.done.Add(1)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("bench: cleanup: the histories starting with %q may remain: %w", r.cfg.Prefix, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (r *runner) runAll(ctx context.Context, rep *Report) error {
+	stop := r.startProgress()
+	defer stop()
+	for _, w := range Workloads {
+		if !slices.Contains(r.cfg.Workloads, w) {
+			continue
+		}
+		var (
+			res []Result
+			err error
+		)
+		switch w {
+		case "W1":
+			res, err = r.w1(ctx)
+		case "W2":
+			res, err = r.w2(ctx)
+		case "W3":
+			res, err = r.w3(ctx)
+		case "W4":
+			res, err = r.w4(ctx)
+		}
+		rep.Results = append(rep.Results, res...)
+		if err != nil {
+			return fmt.Errorf("bench: %s: %w", w, err)
+		}
+	}
+	return nil
+}
+
+// w1 appends messages one at a time to one history.
+func (r *runner) w1(ctx context.Context) ([]Result, error) {
+	n := r.scaled(10000)
+	id := r.history("w1")
+	msgs := Messages(1, n)
+	r.setStage("W1 append one at a time", int64(n))
+	lat := make([]time.Duration, 0, n)
+	start := time.Now()
+	for i := range msgs {
+		t0 := time.Now()
+		if _, err := r.t.Write(ctx, id, msgs[i:i+1]); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+		r.done.Add(1)
+	}
+	return []Result{result("W1", fmt.Sprintf("append 1 message × %d, one history", n), n, n, time.Since(start), "msgs/s", lat)}, nil
+}
+
+// w2 appends batches of 100 over many histories, each history's batches in
+// order, one writer.
+func (r *runner) w2(ctx context.Context) ([]Result, error) {
+	total := r.scaled(100000)
+	const batch = 100
+	histories := r.scaled(1000)
+	batches := (total + batch - 1) / batch
+	ids := make([]string, histories)
+	gens := make([]*generator, histories)
+	for h := range ids {
+		ids[h] = r.history(fmt.Sprintf("w2-%d", h))
+		gens[h] = newGenerator(uint64(1000 + h))
+	}
+	r.setStage("W2 batches of 100", int64(total))
+	lat := make([]time.Duration, 0, batches)
+	var elapsed time.Duration
+	written := 0
+	for b := range batches {
+		h := b % histories
+		msgs := gens[h].next(min(batch, total-written))
+		t0 := time.Now()
+		if _, err := r.t.Write(ctx, ids[h], msgs); err != nil {
+			return nil, err
+		}
+		d := time.Since(t0)
+		elapsed += d // generating the messages is not the store's time
+		lat = append(lat, d)
+		written += len(msgs)
+		r.done.Add(int64(len(msgs)))
+	}
+	name := fmt.Sprintf("append %d messages in batches of %d over %d histories", total, batch, histories)
+	return []Result{result("W2", name, batches, written, elapsed, "msgs/s", lat)}, nil
+}
+
+// w3 fills histories of three sizes and reads the last 10 rounds of each.
+func (r *runner) w3(ctx context.Context) ([]Result, error) {
+	var out []Result
+	for _, size := range []int{100, 10000, 100000} {
+		n := r.scaled(size)
+		id := r.history(fmt.Sprint("w3-", size))
+		r.setStage(fmt.Sprintf("W3 filling a history of %d", n), int64(n))
+		g := newGenerator(uint64(size))
+		for done := 0; done < n; {
+			msgs := g.next(min(1000, n-done))
+			if _, err := r.t.Write(ctx, id, msgs); err != nil {
+				return out, err
+			}
+			done += len(msgs)
+			r.done.Add(int64(len(msgs)))
+		}
+		r.setStage(fmt.Sprintf("W3 reading the last 10 rounds of %d", n), int64(r.cfg.Reads))
+		lat := make([]time.Duration, 0, r.cfg.Reads)
+		read := 0
+		start := time.Now()
+		for range r.cfg.Reads {
+			t0 := time.Now()
+			msgs, err := r.t.RetrieveLast(ctx, id, 10)
+			if err != nil {
+				return out, err
+			}
+			lat = append(lat, time.Since(t0))
+			read += len(msgs)
+			r.done.Add(1)
+		}
+		out = append(out, result("W3", fmt.Sprintf("read the last 10 rounds of %d messages", n), r.cfg.Reads, read, time.Since(start), "reads/s", lat))
+	}
+	return out, nil
+}
+
+// w4 runs the clients for the configured time; each appends one message and
+// reads the last 10 rounds of its own history, over and over.
+func (r *runner) w4(ctx context.Context) ([]Result, error) {
+	clients := r.cfg.Clients
+	r.setStage(fmt.Sprintf("W4 %d clients for %s", clients, r.cfg.Duration), 0)
+	ids := make([]string, clients)
+	for c := range ids {
+		ids[c] = r.history(fmt.Sprintf("w4-%d", c))
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		lat      []time.Duration
+		firstErr error
+	)
+	start := time.Now()
+	deadline := start.Add(r.cfg.Duration)
+	for c := range clients {
+		wg.Go(func() {
+			g := newGenerator(uint64(5000 + c))
+			mine := make([]time.Duration, 0, 1024)
+			defer func() {
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
+			for time.Now().Before(deadline) {
+				msg := g.next(1)
+				t0 := time.Now()
+				_, err := r.t.Write(wctx, ids[c], msg)
+				if err == nil {
+					_, err = r.t.RetrieveLast(wctx, ids[c], 10)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil && wctx.Err() == nil {
+						firstErr = fmt.Errorf("client %d: %w", c, err)
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				mine = append(mine, time.Since(t0))
+				r.done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	name := fmt.Sprintf("%d clients: append 1, read last 10 rounds, for %s", clients, r.cfg.Duration)
+	return []Result{result("W4", name, len(lat), len(lat), elapsed, "loops/s", lat)}, nil
+}
+
+func result(w, name string, ops, msgs int, d time.Duration, unit string, lat []time.Duration) Result {
+	slices.Sort(lat)
+	us := func(q float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		i := min(len(lat)-1, int(q*float64(len(lat))))
+		return float64(lat[i]) / float64(time.Microsecond)
+	}
+	rate := 0.0
+	if d > 0 {
+		if unit == "msgs/s" {
+			rate = float64(msgs) / d.Seconds()
+		} else {
+			rate = float64(ops) / d.Seconds()
+		}
+	}
+	return Result{
+		Workload: w, Name: name, Ops: ops, Messages: msgs, Seconds: d.Seconds(), Rate: rate, Unit: unit,
+		P50: us(0.50), P90: us(0.90), P99: us(0.99), Max: us(1),
+	}
+}

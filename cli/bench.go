@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chatstore/chatstore/bench"
+)
+
+const benchUsage = `usage: chatstore bench [flags]
+
+Runs chatstore's standard workloads against a store (--store URL) or a
+running server (--server URL) and prints throughput and latency:
+
+  W1  append 10,000 messages one at a time to one history
+  W2  append 100,000 messages in batches of 100 over 1,000 histories
+  W3  read the last 10 rounds of histories of 100, 10,000 and 100,000 messages
+  W4  64 clients, each looping append-one then read-last-10 on its own history
+
+The messages are a realistic, deterministic mix: user questions of about 200
+characters, assistant answers of about 600, tool calls, and tool results of
+about 300. Every history the run writes starts with its own random prefix
+and is deleted at the end, also when the run fails or is interrupted.
+docs/BENCHMARKS.md has the figures for every backend.
+
+examples:
+  chatstore bench --store memory://
+  chatstore bench --store sqlite:/tmp/bench.db --workloads W1,W3
+  chatstore bench --server http://127.0.0.1:8080 --format json
+  chatstore bench --store 'postgres://postgres@127.0.0.1/test' --scale 0.1 --duration 3s
+
+flags:
+`
+
+func runBench(ctx context.Context, env *Env, args []string) error {
+	f := newFlags(env, "bench", benchUsage)
+	tf := addTargetFlags(f)
+	workloads := f.String("workloads", strings.Join(bench.Workloads, ","), "comma-separated workloads to run")
+	scale := f.Float64("scale", 1, "multiply the sizes of W1–W3 (0.01 for a quick look, at most 10)")
+	clients := f.Int("clients", 64, "W4's concurrent clients")
+	duration := f.Duration("duration", 10*time.Second, "how long W4 runs")
+	reads := f.Int("reads", 1000, "W3's reads of each history")
+	maxTime := f.Duration("max-time", 15*time.Minute, "stop (and clean up) if the run takes longer than this")
+	format := f.choice("format", "output", "table", "json", "markdown")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return f.usageErr("bench takes no arguments, got %q", pos)
+	}
+	if *maxTime <= 0 {
+		return f.usageErr("--max-time must be positive")
+	}
+	cfg := bench.Config{
+		Workloads: strings.Split(*workloads, ","),
+		Scale:     *scale, Clients: *clients, Duration: *duration, Reads: *reads,
+	}
+	if env.StderrTerminal {
+		cfg.Progress = env.Stderr
+	}
+	t, err := tf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	name := redact(*tf.store)
+	if *tf.server != "" {
+		name = "server " + *tf.server
+	}
+	ctx, cancel := context.WithTimeout(ctx, *maxTime)
+	defer cancel()
+	rep, runErr := bench.Run(ctx, t, name, cfg)
+	if rep == nil {
+		return fmt.Errorf("%w: %v", ErrUsage, runErr) // the configuration was refused
+	}
+	switch *format {
+	case "json":
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rep)
+	case "markdown":
+		err = rep.WriteMarkdown(env.Stdout)
+	default:
+		err = rep.WriteTable(env.Stdout)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return err
+}
