@@ -334,6 +334,21 @@ func (s *Store) Retrieve(ctx context.Context, historyID string) ([]chat.Message,
 // history) everything, and a negative lastK is ErrInvalidLastK. An unknown
 // history has no messages. The messages are the caller's to change.
 func (s *Store) RetrieveLast(ctx context.Context, historyID string, lastK int) ([]chat.Message, error) {
+	stored, err := s.tail(ctx, historyID, lastK)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]chat.Message, len(stored))
+	for i, sm := range stored {
+		if msgs[i], err = decodeStored(historyID, sm); err != nil {
+			return nil, err
+		}
+	}
+	return msgs, nil
+}
+
+// tail checks a retrieve's arguments and reads the stored messages.
+func (s *Store) tail(ctx context.Context, historyID string, lastK int) ([]driver.Message, error) {
 	if err := s.begin(ctx, "retrieve"); err != nil {
 		return nil, err
 	}
@@ -345,25 +360,23 @@ func (s *Store) RetrieveLast(ctx context.Context, historyID string, lastK int) (
 		return nil, fmt.Errorf("chatstore: %w: last_k must be 0 or greater, got %d", ErrInvalidLastK, lastK)
 	}
 	if lastK == 0 {
-		return []chat.Message{}, nil
+		return nil, nil
 	}
-	stored, err := s.drv.Tail(ctx, historyID, lastK)
+	return s.drv.Tail(ctx, historyID, lastK)
+}
+
+// decodeStored turns a stored message back into the message the caller
+// wrote, its chat_message_id in its meta.
+func decodeStored(historyID string, sm driver.Message) (chat.Message, error) {
+	m, err := chat.Unmarshal(sm.JSON)
 	if err != nil {
-		return nil, err
+		return m, fmt.Errorf("chatstore: history %q: stored message %q cannot be read: %w", historyID, sm.ID, err)
 	}
-	msgs := make([]chat.Message, len(stored))
-	for i, sm := range stored {
-		m, err := chat.Unmarshal(sm.JSON)
-		if err != nil {
-			return nil, fmt.Errorf("chatstore: history %q: stored message %q cannot be read: %w", historyID, sm.ID, err)
-		}
-		if m.Meta == nil {
-			m.Meta = make(map[string]any, 1)
-		}
-		m.Meta[MessageIDKey] = sm.ID
-		msgs[i] = m
+	if m.Meta == nil {
+		m.Meta = make(map[string]any, 1)
 	}
-	return msgs, nil
+	m.Meta[MessageIDKey] = sm.ID
+	return m, nil
 }
 
 // Delete removes a history and its messages. Deleting an unknown history is

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/loadtest"
 	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/storetest"
 )
@@ -110,4 +111,22 @@ func TestServerRestart(t *testing.T) {
 	}
 	storetest.CheckAcked(t, st, "h", acked)
 	t.Logf("%d acknowledged writes, %d failed while Redis was down, all acknowledged ones present", len(acked), failures)
+}
+
+// TestHTTPServerRestart kills Redis under a chatstore server taking writes
+// from 32 clients and starts it again: the server answers 503 while Redis is
+// down, 2xx again within seconds of it being back, without a restart of its
+// own, and loses no acknowledged write.
+func TestHTTPServerRestart(t *testing.T) {
+	bin := testenv.Get(t, "CHATSTORE_TEST_REDIS_SERVER", "/usr/bin/redis-server")
+	srv := &redisServer{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
+	srv.start()
+	defer func() { srv.stop() }()
+	// The client's defaults: how a server would be configured.
+	st, err := chatstore.Open(t.Context(), "redis://"+srv.addr()+"/0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	loadtest.StoreOutage(t, st, srv.stop, srv.start)
 }

@@ -77,6 +77,9 @@ func (s *Server) fail(w *statusWriter, r *http.Request, err error) {
 			slog.String("path", truncate(r.URL.EscapedPath(), 200)), slog.Any("error", err))
 	case status == http.StatusServiceUnavailable:
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store unavailable", slog.Any("error", err))
+		// The store is usually back within seconds (a database restart, a
+		// failover); say when to try again rather than let clients spin.
+		w.Header().Set("Retry-After", "1")
 	}
 	writeError(w, status, code, msg)
 }

@@ -122,7 +122,10 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	if n := r.ContentLength; n > 0 {
-		buf.Grow(int(n)) // within the limit, checked above
+		// Within the limit, checked above. ReadFrom wants MinRead bytes
+		// free before each read, the one that sees EOF too; without them it
+		// would copy the whole body once more.
+		buf.Grow(int(n) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)); err != nil {
 		if _, ok := err.(*http.MaxBytesError); ok {
@@ -253,26 +256,46 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 	if err != nil {
 		return err
 	}
-	var msgs []chat.Message
+	k := s.store.Options().LastK
 	if v, ok := q["last_k"]; ok {
-		k, err := chatstore.ParseLastK(v[0])
-		if err != nil {
+		if k, err = chatstore.ParseLastK(v[0]); err != nil {
 			return err
 		}
-		err = s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-			msgs, err = s.store.RetrieveLast(ctx, id, k)
-			return err
-		})
-	} else {
-		err = s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-			msgs, err = s.store.Retrieve(ctx, id)
-			return err
-		})
 	}
+	if !out.openai {
+		// Haystack's format is what the store keeps: no need to decode.
+		return s.writeStoredList(w, r, id, k)
+	}
+	var msgs []chat.Message
+	err = s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
+		msgs, err = s.store.RetrieveLast(ctx, id, k)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	return s.writeMessageList(w, msgs, out)
+}
+
+// writeStoredList answers {"messages":[…]} with the last k rounds of a
+// history in Haystack's format, straight from the store's encoding.
+func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, id string, k int) error {
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append((*bp)[:0], `{"messages":`...)
+	var n int
+	err := s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
+		b, n, err = s.store.AppendLastJSON(ctx, b, id, k)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b = append(b, "}\n"...)
+	*bp = b
+	s.metrics.read.Add(uint64(n))
+	writeJSON(w, http.StatusOK, b)
+	return nil
 }
 
 // outFormat is how messages are written in a response.
@@ -302,13 +325,17 @@ func outputFormat(q url.Values) (outFormat, error) {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 1<<20 { // do not pin huge buffers
+		bufPool.Put(bp)
+	}
+}
+
 func (s *Server) writeMessageList(w http.ResponseWriter, msgs []chat.Message, f outFormat) error {
-	bp := bufPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 1<<20 { // do not pin huge buffers
-			bufPool.Put(bp)
-		}
-	}()
+	bp := getBuf()
+	defer putBuf(bp)
 	b := append((*bp)[:0], `{"messages":[`...)
 	var err error
 	for i, m := range msgs {

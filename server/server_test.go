@@ -402,8 +402,8 @@ func TestStoreUnavailable(t *testing.T) {
 			b = body(chat.User("hi"))
 		}
 		r := f.do(rq[0], rq[1], b)
-		if r.code != 503 || r.errorCode(t) != "store_unavailable" {
-			t.Errorf("%s %s: %d %s", rq[0], rq[1], r.code, r.body)
+		if r.code != 503 || r.errorCode(t) != "store_unavailable" || r.header.Get("Retry-After") != "1" {
+			t.Errorf("%s %s: %d %s, Retry-After %q", rq[0], rq[1], r.code, r.body, r.header.Get("Retry-After"))
 		}
 	}
 	r := f.do("GET", "/healthz", "")

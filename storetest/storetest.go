@@ -51,6 +51,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"SkipSystemMessages", s.testSkipSystemMessages},
 		{"LastK", s.testLastK},
 		{"AllPartTypes", s.testAllPartTypes},
+		{"AppendLastJSON", s.testAppendLastJSON},
 		{"HistoryIsolation", s.testHistoryIsolation},
 		{"Delete", s.testDelete},
 		{"DeleteAll", s.testDeleteAll},
@@ -676,6 +677,51 @@ func (s suite) testAllPartTypes(t *testing.T) {
 		if string(wb) != string(gb) {
 			t.Errorf("message %d changed in the store:\n got  %s\n want %s", i, gb, wb)
 		}
+	}
+}
+
+// testAppendLastJSON checks that the read path that skips decoding gives
+// byte for byte the JSON of what RetrieveLast returns, whatever the meta
+// holds around where chat_message_id goes.
+func (s suite) testAppendLastJSON(t *testing.T) {
+	st := s.store(t, nil)
+	metas := []map[string]any{
+		nil, {}, {"a": "1"}, {"z": "1"}, {"a": "1", "z": "2"}, {"chat_message_ic": true, "chat_message_idx": false},
+		{"usage": map[string]any{"chat_message_id": "nested", "tokens": json.Number("3")}, "model": "m", "finish_reason": "stop"},
+		{"ünï": "x", "\u2028": "y", "\"q\"": []any{}, "{": "}"}, {"": "empty key"},
+	}
+	var msgs []chat.Message
+	for i, meta := range metas {
+		m := chat.User(fmt.Sprint("u", i))
+		m.Meta = meta
+		if i%3 == 1 {
+			m = m.WithMeta(chatstore.MessageIDKey, fmt.Sprintf("id \"%d\" ü", i))
+		}
+		msgs = append(msgs, m, chat.Assistant(fmt.Sprint("a", i)).WithMeta("usage", map[string]any{"n": json.Number("1")}))
+	}
+	write(t, st, "h", msgs...)
+	for _, k := range []int{0, 1, 2, 5, chatstore.All} {
+		want := []byte{'['}
+		for i, m := range retrieve(t, st, "h", k) {
+			if i > 0 {
+				want = append(want, ',')
+			}
+			want, _ = m.AppendJSON(want)
+		}
+		want = append(want, ']')
+		got, n, err := st.AppendLastJSON(ctx(t), []byte("prefix"), "h", k)
+		if err != nil || string(got) != "prefix"+string(want) || n != len(retrieve(t, st, "h", k)) {
+			t.Errorf("last_k %d: %d messages, %v\n got  %s\n want prefix%s", k, n, err, got, want)
+		}
+	}
+	if got, n, err := st.AppendLastJSON(ctx(t), nil, "unknown", chatstore.All); err != nil || string(got) != "[]" || n != 0 {
+		t.Errorf("unknown history: %s %d %v", got, n, err)
+	}
+	if _, _, err := st.AppendLastJSON(ctx(t), nil, "h", -1); !errors.Is(err, chatstore.ErrInvalidLastK) {
+		t.Errorf("last_k -1: %v", err)
+	}
+	if _, _, err := st.AppendLastJSON(ctx(t), nil, "", 1); !errors.Is(err, chatstore.ErrInvalidHistoryID) {
+		t.Errorf("empty id: %v", err)
 	}
 }
 

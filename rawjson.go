@@ -1,0 +1,105 @@
+package chatstore
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/chatstore/chatstore/internal/jsonx"
+)
+
+// AppendLastJSON appends to dst, as a JSON array, the messages that
+// RetrieveLast(ctx, historyID, lastK) returns, and returns how many there
+// were. The bytes are exactly those of encoding RetrieveLast's messages
+// with chat.Message.AppendJSON, but are made without decoding: stores keep
+// each message in that encoding, without its chat_message_id, so all that
+// is left to do is put the id into the meta. This is what the HTTP server
+// answers reads with; decoding and encoding again were most of its work.
+func (s *Store) AppendLastJSON(ctx context.Context, dst []byte, historyID string, lastK int) ([]byte, int, error) {
+	stored, err := s.tail(ctx, historyID, lastK)
+	if err != nil {
+		return dst, 0, err
+	}
+	dst = append(dst, '[')
+	for i, sm := range stored {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		out, ok := appendWithID(dst, sm.JSON, sm.ID)
+		if !ok {
+			// Not in the shape appendWithID knows: go the long way.
+			m, err := decodeStored(historyID, sm)
+			if err != nil {
+				return dst, 0, err
+			}
+			if out, err = m.AppendJSON(dst); err != nil {
+				return dst, 0, err
+			}
+		}
+		dst = out
+	}
+	return append(dst, ']'), len(stored), nil
+}
+
+// appendWithID appends body, a message as chat.Message.AppendJSON writes it
+// ({"role":"…","meta":{…},…} with meta's keys sorted and no whitespace),
+// with id inserted into its meta as chat_message_id where sorting puts it.
+// It returns false, having appended nothing, for a body of another shape.
+func appendWithID(dst, body []byte, id string) ([]byte, bool) {
+	// The meta object starts after the role, which has no escapes.
+	const rolePrefix, metaPrefix = `{"role":"`, `","meta":{`
+	if !bytes.HasPrefix(body, []byte(rolePrefix)) {
+		return dst, false
+	}
+	end := bytes.IndexByte(body[len(rolePrefix):], '"')
+	if end < 0 || !bytes.HasPrefix(body[len(rolePrefix)+end:], []byte(metaPrefix)) {
+		return dst, false
+	}
+	metaStart := len(rolePrefix) + end + len(metaPrefix) - 1 // at '{'
+	at := metaStart + 1                                      // where the member goes
+	comma := false                                           // whether a member comes before it
+	if body[at] != '}' {
+		// Find the first key that sorts after chat_message_id.
+		d := jsonx.NewDecoderString(string(body[metaStart:]))
+		if d.OpenObject() != nil {
+			return dst, false
+		}
+		for n := 0; ; n++ {
+			off := d.Offset()
+			key, more, err := d.NextKey(n)
+			if err != nil {
+				return dst, false
+			}
+			if !more {
+				at, comma = metaStart+off, true // before the closing brace
+				break
+			}
+			if key == MessageIDKey {
+				return dst, false // stores never keep it inside; do not guess
+			}
+			if key > MessageIDKey {
+				if n > 0 {
+					off++ // past the comma
+				}
+				at = metaStart + off
+				break
+			}
+			if d.Skip() != nil {
+				return dst, false
+			}
+		}
+	}
+	n0 := len(dst)
+	dst = append(dst, body[:at]...)
+	if comma {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"`+MessageIDKey+`":`...)
+	dst, err := jsonx.AppendString(dst, id, jsonx.Compact)
+	if err != nil {
+		return dst[:n0], false
+	}
+	if !comma && body[at] != '}' {
+		dst = append(dst, ',')
+	}
+	return append(dst, body[at:]...), true
+}
