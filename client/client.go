@@ -72,7 +72,9 @@ func (e *Error) Unwrap() error {
 var defaultHTTP = func() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 256
-	return &http.Client{Transport: t}
+	// The API never redirects; following one would send a request
+	// somewhere the caller did not ask for.
+	return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }()
 
 // New returns a client of the server at baseURL ("http://127.0.0.1:8080").
@@ -96,7 +98,12 @@ func New(baseURL string, opts *Options) (*Client, error) {
 func (c *Client) Close() error { return nil }
 
 func historyPath(id, suffix string) string {
-	return "/v1/histories/" + url.PathEscape(id) + suffix
+	esc := url.PathEscape(id)
+	if id == "." || id == ".." {
+		// Dot segments are removed by HTTP clients and proxies on the way.
+		esc = strings.ReplaceAll(esc, ".", "%2E")
+	}
+	return "/v1/histories/" + esc + suffix
 }
 
 // do sends one request and decodes a JSON answer into out (if not nil).

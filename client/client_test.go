@@ -76,3 +76,42 @@ func TestClientAgainstServer(t *testing.T) {
 		t.Error("ftp URL accepted")
 	}
 }
+
+// TestOddIDs reaches histories whose ids are path syntax. They once made
+// the server redirect, and DELETE of "." then deleted every history.
+func TestOddIDs(t *testing.T) {
+	ctx := context.Background()
+	st, err := chatstore.Open(ctx, "memory://", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, _ := server.New(st, &server.Options{Logger: slog.New(slog.DiscardHandler)})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c, _ := client.New(ts.URL, nil)
+	ids := []string{".", "..", "/", "//", "a/../b", "./a", "%2E", "?x=1", "#", " "}
+	for i, id := range ids {
+		if _, err := c.Write(ctx, id, []chat.Message{chat.User(id)}); err != nil {
+			t.Fatalf("Write(%q): %v", id, err)
+		}
+		if n, err := st.Count(ctx, id); err != nil || n != 1 {
+			t.Errorf("Write(%q) reached another history: the store has %d for it", id, n)
+		}
+		for _, other := range ids[i+1:] {
+			if _, err := st.Write(ctx, other, []chat.Message{chat.User("keep")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Delete(ctx, id); err != nil {
+			t.Fatalf("Delete(%q): %v", id, err)
+		}
+		page, err := st.List(ctx, chatstore.ListOptions{Limit: 100})
+		if err != nil || len(page.Histories) != len(ids)-i-1 {
+			t.Fatalf("after Delete(%q): %d histories left, want %d (%v)", id, len(page.Histories), len(ids)-i-1, err)
+		}
+		if err := st.DeleteAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

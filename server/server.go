@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -143,9 +145,46 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 }
 
 // ServeHTTP implements http.Handler.
+//
+// The history id is taken from the path as it was sent, before
+// http.ServeMux sees it: the mux cleans paths and redirects non-canonical
+// ones, so the ids ".", ".." and "/" (…/histories/%2E, …/%2F) could not be
+// addressed, and a client following the redirect of DELETE
+// /v1/histories/. would land on DELETE /v1/histories and delete every
+// history. The mux is given the path with a placeholder for the id, and the
+// server never redirects: a path that is not canonical is a 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if rest, ok := strings.CutPrefix(r.URL.EscapedPath(), historiesPrefix); ok {
+		escaped, suffix, _ := strings.Cut(rest, "/")
+		id, err := url.PathUnescape(escaped)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_history_id", "the history id is not validly percent-encoded in the path")
+			return
+		}
+		r2 := *r
+		u := *r.URL
+		u.Path, u.RawPath = historiesPrefix+idPlaceholder, ""
+		if suffix != "" || strings.Contains(rest, "/") {
+			u.Path += "/" + suffix
+		}
+		r2.URL = &u
+		r = r2.WithContext(context.WithValue(r.Context(), historyIDKey{}, id))
+	}
+	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s; the API is described at /openapi.json", r.Method, truncate(r.URL.EscapedPath(), 200)))
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
+
+const (
+	historiesPrefix = "/v1/histories/"
+	idPlaceholder   = "id" // any canonical path segment
+)
+
+// historyIDKey is the context key of the history id ServeHTTP took from
+// the path.
+type historyIDKey struct{}
 
 // statusWriter remembers the status for metrics and logs.
 type statusWriter struct {
