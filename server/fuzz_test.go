@@ -27,27 +27,6 @@ import (
 	"github.com/chatstore/chatstore/chat"
 )
 
-// newFuzzServer opens a store and a Server over it for a fuzz target; the
-// store is closed when the target ends.
-func newFuzzServer(f *testing.F, storeURL string, opts *Options) (*Server, *chatstore.Store) {
-	f.Helper()
-	st, err := chatstore.Open(context.Background(), storeURL, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	o := Options{}
-	if opts != nil {
-		o = *opts
-	}
-	o.Logger = quiet
-	srv, err := New(st, &o)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return srv, st
-}
-
 // send serves one request. The query is set as it is, without parsing, so
 // that any string reaches the handler; a non-nil body is sent as JSON.
 func send(h http.Handler, method, path, rawQuery string, body []byte) reply {
@@ -247,7 +226,7 @@ const (
 // adds exactly the messages it reports, which read back as valid messages;
 // any other answer is a well-formed error and writes nothing.
 func FuzzWriteMessages(f *testing.F) {
-	srv, st := newFuzzServer(f, "memory://", &Options{MaxBodyBytes: fuzzMaxBody, MaxWriteMessages: fuzzMaxWrite})
+	srv, st := newTestServer(f, "memory://", &Options{MaxBodyBytes: fuzzMaxBody, MaxWriteMessages: fuzzMaxWrite})
 	for _, m := range chatSeeds(f, "haystack_decode.json") {
 		f.Add([]byte(`{"messages":[`+m+`]}`), "")
 	}
@@ -325,7 +304,7 @@ func FuzzWriteMessages(f *testing.F) {
 // FuzzContext posts any body to the context route, in both formats. It never
 // writes, and a 200 is a list of messages.
 func FuzzContext(f *testing.F) {
-	srv, st := newFuzzServer(f, "memory://", &Options{MaxBodyBytes: fuzzMaxBody, MaxWriteMessages: fuzzMaxWrite})
+	srv, st := newTestServer(f, "memory://", &Options{MaxBodyBytes: fuzzMaxBody, MaxWriteMessages: fuzzMaxWrite})
 	if _, err := st.Write(context.Background(), "h", conversation()); err != nil {
 		f.Fatal(err)
 	}
@@ -376,7 +355,7 @@ func FuzzContext(f *testing.F) {
 // FuzzReadQuery sends any query string to the two read routes that take
 // one.
 func FuzzReadQuery(f *testing.F) {
-	srv, st := newFuzzServer(f, "memory://", nil)
+	srv, st := newTestServer(f, "memory://", nil)
 	ctx := context.Background()
 	noID := chat.ToolCall{ToolName: "w"} // not convertible when ids are required
 	for id, msgs := range map[string][]chat.Message{
@@ -459,7 +438,7 @@ func FuzzReadQuery(f *testing.F) {
 // same; any other id is refused as invalid_history_id (the empty id, which
 // leaves no path segment, as not_found).
 func FuzzHistoryPath(f *testing.F) {
-	srv, st := newFuzzServer(f, "memory://", nil)
+	srv, st := newTestServer(f, "memory://", nil)
 	for _, id := range []string{"h", "session-42", "s/1", "a b", "ü", "😀", "?x=1", "#frag", "%41", "a%2Fb", "..x", "x.",
 		"...", " ", "%", "\u2028", "a\tb", "a;b", "a\x00b", "\xff", strings.Repeat("x", DefaultMaxHistoryIDLen),
 		strings.Repeat("x", DefaultMaxHistoryIDLen+1), strings.Repeat("é", 129)} {

@@ -31,11 +31,19 @@ type fixture struct {
 
 func newFixture(t *testing.T, storeURL string, opts *Options) *fixture {
 	t.Helper()
+	srv, st := newTestServer(t, storeURL, opts)
+	return &fixture{t: t, store: st, srv: srv}
+}
+
+// newTestServer opens a store and a quiet Server over it; the store is
+// closed when the test (or fuzz target) ends.
+func newTestServer(tb testing.TB, storeURL string, opts *Options) (*Server, *chatstore.Store) {
+	tb.Helper()
 	st, err := chatstore.Open(context.Background(), storeURL, nil)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	tb.Cleanup(func() { st.Close() })
 	o := Options{}
 	if opts != nil {
 		o = *opts
@@ -43,9 +51,9 @@ func newFixture(t *testing.T, storeURL string, opts *Options) *fixture {
 	o.Logger = quiet
 	srv, err := New(st, &o)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return &fixture{t: t, store: st, srv: srv}
+	return srv, st
 }
 
 type reply struct {
