@@ -32,7 +32,20 @@ func Unmarshal(data []byte) (Message, error) {
 	if err := d.Finish(); err != nil {
 		return Message{}, decodeErr("", err)
 	}
+	if err := recheck(d, 0); err != nil {
+		return Message{}, err
+	}
 	return m, nil
+}
+
+// recheck reads the value at from again with jsonx.Decoder.Discard, for
+// what decoding does not look at: members the format ignores are passed
+// over, and a duplicate key inside one, or one repeated, would go unseen.
+// Haystack's Python would read such a document, but two JSON parsers can
+// disagree on which of two keys wins, so it is refused everywhere.
+func recheck(d *jsonx.Decoder, from int) error {
+	d.Seek(from)
+	return decodeErr("", d.Discard())
 }
 
 // UnmarshalJSON implements json.Unmarshaler with Unmarshal's rules.
@@ -70,6 +83,9 @@ func UnmarshalList(data []byte) ([]Message, error) {
 		}
 		md := jsonx.NewDecoder(data[start:d.Offset()])
 		m, err := decodeMessage(md)
+		if err == nil {
+			err = recheck(md, 0)
+		}
 		if err != nil {
 			return nil, atIndex(n, shiftOffset(err, start))
 		}
@@ -257,7 +273,7 @@ func decodeMessage(d *jsonx.Decoder) (Message, error) {
 		default:
 			// Haystack ignores members it does not know; so do we, which
 			// also lets newer Haystack versions add fields.
-			err = decodeErr("", d.Skip())
+			err = decodeErr("", d.Discard())
 		}
 		if err != nil {
 			return Message{}, err
@@ -422,7 +438,7 @@ func decodePart(d *jsonx.Decoder, inResult bool) (Part, error) {
 		switch {
 		case i < 0:
 			others++
-			err = d.Skip()
+			err = d.Discard()
 		case n == 0 && i <= kFile:
 			// Nearly every part is {"text": ...} or {"tool_call": {...}}:
 			// decode the value now, and only go back if another key turns
@@ -565,7 +581,7 @@ func fields(d *jsonx.Decoder, names []string, what string, skipUnknown bool, fie
 		i := slices.Index(names, k)
 		switch {
 		case i < 0 && skipUnknown:
-			err = decodeErr("", d.Skip())
+			err = decodeErr("", d.Discard())
 		case i < 0:
 			return o, invalidf(k, "unknown key %q in %s", k, what)
 		case o.has(i):

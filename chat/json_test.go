@@ -171,8 +171,8 @@ func TestDecodeFormats(t *testing.T) {
 			chat.Message{Role: chat.RoleAssistant, Content: []chat.Part{chat.Reasoning{ReasoningText: "r"}}}},
 		{"escapes and unicode", `{"role":"user","content":[{"text":"\u003c\u0026\u2028\ud83d\ude00\u0000\/"}]}`,
 			chat.Message{Role: chat.RoleUser, Content: []chat.Part{chat.Text{Text: "<&\u2028😀\x00/"}}}},
-		{"exact numbers", `{"role":"user","content":[],"meta":{"big":1180591620717411303424,"f":1.0,"e":1E400,"neg":-0}}`,
-			chat.Message{Role: chat.RoleUser, Content: []chat.Part{}, Meta: map[string]any{"big": json.Number("1180591620717411303424"), "f": json.Number("1.0"), "e": json.Number("1E400"), "neg": json.Number("-0")}}},
+		{"exact numbers", `{"role":"user","content":[],"meta":{"big":1180591620717411303424,"f":1.0,"e":1E300,"neg":-0}}`,
+			chat.Message{Role: chat.RoleUser, Content: []chat.Part{}, Meta: map[string]any{"big": json.Number("1180591620717411303424"), "f": json.Number("1.0"), "e": json.Number("1E300"), "neg": json.Number("-0")}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,6 +253,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"duplicate role", `{"role":"user","role":"assistant","content":[]}`, chat.ErrInvalidJSON, "", `duplicate key "role"`},
 		{"duplicate content", `{"role":"user","content":[],"content":[]}`, chat.ErrInvalidJSON, "", `duplicate key "content"`},
 		{"duplicate meta key", `{"role":"user","content":[],"meta":{"a":1,"a":2}}`, chat.ErrInvalidJSON, "meta", `duplicate key "a"`},
+		{"float beyond 64 bits", `{"role":"user","content":[],"meta":{"e":1E400}}`, chat.ErrInvalidJSON, "meta", `out of range`},
+		{"duplicate in an ignored member", `{"role":"user","content":[],"note":{"a":1,"a":2}}`, chat.ErrInvalidJSON, "", `duplicate key "a"`},
 		{"duplicate in tool call", `{"role":"assistant","content":[{"tool_call":{"tool_name":"a","tool_name":"b","arguments":{}}}]}`, chat.ErrInvalidJSON, "content[0].tool_call", `duplicate key "tool_name"`},
 		{"invalid utf8", "{\"role\":\"user\",\"content\":[{\"text\":\"\xff\"}]}", chat.ErrInvalidJSON, "content[0]", "invalid UTF-8"},
 		{"raw control char", "{\"role\":\"user\",\"content\":[{\"text\":\"a\x01\"}]}", chat.ErrInvalidJSON, "content[0]", "invalid control character"},

@@ -283,6 +283,9 @@ func UnmarshalOpenAI(data []byte) (Message, error) {
 	if err := d.Finish(); err != nil {
 		return Message{}, decodeErr("", err)
 	}
+	if err := recheck(d, 0); err != nil {
+		return Message{}, err
+	}
 	return m, nil
 }
 
@@ -301,9 +304,13 @@ func UnmarshalOpenAIList(data []byte) ([]Message, error) {
 		if !ok {
 			break
 		}
+		start := d.Offset()
 		m, err := decodeOpenAI(d, "["+strconv.Itoa(n)+"]")
 		if err != nil {
 			return nil, err
+		}
+		if err := recheck(d, start); err != nil {
+			return nil, atIndex(n, err)
 		}
 		msgs = append(msgs, m)
 	}
@@ -343,7 +350,7 @@ func decodeOpenAI(d *jsonx.Decoder, path string) (Message, error) {
 		case "tool_calls":
 			return o.decodeToolCalls(d, joinPath(path, "tool_calls"))
 		default:
-			err = d.Skip()
+			err = d.Discard()
 		}
 		if err != nil {
 			return decodeErr(joinPath(path, key), err)
@@ -532,7 +539,7 @@ func decodeOpenAIPart(d *jsonx.Decoder, path string) (Part, error) {
 				case "detail":
 					detail, _, err = d.StringOrNull()
 				default:
-					err = d.Skip()
+					err = d.Discard()
 				}
 				return decodeErrOrNil(joinPath(path, key+"."+k), err)
 			})
@@ -547,13 +554,13 @@ func decodeOpenAIPart(d *jsonx.Decoder, path string) (Part, error) {
 				case "filename":
 					filename, _, err = d.StringOrNull()
 				default:
-					err = d.Skip()
+					err = d.Discard()
 				}
 				return decodeErrOrNil(joinPath(path, key+"."+k), err)
 			})
 			return err
 		default:
-			err = d.Skip()
+			err = d.Discard()
 		}
 		return decodeErrOrNil(joinPath(path, key), err)
 	})
@@ -651,12 +658,12 @@ func decodeOpenAIToolCall(d *jsonx.Decoder, path string) (ToolCall, error) {
 				case "arguments":
 					args, _, err = d.StringOrNull()
 				default:
-					err = d.Skip()
+					err = d.Discard()
 				}
 				return decodeErrOrNil(joinPath(fpath, k), err)
 			})
 		default:
-			err = d.Skip()
+			err = d.Discard()
 		}
 		return decodeErrOrNil(joinPath(path, key), err)
 	})

@@ -110,6 +110,10 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	// A missing Content-Type is taken as JSON (curl --data-binary sends
 	// none when told nothing); anything else that is not JSON is refused,
 	// since a form or a text body is a client bug.
+	if cts := r.Header.Values("Content-Type"); len(cts) > 1 {
+		return nil, httpError(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			fmt.Sprintf("the request has %d Content-Type headers; send one, application/json", len(cts)))
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {

@@ -16,7 +16,8 @@ import (
 
 // Listener wraps ln so that the answers net/http writes by itself for
 // requests it cannot parse come out in the API's JSON error shape, with the
-// same status. maxHeaderBytes is the http.Server's MaxHeaderBytes, quoted in
+// same status (except net/http's 501 for an unknown Transfer-Encoding,
+// which becomes a 400: no malformed request is answered with a 5xx). maxHeaderBytes is the http.Server's MaxHeaderBytes, quoted in
 // the 431 message. Serve the Server's handler on the returned listener.
 func Listener(ln net.Listener, maxHeaderBytes int) net.Listener {
 	return &listener{Listener: ln, maxHeader: maxHeaderBytes}
@@ -82,7 +83,11 @@ func (c *conn) jsonAnswer(status int, text string) []byte {
 		code = "headers_too_large"
 		msg = "the request line and headers are over the limit of " + byteSize(int64(c.maxHeader))
 	case 501:
-		code, msg = "not_implemented", "the request's Transfer-Encoding is not supported"
+		// net/http answers 501 to a Transfer-Encoding other than one
+		// "chunked" (RFC 9112 suggests it). It is a malformed request from
+		// this API's point of view, and a 5xx would say the server failed.
+		status = http.StatusBadRequest
+		msg = "the request's Transfer-Encoding is not supported; send a Content-Length or Transfer-Encoding: chunked"
 	default:
 		// net/http's text is "400 Bad Request: what was wrong" when it
 		// says what was wrong; keep that part.

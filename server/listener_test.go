@@ -32,7 +32,7 @@ func TestListenerProtocolErrors(t *testing.T) {
 		{"malformed header line", "GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, "bad_request"},
 		{"not HTTP", "hello\r\n\r\n", 400, "bad_request"},
 		{"no Host", "GET /healthz HTTP/1.1\r\n\r\n", 400, "bad_request"},
-		{"unknown transfer coding", "POST /v1/histories/a/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: zip\r\n\r\n", 501, "not_implemented"},
+		{"unknown transfer coding", "POST /v1/histories/a/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: zip\r\n\r\n", 400, "bad_request"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

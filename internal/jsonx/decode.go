@@ -13,6 +13,8 @@ package jsonx
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -479,7 +481,34 @@ func (d *Decoder) Number() (json.Number, error) {
 		return "", d.errorf("invalid number")
 	}
 	d.pos = end
-	return json.Number(d.data[start:end]), nil
+	lit := d.data[start:end]
+	if !isInteger(lit) {
+		// Python's json reads a number with a fraction or an exponent as a
+		// float: 1e400 would be infinity there, and json.dumps would write
+		// it back as Infinity, which is not JSON. Integers are exact in
+		// Python at any size.
+		if f, err := strconv.ParseFloat(lit, 64); err != nil && math.IsInf(f, 0) {
+			d.pos = start
+			return "", d.errorf("number %s is out of range: it is beyond a 64-bit float, and Python would read it as infinity", truncateLit(lit))
+		}
+	}
+	return json.Number(lit), nil
+}
+
+func isInteger(lit string) bool {
+	for i := range len(lit) {
+		if c := lit[i]; c == '.' || c == 'e' || c == 'E' {
+			return false
+		}
+	}
+	return true
+}
+
+func truncateLit(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
 
 // scanNumber returns the end of the RFC 8259 number at i.
@@ -529,22 +558,56 @@ func ValidNumber(s string) bool {
 	return ok && end == len(s)
 }
 
-// Skip consumes the next value whatever it is, checking that it is valid.
-func (d *Decoder) Skip() error {
+// Skip consumes the next value whatever it is, checking its syntax only:
+// for finding where a value ends when it is read again later (duplicate
+// keys are then found by the reader, which can say where). A value that is
+// dropped for good is consumed with Discard.
+func (d *Decoder) Skip() error { return d.skip(false) }
+
+// Discard consumes a value that nobody will read (a member the format
+// ignores), checking it as a reader would: valid, and no key twice in any
+// object. Input that any reader would refuse is refused even where it is
+// ignored.
+func (d *Decoder) Discard() error { return d.skip(true) }
+
+func (d *Decoder) skip(dupes bool) error {
 	switch d.Peek() {
 	case Object:
 		if err := d.open(); err != nil {
 			return err
 		}
+		// Most objects have a few keys: look through them rather than
+		// build a set, which would allocate for every object discarded.
+		var small [8]string
+		keys := small[:0]
+		var many map[string]bool
 		for n := 0; ; n++ {
-			_, ok, err := d.NextKey(n)
+			key, ok, err := d.NextKey(n)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				return nil
 			}
-			if err := d.Skip(); err != nil {
+			switch {
+			case !dupes:
+			case many != nil:
+				if many[key] {
+					return d.DuplicateKey(key)
+				}
+				many[key] = true
+			case slices.Contains(keys, key):
+				return d.DuplicateKey(key)
+			case len(keys) < 16:
+				keys = append(keys, key)
+			default:
+				many = make(map[string]bool, 2*len(keys))
+				for _, k := range keys {
+					many[k] = true
+				}
+				many[key] = true
+			}
+			if err := d.skip(dupes); err != nil {
 				return err
 			}
 		}
@@ -560,7 +623,7 @@ func (d *Decoder) Skip() error {
 			if !ok {
 				return nil
 			}
-			if err := d.Skip(); err != nil {
+			if err := d.skip(dupes); err != nil {
 				return err
 			}
 		}
