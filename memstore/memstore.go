@@ -102,16 +102,27 @@ func Shared(name string) *Store {
 	return s
 }
 
+// entry is one stored message. Its id and JSON live in its chunk's arena,
+// so that entries hold no pointers: a store of millions of messages is a
+// few large byte slices to the garbage collector, not millions of objects
+// to mark on every cycle (which, under write load, cost the server more
+// than storing did).
 type entry struct {
-	id    string
-	round int64
-	json  []byte
+	round      int64
+	off, idLen int // the id at arena[off:off+idLen], then the JSON up to end
+	end        int
+}
+
+// chunk holds up to 1<<chunkBits entries and their bytes.
+type chunk struct {
+	entries []entry
+	arena   []byte
 }
 
 // entries is an append-only list stored in fixed-size chunks, so that
 // appending to a history of millions never copies what it already holds.
 type entries struct {
-	chunks [][]entry
+	chunks []chunk
 	n      int
 }
 
@@ -119,14 +130,26 @@ const chunkBits = 10 // 1024 entries a chunk
 
 func (es *entries) len() int { return es.n }
 
-func (es *entries) at(i int) *entry { return &es.chunks[i>>chunkBits][i&(1<<chunkBits-1)] }
+func (es *entries) at(i int) *entry {
+	return &es.chunks[i>>chunkBits].entries[i&(1<<chunkBits-1)]
+}
 
-func (es *entries) append(e entry) {
+// message returns entry i as the driver returns it. The JSON is a slice of
+// the arena, which is only ever appended to, so it stays valid.
+func (es *entries) message(i int) driver.Message {
+	c := &es.chunks[i>>chunkBits]
+	e := &c.entries[i&(1<<chunkBits-1)]
+	return driver.Message{ID: string(c.arena[e.off : e.off+e.idLen]), JSON: c.arena[e.off+e.idLen : e.end : e.end]}
+}
+
+func (es *entries) append(round int64, id string, json []byte) {
 	if es.n>>chunkBits == len(es.chunks) {
-		es.chunks = append(es.chunks, make([]entry, 0, 1<<chunkBits))
+		es.chunks = append(es.chunks, chunk{entries: make([]entry, 0, 1<<chunkBits)})
 	}
-	last := &es.chunks[len(es.chunks)-1]
-	*last = append(*last, e)
+	c := &es.chunks[len(es.chunks)-1]
+	off := len(c.arena)
+	c.arena = append(append(c.arena, id...), json...)
+	c.entries = append(c.entries, entry{round: round, off: off, idLen: len(id), end: len(c.arena)})
 	es.n++
 }
 
@@ -263,7 +286,7 @@ func (h *history) write(ctx context.Context, recs []driver.Record) (int, error) 
 		case firstPos[p.Round-h.st.Rounds] < 0:
 			firstPos[p.Round-h.st.Rounds] = pos
 		}
-		h.msgs.append(entry{id: p.ID, round: p.Round, json: recs[p.Index].JSON})
+		h.msgs.append(p.Round, p.ID, recs[p.Index].JSON)
 		h.ids.add(p.ID)
 	}
 	for i, pos := range firstPos {
@@ -303,8 +326,8 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 	}
 	out := make([]driver.Message, 0, h.msgs.len()-start)
 	for i := start; i < h.msgs.len(); i++ {
-		if e := h.msgs.at(i); e.round >= from {
-			out = append(out, driver.Message{ID: e.id, JSON: e.json})
+		if h.msgs.at(i).round >= from {
+			out = append(out, h.msgs.message(i))
 		}
 	}
 	return out, nil
