@@ -38,14 +38,24 @@ func Unmarshal(data []byte) (Message, error) {
 	return m, nil
 }
 
-// recheck reads the value at from again with jsonx.Decoder.Discard, for
-// what decoding does not look at: members the format ignores are passed
-// over, and a duplicate key inside one, or one repeated, would go unseen.
-// Haystack's Python would read such a document, but two JSON parsers can
-// disagree on which of two keys wins, so it is refused everywhere.
+// recheck reads the value at from again with jsonx.Decoder.Discard when
+// decoding ignored part of it: a member the format does not know, or one a
+// sibling overrides, is passed over, and a duplicate key inside one, or one
+// repeated, would go unseen. Haystack's Python would read such a document,
+// but two JSON parsers can disagree on which of two keys wins, so it is
+// refused everywhere. Messages with nothing ignored, nearly all, are read
+// once.
 func recheck(d *jsonx.Decoder, from int) error {
+	if !d.TakeIgnored() {
+		return nil
+	}
+	end, depth := d.Offset(), d.Depth()
 	d.Seek(from)
-	return decodeErr("", d.Discard())
+	err := d.Discard()
+	d.TakeIgnored()
+	d.Seek(end)
+	d.SetDepth(depth)
+	return decodeErr("", err)
 }
 
 // UnmarshalJSON implements json.Unmarshaler with Unmarshal's rules.
@@ -286,6 +296,9 @@ func decodeMessage(d *jsonx.Decoder) (Message, error) {
 	var h header
 	switch {
 	case hasContent:
+		if lContent.set {
+			d.Ignore() // "_content" gives way to "content"
+		}
 		if !cur.hasRole {
 			return Message{}, invalidf("", "missing \"role\"; a message with \"content\" needs \"role\", one of %s (\"_role\" belongs to the legacy format with \"_content\")", roleList)
 		}
@@ -461,6 +474,14 @@ func decodePart(d *jsonx.Decoder, inResult bool) (Part, error) {
 	kind, flat, err := choosePart(&spans, others)
 	if err != nil {
 		return nil, err
+	}
+	if !flat {
+		for i := range spans {
+			if i != kind && spans[i].set {
+				d.Ignore() // a sibling the chosen kind overrides
+				break
+			}
+		}
 	}
 	var p Part
 	switch {

@@ -48,6 +48,20 @@ type Decoder struct {
 	pos     int
 	depth   int
 	scratch []byte
+	ignored bool // a value was passed over unread: see Ignore
+}
+
+// Ignore records that the caller passed over a value without reading it
+// (Discard does so itself), so that the caller knows to check the document
+// once more for what only a reader of that value would have seen: a
+// duplicate key (TakeIgnored).
+func (d *Decoder) Ignore() { d.ignored = true }
+
+// TakeIgnored reports whether a value was ignored since the last call.
+func (d *Decoder) TakeIgnored() bool {
+	was := d.ignored
+	d.ignored = false
+	return was
 }
 
 // NewDecoder returns a decoder over a copy of data.
@@ -568,7 +582,10 @@ func (d *Decoder) Skip() error { return d.skip(false) }
 // ignores), checking it as a reader would: valid, and no key twice in any
 // object. Input that any reader would refuse is refused even where it is
 // ignored.
-func (d *Decoder) Discard() error { return d.skip(true) }
+func (d *Decoder) Discard() error {
+	d.ignored = true
+	return d.skip(true)
+}
 
 func (d *Decoder) skip(dupes bool) error {
 	switch d.Peek() {
