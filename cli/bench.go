@@ -45,9 +45,13 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	reads := f.Int("reads", 1000, "W3's reads of each history")
 	maxTime := f.Duration("max-time", 15*time.Minute, "stop (and clean up) if the run takes longer than this")
 	format := f.choice("format", "output", "table", "json", "markdown")
+	asJSON := f.Bool("json", false, "the same as --format json")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		*format = "json"
 	}
 	if len(pos) > 0 {
 		return f.usageErr("bench takes no arguments, got %q", pos)

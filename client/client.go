@@ -18,6 +18,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/jsonx"
 )
 
 // Options configure a Client. A nil *Options means the defaults.
@@ -143,6 +144,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		}
 		return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		*raw = data // the caller decodes it; encoding/json would scan it all first
+		return nil
+	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
 			return fmt.Errorf("client: %s %s: the answer is not what the API describes: %w", method, path, err)
@@ -190,13 +195,21 @@ func (c *Client) RetrieveLast(ctx context.Context, historyID string, lastK int) 
 }
 
 func (c *Client) messages(ctx context.Context, path string) ([]chat.Message, error) {
-	var out struct {
-		Messages json.RawMessage `json:"messages"`
-	}
-	if err := c.do(ctx, "GET", path, nil, &out); err != nil {
+	var raw json.RawMessage
+	if err := c.do(ctx, "GET", path, nil, &raw); err != nil {
 		return nil, err
 	}
-	msgs, err := chat.UnmarshalList(out.Messages)
+	// Split with jsonx rather than encoding/json: the answer is mostly
+	// messages, and encoding/json scanning them once more before
+	// chat.UnmarshalList reads them took longer than the request itself.
+	ms, err := jsonx.Members(raw, "messages")
+	if err == nil && ms["messages"].Raw == nil {
+		err = errors.New(`no "messages" member`)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client: GET %s: the answer is not what the API describes: %w", path, err)
+	}
+	msgs, err := chat.UnmarshalList(ms["messages"].Raw)
 	if err != nil {
 		return nil, fmt.Errorf("client: GET %s: the server sent invalid messages: %w", path, err)
 	}

@@ -17,7 +17,7 @@ func TestBench(t *testing.T) {
 	store := "sqlite:" + filepath.Join(dir, "bench.db")
 	quick := []string{"--scale", "0.01", "--duration", "300ms", "--reads", "20", "--clients", "8"}
 
-	out, _ := run(t, "", append([]string{"bench", "--store", store, "--format", "json"}, quick...)...)
+	out, _ := run(t, "", append([]string{"bench", "--store", store, "--json"}, quick...)...)
 	var rep struct {
 		Target  string
 		Machine struct{ CPUs int }
@@ -29,7 +29,7 @@ func TestBench(t *testing.T) {
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("--format json: %v\n%s", err, out)
+		t.Fatalf("--json: %v\n%s", err, out)
 	}
 	var got []string
 	for _, r := range rep.Results {
