@@ -525,11 +525,15 @@ func (s *Server) deleteAll(w http.ResponseWriter, r *http.Request, t Tenant) err
 }
 
 func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	q, err := query(r, "limit", "cursor")
+	q, err := query(r, "limit", "cursor", "prefix")
 	if err != nil {
 		return err
 	}
-	opts := chatstore.ListOptions{Cursor: q.Get("cursor"), Prefix: t.prefix()}
+	if p := q.Get("prefix"); p != "" && (len(p) > s.opts.MaxHistoryIDLen || chatstore.CheckHistoryID(p) != nil) {
+		return badRequest("invalid_query", fmt.Sprintf("prefix must be the start of a valid history id (UTF-8, no NUL, at most %d bytes)", s.opts.MaxHistoryIDLen))
+	}
+	opts := chatstore.ListOptions{Cursor: q.Get("cursor"), Prefix: t.prefix() + q.Get("prefix")}
+	tenantLen := len(t.prefix()) // stripped from the ids listed
 	if v, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(v[0])
 		if err != nil || n < 1 || n > chatstore.MaxListLimit {
@@ -551,7 +555,7 @@ func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant)
 			b = append(b, ',')
 		}
 		b = append(b, `{"chat_history_id":`...)
-		b, _ = jsonx.AppendString(b, h.ID[len(opts.Prefix):], jsonx.Compact)
+		b, _ = jsonx.AppendString(b, h.ID[tenantLen:], jsonx.Compact)
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, int64(h.Count), 10)
 		b = append(b, '}')

@@ -87,6 +87,8 @@ var routes = []route{
 	{"GET", "/healthz", (*Server).healthz, false, false},
 	{"GET", "/metrics", (*Server).serveMetrics, false, false},
 	{"GET", "/openapi.json", (*Server).openAPI, false, false},
+	{"GET", "/{$}", (*Server).webPage, false, false},
+	{"GET", "/assets/{name}", (*Server).webAsset, false, false},
 	{"GET", "/v1/histories", (*Server).listHistories, true, false},
 	{"DELETE", "/v1/histories", (*Server).deleteAll, true, true},
 	{"GET", "/v1/histories/{history_id}", (*Server).getHistory, true, false},

@@ -1,0 +1,327 @@
+// The chatstore web page: a list of histories and a conversation view, on
+// the same /v1 API as every other client. No framework and no build step:
+// the server embeds this file as it is. Every piece of stored data reaches
+// the page through textContent or an attribute, never as HTML.
+"use strict";
+
+const PAGE_SIZE = 50;      // histories per page of the list
+const ROUNDS_PER_PAGE = 20; // rounds loaded at first and per "Load earlier"
+const TOKEN_KEY = "chatstore-token";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY) || "",
+  cursor: null,        // next page of the history list
+  prefix: "",
+  historyID: null,     // the open conversation
+  rounds: ROUNDS_PER_PAGE,
+  total: 0,            // messages in the open conversation
+  retry: null,         // what to run again once a token is given
+};
+
+// ---------------------------------------------------------------- the API
+
+class APIError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(method, path) {
+  const headers = { "Accept": "application/json" };
+  if (state.token) headers["Authorization"] = "Bearer " + state.token;
+  let resp;
+  try {
+    resp = await fetch(path, { method, headers });
+  } catch (e) {
+    throw new APIError(0, "network", "the server cannot be reached: " + e.message);
+  }
+  if (resp.status === 204) return null;
+  let body = null;
+  try {
+    body = await resp.json();
+  } catch (e) {
+    body = null;
+  }
+  if (!resp.ok) {
+    const err = body && body.error ? body.error : { code: "http_" + resp.status, message: resp.statusText };
+    throw new APIError(resp.status, err.code, err.message);
+  }
+  return body;
+}
+
+const historyPath = (id) => "/v1/histories/" + encodeURIComponent(id).replace(/\./g, "%2E");
+
+// ---------------------------------------------------------------- views
+
+function show(view) {
+  for (const v of ["login", "list-view", "conversation-view", "error-view"]) {
+    $(v).hidden = v !== view;
+  }
+  $("forget-token").hidden = !state.token;
+}
+
+function status(text) {
+  $("status").textContent = text;
+}
+
+// run calls fn, turning a 401 into the token form (fn runs again once a
+// token is given) and other errors into the error view.
+async function run(fn) {
+  try {
+    status("Loading…");
+    await fn();
+    status("");
+  } catch (e) {
+    status("");
+    if (e instanceof APIError && e.status === 401) {
+      state.retry = fn;
+      show("login");
+      $("token").focus();
+      return;
+    }
+    $("error-text").textContent = e.code ? e.code + ": " + e.message : String(e);
+    show("error-view");
+  }
+}
+
+function route() {
+  const hash = location.hash || "#/";
+  if (hash.startsWith("#/h/")) {
+    const id = decodeURIComponent(hash.slice(4));
+    run(() => openConversation(id));
+  } else {
+    run(() => openList(state.prefix));
+  }
+}
+
+// ---------------------------------------------------------------- the list
+
+async function openList(prefix) {
+  state.prefix = prefix;
+  state.cursor = null;
+  $("search").value = prefix;
+  $("histories").replaceChildren();
+  await loadHistories();
+  show("list-view");
+  document.title = "chatstore";
+}
+
+async function loadHistories() {
+  const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (state.cursor) q.set("cursor", state.cursor);
+  if (state.prefix) q.set("prefix", state.prefix);
+  const page = await api("GET", "/v1/histories?" + q);
+  const list = $("histories");
+  for (const h of page.histories) {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = "#/h/" + encodeURIComponent(h.chat_history_id);
+    a.textContent = h.chat_history_id;
+    a.className = "history-id";
+    const count = document.createElement("span");
+    count.className = "count";
+    count.textContent = h.count + (h.count === 1 ? " message" : " messages");
+    li.append(a, count);
+    list.append(li);
+  }
+  state.cursor = page.next_cursor;
+  $("more-histories").hidden = !state.cursor;
+  $("no-histories").hidden = list.children.length > 0;
+}
+
+// ---------------------------------------------------------------- a conversation
+
+async function openConversation(id) {
+  if (id !== state.historyID) state.rounds = ROUNDS_PER_PAGE;
+  state.historyID = id;
+  const info = await api("GET", historyPath(id));
+  state.total = info.count;
+  const msgs = (await api("GET", historyPath(id) + "/messages?last_k=" + state.rounds)).messages;
+  $("conversation-title").textContent = id;
+  $("conversation-count").textContent = info.count + (info.count === 1 ? " message" : " messages") +
+    (msgs.length < info.count ? ", the last " + msgs.length + " shown" : "");
+  renderMessages(msgs);
+  $("load-earlier").hidden = msgs.length >= info.count;
+  show("conversation-view");
+  document.title = id + " · chatstore";
+  await showWindow();
+}
+
+function renderMessages(msgs) {
+  // Tool results are shown with the call they answer, matched by id.
+  const results = new Map();
+  for (const m of msgs) {
+    for (const p of m.content) {
+      const r = p.tool_call_result;
+      if (r && r.origin && r.origin.id != null) results.set(r.origin.id, { result: r, message: m });
+    }
+  }
+  const calls = new Set();
+  for (const m of msgs) {
+    for (const p of m.content) {
+      if (p.tool_call && p.tool_call.id != null && results.has(p.tool_call.id)) calls.add(p.tool_call.id);
+    }
+  }
+  const list = $("messages");
+  list.replaceChildren(...msgs.map((m) => renderMessage(m, results, calls)));
+}
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function pretty(v) {
+  return JSON.stringify(v, null, 2);
+}
+
+function renderMessage(m, results, calls) {
+  const li = el("li", "msg role-" + m.role);
+  const id = m.meta && m.meta.chat_message_id;
+  li.dataset.id = id;
+  const head = el("div", "msg-head");
+  head.append(el("span", "role", m.role));
+  if (m.name) head.append(el("span", "name", m.name));
+  head.append(el("span", "msg-id", "#" + id));
+  li.append(head);
+  for (const p of m.content) li.append(renderPart(p, results, calls));
+  const meta = Object.assign({}, m.meta);
+  delete meta.chat_message_id;
+  if (Object.keys(meta).length > 0 || m.name) {
+    const d = el("details", "meta");
+    d.append(el("summary", "", "name and meta"), el("pre", "", pretty({ name: m.name, meta })));
+    li.append(d);
+  }
+  return li;
+}
+
+function renderPart(p, results, calls) {
+  if (p.text !== undefined) return el("p", "text", p.text);
+  if (p.reasoning) {
+    const d = el("details", "reasoning");
+    d.append(el("summary", "", "Reasoning"), el("p", "text", p.reasoning.reasoning_text));
+    return d;
+  }
+  if (p.tool_call) return renderCall(p.tool_call, results);
+  if (p.tool_call_result) {
+    const r = p.tool_call_result;
+    if (r.origin && r.origin.id != null && calls.has(r.origin.id)) {
+      return el("p", "answered", "Result of " + r.origin.tool_name + " (" + r.origin.id + "), shown with the call");
+    }
+    return renderResult(r);
+  }
+  if (p.image) return renderImage(p.image);
+  if (p.file) return renderFile(p.file);
+  return el("pre", "unknown", pretty(p));
+}
+
+function renderCall(call, results) {
+  const box = el("div", "tool-call");
+  const d = el("details");
+  d.open = true;
+  d.append(el("summary", "", "Tool call: " + call.tool_name + (call.id != null ? " (" + call.id + ")" : "")),
+    el("pre", "arguments", pretty(call.arguments)));
+  box.append(d);
+  const answer = call.id != null && results.get(call.id);
+  if (answer) box.append(renderResult(answer.result, answer.message));
+  return box;
+}
+
+function renderResult(r, message) {
+  const box = el("div", r.error ? "tool-result error" : "tool-result");
+  let label = r.error ? "Tool error" : "Tool result";
+  if (message) label += " #" + message.meta.chat_message_id;
+  box.append(el("div", "result-label", label));
+  if (typeof r.result === "string") {
+    box.append(el("pre", "result", r.result));
+  } else {
+    for (const part of r.result) box.append(renderPart(part, new Map(), new Set()));
+  }
+  return box;
+}
+
+function renderImage(img) {
+  const fig = el("figure", "image");
+  const i = document.createElement("img");
+  i.src = "data:" + (img.mime_type || "image/png") + ";base64," + img.base64_image;
+  i.alt = "image" + (img.mime_type ? " (" + img.mime_type + ")" : "");
+  fig.append(i);
+  if (img.detail) fig.append(el("figcaption", "", "detail: " + img.detail));
+  return fig;
+}
+
+function renderFile(f) {
+  const a = el("a", "file", "File: " + (f.filename || "(no name)") + (f.mime_type ? " (" + f.mime_type + ")" : ""));
+  a.href = "data:" + (f.mime_type || "application/octet-stream") + ";base64," + f.base64_data;
+  a.download = f.filename || "file";
+  return a;
+}
+
+// showWindow highlights the messages a retrieve with the chosen last_k
+// returns, as the server computes it: no round logic is repeated here.
+async function showWindow() {
+  const k = $("lastk").value.trim();
+  if (!/^\d+$/.test(k)) {
+    $("window-summary").textContent = "last_k must be a whole number ≥ 0";
+    return;
+  }
+  const msgs = (await api("GET", historyPath(state.historyID) + "/messages?last_k=" + k)).messages;
+  const ids = new Set(msgs.map((m) => m.meta.chat_message_id));
+  let shown = 0;
+  for (const li of $("messages").children) {
+    const inside = ids.has(li.dataset.id);
+    li.classList.toggle("in-window", inside);
+    if (inside) shown++;
+  }
+  $("window-summary").textContent = "last_k=" + k + " returns " + msgs.length +
+    (msgs.length === 1 ? " message" : " messages") + (shown < msgs.length ? " (" + (msgs.length - shown) + " not loaded)" : "");
+}
+
+async function deleteHistory() {
+  const id = state.historyID;
+  if (!confirm("Delete the history \"" + id + "\" and its " + state.total + " messages? This cannot be undone.")) return;
+  await api("DELETE", historyPath(id));
+  state.historyID = null;
+  location.hash = "#/";
+}
+
+// ---------------------------------------------------------------- wiring
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    state.token = $("token").value.trim();
+    sessionStorage.setItem(TOKEN_KEY, state.token);
+    $("token").value = "";
+    const again = state.retry || route;
+    state.retry = null;
+    run(again);
+  });
+  $("forget-token").addEventListener("click", () => {
+    state.token = "";
+    sessionStorage.removeItem(TOKEN_KEY);
+    route();
+  });
+  $("search-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    run(() => openList($("search").value));
+  });
+  $("more-histories").addEventListener("click", () => run(loadHistories));
+  $("lastk-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    run(showWindow);
+  });
+  $("load-earlier").addEventListener("click", () => {
+    state.rounds *= 2;
+    run(() => openConversation(state.historyID));
+  });
+  $("delete-history").addEventListener("click", () => run(deleteHistory));
+  window.addEventListener("hashchange", route);
+  route();
+});

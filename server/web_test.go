@@ -1,0 +1,397 @@
+package server
+
+// End-to-end tests of the web page in a real headless Chromium, driven over
+// the DevTools protocol with chromedp. The browser comes from
+// CHATSTORE_TEST_CHROMIUM (.ci/run installs Debian's chromium and sets it);
+// without it the tests skip, and fail under CI=true. Screenshots of the two
+// main views go to CHATSTORE_TEST_ARTIFACTS when it is set.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/testenv"
+)
+
+// testPNG is a 160×100 PNG, a sky-to-roof gradient, in base64.
+func testPNG() string {
+	img := image.NewRGBA(image.Rect(0, 0, 160, 100))
+	for y := range 100 {
+		for x := range 160 {
+			img.Set(x, y, color.RGBA{uint8(90 + y), uint8(140 + y/2), uint8(230 - y), 255})
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// browser starts a headless Chromium for the test and returns a tab.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	bin := testenv.Get(t, "CHATSTORE_TEST_CHROMIUM", "/usr/bin/chromium")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.NoSandbox, // root in CI
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	return ctx
+}
+
+// enter types value into the input with the id and presses Enter, as a
+// person would; it fires the form's submit event, which chromedp.Submit
+// (form.submit()) would not.
+func enter(id, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		return chromedp.Do(ctx, chromedp.SetValue(chromedp.ID(id), value), chromedp.Focus(chromedp.ID(id)), chromedp.KeyEvent("\r"))
+	})
+}
+
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eval runs a JavaScript expression in the page and decodes its value.
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript condition until it holds.
+func waitFor(t *testing.T, ctx context.Context, what, js string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !eval[bool](t, ctx, js) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (%s)", what, js)
+		}
+		do(t, ctx, chromedp.Sleep(50*time.Millisecond))
+	}
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("CHATSTORE_TEST_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG; less is JPEG
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", filepath.Join(dir, name))
+}
+
+// seedConversation is an agent's conversation with everything the page
+// shows: a system prompt, names and meta, an image and a file, reasoning,
+// two tool calls (one failing) answered by id, and a final answer.
+func seedConversation() []chat.Message {
+	weather := chat.ToolCall{ToolName: "get_weather", Arguments: map[string]any{"city": "Paris", "unit": "celsius"}, ID: chat.Ptr("call_1")}
+	flights := chat.ToolCall{ToolName: "search_flights", Arguments: map[string]any{"from": "BER", "to": "CDG"}, ID: chat.Ptr("call_2")}
+	img, _ := chat.NewImage(testPNG(), "image/png", "")
+	user, _ := chat.UserParts(chat.Text{Text: "Here is a photo of my balcony and my itinerary. Will it rain in Paris?"}, img,
+		chat.File{Base64Data: "aGVsbG8gd29ybGQK", MimeType: "text/plain", Filename: "itinerary.txt"})
+	user.Name = chat.Ptr("alice")
+	return []chat.Message{
+		chat.System("You are a travel assistant."),
+		user,
+		chat.Assistant("", weather, flights).WithReasoning("The user asks about rain; check the weather, and flights since they travel."),
+		chat.Tool("light rain, 14 °C", weather, false),
+		chat.Tool("flight search service timed out", flights, true),
+		chat.Assistant("Light rain is expected in Paris (14 °C). I could not search flights right now.").
+			WithMeta("model", "gpt-4o").WithMeta("usage", map[string]any{"total_tokens": json.Number("182")}),
+	}
+}
+
+// webServer serves the page and API over a memory store seeded with the
+// conversation, two more histories and one long history.
+func webServer(t *testing.T, opts *Options) (string, *chatstore.Store) {
+	srv, st := newTestServer(t, "memory://?skip_system_messages=false", opts)
+	ctx := context.Background()
+	write := func(id string, msgs ...chat.Message) {
+		if _, err := st.Write(ctx, id, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("support/alice", seedConversation()...)
+	write("support/bob", chat.User("Where is my order?"), chat.Assistant("It ships tomorrow."))
+	write("sales/acme", chat.User("Can I get a quote?"))
+	var long []chat.Message
+	for i := range 60 {
+		long = append(long, chat.User(fmt.Sprint("question ", i)), chat.Assistant(fmt.Sprint("answer ", i)))
+	}
+	write("long", long...)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs.URL, st
+}
+
+// TestWebPage drives the page through what a person debugging an agent
+// does: open the list, search it, open a conversation, read its tool calls,
+// results, image and file, move the last_k window, page back through a long
+// history, and delete a history.
+func TestWebPage(t *testing.T) {
+	base, st := webServer(t, nil)
+	ctx := browser(t)
+
+	// The list, with counts.
+	do(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#histories li")))
+	type row struct{ ID, Count string }
+	rows := eval[[]row](t, ctx, `[...document.querySelectorAll("#histories li")].map(li => ({ID: li.querySelector("a").textContent, Count: li.querySelector(".count").textContent}))`)
+	want := []row{{"long", "120 messages"}, {"sales/acme", "1 message"}, {"support/alice", "6 messages"}, {"support/bob", "2 messages"}}
+	if !slices.Equal(rows, want) {
+		t.Errorf("list: %v, want %v", rows, want)
+	}
+	screenshot(t, ctx, "web-list.png")
+
+	// Search by id prefix.
+	do(t, ctx, enter("search", "support/"))
+	waitFor(t, ctx, "the search", `document.querySelectorAll("#histories li").length === 2`)
+
+	// Open the conversation with the keyboard: focus the first link, Enter.
+	do(t, ctx, chromedp.Focus(chromedp.CSS(`#histories a`)), chromedp.KeyEvent("\r"))
+	waitFor(t, ctx, "the conversation", `document.querySelectorAll("#messages li").length === 6`)
+	if got := eval[string](t, ctx, `location.hash`); got != "#/h/support%2Falice" {
+		t.Errorf("hash %q", got)
+	}
+	roles := eval[[]string](t, ctx, `[...document.querySelectorAll("#messages li")].map(li => li.className.split(" ")[1])`)
+	if !slices.Equal(roles, []string{"role-system", "role-user", "role-assistant", "role-tool", "role-tool", "role-assistant"}) {
+		t.Errorf("roles %v", roles)
+	}
+	ids := eval[[]string](t, ctx, `[...document.querySelectorAll("#messages .msg-id")].map(e => e.textContent)`)
+	if !slices.Equal(ids, []string{"#0", "#1", "#2", "#3", "#4", "#5"}) {
+		t.Errorf("message ids %v", ids)
+	}
+	// Tool calls with pretty-printed arguments, each result next to its
+	// call, the failed one marked.
+	type call struct {
+		Summary, Args, Result string
+		Error, Open           bool
+	}
+	calls := eval[[]call](t, ctx, `[...document.querySelectorAll(".tool-call")].map(c => ({
+		Summary: c.querySelector("summary").textContent, Args: c.querySelector(".arguments").textContent,
+		Result: (c.querySelector(".tool-result .result") || {}).textContent || "",
+		Error: !!c.querySelector(".tool-result.error"), Open: c.querySelector("details").open}))`)
+	wantCalls := []call{
+		{"Tool call: get_weather (call_1)", "{\n  \"city\": \"Paris\",\n  \"unit\": \"celsius\"\n}", "light rain, 14 °C", false, true},
+		{"Tool call: search_flights (call_2)", "{\n  \"from\": \"BER\",\n  \"to\": \"CDG\"\n}", "flight search service timed out", true, true},
+	}
+	if !slices.Equal(calls, wantCalls) {
+		t.Errorf("tool calls:\n%+v\nwant\n%+v", calls, wantCalls)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll(".tool-result.error .result-label").length`); n != 1 {
+		t.Errorf("%d results marked as errors, want 1", n)
+	}
+	// Reasoning collapsed, the image shown, the file a download link.
+	if open := eval[[]bool](t, ctx, `[...document.querySelectorAll("details.reasoning")].map(d => d.open)`); !slices.Equal(open, []bool{false}) {
+		t.Errorf("reasoning open: %v, want one, collapsed", open)
+	}
+	waitFor(t, ctx, "the image, decoded", `(() => { const i = document.querySelector(".image img"); return i.complete && i.naturalWidth === 160 && i.src.startsWith("data:image/png;base64,") })()`)
+	type link struct{ Download, Href, Text string }
+	if f := eval[link](t, ctx, `(() => { const a = document.querySelector("a.file"); return {Download: a.download, Href: a.href, Text: a.textContent} })()`); f.Download != "itinerary.txt" || f.Href != "data:text/plain;base64,aGVsbG8gd29ybGQK" || f.Text != "File: itinerary.txt (text/plain)" {
+		t.Errorf("file link %+v", f)
+	}
+	// Name and meta on demand.
+	metas := eval[[]string](t, ctx, `[...document.querySelectorAll("details.meta")].map(d => d.open + " " + d.querySelector("pre").textContent.replace(/\s+/g, " "))`)
+	if len(metas) != 2 || !strings.HasPrefix(metas[0], `false { "name": "alice"`) || !strings.Contains(metas[1], `"total_tokens": 182`) {
+		t.Errorf("name and meta: %q", metas)
+	}
+
+	// The last_k window: what RetrieveLast returns, highlighted.
+	for _, k := range []int{1, 2, 0, 10} {
+		do(t, ctx, enter("lastk", fmt.Sprint(k)))
+		msgs, err := st.RetrieveLast(context.Background(), "support/alice", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantIDs []string
+		for _, m := range msgs {
+			wantIDs = append(wantIDs, "#"+m.Meta[chatstore.MessageIDKey].(string))
+		}
+		js := fmt.Sprintf(`document.querySelector("#window-summary").textContent.startsWith("last_k=%d ")`, k)
+		waitFor(t, ctx, fmt.Sprintf("the window of last_k=%d", k), js)
+		got := eval[[]string](t, ctx, `[...document.querySelectorAll("#messages li.in-window .msg-id")].map(e => e.textContent)`)
+		if !slices.Equal(got, wantIDs) && !(len(got) == 0 && len(wantIDs) == 0) {
+			t.Errorf("last_k=%d highlights %v, want %v", k, got, wantIDs)
+		}
+	}
+	do(t, ctx, enter("lastk", "1"))
+	waitFor(t, ctx, "the window", `document.querySelector("#window-summary").textContent.startsWith("last_k=1 ")`)
+	screenshot(t, ctx, "web-conversation.png")
+
+	// A long history loads page by page, the newest first.
+	do(t, ctx, chromedp.Navigate(base+"/#/h/long"))
+	waitFor(t, ctx, "the long history", `document.querySelectorAll("#messages li").length === 40`)
+	if first := eval[string](t, ctx, `document.querySelector("#messages li .text").textContent`); first != "question 40" {
+		t.Errorf("first message shown %q, want question 40 (the last 20 rounds)", first)
+	}
+	do(t, ctx, chromedp.Click(chromedp.ID("load-earlier"), chromedp.NodeVisible))
+	waitFor(t, ctx, "earlier messages", `document.querySelectorAll("#messages li").length === 80`)
+	do(t, ctx, chromedp.Click(chromedp.ID("load-earlier"), chromedp.NodeVisible))
+	waitFor(t, ctx, "the whole history", `document.querySelectorAll("#messages li").length === 120 && document.querySelector("#load-earlier").hidden`)
+
+	// Deleting asks first; dismissing keeps the history, accepting deletes it.
+	for _, accept := range []bool{false, true} {
+		do(t, ctx, chromedp.Navigate(base+"/#/h/support%2Fbob"))
+		waitFor(t, ctx, "bob's history", `document.querySelectorAll("#messages li").length === 2`)
+		dialog := handleDialog(t, ctx, accept)
+		do(t, ctx, chromedp.Click(chromedp.ID("delete-history"), chromedp.NodeVisible))
+		if msg := <-dialog; !strings.Contains(msg, `Delete the history "support/bob" and its 2 messages?`) {
+			t.Errorf("confirmation %q", msg)
+		}
+		if accept {
+			waitFor(t, ctx, "the list after deleting", `!document.querySelector("#list-view").hidden && [...document.querySelectorAll("#histories a")].map(a => a.textContent).join() === "support/alice"`)
+		} else {
+			do(t, ctx, chromedp.Sleep(200*time.Millisecond)) // a delete would have been sent by now
+		}
+		n, err := st.Count(context.Background(), "support/bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (n == 0) != accept {
+			t.Errorf("confirm answered %v: support/bob has %d messages", accept, n)
+		}
+	}
+}
+
+// handleDialog answers the next JavaScript dialog and sends its message.
+func handleDialog(t *testing.T, ctx context.Context, accept bool) <-chan string {
+	out := make(chan string, 1)
+	dctx, cancel := context.WithCancel(ctx)
+	opening := chromedp.Events(dctx, page.JavascriptDialogOpening)
+	go func() {
+		defer cancel()
+		for ev, err := range opening {
+			if err != nil {
+				out <- "error: " + err.Error()
+				return
+			}
+			err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
+				return err
+			}))
+			if err != nil {
+				out <- "error: " + err.Error()
+				return
+			}
+			out <- ev.Message
+			return
+		}
+	}()
+	return out
+}
+
+// TestWebPageTokenPhoneDark checks the page with authentication, at phone
+// width, in dark mode: the token is asked once and kept for the session,
+// nothing overflows sideways, and the colours follow the system.
+func TestWebPageTokenPhoneDark(t *testing.T) {
+	tokens, err := ParseTokens(strings.NewReader("acme acme-token-0123456789\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, st := webServer(t, &Options{Tokens: tokens})
+	if _, err := st.Write(context.Background(), "acme:chat-1", []chat.Message{chat.User("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t)
+	do(t, ctx,
+		chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+			})
+			return err
+		}),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+	)
+	do(t, ctx, enter("token", "acme-token-0123456789"))
+	waitFor(t, ctx, "the tenant's list", `!document.querySelector("#list-view").hidden`)
+	// The tenant sees its own histories only, without its prefix.
+	waitFor(t, ctx, "the tenant's histories", `document.querySelectorAll("#histories li").length > 0`)
+	if rows := eval[[]string](t, ctx, `[...document.querySelectorAll("#histories a")].map(a => a.textContent)`); !slices.Equal(rows, []string{"chat-1"}) {
+		t.Errorf("tenant acme sees %q, want [chat-1]", rows)
+	}
+	// The token is kept for the session: a reload asks no more.
+	do(t, ctx, chromedp.Reload())
+	waitFor(t, ctx, "the list after a reload", `!document.querySelector("#list-view").hidden && document.querySelector("#login").hidden`)
+	if got := eval[string](t, ctx, `sessionStorage.getItem("chatstore-token")`); got != "acme-token-0123456789" {
+		t.Errorf("session token %q", got)
+	}
+	if overflow := eval[bool](t, ctx, `document.documentElement.scrollWidth > document.documentElement.clientWidth`); overflow {
+		t.Error("the page is wider than a phone screen")
+	}
+	bg := eval[string](t, ctx, `getComputedStyle(document.body).backgroundColor`)
+	if bg != "rgb(17, 20, 24)" {
+		t.Errorf("dark mode background %s, want rgb(17, 20, 24)", bg)
+	}
+	// Forgetting the token asks again; a wrong one is refused and asked
+	// again.
+	do(t, ctx, chromedp.Click(chromedp.ID("forget-token"), chromedp.NodeVisible))
+	waitFor(t, ctx, "the token form", `!document.querySelector("#login").hidden`)
+	do(t, ctx, enter("token", "wrong-token-0000000000"))
+	waitFor(t, ctx, "the token form again", `!document.querySelector("#login").hidden && sessionStorage.getItem("chatstore-token") === "wrong-token-0000000000"`)
+}
+
+// TestWebAssets checks how the page's files are served: the right types, a
+// Content-Security-Policy that keeps the page to this server, and nothing
+// fetched from elsewhere.
+func TestWebAssets(t *testing.T) {
+	f := newFixture(t, "memory://", nil)
+	for path, ct := range map[string]string{"/": "text/html; charset=utf-8", "/assets/app.js": "text/javascript; charset=utf-8", "/assets/style.css": "text/css; charset=utf-8"} {
+		r := f.do("GET", path, "")
+		if r.code != 200 || r.header.Get("Content-Type") != ct || !strings.Contains(r.header.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Errorf("GET %s: %d, Content-Type %q, CSP %q", path, r.code, r.header.Get("Content-Type"), r.header.Get("Content-Security-Policy"))
+		}
+		if strings.Contains(string(r.body), "http://") || strings.Contains(string(r.body), "https://") {
+			t.Errorf("%s refers to another site", path)
+		}
+	}
+	if r := f.do("GET", "/assets/index.html", ""); r.code != 404 {
+		t.Errorf("index.html as an asset: %d", r.code)
+	}
+}
