@@ -306,6 +306,9 @@ func testKillUnderLoad(t *testing.T, sig syscall.Signal) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if n < len(acked) {
+			t.Errorf("%d messages stored, fewer than the %d acknowledged", n, len(acked))
+		}
 		if a := p.call("GET", "/v1/histories/load", ""); !strings.Contains(a.body, fmt.Sprintf(`"count":%d`, n)) {
 			t.Errorf("the restarted server does not serve the history: %d %s", a.status, a.body)
 		}

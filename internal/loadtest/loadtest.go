@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 // also its text, so a check afterwards can find each acknowledged one.
 type Load struct {
 	base, history string
+	tag           string // starts every id, so that two loads never write one id
 	stop          chan struct{}
 	wg            sync.WaitGroup
 
@@ -34,11 +36,14 @@ type Load struct {
 	answered chan struct{} // closed and replaced at every answer
 }
 
+// loads numbers the loads of the process.
+var loads atomic.Int64
+
 // Start starts clients writing to history on the server at base
 // ("http://host:port").
 func Start(base, history string, clients int) *Load {
 	l := &Load{
-		base: base, history: history, stop: make(chan struct{}),
+		base: base, history: history, tag: fmt.Sprintf("l%d", loads.Add(1)), stop: make(chan struct{}),
 		statuses: map[int]int{}, bodies: map[int]string{}, answered: make(chan struct{}),
 	}
 	for c := range clients {
@@ -57,7 +62,7 @@ func (l *Load) client(c int) {
 			return
 		default:
 		}
-		id := fmt.Sprintf("c%d-%d", c, i)
+		id := fmt.Sprintf("%s-c%d-%d", l.tag, c, i)
 		m := chat.User(id).WithMeta(chatstore.MessageIDKey, id)
 		body, _ := m.MarshalJSON()
 		sent := time.Now()
