@@ -74,7 +74,7 @@ func (s *Server) fail(w *statusWriter, r *http.Request, err error) {
 	switch {
 	case status >= 500 && status != http.StatusServiceUnavailable:
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
-			slog.String("path", truncate(r.URL.EscapedPath(), 200)), slog.Any("error", err))
+			slog.String("path", truncate(escapedPath(r), 200)), slog.Any("error", err))
 	case status == http.StatusServiceUnavailable:
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store unavailable", slog.Any("error", err))
 		// The store is usually back within seconds (a database restart, a

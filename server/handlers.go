@@ -60,7 +60,8 @@ func (s *Server) timed(ctx context.Context, op string, f func(context.Context) e
 // historyID returns the path's history id as stored: the tenant's prefix
 // and the id.
 func (s *Server) historyID(r *http.Request, t Tenant) (string, error) {
-	id, _ := r.Context().Value(historyIDKey{}).(string) // set by ServeHTTP for every history route
+	sp, _ := r.Context().Value(pathKey{}).(sentPath) // set by ServeHTTP for every history route
+	id := sp.id
 	if len(id) > s.opts.MaxHistoryIDLen {
 		return "", badRequest("invalid_history_id", fmt.Sprintf("the history id is %d bytes; the limit is %d", len(id), s.opts.MaxHistoryIDLen))
 	}

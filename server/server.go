@@ -156,37 +156,52 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 // history. The mux is given the path with a placeholder for the id, and the
 // server never redirects: a path that is not canonical is a 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if rest, ok := strings.CutPrefix(r.URL.EscapedPath(), historiesPrefix); ok {
-		escaped, suffix, _ := strings.Cut(rest, "/")
+	sent := r.URL.EscapedPath()
+	if rest, ok := strings.CutPrefix(sent, historiesPrefix); ok {
+		escaped, suffix, hasSuffix := strings.Cut(rest, "/")
 		id, err := url.PathUnescape(escaped)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "invalid_history_id", "the history id is not validly percent-encoded in the path")
 			return
 		}
-		r2 := *r
+		r = r.WithContext(context.WithValue(r.Context(), pathKey{}, sentPath{id: id, path: sent}))
 		u := *r.URL
 		u.Path, u.RawPath = historiesPrefix+idPlaceholder, ""
-		if suffix != "" || strings.Contains(rest, "/") {
+		if hasSuffix {
 			u.Path += "/" + suffix
 		}
-		r2.URL = &u
-		r = r2.WithContext(context.WithValue(r.Context(), historyIDKey{}, id))
+		r.URL = &u
 	}
 	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s; the API is described at /openapi.json", r.Method, truncate(r.URL.EscapedPath(), 200)))
+		writeError(w, http.StatusNotFound, "not_found", noRouteMsg(r.Method, sent))
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+func noRouteMsg(method, path string) string {
+	return fmt.Sprintf("no route for %s %s; the API is described at /openapi.json", method, truncate(path, 200))
+}
+
+// sentPath is what ServeHTTP took from a history route's path as it was
+// sent: the history id, and the path itself for messages.
+type sentPath struct{ id, path string }
+
+// pathKey is the context key of a sentPath.
+type pathKey struct{}
+
+// escapedPath is the path of r as the client sent it.
+func escapedPath(r *http.Request) string {
+	if sp, ok := r.Context().Value(pathKey{}).(sentPath); ok {
+		return sp.path
+	}
+	return r.URL.EscapedPath()
 }
 
 const (
 	historiesPrefix = "/v1/histories/"
 	idPlaceholder   = "id" // any canonical path segment
 )
-
-// historyIDKey is the context key of the history id ServeHTTP took from
-// the path.
-type historyIDKey struct{}
 
 // statusWriter remembers the status for metrics and logs.
 type statusWriter struct {
@@ -289,5 +304,5 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, _ Tenant) error
 		return httpError(http.StatusMethodNotAllowed, "method_not_allowed",
 			fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, pattern, strings.Join(allow, ", ")))
 	}
-	return httpError(http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s; the API is described at /openapi.json", r.Method, r.URL.EscapedPath()))
+	return httpError(http.StatusNotFound, "not_found", noRouteMsg(r.Method, escapedPath(r)))
 }
