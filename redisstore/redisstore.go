@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"slices"
@@ -103,8 +104,30 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	return openURL(ctx, u, opts)
 }
 
-func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
+func open(ctx context.Context, u *url.URL, opts *chatstore.Options) (driver.Store, error) {
+	if opts != nil && opts.Logger != nil {
+		// go-redis writes its own records (failed dials, for one) with the
+		// standard log package to stderr, which breaks a server's JSON log
+		// stream. Its logger is one per process, so the store's logger
+		// takes it over.
+		redis.SetLogger(SlogLogger(opts.Logger))
+	}
 	return openURL(ctx, u, nil)
+}
+
+// SlogLogger adapts log for redis.SetLogger, for programs that build their
+// own go-redis clients (New): go-redis's records then go to log at level
+// Warn, with component=go-redis.
+func SlogLogger(log *slog.Logger) interface {
+	Printf(ctx context.Context, format string, v ...any)
+} {
+	return slogLogger{log}
+}
+
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.LogAttrs(ctx, slog.LevelWarn, fmt.Sprintf(format, v...), slog.String("component", "go-redis"))
 }
 
 func openURL(ctx context.Context, u *url.URL, opts *Options) (*Store, error) {

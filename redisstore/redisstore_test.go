@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,4 +208,36 @@ func TestOpenClusterURL(t *testing.T) {
 	if err != nil || len(page.Histories) != 0 {
 		t.Errorf("after DeleteAll: %+v %v", page, err)
 	}
+}
+
+// TestLogsToSlog checks that go-redis's own records go to the store's
+// logger, not to stderr in another format: a server's log stays JSON.
+func TestLogsToSlog(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	t.Cleanup(func() { redis.SetLogger(redisstore.SlogLogger(slog.Default())) })
+	_, err := chatstore.Open(context.Background(), "redis://127.0.0.1:1/0?dial_timeout=100ms", &chatstore.Options{Logger: log})
+	if !errors.Is(err, chatstore.ErrUnavailable) {
+		t.Fatalf("unreachable Redis: %v", err)
+	}
+	if got := buf.String(); !strings.Contains(got, `"component":"go-redis"`) || !strings.Contains(got, "dial") {
+		t.Errorf("no go-redis record in the store's log: %q", got)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
