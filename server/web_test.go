@@ -160,6 +160,11 @@ func webServer(t *testing.T, opts *Options) (string, *chatstore.Store) {
 	write("support/alice", seedConversation()...)
 	write("support/bob", chat.User("Where is my order?"), chat.Assistant("It ships tomorrow."))
 	write("sales/acme", chat.User("Can I get a quote?"))
+	// Two turns whose calls have the same id, as some providers number them.
+	today := chat.ToolCall{ToolName: "get_weather", Arguments: map[string]any{"day": "today"}, ID: chat.Ptr("call_1")}
+	tomorrow := chat.ToolCall{ToolName: "get_weather", Arguments: map[string]any{"day": "tomorrow"}, ID: chat.Ptr("call_1")}
+	write("reused-ids", chat.User("Weather today?"), chat.Assistant("", today), chat.Tool("rain", today, false), chat.Assistant("Rain."),
+		chat.User("And tomorrow?"), chat.Assistant("", tomorrow), chat.Tool("sun", tomorrow, false), chat.Assistant("Sun."))
 	var long []chat.Message
 	for i := range 60 {
 		long = append(long, chat.User(fmt.Sprint("question ", i)), chat.Assistant(fmt.Sprint("answer ", i)))
@@ -182,7 +187,7 @@ func TestWebPage(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#histories li")))
 	type row struct{ ID, Count string }
 	rows := eval[[]row](t, ctx, `[...document.querySelectorAll("#histories li")].map(li => ({ID: li.querySelector("a").textContent, Count: li.querySelector(".count").textContent}))`)
-	want := []row{{"long", "120 messages"}, {"sales/acme", "1 message"}, {"support/alice", "6 messages"}, {"support/bob", "2 messages"}}
+	want := []row{{"long", "120 messages"}, {"reused-ids", "8 messages"}, {"sales/acme", "1 message"}, {"support/alice", "6 messages"}, {"support/bob", "2 messages"}}
 	if !slices.Equal(rows, want) {
 		t.Errorf("list: %v, want %v", rows, want)
 	}
@@ -262,6 +267,14 @@ func TestWebPage(t *testing.T) {
 	do(t, ctx, enter("lastk", "1"))
 	waitFor(t, ctx, "the window", `document.querySelector("#window-summary").textContent.startsWith("last_k=1 ")`)
 	screenshot(t, ctx, "web-conversation.png")
+
+	// A reused call id: each result goes with the latest call before it.
+	do(t, ctx, chromedp.Navigate(base+"/#/h/reused-ids"))
+	waitFor(t, ctx, "the history with reused ids", `document.querySelectorAll("#messages li").length === 8`)
+	pairs := eval[[]string](t, ctx, `[...document.querySelectorAll(".tool-call")].map(c => JSON.parse(c.querySelector(".arguments").textContent).day + "=" + c.querySelector(".tool-result .result").textContent)`)
+	if !slices.Equal(pairs, []string{"today=rain", "tomorrow=sun"}) {
+		t.Errorf("calls and results with a reused id paired as %v", pairs)
+	}
 
 	// A long history loads page by page, the newest first.
 	do(t, ctx, chromedp.Navigate(base+"/#/h/long"))

@@ -91,7 +91,14 @@ async function run(fn) {
 function route() {
   const hash = location.hash || "#/";
   if (hash.startsWith("#/h/")) {
-    const id = decodeURIComponent(hash.slice(4));
+    let id;
+    try {
+      id = decodeURIComponent(hash.slice(4));
+    } catch (e) {
+      $("error-text").textContent = "the address does not name a history: " + hash;
+      show("error-view");
+      return;
+    }
     run(() => openConversation(id));
   } else {
     run(() => openList(state.prefix));
@@ -152,22 +159,26 @@ async function openConversation(id) {
 }
 
 function renderMessages(msgs) {
-  // Tool results are shown with the call they answer, matched by id.
-  const results = new Map();
+  // Each tool result is shown with the call it answers: the latest call
+  // before it with the same id (providers reuse ids such as "call_1" from
+  // turn to turn, so the id alone is not enough).
+  const latestCall = new Map(); // call id → the call part
+  const answers = new Map();    // call part → {result, message}
+  const answered = new Set();   // result parts shown with their call
   for (const m of msgs) {
     for (const p of m.content) {
+      if (p.tool_call && p.tool_call.id != null) latestCall.set(p.tool_call.id, p);
       const r = p.tool_call_result;
-      if (r && r.origin && r.origin.id != null) results.set(r.origin.id, { result: r, message: m });
+      if (r && r.origin && r.origin.id != null) {
+        const call = latestCall.get(r.origin.id);
+        if (call && !answers.has(call)) {
+          answers.set(call, { result: r, message: m });
+          answered.add(p);
+        }
+      }
     }
   }
-  const calls = new Set();
-  for (const m of msgs) {
-    for (const p of m.content) {
-      if (p.tool_call && p.tool_call.id != null && results.has(p.tool_call.id)) calls.add(p.tool_call.id);
-    }
-  }
-  const list = $("messages");
-  list.replaceChildren(...msgs.map((m) => renderMessage(m, results, calls)));
+  $("messages").replaceChildren(...msgs.map((m) => renderMessage(m, answers, answered)));
 }
 
 function el(tag, className, text) {
@@ -181,7 +192,7 @@ function pretty(v) {
   return JSON.stringify(v, null, 2);
 }
 
-function renderMessage(m, results, calls) {
+function renderMessage(m, answers, answered) {
   const li = el("li", "msg role-" + m.role);
   const id = m.meta && m.meta.chat_message_id;
   li.dataset.id = id;
@@ -190,7 +201,7 @@ function renderMessage(m, results, calls) {
   if (m.name) head.append(el("span", "name", m.name));
   head.append(el("span", "msg-id", "#" + id));
   li.append(head);
-  for (const p of m.content) li.append(renderPart(p, results, calls));
+  for (const p of m.content) li.append(renderPart(p, answers, answered));
   const meta = Object.assign({}, m.meta);
   delete meta.chat_message_id;
   if (Object.keys(meta).length > 0 || m.name) {
@@ -201,17 +212,17 @@ function renderMessage(m, results, calls) {
   return li;
 }
 
-function renderPart(p, results, calls) {
+function renderPart(p, answers, answered) {
   if (p.text !== undefined) return el("p", "text", p.text);
   if (p.reasoning) {
     const d = el("details", "reasoning");
     d.append(el("summary", "", "Reasoning"), el("p", "text", p.reasoning.reasoning_text));
     return d;
   }
-  if (p.tool_call) return renderCall(p.tool_call, results);
+  if (p.tool_call) return renderCall(p.tool_call, answers.get(p));
   if (p.tool_call_result) {
     const r = p.tool_call_result;
-    if (r.origin && r.origin.id != null && calls.has(r.origin.id)) {
+    if (answered.has(p)) {
       return el("p", "answered", "Result of " + r.origin.tool_name + " (" + r.origin.id + "), shown with the call");
     }
     return renderResult(r);
@@ -221,14 +232,13 @@ function renderPart(p, results, calls) {
   return el("pre", "unknown", pretty(p));
 }
 
-function renderCall(call, results) {
+function renderCall(call, answer) {
   const box = el("div", "tool-call");
   const d = el("details");
   d.open = true;
   d.append(el("summary", "", "Tool call: " + call.tool_name + (call.id != null ? " (" + call.id + ")" : "")),
     el("pre", "arguments", pretty(call.arguments)));
   box.append(d);
-  const answer = call.id != null && results.get(call.id);
   if (answer) box.append(renderResult(answer.result, answer.message));
   return box;
 }
