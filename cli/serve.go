@@ -113,7 +113,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if opts.Tokens != nil {
 		tenants = opts.Tokens.Len()
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "store", redact(*storeURL), "tokens", tenants, "version", Version())
+	log.Info("listening", "addr", ln.Addr().String(), "page", "http://"+ln.Addr().String()+"/", "store", redact(*storeURL), "tokens", tenants, "version", Version())
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
