@@ -18,6 +18,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/apicode"
 	"github.com/chatstore/chatstore/internal/jsonx"
 )
 
@@ -52,23 +53,7 @@ func (e *Error) Error() string {
 }
 
 // Unwrap maps the server's error codes back to chatstore's sentinels.
-func (e *Error) Unwrap() error {
-	switch e.Code {
-	case "invalid_history_id":
-		return chatstore.ErrInvalidHistoryID
-	case "invalid_last_k":
-		return chatstore.ErrInvalidLastK
-	case "invalid_message", "not_convertible":
-		return chatstore.ErrInvalidMessage
-	case "too_many_messages":
-		return chatstore.ErrTooManyMessages
-	case "invalid_cursor":
-		return chatstore.ErrInvalidCursor
-	case "store_unavailable", "store_timeout":
-		return chatstore.ErrUnavailable
-	}
-	return nil
-}
+func (e *Error) Unwrap() error { return apicode.Err(e.Code) }
 
 var defaultHTTP = func() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/apicode"
 	"github.com/chatstore/chatstore/internal/jsonx"
 )
 
@@ -44,23 +45,20 @@ func classify(err error) (status int, code, msg string) {
 	case errors.As(err, &ce):
 		code := "invalid_message"
 		if errors.Is(ce, chat.ErrInvalidJSON) {
-			code = "invalid_json"
+			code = apicode.InvalidJSON
 		}
 		return http.StatusBadRequest, code, strings.TrimPrefix(err.Error(), "chat: ")
-	case errors.Is(err, chatstore.ErrInvalidMessage):
-		return http.StatusBadRequest, "invalid_message", strings.TrimPrefix(err.Error(), "chatstore: ")
-	case errors.Is(err, chatstore.ErrInvalidHistoryID):
-		return http.StatusBadRequest, "invalid_history_id", strings.TrimPrefix(err.Error(), "chatstore: ")
-	case errors.Is(err, chatstore.ErrInvalidLastK):
-		return http.StatusBadRequest, "invalid_last_k", strings.TrimPrefix(err.Error(), "chatstore: ")
-	case errors.Is(err, chatstore.ErrTooManyMessages):
-		return http.StatusBadRequest, "too_many_messages", strings.TrimPrefix(err.Error(), "chatstore: ")
-	case errors.Is(err, chatstore.ErrInvalidCursor):
-		return http.StatusBadRequest, "invalid_cursor", strings.TrimPrefix(err.Error(), "chatstore: ")
+	}
+	for _, c := range apicode.Invalid {
+		if errors.Is(err, c.Err) {
+			return http.StatusBadRequest, c.Code, strings.TrimPrefix(err.Error(), "chatstore: ")
+		}
+	}
+	switch {
 	case errors.Is(err, chatstore.ErrUnavailable), errors.Is(err, chatstore.ErrClosed):
-		return http.StatusServiceUnavailable, "store_unavailable", "the store is unavailable; retry later"
+		return http.StatusServiceUnavailable, apicode.StoreUnavailable, "the store is unavailable; retry later"
 	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "store_timeout", "the store did not answer in time; retry later"
+		return http.StatusServiceUnavailable, apicode.StoreTimeout, "the store did not answer in time; retry later"
 	}
 	return http.StatusInternalServerError, "internal", "internal error; the server log has the details"
 }
