@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/chatstore/chatstore"
@@ -96,6 +99,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *tokensFile != "" {
+		stop := reloadTokensOnHUP(srv, *tokensFile, log)
+		defer stop()
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -140,6 +147,37 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// reloadTokensOnHUP reads the tokens file again on every SIGHUP and gives
+// the server the new tokens; a file that no longer parses is logged and the
+// old tokens stay. It returns a function that stops listening.
+func reloadTokensOnHUP(srv *server.Server, file string, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			tokens, err := server.LoadTokens(file)
+			if err == nil {
+				err = srv.SetTokens(tokens)
+			}
+			if err != nil {
+				log.Error("reloading the tokens file failed; the previous tokens stay in use", "file", file, "error", err)
+				continue
+			}
+			log.Info("tokens reloaded", "file", file, "tokens", tokens.Len())
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
 
 func isLoopback(host string) bool {

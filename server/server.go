@@ -16,6 +16,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/chatstore/chatstore"
@@ -72,6 +73,22 @@ type Server struct {
 	paths   *http.ServeMux      // the same paths without methods, to tell 405 from 404
 	allowed map[string][]string // path pattern → methods, for Allow headers
 	metrics *metrics
+	tokens  atomic.Pointer[Tokens] // Options.Tokens, replaced by SetTokens
+}
+
+// ErrNoAuth is returned by SetTokens on a server started without tokens.
+var ErrNoAuth = errors.New("server: authentication is off: the server was started without tokens")
+
+// SetTokens replaces the tokens of a server started with Options.Tokens,
+// for requests that start from now on; "chatstore serve" calls it when the
+// tokens file changes and SIGHUP arrives. Turning authentication on or off
+// needs a new Server, since that changes what every route allows.
+func (s *Server) SetTokens(t *Tokens) error {
+	if t == nil || s.tokens.Load() == nil {
+		return ErrNoAuth
+	}
+	s.tokens.Store(t)
+	return nil
 }
 
 // route is one entry of the API. The table is the single list of what the
@@ -135,6 +152,7 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 		allowed: map[string][]string{},
 		metrics: newMetrics(),
 	}
+	s.tokens.Store(o.Tokens)
 	for _, rt := range routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 		if _, ok := s.allowed[rt.path]; !ok {
@@ -260,9 +278,9 @@ func (s *Server) wrap(rt route) http.Handler {
 
 func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
 	var t Tenant
-	if rt.auth && s.opts.Tokens != nil {
+	if tokens := s.tokens.Load(); rt.auth && tokens != nil {
 		var err error
-		if t, err = s.authenticate(w, r); err != nil {
+		if t, err = authenticate(tokens, w, r); err != nil {
 			return err
 		}
 		if rt.write && t.ReadOnly {
@@ -277,14 +295,14 @@ func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
 	return rt.handle(s, w, r, t)
 }
 
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Tenant, error) {
+func authenticate(tokens *Tokens, w http.ResponseWriter, r *http.Request) (Tenant, error) {
 	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="chatstore"`)
 		return Tenant{}, httpError(http.StatusUnauthorized, "unauthorized", `this server needs "Authorization: Bearer TOKEN" on every /v1 request`)
 	}
-	t, ok := s.opts.Tokens.Lookup(strings.TrimSpace(token))
+	t, ok := tokens.Lookup(strings.TrimSpace(token))
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="chatstore", error="invalid_token"`)
 		return Tenant{}, httpError(http.StatusUnauthorized, "unauthorized", "the bearer token is not known to this server")

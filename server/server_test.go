@@ -612,3 +612,34 @@ func TestOpenAPI(t *testing.T) {
 		t.Error("not an OpenAPI 3 document")
 	}
 }
+
+// TestSetTokens replaces the tokens of a running server; a server started
+// without tokens refuses, since that would turn authentication on.
+func TestSetTokens(t *testing.T) {
+	first, _ := ParseTokens(strings.NewReader("acme first-token-0123456789\n"))
+	second, _ := ParseTokens(strings.NewReader("acme second-token-012345678\n"))
+	f := newFixture(t, "memory://", &Options{Tokens: first})
+	get := func(token string) int {
+		req := httptest.NewRequest("GET", "/v1/histories", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		f.srv.ServeHTTP(w, req)
+		return w.Code
+	}
+	if get("first-token-0123456789") != 200 || get("second-token-012345678") != 401 {
+		t.Fatal("tokens at start")
+	}
+	if err := f.srv.SetTokens(second); err != nil {
+		t.Fatal(err)
+	}
+	if get("first-token-0123456789") != 401 || get("second-token-012345678") != 200 {
+		t.Error("SetTokens did not replace the tokens")
+	}
+	if err := f.srv.SetTokens(nil); !errors.Is(err, ErrNoAuth) {
+		t.Errorf("SetTokens(nil): %v", err)
+	}
+	open := newFixture(t, "memory://", nil)
+	if err := open.srv.SetTokens(second); !errors.Is(err, ErrNoAuth) {
+		t.Errorf("SetTokens on a server without tokens: %v", err)
+	}
+}

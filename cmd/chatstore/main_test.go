@@ -279,6 +279,43 @@ func TestKillAndRestart(t *testing.T) {
 	testKillUnderLoad(t, syscall.SIGKILL)
 }
 
+// TestReloadTokens changes the tokens file of a running server and sends
+// SIGHUP: the removed token stops working, the new one works, and a file
+// that does not parse leaves the tokens as they were.
+func TestReloadTokens(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tokens")
+	os.WriteFile(file, []byte("acme old-token-0123456789\n"), 0o600)
+	p := serve(t, "--store", "memory://", "--tokens-file", file)
+	status := func(token string) int {
+		return p.call("GET", "/v1/histories", "", "Authorization", "Bearer "+token).status
+	}
+	if status("old-token-0123456789") != 200 || status("new-token-0123456789") != 401 {
+		t.Fatal("the tokens at start are not the file's")
+	}
+	reload := func(content, logged string) {
+		t.Helper()
+		os.WriteFile(file, []byte(content), 0o600)
+		before := strings.Count(p.log(), logged)
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(p.log(), logged) == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log after SIGHUP:\n%s", logged, p.log())
+			}
+			time.Sleep(10 * time.Millisecond) // polling the log of another process
+		}
+	}
+	reload("acme new-token-0123456789\n", `"msg":"tokens reloaded"`)
+	if status("old-token-0123456789") != 401 || status("new-token-0123456789") != 200 {
+		t.Error("after SIGHUP the old token still works or the new one does not")
+	}
+	reload("acme short\n", `"msg":"reloading the tokens file failed`)
+	if status("new-token-0123456789") != 200 {
+		t.Error("a bad tokens file took the working tokens away")
+	}
+}
+
 // testKillUnderLoad stops the server with sig under write load from 64
 // clients, restarts it on the same file, and checks every acknowledged
 // write; once, or five times in a row in the long variant.
