@@ -347,7 +347,7 @@ func TestWebPageTokenPhoneDark(t *testing.T) {
 		t.Fatal(err)
 	}
 	base, st := webServer(t, &Options{Tokens: tokens})
-	if _, err := st.Write(context.Background(), "acme:chat-1", []chat.Message{chat.User("hello")}); err != nil {
+	if _, err := st.Write(context.Background(), "acme:chat-1", seedConversation()); err != nil {
 		t.Fatal(err)
 	}
 	ctx := browser(t)
@@ -376,8 +376,14 @@ func TestWebPageTokenPhoneDark(t *testing.T) {
 		t.Errorf("session token %q", got)
 	}
 	if overflow := eval[bool](t, ctx, `document.documentElement.scrollWidth > document.documentElement.clientWidth`); overflow {
-		t.Error("the page is wider than a phone screen")
+		t.Error("the list is wider than a phone screen")
 	}
+	do(t, ctx, chromedp.Click(chromedp.CSS("#histories a"), chromedp.NodeVisible))
+	waitFor(t, ctx, "the conversation at phone width", `document.querySelectorAll("#messages li").length === 6`)
+	if overflow := eval[bool](t, ctx, `document.documentElement.scrollWidth > document.documentElement.clientWidth`); overflow {
+		t.Error("the conversation is wider than a phone screen")
+	}
+	screenshot(t, ctx, "web-conversation-phone-dark.png")
 	bg := eval[string](t, ctx, `getComputedStyle(document.body).backgroundColor`)
 	if bg != "rgb(17, 20, 24)" {
 		t.Errorf("dark mode background %s, want rgb(17, 20, 24)", bg)
