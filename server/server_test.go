@@ -308,6 +308,48 @@ func TestListHistories(t *testing.T) {
 	}
 }
 
+// TestListPrefix lists the histories whose ids start with a prefix, page
+// by page, as the web page's search does, and refuses prefixes no id has.
+func TestListPrefix(t *testing.T) {
+	f := newFixture(t, "memory://", nil)
+	for _, id := range []string{"a", "support/1", "support/2", "support/3", "supports", "z"} {
+		f.do("POST", messagesPath(id), body(chat.User("hi")))
+	}
+	var got []string
+	cursor := ""
+	for range 10 {
+		target := "/v1/histories?limit=2&prefix=support%2F"
+		if cursor != "" {
+			target += "&cursor=" + url.QueryEscape(cursor)
+		}
+		var page struct {
+			Histories []struct {
+				ID string `json:"chat_history_id"`
+			}
+			NextCursor *string `json:"next_cursor"`
+		}
+		r := f.do("GET", target, "")
+		if err := json.Unmarshal(r.body, &page); err != nil || r.code != 200 {
+			t.Fatalf("%d %s", r.code, r.body)
+		}
+		for _, h := range page.Histories {
+			got = append(got, h.ID)
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		cursor = *page.NextCursor
+	}
+	if !slices.Equal(got, []string{"support/1", "support/2", "support/3"}) {
+		t.Errorf("prefix support/: %v", got)
+	}
+	for _, bad := range []string{"a%00", "%FF", strings.Repeat("x", 300)} {
+		if r := f.do("GET", "/v1/histories?prefix="+bad, ""); r.code != 400 || r.errorCode(t) != "invalid_query" {
+			t.Errorf("prefix %.20q: %d %s", bad, r.code, r.body)
+		}
+	}
+}
+
 // TestErrors sends a request for every error the API documents.
 func TestErrors(t *testing.T) {
 	f := newFixture(t, "memory://", &Options{MaxBodyBytes: 1 << 10, MaxWriteMessages: 3, MaxHistoryIDLen: 10})
