@@ -18,6 +18,9 @@ var (
 	ErrTooManyMessages = errors.New("too many messages in one write")
 	// ErrInvalidCursor: a List cursor this store did not produce.
 	ErrInvalidCursor = errors.New("invalid list cursor")
+	// ErrInvalidRange: a Range with a negative offset or a limit out of
+	// 1..MaxRangeLimit.
+	ErrInvalidRange = errors.New("invalid range")
 	// ErrInvalidOptions: options or URL parameters that make no sense.
 	ErrInvalidOptions = errors.New("invalid store options")
 	// ErrUnknownScheme: Open was given a URL scheme no backend registered.

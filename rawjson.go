@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 
+	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/jsonx"
 )
 
@@ -19,6 +20,20 @@ func (s *Store) AppendLastJSON(ctx context.Context, dst []byte, historyID string
 	if err != nil {
 		return dst, 0, err
 	}
+	return appendStored(dst, historyID, stored)
+}
+
+// AppendRangeJSON is to Range what AppendLastJSON is to RetrieveLast.
+func (s *Store) AppendRangeJSON(ctx context.Context, dst []byte, historyID string, offset, limit int) ([]byte, int, error) {
+	stored, err := s.rangeStored(ctx, historyID, offset, limit)
+	if err != nil {
+		return dst, 0, err
+	}
+	return appendStored(dst, historyID, stored)
+}
+
+// appendStored appends stored messages as a JSON array with their ids.
+func appendStored(dst []byte, historyID string, stored []driver.Message) ([]byte, int, error) {
 	dst = append(dst, '[')
 	for i, sm := range stored {
 		if i > 0 {

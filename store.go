@@ -45,6 +45,8 @@ const (
 	// DefaultListLimit and MaxListLimit bound one page of List.
 	DefaultListLimit = 100
 	MaxListLimit     = 1000
+	// MaxRangeLimit bounds the messages of one Range.
+	MaxRangeLimit = 1000
 )
 
 // MessageIDKey is the meta key holding a message's id.
@@ -338,13 +340,55 @@ func (s *Store) RetrieveLast(ctx context.Context, historyID string, lastK int) (
 	if err != nil {
 		return nil, err
 	}
+	return decodeAll(historyID, stored)
+}
+
+// Range returns up to limit messages of a history from position offset on,
+// oldest first, each with its meta.chat_message_id: offset 0 is the first
+// message written. It pages through a history in order, where RetrieveLast
+// reads the last rounds: histories only grow (Delete removes one whole), so
+// a message keeps its position. An offset at or past the end gives none.
+// limit must be 1 to MaxRangeLimit and offset ≥ 0 (ErrInvalidRange).
+func (s *Store) Range(ctx context.Context, historyID string, offset, limit int) ([]chat.Message, error) {
+	stored, err := s.rangeStored(ctx, historyID, offset, limit)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll(historyID, stored)
+}
+
+// decodeAll decodes stored messages (decodeStored).
+func decodeAll(historyID string, stored []driver.Message) ([]chat.Message, error) {
 	msgs := make([]chat.Message, len(stored))
 	for i, sm := range stored {
+		var err error
 		if msgs[i], err = decodeStored(historyID, sm); err != nil {
 			return nil, err
 		}
 	}
 	return msgs, nil
+}
+
+func (s *Store) rangeStored(ctx context.Context, historyID string, offset, limit int) ([]driver.Message, error) {
+	if err := s.begin(ctx, "range"); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	if err := CheckHistoryID(historyID); err != nil {
+		return nil, err
+	}
+	if offset < 0 || limit < 1 || limit > MaxRangeLimit {
+		return nil, fmt.Errorf("chatstore: %w: offset must be 0 or greater and limit 1 to %d, got offset %d and limit %d", ErrInvalidRange, MaxRangeLimit, offset, limit)
+	}
+	end := offset + min(limit, math.MaxInt-offset) // no overflow at offsets near MaxInt
+	if r, ok := s.drv.(driver.Ranger); ok {
+		return r.Range(ctx, historyID, offset, end)
+	}
+	all, err := s.drv.Tail(ctx, historyID, All)
+	if err != nil || offset >= len(all) {
+		return nil, err
+	}
+	return all[offset:min(end, len(all))], nil
 }
 
 // tail checks a retrieve's arguments and reads the stored messages.

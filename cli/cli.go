@@ -264,6 +264,7 @@ type target interface {
 	Write(ctx context.Context, historyID string, msgs []chat.Message) (int, error)
 	Retrieve(ctx context.Context, historyID string) ([]chat.Message, error)
 	RetrieveLast(ctx context.Context, historyID string, lastK int) ([]chat.Message, error)
+	Range(ctx context.Context, historyID string, offset, limit int) ([]chat.Message, error)
 	Count(ctx context.Context, historyID string) (int, error)
 	Delete(ctx context.Context, historyID string) error
 	List(ctx context.Context, opts chatstore.ListOptions) (chatstore.Page, error)

@@ -262,22 +262,29 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 	prog := newProgress(env, "exporting")
 	n := 0
 	exportOne := func(id string, wrap bool) error {
-		msgs, err := t.RetrieveLast(ctx, id, chatstore.All)
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			line, err := enc.line(id, m, wrap)
+		// Page by position, so that a history of millions of messages is
+		// never in memory at once.
+		for offset := 0; ; {
+			msgs, err := t.Range(ctx, id, offset, chatstore.MaxRangeLimit)
 			if err != nil {
-				return fmt.Errorf("export: history %q: %w", id, err)
-			}
-			if _, err := w.Write(line); err != nil {
 				return err
 			}
-			n++
+			for _, m := range msgs {
+				line, err := enc.line(id, m, wrap)
+				if err != nil {
+					return fmt.Errorf("export: history %q: %w", id, err)
+				}
+				if _, err := w.Write(line); err != nil {
+					return err
+				}
+				n++
+			}
+			prog.update(n)
+			if len(msgs) < chatstore.MaxRangeLimit {
+				return nil
+			}
+			offset += len(msgs)
 		}
-		prog.update(n)
-		return nil
 	}
 	if *all {
 		err = eachHistory(ctx, t, func(h chatstore.HistoryInfo) error { return exportOne(h.ID, true) })

@@ -179,6 +179,12 @@ func (c *Client) RetrieveLast(ctx context.Context, historyID string, lastK int) 
 	return c.messages(ctx, historyPath(historyID, "/messages?last_k="+k))
 }
 
+// Range returns up to limit messages of a history from position offset on
+// (GET …/messages?offset=&limit=; see chatstore.Store.Range).
+func (c *Client) Range(ctx context.Context, historyID string, offset, limit int) ([]chat.Message, error) {
+	return c.messages(ctx, historyPath(historyID, "/messages?offset="+strconv.Itoa(offset)+"&limit="+strconv.Itoa(limit)))
+}
+
 func (c *Client) messages(ctx context.Context, path string) ([]chat.Message, error) {
 	var raw json.RawMessage
 	if err := c.do(ctx, "GET", path, nil, &raw); err != nil {

@@ -38,6 +38,12 @@ func TestClientAgainstServer(t *testing.T) {
 	if got, err := c.RetrieveLast(ctx, "id/with slash", chatstore.All); err != nil || len(got) != 4 || got[3].Meta[chatstore.MessageIDKey] != "3" {
 		t.Errorf("RetrieveLast(All): %v %v", got, err)
 	}
+	if got, err := c.Range(ctx, "id/with slash", 1, 2); err != nil || len(got) != 2 || got[0].Meta[chatstore.MessageIDKey] != "1" {
+		t.Errorf("Range(1, 2): %v %v", got, err)
+	}
+	if _, err := c.Range(ctx, "id/with slash", -1, 2); !errors.Is(err, chatstore.ErrInvalidRange) {
+		t.Errorf("Range(-1, 2): %v", err)
+	}
 	if n, err := c.Count(ctx, "id/with slash"); err != nil || n != 4 {
 		t.Errorf("Count: %d %v", n, err)
 	}

@@ -91,6 +91,16 @@ type Store interface {
 	Close() error
 }
 
+// Ranger is implemented by drivers that can read part of a history by
+// position, for paging through long histories. Drivers without it are
+// paged by reading the whole history (Tail with every round) and slicing.
+type Ranger interface {
+	// Range returns the messages at positions from ≤ p < to of a history,
+	// in order; positions are 0 for the first message written, and to may
+	// exceed the count. The caller has checked 0 ≤ from < to.
+	Range(ctx context.Context, historyID string, from, to int) ([]Message, error)
+}
+
 // Pinger is implemented by drivers that can check their backend is
 // reachable, for health checks. Drivers without it are assumed healthy.
 type Pinger interface {

@@ -75,6 +75,7 @@ type Store struct {
 
 var (
 	_ driver.Store            = (*Store)(nil)
+	_ driver.Ranger           = (*Store)(nil)
 	_ chatstore.HaystackTyper = (*Store)(nil)
 )
 
@@ -301,6 +302,43 @@ func (h *history) write(ctx context.Context, recs []driver.Record) (int, error) 
 
 // Tail implements driver.Store.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
+	return s.read(ctx, historyID, func(h *history) []driver.Message {
+		from := h.st.TailFrom(rounds)
+		// The last rounds start at the earliest start among them; messages of
+		// older rounds can sit in between (a system message written while a
+		// round was open), so the range is filtered.
+		start := h.msgs.len()
+		for r := from; r < h.st.Rounds; r++ {
+			start = min(start, h.roundStart[r])
+		}
+		if h.st.Open > 0 {
+			start = min(start, h.openStart)
+		}
+		out := make([]driver.Message, 0, h.msgs.len()-start)
+		for i := start; i < h.msgs.len(); i++ {
+			if h.msgs.at(i).round >= from {
+				out = append(out, h.msgs.message(i))
+			}
+		}
+		return out
+	})
+}
+
+// Range implements driver.Ranger.
+func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
+	return s.read(ctx, historyID, func(h *history) []driver.Message {
+		to = min(to, h.msgs.len())
+		out := make([]driver.Message, 0, max(0, to-from))
+		for i := from; i < to; i++ {
+			out = append(out, h.msgs.message(i))
+		}
+		return out
+	})
+}
+
+// read runs fn on a history under its lock; an unknown or deleted history
+// reads as empty.
+func (s *Store) read(ctx context.Context, historyID string, fn func(h *history) []driver.Message) ([]driver.Message, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
@@ -313,24 +351,7 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 	if h.deleted {
 		return []driver.Message{}, nil
 	}
-	from := h.st.TailFrom(rounds)
-	// The last rounds start at the earliest start among them; messages of
-	// older rounds can sit in between (a system message written while a
-	// round was open), so the range is filtered.
-	start := h.msgs.len()
-	for r := from; r < h.st.Rounds; r++ {
-		start = min(start, h.roundStart[r])
-	}
-	if h.st.Open > 0 {
-		start = min(start, h.openStart)
-	}
-	out := make([]driver.Message, 0, h.msgs.len()-start)
-	for i := start; i < h.msgs.len(); i++ {
-		if h.msgs.at(i).round >= from {
-			out = append(out, h.msgs.message(i))
-		}
-	}
-	return out, nil
+	return fn(h), nil
 }
 
 // Delete implements driver.Store.

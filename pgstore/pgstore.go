@@ -82,6 +82,7 @@ type Store struct {
 var (
 	_ driver.Store  = (*Store)(nil)
 	_ driver.Pinger = (*Store)(nil)
+	_ driver.Ranger = (*Store)(nil)
 )
 
 // Open connects to PostgreSQL with a pool of its own (closed by Close) and
@@ -305,11 +306,24 @@ func (s *Store) all(ctx context.Context, q querier, historyID string) ([]driver.
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.Message, error) {
-		var m driver.Message
-		err := r.Scan(&m.ID, &m.JSON)
-		return m, err
-	})
+	return pgx.CollectRows(rows, scanMessage)
+}
+
+// scanMessage reads an (id, body) row.
+func scanMessage(r pgx.CollectableRow) (driver.Message, error) {
+	var m driver.Message
+	err := r.Scan(&m.ID, &m.JSON)
+	return m, err
+}
+
+// Range implements driver.Ranger: a primary-key range scan.
+func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
+	rows, err := s.pool.Query(ctx, s.q.rangeQ, historyID, from, to)
+	if err != nil {
+		return nil, wrap("range", historyID, err)
+	}
+	msgs, err := pgx.CollectRows(rows, scanMessage)
+	return msgs, wrap("range", historyID, err)
 }
 
 // Delete implements driver.Store: the history and its messages, in one

@@ -100,7 +100,7 @@ func (s *Store) migrate(ctx context.Context, name string) error {
 
 // queries holds the statements with the schema filled in.
 type queries struct {
-	count, tailPage, tailAll, deleteHistory, deleteAll, list                                    string
+	count, tailPage, tailAll, rangeQ, deleteHistory, deleteAll, list                            string
 	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
 }
 
@@ -118,7 +118,9 @@ func makeQueries(schema string) queries {
 		tailPage: r.Replace("SELECT h.rounds, h.open, m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body " +
 			"FROM S.histories h CROSS JOIN LATERAL (SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m " +
 			"WHERE h.name = $1"),
-		tailAll:       r.Replace("SELECT coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
+		tailAll: r.Replace("SELECT coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
+		rangeQ: r.Replace("SELECT coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
+			"WHERE h.name = $1 AND m.seq >= $2 AND m.seq < $3 ORDER BY m.seq"),
 		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid) DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)"),
 		deleteAll:     r.Replace("TRUNCATE S.messages, S.histories"),
 		list:          r.Replace("SELECT name, count FROM S.histories WHERE name > $1 AND count > 0 ORDER BY name LIMIT $2"),

@@ -71,6 +71,7 @@ type Store struct {
 var (
 	_ driver.Store  = (*Store)(nil)
 	_ driver.Pinger = (*Store)(nil)
+	_ driver.Ranger = (*Store)(nil)
 )
 
 // New returns a Store on a client the caller owns (Close leaves it open).
@@ -316,6 +317,20 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 	msgs, ok := decodeTail(res)
 	if !ok {
 		return nil, fmt.Errorf("redisstore: retrieve %q: %w: the tail script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
+	}
+	return msgs, nil
+}
+
+// Range implements driver.Ranger: one script, reading only the range.
+func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
+	k := s.keys(historyID)
+	res, err := rangeScript.Run(ctx, s.c, []string{k[0], k[1], k[3]}, from, to).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: range %q: %w", historyID, translate(err))
+	}
+	msgs, ok := decodeTail(res)
+	if !ok {
+		return nil, fmt.Errorf("redisstore: range %q: %w: the range script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
 	return msgs, nil
 }

@@ -203,3 +203,22 @@ if xp < count then
 end
 return out
 `)
+
+// rangeScript: KEYS s, m, d; ARGV from, to. Returns the tail script's
+// header for the messages from position "from" up to "to" (or the end),
+// "FROM XP END", then those messages, then their kept ids from max(FROM, XP)
+// on: decodeTail reads it, with END where the tail has the count.
+var rangeScript = redis.NewScript(`
+local st = redis.call('HMGET', KEYS[1], 'c', 'xp')
+local count = tonumber(st[1]) or 0
+local from = tonumber(ARGV[1])
+local to = math.min(tonumber(ARGV[2]), count)
+if from >= to then return {'0 0 0'} end
+local xp = tonumber(st[2]) or count
+local out = redis.call('LRANGE', KEYS[2], from, to - 1)
+table.insert(out, 1, from .. ' ' .. xp .. ' ' .. to)
+if xp < to then
+  for _, id in ipairs(redis.call('LRANGE', KEYS[3], math.max(from - xp, 0), to - xp - 1)) do out[#out + 1] = id end
+end
+return out
+`)

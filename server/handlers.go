@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -253,7 +254,7 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 	if err != nil {
 		return err
 	}
-	q, err := query(r, "last_k", "format", "require_tool_call_ids")
+	q, err := query(r, "last_k", "offset", "limit", "format", "require_tool_call_ids")
 	if err != nil {
 		return err
 	}
@@ -261,19 +262,45 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 	if err != nil {
 		return err
 	}
-	k := s.store.Options().LastK
-	if v, ok := q["last_k"]; ok {
-		if k, err = chatstore.ParseLastK(v[0]); err != nil {
+	// Either the last rounds (last_k, Haystack's retrieve) or a range of
+	// positions (offset and limit, for paging); each read two ways.
+	var (
+		appendJSON func(ctx context.Context, dst []byte) ([]byte, int, error)
+		decoded    func(ctx context.Context) ([]chat.Message, error)
+	)
+	_, hasOffset := q["offset"]
+	_, hasLimit := q["limit"]
+	if hasOffset || hasLimit {
+		if _, ok := q["last_k"]; ok {
+			return badRequest("invalid_query", `give either "last_k" (the last rounds) or "offset" and "limit" (a range of positions), not both`)
+		}
+		offset, limit, err := rangeParams(q)
+		if err != nil {
 			return err
 		}
+		appendJSON = func(ctx context.Context, dst []byte) ([]byte, int, error) {
+			return s.store.AppendRangeJSON(ctx, dst, id, offset, limit)
+		}
+		decoded = func(ctx context.Context) ([]chat.Message, error) { return s.store.Range(ctx, id, offset, limit) }
+	} else {
+		k := s.store.Options().LastK
+		if v, ok := q["last_k"]; ok {
+			if k, err = chatstore.ParseLastK(v[0]); err != nil {
+				return err
+			}
+		}
+		appendJSON = func(ctx context.Context, dst []byte) ([]byte, int, error) {
+			return s.store.AppendLastJSON(ctx, dst, id, k)
+		}
+		decoded = func(ctx context.Context) ([]chat.Message, error) { return s.store.RetrieveLast(ctx, id, k) }
 	}
 	if !out.openai {
 		// Haystack's format is what the store keeps: no need to decode.
-		return s.writeStoredList(w, r, id, k)
+		return s.writeStoredList(w, r, appendJSON)
 	}
 	var msgs []chat.Message
 	err = s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-		msgs, err = s.store.RetrieveLast(ctx, id, k)
+		msgs, err = decoded(ctx)
 		return err
 	})
 	if err != nil {
@@ -282,15 +309,44 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 	return s.writeMessageList(w, msgs, out)
 }
 
-// writeStoredList answers {"messages":[…]} with the last k rounds of a
-// history in Haystack's format, straight from the store's encoding.
-func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, id string, k int) error {
+// DefaultRangeLimit is the limit of a range read that gives none.
+const DefaultRangeLimit = 100
+
+// rangeParams reads offset (default 0) and limit (default
+// DefaultRangeLimit, at most chatstore.MaxRangeLimit).
+func rangeParams(q url.Values) (offset, limit int, err error) {
+	limit = DefaultRangeLimit
+	for _, p := range []struct {
+		name, want string
+		dst        *int
+		min, max   int
+	}{
+		{"offset", "a whole number ≥ 0", &offset, 0, math.MaxInt},
+		{"limit", fmt.Sprintf("a whole number from 1 to %d", chatstore.MaxRangeLimit), &limit, 1, chatstore.MaxRangeLimit},
+	} {
+		v, ok := q[p.name]
+		if !ok {
+			continue
+		}
+		// Digits only: Atoi also takes "+5", which no client means.
+		n, err := strconv.Atoi(v[0])
+		if err != nil || strings.HasPrefix(v[0], "+") || n < p.min || n > p.max {
+			return 0, 0, badRequest("invalid_range", fmt.Sprintf("%s must be %s, got %q", p.name, p.want, truncate(v[0], 50)))
+		}
+		*p.dst = n
+	}
+	return offset, limit, nil
+}
+
+// writeStoredList answers {"messages":[…]} in Haystack's format, straight
+// from the store's encoding (Store.AppendLastJSON, AppendRangeJSON).
+func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, appendJSON func(ctx context.Context, dst []byte) ([]byte, int, error)) error {
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], `{"messages":`...)
 	var n int
 	err := s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-		b, n, err = s.store.AppendLastJSON(ctx, b, id, k)
+		b, n, err = appendJSON(ctx, b)
 		return err
 	})
 	if err != nil {

@@ -685,3 +685,49 @@ func TestSetTokens(t *testing.T) {
 		t.Errorf("SetTokens on a server without tokens: %v", err)
 	}
 }
+
+// TestReadRange pages through a history with offset and limit, in both
+// formats, and refuses ranges that make no sense.
+func TestReadRange(t *testing.T) {
+	f := newFixture(t, "memory://", nil)
+	var msgs []chat.Message
+	for i := range 25 {
+		msgs = append(msgs, chat.User(fmt.Sprint("q", i)), chat.Assistant(fmt.Sprint("a", i)))
+	}
+	f.do("POST", messagesPath("h"), body(msgs...))
+	all := f.do("GET", messagesPath("h")+"?last_k=all", "")
+	var whole struct{ Messages []json.RawMessage }
+	json.Unmarshal(all.body, &whole)
+	var paged []json.RawMessage
+	for offset := 0; offset < 60; offset += 20 {
+		r := f.do("GET", fmt.Sprintf("%s?offset=%d&limit=20", messagesPath("h"), offset), "")
+		var page struct{ Messages []json.RawMessage }
+		if err := json.Unmarshal(r.body, &page); err != nil || r.code != 200 {
+			t.Fatalf("offset %d: %d %s", offset, r.code, r.body)
+		}
+		paged = append(paged, page.Messages...)
+	}
+	if len(paged) != 50 || len(whole.Messages) != 50 {
+		t.Fatalf("%d messages paged, %d in all", len(paged), len(whole.Messages))
+	}
+	for i := range paged {
+		if string(paged[i]) != string(whole.Messages[i]) {
+			t.Fatalf("message %d differs:\n%s\n%s", i, paged[i], whole.Messages[i])
+		}
+	}
+	if r := f.do("GET", messagesPath("h")+"?offset=48&format=openai", ""); r.code != 200 || string(r.body) != `{"messages":[{"role":"user","content":"q24"},{"role":"assistant","content":"a24"}]}`+"\n" {
+		t.Errorf("openai range: %d %s", r.code, r.body)
+	}
+	if r := f.do("GET", messagesPath("h")+"?limit=3", ""); r.code != 200 || !bytes.Contains(r.body, []byte(`"q0"`)) || bytes.Contains(r.body, []byte(`"q2"`)) {
+		t.Errorf("limit alone starts at 0: %d %s", r.code, r.body)
+	}
+	for _, c := range []struct{ query, code string }{
+		{"offset=-1", "invalid_range"}, {"limit=0", "invalid_range"}, {"limit=1001", "invalid_range"},
+		{"offset=%2B1", "invalid_range"}, {"offset=x", "invalid_range"}, {"offset=", "invalid_range"},
+		{"offset=99999999999999999999", "invalid_range"}, {"offset=0&last_k=2", "invalid_query"},
+	} {
+		if r := f.do("GET", messagesPath("h")+"?"+c.query, ""); r.code != 400 || r.errorCode(t) != c.code {
+			t.Errorf("%s: %d %s, want 400 %s", c.query, r.code, r.body, c.code)
+		}
+	}
+}

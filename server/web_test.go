@@ -278,14 +278,21 @@ func TestWebPage(t *testing.T) {
 
 	// A long history loads page by page, the newest first.
 	do(t, ctx, chromedp.Navigate(base+"/#/h/long"))
-	waitFor(t, ctx, "the long history", `document.querySelectorAll("#messages li").length === 40`)
-	if first := eval[string](t, ctx, `document.querySelector("#messages li .text").textContent`); first != "question 40" {
-		t.Errorf("first message shown %q, want question 40 (the last 20 rounds)", first)
+	waitFor(t, ctx, "the long history", `document.querySelectorAll("#messages li").length === 100`)
+	if first := eval[string](t, ctx, `document.querySelector("#messages li .text").textContent`); first != "question 10" {
+		t.Errorf("first message shown %q, want question 10 (the last 100 messages)", first)
+	}
+	if got := eval[string](t, ctx, `document.querySelector("#conversation-count").textContent`); got != "120 messages, the last 100 shown" {
+		t.Errorf("count %q", got)
 	}
 	do(t, ctx, chromedp.Click(chromedp.ID("load-earlier"), chromedp.NodeVisible))
-	waitFor(t, ctx, "earlier messages", `document.querySelectorAll("#messages li").length === 80`)
-	do(t, ctx, chromedp.Click(chromedp.ID("load-earlier"), chromedp.NodeVisible))
 	waitFor(t, ctx, "the whole history", `document.querySelectorAll("#messages li").length === 120 && document.querySelector("#load-earlier").hidden`)
+	ids = eval[[]string](t, ctx, `[...document.querySelectorAll("#messages .msg-id")].map(e => e.textContent)`)
+	for i, id := range ids {
+		if id != fmt.Sprintf("#%d", i) {
+			t.Fatalf("after loading earlier, message %d is %s: pages out of order", i, id)
+		}
+	}
 
 	// Deleting asks first; dismissing keeps the history, accepting deletes it.
 	for _, accept := range []bool{false, true} {

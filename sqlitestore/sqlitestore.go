@@ -123,6 +123,7 @@ type Store struct {
 var (
 	_ driver.Store  = (*Store)(nil)
 	_ driver.Pinger = (*Store)(nil)
+	_ driver.Ranger = (*Store)(nil)
 )
 
 // Open opens (creating it if needed) the database file at path, creating or
@@ -275,20 +276,30 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 
 // Tail implements driver.Store, with one statement (see tailSQL).
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	rows, err := s.stmts.tail.QueryContext(ctx, historyID, rounds)
+	return s.messages(ctx, "retrieve", historyID, 2*min(rounds, 32), s.stmts.tail, historyID, rounds)
+}
+
+// Range implements driver.Ranger.
+func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
+	return s.messages(ctx, "range", historyID, min(to-from, 256), s.stmts.rangeQ, historyID, from, to)
+}
+
+// messages reads (id, body) rows of a statement.
+func (s *Store) messages(ctx context.Context, op, historyID string, capHint int, st *sql.Stmt, args ...any) ([]driver.Message, error) {
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
-		return nil, s.wrap("retrieve", historyID, err)
+		return nil, s.wrap(op, historyID, err)
 	}
 	defer rows.Close()
-	out := make([]driver.Message, 0, 2*min(rounds, 32))
+	out := make([]driver.Message, 0, capHint)
 	for rows.Next() {
 		var m driver.Message
 		if err := rows.Scan(&m.ID, &m.JSON); err != nil {
-			return nil, s.wrap("retrieve", historyID, err)
+			return nil, s.wrap(op, historyID, err)
 		}
 		out = append(out, m)
 	}
-	return out, s.wrap("retrieve", historyID, rows.Err())
+	return out, s.wrap(op, historyID, rows.Err())
 }
 
 // Delete implements driver.Store; the messages go by ON DELETE CASCADE.

@@ -22,9 +22,10 @@ type stmts struct {
 	dataVersion   *sql.Stmt
 
 	// On the reader pool.
-	tail  *sql.Stmt
-	count *sql.Stmt
-	list  *sql.Stmt
+	tail   *sql.Stmt
+	rangeQ *sql.Stmt // messages by position
+	count  *sql.Stmt
+	list   *sql.Stmt
 }
 
 // tailFrom is driver.State.TailFrom in SQL, over the history's newest row m and
@@ -84,6 +85,8 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 	p(writer, &st.deleteHistory, "DELETE FROM histories WHERE name = ?")
 	p(writer, &st.dataVersion, "PRAGMA data_version")
 	p(readers, &st.tail, tailSQL)
+	p(readers, &st.rangeQ, "SELECT coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body FROM histories h JOIN messages m ON m.hid = h.hid "+
+		"WHERE h.name = ?1 AND m.seq >= ?2 AND m.seq < ?3 ORDER BY m.seq")
 	p(readers, &st.count, "SELECT m.seq + 1 FROM histories h JOIN messages m ON m.hid = h.hid WHERE h.name = ? ORDER BY m.seq DESC LIMIT 1")
 	p(readers, &st.list, "SELECT name, n FROM (SELECT h.name, (SELECT max(m.seq) + 1 FROM messages m WHERE m.hid = h.hid) AS n "+
 		"FROM histories h WHERE h.name > ? ORDER BY h.name) WHERE n IS NOT NULL LIMIT ?")
@@ -96,7 +99,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 
 func (st *stmts) close() {
 	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.closeRound, st.insertOne, st.insertBatch,
-		st.deleteHistory, st.dataVersion, st.tail, st.count, st.list} {
+		st.deleteHistory, st.dataVersion, st.tail, st.rangeQ, st.count, st.list} {
 		if s != nil {
 			s.Close()
 		}

@@ -90,12 +90,14 @@ func TwoWriters(t *testing.T, env, storeURL string, batches int) (turns int) {
 }
 
 // RunChildren starts the test binary once per role, with env set to the
-// role, releases them all at once when they have started, waits for them,
-// and returns when each worked (from the start and end lines Child prints).
+// role, releases them all at once when each has said it is ready (or
+// died), waits for them, and returns when each worked (from the start and
+// end lines Child prints).
 // A child that fails fails the test.
 func RunChildren(t *testing.T, env string, roles []string) (spans [][2]int64) {
 	t.Helper()
 	spans = make([][2]int64, len(roles))
+	ready := make(chan struct{}, len(roles))
 	var (
 		cmds    []*exec.Cmd
 		gos     []io.WriteCloser
@@ -118,7 +120,18 @@ func RunChildren(t *testing.T, env string, roles []string) (spans [][2]int64) {
 		}
 		readers.Go(func() {
 			sc := bufio.NewScanner(out)
+			saidReady := false
+			defer func() {
+				if !saidReady {
+					ready <- struct{}{} // it died first; Wait below reports how
+				}
+			}()
 			for sc.Scan() {
+				if sc.Text() == "ready" && !saidReady {
+					saidReady = true
+					ready <- struct{}{}
+					continue
+				}
 				var what string
 				var at int64
 				if _, err := fmt.Sscanf(sc.Text(), "%s %d", &what, &at); err == nil {
@@ -139,6 +152,16 @@ func RunChildren(t *testing.T, env string, roles []string) (spans [][2]int64) {
 		}
 	})
 	defer stop.Stop()
+	// Release them only when every one has started (opened its store and
+	// waits): a child that starts late could otherwise find the others
+	// done, and "at the same time" would not be tested.
+	for range roles {
+		select {
+		case <-ready:
+		case <-time.After(time.Minute):
+			t.Fatal("the children did not start within a minute")
+		}
+	}
 	for _, in := range gos {
 		fmt.Fprintln(in, "go")
 		in.Close()
@@ -155,6 +178,7 @@ func RunChildren(t *testing.T, env string, roles []string) (spans [][2]int64) {
 // Child is the child's side of RunChildren: it waits for the go, runs work,
 // and reports when it started and ended.
 func Child(work func() error) error {
+	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -52,6 +53,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"LastK", s.testLastK},
 		{"AllPartTypes", s.testAllPartTypes},
 		{"AppendLastJSON", s.testAppendLastJSON},
+		{"Range", s.testRange},
 		{"HistoryIsolation", s.testHistoryIsolation},
 		{"Delete", s.testDelete},
 		{"DeleteAll", s.testDeleteAll},
@@ -722,6 +724,72 @@ func (s suite) testAppendLastJSON(t *testing.T) {
 	}
 	if _, _, err := st.AppendLastJSON(ctx(t), nil, "", 1); !errors.Is(err, chatstore.ErrInvalidHistoryID) {
 		t.Errorf("empty id: %v", err)
+	}
+}
+
+// testRange pages through a history by position: every page is the slice
+// of the whole history at that offset, with the same ids (generated ones,
+// caller ones, and the positions after a caller id), system messages
+// included, and the JSON path gives the same bytes.
+func (s suite) testRange(t *testing.T) {
+	st := s.store(t, &chatstore.Options{KeepSystemMessages: true})
+	var msgs []chat.Message
+	for i := range 23 {
+		var m chat.Message
+		switch {
+		case i%7 == 3:
+			m = chat.System(fmt.Sprint("s", i))
+		case i%2 == 0:
+			m = chat.User(fmt.Sprint("u", i))
+		default:
+			m = chat.Assistant(fmt.Sprint("a", i))
+		}
+		if i == 9 || i == 15 {
+			m = m.WithMeta(chatstore.MessageIDKey, fmt.Sprint("caller-", i))
+		}
+		msgs = append(msgs, m)
+	}
+	write(t, st, "h", msgs[:5]...) // ids before a caller id are positions
+	write(t, st, "h", msgs[5:]...)
+	all := retrieve(t, st, "h", chatstore.All)
+	if len(all) != 23 {
+		t.Fatalf("%d messages", len(all))
+	}
+	for _, c := range []struct{ offset, limit int }{{0, 10}, {10, 10}, {20, 10}, {0, 23}, {0, 1000}, {9, 1}, {14, 3}, {22, 5}, {23, 5}, {100, 1}} {
+		got, err := st.Range(ctx(t), "h", c.offset, c.limit)
+		if err != nil {
+			t.Fatalf("Range(%d, %d): %v", c.offset, c.limit, err)
+		}
+		want := all[min(c.offset, len(all)):min(c.offset+c.limit, len(all))]
+		if !slices.Equal(texts(got), texts(want)) || !slices.Equal(ids(got), ids(want)) {
+			t.Errorf("Range(%d, %d) = %v %v, want %v %v", c.offset, c.limit, texts(got), ids(got), texts(want), ids(want))
+		}
+		wantJSON := []byte{'['}
+		for i, m := range want {
+			if i > 0 {
+				wantJSON = append(wantJSON, ',')
+			}
+			wantJSON, _ = m.AppendJSON(wantJSON)
+		}
+		wantJSON = append(wantJSON, ']')
+		gotJSON, n, err := st.AppendRangeJSON(ctx(t), nil, "h", c.offset, c.limit)
+		if err != nil || n != len(want) || string(gotJSON) != string(wantJSON) {
+			t.Errorf("AppendRangeJSON(%d, %d): %d messages, %v\n got  %s\n want %s", c.offset, c.limit, n, err, gotJSON, wantJSON)
+		}
+	}
+	if got, err := st.Range(ctx(t), "unknown", 0, 10); err != nil || len(got) != 0 {
+		t.Errorf("unknown history: %v %v", got, err)
+	}
+	for _, bad := range [][2]int{{-1, 10}, {0, 0}, {0, -1}, {0, chatstore.MaxRangeLimit + 1}} {
+		if _, err := st.Range(ctx(t), "h", bad[0], bad[1]); !errors.Is(err, chatstore.ErrInvalidRange) {
+			t.Errorf("Range(%d, %d): %v, want ErrInvalidRange", bad[0], bad[1], err)
+		}
+	}
+	if _, err := st.Range(ctx(t), "", 0, 1); !errors.Is(err, chatstore.ErrInvalidHistoryID) {
+		t.Errorf("empty id: %v", err)
+	}
+	if got, err := st.Range(ctx(t), "h", math.MaxInt-1, 10); err != nil || len(got) != 0 {
+		t.Errorf("offset near MaxInt: %v %v", got, err)
 	}
 }
 

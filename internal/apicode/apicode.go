@@ -15,6 +15,7 @@ var Invalid = []struct {
 	{"invalid_last_k", chatstore.ErrInvalidLastK},
 	{"too_many_messages", chatstore.ErrTooManyMessages},
 	{"invalid_cursor", chatstore.ErrInvalidCursor},
+	{"invalid_range", chatstore.ErrInvalidRange},
 }
 
 // The codes of a 503: the store cannot be reached, or did not answer in

@@ -4,8 +4,8 @@
 // the page through textContent or an attribute, never as HTML.
 "use strict";
 
-const PAGE_SIZE = 50;      // histories per page of the list
-const ROUNDS_PER_PAGE = 20; // rounds loaded at first and per "Load earlier"
+const PAGE_SIZE = 50;       // histories per page of the list
+const MESSAGES_PER_PAGE = 100; // messages loaded at first and per "Load earlier"
 const TOKEN_KEY = "chatstore-token";
 
 const $ = (id) => document.getElementById(id);
@@ -15,7 +15,8 @@ const state = {
   cursor: null,        // next page of the history list
   prefix: "",
   historyID: null,     // the open conversation
-  rounds: ROUNDS_PER_PAGE,
+  loaded: [],          // its messages loaded so far, oldest first
+  offset: 0,           // the position of loaded[0] in the history
   total: 0,            // messages in the open conversation
   retry: null,         // what to run again once a token is given
 };
@@ -143,19 +144,37 @@ async function loadHistories() {
 // ---------------------------------------------------------------- a conversation
 
 async function openConversation(id) {
-  if (id !== state.historyID) state.rounds = ROUNDS_PER_PAGE;
-  state.historyID = id;
   const info = await api("GET", historyPath(id));
+  // The newest page first; earlier pages by position, on demand.
+  const offset = Math.max(0, info.count - MESSAGES_PER_PAGE);
+  const msgs = (await api("GET", historyPath(id) + "/messages?offset=" + offset + "&limit=" + MESSAGES_PER_PAGE)).messages;
+  state.historyID = id;
   state.total = info.count;
-  const msgs = (await api("GET", historyPath(id) + "/messages?last_k=" + state.rounds)).messages;
+  state.offset = offset;
+  state.loaded = msgs;
   $("conversation-title").textContent = id;
-  $("conversation-count").textContent = info.count + (info.count === 1 ? " message" : " messages") +
-    (msgs.length < info.count ? ", the last " + msgs.length + " shown" : "");
-  renderMessages(msgs);
-  $("load-earlier").hidden = msgs.length >= info.count;
+  showConversation();
   show("conversation-view");
   document.title = id + " · chatstore";
   await showWindow();
+}
+
+async function loadEarlier() {
+  const offset = Math.max(0, state.offset - MESSAGES_PER_PAGE);
+  const page = (await api("GET", historyPath(state.historyID) + "/messages?offset=" + offset +
+    "&limit=" + (state.offset - offset))).messages;
+  state.loaded = page.concat(state.loaded);
+  state.offset = offset;
+  showConversation();
+  await showWindow();
+}
+
+function showConversation() {
+  const n = state.loaded.length;
+  $("conversation-count").textContent = state.total + (state.total === 1 ? " message" : " messages") +
+    (n < state.total ? ", the last " + n + " shown" : "");
+  renderMessages(state.loaded);
+  $("load-earlier").hidden = state.offset === 0;
 }
 
 function renderMessages(msgs) {
@@ -327,10 +346,7 @@ document.addEventListener("DOMContentLoaded", () => {
     e.preventDefault();
     run(showWindow);
   });
-  $("load-earlier").addEventListener("click", () => {
-    state.rounds *= 2;
-    run(() => openConversation(state.historyID));
-  });
+  $("load-earlier").addEventListener("click", () => run(loadEarlier));
   $("delete-history").addEventListener("click", () => run(deleteHistory));
   window.addEventListener("hashchange", route);
   route();
