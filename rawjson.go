@@ -72,6 +72,9 @@ func appendWithID(dst, body []byte, id string) ([]byte, bool) {
 	metaStart := len(rolePrefix) + end + len(metaPrefix) - 1 // at '{'
 	at := metaStart + 1                                      // where the member goes
 	comma := false                                           // whether a member comes before it
+	if at >= len(body) {
+		return dst, false // cut short: let the decoder say what is wrong
+	}
 	if body[at] != '}' {
 		// Find the first key that sorts after chat_message_id.
 		d := jsonx.NewDecoderString(string(body[metaStart:]))
