@@ -436,6 +436,41 @@ func (s *Store) Delete(ctx context.Context, historyID string) error {
 	return s.drv.Delete(ctx, historyID)
 }
 
+// DeletePrefix removes every history whose id starts with prefix, as
+// DeleteAll removes every history: a tenant's, for one (the server keeps
+// tenant "acme"'s histories under "acme:"). On the in-memory, SQLite and
+// PostgreSQL stores it is one atomic step; on others (Redis) the histories
+// go one at a time, so a failure half-way leaves some, each whole. The
+// prefix must be a non-empty valid history id or the start of one
+// (ErrInvalidHistoryID).
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	if err := CheckHistoryID(prefix); err != nil {
+		return fmt.Errorf("chatstore: delete by prefix: %w", err)
+	}
+	if d, ok := s.drv.(driver.PrefixDeleter); ok {
+		if err := s.begin(ctx, "delete by prefix"); err != nil {
+			return err
+		}
+		defer s.mu.RUnlock()
+		return d.DeletePrefix(ctx, prefix)
+	}
+	for {
+		// Always the first page: deleting what it lists moves the rest up.
+		page, err := s.List(ctx, ListOptions{Prefix: prefix, Limit: MaxListLimit})
+		if err != nil {
+			return err
+		}
+		for _, h := range page.Histories {
+			if err := s.Delete(ctx, h.ID); err != nil {
+				return err
+			}
+		}
+		if page.NextCursor == "" {
+			return nil
+		}
+	}
+}
+
 // DeleteAll removes every history of this store.
 func (s *Store) DeleteAll(ctx context.Context) error {
 	if err := s.begin(ctx, "delete all"); err != nil {

@@ -101,6 +101,15 @@ type Ranger interface {
 	Range(ctx context.Context, historyID string, from, to int) ([]Message, error)
 }
 
+// PrefixDeleter is implemented by drivers that can delete every history
+// whose id starts with a prefix in one atomic step (a tenant's histories).
+// Drivers without it have them deleted one by one.
+type PrefixDeleter interface {
+	// DeletePrefix removes every history whose id starts with prefix,
+	// which is not empty.
+	DeletePrefix(ctx context.Context, prefix string) error
+}
+
 // Pinger is implemented by drivers that can check their backend is
 // reachable, for health checks. Drivers without it are assumed healthy.
 type Pinger interface {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/chatstore/chatstore"
@@ -76,6 +77,7 @@ type Store struct {
 var (
 	_ driver.Store            = (*Store)(nil)
 	_ driver.Ranger           = (*Store)(nil)
+	_ driver.PrefixDeleter    = (*Store)(nil)
 	_ chatstore.HaystackTyper = (*Store)(nil)
 )
 
@@ -363,6 +365,21 @@ func (s *Store) Delete(ctx context.Context, historyID string) error {
 		}
 		delete(m, historyID)
 		return map[string]*history{historyID: h}
+	})
+}
+
+// DeletePrefix implements driver.PrefixDeleter: under the store's lock, so
+// at once.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	return s.detach(ctx, func(m map[string]*history) map[string]*history {
+		removed := map[string]*history{}
+		for id, h := range m {
+			if strings.HasPrefix(id, prefix) {
+				removed[id] = h
+				delete(m, id)
+			}
+		}
+		return removed
 	})
 }
 

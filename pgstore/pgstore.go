@@ -80,9 +80,10 @@ type Store struct {
 }
 
 var (
-	_ driver.Store  = (*Store)(nil)
-	_ driver.Pinger = (*Store)(nil)
-	_ driver.Ranger = (*Store)(nil)
+	_ driver.Store         = (*Store)(nil)
+	_ driver.Pinger        = (*Store)(nil)
+	_ driver.Ranger        = (*Store)(nil)
+	_ driver.PrefixDeleter = (*Store)(nil)
 )
 
 // Open connects to PostgreSQL with a pool of its own (closed by Close) and
@@ -332,6 +333,13 @@ func (s *Store) Delete(ctx context.Context, historyID string) error {
 	s.forget(historyID)
 	_, err := s.pool.Exec(ctx, s.q.deleteHistory, historyID)
 	return wrap("delete", historyID, err)
+}
+
+// DeletePrefix implements driver.PrefixDeleter: one statement.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	s.forget("")
+	_, err := s.pool.Exec(ctx, s.q.deletePrefix, prefix)
+	return wrap("delete by prefix", prefix, err)
 }
 
 // DeleteAll implements driver.Store: it empties this store's tables, and

@@ -100,7 +100,7 @@ func (s *Store) migrate(ctx context.Context, name string) error {
 
 // queries holds the statements with the schema filled in.
 type queries struct {
-	count, tailPage, tailAll, rangeQ, deleteHistory, deleteAll, list                            string
+	count, tailPage, tailAll, rangeQ, deleteHistory, deletePrefix, deleteAll, list              string
 	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
 }
 
@@ -122,8 +122,12 @@ func makeQueries(schema string) queries {
 		rangeQ: r.Replace("SELECT coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
 			"WHERE h.name = $1 AND m.seq >= $2 AND m.seq < $3 ORDER BY m.seq"),
 		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid) DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)"),
-		deleteAll:     r.Replace("TRUNCATE S.messages, S.histories"),
-		list:          r.Replace("SELECT name, count FROM S.histories WHERE name > $1 AND count > 0 ORDER BY name LIMIT $2"),
+		// name is COLLATE "C": byte order, where the ids with a prefix
+		// are those from it on that still start with it.
+		deletePrefix: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name >= $1 AND starts_with(name, $1) RETURNING hid) " +
+			"DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)"),
+		deleteAll: r.Replace("TRUNCATE S.messages, S.histories"),
+		list:      r.Replace("SELECT name, count FROM S.histories WHERE name > $1 AND count > 0 ORDER BY name LIMIT $2"),
 		// The history is created if needed (without touching an existing
 		// row), then its row is locked until the transaction ends: writers
 		// on one history take turns there, writers on others do not wait.

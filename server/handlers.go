@@ -558,21 +558,7 @@ func (s *Server) deleteAll(w http.ResponseWriter, r *http.Request, t Tenant) err
 		return nil
 	}
 	err := s.timed(r.Context(), "delete_all", func(ctx context.Context) error {
-		for {
-			// Always the first page: deleting what it lists moves the rest up.
-			page, err := s.store.List(ctx, chatstore.ListOptions{Prefix: t.prefix(), Limit: chatstore.MaxListLimit})
-			if err != nil {
-				return err
-			}
-			for _, h := range page.Histories {
-				if err := s.store.Delete(ctx, h.ID); err != nil {
-					return err
-				}
-			}
-			if page.NextCursor == "" {
-				return nil
-			}
-		}
+		return s.store.DeletePrefix(ctx, t.prefix())
 	})
 	if err != nil {
 		return err

@@ -121,9 +121,10 @@ type Store struct {
 }
 
 var (
-	_ driver.Store  = (*Store)(nil)
-	_ driver.Pinger = (*Store)(nil)
-	_ driver.Ranger = (*Store)(nil)
+	_ driver.Store         = (*Store)(nil)
+	_ driver.Pinger        = (*Store)(nil)
+	_ driver.Ranger        = (*Store)(nil)
+	_ driver.PrefixDeleter = (*Store)(nil)
 )
 
 // Open opens (creating it if needed) the database file at path, creating or
@@ -310,6 +311,19 @@ func (s *Store) Delete(ctx context.Context, historyID string) error {
 		return err
 	}})
 	return s.wrap("delete", historyID, err)
+}
+
+// DeletePrefix implements driver.PrefixDeleter: one statement, in one
+// transaction of the commit loop; the messages go by ON DELETE CASCADE.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+		t.forgetEverything() // simpler than finding which; the states are reread
+		// The index on name finds the first; substr (in characters, as
+		// length counts them) keeps those that start with the prefix.
+		_, err := t.tx.ExecContext(t.ctx, "DELETE FROM histories WHERE name >= ?1 AND substr(name, 1, length(?1)) = ?1", prefix)
+		return err
+	}})
+	return s.wrap("delete by prefix", prefix, err)
 }
 
 // DeleteAll implements driver.Store.

@@ -57,6 +57,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"HistoryIsolation", s.testHistoryIsolation},
 		{"Delete", s.testDelete},
 		{"DeleteAll", s.testDeleteAll},
+		{"DeletePrefix", s.testDeletePrefix},
 		{"List", s.testList},
 		{"ListPrefix", s.testListPrefix},
 		{"InvalidHistoryIDs", s.testInvalidHistoryIDs},
@@ -839,6 +840,45 @@ func (s suite) testDelete(t *testing.T) {
 	write(t, st, "a", chat.User("again"))
 	if got := retrieve(t, st, "a", 1); !slices.Equal(ids(got), []string{"0"}) || !slices.Equal(texts(got), []string{"again"}) {
 		t.Errorf("after delete: %v %v", ids(got), texts(got))
+	}
+}
+
+// testDeletePrefix deletes a tenant's histories: those whose ids start
+// with the prefix, and no other, also ids that sort among them or share all
+// but the prefix's last character; a history written again afterwards starts
+// afresh, and its ids with it.
+func (s suite) testDeletePrefix(t *testing.T) {
+	st := s.store(t, nil)
+	gone := []string{"acme:", "acme:a", "acme:b/1", "acme:ü", "acme:" + strings.Repeat("z", 100)}
+	kept := []string{"acme", "acme;", "acm", "acmf:", "b", "acme9:x", "ACME:a", "other:acme:a"}
+	for _, id := range append(append([]string{}, gone...), kept...) {
+		write(t, st, id, chat.User(id), chat.Assistant("ok"))
+	}
+	if err := st.DeletePrefix(ctx(t), "acme:"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range gone {
+		if c := count(t, st, id); c != 0 {
+			t.Errorf("%q has %d messages after DeletePrefix(acme:)", id, c)
+		}
+	}
+	for _, id := range kept {
+		if c := count(t, st, id); c != 2 {
+			t.Errorf("%q has %d messages after DeletePrefix(acme:), want 2", id, c)
+		}
+	}
+	page, err := st.List(ctx(t), chatstore.ListOptions{Prefix: "acme:"})
+	if err != nil || len(page.Histories) != 0 {
+		t.Errorf("List(acme:) after DeletePrefix: %v %v", page, err)
+	}
+	write(t, st, "acme:a", chat.User("again"))
+	if got := ids(retrieve(t, st, "acme:a", chatstore.All)); !slices.Equal(got, []string{"0"}) {
+		t.Errorf("a history written after DeletePrefix has ids %v, want [0]", got)
+	}
+	for _, bad := range []string{"", "a\x00", "\xff"} {
+		if err := st.DeletePrefix(ctx(t), bad); !errors.Is(err, chatstore.ErrInvalidHistoryID) {
+			t.Errorf("DeletePrefix(%q): %v", bad, err)
+		}
 	}
 }
 
