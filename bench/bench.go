@@ -264,7 +264,7 @@ func (r *runner) w1(ctx context.Context) ([]Result, error) {
 		lat = append(lat, time.Since(t0))
 		r.done.Add(1)
 	}
-	return []Result{result("W1", fmt.Sprintf("append 1 message × %d, one history", n), n, n, time.Since(start), "msgs/s", lat)}, nil
+	return []Result{result("W1", fmt.Sprintf("append 1 message × %d, one history", n), n, n, time.Since(start), n, "msgs/s", lat)}, nil
 }
 
 // w2 appends batches of 100 over many histories, each history's batches in
@@ -298,7 +298,7 @@ func (r *runner) w2(ctx context.Context) ([]Result, error) {
 		r.done.Add(int64(len(msgs)))
 	}
 	name := fmt.Sprintf("append %d messages in batches of %d over %d histories", total, batch, histories)
-	return []Result{result("W2", name, batches, written, elapsed, "msgs/s", lat)}, nil
+	return []Result{result("W2", name, batches, written, elapsed, written, "msgs/s", lat)}, nil
 }
 
 // w3 fills histories of three sizes and reads the last 10 rounds of each.
@@ -331,7 +331,7 @@ func (r *runner) w3(ctx context.Context) ([]Result, error) {
 			read += len(msgs)
 			r.done.Add(1)
 		}
-		out = append(out, result("W3", fmt.Sprintf("read the last 10 rounds of %d messages", n), r.cfg.Reads, read, time.Since(start), "reads/s", lat))
+		out = append(out, result("W3", fmt.Sprintf("read the last 10 rounds of %d messages", n), r.cfg.Reads, read, time.Since(start), r.cfg.Reads, "reads/s", lat))
 	}
 	return out, nil
 }
@@ -394,10 +394,12 @@ func (r *runner) w4(ctx context.Context) ([]Result, error) {
 		return nil, firstErr
 	}
 	name := fmt.Sprintf("%d clients: append 1, read last 10 rounds, for %s", clients, r.cfg.Duration)
-	return []Result{result("W4", name, len(lat), len(lat), elapsed, "loops/s", lat)}, nil
+	return []Result{result("W4", name, len(lat), len(lat), elapsed, len(lat), "loops/s", lat)}, nil
 }
 
-func result(w, name string, ops, msgs int, d time.Duration, unit string, lat []time.Duration) Result {
+// result summarizes a workload: counted of what unit counts (messages,
+// reads, loops) happened in d.
+func result(w, name string, ops, msgs int, d time.Duration, counted int, unit string, lat []time.Duration) Result {
 	slices.Sort(lat)
 	us := func(q float64) float64 {
 		if len(lat) == 0 {
@@ -408,11 +410,7 @@ func result(w, name string, ops, msgs int, d time.Duration, unit string, lat []t
 	}
 	rate := 0.0
 	if d > 0 {
-		if unit == "msgs/s" {
-			rate = float64(msgs) / d.Seconds()
-		} else {
-			rate = float64(ops) / d.Seconds()
-		}
+		rate = float64(counted) / d.Seconds()
 	}
 	return Result{
 		Workload: w, Name: name, Ops: ops, Messages: msgs, Seconds: d.Seconds(), Rate: rate, Unit: unit,

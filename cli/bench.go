@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -78,8 +79,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *maxTime)
 	defer cancel()
 	rep, runErr := bench.Run(ctx, t, name, cfg)
-	if rep == nil {
-		return fmt.Errorf("%w: %v", ErrUsage, runErr) // the configuration was refused
+	if errors.Is(runErr, bench.ErrConfig) {
+		return fmt.Errorf("%w: %v", ErrUsage, runErr)
 	}
 	switch *format {
 	case "json":

@@ -3,7 +3,6 @@ package pgstore_test
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -78,32 +77,24 @@ func BenchmarkBaselineWriteBatch100(b *testing.B) {
 func BenchmarkBaselineLoop64(b *testing.B) {
 	table, pool := baselineTable(b)
 	bs := storetest.Bodies(2)
-	ctx := context.Background()
-	var next atomic.Int64
-	storetest.Clients64(b)
-	b.RunParallel(func(pb *testing.PB) {
-		h := fmt.Sprint("h", next.Add(1))
-		var i int64
-		for pb.Next() {
-			if _, err := pool.Exec(ctx, "INSERT INTO "+table+" VALUES ($1, $2, $3)", h, i, bs[i%2]); err != nil {
-				b.Error(err)
-				return
-			}
-			rows, err := pool.Query(ctx, "SELECT body FROM "+table+" WHERE history = $1 ORDER BY seq DESC LIMIT 20", h)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			for rows.Next() {
-				var body []byte
-				rows.Scan(&body)
-				if _, err := chat.Unmarshal(body); err != nil {
-					b.Error(err)
-				}
-			}
-			rows.Close()
-			i++
+	storetest.Loop64(b, "loops/s", func(ctx context.Context, history string, i int) error {
+		if _, err := pool.Exec(ctx, "INSERT INTO "+table+" VALUES ($1, $2, $3)", history, i, bs[i%2]); err != nil {
+			return err
 		}
+		rows, err := pool.Query(ctx, "SELECT body FROM "+table+" WHERE history = $1 ORDER BY seq DESC LIMIT 20", history)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var body []byte
+			if err := rows.Scan(&body); err != nil {
+				return err
+			}
+			if _, err := chat.Unmarshal(body); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "loops/s")
 }

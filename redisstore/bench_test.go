@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -108,29 +107,20 @@ func BenchmarkBaselineRetrieveLast10(b *testing.B) {
 func BenchmarkBaselineLoop64(b *testing.B) {
 	c, prefix := baselinePrefix(b)
 	bodies := storetest.Bodies(2)
-	ctx := context.Background()
-	var next atomic.Int64
-	storetest.Clients64(b)
-	b.RunParallel(func(pb *testing.PB) {
-		key := fmt.Sprint(prefix, next.Add(1))
-		i := 0
-		for pb.Next() {
-			if err := c.RPush(ctx, key, bodies[i%2]).Err(); err != nil {
-				b.Error(err)
-				return
-			}
-			vals, err := c.LRange(ctx, key, -10, -1).Result()
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			for _, v := range vals {
-				if _, err := chat.Unmarshal([]byte(v)); err != nil {
-					b.Error(err)
-				}
-			}
-			i++
+	storetest.Loop64(b, "loops/s", func(ctx context.Context, history string, i int) error {
+		key := prefix + history
+		if err := c.RPush(ctx, key, bodies[i%2]).Err(); err != nil {
+			return err
 		}
+		vals, err := c.LRange(ctx, key, -10, -1).Result()
+		if err != nil {
+			return err
+		}
+		for _, v := range vals {
+			if _, err := chat.Unmarshal([]byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "loops/s")
 }

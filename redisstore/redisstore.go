@@ -310,27 +310,24 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 // Tail runs the tail script: one round trip, reading only the last rounds.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
 	k := s.keys(historyID)
-	res, err := tailScript.Run(ctx, s.c, k[:4], rounds).StringSlice()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: retrieve %q: %w", historyID, translate(err))
-	}
-	msgs, ok := decodeTail(res)
-	if !ok {
-		return nil, fmt.Errorf("redisstore: retrieve %q: %w: the tail script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
-	}
-	return msgs, nil
+	return s.readMessages(ctx, "retrieve", historyID, tailScript, k[:4], rounds)
 }
 
 // Range implements driver.Ranger: one script, reading only the range.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
 	k := s.keys(historyID)
-	res, err := rangeScript.Run(ctx, s.c, []string{k[0], k[1], k[3]}, from, to).StringSlice()
+	return s.readMessages(ctx, "range", historyID, rangeScript, []string{k[0], k[1], k[3]}, from, to)
+}
+
+// readMessages runs a script that answers in the tail script's format.
+func (s *Store) readMessages(ctx context.Context, op, historyID string, script *redis.Script, keys []string, args ...any) ([]driver.Message, error) {
+	res, err := script.Run(ctx, s.c, keys, args...).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: range %q: %w", historyID, translate(err))
+		return nil, fmt.Errorf("redisstore: %s %q: %w", op, historyID, translate(err))
 	}
 	msgs, ok := decodeTail(res)
 	if !ok {
-		return nil, fmt.Errorf("redisstore: range %q: %w: the range script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
+		return nil, fmt.Errorf("redisstore: %s %q: %w: the script's answer is malformed", op, historyID, chatstore.ErrIncompatibleSchema)
 	}
 	return msgs, nil
 }

@@ -72,9 +72,7 @@ func child(args []string) error {
 
 func startChild(t *testing.T, role string) (*exec.Cmd, io.ReadCloser) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+role)
-	cmd.Stderr = os.Stderr
+	cmd := storetest.ChildCommand(childEnv, role)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

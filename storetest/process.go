@@ -104,9 +104,7 @@ func RunChildren(t *testing.T, env string, roles []string) (spans [][2]int64) {
 		readers sync.WaitGroup
 	)
 	for k, role := range roles {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), env+"="+role)
-		cmd.Stderr = os.Stderr
+		cmd := ChildCommand(env, role)
 		in, err := cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -173,6 +171,15 @@ func RunChildren(t *testing.T, env string, roles []string) (spans [][2]int64) {
 		}
 	}
 	return spans
+}
+
+// ChildCommand is the test binary run again as a child with env set to
+// role (see Main), running no tests, its stderr the test's.
+func ChildCommand(env, role string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env+"="+role)
+	cmd.Stderr = os.Stderr
+	return cmd
 }
 
 // Child is the child's side of RunChildren: it waits for the go, runs work,
