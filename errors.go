@@ -36,4 +36,20 @@ var (
 	// ErrUnavailable: the backend could not be reached or failed; the
 	// backend's own error is in the chain. Retrying later may succeed.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrOutcomeUnknown: a write failed after it may have reached the
+	// backend (the connection broke, or time ran out, between sending it and
+	// hearing back), so it may or may not have been stored. It is always
+	// found with ErrUnavailable too. A write that fails with ErrUnavailable
+	// but not ErrOutcomeUnknown stored nothing. Retry with the same
+	// idempotency key (Store.WriteIdempotent) to store it exactly once.
+	ErrOutcomeUnknown = errors.New("write outcome unknown")
+	// ErrInvalidIdempotencyKey: an idempotency key that is empty, longer
+	// than MaxIdempotencyKeyLen, or not printable ASCII.
+	ErrInvalidIdempotencyKey = errors.New("invalid idempotency key")
+	// ErrIdempotencyKeyReused: an idempotency key that the history holds
+	// from a write of other messages. Nothing was written.
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused for other messages")
+	// ErrNotSupported: the backend lacks an optional capability the call
+	// needs.
+	ErrNotSupported = errors.New("not supported by this store")
 )

@@ -23,6 +23,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/chatstore/chatstore/chat"
@@ -66,6 +67,9 @@ type Options struct {
 	// MaxWriteMessages limits the messages of one Write; 0 means
 	// DefaultMaxWriteMessages.
 	MaxWriteMessages int
+	// IdempotencyWindow is how long WriteIdempotent remembers a key; 0
+	// means DefaultIdempotencyWindow.
+	IdempotencyWindow time.Duration
 	// Logger receives the store's and its backend's log records; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -88,6 +92,12 @@ func (o *Options) withDefaults() (Options, error) {
 		return out, fmt.Errorf("chatstore: %w: MaxWriteMessages must not be negative, got %d", ErrInvalidOptions, out.MaxWriteMessages)
 	case out.MaxWriteMessages == 0:
 		out.MaxWriteMessages = DefaultMaxWriteMessages
+	}
+	switch {
+	case out.IdempotencyWindow < 0:
+		return out, fmt.Errorf("chatstore: %w: IdempotencyWindow must not be negative, got %v", ErrInvalidOptions, out.IdempotencyWindow)
+	case out.IdempotencyWindow == 0:
+		out.IdempotencyWindow = DefaultIdempotencyWindow
 	}
 	if out.Logger == nil {
 		out.Logger = slog.Default()
@@ -214,7 +224,8 @@ func (s *Store) Write(ctx context.Context, historyID string, messages []chat.Mes
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
-	return s.drv.Write(ctx, historyID, recs)
+	n, err := s.drv.Write(ctx, historyID, recs)
+	return n, writeFailed(historyID, err)
 }
 
 // records validates, classifies and encodes the messages to write.

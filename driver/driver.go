@@ -14,6 +14,7 @@ package driver
 
 import (
 	"context"
+	"time"
 )
 
 // Kind says how a message takes part in the round bookkeeping behind last_k.
@@ -114,4 +115,40 @@ type PrefixDeleter interface {
 // reachable, for health checks. Drivers without it are assumed healthy.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// Key is an idempotency key recorded with a write (KeyedWriter).
+type Key struct {
+	// Key is the client's key, valid as chatstore.CheckIdempotencyKey says.
+	Key string
+	// Fingerprint identifies what the write carried, so that a key reused
+	// for another write can be told from a retry.
+	Fingerprint string
+	// TTL is how long the key is kept after the write; > 0.
+	TTL time.Duration
+}
+
+// Outcome is what a keyed write did, or, on a replay, what the first write
+// with the key did.
+type Outcome struct {
+	// Written is the number of messages the write stored.
+	Written int
+	// Fingerprint is the one recorded with the key.
+	Fingerprint string
+	// Replayed says the history held the key already: nothing was written
+	// now, and Written and Fingerprint are the first write's.
+	Replayed bool
+}
+
+// KeyedWriter is implemented by drivers that can record an idempotency key
+// with a write in the same atomic step, so that a client that did not learn
+// whether its write was stored can retry it without storing it twice.
+// Keyed writes to drivers without it fail with chatstore.ErrNotSupported.
+type KeyedWriter interface {
+	// WriteKeyed is Write for a key: if the history holds key.Key, recorded
+	// less than its TTL ago, it writes nothing and returns the recorded
+	// Outcome with Replayed set; otherwise it writes the records and keeps
+	// the key with the Outcome for key.TTL, in one atomic step. Deleting a
+	// history deletes its keys. records is not empty.
+	WriteKeyed(ctx context.Context, historyID string, key Key, records []Record) (Outcome, error)
 }

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/driver"
@@ -78,6 +79,7 @@ var (
 	_ driver.Store            = (*Store)(nil)
 	_ driver.Ranger           = (*Store)(nil)
 	_ driver.PrefixDeleter    = (*Store)(nil)
+	_ driver.KeyedWriter      = (*Store)(nil)
 	_ chatstore.HaystackTyper = (*Store)(nil)
 )
 
@@ -166,6 +168,17 @@ type history struct {
 	// r; openStart that of the first message of the open round.
 	roundStart []int
 	openStart  int
+	// keys are the idempotency keys of keyed writes, and keyOrder the
+	// same keys oldest first: every key is kept for the same TTL, so
+	// the expired ones are always at its front.
+	keys     map[string]keyed
+	keyOrder []string
+}
+
+// keyed is what a keyed write recorded.
+type keyed struct {
+	out     driver.Outcome
+	expires time.Time
 }
 
 func (s *Store) check(ctx context.Context) error {
@@ -204,17 +217,60 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 
 // Write implements driver.Store.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
+	var n int
+	err := s.locked(ctx, historyID, func(h *history) (err error) {
+		n, err = h.write(ctx, recs)
+		return err
+	})
+	return n, err
+}
+
+// WriteKeyed implements driver.KeyedWriter.
+func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key, recs []driver.Record) (driver.Outcome, error) {
+	var out driver.Outcome
+	err := s.locked(ctx, historyID, func(h *history) error {
+		now := time.Now()
+		for len(h.keyOrder) > 0 {
+			k := h.keyOrder[0]
+			if e, ok := h.keys[k]; ok && e.expires.After(now) {
+				break
+			}
+			delete(h.keys, k)
+			h.keyOrder = h.keyOrder[1:]
+		}
+		if e, ok := h.keys[key.Key]; ok {
+			out = e.out
+			out.Replayed = true
+			return nil
+		}
+		n, err := h.write(ctx, recs)
+		if err != nil {
+			return err
+		}
+		out = driver.Outcome{Written: n, Fingerprint: key.Fingerprint}
+		if h.keys == nil {
+			h.keys = map[string]keyed{}
+		}
+		h.keys[key.Key] = keyed{out: out, expires: now.Add(key.TTL)}
+		h.keyOrder = append(h.keyOrder, key.Key)
+		return nil
+	})
+	return out, err
+}
+
+// locked runs fn on the history, created if need be, under its lock.
+func (s *Store) locked(ctx context.Context, historyID string, fn func(h *history) error) error {
 	if err := s.check(ctx); err != nil {
-		return 0, err
+		return err
 	}
 	for {
 		h, err := s.lookup(historyID)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if h == nil {
 			if h, err = s.create(historyID); err != nil {
-				return 0, err
+				return err
 			}
 		}
 		h.mu.Lock()
@@ -223,9 +279,9 @@ func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Recor
 			h.mu.Unlock()
 			continue
 		}
-		n, err := h.write(ctx, recs)
+		err = fn(h)
 		h.mu.Unlock()
-		return n, err
+		return err
 	}
 }
 

@@ -70,6 +70,9 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"ConcurrentWritersOneHistory", s.testConcurrentOneHistory},
 		{"ConcurrentWritersManyHistories", s.testConcurrentManyHistories},
 		{"Ping", s.testPing},
+		{"Idempotency", s.testIdempotency},
+		{"IdempotencyExpiry", s.testIdempotencyExpiry},
+		{"IdempotencyConcurrent", s.testIdempotencyConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
