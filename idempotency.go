@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -76,7 +75,7 @@ func (s *Store) WriteIdempotent(ctx context.Context, historyID, key string, mess
 	fp := fingerprint(recs)
 	out, err := kw.WriteKeyed(ctx, historyID, driver.Key{Key: key, Fingerprint: fp, TTL: s.opts.IdempotencyWindow}, recs)
 	if err != nil {
-		return 0, false, writeFailed(historyID, err)
+		return 0, false, err
 	}
 	if out.Replayed && out.Fingerprint != fp {
 		return 0, false, fmt.Errorf("chatstore: %w: history %q holds key %q from an earlier write of other messages; nothing was written", ErrIdempotencyKeyReused, historyID, key)
@@ -103,20 +102,4 @@ func fingerprint(recs []driver.Record) string {
 		put(r.JSON)
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// writeFailed says, for a write that failed at its driver, whether it may
-// have been stored. A driver marks the failures that happened after the
-// write may have reached its backend with ErrOutcomeUnknown; a write that
-// ran out of time or was canceled while the driver had it is taken as
-// unknown too, whatever the driver says, since the driver may have sent it.
-// Anything else the driver reports as ErrUnavailable stored nothing.
-func writeFailed(historyID string, err error) error {
-	if err == nil || errors.Is(err, ErrOutcomeUnknown) {
-		return err
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return fmt.Errorf("chatstore: write %q: %w: %w: %w", historyID, ErrOutcomeUnknown, ErrUnavailable, err)
-	}
-	return err
 }

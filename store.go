@@ -224,8 +224,7 @@ func (s *Store) Write(ctx context.Context, historyID string, messages []chat.Mes
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
-	n, err := s.drv.Write(ctx, historyID, recs)
-	return n, writeFailed(historyID, err)
+	return s.drv.Write(ctx, historyID, recs)
 }
 
 // records validates, classifies and encodes the messages to write.

@@ -70,7 +70,11 @@ type Store interface {
 
 	// Write appends the records to the history as one atomic step, giving
 	// ids and rounds as Plan does, and returns how many were written.
-	// Concurrent writes to one history must not interleave.
+	// Concurrent writes to one history must not interleave. A write that
+	// fails after it may have reached the backend (the connection broke or
+	// time ran out while waiting for the answer, a COMMIT whose outcome is
+	// not known) must wrap chatstore.ErrOutcomeUnknown as well as
+	// chatstore.ErrUnavailable; one that certainly stored nothing must not.
 	Write(ctx context.Context, historyID string, records []Record) (int, error)
 
 	// Tail returns the messages of the last `rounds` rounds of a history

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -188,7 +189,11 @@ func (s *Store) commitGroup(group []*request) {
 		return
 	}
 	err := s.runTx(live)
-	if err == nil || len(live) == 1 {
+	var ce *commitError
+	if err == nil || len(live) == 1 || errors.As(err, &ce) {
+		// A failed COMMIT may have committed: running the requests again
+		// could apply them twice, so each gets the error, which says
+		// that the outcome is unknown.
 		for _, r := range live {
 			r.err = err
 		}
@@ -232,10 +237,11 @@ func (s *Store) runTx(requests []*request) error {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		// The outcome of a failed COMMIT is not always "nothing": do not
-		// trust the cache either way.
+		// The outcome of a failed COMMIT is not always "nothing" (an I/O
+		// error part way through a WAL write): do not trust the cache
+		// either way.
 		clear(s.cache)
-		return err
+		return &commitError{err}
 	}
 	if t.forgotAll {
 		clear(s.cache)
@@ -249,6 +255,12 @@ func (s *Store) runTx(requests []*request) error {
 	return nil
 }
 
+// commitError is a COMMIT that failed: whether it committed is not known.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "commit: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
 // Write implements driver.Store.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
 	var n int
@@ -258,9 +270,69 @@ func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Recor
 		return err
 	}})
 	if err != nil {
-		return 0, s.wrap("write", historyID, err)
+		return 0, s.wrapWrite(historyID, err)
 	}
 	return n, nil
+}
+
+// wrapWrite is wrap for a write, which says whether it may have been
+// stored. submit returns only once the commit loop is done with a request
+// (or before it started on it), so the only unknown outcome is a failed
+// COMMIT.
+func (s *Store) wrapWrite(historyID string, err error) error {
+	var ce *commitError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("sqlitestore: write %q: %w: %w: %w", historyID, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
+	}
+	return s.wrap("write", historyID, err)
+}
+
+// WriteKeyed implements driver.KeyedWriter: the key is looked up and
+// recorded in the transaction of the write.
+func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key, recs []driver.Record) (driver.Outcome, error) {
+	var out driver.Outcome
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+		var err error
+		out, err = t.writeKeyed(historyID, key, recs)
+		return err
+	}})
+	if err != nil {
+		return driver.Outcome{}, s.wrapWrite(historyID, err)
+	}
+	return out, nil
+}
+
+func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record) (driver.Outcome, error) {
+	ctx, s := t.ctx, t.s
+	now := time.Now().UnixMilli()
+	r, ok, err := t.row(historyID)
+	if err != nil {
+		return driver.Outcome{}, err
+	}
+	if ok {
+		if _, err := t.stmt(s.stmts.keyPurge).ExecContext(ctx, r.hid, now); err != nil {
+			return driver.Outcome{}, err
+		}
+		out := driver.Outcome{Replayed: true}
+		err := t.stmt(s.stmts.keyGet).QueryRowContext(ctx, r.hid, key.Key, now).Scan(&out.Fingerprint, &out.Written)
+		switch {
+		case err == nil:
+			return out, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return driver.Outcome{}, err
+		}
+	}
+	n, err := t.write(historyID, recs)
+	if err != nil {
+		return driver.Outcome{}, err
+	}
+	if r, _, err = t.row(historyID); err != nil { // the history exists now
+		return driver.Outcome{}, err
+	}
+	if _, err := t.stmt(s.stmts.keyPut).ExecContext(ctx, r.hid, key.Key, key.Fingerprint, n, now+key.TTL.Milliseconds()); err != nil {
+		return driver.Outcome{}, err
+	}
+	return driver.Outcome{Written: n, Fingerprint: key.Fingerprint}, nil
 }
 
 // write appends recs to a history.

@@ -53,6 +53,20 @@ var migrations = []string{
 	// 1 → 2: when each history was created, in milliseconds since the Unix
 	// epoch, for listings that show it.
 	`ALTER TABLE histories ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;`,
+
+	// 2 → 3: the idempotency keys of keyed writes (driver.KeyedWriter),
+	// with what the write returned, until expires_at (milliseconds since
+	// the Unix epoch). The second index finds a history's expired keys,
+	// which each keyed write to it purges a few at a time.
+	`CREATE TABLE idempotency_keys (
+		hid         INTEGER NOT NULL REFERENCES histories (hid) ON DELETE CASCADE,
+		key         TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		written     INTEGER NOT NULL,
+		expires_at  INTEGER NOT NULL,
+		PRIMARY KEY (hid, key)
+	) WITHOUT ROWID;
+	CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (hid, expires_at);`,
 }
 
 // schemaVersion is the version this code reads and writes.

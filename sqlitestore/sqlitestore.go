@@ -125,6 +125,7 @@ var (
 	_ driver.Pinger        = (*Store)(nil)
 	_ driver.Ranger        = (*Store)(nil)
 	_ driver.PrefixDeleter = (*Store)(nil)
+	_ driver.KeyedWriter   = (*Store)(nil)
 )
 
 // Open opens (creating it if needed) the database file at path, creating or
@@ -332,7 +333,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	// deletions are ordered with writes.
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		t.forgetEverything()
-		_, err := t.tx.ExecContext(t.ctx, "DELETE FROM messages; DELETE FROM histories")
+		_, err := t.tx.ExecContext(t.ctx, "DELETE FROM messages; DELETE FROM idempotency_keys; DELETE FROM histories")
 		return err
 	}})
 	return s.wrap("delete all", "", err)

@@ -5,8 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
+
+// keyPurgeBatch is how many of a history's expired idempotency keys each
+// keyed write to it deletes: more than the one it adds, so that a history's
+// keys never outgrow the writes of one window.
+const keyPurgeBatch = 16
 
 // Statements are prepared once per store: modernc.org/sqlite compiles a
 // statement on every call otherwise, which cost more than the rest of a
@@ -20,6 +26,9 @@ type stmts struct {
 	insertBatch   *sql.Stmt // insertBatch messages
 	deleteHistory *sql.Stmt
 	dataVersion   *sql.Stmt
+	keyPurge      *sql.Stmt // delete a few of a history's expired keys
+	keyGet        *sql.Stmt // a key's fingerprint and count, unless expired
+	keyPut        *sql.Stmt // record a key (over an expired one)
 
 	// On the reader pool.
 	tail   *sql.Stmt
@@ -84,6 +93,11 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 	p(writer, &st.insertBatch, insertSQL(insertBatch))
 	p(writer, &st.deleteHistory, "DELETE FROM histories WHERE name = ?")
 	p(writer, &st.dataVersion, "PRAGMA data_version")
+	p(writer, &st.keyPurge, "DELETE FROM idempotency_keys WHERE hid = ?1 AND key IN "+
+		"(SELECT key FROM idempotency_keys WHERE hid = ?1 AND expires_at <= ?2 ORDER BY expires_at LIMIT "+strconv.Itoa(keyPurgeBatch)+")")
+	p(writer, &st.keyGet, "SELECT fingerprint, written FROM idempotency_keys WHERE hid = ? AND key = ? AND expires_at > ?")
+	p(writer, &st.keyPut, "INSERT INTO idempotency_keys (hid, key, fingerprint, written, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) "+
+		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = ?3, written = ?4, expires_at = ?5")
 	p(readers, &st.tail, tailSQL)
 	p(readers, &st.rangeQ, "SELECT coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body FROM histories h JOIN messages m ON m.hid = h.hid "+
 		"WHERE h.name = ?1 AND m.seq >= ?2 AND m.seq < ?3 ORDER BY m.seq")
@@ -99,7 +113,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 
 func (st *stmts) close() {
 	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.closeRound, st.insertOne, st.insertBatch,
-		st.deleteHistory, st.dataVersion, st.tail, st.rangeQ, st.count, st.list} {
+		st.deleteHistory, st.dataVersion, st.keyPurge, st.keyGet, st.keyPut, st.tail, st.rangeQ, st.count, st.list} {
 		if s != nil {
 			s.Close()
 		}
