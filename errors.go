@@ -49,6 +49,8 @@ var (
 	// ErrIdempotencyKeyReused: an idempotency key that the history holds
 	// from a write of other messages. Nothing was written.
 	ErrIdempotencyKeyReused = errors.New("idempotency key reused for other messages")
+	// ErrTooLarge: a read whose messages are over ReadOptions.MaxBytes.
+	ErrTooLarge = errors.New("read too large")
 	// ErrNotSupported: the backend lacks an optional capability the call
 	// needs.
 	ErrNotSupported = errors.New("not supported by this store")

@@ -89,9 +89,9 @@ func FromHaystack(ctx context.Context, data map[string]any) (*Store, error) {
 	return New(drv, &opts)
 }
 
-// lastKParam reads a store's last_k init parameter: a positive number of
-// rounds, or null for all. 0, which Haystack allows and which would make
-// every default retrieve return nothing, has no Options equivalent.
+// lastKParam reads a store's last_k init parameter: a number of rounds, or
+// null for all. 0, which Haystack allows, makes every default retrieve
+// return nothing (NoHistory).
 func lastKParam(v any) (int, error) {
 	if v == nil {
 		return All, nil
@@ -104,7 +104,7 @@ func lastKParam(v any) (int, error) {
 	case k < 0:
 		return 0, fmt.Errorf("%w: last_k must be 0 or greater, got %d", ErrInvalidLastK, k)
 	case k == 0:
-		return 0, fmt.Errorf("%w: a store whose default last_k is 0 would retrieve nothing by default; chatstore does not support it (pass last_k 0 to each retrieve instead)", ErrInvalidLastK)
+		return NoHistory, nil
 	}
 	return k, nil
 }
@@ -125,7 +125,7 @@ func (s *Store) Haystack() (map[string]any, error) {
 	if s.opts.LastK == All {
 		init["last_k"] = nil
 	} else {
-		init["last_k"] = s.opts.LastK
+		init["last_k"] = s.DefaultLastK()
 	}
 	return map[string]any{"type": name, "init_parameters": init}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/chatstore/chatstore/driver"
+	"github.com/chatstore/chatstore/internal/num"
 )
 
 // OpenFunc opens a driver for a URL whose scheme it registered. The URL no
@@ -68,8 +69,11 @@ func takeStoreParams(u *url.URL, o *Options) error {
 	}
 	if vs, ok := q["last_k"]; ok {
 		k, err := ParseLastK(vs[len(vs)-1])
-		if err != nil || len(vs) > 1 || k == 0 {
-			return fmt.Errorf("chatstore: %w: last_k=%q: want a number of rounds ≥ 1 or \"all\"", ErrInvalidLastK, strings.Join(vs, ","))
+		if err != nil || len(vs) > 1 {
+			return fmt.Errorf("chatstore: %w: last_k=%q: want a whole number of rounds ≥ 0 or \"all\", once", ErrInvalidLastK, strings.Join(vs, ","))
+		}
+		if k == 0 {
+			k = NoHistory // Haystack's last_k=0: default reads return nothing
 		}
 		o.LastK = k
 		q.Del("last_k")
@@ -78,16 +82,20 @@ func takeStoreParams(u *url.URL, o *Options) error {
 	return nil
 }
 
-// ParseLastK reads a last_k as written in URLs and HTTP queries: a number of
-// rounds ≥ 0, or "all" (also "none" and "null", Haystack's None) for All.
+// ParseLastK reads a last_k as written in URLs, HTTP queries and the
+// command line, the one grammar for all of them: a whole number of rounds
+// in decimal digits (no sign, no spaces), or "all" for All. A number too
+// large for an int is All too: no history has that many rounds.
 func ParseLastK(s string) (int, error) {
-	switch strings.ToLower(s) {
-	case "all", "none", "null":
+	if strings.EqualFold(s, "all") {
 		return All, nil
 	}
-	k, err := strconv.Atoi(s)
-	if err != nil || k < 0 {
-		return 0, fmt.Errorf("chatstore: %w: %q is not a number of rounds ≥ 0 or \"all\"", ErrInvalidLastK, s)
+	k, big, ok := num.Parse(s)
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("chatstore: %w: %.50q is not a whole number of rounds ≥ 0 or \"all\"", ErrInvalidLastK, s)
+	case big:
+		return All, nil
 	}
 	return k, nil
 }

@@ -8,24 +8,15 @@ import (
 	"github.com/chatstore/chatstore/internal/jsonx"
 )
 
-// AppendLastJSON appends to dst, as a JSON array, the messages that
-// RetrieveLast(ctx, historyID, lastK) returns, and returns how many there
-// were. The bytes are exactly those of encoding RetrieveLast's messages
-// with chat.Message.AppendJSON, but are made without decoding: stores keep
-// each message in that encoding, without its chat_message_id, so all that
-// is left to do is put the id into the meta. This is what the HTTP server
+// AppendJSON appends to dst, as a JSON array, the messages that Read
+// returns for the same options, and returns how many there were. The bytes
+// are exactly those of encoding Read's messages with
+// chat.Message.AppendJSON, but are made without decoding: stores keep each
+// message in that encoding, without its chat_message_id, so all that is
+// left to do is put the id into the meta. This is what the HTTP server
 // answers reads with; decoding and encoding again were most of its work.
-func (s *Store) AppendLastJSON(ctx context.Context, dst []byte, historyID string, lastK int) ([]byte, int, error) {
-	stored, err := s.tail(ctx, historyID, lastK)
-	if err != nil {
-		return dst, 0, err
-	}
-	return appendStored(dst, historyID, stored)
-}
-
-// AppendRangeJSON is to Range what AppendLastJSON is to RetrieveLast.
-func (s *Store) AppendRangeJSON(ctx context.Context, dst []byte, historyID string, offset, limit int) ([]byte, int, error) {
-	stored, err := s.rangeStored(ctx, historyID, offset, limit)
+func (s *Store) AppendJSON(ctx context.Context, dst []byte, historyID string, o ReadOptions) ([]byte, int, error) {
+	stored, err := s.read(ctx, historyID, o)
 	if err != nil {
 		return dst, 0, err
 	}

@@ -18,6 +18,7 @@ package chatstore
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -41,6 +42,10 @@ const (
 	// All, as a last_k, means every message of the history (Haystack's
 	// last_k=None).
 	All = math.MaxInt
+	// NoHistory, as Options.LastK, makes a store whose default reads
+	// (Retrieve, the server's reads without last_k) return nothing, as
+	// Haystack's last_k=0 does; Options.LastK 0 means DefaultLastK.
+	NoHistory = math.MinInt
 	// DefaultMaxWriteMessages is the default limit on messages per Write.
 	DefaultMaxWriteMessages = 10_000
 	// DefaultListLimit and MaxListLimit bound one page of List.
@@ -60,9 +65,8 @@ type Options struct {
 	// the URL parameter is skip_system_messages=false.
 	KeepSystemMessages bool
 	// LastK is the number of rounds Retrieve returns: 0 means
-	// DefaultLastK, All means every message. Negative is an error. (A store
-	// whose default is zero rounds, which Haystack allows, would return
-	// nothing by default; use RetrieveLast(ctx, id, 0) where that is meant.)
+	// DefaultLastK, All means every message, NoHistory none (Haystack's
+	// last_k=0). Other negative numbers are an error.
 	LastK int
 	// MaxWriteMessages limits the messages of one Write; 0 means
 	// DefaultMaxWriteMessages.
@@ -82,7 +86,7 @@ func (o *Options) withDefaults() (Options, error) {
 		out = *o
 	}
 	switch {
-	case out.LastK < 0:
+	case out.LastK < 0 && out.LastK != NoHistory:
 		return out, fmt.Errorf("chatstore: %w: last_k must be 0 or greater (or All), got %d", ErrInvalidLastK, out.LastK)
 	case out.LastK == 0:
 		out.LastK = DefaultLastK
@@ -335,7 +339,16 @@ func Classify(m chat.Message) driver.Kind {
 // Retrieve returns the last Options.LastK rounds of a history (see
 // RetrieveLast).
 func (s *Store) Retrieve(ctx context.Context, historyID string) ([]chat.Message, error) {
-	return s.RetrieveLast(ctx, historyID, s.opts.LastK)
+	return s.RetrieveLast(ctx, historyID, s.DefaultLastK())
+}
+
+// DefaultLastK is the number of rounds Retrieve returns: Options.LastK,
+// with NoHistory as 0.
+func (s *Store) DefaultLastK() int {
+	if s.opts.LastK == NoHistory {
+		return 0
+	}
+	return s.opts.LastK
 }
 
 // RetrieveLast returns the messages of the last lastK rounds of a history, in
@@ -346,11 +359,7 @@ func (s *Store) Retrieve(ctx context.Context, historyID string) ([]chat.Message,
 // history) everything, and a negative lastK is ErrInvalidLastK. An unknown
 // history has no messages. The messages are the caller's to change.
 func (s *Store) RetrieveLast(ctx context.Context, historyID string, lastK int) ([]chat.Message, error) {
-	stored, err := s.tail(ctx, historyID, lastK)
-	if err != nil {
-		return nil, err
-	}
-	return decodeAll(historyID, stored)
+	return s.Read(ctx, historyID, ReadOptions{LastK: lastK})
 }
 
 // Range returns up to limit messages of a history from position offset on,
@@ -360,7 +369,31 @@ func (s *Store) RetrieveLast(ctx context.Context, historyID string, lastK int) (
 // a message keeps its position. An offset at or past the end gives none.
 // limit must be 1 to MaxRangeLimit and offset ≥ 0 (ErrInvalidRange).
 func (s *Store) Range(ctx context.Context, historyID string, offset, limit int) ([]chat.Message, error) {
-	stored, err := s.rangeStored(ctx, historyID, offset, limit)
+	if limit == 0 { // to Read, no range at all
+		return nil, rangeError(offset, limit)
+	}
+	return s.Read(ctx, historyID, ReadOptions{Offset: offset, Limit: limit})
+}
+
+// ReadOptions choose the messages a read returns, and bound its size.
+type ReadOptions struct {
+	// LastK is the number of last rounds to read, as RetrieveLast takes
+	// it, when Limit is 0.
+	LastK int
+	// Offset and Limit, when Limit is not 0, read up to Limit messages from
+	// position Offset, as Range does.
+	Offset, Limit int
+	// MaxBytes, when > 0, bounds the stored JSON of the messages read:
+	// a read that selects more fails with ErrTooLarge, and, on drivers
+	// that can stop part way (driver.BoundedReader), holds no more than
+	// about MaxBytes of them in memory while it finds out.
+	MaxBytes int
+}
+
+// Read returns the messages that o selects (see RetrieveLast and Range),
+// each with its meta.chat_message_id.
+func (s *Store) Read(ctx context.Context, historyID string, o ReadOptions) ([]chat.Message, error) {
+	stored, err := s.read(ctx, historyID, o)
 	if err != nil {
 		return nil, err
 	}
@@ -379,44 +412,66 @@ func decodeAll(historyID string, stored []driver.Message) ([]chat.Message, error
 	return msgs, nil
 }
 
-func (s *Store) rangeStored(ctx context.Context, historyID string, offset, limit int) ([]driver.Message, error) {
-	if err := s.begin(ctx, "range"); err != nil {
+// read checks a read's arguments and reads the stored messages.
+func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]driver.Message, error) {
+	if err := s.begin(ctx, "read"); err != nil {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
 	if err := CheckHistoryID(historyID); err != nil {
 		return nil, err
 	}
-	if offset < 0 || limit < 1 || limit > MaxRangeLimit {
-		return nil, fmt.Errorf("chatstore: %w: offset must be 0 or greater and limit 1 to %d, got offset %d and limit %d", ErrInvalidRange, MaxRangeLimit, offset, limit)
+	var span driver.Span
+	if o.Limit != 0 {
+		if o.Offset < 0 || o.Limit < 1 || o.Limit > MaxRangeLimit {
+			return nil, rangeError(o.Offset, o.Limit)
+		}
+		span.From, span.To = o.Offset, o.Offset+min(o.Limit, math.MaxInt-o.Offset) // no overflow at offsets near MaxInt
+	} else {
+		if o.LastK < 0 {
+			return nil, fmt.Errorf("chatstore: %w: last_k must be 0 or greater, got %d", ErrInvalidLastK, o.LastK)
+		}
+		if o.LastK == 0 {
+			return nil, nil
+		}
+		span.Rounds = o.LastK
 	}
-	end := offset + min(limit, math.MaxInt-offset) // no overflow at offsets near MaxInt
-	if r, ok := s.drv.(driver.Ranger); ok {
-		return r.Range(ctx, historyID, offset, end)
+	if b, ok := s.drv.(driver.BoundedReader); ok && o.MaxBytes > 0 {
+		stored, err := b.ReadBounded(ctx, historyID, span, o.MaxBytes)
+		if errors.Is(err, driver.ErrTooLarge) {
+			return nil, tooLarge(historyID, o.MaxBytes)
+		}
+		return stored, err
 	}
-	all, err := s.drv.Tail(ctx, historyID, All)
-	if err != nil || offset >= len(all) {
+	var (
+		stored []driver.Message
+		err    error
+	)
+	switch {
+	case span.Rounds > 0:
+		stored, err = s.drv.Tail(ctx, historyID, span.Rounds)
+	default:
+		if r, ok := s.drv.(driver.Ranger); ok {
+			stored, err = r.Range(ctx, historyID, span.From, span.To)
+		} else if stored, err = s.drv.Tail(ctx, historyID, All); err == nil {
+			stored = stored[min(span.From, len(stored)):min(span.To, len(stored))]
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
-	return all[offset:min(end, len(all))], nil
+	if o.MaxBytes > 0 && driver.Size(stored) > o.MaxBytes {
+		return nil, tooLarge(historyID, o.MaxBytes)
+	}
+	return stored, nil
 }
 
-// tail checks a retrieve's arguments and reads the stored messages.
-func (s *Store) tail(ctx context.Context, historyID string, lastK int) ([]driver.Message, error) {
-	if err := s.begin(ctx, "retrieve"); err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	if err := CheckHistoryID(historyID); err != nil {
-		return nil, err
-	}
-	if lastK < 0 {
-		return nil, fmt.Errorf("chatstore: %w: last_k must be 0 or greater, got %d", ErrInvalidLastK, lastK)
-	}
-	if lastK == 0 {
-		return nil, nil
-	}
-	return s.drv.Tail(ctx, historyID, lastK)
+func rangeError(offset, limit int) error {
+	return fmt.Errorf("chatstore: %w: offset must be 0 or greater and limit 1 to %d, got offset %d and limit %d", ErrInvalidRange, MaxRangeLimit, offset, limit)
+}
+
+func tooLarge(historyID string, maxBytes int) error {
+	return fmt.Errorf("chatstore: %w: history %q: the messages selected are over %d bytes", ErrTooLarge, historyID, maxBytes)
 }
 
 // decodeStored turns a stored message back into the message the caller

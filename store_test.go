@@ -20,7 +20,8 @@ func TestOpenURL(t *testing.T) {
 		{"memory://", false, chatstore.DefaultLastK},
 		{"memory://?skip_system_messages=false&last_k=all", true, chatstore.All},
 		{"memory://?last_k=3&skip_system_messages=true", false, 3},
-		{"memory://?last_k=none", false, chatstore.All},
+		{"memory://?last_k=ALL", false, chatstore.All},
+		{"memory://?last_k=0", false, chatstore.NoHistory},
 	}
 	for _, tt := range tests {
 		st, err := chatstore.Open(t.Context(), tt.url, nil)
@@ -49,7 +50,8 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"nosuch://x", chatstore.ErrUnknownScheme},
 		{"memory://?last_k=-1", chatstore.ErrInvalidLastK},
-		{"memory://?last_k=0", chatstore.ErrInvalidLastK},
+		{"memory://?last_k=none", chatstore.ErrInvalidLastK},
+		{"memory://?last_k=%2B5", chatstore.ErrInvalidLastK},
 		{"memory://?last_k=many", chatstore.ErrInvalidLastK},
 		{"memory://?last_k=1&last_k=2", chatstore.ErrInvalidLastK},
 		{"memory://?skip_system_messages=maybe", chatstore.ErrInvalidOptions},
@@ -119,14 +121,49 @@ func TestNewOptions(t *testing.T) {
 	}
 }
 
+// TestLastKZero: a store whose last_k is 0, as Haystack allows, loads from
+// a URL and from a Haystack dictionary, and its default read returns
+// nothing while an explicit last_k still reads.
+func TestLastKZero(t *testing.T) {
+	st, err := chatstore.Open(t.Context(), "memory://?last_k=0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Write(t.Context(), "h", []chat.Message{chat.User("q"), chat.Assistant("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Retrieve(t.Context(), "h"); err != nil || len(got) != 0 || st.DefaultLastK() != 0 {
+		t.Errorf("default read of a last_k=0 store: %d messages, %v", len(got), err)
+	}
+	if got, err := st.RetrieveLast(t.Context(), "h", 1); err != nil || len(got) != 2 {
+		t.Errorf("last_k 1: %d messages, %v", len(got), err)
+	}
+	d, err := st.Haystack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := d["init_parameters"].(map[string]any)["last_k"]; k != 0 {
+		t.Errorf("Haystack dict last_k = %v, want 0", k)
+	}
+	back, err := chatstore.FromHaystack(t.Context(), d)
+	if err != nil {
+		t.Fatalf("loading the dict back: %v", err)
+	}
+	defer back.Close()
+	if back.DefaultLastK() != 0 || back.Options().LastK != chatstore.NoHistory {
+		t.Errorf("loaded back: last_k %d", back.DefaultLastK())
+	}
+}
+
 func TestParseLastK(t *testing.T) {
-	good := map[string]int{"0": 0, "7": 7, "all": chatstore.All, "ALL": chatstore.All, "none": chatstore.All, "null": chatstore.All}
+	good := map[string]int{"0": 0, "7": 7, "007": 7, "all": chatstore.All, "ALL": chatstore.All, "99999999999999999999999": chatstore.All}
 	for in, want := range good {
 		if got, err := chatstore.ParseLastK(in); err != nil || got != want {
 			t.Errorf("%q: %d %v", in, got, err)
 		}
 	}
-	for _, in := range []string{"", "-1", "1.5", "ten", "99999999999999999999999"} {
+	for _, in := range []string{"", "-1", "+5", " 5", "5 ", "1.5", "1e3", "ten", "none", "null", "None", "0x10", "５"} {
 		if _, err := chatstore.ParseLastK(in); !errors.Is(err, chatstore.ErrInvalidLastK) {
 			t.Errorf("%q: err = %v", in, err)
 		}

@@ -355,7 +355,7 @@ func TestLoadErrors(t *testing.T) {
 		{"store type not string", `{"init_parameters":{"chat_message_store":{"type":5}}}`},
 		{"unknown store param", `{"init_parameters":{"chat_message_store":{"type":"` + memstore.HaystackType + `","init_parameters":{"index":"x"}}}}`},
 		{"bad skip", `{"init_parameters":{"chat_message_store":{"type":"` + memstore.HaystackType + `","init_parameters":{"skip_system_messages":"yes"}}}}`},
-		{"store last_k 0", `{"init_parameters":{"chat_message_store":{"type":"` + memstore.HaystackType + `","init_parameters":{"last_k":0}}}}`},
+		{"store last_k negative", `{"init_parameters":{"chat_message_store":{"type":"` + memstore.HaystackType + `","init_parameters":{"last_k":-1}}}}`},
 		{"store last_k fraction", `{"init_parameters":{"chat_message_store":{"type":"` + memstore.HaystackType + `","init_parameters":{"last_k":1.5}}}}`},
 		{"wrong component type", `{"type":"` + component.RetrieverType + `","init_parameters":{"chat_message_store":{"type":"` + memstore.HaystackType + `"}}}`},
 		{"unknown writer param", `{"init_parameters":{"chat_message_store":{"type":"` + memstore.HaystackType + `"},"last_k":3}}`},
@@ -374,6 +374,43 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := component.RetrieverFromYAML(t.Context(), []byte("- not\n- a map\n")); !errors.Is(err, chatstore.ErrDeserialization) {
 		t.Errorf("YAML list: err = %v", err)
+	}
+}
+
+// TestStoreLastKZeroYAML loads a pipeline's retriever whose store has
+// last_k: 0, which Haystack allows: the store's default read is empty, so a
+// retriever deferring to it returns only the current messages.
+func TestStoreLastKZeroYAML(t *testing.T) {
+	yaml := []byte(`type: ` + component.RetrieverType + `
+init_parameters:
+  last_k: null
+  chat_message_store:
+    type: ` + memstore.HaystackType + `
+    init_parameters:
+      last_k: 0
+`)
+	r, err := component.RetrieverFromYAML(t.Context(), yaml)
+	if err != nil {
+		t.Fatalf("a store with last_k 0 does not load: %v", err)
+	}
+	defer r.Store.Close()
+	if _, err := r.Store.Write(t.Context(), "h", []chat.Message{chat.User("q"), chat.Assistant("a")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Run(t.Context(), "h", component.RunOptions{CurrentMessages: []chat.Message{chat.User("now")}})
+	if err != nil || len(got) != 1 || func() string { s, _ := got[0].Text(); return s }() != "now" {
+		t.Errorf("Run = %v, %v; want only the current message", got, err)
+	}
+	k := 1
+	if got, err := r.Run(t.Context(), "h", component.RunOptions{LastK: &k}); err != nil || len(got) != 2 {
+		t.Errorf("Run with last_k 1 = %d messages, %v; want 2", len(got), err)
+	}
+	d, err := r.Dict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := d["init_parameters"].(map[string]any)["chat_message_store"].(map[string]any)["init_parameters"].(map[string]any)["last_k"]; k != 0 {
+		t.Errorf("serialized store last_k = %v, want 0", k)
 	}
 }
 

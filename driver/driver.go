@@ -14,6 +14,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -104,6 +105,37 @@ type Ranger interface {
 	// in order; positions are 0 for the first message written, and to may
 	// exceed the count. The caller has checked 0 ≤ from < to.
 	Range(ctx context.Context, historyID string, from, to int) ([]Message, error)
+}
+
+// Span is the part of a history a read wants: the last Rounds rounds when
+// Rounds > 0 (as Tail), else the messages at positions From ≤ p < To (as
+// Range).
+type Span struct {
+	Rounds   int
+	From, To int
+}
+
+// ErrTooLarge is returned by ReadBounded for a read over its limit.
+var ErrTooLarge = errors.New("driver: read over its byte limit")
+
+// BoundedReader is implemented by drivers that can give up on a read part
+// way, once the JSON of the messages read is over a number of bytes, so that
+// a read too large to answer holds no more than that in memory. Drivers
+// without it read the whole span; the store checks its size afterwards.
+type BoundedReader interface {
+	// ReadBounded reads span as Tail or Range would, or fails with
+	// ErrTooLarge as soon as the JSON of the messages read adds up to more
+	// than maxBytes (> 0).
+	ReadBounded(ctx context.Context, historyID string, span Span, maxBytes int) ([]Message, error)
+}
+
+// Size is the number of bytes of the messages' JSON.
+func Size(msgs []Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.JSON)
+	}
+	return n
 }
 
 // PrefixDeleter is implemented by drivers that can delete every history

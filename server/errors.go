@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
@@ -55,31 +57,70 @@ func classify(err error) (status int, code, msg string) {
 		}
 	}
 	switch {
+	case errors.Is(err, chatstore.ErrIdempotencyKeyReused):
+		return http.StatusUnprocessableEntity, apicode.IdempotencyKeyReused, strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrNotSupported):
+		return http.StatusNotImplemented, "not_supported", strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrOutcomeUnknown):
+		return http.StatusServiceUnavailable, apicode.OutcomeUnknown,
+			"the store failed while the write was under way: it may or may not have been stored; retry with the same Idempotency-Key to store it exactly once"
 	case errors.Is(err, chatstore.ErrUnavailable), errors.Is(err, chatstore.ErrClosed):
-		return http.StatusServiceUnavailable, apicode.StoreUnavailable, "the store is unavailable; retry later"
+		return http.StatusServiceUnavailable, apicode.StoreUnavailable, "the store is unavailable; nothing was changed; retry later"
 	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, apicode.StoreTimeout, "the store did not answer in time; retry later"
+		return http.StatusServiceUnavailable, apicode.StoreTimeout, "the store did not answer in time; nothing was changed; retry later"
 	}
 	return http.StatusInternalServerError, "internal", "internal error; the server log has the details"
 }
 
-// fail writes err as {"error": {"code": …, "message": …}}.
-func (s *Server) fail(w *statusWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) && !errors.Is(err, context.DeadlineExceeded) {
-		return // the client is gone; nobody reads the answer
-	}
+// fail writes err as {"error": {"code": …, "message": …}}. It always
+// answers: even when the client has gone, an answer nobody reads costs
+// little, and no path through here may end without one.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := classify(err)
 	switch {
-	case status >= 500 && status != http.StatusServiceUnavailable:
-		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
-			slog.String("path", truncate(escapedPath(r), 200)), slog.Any("error", err))
 	case status == http.StatusServiceUnavailable:
-		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store unavailable", slog.Any("error", err))
+		if code != apicode.Overloaded {
+			s.unavailable.log(r.Context(), s.log, "store unavailable", err)
+		}
 		// The store is usually back within seconds (a database restart, a
 		// failover); say when to try again rather than let clients spin.
 		w.Header().Set("Retry-After", "1")
+	case status >= 500 && status != http.StatusNotImplemented:
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
+			slog.String("path", truncate(escapedPath(r), 200)), slog.Any("error", err))
 	}
 	writeError(w, status, code, msg)
+}
+
+// logLimiter logs the first of a run of like failures at once, and the
+// rest as one record per interval that counts them: a store outage under
+// load fails thousands of requests a second, and the log needs to say that
+// once, not thousands of times.
+type logLimiter struct {
+	every time.Duration
+	mu    sync.Mutex
+	next  time.Time // when the next record may be written
+	quiet int       // failures not logged since the last record
+}
+
+func newLogLimiter(every time.Duration) *logLimiter { return &logLimiter{every: every} }
+
+func (l *logLimiter) log(ctx context.Context, log *slog.Logger, msg string, err error) {
+	now := time.Now()
+	l.mu.Lock()
+	if now.Before(l.next) {
+		l.quiet++
+		l.mu.Unlock()
+		return
+	}
+	quiet := l.quiet
+	l.quiet, l.next = 0, now.Add(l.every)
+	l.mu.Unlock()
+	attrs := []slog.Attr{slog.Any("error", err)}
+	if quiet > 0 {
+		attrs = append(attrs, slog.Int("more_failures_not_logged", quiet), slog.Duration("in", l.every))
+	}
+	log.LogAttrs(ctx, slog.LevelWarn, msg, attrs...)
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"mime"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/component"
 	"github.com/chatstore/chatstore/internal/jsonx"
+	"github.com/chatstore/chatstore/internal/num"
 )
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ Tenant) error {
@@ -28,7 +30,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ Tenant) error
 		if code == "internal" {
 			code, msg = "store_unavailable", "the store did not answer the health check"
 		}
-		s.log.Warn("health check failed", "error", err)
+		s.unavailable.log(r.Context(), s.log, "health check failed", err)
+		w.Header().Set("Retry-After", "1")
 		b := appendError([]byte(`{"status":"unavailable",`), code, msg)
 		writeJSON(w, http.StatusServiceUnavailable, append(b, "}\n"...))
 		return nil
@@ -69,6 +72,9 @@ func (s *Server) historyID(r *http.Request, t Tenant) (string, error) {
 	if err := chatstore.CheckHistoryID(id); err != nil {
 		return "", err
 	}
+	if t.Name == "" && strings.HasPrefix(id, tenantNamespace) {
+		return "", badRequest("invalid_history_id", fmt.Sprintf("history ids starting with %q are reserved for the histories of tenants (a server with a tokens file keeps them there); choose another id", tenantNamespace))
+	}
 	return t.prefix() + id, nil
 }
 
@@ -107,43 +113,71 @@ func format(q url.Values) (openai bool, err error) {
 	}
 }
 
-// body reads a JSON request body within the size limit.
+// body reads a JSON request body within the size limit. Its buffer grows
+// as the bytes arrive, not to the Content-Length announced, and every byte
+// of it is held against the in-flight budget until the request ends: a
+// client that announces 8 MiB and sends 20 bytes holds 20 bytes' worth.
 func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	// A missing Content-Type is taken as JSON (curl --data-binary sends
-	// none when told nothing); anything else that is not JSON is refused,
-	// since a form or a text body is a client bug.
-	if cts := r.Header.Values("Content-Type"); len(cts) > 1 {
+	// Content-Type: application/json is required: a browser page of any
+	// site may send a "simple" cross-origin request (a form, or text/plain,
+	// or no type at all) without asking first, but never one with this type.
+	cts := r.Header.Values("Content-Type")
+	switch {
+	case len(cts) > 1:
 		return nil, httpError(http.StatusUnsupportedMediaType, "unsupported_media_type",
 			fmt.Sprintf("the request has %d Content-Type headers; send one, application/json", len(cts)))
+	case len(cts) == 0:
+		return nil, httpError(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"the request body needs the header Content-Type: application/json")
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, httpError(http.StatusUnsupportedMediaType, "unsupported_media_type",
-				fmt.Sprintf("the body must be JSON (Content-Type: application/json), got %q", truncate(ct, 100)))
+	if mt, _, err := mime.ParseMediaType(cts[0]); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return nil, httpError(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			fmt.Sprintf("the body must be JSON (Content-Type: application/json), got %q", truncate(cts[0], 100)))
+	}
+	limit := s.opts.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	// A body of known length fits in one buffer with a byte to spare for
+	// seeing EOF; one of unknown length starts small and doubles.
+	size := min(int64(bodyStartSize), limit+1)
+	if n := r.ContentLength; n >= 0 && n < size {
+		size = n + 1
+	}
+	if err := s.hold(r, size); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, size)
+	body := http.MaxBytesReader(w, r.Body, limit)
+	for {
+		if len(buf) == cap(buf) {
+			grow := min(int64(cap(buf)), limit+1-int64(cap(buf)))
+			if err := s.hold(r, grow); err != nil {
+				return nil, err
+			}
+			buf = slices.Grow(buf, int(grow))
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if _, ok := err.(*http.MaxBytesError); ok {
+				return nil, err
+			}
+			return nil, badRequest("invalid_body", "the request body could not be read: "+err.Error())
 		}
 	}
-	if r.ContentLength > s.opts.MaxBodyBytes {
-		return nil, &http.MaxBytesError{Limit: s.opts.MaxBodyBytes}
-	}
-	var buf bytes.Buffer
-	if n := r.ContentLength; n > 0 {
-		// Within the limit, checked above. ReadFrom wants MinRead bytes
-		// free before each read, the one that sees EOF too; without them it
-		// would copy the whole body once more.
-		buf.Grow(int(n) + bytes.MinRead)
-	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)); err != nil {
-		if _, ok := err.(*http.MaxBytesError); ok {
-			return nil, err
-		}
-		return nil, badRequest("invalid_body", "the request body could not be read: "+err.Error())
-	}
-	if buf.Len() == 0 {
+	if len(buf) == 0 {
 		return nil, badRequest("invalid_json", "the request body is empty; a JSON object is required")
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
+
+// bodyStartSize is the first buffer of a body whose length is not known,
+// or is larger than it.
+const bodyStartSize = 64 << 10
 
 // members splits a JSON request body into its members (jsonx.Members),
 // with the server's errors.
@@ -202,6 +236,10 @@ func decodeMessages(m jsonx.Member, name string, openai bool) ([]chat.Message, e
 	return msgs, nil
 }
 
+// idempotencyKeyHeader names the key of a write that may be retried
+// (IETF draft-ietf-httpapi-idempotency-key-header).
+const idempotencyKeyHeader = "Idempotency-Key"
+
 func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant) error {
 	id, err := s.historyID(r, t)
 	if err != nil {
@@ -234,15 +272,32 @@ func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant)
 	if len(msgs) > s.opts.MaxWriteMessages {
 		return badRequest("too_many_messages", fmt.Sprintf("%d messages in one write; the limit is %d", len(msgs), s.opts.MaxWriteMessages))
 	}
-	var n int
-	err = s.timed(r.Context(), "write", func(ctx context.Context) (err error) {
-		n, err = s.store.Write(ctx, id, msgs)
-		return err
-	})
+	var (
+		n        int
+		replayed bool
+	)
+	if key, ok := r.Header[idempotencyKeyHeader]; ok {
+		if len(key) > 1 {
+			return badRequest("invalid_idempotency_key", fmt.Sprintf("the request has %d %s headers; send one", len(key), idempotencyKeyHeader))
+		}
+		err = s.timed(r.Context(), "write", func(ctx context.Context) (err error) {
+			n, replayed, err = s.store.WriteIdempotent(ctx, id, key[0], msgs)
+			return err
+		})
+	} else {
+		err = s.timed(r.Context(), "write", func(ctx context.Context) (err error) {
+			n, err = s.store.Write(ctx, id, msgs)
+			return err
+		})
+	}
 	if err != nil {
 		return err
 	}
-	s.metrics.written.Add(uint64(n))
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	} else {
+		s.metrics.written.Add(uint64(n))
+	}
 	b := append(make([]byte, 0, 32), `{"messages_written":`...)
 	b = strconv.AppendInt(b, int64(n), 10)
 	writeJSON(w, http.StatusOK, append(b, "}\n"...))
@@ -263,50 +318,45 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 		return err
 	}
 	// Either the last rounds (last_k, Haystack's retrieve) or a range of
-	// positions (offset and limit, for paging); each read two ways.
-	var (
-		appendJSON func(ctx context.Context, dst []byte) ([]byte, int, error)
-		decoded    func(ctx context.Context) ([]chat.Message, error)
-	)
+	// positions (offset and limit, for paging).
+	sel := chatstore.ReadOptions{LastK: s.store.DefaultLastK(), MaxBytes: s.opts.MaxResponseBytes}
 	_, hasOffset := q["offset"]
 	_, hasLimit := q["limit"]
 	if hasOffset || hasLimit {
 		if _, ok := q["last_k"]; ok {
 			return badRequest("invalid_query", `give either "last_k" (the last rounds) or "offset" and "limit" (a range of positions), not both`)
 		}
-		offset, limit, err := rangeParams(q)
-		if err != nil {
+		if sel.Offset, sel.Limit, err = rangeParams(q); err != nil {
 			return err
 		}
-		appendJSON = func(ctx context.Context, dst []byte) ([]byte, int, error) {
-			return s.store.AppendRangeJSON(ctx, dst, id, offset, limit)
+	} else if v, ok := q["last_k"]; ok {
+		if sel.LastK, err = chatstore.ParseLastK(v[0]); err != nil {
+			return err
 		}
-		decoded = func(ctx context.Context) ([]chat.Message, error) { return s.store.Range(ctx, id, offset, limit) }
-	} else {
-		k := s.store.Options().LastK
-		if v, ok := q["last_k"]; ok {
-			if k, err = chatstore.ParseLastK(v[0]); err != nil {
-				return err
-			}
-		}
-		appendJSON = func(ctx context.Context, dst []byte) ([]byte, int, error) {
-			return s.store.AppendLastJSON(ctx, dst, id, k)
-		}
-		decoded = func(ctx context.Context) ([]chat.Message, error) { return s.store.RetrieveLast(ctx, id, k) }
 	}
 	if !out.openai {
 		// Haystack's format is what the store keeps: no need to decode.
-		return s.writeStoredList(w, r, appendJSON)
+		return s.writeStoredList(w, r, id, sel)
 	}
 	var msgs []chat.Message
 	err = s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-		msgs, err = decoded(ctx)
+		msgs, err = s.store.Read(ctx, id, sel)
 		return err
 	})
 	if err != nil {
-		return err
+		return s.readFailed(err)
 	}
-	return s.writeMessageList(w, msgs, out)
+	return s.writeMessageList(w, r, msgs, out)
+}
+
+// readFailed adds to a read's ErrTooLarge how to read the history instead.
+func (s *Server) readFailed(err error) error {
+	if errors.Is(err, chatstore.ErrTooLarge) {
+		return badRequest("response_too_large", fmt.Sprintf(
+			"the messages selected are over the response limit of %s (one round can be that long); read the history in pages with ?offset=0&limit=%d, then the next offsets",
+			byteSize(int64(s.opts.MaxResponseBytes)), DefaultRangeLimit))
+	}
+	return err
 }
 
 // DefaultRangeLimit is the limit of a range read that gives none.
@@ -328,9 +378,8 @@ func rangeParams(q url.Values) (offset, limit int, err error) {
 		if !ok {
 			continue
 		}
-		// Digits only: Atoi also takes "+5", which no client means.
-		n, err := strconv.Atoi(v[0])
-		if err != nil || strings.HasPrefix(v[0], "+") || n < p.min || n > p.max {
+		n, big, ok := num.Parse(v[0])
+		if !ok || big || n < p.min || n > p.max {
 			return 0, 0, badRequest("invalid_range", fmt.Sprintf("%s must be %s, got %q", p.name, p.want, truncate(v[0], 50)))
 		}
 		*p.dst = n
@@ -339,24 +388,37 @@ func rangeParams(q url.Values) (offset, limit int, err error) {
 }
 
 // writeStoredList answers {"messages":[…]} in Haystack's format, straight
-// from the store's encoding (Store.AppendLastJSON, AppendRangeJSON).
-func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, appendJSON func(ctx context.Context, dst []byte) ([]byte, int, error)) error {
+// from the store's encoding (Store.AppendJSON).
+func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, id string, sel chatstore.ReadOptions) error {
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], `{"messages":`...)
 	var n int
 	err := s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-		b, n, err = appendJSON(ctx, b)
+		b, n, err = s.store.AppendJSON(ctx, b, id, sel)
 		return err
 	})
 	if err != nil {
-		return err
+		return s.readFailed(err)
 	}
 	b = append(b, "}\n"...)
 	*bp = b
+	if err := s.holdAnswer(r, len(b)); err != nil {
+		return err
+	}
 	s.metrics.read.Add(uint64(n))
 	writeJSON(w, http.StatusOK, b)
 	return nil
+}
+
+// holdAnswer holds an answer's bytes against the in-flight budget while
+// it is sent: a slow reader of a large answer keeps it in memory. Small
+// answers, which most are, are not counted.
+func (s *Server) holdAnswer(r *http.Request, n int) error {
+	if n < bodyStartSize {
+		return nil
+	}
+	return s.hold(r, int64(n))
 }
 
 // outFormat is how messages are written in a response.
@@ -394,7 +456,7 @@ func putBuf(bp *[]byte) {
 	}
 }
 
-func (s *Server) writeMessageList(w http.ResponseWriter, msgs []chat.Message, f outFormat) error {
+func (s *Server) writeMessageList(w http.ResponseWriter, r *http.Request, msgs []chat.Message, f outFormat) error {
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], `{"messages":[`...)
@@ -416,9 +478,15 @@ func (s *Server) writeMessageList(w http.ResponseWriter, msgs []chat.Message, f 
 			}
 			return err
 		}
+		if len(b) > s.opts.MaxResponseBytes {
+			return s.readFailed(chatstore.ErrTooLarge)
+		}
 	}
 	b = append(b, "]}\n"...)
 	*bp = b
+	if err := s.holdAnswer(r, len(b)); err != nil {
+		return err
+	}
 	s.metrics.read.Add(uint64(len(msgs)))
 	writeJSON(w, http.StatusOK, b)
 	return nil
@@ -437,13 +505,17 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 	if err != nil {
 		return err
 	}
-	body, err := s.body(w, r)
-	if err != nil {
-		return err
-	}
-	ms, err := members(body, "current_messages", "last_k")
-	if err != nil {
-		return err
+	// Both members are optional, and so is the body: none reads the
+	// store's default last_k.
+	ms := map[string]jsonx.Member{}
+	if r.ContentLength != 0 {
+		body, err := s.body(w, r)
+		if err != nil {
+			return err
+		}
+		if ms, err = members(body, "current_messages", "last_k"); err != nil {
+			return err
+		}
 	}
 	var opts component.RunOptions
 	if raw, ok := ms["current_messages"]; ok && !bytes.Equal(raw.Raw, []byte("null")) {
@@ -468,14 +540,15 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 	if err != nil {
 		return err
 	}
-	return s.writeMessageList(w, msgs, out)
+	return s.writeMessageList(w, r, msgs, out)
 }
 
-// bodyLastK reads "last_k" of a context request: a number of rounds ≥ 0,
-// "all", or null for the store's default.
+// bodyLastK reads "last_k" of a context request: a whole number of
+// rounds ≥ 0 (digits, as chatstore.ParseLastK reads them), "all", or null
+// for the store's default.
 func bodyLastK(raw []byte) (*int, error) {
 	d := jsonx.NewDecoder(raw)
-	var k int
+	var text string
 	switch d.Peek() {
 	case jsonx.Null:
 		return nil, nil
@@ -484,21 +557,22 @@ func bodyLastK(raw []byte) (*int, error) {
 		if err != nil {
 			return nil, bodyErr("last_k", err)
 		}
-		v, err := strconv.Atoi(string(n))
-		if err != nil || v < 0 {
-			return nil, badRequest("invalid_last_k", fmt.Sprintf("last_k must be a whole number of rounds ≥ 0, \"all\" or null, got %s", truncate(string(n), 50)))
-		}
-		k = v
+		text = string(n)
 	case jsonx.String:
 		str, err := d.String()
 		if err != nil {
 			return nil, bodyErr("last_k", err)
 		}
-		if k, err = chatstore.ParseLastK(str); err != nil {
-			return nil, err
+		if !strings.EqualFold(str, "all") {
+			return nil, badRequest("invalid_last_k", fmt.Sprintf("last_k must be a whole number of rounds ≥ 0, \"all\" or null, got the string %.50q; write numbers without quotes", str))
 		}
+		text = str
 	default:
 		return nil, badRequest("invalid_last_k", "last_k must be a whole number of rounds ≥ 0, \"all\" or null, got "+d.Peek().String())
+	}
+	k, err := chatstore.ParseLastK(text)
+	if err != nil {
+		return nil, err
 	}
 	return &k, nil
 }
@@ -578,8 +652,8 @@ func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant)
 	opts := chatstore.ListOptions{Cursor: q.Get("cursor"), Prefix: t.prefix() + q.Get("prefix")}
 	tenantLen := len(t.prefix()) // stripped from the ids listed
 	if v, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > chatstore.MaxListLimit {
+		n, big, ok := num.Parse(v[0])
+		if !ok || big || n < 1 || n > chatstore.MaxListLimit {
 			return badRequest("invalid_limit", fmt.Sprintf("limit must be a number from 1 to %d, got %q", chatstore.MaxListLimit, truncate(v[0], 50)))
 		}
 		opts.Limit = n

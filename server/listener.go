@@ -49,6 +49,12 @@ var protocolErrorHeaders = []byte("\r\nContent-Type: text/plain; charset=utf-8\r
 
 func (c *conn) Write(p []byte) (int, error) {
 	status, text, ok := parseProtocolError(p)
+	if !ok && bytes.HasPrefix(p, expectationFailed) {
+		// net/http answers an Expect other than 100-continue itself, with
+		// an empty 417 through the usual response path; no handler of
+		// this package answers 417.
+		status, ok = http.StatusExpectationFailed, true
+	}
 	if !ok {
 		return c.Conn.Write(p)
 	}
@@ -57,6 +63,8 @@ func (c *conn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil // all of p was answered, in another shape
 }
+
+var expectationFailed = []byte("HTTP/1.1 417 Expectation Failed\r\n")
 
 // parseProtocolError recognises a whole net/http protocol error answer,
 // "HTTP/1.1 NNN Reason" + protocolErrorHeaders + text, written in one call.
@@ -82,6 +90,14 @@ func (c *conn) jsonAnswer(status int, text string) []byte {
 	case 431:
 		code = "headers_too_large"
 		msg = "the request line and headers are over the limit of " + byteSize(int64(c.maxHeader))
+	case 417:
+		code = "expectation_failed"
+		msg = "the request's Expect header is not supported; the only expectation this server meets is \"100-continue\""
+	case 505:
+		// An HTTP version net/http does not speak (HTTP/9.9): the
+		// request is malformed, not the server broken.
+		status = http.StatusBadRequest
+		msg = "the request's HTTP version is not supported; send HTTP/1.1"
 	case 501:
 		// net/http answers 501 to a Transfer-Encoding other than one
 		// "chunked" (RFC 9112 suggests it). It is a malformed request from

@@ -27,12 +27,14 @@ func TestListenerProtocolErrors(t *testing.T) {
 		status    int
 		code      string
 	}{
-		{"header block over the limit", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n", 431, "headers_too_large"},
-		{"NUL in the request line", "GET /v1/histories/a\x00b HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"},
-		{"malformed header line", "GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, "bad_request"},
+		{"header block over the limit", "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n", 431, "headers_too_large"},
+		{"NUL in the request line", "GET /v1/histories/a\x00b HTTP/1.1\r\nHost: localhost\r\n\r\n", 400, "bad_request"},
+		{"malformed header line", "GET /healthz HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n", 400, "bad_request"},
 		{"not HTTP", "hello\r\n\r\n", 400, "bad_request"},
 		{"no Host", "GET /healthz HTTP/1.1\r\n\r\n", 400, "bad_request"},
-		{"unknown transfer coding", "POST /v1/histories/a/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: zip\r\n\r\n", 400, "bad_request"},
+		{"HTTP version", "GET /healthz HTTP/9.9\r\nHost: localhost\r\n\r\n", 400, "bad_request"},
+		{"Expect other than 100-continue", "GET /healthz HTTP/1.1\r\nHost: localhost\r\nExpect: 200-ok\r\n\r\n", 417, "expectation_failed"},
+		{"unknown transfer coding", "POST /v1/histories/a/messages HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: zip\r\n\r\n", 400, "bad_request"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -51,7 +53,7 @@ func TestListenerProtocolErrors(t *testing.T) {
 			}
 		})
 	}
-	resp := rawRequest(t, ln.Addr().String(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp := rawRequest(t, ln.Addr().String(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !strings.Contains(string(body), `"ok"`) {
 		t.Errorf("a good request through the listener: %d %s", resp.StatusCode, body)
 	}

@@ -64,10 +64,16 @@ func (m *metrics) request(route string, code int, d time.Duration) {
 
 type opKey struct{ op, outcome string }
 
+// storeOp records a store operation. A call refused for its arguments
+// (a 4xx) is the caller's error, not the store's, and is counted as
+// "invalid".
 func (m *metrics) storeOp(op string, err error, d time.Duration) {
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
+		if status, _, _ := classify(err); status < 500 {
+			outcome = "invalid"
+		}
 	}
 	load[opKey, histogram](&m.storeOps, opKey{op, outcome}).observe(d)
 }

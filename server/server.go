@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"slices"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/internal/apicode"
 )
 
 // Limits and defaults.
@@ -34,10 +37,20 @@ const (
 	// chatstore.MaxHistoryIDLen.
 	DefaultMaxHistoryIDLen = 256
 	// MaxHistoryIDLen is the largest MaxHistoryIDLen option allowed.
-	MaxHistoryIDLen = chatstore.MaxHistoryIDLen - MaxTenantLen - 1
+	MaxHistoryIDLen = chatstore.MaxHistoryIDLen - len(tenantNamespace) - MaxTenantLen - 1
 	// DefaultStoreTimeout bounds each store call of a request.
 	DefaultStoreTimeout = 10 * time.Second
+	// DefaultMaxResponseBytes bounds the messages of one answer: far more
+	// than any model's context window, far less than a server's memory.
+	DefaultMaxResponseBytes = 16 << 20
 )
+
+// DefaultMaxInFlightBytes is the default bound on the bytes of request
+// bodies and answers held at once: room for four bodies at the body limit,
+// and for two answers at the response limit.
+func DefaultMaxInFlightBytes(maxBodyBytes int64, maxResponseBytes int) int64 {
+	return max(4*maxBodyBytes, 2*int64(maxResponseBytes))
+}
 
 // Options configure a Server. A nil *Options means the defaults.
 type Options struct {
@@ -56,6 +69,20 @@ type Options struct {
 	// StoreTimeout bounds each store call; 0 means DefaultStoreTimeout.
 	// A call that runs out of time answers 503.
 	StoreTimeout time.Duration
+	// MaxResponseBytes bounds the messages of one answer; 0 means
+	// DefaultMaxResponseBytes. A read that selects more is refused with a
+	// 400 response_too_large that says how to page.
+	MaxResponseBytes int
+	// MaxInFlightBytes bounds the bytes of request bodies and answers the
+	// server holds at once, over all requests; 0 means
+	// DefaultMaxInFlightBytes. A request that would go past it is answered
+	// 503 overloaded, with Retry-After, having changed nothing.
+	MaxInFlightBytes int64
+	// AllowedHosts are the Host names served, besides loopback names and
+	// addresses, when there are no Tokens: without tokens a server is only
+	// safe on loopback, and a foreign Host there is a DNS-rebinding attack.
+	// "*" serves every Host. Ignored with Tokens.
+	AllowedHosts []string
 	// Logger receives request and error records; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -74,6 +101,11 @@ type Server struct {
 	allowed map[string][]string // path pattern → methods, for Allow headers
 	metrics *metrics
 	tokens  atomic.Pointer[Tokens] // Options.Tokens, replaced by SetTokens
+	// held is the bytes of request bodies and answers held now, bounded by
+	// Options.MaxInFlightBytes.
+	held        atomic.Int64
+	crossOrigin *http.CrossOriginProtection
+	unavailable *logLimiter // of 503 records, so an outage logs lines, not thousands
 }
 
 // ErrNoAuth is returned by SetTokens on a server started without tokens.
@@ -102,7 +134,7 @@ type route struct {
 
 var routes = []route{
 	{"GET", "/healthz", (*Server).healthz, false, false},
-	{"GET", "/metrics", (*Server).serveMetrics, false, false},
+	{"GET", "/metrics", (*Server).serveMetrics, true, false},
 	{"GET", "/openapi.json", (*Server).openAPI, false, false},
 	{"GET", "/{$}", (*Server).webPage, false, false},
 	{"GET", "/assets/{name}", (*Server).webAsset, false, false},
@@ -123,7 +155,7 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 		o = *opts
 	}
 	switch {
-	case o.MaxBodyBytes < 0, o.MaxWriteMessages < 0, o.MaxHistoryIDLen < 0, o.StoreTimeout < 0:
+	case o.MaxBodyBytes < 0, o.MaxWriteMessages < 0, o.MaxHistoryIDLen < 0, o.StoreTimeout < 0, o.MaxResponseBytes < 0, o.MaxInFlightBytes < 0:
 		return nil, fmt.Errorf("server: %w: limits must not be negative", ErrOptions)
 	case o.MaxHistoryIDLen > MaxHistoryIDLen:
 		return nil, fmt.Errorf("server: %w: history id limit %d is above the largest allowed, %d", ErrOptions, o.MaxHistoryIDLen, MaxHistoryIDLen)
@@ -140,6 +172,15 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 	if o.StoreTimeout == 0 {
 		o.StoreTimeout = DefaultStoreTimeout
 	}
+	if o.MaxResponseBytes == 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.MaxInFlightBytes == 0 {
+		o.MaxInFlightBytes = DefaultMaxInFlightBytes(o.MaxBodyBytes, o.MaxResponseBytes)
+	}
+	if o.MaxInFlightBytes < o.MaxBodyBytes {
+		return nil, fmt.Errorf("server: %w: the in-flight limit (%d bytes) is below the body limit (%d bytes), so a body at the limit could never be read", ErrOptions, o.MaxInFlightBytes, o.MaxBodyBytes)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -151,6 +192,11 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 		paths:   http.NewServeMux(),
 		allowed: map[string][]string{},
 		metrics: newMetrics(),
+		// Browsers send Sec-Fetch-Site (or Origin) with every request a
+		// page makes; a page of another site must not write here, with or
+		// without tokens (a simple request needs no CORS preflight).
+		crossOrigin: http.NewCrossOriginProtection(),
+		unavailable: newLogLimiter(10 * time.Second),
 	}
 	s.tokens.Store(o.Tokens)
 	for _, rt := range routes {
@@ -174,6 +220,15 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 // history. The mux is given the path with a placeholder for the id, and the
 // server never redirects: a path that is not canonical is a 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.tokens.Load() == nil && !s.hostAllowed(r.Host) {
+		writeError(w, http.StatusForbidden, "forbidden_host", fmt.Sprintf(
+			"this server has no tokens, so it serves only loopback Host names (localhost, 127.0.0.1, [::1]), not %q; start it with --allowed-hosts or a tokens file to serve others", truncate(r.Host, 100)))
+		return
+	}
+	if err := s.crossOrigin.Check(r); err != nil {
+		writeError(w, http.StatusForbidden, "cross_origin", "a page of another site may not change data here: "+err.Error())
+		return
+	}
 	sent := r.URL.EscapedPath()
 	if rest, ok := strings.CutPrefix(sent, historiesPrefix); ok {
 		escaped, suffix, hasSuffix := strings.Cut(rest, "/")
@@ -244,10 +299,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// statusClientGone is recorded (never sent) when the client went away
-// before the answer was ready, as nginx does.
-const statusClientGone = 499
-
 // wrap adds what every route shares: metrics, authentication, the store
 // timeout, the error mapping and the request log.
 func (s *Server) wrap(rt route) http.Handler {
@@ -258,23 +309,58 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		s.metrics.inFlight.Add(1)
+		hold := &holding{}
+		r = r.WithContext(context.WithValue(r.Context(), holdingKey{}, hold))
 		w := &statusWriter{ResponseWriter: rw}
-		err := s.serve(rt, w, r)
-		if err != nil {
+		defer func() {
+			s.held.Add(-hold.bytes)
+			d := time.Since(start)
+			s.metrics.inFlight.Add(-1)
+			s.metrics.request(label, w.status, d)
+			if s.log.Enabled(r.Context(), slog.LevelDebug) {
+				s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
+					slog.String("route", label), slog.Int("status", w.status), slog.Duration("duration", d))
+			}
+		}()
+		if err := s.serve(rt, w, r); err != nil {
 			s.fail(w, r, err)
 		}
-		if r.Context().Err() != nil && w.status == 0 {
-			w.status = statusClientGone
-		}
-		d := time.Since(start)
-		s.metrics.inFlight.Add(-1)
-		s.metrics.request(label, w.status, d)
-		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
-				slog.String("route", label), slog.Int("status", w.status), slog.Duration("duration", d))
+		if w.status == 0 {
+			// Nothing was written, and net/http would send an empty 200:
+			// a bug, but never one that tells a client its write was
+			// stored. Break the connection instead.
+			w.status = statusNoAnswer
+			s.log.LogAttrs(r.Context(), slog.LevelError, "request ended without an answer; connection aborted",
+				slog.String("method", r.Method), slog.String("route", label))
+			panic(http.ErrAbortHandler)
 		}
 	})
 }
+
+// statusNoAnswer is recorded (never sent) for a request whose handler
+// wrote nothing, whose connection is then aborted.
+const statusNoAnswer = 599
+
+// holding is what one request holds of the in-flight budget, given back
+// when it ends.
+type holding struct{ bytes int64 }
+
+type holdingKey struct{}
+
+// hold takes n more bytes of the in-flight budget for r, or fails with a
+// 503 overloaded when the budget has not that much left.
+func (s *Server) hold(r *http.Request, n int64) error {
+	if s.held.Add(n) > s.opts.MaxInFlightBytes {
+		s.held.Add(-n)
+		return overloaded
+	}
+	if h, ok := r.Context().Value(holdingKey{}).(*holding); ok {
+		h.bytes += n
+	}
+	return nil
+}
+
+var overloaded = httpError(http.StatusServiceUnavailable, apicode.Overloaded, "the server holds as many request and answer bytes as it may; retry later")
 
 func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
 	var t Tenant
@@ -288,11 +374,41 @@ func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if rt.auth || rt.path == "/healthz" {
-		ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+		// The store call is not canceled when the client goes away: a
+		// client that half-closes its side after sending a request (as
+		// some proxies and "nc -N" do) still reads the answer, and a write
+		// whose body has arrived is carried out either way, as a database
+		// does, since the client cannot tell whether it was.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.opts.StoreTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
 	return rt.handle(s, w, r, t)
+}
+
+// hostAllowed says whether a server without tokens serves a request for
+// host: loopback names and addresses, and Options.AllowedHosts.
+func (s *Server) hostAllowed(host string) bool {
+	if host == "" {
+		return true // HTTP/1.0 without Host: no browser sends that
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(strings.ToLower(strings.Trim(name, "[]")), ".")
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		return true
+	}
+	if ip, err := netip.ParseAddr(name); err == nil && ip.IsLoopback() {
+		return true
+	}
+	for _, a := range s.opts.AllowedHosts {
+		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "."), name) {
+			return true
+		}
+	}
+	return false
 }
 
 func authenticate(tokens *Tokens, w http.ResponseWriter, r *http.Request) (Tenant, error) {

@@ -97,6 +97,7 @@ func (f *fixture) do(method, target, body string, header ...string) reply {
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, target, rd)
+	req.Host = "127.0.0.1" // httptest says example.com, which a server without tokens refuses
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -404,6 +405,7 @@ func TestErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var rd io.Reader = strings.NewReader(c.body)
 			req := httptest.NewRequest(c.method, c.target, rd)
+			req.Host = "127.0.0.1" // httptest says example.com, which a server without tokens refuses
 			ct := c.ctype
 			if ct == "" {
 				ct = "application/json"
@@ -663,6 +665,7 @@ func TestSetTokens(t *testing.T) {
 	f := newFixture(t, "memory://", &Options{Tokens: first})
 	get := func(token string) int {
 		req := httptest.NewRequest("GET", "/v1/histories", nil)
+		req.Host = "127.0.0.1" // httptest says example.com, which a server without tokens refuses
 		req.Header.Set("Authorization", "Bearer "+token)
 		w := httptest.NewRecorder()
 		f.srv.ServeHTTP(w, req)

@@ -15,9 +15,14 @@ import (
 var ErrTokens = errors.New("invalid tokens file")
 
 // MaxTenantLen is the longest tenant name, in bytes. A tenant's histories are
-// stored under "TENANT:" + history id, so the tenant name takes room from the
-// store's history id limit.
+// stored under "tenant:TENANT:" + history id, so the tenant name takes room
+// from the store's history id limit.
 const MaxTenantLen = 64
+
+// tenantNamespace starts the stored id of every tenant's history. A server
+// without tokens refuses ids that start with it, so that no history written
+// while tokens were off can become a tenant's once they are on.
+const tenantNamespace = "tenant:"
 
 // Tenant is who a request acts for.
 type Tenant struct {
@@ -29,13 +34,13 @@ type Tenant struct {
 }
 
 // prefix is what the tenant's history ids are stored under. ':' cannot occur
-// in a tenant name, so the first ':' of a stored id always ends the tenant
-// and two tenants' histories never share a stored id.
+// in a tenant name, so the first ':' after the namespace always ends the
+// tenant and two tenants' histories never share a stored id.
 func (t Tenant) prefix() string {
 	if t.Name == "" {
 		return ""
 	}
-	return t.Name + ":"
+	return tenantNamespace + t.Name + ":"
 }
 
 // Tokens maps bearer tokens to tenants. Only SHA-256 digests of the tokens

@@ -126,6 +126,7 @@ var (
 	_ driver.Ranger        = (*Store)(nil)
 	_ driver.PrefixDeleter = (*Store)(nil)
 	_ driver.KeyedWriter   = (*Store)(nil)
+	_ driver.BoundedReader = (*Store)(nil)
 )
 
 // Open opens (creating it if needed) the database file at path, creating or
@@ -278,26 +279,43 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 
 // Tail implements driver.Store, with one statement (see tailSQL).
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	return s.messages(ctx, "retrieve", historyID, 2*min(rounds, 32), s.stmts.tail, historyID, rounds)
+	return s.ReadBounded(ctx, historyID, driver.Span{Rounds: rounds}, 0)
 }
 
 // Range implements driver.Ranger.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
-	return s.messages(ctx, "range", historyID, min(to-from, 256), s.stmts.rangeQ, historyID, from, to)
+	return s.ReadBounded(ctx, historyID, driver.Span{From: from, To: to}, 0)
 }
 
-// messages reads (id, body) rows of a statement.
-func (s *Store) messages(ctx context.Context, op, historyID string, capHint int, st *sql.Stmt, args ...any) ([]driver.Message, error) {
-	rows, err := st.QueryContext(ctx, args...)
+// ReadBounded implements driver.BoundedReader: rows are read one at a
+// time, so a read over its limit stops at the row that crosses it. A
+// maxBytes of 0 is no limit.
+func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, error) {
+	var (
+		op      = "retrieve"
+		capHint = 2 * min(span.Rounds, 32)
+		rows    *sql.Rows
+		err     error
+	)
+	if span.Rounds > 0 {
+		rows, err = s.stmts.tail.QueryContext(ctx, historyID, span.Rounds)
+	} else {
+		op, capHint = "range", min(span.To-span.From, 256)
+		rows, err = s.stmts.rangeQ.QueryContext(ctx, historyID, span.From, span.To)
+	}
 	if err != nil {
 		return nil, s.wrap(op, historyID, err)
 	}
 	defer rows.Close()
 	out := make([]driver.Message, 0, capHint)
+	size := 0
 	for rows.Next() {
 		var m driver.Message
 		if err := rows.Scan(&m.ID, &m.JSON); err != nil {
 			return nil, s.wrap(op, historyID, err)
+		}
+		if size += len(m.JSON); maxBytes > 0 && size > maxBytes {
+			return nil, driver.ErrTooLarge
 		}
 		out = append(out, m)
 	}

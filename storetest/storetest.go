@@ -52,7 +52,8 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"SkipSystemMessages", s.testSkipSystemMessages},
 		{"LastK", s.testLastK},
 		{"AllPartTypes", s.testAllPartTypes},
-		{"AppendLastJSON", s.testAppendLastJSON},
+		{"AppendJSON", s.testAppendJSON},
+		{"ReadMaxBytes", s.testReadMaxBytes},
 		{"Range", s.testRange},
 		{"HistoryIsolation", s.testHistoryIsolation},
 		{"Delete", s.testDelete},
@@ -686,10 +687,10 @@ func (s suite) testAllPartTypes(t *testing.T) {
 	}
 }
 
-// testAppendLastJSON checks that the read path that skips decoding gives
+// testAppendJSON checks that the read path that skips decoding gives
 // byte for byte the JSON of what RetrieveLast returns, whatever the meta
 // holds around where chat_message_id goes.
-func (s suite) testAppendLastJSON(t *testing.T) {
+func (s suite) testAppendJSON(t *testing.T) {
 	st := s.store(t, nil)
 	metas := []map[string]any{
 		nil, {}, {"a": "1"}, {"z": "1"}, {"a": "1", "z": "2"}, {"chat_message_ic": true, "chat_message_idx": false},
@@ -715,19 +716,55 @@ func (s suite) testAppendLastJSON(t *testing.T) {
 			want, _ = m.AppendJSON(want)
 		}
 		want = append(want, ']')
-		got, n, err := st.AppendLastJSON(ctx(t), []byte("prefix"), "h", k)
+		got, n, err := st.AppendJSON(ctx(t), []byte("prefix"), "h", chatstore.ReadOptions{LastK: k})
 		if err != nil || string(got) != "prefix"+string(want) || n != len(retrieve(t, st, "h", k)) {
 			t.Errorf("last_k %d: %d messages, %v\n got  %s\n want prefix%s", k, n, err, got, want)
 		}
 	}
-	if got, n, err := st.AppendLastJSON(ctx(t), nil, "unknown", chatstore.All); err != nil || string(got) != "[]" || n != 0 {
+	if got, n, err := st.AppendJSON(ctx(t), nil, "unknown", chatstore.ReadOptions{LastK: chatstore.All}); err != nil || string(got) != "[]" || n != 0 {
 		t.Errorf("unknown history: %s %d %v", got, n, err)
 	}
-	if _, _, err := st.AppendLastJSON(ctx(t), nil, "h", -1); !errors.Is(err, chatstore.ErrInvalidLastK) {
+	if _, _, err := st.AppendJSON(ctx(t), nil, "h", chatstore.ReadOptions{LastK: -1}); !errors.Is(err, chatstore.ErrInvalidLastK) {
 		t.Errorf("last_k -1: %v", err)
 	}
-	if _, _, err := st.AppendLastJSON(ctx(t), nil, "", 1); !errors.Is(err, chatstore.ErrInvalidHistoryID) {
+	if _, _, err := st.AppendJSON(ctx(t), nil, "", chatstore.ReadOptions{LastK: 1}); !errors.Is(err, chatstore.ErrInvalidHistoryID) {
 		t.Errorf("empty id: %v", err)
+	}
+}
+
+// testReadMaxBytes bounds reads by the size of what they select: a read
+// at most the limit is answered whole, one over it fails with ErrTooLarge,
+// whichever way it selects and whether or not it is decoded.
+func (s suite) testReadMaxBytes(t *testing.T) {
+	st := s.store(t, nil)
+	big := strings.Repeat("x", 10_000)
+	// One open round of 20 user messages: last_k=1 selects all of them.
+	var msgs []chat.Message
+	for range 20 {
+		msgs = append(msgs, chat.User(big))
+	}
+	write(t, st, "h", msgs...)
+	all, _, err := st.AppendJSON(ctx(t), nil, "h", chatstore.ReadOptions{LastK: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stored JSON is what the answer holds, less the ids and commas.
+	size := len(all) - 2
+	for _, o := range []chatstore.ReadOptions{{LastK: 1}, {LastK: chatstore.All}, {Offset: 0, Limit: 20}, {Offset: 5, Limit: 10}} {
+		o.MaxBytes = 15_000 // more than one message, far less than the selection
+		if _, _, err := st.AppendJSON(ctx(t), nil, "h", o); !errors.Is(err, chatstore.ErrTooLarge) {
+			t.Errorf("AppendJSON(%+v): err = %v, want ErrTooLarge", o, err)
+		}
+		if _, err := st.Read(ctx(t), "h", o); !errors.Is(err, chatstore.ErrTooLarge) {
+			t.Errorf("Read(%+v): err = %v, want ErrTooLarge", o, err)
+		}
+		o.MaxBytes = size
+		if got, err := st.Read(ctx(t), "h", o); err != nil || len(got) == 0 {
+			t.Errorf("Read(%+v) within the limit: %d messages, %v", o, len(got), err)
+		}
+	}
+	if got, err := st.Read(ctx(t), "h", chatstore.ReadOptions{Offset: 19, Limit: 1, MaxBytes: 15_000}); err != nil || len(got) != 1 {
+		t.Errorf("one message under the limit: %d messages, %v", len(got), err)
 	}
 }
 
@@ -776,9 +813,9 @@ func (s suite) testRange(t *testing.T) {
 			wantJSON, _ = m.AppendJSON(wantJSON)
 		}
 		wantJSON = append(wantJSON, ']')
-		gotJSON, n, err := st.AppendRangeJSON(ctx(t), nil, "h", c.offset, c.limit)
+		gotJSON, n, err := st.AppendJSON(ctx(t), nil, "h", chatstore.ReadOptions{Offset: c.offset, Limit: c.limit})
 		if err != nil || n != len(want) || string(gotJSON) != string(wantJSON) {
-			t.Errorf("AppendRangeJSON(%d, %d): %d messages, %v\n got  %s\n want %s", c.offset, c.limit, n, err, gotJSON, wantJSON)
+			t.Errorf("AppendJSON(offset %d, limit %d): %d messages, %v\n got  %s\n want %s", c.offset, c.limit, n, err, gotJSON, wantJSON)
 		}
 	}
 	if got, err := st.Range(ctx(t), "unknown", 0, 10); err != nil || len(got) != 0 {

@@ -3,7 +3,14 @@
 // them back into the same errors.
 package apicode
 
-import "github.com/chatstore/chatstore"
+import (
+	"fmt"
+
+	"github.com/chatstore/chatstore"
+)
+
+// outcomeUnknown is both errors an unknown outcome is.
+var outcomeUnknown = fmt.Errorf("%w: %w", chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable)
 
 // Store errors, in the order the server tests them: a 400 with the code.
 var Invalid = []struct {
@@ -16,14 +23,25 @@ var Invalid = []struct {
 	{"too_many_messages", chatstore.ErrTooManyMessages},
 	{"invalid_cursor", chatstore.ErrInvalidCursor},
 	{"invalid_range", chatstore.ErrInvalidRange},
+	{"invalid_idempotency_key", chatstore.ErrInvalidIdempotencyKey},
+	{"response_too_large", chatstore.ErrTooLarge},
 }
 
-// The codes of a 503: the store cannot be reached, or did not answer in
-// time. Both are chatstore.ErrUnavailable to a client.
+// The codes of a 503. store_unavailable and store_timeout say that nothing
+// was stored; outcome_unknown that a write may have been stored (retry it
+// with the same Idempotency-Key); overloaded that the server refused the
+// request before doing anything. All are chatstore.ErrUnavailable to a
+// client, outcome_unknown chatstore.ErrOutcomeUnknown as well.
 const (
 	StoreUnavailable = "store_unavailable"
 	StoreTimeout     = "store_timeout"
+	OutcomeUnknown   = "outcome_unknown"
+	Overloaded       = "overloaded"
 )
+
+// IdempotencyKeyReused is the code of a 422: the key was used for a write
+// of other messages.
+const IdempotencyKeyReused = "idempotency_key_reused"
 
 // Other codes a client maps to a store error: a body that is not JSON and
 // a stored message the OpenAI format cannot carry are invalid messages too.
@@ -42,8 +60,12 @@ func Err(code string) error {
 	switch code {
 	case InvalidJSON, NotConvertible:
 		return chatstore.ErrInvalidMessage
-	case StoreUnavailable, StoreTimeout:
+	case StoreUnavailable, StoreTimeout, Overloaded:
 		return chatstore.ErrUnavailable
+	case OutcomeUnknown:
+		return outcomeUnknown
+	case IdempotencyKeyReused:
+		return chatstore.ErrIdempotencyKeyReused
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -499,15 +500,24 @@ func (d *Decoder) Number() (json.Number, error) {
 	if !isInteger(lit) {
 		// Python's json reads a number with a fraction or an exponent as a
 		// float: 1e400 would be infinity there, and json.dumps would write
-		// it back as Infinity, which is not JSON. Integers are exact in
-		// Python at any size.
+		// it back as Infinity, which is not JSON.
 		if f, err := strconv.ParseFloat(lit, 64); err != nil && math.IsInf(f, 0) {
 			d.pos = start
 			return "", d.errorf("number %s is out of range: it is beyond a 64-bit float, and Python would read it as infinity", truncateLit(lit))
 		}
+	} else if digits := len(strings.TrimPrefix(lit, "-")); digits > MaxIntegerDigits {
+		// Python's integers are exact at any size, but since 3.11 its
+		// json (so Haystack) refuses to read one of more digits than
+		// this, and with it the whole history.
+		d.pos = start
+		return "", d.errorf("integer %s has %d digits; Python reads at most %d (sys.int_info.default_max_str_digits)", truncateLit(lit), digits, MaxIntegerDigits)
 	}
 	return json.Number(lit), nil
 }
+
+// MaxIntegerDigits is the most digits an integer may have: Python's
+// default limit on converting a string to an int.
+const MaxIntegerDigits = 4300
 
 func isInteger(lit string) bool {
 	for i := range len(lit) {

@@ -143,9 +143,22 @@ func TestDiscardRefusesDuplicates(t *testing.T) {
 	}
 }
 
-// TestNumberRange refuses floats Python would read as infinity and keeps
-// integers of any size.
+// TestNumberRange refuses floats Python would read as infinity and
+// integers of more digits than Python's json reads, and keeps the rest.
 func TestNumberRange(t *testing.T) {
+	for _, in := range []string{strings.Repeat("9", MaxIntegerDigits+1), "-" + strings.Repeat("1", MaxIntegerDigits+1), "1" + strings.Repeat("0", 100_000)} {
+		if _, err := NewDecoder([]byte(in)).Number(); err == nil || !strings.Contains(err.Error(), "digits") {
+			t.Errorf("%.20s… (%d bytes): %v, want too many digits", in, len(in), err)
+		}
+		if err := NewDecoder([]byte(`{"a":[` + in + `]}`)).Skip(); err == nil {
+			t.Errorf("Skip %.20s…: accepted", in)
+		}
+	}
+	for _, in := range []string{strings.Repeat("9", MaxIntegerDigits), "-" + strings.Repeat("9", MaxIntegerDigits)} {
+		if _, err := NewDecoder([]byte(in)).Number(); err != nil {
+			t.Errorf("%.20s… (%d bytes): %v", in, len(in), err)
+		}
+	}
 	for _, in := range []string{"1e400", "-1.5e309", "1" + strings.Repeat("0", 400) + ".0"} {
 		if _, err := NewDecoder([]byte(in)).Number(); err == nil || !strings.Contains(err.Error(), "out of range") {
 			t.Errorf("%.20s: %v, want out of range", in, err)
