@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,6 +50,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	maxMsgs := f.Int("max-write-messages", server.DefaultMaxWriteMessages, "most messages in one write")
 	maxID := f.Int("max-history-id-bytes", server.DefaultMaxHistoryIDLen, fmt.Sprintf("longest history id, at most %d", server.MaxHistoryIDLen))
 	maxHeader := f.Int("max-header-bytes", 64<<10, "largest request header block")
+	maxResponse := f.Int("max-response-bytes", server.DefaultMaxResponseBytes, "largest answer; a read that selects more is refused with a hint to page")
+	maxInFlight := f.Int64("max-inflight-bytes", 0, "most bytes of request bodies and answers held at once, past which requests get 503 overloaded (0: 4 × --max-body-bytes, at least 2 × --max-response-bytes)")
+	allowedHosts := f.String("allowed-hosts", "", "without --tokens-file, comma-separated Host names served besides loopback ones (\"*\" for any), e.g. behind a reverse proxy")
 	storeTimeout := f.Duration("store-timeout", server.DefaultStoreTimeout, "longest a store call may take before the request answers 503")
 	headerTimeout := f.Duration("read-header-timeout", 5*time.Second, "time a client has to send the request headers")
 	readTimeout := f.Duration("read-timeout", 30*time.Second, "time a client has to send a whole request")
@@ -72,7 +76,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	opts := &server.Options{
 		MaxBodyBytes: *maxBody, MaxWriteMessages: *maxMsgs, MaxHistoryIDLen: *maxID,
-		StoreTimeout: *storeTimeout, Logger: log,
+		StoreTimeout: *storeTimeout, MaxResponseBytes: *maxResponse, MaxInFlightBytes: *maxInFlight, Logger: log,
+	}
+	for _, h := range strings.Split(*allowedHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			opts.AllowedHosts = append(opts.AllowedHosts, h)
+		}
 	}
 	if *tokensFile != "" {
 		if opts.Tokens, err = server.LoadTokens(*tokensFile); err != nil {
@@ -88,6 +97,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("%w: refusing to serve %s without authentication: anyone who can connect could read and delete every history; give --tokens-file, listen on 127.0.0.1, or pass --allow-unauthenticated", ErrUsage, *addr)
 		}
 		log.Warn("serving without authentication on a non-loopback address: anyone who can connect can read and delete every history", "addr", *addr)
+		if len(opts.AllowedHosts) == 0 {
+			// Clients reach such a server by names the server cannot know,
+			// and whoever can reach it may do anything anyway.
+			opts.AllowedHosts = []string{"*"}
+		}
 	}
 
 	store, err := chatstore.Open(ctx, *storeURL, &chatstore.Options{Logger: log})
