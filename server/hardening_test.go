@@ -484,9 +484,9 @@ func grepLines(s, sub string) string {
 type countingHandler struct{ n *atomic.Int64 }
 
 func (h countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-func (h countingHandler) Handle(context.Context, slog.Record) error     { h.n.Add(1); return nil }
-func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler          { return h }
-func (h countingHandler) WithGroup(string) slog.Handler               { return h }
+func (h countingHandler) Handle(context.Context, slog.Record) error    { h.n.Add(1); return nil }
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h countingHandler) WithGroup(string) slog.Handler                { return h }
 
 // TestOutageLogsLittle: an outage under load logs a record, not one per
 // failed request, and every 503, /healthz's included, says when to retry.
