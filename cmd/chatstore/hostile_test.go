@@ -695,6 +695,17 @@ func hostileRequests(t *testing.T) []hostile {
 		add(post("huge numbers", writeRoute, inWrite(body), codes("invalid_json"), "out of range"))
 	}
 	add(post("huge numbers", contextRoute, []byte(`{"current_messages":[`+hello+`],"last_k":1e400}`), codes("invalid_json"), "out of range"))
+	// Integers of more digits than Python's json reads (4,300), which
+	// would make the whole history unreadable to Haystack.
+	long := strings.Repeat("7", 4301)
+	for _, body := range []string{
+		`{"role":"user","meta":{"n":` + long + `},"content":"x"}`,
+		`{"role":"user","meta":{"n":-` + long + `},"content":"x"}`,
+		`{"role":"assistant","content":[{"tool_call":{"tool_name":"t","arguments":{"x":[` + long + `]},"id":"c"}}]}`,
+		`{"role":"user","content":"x","ignored":` + long + `}`,
+	} {
+		add(post("huge numbers", writeRoute, inWrite(body), codes("invalid_json"), "4300"))
+	}
 	for _, lit := range []string{"01", "-01", "1.", ".5", "-", "+1", "1e", "1e+", "1.e5", "NaN", "Infinity", "-Infinity", "0x10", "1_000", "1.5.2", "--1", "1e400e1"} {
 		add(post("huge numbers", writeRoute, inWrite(`{"role":"user","meta":{"n":`+lit+`},"content":"x"}`), codes("invalid_json"), "not valid JSON"))
 	}
