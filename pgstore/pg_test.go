@@ -58,7 +58,7 @@ func TestSchemaAndMigration(t *testing.T) {
 		}
 	}
 	var version int
-	if err := pool.QueryRow(t.Context(), "SELECT version FROM "+pgx.Identifier{schema}.Sanitize()+".chatstore_schema").Scan(&version); err != nil || version != 1 {
+	if err := pool.QueryRow(t.Context(), "SELECT version FROM "+pgx.Identifier{schema}.Sanitize()+".chatstore_schema").Scan(&version); err != nil || version != pgstore.SchemaVersion {
 		t.Errorf("version %d, %v", version, err)
 	}
 	// A schema written by a newer chatstore is refused, and left alone.

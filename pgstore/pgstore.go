@@ -14,7 +14,8 @@
 // (body->>'role'). A write is one transaction that first locks its history's
 // row, so concurrent writers on one history, from any number of processes,
 // take turns, while writers on different histories do not wait for each
-// other.
+// other. A keyed write (driver.KeyedWriter) records its idempotency key in
+// the same transaction, under the same lock.
 package pgstore
 
 import (
@@ -84,6 +85,7 @@ var (
 	_ driver.Pinger        = (*Store)(nil)
 	_ driver.Ranger        = (*Store)(nil)
 	_ driver.PrefixDeleter = (*Store)(nil)
+	_ driver.KeyedWriter   = (*Store)(nil)
 )
 
 // Open connects to PostgreSQL with a pool of its own (closed by Close) and
@@ -110,6 +112,12 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 // New returns a Store on a pool the caller owns (Close leaves it open), and
 // creates or migrates the schema.
 func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error) {
+	return newStore(ctx, pool, opts, schemaVersion)
+}
+
+// newStore is New with the schema brought to version (schemaVersion but in
+// tests of migrations).
+func newStore(ctx context.Context, pool *pgxpool.Pool, opts *Options, version int) (*Store, error) {
 	schema := DefaultSchema
 	if opts != nil && opts.Schema != "" {
 		schema = opts.Schema
@@ -119,7 +127,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 	}
 	s := &Store{pool: pool, schema: pgx.Identifier{schema}.Sanitize(), cache: map[string]histState{}}
 	s.q = makeQueries(s.schema)
-	if err := s.migrate(ctx, schema); err != nil {
+	if err := s.migrate(ctx, schema, version); err != nil {
 		return nil, fmt.Errorf("pgstore: schema %s: %w", schema, translate(err))
 	}
 	return s, nil
@@ -182,6 +190,70 @@ func connectionFailed(err error) bool {
 	return errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// writeError is wrap for a failed write (Write, WriteKeyed), which must also
+// say whether it may have been stored: a failure that chatstore counts as
+// ErrUnavailable is ErrOutcomeUnknown too when the write's commit may have
+// reached the server and been carried out, its answer lost.
+//
+// Only the step that commits can leave that unknown: the one statement of
+// a guarded write (an implicit transaction, committed by the server when it
+// has run it), or the batch of a locked write that ends in COMMIT; those
+// errors come marked commitFailed. A failure of any earlier step (getting a
+// connection, the batch that begins the transaction and locks the row,
+// reading held ids) happened before COMMIT was sent: the server rolls an
+// open transaction back when its connection goes, so nothing was stored.
+// Of the failures of the commit step:
+//   - pgconn.SafeToRetry: pgx sent nothing of it (it failed to write a
+//     byte, or the connection was closed already), so nothing was
+//     committed: the transaction was rolled back, or never began.
+//   - a *pgconn.PgError of severity ERROR: the server aborted the statement
+//     and with it the transaction (it skips the rest of the batch,
+//     COMMIT included, up to the Sync), so nothing was stored.
+//   - a *pgconn.PgError of severity FATAL or PANIC: the server ended the
+//     session, which it can do after committing (a commit waiting for a
+//     synchronous standby is already committed locally when the session is
+//     terminated), so the outcome is unknown.
+//   - any other failure of the connection (reset, EOF, closed, a timeout)
+//     after pgx started sending: the statements may have reached the server
+//     and been committed, the answer lost on the way back. Unknown. This
+//     includes failures of pgx's first round trip for a statement it has not
+//     prepared on the connection yet, which runs nothing; pgx does not tell
+//     them apart, and unknown is the cautious answer.
+//   - context.Canceled or DeadlineExceeded: pgx gave up waiting for the
+//     answer and closed the connection, possibly after the server had
+//     committed. Unknown, unless pgx had sent nothing (SafeToRetry).
+func writeError(history string, err error) error {
+	var cf *commitFailed
+	if !errors.As(err, &cf) {
+		return wrap("write", history, invalidContent(err))
+	}
+	err = cf.err
+	if !commitUnknown(err) {
+		return wrap("write", history, invalidContent(err))
+	}
+	return fmt.Errorf("pgstore: write %q: %w: %w: %w", history, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
+}
+
+// commitUnknown reports whether err, from the step that commits a write,
+// leaves unknown whether the write was committed; see writeError.
+func commitUnknown(err error) bool {
+	if pgconn.SafeToRetry(err) {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		sev := pgErr.SeverityUnlocalized
+		if sev == "" { // servers before 9.6 send only the localized one
+			sev = pgErr.Severity
+		}
+		return sev == "FATAL" || sev == "PANIC"
+	}
+	return connectionFailed(err)
 }
 
 func wrap(op, history string, err error) error {

@@ -53,15 +53,35 @@ var migrations = []string{
 		PRIMARY KEY (hid, seq)
 	);
 	CREATE UNIQUE INDEX messages_by_id ON S.messages (hid, message_id) WHERE message_id IS NOT NULL;`,
+
+	// 1 → 2. The idempotency keys of keyed writes (driver.KeyedWriter): a
+	// key is written, under the history's row lock, in the transaction of
+	// the write it names, with what that write stored (written messages,
+	// the fingerprint of its records) and when the key is forgotten
+	// (expires_at, the database's now() plus the TTL). As for messages,
+	// hid has no foreign key: keys are only written by a write holding the
+	// history's row, and deleting a history deletes its keys in the same
+	// statement. keys_by_expiry lets each keyed write delete a few of its
+	// history's expired keys without a scan, so that they do not
+	// accumulate.
+	`CREATE TABLE S.idempotency_keys (
+		hid         bigint NOT NULL, -- S.histories (hid); no foreign key, see above
+		key         text COLLATE "C" NOT NULL,
+		fingerprint text NOT NULL,
+		written     integer NOT NULL,
+		expires_at  timestamptz NOT NULL,
+		PRIMARY KEY (hid, key)
+	);
+	CREATE INDEX keys_by_expiry ON S.idempotency_keys (hid, expires_at);`,
 }
 
 var schemaVersion = len(migrations)
 
-// migrate creates the schema and brings it to schemaVersion in one
-// transaction, under an advisory lock on the schema's name, so that several
-// servers starting together do not race: the others wait, then find nothing
-// to do.
-func (s *Store) migrate(ctx context.Context, name string) error {
+// migrate creates the schema and brings it to version target (schemaVersion
+// but in tests) in one transaction, under an advisory lock on the schema's
+// name, so that several servers starting together do not race: the others
+// wait, then find nothing to do.
+func (s *Store) migrate(ctx context.Context, name string, target int) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -85,13 +105,13 @@ func (s *Store) migrate(ctx context.Context, name string) error {
 	case version > schemaVersion:
 		return fmt.Errorf("%w: schema version %d was written by a newer chatstore; this one reads up to version %d", chatstore.ErrIncompatibleSchema, version, schemaVersion)
 	}
-	for v := version; v < schemaVersion; v++ {
+	for v := version; v < target; v++ {
 		if _, err := tx.Exec(ctx, strings.ReplaceAll(migrations[v], "S.", s.schema+".")); err != nil {
 			return fmt.Errorf("migrating from version %d to %d: %w", v, v+1, err)
 		}
 	}
-	if version < schemaVersion {
-		if _, err := tx.Exec(ctx, "UPDATE "+s.schema+".chatstore_schema SET version = $1", schemaVersion); err != nil {
+	if version < target {
+		if _, err := tx.Exec(ctx, "UPDATE "+s.schema+".chatstore_schema SET version = $1", target); err != nil {
 			return err
 		}
 	}
@@ -102,6 +122,7 @@ func (s *Store) migrate(ctx context.Context, name string) error {
 type queries struct {
 	count, tailPage, tailAll, rangeQ, deleteHistory, deletePrefix, deleteAll, list              string
 	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
+	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
 }
 
 func makeQueries(schema string) queries {
@@ -121,12 +142,16 @@ func makeQueries(schema string) queries {
 		tailAll: r.Replace("SELECT coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
 		rangeQ: r.Replace("SELECT coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
 			"WHERE h.name = $1 AND m.seq >= $2 AND m.seq < $3 ORDER BY m.seq"),
-		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid) DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)"),
+		// A history goes with its messages and its idempotency keys.
+		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid), " +
+			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)) " +
+			"DELETE FROM S.idempotency_keys WHERE hid IN (SELECT hid FROM h)"),
 		// name is COLLATE "C": byte order, where the ids with a prefix
 		// are those from it on that still start with it.
-		deletePrefix: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name >= $1 AND starts_with(name, $1) RETURNING hid) " +
-			"DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)"),
-		deleteAll: r.Replace("TRUNCATE S.messages, S.histories"),
+		deletePrefix: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name >= $1 AND starts_with(name, $1) RETURNING hid), " +
+			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)) " +
+			"DELETE FROM S.idempotency_keys WHERE hid IN (SELECT hid FROM h)"),
+		deleteAll: r.Replace("TRUNCATE S.messages, S.histories, S.idempotency_keys"),
 		list:      r.Replace("SELECT name, count FROM S.histories WHERE name > $1 AND count > 0 ORDER BY name LIMIT $2"),
 		// The history is created if needed (without touching an existing
 		// row), then its row is locked until the transaction ends: writers
@@ -151,7 +176,38 @@ func makeQueries(schema string) queries {
 		// The same for the most common write, one message: scalar
 		// parameters cost pgx far less client CPU to encode than arrays.
 		guardedWriteOne: guarded(r, "(VALUES ($10::bigint, $11::smallint, $12::text, $13::text))"),
+
+		// Keyed writes. With the row locked, whether the history holds
+		// key $2, unexpired: a statement of its own after the one that
+		// locks, so that its snapshot sees what the writer that held the
+		// lock before committed (a join in the locking statement would not).
+		heldKey: r.Replace("SELECT k.fingerprint, k.written FROM S.histories h JOIN S.idempotency_keys k ON k.hid = h.hid " +
+			"WHERE h.name = $1 AND k.key = $2 AND k.expires_at > now()"),
+		// Record key $2 of history $1 with the write's fingerprint $3 and
+		// count $4 for $5 microseconds, replacing an expired record of it,
+		// and delete up to 16 of the history's other expired keys, oldest
+		// first, along keys_by_expiry. Only with the row locked and heldKey
+		// having found no unexpired record of $2: then a record of $2 can
+		// only be an expired one. now() is the transaction's start, the
+		// same as heldKey's.
+		recordKey: r.Replace("WITH x AS (" + expiredKeys("$1", "$2") + ") " +
+			"INSERT INTO S.idempotency_keys (hid, key, fingerprint, written, expires_at) " +
+			"VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 microsecond') " +
+			"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at"),
+		// guardedWrite and guardedWriteOne for a keyed write, with key
+		// $14, fingerprint $15, count $16, TTL $17 (microseconds).
+		guardedKeyed:    guardedKeyed(r, "unnest($10::bigint[], $11::smallint[], $12::text[], $13::text[])"),
+		guardedKeyedOne: guardedKeyed(r, "(VALUES ($10::bigint, $11::smallint, $12::text, $13::text))"),
 	}
+}
+
+// expiredKeys deletes up to 16 of history hid's expired keys other than
+// key, oldest first. A keyed write adds at most one key, so a history's
+// keys only grow when it had no expired key left, all its keys unexpired:
+// it never holds more keys than it had keyed writes within one window.
+func expiredKeys(hid, key string) string {
+	return "DELETE FROM S.idempotency_keys WHERE hid = " + hid + " AND key IN (SELECT key FROM S.idempotency_keys " +
+		"WHERE hid = " + hid + " AND expires_at <= now() AND key <> " + key + " ORDER BY expires_at LIMIT 16)"
 }
 
 // guarded is queries.guardedWrite over the rows given by from, a relation of
@@ -162,4 +218,24 @@ func guarded(r *strings.Replacer, from string) string {
 		"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body) " +
 		"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb FROM g, " + from + " AS t (seq, kind, id, body)) " +
 		"SELECT 1 / count(*) FROM g")
+}
+
+// guardedKeyed is guarded for a keyed write: the same statement also
+// records the key ($14-$17, as queries.recordKey's $2-$5) and deletes some
+// expired keys. The key's record is inserted, or replaces an expired one;
+// an unexpired record makes the insert return no row, and the final
+// division by zero rolls the whole statement back, as a stale state does:
+// Write starts again with the row locked and finds the key with heldKey.
+// The row lock comes first: the key's CTEs read g, which locks the row.
+func guardedKeyed(r *strings.Replacer, from string) string {
+	return r.Replace("WITH g AS (UPDATE S.histories SET count = $2, rounds = $3, open = $4, caller_ids = $5, updated_at = now() " +
+		"WHERE hid = $1 AND count = $6 AND rounds = $7 AND open = $8 AND caller_ids = $9 RETURNING hid), " +
+		"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body) " +
+		"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb FROM g, " + from + " AS t (seq, kind, id, body)), " +
+		"k AS (INSERT INTO S.idempotency_keys AS k (hid, key, fingerprint, written, expires_at) " +
+		"SELECT g.hid, $14::text, $15::text, $16::integer, now() + $17::bigint * interval '1 microsecond' FROM g " +
+		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at " +
+		"WHERE k.expires_at <= now() RETURNING 1), " +
+		"x AS (" + expiredKeys("(SELECT hid FROM g)", "$14") + ") " +
+		"SELECT 1 / (SELECT count(*) FROM g) / (SELECT count(*) FROM k)")
 }

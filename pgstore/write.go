@@ -60,9 +60,27 @@ func (s *Store) forget(name string) {
 // history take turns. When it fails, or the state is not known, the write
 // takes two round trips: lock the row and read the state, then write.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
+	out, err := s.write(ctx, historyID, nil, recs)
+	return out.Written, err
+}
+
+// WriteKeyed implements driver.KeyedWriter: Write, with the key looked up
+// and recorded under the history's row lock, in the write's transaction.
+// In the common case it is still one statement, which also records the key
+// and fails, as a stale state does, if the history holds it; then, and when
+// the state is not known, the write locks the row, looks the key up (one
+// more statement in the first round trip) and either ends the transaction
+// and answers with the recorded outcome, or writes and records the key (one
+// more statement before COMMIT).
+func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key, recs []driver.Record) (driver.Outcome, error) {
+	return s.write(ctx, historyID, &key, recs)
+}
+
+// write is Write, with an idempotency key unless key is nil.
+func (s *Store) write(ctx context.Context, historyID string, key *driver.Key, recs []driver.Record) (driver.Outcome, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return 0, wrap("write", historyID, err)
+		return driver.Outcome{}, wrap("write", historyID, err)
 	}
 	defer conn.Release()
 	end := func() {
@@ -74,55 +92,89 @@ func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Recor
 		}
 	}
 	if known, ok := s.cached(historyID); ok && known.callerIDs == 0 {
-		n, next, err := s.writeFrom(ctx, conn.Conn(), known, recs, true)
+		out, next, err := s.writeFrom(ctx, conn.Conn(), known, key, recs, true)
 		if err == nil {
 			s.remember(historyID, next)
-			return n, nil
+			return out, nil
 		}
 		end()
 		s.forget(historyID)
 		if !stale(err) {
-			return 0, wrap("write", historyID, invalidContent(err))
+			return driver.Outcome{}, writeError(historyID, err)
 		}
 	}
-	n, next, err := s.writeLocked(ctx, conn.Conn(), historyID, recs)
+	out, next, err := s.writeLocked(ctx, conn.Conn(), historyID, key, recs)
 	if err != nil {
 		end()
 		s.forget(historyID)
-		return 0, wrap("write", historyID, invalidContent(err))
+		return driver.Outcome{}, writeError(historyID, err)
 	}
 	s.remember(historyID, next)
-	return n, nil
+	return out, nil
 }
 
 // stale reports the guard's failure: the history's row was not in the state
-// the write was planned from.
+// the write was planned from (or, for a keyed write, the history holds the
+// key).
 func stale(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "22012" // division_by_zero, see queries.guard
 }
 
+// commitFailed marks the error of the step that commits a write: sending
+// the one statement of a guarded write, or the batch that ends in COMMIT,
+// and reading their answers. writeError tells from it whether the write may
+// have been stored; every other step of a write happens before its COMMIT
+// is sent.
+type commitFailed struct{ err error }
+
+func (e *commitFailed) Error() string { return e.err.Error() }
+func (e *commitFailed) Unwrap() error { return e.err }
+
 // writeLocked locks the history's row (creating it if needed), reads its
-// state, and writes.
-func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID string, recs []driver.Record) (int, histState, error) {
-	var h histState
-	var first pgx.Batch
+// state, and writes; for a keyed write it looks the key up first, and if
+// the history holds it ends the transaction, having written nothing, and
+// returns the recorded outcome.
+func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID string, key *driver.Key, recs []driver.Record) (driver.Outcome, histState, error) {
+	var (
+		h      histState
+		replay driver.Outcome
+		first  pgx.Batch
+	)
 	first.Queue("BEGIN")
 	first.Queue(s.q.newHistory, historyID)
 	first.Queue(s.q.lockHistory, historyID).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&h.hid, &h.st.Count, &h.st.Rounds, &h.st.Open, &h.callerIDs)
 	})
-	if err := conn.SendBatch(ctx, &first).Close(); err != nil {
-		return 0, h, err
+	if key != nil {
+		first.Queue(s.q.heldKey, historyID, key.Key).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&replay.Fingerprint, &replay.Written)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			replay.Replayed = err == nil
+			return err
+		})
 	}
-	return s.writeFrom(ctx, conn, h, recs, false)
+	if err := conn.SendBatch(ctx, &first).Close(); err != nil {
+		return driver.Outcome{}, h, err
+	}
+	if replay.Replayed {
+		// Nothing was written; the answer is known. If ROLLBACK fails the
+		// server ends the transaction anyway when the connection goes, and
+		// the pool discards a connection left in a transaction.
+		_, _ = conn.Exec(ctx, "ROLLBACK")
+		return replay, h, nil
+	}
+	return s.writeFrom(ctx, conn, h, key, recs, false)
 }
 
 // writeFrom plans the write from the history's state h and sends it. With
 // guarded, the write is one statement that checks the row is still in state
 // h (see queries.guardedWrite); otherwise the transaction is open and the
-// row locked already, and the rest of it goes in one batch.
-func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, recs []driver.Record, guarded bool) (int, histState, error) {
+// row locked already, and the rest of it goes in one batch. A keyed write
+// records key with it.
+func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key *driver.Key, recs []driver.Record, guarded bool) (driver.Outcome, histState, error) {
 	held := driver.GeneratedOnly(h.st.Count)
 	if h.callerIDs > 0 {
 		held = func(ctx context.Context, ids []string) (map[string]bool, error) {
@@ -146,7 +198,7 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, recs
 	}
 	plan, err := driver.MakePlan(ctx, h.st, recs, held)
 	if err != nil {
-		return 0, h, err
+		return driver.Outcome{}, h, err
 	}
 	next := h
 	next.st = plan.State
@@ -164,26 +216,39 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, recs
 			next.callerIDs++
 		}
 	}
+	out := driver.Outcome{Written: n}
+	if key != nil {
+		out.Fingerprint = key.Fingerprint
+	}
 	if guarded {
 		args := []any{h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.callerIDs,
 			h.st.Count, h.st.Rounds, h.st.Open, h.callerIDs, seqs, kinds, ids, bodies}
-		q := s.q.guardedWrite
-		if n == 1 {
-			q, args[9], args[10], args[11], args[12] = s.q.guardedWriteOne, seqs[0], kinds[0], ids[0], bodies[0]
+		q, qOne := s.q.guardedWrite, s.q.guardedWriteOne
+		if key != nil {
+			q, qOne = s.q.guardedKeyed, s.q.guardedKeyedOne
+			args = append(args, key.Key, key.Fingerprint, n, key.TTL.Microseconds())
 		}
-		_, err := conn.Exec(ctx, q, args...)
-		return n, next, err
+		if n == 1 {
+			q, args[9], args[10], args[11], args[12] = qOne, seqs[0], kinds[0], ids[0], bodies[0]
+		}
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			return driver.Outcome{}, h, &commitFailed{err}
+		}
+		return out, next, nil
 	}
 	var b pgx.Batch
 	if n > 0 {
 		b.Queue(s.q.updateHistory, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.callerIDs)
 		b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies)
 	}
+	if key != nil {
+		b.Queue(s.q.recordKey, h.hid, key.Key, key.Fingerprint, n, key.TTL.Microseconds())
+	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
-		return 0, h, err
+		return driver.Outcome{}, h, &commitFailed{err}
 	}
-	return n, next, nil
+	return out, next, nil
 }
 
 // invalidContent marks the errors PostgreSQL gives for message content it

@@ -1,0 +1,16 @@
+package pgstore
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// SchemaVersion is the version New migrates a schema to.
+var SchemaVersion = schemaVersion
+
+// NewAtVersion is New with the schema migrated only up to version, as an
+// older chatstore left it.
+func NewAtVersion(ctx context.Context, pool *pgxpool.Pool, opts *Options, version int) (*Store, error) {
+	return newStore(ctx, pool, opts, version)
+}
