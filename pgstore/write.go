@@ -104,6 +104,13 @@ func (s *Store) write(ctx context.Context, historyID string, key *driver.Key, re
 		}
 	}
 	out, next, err := s.writeLocked(ctx, conn.Conn(), historyID, key, recs)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The history was deleted between the INSERT that found it there
+		// and the lock: nothing was written (the lock comes first). The
+		// history is gone now, so once more creates it afresh.
+		end()
+		out, next, err = s.writeLocked(ctx, conn.Conn(), historyID, key, recs)
+	}
 	if err != nil {
 		end()
 		s.forget(historyID)
