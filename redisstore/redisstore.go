@@ -8,8 +8,9 @@
 //	rediss+cluster://…               (TLS)
 //
 // key_prefix (default "chatstore:") namespaces a deployment: DeleteAll
-// deletes only keys under it. ttl, when set, makes a history expire as a
-// whole that long after its last write. Every other parameter is
+// deletes only its keys, whatever the prefixes of other deployments on the
+// same Redis (one may start with another). ttl, when set, makes a history
+// expire as a whole that long after its last write. Every other parameter is
 // go-redis's own (dial_timeout, pool_size, …); unknown ones are errors.
 //
 // All keys of one history carry the history id in a hash tag, so they live
@@ -50,7 +51,11 @@ const DefaultKeyPrefix = "chatstore:"
 // Options configure a Store. A nil *Options means the defaults.
 type Options struct {
 	// KeyPrefix starts every key of the store; "" means DefaultKeyPrefix.
-	// It may not contain '{' or '}', which would change the hash tags.
+	// It may not contain '{' or '}'. Every key of a store is the prefix
+	// followed by '{' (a history's keys) or the prefix followed by
+	// "histories" (the listing), so no store's keys start with another
+	// store's prefix and a '{', even when one prefix starts with the other,
+	// and DeleteAll finds its own with the pattern PREFIX{*.
 	KeyPrefix string
 	// TTL, when positive, makes a history expire as a whole TTL after its
 	// last write. Every write renews the expiry of all of the history's
@@ -415,10 +420,12 @@ func (s *Store) unlist(ctx context.Context, historyID string) error {
 	return nil
 }
 
-// DeleteAll deletes every key under the store's prefix, on every master of
-// a cluster, with SCAN: never KEYS, never FLUSHDB.
+// DeleteAll deletes the store's keys: the keys of its histories, found on
+// every master of a cluster with SCAN PREFIX{* (never KEYS, never FLUSHDB),
+// and the listing. Another store's keys never match: see
+// Options.KeyPrefix.
 func (s *Store) DeleteAll(ctx context.Context) error {
-	pattern := globEscape(s.prefix) + "*"
+	pattern := globEscape(s.prefix) + "{*"
 	del := func(ctx context.Context, c redis.Cmdable) error {
 		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		var batch []string
@@ -456,20 +463,25 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	} else {
 		err = del(ctx, s.c)
 	}
+	if err == nil {
+		err = s.c.Unlink(ctx, s.index).Err()
+	}
 	if err != nil {
 		return fmt.Errorf("redisstore: delete all: %w", translate(err))
 	}
 	return nil
 }
 
+// globEscape escapes every byte that is special in a SCAN MATCH pattern, so
+// that the pattern matches s itself and nothing else.
 func globEscape(s string) string {
 	var b strings.Builder
-	for _, r := range s {
-		switch r {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
 		case '*', '?', '[', ']', '\\', '^', '-':
 			b.WriteByte('\\')
 		}
-		b.WriteRune(r)
+		b.WriteByte(s[i])
 	}
 	return b.String()
 }
