@@ -128,6 +128,10 @@ func TestNestedPrefixes(t *testing.T) {
 					}
 					checkStore(t, deleter, "deleter", map[string]int{})
 					checkStore(t, other, "other", want)
+					// The other store's idempotency keys survive too.
+					if n, replayed, err := other.WriteIdempotent(ctx, "t:1", "key", []chat.Message{chat.User("other t:1 keyed")}); err != nil || n != 1 || !replayed {
+						t.Errorf("the other store's key after DeleteAll: n=%d replayed=%v err=%v, want 1 true nil", n, replayed, err)
+					}
 					// Every key of the deleter is gone, the other's are not.
 					if err := other.DeleteAll(ctx); err != nil {
 						t.Fatal(err)
@@ -141,7 +145,8 @@ func TestNestedPrefixes(t *testing.T) {
 	})
 }
 
-// fill writes three histories whose texts start with tag.
+// fill writes three histories, one with an idempotency key, whose texts
+// start with tag.
 func fill(t *testing.T, st *chatstore.Store, tag string) map[string]int {
 	t.Helper()
 	ctx := t.Context()
@@ -150,7 +155,10 @@ func fill(t *testing.T, st *chatstore.Store, tag string) map[string]int {
 			t.Fatal(err)
 		}
 	}
-	return map[string]int{"h": 2, "t:1": 2, "t:2": 2}
+	if _, _, err := st.WriteIdempotent(ctx, "t:1", "key", []chat.Message{chat.User(tag + " t:1 keyed")}); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]int{"h": 2, "t:1": 3, "t:2": 2}
 }
 
 // checkStore checks that st lists exactly the histories of want, with
@@ -183,4 +191,52 @@ func checkStore(t *testing.T, st *chatstore.Store, tag string, want map[string]i
 			}
 		}
 	}
+}
+
+// TestIdempotencyKeysDeleted checks the keys of keyed writes: each is a key
+// of its history's slot, Delete deletes them with the history, and a
+// history with a TTL never keeps one longer than itself.
+func TestIdempotencyKeysDeleted(t *testing.T) {
+	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
+		ctx := t.Context()
+		prefix := testPrefix()
+		st := prefixedStore(t, c, prefix, 0, nil)
+		for _, key := range []string{"k1", "k2", "{k3}*"} {
+			if _, _, err := st.WriteIdempotent(ctx, "h", key, []chat.Message{chat.User(key)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// On a cluster, keys of one script in two slots would fail with
+		// CROSSSLOT; the names say where the keys are.
+		want := []string{prefix + "{h}:k", prefix + "{h}:k:k1", prefix + "{h}:k:k2", prefix + "{h}:k:{k3}*"}
+		if got := keysMatching(t, c, prefix+"{h}:k*"); !slices.Equal(got, want) {
+			t.Errorf("idempotency keys %q, want %q", got, want)
+		}
+		if err := st.Delete(ctx, "h"); err != nil {
+			t.Fatal(err)
+		}
+		if got := keysMatching(t, c, prefix+"*"); len(got) != 0 {
+			t.Errorf("keys left after Delete: %q", got)
+		}
+
+		// With a TTL shorter than the window, the keys expire with the
+		// history; with a window shorter than the TTL, with the window.
+		const ttl = 2 * time.Second
+		for _, window := range []time.Duration{24 * time.Hour, 500 * time.Millisecond} {
+			prefix := testPrefix()
+			st := prefixedStore(t, c, prefix, ttl, &chatstore.Options{IdempotencyWindow: window})
+			if _, _, err := st.WriteIdempotent(ctx, "h", "k", []chat.Message{chat.User("x")}); err != nil {
+				t.Fatal(err)
+			}
+			limit := min(ttl, window)
+			for _, k := range []string{prefix + "{h}:k", prefix + "{h}:k:k"} {
+				if d, err := c.PTTL(ctx, k).Result(); err != nil || d <= 0 || d > limit {
+					t.Errorf("window %v: %s expires in %v (%v), want within %v", window, k, d, err, limit)
+				}
+			}
+			if d, err := c.PTTL(ctx, prefix+"{h}:s").Result(); err != nil || d <= ttl-time.Second || d > ttl {
+				t.Errorf("window %v: the history expires in %v (%v), want about %v", window, d, err, ttl)
+			}
+		}
+	})
 }
