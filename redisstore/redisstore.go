@@ -8,8 +8,9 @@
 //	rediss+cluster://…               (TLS)
 //
 // key_prefix (default "chatstore:") namespaces a deployment: DeleteAll
-// deletes only keys under it. ttl, when set, makes a history expire as a
-// whole that long after its last write. Every other parameter is
+// deletes only its keys, whatever the prefixes of other deployments on the
+// same Redis (one may start with another). ttl, when set, makes a history
+// expire as a whole that long after its last write. Every other parameter is
 // go-redis's own (dial_timeout, pool_size, …); unknown ones are errors.
 //
 // All keys of one history carry the history id in a hash tag, so they live
@@ -50,12 +51,17 @@ const DefaultKeyPrefix = "chatstore:"
 // Options configure a Store. A nil *Options means the defaults.
 type Options struct {
 	// KeyPrefix starts every key of the store; "" means DefaultKeyPrefix.
-	// It may not contain '{' or '}', which would change the hash tags.
+	// It may not contain '{' or '}'. Every key of a store is the prefix
+	// followed by '{' (a history's keys) or the prefix followed by
+	// "histories" (the listing), so no store's keys start with another
+	// store's prefix and a '{', even when one prefix starts with the other,
+	// and DeleteAll finds its own with the pattern PREFIX{*.
 	KeyPrefix string
 	// TTL, when positive, makes a history expire as a whole TTL after its
 	// last write. Every write renews the expiry of all of the history's
 	// keys; messages never expire one by one, which would orphan tool
-	// results from their calls.
+	// results from their calls. An idempotency key expires after its
+	// window or TTL, whichever is shorter, so never after its history.
 	TTL time.Duration
 }
 
@@ -69,9 +75,10 @@ type Store struct {
 }
 
 var (
-	_ driver.Store  = (*Store)(nil)
-	_ driver.Pinger = (*Store)(nil)
-	_ driver.Ranger = (*Store)(nil)
+	_ driver.Store       = (*Store)(nil)
+	_ driver.Pinger      = (*Store)(nil)
+	_ driver.Ranger      = (*Store)(nil)
+	_ driver.KeyedWriter = (*Store)(nil)
 )
 
 // New returns a Store on a client the caller owns (Close leaves it open).
@@ -250,10 +257,16 @@ func escapeID(id string) string {
 }
 
 // keys returns the keys of a history: state, messages, round starts, ids
-// (list), ids (set). scripts.go describes them.
+// (list), ids (set), idempotency keys (KEY:k). scripts.go describes them.
 func (s *Store) keys(id string) []string {
-	base := s.prefix + "{" + escapeID(id) + "}:"
-	return []string{base + "s", base + "m", base + "r", base + "d", base + "i"}
+	base := s.base(id)
+	return []string{base + "s", base + "m", base + "r", base + "d", base + "i", base + "k"}
+}
+
+// base starts the name of every key of a history: the prefix, then the id
+// in a hash tag, so that they share a cluster slot.
+func (s *Store) base(id string) string {
+	return s.prefix + "{" + escapeID(id) + "}:"
 }
 
 // Count returns the number of messages of a history: one HGET.
@@ -271,6 +284,82 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 // Write runs the write script: one round trip. A history's first write also
 // adds its id to the listing index.
 func (s *Store) Write(ctx context.Context, historyID string, records []driver.Record) (int, error) {
+	res, err := s.runWrite(ctx, writeScript, writeSrc, s.keys(historyID)[:5], writeArgs(nil, s.ttlMS, records)).Int64Slice()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
+	}
+	if len(res) != 2 {
+		return 0, fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
+	}
+	written, before := res[0], res[1]
+	if written > 0 && before == 0 {
+		if err := s.list(ctx, historyID); err != nil {
+			return int(written), err
+		}
+	}
+	return int(written), nil
+}
+
+// WriteKeyed implements driver.KeyedWriter: the keyed write script checks
+// the key, writes and records the key in one step (scripts.go).
+func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key, records []driver.Record) (driver.Outcome, error) {
+	k := s.keys(historyID)
+	keys := append(k[:5:5], s.base(historyID)+"k:"+key.Key, k[5])
+	px := max(key.TTL.Milliseconds(), 1)
+	res, err := s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, writeArgs([]any{key.Fingerprint, px}, s.ttlMS, records)).Slice()
+	if err != nil {
+		return driver.Outcome{}, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
+	}
+	malformed := func() error {
+		return fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
+	}
+	if len(res) != 2 {
+		return driver.Outcome{}, malformed()
+	}
+	if rec, ok := res[1].(string); ok && res[0] == int64(-1) {
+		// A replay: the record is "WRITTEN FINGERPRINT". The first write's
+		// listing may have failed after its script (list), so a replay,
+		// which is rare, lists the history again.
+		ns, fp, ok := strings.Cut(rec, " ")
+		n, err := strconv.Atoi(ns)
+		if !ok || err != nil || n < 0 {
+			return driver.Outcome{}, malformed()
+		}
+		if err := s.list(ctx, historyID); err != nil {
+			return driver.Outcome{}, err
+		}
+		return driver.Outcome{Written: n, Fingerprint: fp, Replayed: true}, nil
+	}
+	written, ok1 := res[0].(int64)
+	before, ok2 := res[1].(int64)
+	if !ok1 || !ok2 || written < 0 {
+		return driver.Outcome{}, malformed()
+	}
+	if written > 0 && before == 0 {
+		if err := s.list(ctx, historyID); err != nil {
+			return driver.Outcome{}, err
+		}
+	}
+	return driver.Outcome{Written: int(written), Fingerprint: key.Fingerprint}, nil
+}
+
+// list adds a history that a write created to the listing index. On a
+// cluster the index lives in another slot, so it cannot be part of the
+// script. It is added after the history exists, and a delete re-checks after
+// removing it (Delete), so a listed id may have no history for a moment but
+// a history is never unlisted. If the ZADD fails, the write is stored but
+// unlisted: that is ErrOutcomeUnknown, so that a client retries with its
+// idempotency key, whose replay lists the history.
+func (s *Store) list(ctx context.Context, historyID string) error {
+	if err := s.c.ZAdd(ctx, s.index, redis.Z{Member: historyID}).Err(); err != nil {
+		return fmt.Errorf("redisstore: write %q: the messages are stored, but listing them failed: %w: %w: %w", historyID, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// writeArgs appends the write script's arguments to args: ttl, codes, the
+// supplied ids, the JSON of every record (writeBody).
+func writeArgs(args []any, ttlMS int64, records []driver.Record) []any {
 	codes := make([]byte, len(records))
 	nids := 0
 	for i, r := range records {
@@ -280,8 +369,8 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 			nids++
 		}
 	}
-	args := make([]any, 2, 2+nids+len(records))
-	args[0], args[1] = s.ttlMS, codes
+	args = slices.Grow(args, 2+nids+len(records))
+	args = append(args, ttlMS, codes)
 	for _, r := range records {
 		if r.HasID {
 			args = append(args, r.ID)
@@ -290,21 +379,93 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 	for _, r := range records {
 		args = append(args, r.JSON)
 	}
-	res, err := writeScript.Run(ctx, s.c, s.keys(historyID), args...).Int64Slice()
-	if err != nil {
-		return 0, fmt.Errorf("redisstore: write %q: %w", historyID, translate(err))
+	return args
+}
+
+// noRetry is a command that go-redis must not send again when it fails:
+// a write script that Redis ran but whose answer was lost would run twice.
+// go-redis retries commands that fail on a network error (a Client
+// MaxRetries times, 3 by default; a ClusterClient up to MaxRedirects times)
+// unless the command's NoRetry says not to; the store's reads keep those
+// retries.
+type noRetry struct{ *redis.Cmd }
+
+func (noRetry) NoRetry() bool { return true }
+
+// runWrite runs a write script with EVALSHA, or with EVAL if Redis answers
+// that it does not hold the script (then nothing ran), as noRetry commands.
+func (s *Store) runWrite(ctx context.Context, script *redis.Script, src string, keys []string, args []any) *redis.Cmd {
+	cmd := evalCmd(ctx, "evalsha", script.Hash(), keys, args)
+	_ = s.c.Process(ctx, noRetry{cmd})
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd = evalCmd(ctx, "eval", src, keys, args)
+		_ = s.c.Process(ctx, noRetry{cmd})
 	}
-	written, before := res[0], res[1]
-	if written > 0 && before == 0 {
-		// On a cluster the index lives in another slot, so it cannot be
-		// part of the script. It is added after the history exists, and a
-		// delete re-checks after removing it (Delete), so a listed id
-		// may have no history for a moment but a history is never unlisted.
-		if err := s.c.ZAdd(ctx, s.index, redis.Z{Member: historyID}).Err(); err != nil {
-			return int(written), fmt.Errorf("redisstore: write %q: the messages are stored, but listing them failed: %w", historyID, translate(err))
-		}
+	return cmd
+}
+
+// evalCmd is the command Script.Run would send, built here to be wrapped.
+func evalCmd(ctx context.Context, name, payload string, keys []string, args []any) *redis.Cmd {
+	a := make([]any, 0, 3+len(keys)+len(args))
+	a = append(a, name, payload, len(keys))
+	for _, k := range keys {
+		a = append(a, k)
 	}
-	return int(written), nil
+	cmd := redis.NewCmd(ctx, append(a, args...)...)
+	cmd.SetFirstKeyPos(3)
+	return cmd
+}
+
+// translateWrite is translate for a write script, which also says whether
+// the script may have run (driver.Store.Write): an error of a write that may
+// have been stored wraps chatstore.ErrOutcomeUnknown as well as
+// ErrUnavailable; one of a write that certainly stored nothing does not.
+// Each case says why it is classified as it is.
+func translateWrite(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		rerr redis.Error
+		oerr *net.OpError
+	)
+	switch {
+	case errors.As(err, &rerr):
+		// Redis answered with an error. The refusals translate marks
+		// unavailable (LOADING, CLUSTERDOWN, READONLY, …) come before a
+		// script runs, so they stored nothing.
+		return translate(err)
+	case errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted), errors.Is(err, redis.ErrClosed):
+		// No connection was had (none free in time, the pool at its
+		// limit, the client closed): nothing was sent.
+		return translate(err)
+	case errors.As(err, &oerr) && oerr.Op == "dial":
+		// The connection could not be made (refused, unreachable, dial
+		// timeout, even one that wraps the context's deadline): nothing
+		// was sent.
+		return translate(err)
+	case errors.As(err, &oerr) && oerr.Op == "write":
+		// Sending failed: the socket did not take the command's last
+		// bytes, and Redis runs a command only once it has all of it.
+		return translate(err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// go-redis reports the context's end itself only while it waits
+		// for a connection, before sending, and does not apply it to
+		// reads and writes (ContextTimeoutEnabled off, the default), but
+		// a caller's client may have it on, or a hook that reports it
+		// later. The error does not say when: unknown.
+		return fmt.Errorf("%w: %w: %w", chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
+	}
+	t := translate(err)
+	if errors.Is(t, chatstore.ErrUnavailable) {
+		// Anything else that means Redis is unreachable (the reply not
+		// read: a read error or timeout, EOF, a reset connection) may
+		// have come after Redis ran the script. Some of these errors come
+		// from setting up a new connection, before the script was sent,
+		// and are unknown too: go-redis does not tell them apart.
+		return fmt.Errorf("%w: %w", chatstore.ErrOutcomeUnknown, t)
+	}
+	return t
 }
 
 // Tail runs the tail script: one round trip, reading only the last rounds.
@@ -387,11 +548,11 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 	return out, true
 }
 
-// Delete removes a history's keys, then its index entry, then puts the
-// entry back if a write recreated the history meanwhile.
+// Delete removes a history's keys and its idempotency keys (one script),
+// then its index entry, then puts the entry back if a write recreated the
+// history meanwhile.
 func (s *Store) Delete(ctx context.Context, historyID string) error {
-	k := s.keys(historyID)
-	if err := s.c.Del(ctx, k...).Err(); err != nil {
+	if err := deleteScript.Run(ctx, s.c, s.keys(historyID)).Err(); err != nil {
 		return fmt.Errorf("redisstore: delete %q: %w", historyID, translate(err))
 	}
 	if err := s.unlist(ctx, historyID); err != nil {
@@ -415,10 +576,12 @@ func (s *Store) unlist(ctx context.Context, historyID string) error {
 	return nil
 }
 
-// DeleteAll deletes every key under the store's prefix, on every master of
-// a cluster, with SCAN: never KEYS, never FLUSHDB.
+// DeleteAll deletes the store's keys: the keys of its histories, found on
+// every master of a cluster with SCAN PREFIX{* (never KEYS, never FLUSHDB),
+// and the listing. Another store's keys never match: see
+// Options.KeyPrefix.
 func (s *Store) DeleteAll(ctx context.Context) error {
-	pattern := globEscape(s.prefix) + "*"
+	pattern := globEscape(s.prefix) + "{*"
 	del := func(ctx context.Context, c redis.Cmdable) error {
 		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		var batch []string
@@ -456,20 +619,25 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	} else {
 		err = del(ctx, s.c)
 	}
+	if err == nil {
+		err = s.c.Unlink(ctx, s.index).Err()
+	}
 	if err != nil {
 		return fmt.Errorf("redisstore: delete all: %w", translate(err))
 	}
 	return nil
 }
 
+// globEscape escapes every byte that is special in a SCAN MATCH pattern, so
+// that the pattern matches s itself and nothing else.
 func globEscape(s string) string {
 	var b strings.Builder
-	for _, r := range s {
-		switch r {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
 		case '*', '?', '[', ']', '\\', '^', '-':
 			b.WriteByte('\\')
 		}
-		b.WriteRune(r)
+		b.WriteByte(s[i])
 	}
 	return b.String()
 }

@@ -106,22 +106,18 @@ func TestHashTags(t *testing.T) {
 func TestTTL(t *testing.T) {
 	c := singleClient(t)
 	const ttl = 2 * time.Second
-	drv := freshStore(t, c, ttl)
-	st, _ := chatstore.New(drv, nil)
+	prefix := testPrefix()
+	st := prefixedStore(t, c, prefix, ttl, nil)
 	ctx := context.Background()
 	call := chat.ToolCall{ID: chat.Ptr("c1"), ToolName: "t"}
 	if _, err := st.Write(ctx, "h", []chat.Message{chat.User("q"), chat.Assistant("", call)}); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := c.Keys(ctx, "*{h}*").Result() // KEYS in a test only, to inspect
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ours []string
-	for _, k := range keys {
-		if strings.HasPrefix(k, "chatstore_test_") {
-			ours = append(ours, k)
-		}
+	// KEYS in a test only, to inspect; only this test's own keys, which
+	// it expires below.
+	ours, err := c.Keys(ctx, prefix+"{h}*").Result()
+	if err != nil || len(ours) == 0 {
+		t.Fatalf("the history's keys: %q %v", ours, err)
 	}
 	// Make the first keys' expiry nearly due, then write: every key of the
 	// history must be renewed to the full TTL, not only the ones written.

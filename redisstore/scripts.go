@@ -13,6 +13,10 @@ import "github.com/redis/go-redis/v9"
 //	KEY:r   list  for round n, the position of its first message
 //	KEY:d   list  the ids of the messages from position xp on
 //	KEY:i   set   the ids of the messages from position xp on
+//	KEY:k   zset  the names of the KEY:k:… keys, scored by their expiry
+//	              (Unix ms), so that deleting the history finds them
+//	KEY:k:K string "WRITTEN FINGERPRINT" of the keyed write with
+//	              idempotency key K, expiring with the key's window
 //
 // Until a history is given a caller-supplied id, its ids are exactly its
 // positions ("0", "1", …), so nothing about ids is stored at all: the write
@@ -24,14 +28,15 @@ import "github.com/redis/go-redis/v9"
 // The write script is driver.MakePlan in Lua; storetest checks the two
 // agree, round for round and id for id.
 
-// writeScript: KEYS s, m, r, d, i; ARGV ttl_ms, codes, then the supplied
-// ids in record order, then the JSON of every record. codes has one digit
-// per record: its kind (0 joins, 1 closes, 2 own), plus 3 if it supplies an
-// id. Returns {written, count before}.
-var writeScript = redis.NewScript(`
+// writeBody is the write, shared by the two write scripts: KEYS s, m, r,
+// d, i; ARGV from o+1 on: ttl_ms, codes, then the supplied ids in record
+// order, then the JSON of every record. codes has one digit per record: its
+// kind (0 joins, 1 closes, 2 own), plus 3 if it supplies an id. It leaves
+// written and before (the count before the write) in locals.
+const writeBody = `
 local ks, km, kr, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local ttl = tonumber(ARGV[1])
-local codes = ARGV[2]
+local ttl = tonumber(ARGV[o + 1])
+local codes = ARGV[o + 2]
 local n = #codes
 local st = redis.call('HMGET', ks, 'c', 'r', 'o', 'os', 'xp')
 local count = tonumber(st[1]) or 0
@@ -42,12 +47,12 @@ local xp = tonumber(st[5])
 local before = count
 
 local supplied, sids = {}, {}
-local nids = #ARGV - 2 - n
-for a = 3, 2 + nids do
+local nids = #ARGV - o - 2 - n
+for a = o + 3, o + 2 + nids do
   local id = ARGV[a]
   if not supplied[id] then supplied[id] = true; sids[#sids + 1] = id end
 end
-local jsonBase = 2 + nids
+local jsonBase = o + 2 + nids
 if xp == nil and nids > 0 then
   xp = count
   redis.call('HSET', ks, 'xp', xp)
@@ -82,7 +87,7 @@ local skipped, nskipped = {}, 0
 local newids, starts = {}, {}
 local taken = {}
 local counter = before
-local nextSupplied = 3
+local nextSupplied = o + 3
 for j = 1, n do
   local code = string.byte(codes, j) - 48
   local id
@@ -150,9 +155,53 @@ if written > 0 then
   redis.call('HSET', ks, 'c', count, 'r', rounds, 'o', open, 'os', ostart)
 end
 if ttl > 0 and count > 0 then
-  for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ttl) end
+  for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], ttl) end
 end
+`
+
+// writeSrc: writeBody with o = 0. Returns {written, count before}.
+const writeSrc = "local o = 0\n" + writeBody + "return {written, before}\n"
+
+// keyedWriteSrc: writeBody with an idempotency key, checked and recorded in
+// the same script, so that two writes with one key never both write. KEYS s,
+// m, r, d, i, then KEY:k:K (the key's record) and KEY:k; ARGV fingerprint,
+// window_ms, then writeBody's arguments (o = 2). A key already recorded
+// writes nothing and returns {-1, "WRITTEN FINGERPRINT"}, as the first write
+// recorded it; otherwise the write returns {written, count before}. The
+// record expires after the window, or after the history's TTL if that is
+// shorter: the history's keys expire no earlier than TTL after this write, so
+// the record never outlives the history. KEY:k expires with its
+// longest-lived record, and loses its expired entries on each keyed write.
+const keyedWriteSrc = `
+local rec = redis.call('GET', KEYS[6])
+if rec then return {-1, rec} end
+local o = 2
+` + writeBody + `
+local px = tonumber(ARGV[2])
+if ttl > 0 and ttl < px then px = ttl end
+redis.call('SET', KEYS[6], string.format('%d %s', written, ARGV[1]), 'PX', px)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', string.format('(%d', now))
+redis.call('ZADD', KEYS[7], string.format('%d', now + px), KEYS[6])
+if redis.call('PTTL', KEYS[7]) < px then redis.call('PEXPIRE', KEYS[7], px) end
 return {written, before}
+`
+
+var (
+	writeScript      = redis.NewScript(writeSrc)
+	keyedWriteScript = redis.NewScript(keyedWriteSrc)
+)
+
+// deleteScript: KEYS s, m, r, d, i, k. Deletes the history and the records
+// of its idempotency keys, whose names KEY:k holds (keys of the history's
+// slot, so a cluster node serves them with the declared ones).
+var deleteScript = redis.NewScript(`
+local names = redis.call('ZRANGE', KEYS[6], 0, -1)
+for a = 1, #names, 1000 do
+  redis.call('DEL', unpack(names, a, math.min(a + 999, #names)))
+end
+return redis.call('DEL', unpack(KEYS))
 `)
 
 // tailScript: KEYS s, m, r, d; ARGV rounds. Returns a header "S XP C
