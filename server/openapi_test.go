@@ -1,12 +1,22 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/chatstore/chatstore/chat"
 )
 
 // TestOpenAPIServers fetches the document from a server on a port of its
@@ -53,5 +63,421 @@ func TestOpenAPIServers(t *testing.T) {
 	r.Body.Close()
 	if r.StatusCode != 200 {
 		t.Errorf("GET %shealthz: %d", got, r.StatusCode)
+	}
+}
+
+// The schemas of openapi.json, compiled with a JSON Schema validator, to
+// check real requests and answers against them. OpenAPI 3.0 schemas are
+// JSON Schema (of the draft 4 family) with one addition, "nullable", which
+// is rewritten into a "null" type before compiling; the other additions
+// (discriminator, example) are annotations that validation ignores.
+type apiSchemas struct {
+	doc   any
+	c     *jsonschema.Compiler
+	cache map[string]*jsonschema.Schema
+}
+
+func loadAPISchemas(t *testing.T) *apiSchemas {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(openAPIDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nullable(doc)
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft4)
+	if err := c.AddResource("openapi.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	return &apiSchemas{doc: doc, c: c, cache: map[string]*jsonschema.Schema{}}
+}
+
+// nullable turns OpenAPI 3.0's {"type": T, "nullable": true} into JSON
+// Schema's {"type": [T, "null"]}, everywhere in v.
+func nullable(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		if n, _ := v["nullable"].(bool); n {
+			if typ, ok := v["type"].(string); ok {
+				v["type"] = []any{typ, "null"}
+			}
+		}
+		delete(v, "nullable")
+		for _, e := range v {
+			nullable(e)
+		}
+	case []any:
+		for _, e := range v {
+			nullable(e)
+		}
+	}
+}
+
+// pointer is the JSON pointer of a path of keys in the document.
+func pointer(keys ...string) string {
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteByte('/')
+		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(k))
+	}
+	return b.String()
+}
+
+// schema compiles the schema at ptr.
+func (a *apiSchemas) schema(t *testing.T, ptr string) *jsonschema.Schema {
+	t.Helper()
+	if s, ok := a.cache[ptr]; ok {
+		return s
+	}
+	s, err := a.c.Compile("openapi.json#" + (&url.URL{Fragment: ptr}).EscapedFragment())
+	if err != nil {
+		t.Fatalf("compiling the schema at %s: %v", ptr, err)
+	}
+	a.cache[ptr] = s
+	return s
+}
+
+// lookup returns the value at a path of keys and its JSON pointer,
+// following $refs on the way.
+func (a *apiSchemas) lookup(keys ...string) (any, string, bool) {
+	v, ptr := a.doc, ""
+	for _, k := range keys {
+		v, ptr = a.deref(v, ptr)
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, "", false
+		}
+		if v, ok = m[k]; !ok {
+			return nil, "", false
+		}
+		ptr += pointer(k)
+	}
+	v, ptr = a.deref(v, ptr)
+	return v, ptr, true
+}
+
+// deref follows v while it is a {"$ref": "#/..."}.
+func (a *apiSchemas) deref(v any, ptr string) (any, string) {
+	for {
+		m, _ := v.(map[string]any)
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return v, ptr
+		}
+		ptr = strings.TrimPrefix(ref, "#")
+		v = a.doc
+		for _, tok := range strings.Split(ptr, "/")[1:] {
+			m, _ := v.(map[string]any)
+			v = m[strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)]
+		}
+	}
+}
+
+// valid checks a JSON text against a schema.
+func valid(s *jsonschema.Schema, body []byte) error {
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	return s.Validate(v)
+}
+
+// exchange checks a request body against the document's schema for the
+// route (it must validate when wantValid, and must not otherwise), sends
+// it, and checks the answer against what the document says for its status.
+func (a *apiSchemas) exchange(t *testing.T, f *fixture, method, route, id, query, body string, wantValid bool) reply {
+	t.Helper()
+	op := []string{"paths", route, strings.ToLower(method)}
+	if body != "" {
+		_, ptr, ok := a.lookup(append(op, "requestBody", "content", "application/json", "schema")...)
+		if !ok {
+			t.Fatalf("%s %s has no JSON request body", method, route)
+		}
+		err := valid(a.schema(t, ptr), []byte(body))
+		switch {
+		case wantValid && err != nil:
+			t.Errorf("%s %s: the request does not validate: %v\n%s", method, route, err, body)
+		case !wantValid && err == nil:
+			t.Errorf("%s %s: a wrong request validates:\n%s", method, route, body)
+		}
+	}
+	target := strings.ReplaceAll(route, "{history_id}", url.PathEscape(id))
+	if query != "" {
+		target += "?" + query
+	}
+	r := f.do(method, target, body)
+	resp, _, ok := a.lookup(append(op, "responses", strconv.Itoa(r.code))...)
+	if !ok {
+		t.Errorf("%s %s answered %d, which the document does not list: %s", method, target, r.code, r.body)
+		return r
+	}
+	if _, ptr, ok := a.lookup(append(op, "responses", strconv.Itoa(r.code), "content", "application/json", "schema")...); ok {
+		if err := valid(a.schema(t, ptr), r.body); err != nil {
+			t.Errorf("%s %s: the %d answer does not validate: %v\n%s", method, target, r.code, err, r.body)
+		}
+	} else if resp.(map[string]any)["content"] != nil {
+		t.Errorf("%s %s: the %d answer is documented without JSON", method, target, r.code)
+	}
+	return r
+}
+
+// chatFixture is a case of chat/testdata: an input and what Haystack
+// itself made of it (chat/fixtures_test.go).
+type chatFixture struct {
+	Name               string          `json:"name"`
+	Input              json.RawMessage `json:"input"`
+	Message            json.RawMessage `json:"message"`
+	Want               json.RawMessage `json:"want"`
+	Error              string          `json:"error"`
+	RequireToolCallIDs bool            `json:"require_tool_call_ids"`
+}
+
+func loadChatFixtures(t *testing.T, name string) []chatFixture {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "chat", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fs []chatFixture
+	if err := json.Unmarshal(b, &fs); err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) == 0 {
+		t.Fatalf("%s holds no cases", name)
+	}
+	return fs
+}
+
+const (
+	messagesRoute = "/v1/histories/{history_id}/messages"
+	contextRoute  = "/v1/histories/{history_id}/context"
+)
+
+// readBack reads a history in both formats; each answer, a 200 or a 400
+// not_convertible, must match the document.
+func (a *apiSchemas) readBack(t *testing.T, f *fixture, id string, requireIDs bool) (haystack, openai reply) {
+	t.Helper()
+	haystack = a.exchange(t, f, "GET", messagesRoute, id, "last_k=all", "", true)
+	q := "last_k=all&format=openai"
+	if requireIDs {
+		q += "&require_tool_call_ids=true"
+	}
+	openai = a.exchange(t, f, "GET", messagesRoute, id, q, "", true)
+	if haystack.code != 200 || (openai.code != 200 && openai.code != 400) {
+		t.Errorf("reading %s back: %d %s; %d %s", id, haystack.code, haystack.body, openai.code, openai.body)
+	}
+	return haystack, openai
+}
+
+// haystackBeyondSchema are messages the server refuses that the
+// HaystackMessage schema cannot tell from valid ones: what is wrong is
+// inside a base64 string or a MIME type.
+var haystackBeyondSchema = map[string]bool{
+	"image_zip_guess_rejected": true, "image_wav_guess_rejected": true, "image_heic_guess_rejected": true,
+	"image_avif_guess_rejected": true, "image_mime_uppercase_rejected": true, "image_mime_text_rejected": true,
+	"image_invalid_base64": true, "image_base64_missing_padding": true, "image_base64_whitespace": true,
+	"image_base64_urlsafe": true, "image_base64_data_url": true, "image_base64_excess_after_padding": true,
+	"file_invalid_base64": true,
+}
+
+// TestOpenAPIHaystackMessages sends every message of Haystack's format in
+// chat/testdata (as Haystack's to_dict() wrote it) through the server and
+// checks each request and answer against openapi.json; every message the
+// server refuses, the schema refuses too, but for what only decoding
+// base64 can tell.
+func TestOpenAPIHaystackMessages(t *testing.T) {
+	a := loadAPISchemas(t)
+	schema := a.schema(t, "/components/schemas/HaystackMessage")
+	f := newFixture(t, "memory://?skip_system_messages=false", nil)
+	beyond := 0
+	var written []json.RawMessage
+	for i, c := range loadChatFixtures(t, "haystack_decode.json") {
+		if _, err := chat.Unmarshal(c.Input); err != nil {
+			if err := valid(schema, c.Input); err == nil {
+				if !haystackBeyondSchema[c.Name] {
+					t.Errorf("%s: the server refuses %s, the schema accepts it", c.Name, c.Input)
+				}
+				beyond++
+			}
+			continue
+		}
+		id := fmt.Sprint("h", i)
+		body := `{"messages":[` + string(c.Want) + `]}`
+		if r := a.exchange(t, f, "POST", messagesRoute, id, "", body, true); r.code != 200 {
+			t.Errorf("%s: %d %s", c.Name, r.code, r.body)
+			continue
+		}
+		written = append(written, c.Want)
+		a.readBack(t, f, id, false)
+	}
+	if beyond != len(haystackBeyondSchema) {
+		t.Errorf("%d of the %d cases in haystackBeyondSchema are still valid for the schema and refused by the server", beyond, len(haystackBeyondSchema))
+	}
+	for _, m := range loadChatFixtures(t, "openai_to.json") {
+		if _, err := chat.Unmarshal(m.Message); err == nil {
+			written = append(written, m.Message)
+		}
+	}
+	if len(written) < 150 {
+		t.Fatalf("only %d messages written", len(written))
+	}
+	// All of them at once, and as the current messages of a context
+	// request.
+	all, _ := json.Marshal(map[string]any{"messages": written})
+	a.exchange(t, f, "POST", messagesRoute, "all", "", string(all), true)
+	a.readBack(t, f, "all", false)
+	ctx, _ := json.Marshal(map[string]any{"current_messages": written[:20], "last_k": 2})
+	if r := a.exchange(t, f, "POST", contextRoute, "all", "", string(ctx), true); r.code != 200 {
+		t.Errorf("context: %d %s", r.code, r.body)
+	}
+}
+
+// openAIBeyondSchema are OpenAI messages the server refuses that the
+// OpenAIMessage schema accepts: empty or missing content, and tool call arguments
+// that are not a JSON object, which the schema cannot see inside a string.
+var openAIBeyondSchema = map[string]bool{
+	"error_user_empty_content": true, "error_system_empty_content": true, "error_tool_empty_list": true,
+	"error_user_empty_list": true, "error_developer_missing_content": true,
+	"error_assistant_no_content_no_tool_calls": true, "error_assistant_empty_content_no_tool_calls": true,
+	"error_assistant_empty_tool_calls": true, "error_tool_call_arguments_invalid_json": true,
+	"lax_arguments_json_list": true, "lax_arguments_json_string": true, "lax_arguments_json_null": true,
+	"lax_arguments_json_number": true,
+}
+
+// TestOpenAPIOpenAIMessages does the same with OpenAI messages: every one
+// in chat/testdata written with ?format=openai and read back, every one
+// Haystack converted to OpenAI's format read with format=openai.
+func TestOpenAPIOpenAIMessages(t *testing.T) {
+	a := loadAPISchemas(t)
+	schema := a.schema(t, "/components/schemas/OpenAIMessage")
+	f := newFixture(t, "memory://?skip_system_messages=false", nil)
+	beyond, accepted := 0, 0
+	var written []json.RawMessage
+	for i, c := range loadChatFixtures(t, "openai_from.json") {
+		if _, err := chat.UnmarshalOpenAI(c.Input); err != nil {
+			if err := valid(schema, c.Input); err == nil {
+				if !openAIBeyondSchema[c.Name] {
+					t.Errorf("%s: the server refuses %s, the schema accepts it", c.Name, c.Input)
+				}
+				beyond++
+			}
+			continue
+		}
+		accepted++
+		id := fmt.Sprint("o", i)
+		body := `{"messages":[` + string(c.Input) + `]}`
+		if r := a.exchange(t, f, "POST", messagesRoute, id, "format=openai", body, true); r.code != 200 {
+			t.Errorf("%s: %d %s", c.Name, r.code, r.body)
+			continue
+		}
+		written = append(written, c.Input)
+		if _, r := a.readBack(t, f, id, false); r.code != 200 {
+			t.Errorf("%s: read back as OpenAI: %d %s", c.Name, r.code, r.body)
+		}
+	}
+	if beyond != len(openAIBeyondSchema) || accepted < 20 {
+		t.Errorf("%d of the %d cases in openAIBeyondSchema are still valid for the schema and refused by the server; %d accepted", beyond, len(openAIBeyondSchema), accepted)
+	}
+	// What Haystack's to_openai_dict_format makes of stored messages, and
+	// what the server answers for them (a 400 for those OpenAI's format
+	// cannot carry).
+	converted := 0
+	for i, c := range loadChatFixtures(t, "openai_to.json") {
+		if _, err := chat.Unmarshal(c.Message); err != nil {
+			continue
+		}
+		if c.Error == "" && c.Want != nil {
+			if err := valid(schema, c.Want); err != nil {
+				t.Errorf("%s: Haystack's OpenAI message does not validate: %v\n%s", c.Name, err, c.Want)
+			}
+		}
+		id := fmt.Sprint("t", i)
+		a.exchange(t, f, "POST", messagesRoute, id, "", `{"messages":[`+string(c.Message)+`]}`, true)
+		if _, r := a.readBack(t, f, id, c.RequireToolCallIDs); r.code == 200 {
+			converted++
+		}
+	}
+	if converted < 40 {
+		t.Errorf("only %d stored messages read back in OpenAI's format", converted)
+	}
+	all, _ := json.Marshal(map[string]any{"messages": written})
+	a.exchange(t, f, "POST", messagesRoute, "all", "format=openai", string(all), true)
+	a.readBack(t, f, "all", false)
+	ctx, _ := json.Marshal(map[string]any{"current_messages": written[:10], "last_k": "all"})
+	if r := a.exchange(t, f, "POST", contextRoute, "all", "format=openai", string(ctx), true); r.code != 200 {
+		t.Errorf("context: %d %s", r.code, r.body)
+	}
+	if r := a.exchange(t, f, "POST", contextRoute, "all", "format=openai", `{"current_messages":null,"last_k":null}`, true); r.code != 200 {
+		t.Errorf("context with nulls: %d %s", r.code, r.body)
+	}
+}
+
+// TestOpenAPIWrongRequests sends requests that are wrong in either format:
+// the document's schema refuses each, and so does the server, with an
+// error the document describes.
+func TestOpenAPIWrongRequests(t *testing.T) {
+	a := loadAPISchemas(t)
+	f := newFixture(t, "memory://", nil)
+	for _, c := range []struct{ route, query, body string }{
+		{messagesRoute, "", `{"messages":[{"role":"user","content":[{"text":1}]}]}`},
+		{messagesRoute, "", `{"messages":[{"role":"bot","content":[{"text":"hi"}]}]}`},
+		{messagesRoute, "format=openai", `{"messages":[{"role":"bot","content":"hi"}]}`},
+		{messagesRoute, "", `{"messages":[{"role":"assistant","content":[{"tool_call":{"arguments":{}}}]}]}`},
+		{messagesRoute, "format=openai", `{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":{"city":"Paris"}}}]}]}`},
+		{messagesRoute, "format=openai", `{"messages":[{"role":"user","content":5}]}`},
+		{messagesRoute, "", `{"messages":{"role":"user","content":[{"text":"hi"}]}}`},
+		{messagesRoute, "", `{"message":[]}`},
+		{contextRoute, "", `{"current_messages":[{"role":"user","content":[{"text":"hi"}]}],"last_k":-1}`},
+		{contextRoute, "format=openai", `{"current_messages":[{"role":"tool","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,"}}]}]}`},
+	} {
+		if r := a.exchange(t, f, "POST", c.route, "h", c.query, c.body, false); r.code != 400 {
+			t.Errorf("%s?%s %s: %d %s, want 400", c.route, c.query, c.body, r.code, r.body)
+		}
+	}
+}
+
+// TestOpenAPIExamples checks every example in the document against its
+// schema.
+func TestOpenAPIExamples(t *testing.T) {
+	a := loadAPISchemas(t)
+	n := 0
+	var walk func(v any, ptr string)
+	walk = func(v any, ptr string) {
+		switch v := v.(type) {
+		case map[string]any:
+			schemaPtr := ptr // a schema's own example
+			if _, ok := v["schema"]; ok {
+				schemaPtr = ptr + "/schema" // a media type's or a parameter's
+			}
+			var examples []any
+			if e, ok := v["example"]; ok {
+				examples = append(examples, e)
+			}
+			if es, ok := v["examples"].(map[string]any); ok {
+				for _, e := range es {
+					examples = append(examples, e.(map[string]any)["value"])
+				}
+			}
+			for _, e := range examples {
+				b, _ := json.Marshal(e)
+				if err := valid(a.schema(t, schemaPtr), b); err != nil {
+					t.Errorf("the example at %s does not validate: %v\n%s", ptr, err, b)
+				}
+				n++
+			}
+			for k, e := range v {
+				if k != "example" && k != "examples" {
+					walk(e, ptr+pointer(k))
+				}
+			}
+		case []any:
+			for i, e := range v {
+				walk(e, ptr+"/"+strconv.Itoa(i))
+			}
+		}
+	}
+	walk(a.doc, "")
+	if n < 10 {
+		t.Errorf("only %d examples checked", n)
 	}
 }
