@@ -137,17 +137,25 @@ func (a *apiSchemas) schema(t *testing.T, ptr string) *jsonschema.Schema {
 	return s
 }
 
-// lookup returns the value at a path of keys and its JSON pointer,
-// following $refs on the way.
+// lookup returns the value at a path of keys (indexes for arrays) and its
+// JSON pointer, following $refs on the way.
 func (a *apiSchemas) lookup(keys ...string) (any, string, bool) {
 	v, ptr := a.doc, ""
 	for _, k := range keys {
 		v, ptr = a.deref(v, ptr)
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, "", false
-		}
-		if v, ok = m[k]; !ok {
+		switch e := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = e[k]; !ok {
+				return nil, "", false
+			}
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(e) {
+				return nil, "", false
+			}
+			v = e[i]
+		default:
 			return nil, "", false
 		}
 		ptr += pointer(k)
@@ -479,5 +487,98 @@ func TestOpenAPIExamples(t *testing.T) {
 	walk(a.doc, "")
 	if n < 10 {
 		t.Errorf("only %d examples checked", n)
+	}
+}
+
+// TestOpenAPIErrorDocs checks that the document describes the error codes
+// and headers of docs/SERVER.md where each can happen: the idempotent
+// write's header, codes and replay header, the 403s of every route, 401 on
+// /metrics, 415 on the routes with a body, and Retry-After on every 503.
+func TestOpenAPIErrorDocs(t *testing.T) {
+	a := loadAPISchemas(t)
+	documents := func(method, route string, status int, codes ...string) {
+		t.Helper()
+		v, _, ok := a.lookup("paths", route, strings.ToLower(method), "responses", strconv.Itoa(status))
+		if !ok {
+			t.Errorf("%s %s: no %d answer", method, route, status)
+			return
+		}
+		desc, _ := v.(map[string]any)["description"].(string)
+		for _, c := range codes {
+			if !strings.Contains(desc, c) {
+				t.Errorf("%s %s: the %d answer does not name %s: %q", method, route, status, c, desc)
+			}
+		}
+	}
+	for _, rt := range routes {
+		p := strings.TrimSuffix(rt.path, "{$}")
+		documents(rt.method, p, 403, "forbidden_host")
+		if rt.auth {
+			documents(rt.method, p, 401, "unauthorized")
+			documents(rt.method, p, 403, "cross_origin")
+			documents(rt.method, p, 503, "store_unavailable", "store_timeout")
+		}
+		if rt.write {
+			documents(rt.method, p, 403, "forbidden")
+		}
+	}
+	documents("GET", "/metrics", 401, "unauthorized")
+	documents("POST", messagesRoute, 400, "invalid_idempotency_key", "invalid_message", "too_many_messages")
+	documents("POST", messagesRoute, 422, "idempotency_key_reused")
+	documents("POST", messagesRoute, 503, "outcome_unknown", "overloaded")
+	documents("POST", contextRoute, 503, "overloaded")
+	for _, route := range []string{messagesRoute, contextRoute} {
+		documents("POST", route, 413, "body_too_large")
+		documents("POST", route, 415, "unsupported_media_type")
+	}
+	documents("GET", messagesRoute, 400, "response_too_large", "invalid_range")
+	documents("POST", contextRoute, 400, "response_too_large")
+
+	// Every 503 says when to retry.
+	paths, _ := a.doc.(map[string]any)["paths"].(map[string]any)
+	n := 0
+	for route, ops := range paths {
+		for method := range ops.(map[string]any) {
+			if v, _, ok := a.lookup("paths", route, method, "responses", "503"); ok {
+				n++
+				if h, _ := v.(map[string]any)["headers"].(map[string]any); h["Retry-After"] == nil {
+					t.Errorf("%s %s: a 503 without Retry-After", method, route)
+				}
+			}
+		}
+	}
+	if n < 8 {
+		t.Errorf("only %d routes document a 503", n)
+	}
+
+	// The write's Idempotency-Key header, what it takes, and the replay
+	// header of its answer.
+	params, _, _ := a.lookup("paths", messagesRoute, "post", "parameters")
+	var key map[string]any
+	for i := range params.([]any) {
+		p, _, _ := a.lookup("paths", messagesRoute, "post", "parameters", strconv.Itoa(i))
+		if m := p.(map[string]any); m["name"] == "Idempotency-Key" && m["in"] == "header" && m["required"] == false {
+			key = m
+		}
+	}
+	if key == nil {
+		t.Fatal("POST messages has no optional Idempotency-Key header")
+	}
+	keySchema := a.schema(t, "/components/parameters/Idempotency-Key/schema")
+	for _, c := range []struct {
+		key   string
+		valid bool
+	}{
+		{"5f0c2a8e-3d1b-4c7a-9e62-1b8f4d0a7c35", true}, {"x", true}, {strings.Repeat("k", 255), true},
+		{"!~", true}, {"", false}, {strings.Repeat("k", 256), false}, {"two words", false},
+		{"tab\there", false}, {"clé", false},
+	} {
+		b, _ := json.Marshal(c.key)
+		if err := valid(keySchema, b); (err == nil) != c.valid {
+			t.Errorf("Idempotency-Key %q: valid %v, want %v", c.key, err == nil, c.valid)
+		}
+	}
+	if _, _, ok := a.lookup("paths", messagesRoute, "post", "responses", "200", "headers", "Idempotent-Replayed"); !ok {
+		t.Error("the write's 200 answer does not document Idempotent-Replayed")
 	}
 }
