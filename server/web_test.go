@@ -421,3 +421,71 @@ func TestWebAssets(t *testing.T) {
 		t.Errorf("index.html as an asset: %d", r.code)
 	}
 }
+
+// writeOpenAITools writes the history "openai-tools": an agent's turn
+// written in OpenAI's format, where the first try of a call timed out and
+// was answered again with the same id.
+func writeOpenAITools(t *testing.T, st *chatstore.Store) {
+	t.Helper()
+	msgs, err := chat.UnmarshalOpenAIList([]byte(`[
+		{"role": "user", "content": "Weather in Paris?"},
+		{"role": "assistant", "tool_calls": [{"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+		{"role": "tool", "content": "timeout", "tool_call_id": "call_a"},
+		{"role": "tool", "content": "18 °C", "tool_call_id": "call_a"},
+		{"role": "assistant", "content": "18 °C in Paris."}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := msgs[2].Content[0].(chat.ToolCallResult); r.Origin.ToolName != "" {
+		t.Fatalf("an OpenAI tool message names its tool %q; this test is for one that does not", r.Origin.ToolName)
+	}
+	msgs[2] = msgs[2].WithMeta("latency_ms", json.Number("5000"))
+	if _, err := st.Write(context.Background(), "openai-tools", msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWebPageToolResults checks that each tool result is shown once, with
+// the call it answers, and named after that call's tool when it was written
+// in OpenAI's format, which names only the call's id.
+func TestWebPageToolResults(t *testing.T) {
+	base, st := webServer(t, nil)
+	writeOpenAITools(t, st)
+	ctx := browser(t)
+
+	// The conversation with two tool results: each shown once, in its call;
+	// the tool messages are not shown again on their own.
+	do(t, ctx, chromedp.Navigate(base+"/#/h/support%2Falice"))
+	waitFor(t, ctx, "the conversation", `document.querySelectorAll("#messages li").length === 6`)
+	visible := `[...document.querySelectorAll("#messages li")].filter(li => !li.hidden)`
+	if roles := eval[[]string](t, ctx, visible+`.map(li => li.className.split(" ")[1])`); !slices.Equal(roles, []string{"role-system", "role-user", "role-assistant", "role-assistant"}) {
+		t.Errorf("messages shown: %v, want the tool messages inside their calls only", roles)
+	}
+	type result struct{ Label, Text string }
+	results := eval[[]result](t, ctx, visible+`.flatMap(li => [...li.querySelectorAll(".tool-result, .answered")]).map(r => ({Label: (r.querySelector(".result-label") || r).textContent, Text: (r.querySelector(".result") || {}).textContent || ""}))`)
+	if want := []result{{"Tool result #3", "light rain, 14 °C"}, {"Tool error #4", "flight search service timed out"}}; !slices.Equal(results, want) {
+		t.Errorf("tool results shown:\n%+v\nwant each once, with its call:\n%+v", results, want)
+	}
+	if text := eval[string](t, ctx, `document.querySelector("#messages").innerText`); strings.Contains(text, "shown with the call") {
+		t.Errorf("a placeholder for a result shown elsewhere: %q", text)
+	}
+
+	// Written in OpenAI's format, the results name only the call's id: the
+	// first is shown in the call, with its message's meta; the retry, a
+	// second answer to the same call, on its own, named after the call's
+	// tool.
+	do(t, ctx, chromedp.Navigate(base+"/#/h/openai-tools"))
+	waitFor(t, ctx, "the OpenAI history", `document.querySelectorAll("#messages li").length === 5`)
+	type call struct{ Summary, Label, Result, Meta string }
+	calls := eval[[]call](t, ctx, `[...document.querySelectorAll(".tool-call")].map(c => ({Summary: c.querySelector("summary").textContent,
+		Label: c.querySelector(".result-label").textContent, Result: c.querySelector(".result").textContent,
+		Meta: ((c.querySelector(".tool-result details.meta pre") || {}).textContent || "").replace(/\s+/g, " ")}))`)
+	if len(calls) != 1 || calls[0].Summary != "Tool call: get_weather (call_a)" || calls[0].Label != "Tool result #2" || calls[0].Result != "timeout" || !strings.Contains(calls[0].Meta, `"latency_ms": 5000`) {
+		t.Errorf("the call and its first result: %+v", calls)
+	}
+	alone := eval[[]result](t, ctx, visible+`.filter(li => li.classList.contains("role-tool")).map(li => ({Label: (li.querySelector(".result-label") || li).textContent, Text: (li.querySelector(".result") || {}).textContent || ""}))`)
+	if want := []result{{"Tool result: get_weather (call_a)", "18 °C"}}; !slices.Equal(alone, want) {
+		t.Errorf("the second result: %+v, want %+v", alone, want)
+	}
+	screenshot(t, ctx, "web-openai-tools.png")
+}

@@ -178,26 +178,38 @@ function showConversation() {
 }
 
 function renderMessages(msgs) {
-  // Each tool result is shown with the call it answers: the latest call
-  // before it with the same id (providers reuse ids such as "call_1" from
-  // turn to turn, so the id alone is not enough).
-  const latestCall = new Map(); // call id → the call part
-  const answers = new Map();    // call part → {result, message}
-  const answered = new Set();   // result parts shown with their call
+  // Each tool result is shown once, with the call it answers: the latest
+  // call before it with the same id (providers reuse ids such as "call_1"
+  // from turn to turn, so the id alone is not enough). A tool message that
+  // holds nothing but such answers is shown inside its calls, not again on
+  // its own. A result written in OpenAI's format names only the call's id:
+  // the call gives the tool's name.
+  const latestCall = new Map(); // call id → {part, message}
+  const callOf = new Map();     // result part → the call part it answers
+  const answers = new Map();    // call part → {part, message}: the result shown with it
+  const folded = new Set();     // messages shown inside the calls they answer
   for (const m of msgs) {
+    const mine = []; // [result part, {part, message} of its call]
     for (const p of m.content) {
-      if (p.tool_call && p.tool_call.id != null) latestCall.set(p.tool_call.id, p);
+      if (p.tool_call && p.tool_call.id != null) latestCall.set(p.tool_call.id, { part: p, message: m });
       const r = p.tool_call_result;
       if (r && r.origin && r.origin.id != null) {
         const call = latestCall.get(r.origin.id);
-        if (call && !answers.has(call)) {
-          answers.set(call, { result: r, message: m });
-          answered.add(p);
+        if (call) {
+          callOf.set(p, call.part);
+          mine.push([p, call]);
         }
       }
     }
+    const calls = new Set(mine.map(([, c]) => c.part));
+    if (mine.length > 0 && mine.length === m.content.length && calls.size === mine.length &&
+        mine.every(([, c]) => c.message !== m && !answers.has(c.part))) {
+      for (const [p, c] of mine) answers.set(c.part, { part: p, message: m });
+      folded.add(m);
+    }
   }
-  $("messages").replaceChildren(...msgs.map((m) => renderMessage(m, answers, answered)));
+  const view = { callOf, answers, folded };
+  $("messages").replaceChildren(...msgs.map((m) => renderMessage(m, view)));
 }
 
 function el(tag, className, text) {
@@ -211,7 +223,7 @@ function pretty(v) {
   return JSON.stringify(v, null, 2);
 }
 
-function renderMessage(m, answers, answered) {
+function renderMessage(m, view) {
   const li = el("li", "msg role-" + m.role);
   const id = m.meta && m.meta.chat_message_id;
   li.dataset.id = id;
@@ -220,57 +232,80 @@ function renderMessage(m, answers, answered) {
   if (m.name) head.append(el("span", "name", m.name));
   head.append(el("span", "msg-id", "#" + id));
   li.append(head);
-  for (const p of m.content) li.append(renderPart(p, answers, answered));
-  const meta = Object.assign({}, m.meta);
-  delete meta.chat_message_id;
-  if (Object.keys(meta).length > 0 || m.name) {
-    const d = el("details", "meta");
-    d.append(el("summary", "", "name and meta"), el("pre", "", pretty({ name: m.name, meta })));
-    li.append(d);
+  if (view.folded.has(m)) {
+    // Shown inside the calls it answers; the item stays, hidden, so that
+    // the list still holds every message loaded, in order.
+    li.hidden = true;
+    li.classList.add("folded");
+    return li;
   }
+  for (const p of m.content) li.append(renderPart(p, view));
+  const meta = renderMeta(m);
+  if (meta) li.append(meta);
   return li;
 }
 
-function renderPart(p, answers, answered) {
+// renderMeta returns the message's name and meta, collapsed, or null when
+// it has neither (chat_message_id is in the header).
+function renderMeta(m) {
+  const meta = Object.assign({}, m.meta);
+  delete meta.chat_message_id;
+  if (Object.keys(meta).length === 0 && !m.name) return null;
+  const d = el("details", "meta");
+  d.append(el("summary", "", "name and meta"), el("pre", "", pretty({ name: m.name, meta })));
+  return d;
+}
+
+const noView = { callOf: new Map(), answers: new Map(), folded: new Set() };
+
+function renderPart(p, view) {
   if (p.text !== undefined) return el("p", "text", p.text);
   if (p.reasoning) {
     const d = el("details", "reasoning");
     d.append(el("summary", "", "Reasoning"), el("p", "text", p.reasoning.reasoning_text));
     return d;
   }
-  if (p.tool_call) return renderCall(p.tool_call, answers.get(p));
+  if (p.tool_call) return renderCall(p, view.answers.get(p));
   if (p.tool_call_result) {
     const r = p.tool_call_result;
-    if (answered.has(p)) {
-      return el("p", "answered", "Result of " + r.origin.tool_name + " (" + r.origin.id + "), shown with the call");
-    }
-    return renderResult(r);
+    const call = view.callOf.get(p);
+    const name = (r.origin && r.origin.tool_name) || (call ? call.tool_call.tool_name : "");
+    const id = r.origin ? r.origin.id : null;
+    return renderResult(r, (name ? ": " + name : "") + (id != null ? " (" + id + ")" : ""));
   }
   if (p.image) return renderImage(p.image);
   if (p.file) return renderFile(p.file);
   return el("pre", "unknown", pretty(p));
 }
 
-function renderCall(call, answer) {
+function renderCall(p, answer) {
+  const call = p.tool_call;
   const box = el("div", "tool-call");
   const d = el("details");
   d.open = true;
   d.append(el("summary", "", "Tool call: " + call.tool_name + (call.id != null ? " (" + call.id + ")" : "")),
     el("pre", "arguments", pretty(call.arguments)));
   box.append(d);
-  if (answer) box.append(renderResult(answer.result, answer.message));
+  if (answer) {
+    const m = answer.message;
+    const result = renderResult(answer.part.tool_call_result, " #" + m.meta.chat_message_id);
+    // The tool message's name and meta go with its last result.
+    const meta = m.content[m.content.length - 1] === answer.part ? renderMeta(m) : null;
+    if (meta) result.append(meta);
+    box.append(result);
+  }
   return box;
 }
 
-function renderResult(r, message) {
+// renderResult shows a tool result; after says which: the tool and call id
+// for a result on its own, the tool message's id for one inside its call.
+function renderResult(r, after) {
   const box = el("div", r.error ? "tool-result error" : "tool-result");
-  let label = r.error ? "Tool error" : "Tool result";
-  if (message) label += " #" + message.meta.chat_message_id;
-  box.append(el("div", "result-label", label));
+  box.append(el("div", "result-label", (r.error ? "Tool error" : "Tool result") + after));
   if (typeof r.result === "string") {
     box.append(el("pre", "result", r.result));
   } else {
-    for (const part of r.result) box.append(renderPart(part, new Map(), new Set()));
+    for (const part of r.result) box.append(renderPart(part, noView));
   }
   return box;
 }
