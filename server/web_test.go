@@ -3,8 +3,8 @@ package server
 // End-to-end tests of the web page in a real headless Chromium, driven over
 // the DevTools protocol with chromedp. The browser comes from
 // CHATSTORE_TEST_CHROMIUM (.ci/run installs Debian's chromium and sets it);
-// without it the tests skip, and fail under CI=true. Screenshots of the two
-// main views go to CHATSTORE_TEST_ARTIFACTS when it is set.
+// without it the tests skip, and fail under CI=true. Screenshots of the
+// views go to CHATSTORE_TEST_ARTIFACTS when it is set.
 
 import (
 	"bytes"
@@ -246,7 +246,7 @@ func TestWebPage(t *testing.T) {
 		t.Errorf("name and meta: %q", metas)
 	}
 
-	// The last_k window: what RetrieveLast returns, highlighted.
+	// The last_k window: the messages in it are what RetrieveLast returns.
 	for _, k := range []int{1, 2, 0, 10} {
 		do(t, ctx, enter("lastk", fmt.Sprint(k)))
 		msgs, err := st.RetrieveLast(context.Background(), "support/alice", k)
@@ -261,7 +261,7 @@ func TestWebPage(t *testing.T) {
 		waitFor(t, ctx, fmt.Sprintf("the window of last_k=%d", k), js)
 		got := eval[[]string](t, ctx, `[...document.querySelectorAll("#messages li.in-window .msg-id")].map(e => e.textContent)`)
 		if !slices.Equal(got, wantIDs) && !(len(got) == 0 && len(wantIDs) == 0) {
-			t.Errorf("last_k=%d highlights %v, want %v", k, got, wantIDs)
+			t.Errorf("last_k=%d puts %v in the window, want %v", k, got, wantIDs)
 		}
 	}
 	do(t, ctx, enter("lastk", "1"))
@@ -488,4 +488,83 @@ func TestWebPageToolResults(t *testing.T) {
 		t.Errorf("the second result: %+v, want %+v", alone, want)
 	}
 	screenshot(t, ctx, "web-openai-tools.png")
+}
+
+// TestWebPageLastKWindow checks that the last_k window is marked once,
+// where it starts, and not at all when it is the whole history, which the
+// summary says instead.
+func TestWebPageLastKWindow(t *testing.T) {
+	base, st := webServer(t, nil)
+	writeOpenAITools(t, st)
+	ctx := browser(t)
+
+	// A history of five messages: the window of last_k=10 is all of it,
+	// which the summary says; no message is marked.
+	noMarks := func(what string) {
+		t.Helper()
+		type mark struct {
+			ID, Border, After string
+			Starts            bool
+		}
+		marks := eval[[]mark](t, ctx, `[...document.querySelectorAll("#messages li")].map(li => ({ID: li.dataset.id,
+			Border: getComputedStyle(li).borderTopColor, After: getComputedStyle(li.querySelector(".msg-head"), "::after").content,
+			Starts: !!li.querySelector(".window-start")}))`)
+		var marked []mark
+		for _, m := range marks {
+			if m.Border != "rgba(0, 0, 0, 0)" || m.After != "none" || m.Starts {
+				marked = append(marked, m)
+			}
+		}
+		if len(marked) > 0 {
+			t.Errorf("%s: %d messages marked, want none; the first: %+v", what, len(marked), marked[0])
+		}
+	}
+	summary := func(k string) string {
+		t.Helper()
+		waitFor(t, ctx, "the window of last_k="+k, `document.querySelector("#window-summary").textContent.startsWith("last_k=`+k+` ")`)
+		return eval[string](t, ctx, `document.querySelector("#window-summary").textContent`)
+	}
+	do(t, ctx, chromedp.Navigate(base+"/#/h/openai-tools"))
+	waitFor(t, ctx, "the OpenAI history", `document.querySelectorAll("#messages li").length === 5`)
+	if got := summary("10"); got != "last_k=10 returns all 5 messages, the whole history" {
+		t.Errorf("summary %q", got)
+	}
+	noMarks("the whole history")
+
+	// A window smaller than the history, the last of two rounds, is marked
+	// once, where it starts.
+	do(t, ctx, chromedp.Navigate(base+"/#/h/reused-ids"))
+	waitFor(t, ctx, "the history of two rounds", `document.querySelectorAll("#messages li").length === 8`)
+	do(t, ctx, enter("lastk", "1"))
+	if got := summary("1"); got != "last_k=1 returns the last 4 messages, from #4" {
+		t.Errorf("summary %q", got)
+	}
+	starts := eval[[]string](t, ctx, `[...document.querySelectorAll(".window-start")].map(e => e.closest("li").dataset.id + " " + e.textContent)`)
+	if !slices.Equal(starts, []string{"4 last_k=1 starts here"}) {
+		t.Errorf("window marks %q, want one, on #4", starts)
+	}
+	screenshot(t, ctx, "web-window.png")
+	do(t, ctx, enter("lastk", "0"))
+	if got := summary("0"); got != "last_k=0 returns no messages" {
+		t.Errorf("summary %q", got)
+	}
+	noMarks("last_k=0")
+
+	// In a long history, a window that starts before the messages loaded
+	// is not marked until they are.
+	do(t, ctx, chromedp.Navigate(base+"/#/h/long"))
+	waitFor(t, ctx, "the long history", `document.querySelectorAll("#messages li").length === 100`)
+	do(t, ctx, enter("lastk", "55"))
+	if got := summary("55"); got != "last_k=55 returns the last 110 messages, from #10; 10 not loaded" {
+		t.Errorf("summary %q", got)
+	}
+	noMarks("a window starting before the loaded messages")
+	do(t, ctx, chromedp.Click(chromedp.ID("load-earlier"), chromedp.NodeVisible))
+	waitFor(t, ctx, "the whole long history, marked", `document.querySelectorAll("#messages li").length === 120 && document.querySelectorAll(".window-start").length === 1`)
+	if got := eval[string](t, ctx, `document.querySelector(".window-start").closest("li").dataset.id`); got != "10" {
+		t.Errorf("the window of last_k=55 marked at #%s, want #10", got)
+	}
+	if got := summary("55"); got != "last_k=55 returns the last 110 messages, from #10" {
+		t.Errorf("summary %q", got)
+	}
 }

@@ -327,8 +327,10 @@ function renderFile(f) {
   return a;
 }
 
-// showWindow highlights the messages a retrieve with the chosen last_k
-// returns, as the server computes it: no round logic is repeated here.
+// showWindow shows which messages a retrieve with the chosen last_k
+// returns, as the server computes it: no round logic is repeated here. The
+// window is the end of the history, so it is marked once, where it starts;
+// a window holding the whole history is said in the summary, not marked.
 async function showWindow() {
   const k = $("lastk").value.trim();
   if (!/^\d+$/.test(k)) {
@@ -337,14 +339,35 @@ async function showWindow() {
   }
   const msgs = (await api("GET", historyPath(state.historyID) + "/messages?last_k=" + k)).messages;
   const ids = new Set(msgs.map((m) => m.meta.chat_message_id));
+  for (const old of $("messages").querySelectorAll(".window-start")) old.remove();
   let shown = 0;
+  let first = null;
   for (const li of $("messages").children) {
     const inside = ids.has(li.dataset.id);
-    li.classList.toggle("in-window", inside);
-    if (inside) shown++;
+    li.classList.toggle("in-window", inside); // which ones: not styled, only the start is
+    li.classList.remove("window-first");
+    if (inside) {
+      shown++;
+      if (!first && !li.hidden) first = li;
+    }
   }
-  $("window-summary").textContent = "last_k=" + k + " returns " + msgs.length +
-    (msgs.length === 1 ? " message" : " messages") + (shown < msgs.length ? " (" + (msgs.length - shown) + " not loaded)" : "");
+  const n = msgs.length;
+  const plural = (n) => n + (n === 1 ? " message" : " messages");
+  const notLoaded = n - shown;
+  let text = "last_k=" + k + " returns ";
+  if (n === 0) {
+    text += "no messages";
+  } else if (n >= state.total) {
+    text += n === 1 ? "the only message, the whole history" : "all " + plural(n) + ", the whole history";
+  } else {
+    text += "the last " + plural(n) + ", from #" + msgs[0].meta.chat_message_id;
+    if (notLoaded === 0 && first) {
+      first.classList.add("window-first");
+      first.prepend(el("div", "window-start", "last_k=" + k + " starts here"));
+    }
+  }
+  if (notLoaded > 0) text += "; " + notLoaded + " not loaded";
+  $("window-summary").textContent = text;
 }
 
 async function deleteHistory() {
