@@ -407,12 +407,12 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	w := bufio.NewWriter(env.Stdout)
+	if *format == "text" {
+		writeTranscript(w, msgs)
+		return w.Flush()
+	}
 	enc := encoder{openai: *format == "openai"}
 	for _, m := range msgs {
-		if *format == "text" {
-			writeTranscript(w, m)
-			continue
-		}
 		line, err := enc.line("", m, false)
 		if err != nil {
 			return err
@@ -422,40 +422,59 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 	return w.Flush()
 }
 
-// writeTranscript prints a message for people: role, id, then each part.
-func writeTranscript(w io.Writer, m chat.Message) {
-	id, _ := m.Meta[chatstore.MessageIDKey].(string)
-	head := string(m.Role)
-	if m.Name != nil {
-		head += " (" + *m.Name + ")"
-	}
-	if id != "" {
-		head += " #" + id
-	}
-	fmt.Fprintln(w, head)
-	for _, p := range m.Content {
-		switch p := p.(type) {
-		case chat.Text:
-			fmt.Fprintf(w, "  %s\n", p.Text)
-		case chat.ToolCall:
-			args, _ := jsonx.AppendValue(nil, p.Arguments, jsonx.Compact)
-			fmt.Fprintf(w, "  → %s(%s)\n", p.ToolName, args)
-		case chat.ToolCallResult:
-			mark := "←"
-			if p.Error {
-				mark = "← error:"
+// writeTranscript prints messages for people: role, id, then each part. A
+// tool result names its tool; one written in OpenAI's format names only the
+// call's id, and takes the tool's name from the latest call before it with
+// that id (providers reuse ids such as "call_1" from turn to turn).
+func writeTranscript(w io.Writer, msgs []chat.Message) {
+	tools := map[string]string{} // call id → tool name of the latest such call
+	for _, m := range msgs {
+		id, _ := m.Meta[chatstore.MessageIDKey].(string)
+		head := string(m.Role)
+		if m.Name != nil {
+			head += " (" + *m.Name + ")"
+		}
+		if id != "" {
+			head += " #" + id
+		}
+		fmt.Fprintln(w, head)
+		for _, p := range m.Content {
+			switch p := p.(type) {
+			case chat.Text:
+				fmt.Fprintf(w, "  %s\n", p.Text)
+			case chat.ToolCall:
+				if p.ID != nil {
+					tools[*p.ID] = p.ToolName
+				}
+				args, _ := jsonx.AppendValue(nil, p.Arguments, jsonx.Compact)
+				fmt.Fprintf(w, "  → %s(%s)\n", p.ToolName, args)
+			case chat.ToolCallResult:
+				mark := "←"
+				if p.Error {
+					mark = "← error:"
+				}
+				tool := p.Origin.ToolName
+				if tool == "" && p.Origin.ID != nil {
+					tool = tools[*p.Origin.ID]
+				}
+				if tool == "" {
+					tool = "unknown tool"
+					if p.Origin.ID != nil {
+						tool += " (" + *p.Origin.ID + ")"
+					}
+				}
+				result := p.Result
+				if p.Parts != nil {
+					result = fmt.Sprintf("[%d parts]", len(p.Parts))
+				}
+				fmt.Fprintf(w, "  %s %s: %s\n", mark, tool, result)
+			case chat.Reasoning:
+				fmt.Fprintf(w, "  (reasoning) %s\n", p.ReasoningText)
+			case chat.Image:
+				fmt.Fprintf(w, "  [image %s, %d base64 bytes]\n", p.MimeType, len(p.Base64Image))
+			case chat.File:
+				fmt.Fprintf(w, "  [file %s %s, %d base64 bytes]\n", p.Filename, p.MimeType, len(p.Base64Data))
 			}
-			result := p.Result
-			if p.Parts != nil {
-				result = fmt.Sprintf("[%d parts]", len(p.Parts))
-			}
-			fmt.Fprintf(w, "  %s %s: %s\n", mark, p.Origin.ToolName, result)
-		case chat.Reasoning:
-			fmt.Fprintf(w, "  (reasoning) %s\n", p.ReasoningText)
-		case chat.Image:
-			fmt.Fprintf(w, "  [image %s, %d base64 bytes]\n", p.MimeType, len(p.Base64Image))
-		case chat.File:
-			fmt.Fprintf(w, "  [file %s %s, %d base64 bytes]\n", p.Filename, p.MimeType, len(p.Base64Data))
 		}
 	}
 }
