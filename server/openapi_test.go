@@ -214,19 +214,36 @@ func (a *apiSchemas) exchange(t *testing.T, f *fixture, method, route, id, query
 		target += "?" + query
 	}
 	r := f.do(method, target, body)
-	resp, _, ok := a.lookup(append(op, "responses", strconv.Itoa(r.code))...)
+	a.answer(t, method, route, target, r)
+	return r
+}
+
+// answer checks an answer against what the document says for its status,
+// and returns that description ("" if the status is not documented).
+func (a *apiSchemas) answer(t *testing.T, method, route, target string, r reply) string {
+	t.Helper()
+	op := []string{"paths", route, strings.ToLower(method), "responses", strconv.Itoa(r.code)}
+	resp, _, ok := a.lookup(op...)
 	if !ok {
 		t.Errorf("%s %s answered %d, which the document does not list: %s", method, target, r.code, r.body)
-		return r
+		return ""
 	}
-	if _, ptr, ok := a.lookup(append(op, "responses", strconv.Itoa(r.code), "content", "application/json", "schema")...); ok {
+	if _, ptr, ok := a.lookup(append(op, "content", "application/json", "schema")...); ok {
 		if err := valid(a.schema(t, ptr), r.body); err != nil {
 			t.Errorf("%s %s: the %d answer does not validate: %v\n%s", method, target, r.code, err, r.body)
 		}
 	} else if resp.(map[string]any)["content"] != nil {
 		t.Errorf("%s %s: the %d answer is documented without JSON", method, target, r.code)
 	}
-	return r
+	for name := range r.header {
+		if name == "Retry-After" || name == "Idempotent-Replayed" {
+			if _, _, ok := a.lookup(append(op, "headers", name)...); !ok {
+				t.Errorf("%s %s: the %d answer has %s, which the document does not list", method, target, r.code, name)
+			}
+		}
+	}
+	desc, _ := resp.(map[string]any)["description"].(string)
+	return desc
 }
 
 // chatFixture is a case of chat/testdata: an input and what Haystack
@@ -492,8 +509,10 @@ func TestOpenAPIExamples(t *testing.T) {
 
 // TestOpenAPIErrorDocs checks that the document describes the error codes
 // and headers of docs/SERVER.md where each can happen: the idempotent
-// write's header, codes and replay header, the 403s of every route, 401 on
-// /metrics, 415 on the routes with a body, and Retry-After on every 503.
+// write's header, codes and replay header, the 403s of every route (a
+// foreign Host on all, a page of another site on those that are not GET, a
+// read-only token on those that change data), 401 on /metrics, 415 on the
+// routes with a body, and Retry-After on every 503.
 func TestOpenAPIErrorDocs(t *testing.T) {
 	a := loadAPISchemas(t)
 	documents := func(method, route string, status int, codes ...string) {
@@ -513,18 +532,23 @@ func TestOpenAPIErrorDocs(t *testing.T) {
 	for _, rt := range routes {
 		p := strings.TrimSuffix(rt.path, "{$}")
 		documents(rt.method, p, 403, "forbidden_host")
+		if rt.method != "GET" {
+			documents(rt.method, p, 403, "cross_origin")
+		}
 		if rt.auth {
 			documents(rt.method, p, 401, "unauthorized")
-			documents(rt.method, p, 403, "cross_origin")
+		}
+		if strings.HasPrefix(p, "/v1/") {
 			documents(rt.method, p, 503, "store_unavailable", "store_timeout")
 		}
 		if rt.write {
-			documents(rt.method, p, 403, "forbidden")
+			documents(rt.method, p, 403, "forbidden:")
 		}
 	}
 	documents("GET", "/metrics", 401, "unauthorized")
 	documents("POST", messagesRoute, 400, "invalid_idempotency_key", "invalid_message", "too_many_messages")
 	documents("POST", messagesRoute, 422, "idempotency_key_reused")
+	documents("POST", messagesRoute, 501, "not_supported")
 	documents("POST", messagesRoute, 503, "outcome_unknown", "overloaded")
 	documents("POST", contextRoute, 503, "overloaded")
 	for _, route := range []string{messagesRoute, contextRoute} {
@@ -580,5 +604,87 @@ func TestOpenAPIErrorDocs(t *testing.T) {
 	}
 	if _, _, ok := a.lookup("paths", messagesRoute, "post", "responses", "200", "headers", "Idempotent-Replayed"); !ok {
 		t.Error("the write's 200 answer does not document Idempotent-Replayed")
+	}
+}
+
+// TestOpenAPIErrorAnswers provokes the server's newer answers (an
+// idempotent write and its replay, a reused or malformed key, a body
+// without a type, a foreign Host, a page of another site, /metrics without
+// a token, an answer over the response limit) and checks each against the
+// document: its status is listed for the route, with the error's code, its
+// body matches the schema, and its headers are documented.
+func TestOpenAPIErrorAnswers(t *testing.T) {
+	a := loadAPISchemas(t)
+	tokens, err := ParseTokens(strings.NewReader("acme acme-token-0123456789\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, _ := newTestServer(t, "memory://", &Options{MaxResponseBytes: 2000})
+	closed, _ := newTestServer(t, "memory://", &Options{Tokens: tokens})
+	write := `{"messages":[{"role":"user","content":[{"text":"hi"}]}]}`
+	for _, c := range []struct {
+		srv                  *Server
+		method, route, query string
+		body                 string
+		header               []string // name, value, ...; a value of "-" deletes
+		host                 string
+		status               int
+		code                 string // the error's, or "replayed"
+	}{
+		{open, "POST", messagesRoute, "", write, []string{"Idempotency-Key", "k-1"}, "", 200, ""},
+		{open, "POST", messagesRoute, "", write, []string{"Idempotency-Key", "k-1"}, "", 200, "replayed"},
+		{open, "POST", messagesRoute, "", `{"messages":[{"role":"user","content":[{"text":"other"}]}]}`, []string{"Idempotency-Key", "k-1"}, "", 422, "idempotency_key_reused"},
+		{open, "POST", messagesRoute, "", write, []string{"Idempotency-Key", "two words"}, "", 400, "invalid_idempotency_key"},
+		{open, "POST", messagesRoute, "", write, []string{"Content-Type", "-"}, "", 415, "unsupported_media_type"},
+		{open, "POST", contextRoute, "", `{}`, []string{"Content-Type", "-"}, "", 415, "unsupported_media_type"},
+		{open, "GET", "/v1/histories", "", "", nil, "chat.example.com", 403, "forbidden_host"},
+		{open, "GET", "/healthz", "", "", nil, "chat.example.com", 403, "forbidden_host"},
+		{open, "POST", messagesRoute, "", write, []string{"Sec-Fetch-Site", "cross-site"}, "", 403, "cross_origin"},
+		{open, "DELETE", "/v1/histories", "", "", []string{"Origin", "https://evil.example"}, "", 403, "cross_origin"},
+		{closed, "GET", "/metrics", "", "", nil, "", 401, "unauthorized"},
+		{open, "POST", messagesRoute, "", `{"messages":[{"role":"user","content":[{"text":"` + strings.Repeat("x", 3000) + `"}]}]}`, nil, "", 200, ""},
+		{open, "GET", messagesRoute, "last_k=all", "", nil, "", 400, "response_too_large"},
+		{open, "GET", messagesRoute, "last_k=all&format=openai", "", nil, "", 400, "response_too_large"},
+	} {
+		target := strings.ReplaceAll(c.route, "{history_id}", "h")
+		if c.query != "" {
+			target += "?" + c.query
+		}
+		var body io.Reader
+		if c.body != "" {
+			body = strings.NewReader(c.body)
+		}
+		req := httptest.NewRequest(c.method, target, body)
+		req.Host = "127.0.0.1:8080"
+		if c.host != "" {
+			req.Host = c.host
+		}
+		if c.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		for i := 0; i+1 < len(c.header); i += 2 {
+			if c.header[i+1] == "-" {
+				req.Header.Del(c.header[i])
+			} else {
+				req.Header.Set(c.header[i], c.header[i+1])
+			}
+		}
+		rec := httptest.NewRecorder()
+		c.srv.ServeHTTP(rec, req)
+		r := reply{rec.Code, rec.Header(), rec.Body.Bytes()}
+		if r.code != c.status {
+			t.Errorf("%s %s %v: %d %s, want %d %s", c.method, target, c.header, r.code, r.body, c.status, c.code)
+			continue
+		}
+		desc := a.answer(t, c.method, c.route, target, r)
+		if c.code == "replayed" {
+			if r.header.Get("Idempotent-Replayed") != "true" {
+				t.Errorf("a write replayed without Idempotent-Replayed: true: %v", r.header)
+			}
+			continue
+		}
+		if c.code != "" && (r.errorCode(t) != c.code || !strings.Contains(desc, c.code)) {
+			t.Errorf("%s %s: code %s; the document's %d answer says %q", c.method, target, r.errorCode(t), r.code, desc)
+		}
 	}
 }
