@@ -354,7 +354,7 @@ func TestWebPageTokenPhoneDark(t *testing.T) {
 		t.Fatal(err)
 	}
 	base, st := webServer(t, &Options{Tokens: tokens})
-	if _, err := st.Write(context.Background(), "acme:chat-1", seedConversation()); err != nil {
+	if _, err := st.Write(context.Background(), Tenant{Name: "acme"}.prefix()+"chat-1", seedConversation()); err != nil {
 		t.Fatal(err)
 	}
 	ctx := browser(t)
