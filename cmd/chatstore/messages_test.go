@@ -1,0 +1,35 @@
+package main
+
+// What the binary says when something is wrong: one line on stderr, in
+// words a new user can act on.
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// runFail runs a command that must fail and returns its stderr and exit
+// status.
+func runFail(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("chatstore %s: %v, want a failure\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stderr.String(), ee.ExitCode()
+}
+
+func TestUnknownSchemeSaysChatstoreOnce(t *testing.T) {
+	stderr, code := runFail(t, nil, "count", "x", "--store", "foo://bar")
+	if code != 1 || !strings.HasPrefix(stderr, "chatstore: unknown store URL scheme \"foo\"") || strings.Contains(stderr, "chatstore: chatstore:") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
