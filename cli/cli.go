@@ -13,7 +13,9 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
@@ -181,6 +183,36 @@ func (f *flags) fromEnv(names ...string) {
 		fl.Usage += " (env " + v + ")"
 		f.envOf[n] = v
 	}
+}
+
+// Duration defines a time.Duration flag, as flag.FlagSet.Duration does, but
+// one whose errors say what a duration looks like: the flag package says only
+// "parse error", also for a number without a unit. Every duration flag of
+// the commands is defined through it, for the command line and for
+// CHATSTORE_* variables alike.
+func (f *flags) Duration(name string, value time.Duration, usage string) *time.Duration {
+	p := new(time.Duration)
+	*p = value
+	// The back quotes make PrintDefaults show "-name duration", as for
+	// flag.Duration, rather than "-name value".
+	f.Var((*durationValue)(p), name, usage+" (a `duration` with a unit: 500ms, 10s, 2m)")
+	return p
+}
+
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+func (d *durationValue) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+			return fmt.Errorf("a duration needs a unit, such as %q (units: ms, s, m, h)", s+"s")
+		}
+		return errors.New("not a duration: write a number with a unit, such as 500ms, 10s or 1m30s")
+	}
+	*d = durationValue(v)
+	return nil
 }
 
 // choice is a string flag that only takes one of a few values.

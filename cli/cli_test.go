@@ -141,3 +141,28 @@ func TestImportPairLines(t *testing.T) {
 		}
 	}
 }
+
+// TestDurationFlagErrors: a duration without a unit, from the environment
+// or the command line, is a usage error that says a unit is needed, not the
+// flag package's "parse error".
+func TestDurationFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"CHATSTORE_STORE_TIMEOUT": "10"}, []string{"serve"}, `CHATSTORE_STORE_TIMEOUT="10": a duration needs a unit, such as "10s"`},
+		{nil, []string{"serve", "--shutdown-timeout", "2.5"}, `a duration needs a unit, such as "2.5s"`},
+		{nil, []string{"bench", "--store", "memory://", "--duration", "soon"}, "not a duration: write a number with a unit"},
+	} {
+		e := newEnv(c.vars)
+		err := Run(context.Background(), e.Env, c.args)
+		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "parse error") {
+			t.Errorf("%v %q: %v, want a usage error with %q", c.vars, c.args, err, c.want)
+		}
+	}
+	e := newEnv(nil)
+	if err := Run(context.Background(), e.Env, []string{"serve", "--help"}); err != nil || !strings.Contains(e.out.String(), "-store-timeout duration\n") {
+		t.Errorf("serve --help does not name the type of --store-timeout: %v\n%s", err, e.out.String())
+	}
+}
