@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -17,14 +18,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/client"
+	"github.com/chatstore/chatstore/redisstore"
 
-	// The backends the command can open by URL.
+	// The backends the command can open by URL (redisstore above).
 	_ "github.com/chatstore/chatstore/memstore"
 	_ "github.com/chatstore/chatstore/pgstore"
-	_ "github.com/chatstore/chatstore/redisstore"
 	_ "github.com/chatstore/chatstore/sqlitestore"
 )
 
@@ -327,7 +330,24 @@ func (t targetFlags) open(ctx context.Context) (target, error) {
 	if *t.server != "" {
 		return client.New(*t.server, &client.Options{Token: *t.token})
 	}
+	// A command that is not the server has no log: its error says what went
+	// wrong, and go-redis's records would only repeat it on stderr in a
+	// format of their own.
+	routeGoRedisLog(nil)
 	return chatstore.Open(ctx, *t.store, nil)
+}
+
+// routeGoRedisLog sends the records go-redis writes itself (a pool that
+// cannot dial, a cluster that changes) to log, or drops them when log is
+// nil. go-redis v9 has a single logger per process (redis.SetLogger) and no
+// logger per client, so the stores leave it alone and the program sets it:
+// here the command, once, before it opens its store (a process runs one
+// command).
+func routeGoRedisLog(log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	redis.SetLogger(redisstore.SlogLogger(log))
 }
 
 func runVersion(_ context.Context, env *Env, args []string) error {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chatstore/chatstore"
 )
 
 type testEnv struct {
@@ -164,5 +166,19 @@ func TestDurationFlagErrors(t *testing.T) {
 	e := newEnv(nil)
 	if err := Run(context.Background(), e.Env, []string{"serve", "--help"}); err != nil || !strings.Contains(e.out.String(), "-store-timeout duration\n") {
 		t.Errorf("serve --help does not name the type of --store-timeout: %v\n%s", err, e.out.String())
+	}
+}
+
+// TestServeRoutesGoRedisLog: the records go-redis writes itself (here, its
+// failed dials to a Redis that is not there) are in the server's log, in
+// its format, not on stderr in go-redis's own.
+func TestServeRoutesGoRedisLog(t *testing.T) {
+	e := newEnv(nil)
+	err := Run(context.Background(), e.Env, []string{"serve", "--addr", "127.0.0.1:0", "--store", "redis://127.0.0.1:1/0?dial_timeout=100ms", "--log-format", "text"})
+	if !errors.Is(err, chatstore.ErrUnavailable) {
+		t.Fatalf("serve on an unreachable Redis: %v", err)
+	}
+	if logs := e.err.String(); !strings.Contains(logs, "level=WARN msg=\"redis: connection pool: failed to dial") || !strings.Contains(logs, "component=go-redis") {
+		t.Errorf("go-redis's records are not in the server's log:\n%s", logs)
 	}
 }

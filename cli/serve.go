@@ -104,6 +104,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 
+	routeGoRedisLog(log) // a Redis store's client logs in the server's format
 	store, err := chatstore.Open(ctx, *storeURL, &chatstore.Options{Logger: log})
 	if err != nil {
 		return err

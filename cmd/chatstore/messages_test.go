@@ -33,3 +33,13 @@ func TestUnknownSchemeSaysChatstoreOnce(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestDataCommandQuietOnRedisDown: a data command on a Redis that is down
+// prints its one error line; go-redis's own records (failed dials, in a
+// format of their own) do not repeat it.
+func TestDataCommandQuietOnRedisDown(t *testing.T) {
+	stderr, code := runFail(t, nil, "count", "x", "--store", "redis://127.0.0.1:1/0?dial_timeout=100ms")
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "redisstore: ") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
