@@ -33,3 +33,11 @@ func TestErrorWithin(t *testing.T) {
 		t.Errorf("Error %q, Detail %q", got, ce.Detail())
 	}
 }
+
+// TestBase64LengthError: the count in the error agrees with its noun.
+func TestBase64LengthError(t *testing.T) {
+	_, err := chat.Unmarshal([]byte(`{"role":"user","content":[{"image":{"base64_image":"A"}}]}`))
+	if want := "content[0].image.base64_image: not valid base64: 1 data character cannot be"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%v, want %q", err, want)
+	}
+}

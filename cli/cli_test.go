@@ -182,3 +182,27 @@ func TestServeRoutesGoRedisLog(t *testing.T) {
 		t.Errorf("go-redis's records are not in the server's log:\n%s", logs)
 	}
 }
+
+// TestImportCounts: import's report and errors count with their noun.
+func TestImportCounts(t *testing.T) {
+	good := `{"role":"user","content":[{"text":"hi"}]}` + "\n"
+	for _, c := range []struct {
+		in, wantErr, wantReport string
+	}{
+		{good, "", "imported stdin: 1 message read, 1 written, 0 skipped"},
+		{good + "nonsense\n", "line 2: ", "(the message before it was imported)"},
+		{good + good + "nonsense\n", "line 3: ", "(the 2 messages before it were imported)"},
+		{"nonsense\n", "line 1: ", "(nothing was imported)"},
+		{`{"role":"user","meta":{"chat_message_id":7},"content":[{"text":"hi"}]}` + "\n", `import: writing 1 message to "h": chatstore: invalid message: messages[0].meta.chat_message_id`, ""},
+	} {
+		e := newEnv(nil)
+		e.Stdin = strings.NewReader(c.in)
+		err := Run(context.Background(), e.Env, []string{"import", "--history", "h", "--store", "memory://"})
+		switch {
+		case c.wantErr == "" && (err != nil || !strings.Contains(e.err.String(), c.wantReport)):
+			t.Errorf("%q: %v, report %q, want %q", c.in, err, e.err.String(), c.wantReport)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr) || !strings.Contains(err.Error(), c.wantReport)):
+			t.Errorf("%q: %v, want an error with %q and %q", c.in, err, c.wantErr, c.wantReport)
+		}
+	}
+}

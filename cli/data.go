@@ -15,6 +15,7 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/internal/jsonx"
+	"github.com/chatstore/chatstore/internal/plural"
 )
 
 const importUsage = `usage: chatstore import [--history ID] [--format haystack|openai] [--store URL | --server URL] [FILE]
@@ -155,7 +156,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		}
 		n, err := t.Write(ctx, cur, pending)
 		if err != nil {
-			return fmt.Errorf("import: writing %d messages to %q: %w", len(pending), cur, err)
+			return fmt.Errorf("import: writing %s to %q: %w", plural.Count(len(pending), "message", "messages"), cur, err)
 		}
 		written += n
 		pending = pending[:0]
@@ -172,7 +173,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 					return ferr
 				}
 				prog.done()
-				return fmt.Errorf("import: %s: line %d: %w (the %d messages before it were imported)", name, line, perr, read)
+				return fmt.Errorf("import: %s: line %d: %w (%s)", name, line, perr, importedBefore(read))
 			}
 			if id != cur || len(pending) >= *batch {
 				if err := flush(); err != nil {
@@ -194,9 +195,21 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	prog.done()
-	fmt.Fprintf(env.Stderr, "imported %s: %d messages read, %d written, %d skipped (already present, or system messages the store skips)\n",
-		name, read, written, read-written)
+	fmt.Fprintf(env.Stderr, "imported %s: %s read, %d written, %d skipped (already present, or system messages the store skips)\n",
+		name, plural.Count(read, "message", "messages"), written, read-written)
 	return nil
+}
+
+// importedBefore says what an import that stopped at a bad line had
+// imported before it.
+func importedBefore(read int) string {
+	switch read {
+	case 0:
+		return "nothing was imported"
+	case 1:
+		return "the message before it was imported"
+	}
+	return fmt.Sprintf("the %d messages before it were imported", read)
 }
 
 // parseImportLine reads one line of an import: a message, or with no
@@ -447,7 +460,7 @@ func writeTranscript(w io.Writer, m chat.Message) {
 			}
 			result := p.Result
 			if p.Parts != nil {
-				result = fmt.Sprintf("[%d parts]", len(p.Parts))
+				result = "[" + plural.Count(len(p.Parts), "part", "parts") + "]"
 			}
 			fmt.Fprintf(w, "  %s %s: %s\n", mark, p.Origin.ToolName, result)
 		case chat.Reasoning:
@@ -503,7 +516,7 @@ func (p *progress) update(n int) {
 	}
 	p.last = time.Now()
 	rate := float64(n) / max(time.Since(p.start).Seconds(), 1e-9)
-	fmt.Fprintf(p.env.Stderr, "\r\033[K%s: %d messages (%.0f/s)", p.what, n, rate)
+	fmt.Fprintf(p.env.Stderr, "\r\033[K%s: %s (%.0f/s)", p.what, plural.Count(n, "message", "messages"), rate)
 	p.shown = true
 }
 

@@ -36,3 +36,17 @@ func TestErrorPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestTokensErrorCounts: counts in the tokens file's errors agree with their
+// noun ("1 field", not "1 fields").
+func TestTokensErrorCounts(t *testing.T) {
+	for in, want := range map[string]string{
+		"acme\n":   "got 1 field",
+		"acme x\n": "is 1 byte;",
+	} {
+		_, err := ParseTokens(strings.NewReader(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}
