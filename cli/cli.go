@@ -81,7 +81,7 @@ func init() {
 		{"count", "print the number of messages of a history", countUsage, runCount},
 		{"delete", "delete a history", deleteUsage, runDelete},
 		{"bench", "measure a store or a server with the standard workloads", benchUsage, runBench},
-		{"version", "print the version", "usage: chatstore version\n", runVersion},
+		{"version", "print the version", versionUsage, runVersion},
 	}
 }
 
@@ -350,9 +350,24 @@ func routeGoRedisLog(log *slog.Logger) {
 	redis.SetLogger(redisstore.SlogLogger(log))
 }
 
+const versionUsage = `usage: chatstore version
+
+Prints the version of chatstore (its module version, or the VCS revision it
+was built from), the Go version it was built with, and the platform.
+
+examples:
+  chatstore version
+  chatstore --version
+`
+
 func runVersion(_ context.Context, env *Env, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("%w: version takes no arguments", ErrUsage)
+	f := newFlags(env, "version", versionUsage)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return f.usageErr("takes no arguments, got %q", pos)
 	}
 	fmt.Fprintf(env.Stdout, "chatstore %s (%s, %s/%s)\n", Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil

@@ -75,7 +75,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"--help"}, {"help", "import"}, {"import", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"help", "import"}, {"import", "-h"}, {"version", "--help"}, {"version", "-h"}, {"help", "version"}} {
 		e := newEnv(nil)
 		if err := Run(context.Background(), e.Env, args); err != nil {
 			t.Errorf("%q: %v", args, err)

@@ -446,7 +446,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if !strings.HasPrefix(out, "chatstore ") {
 		t.Errorf("version: %q", out)
 	}
-	for _, c := range []string{"serve", "import", "export", "histories", "show", "count", "delete", "bench"} {
+	for _, c := range []string{"serve", "import", "export", "histories", "show", "count", "delete", "bench", "version"} {
 		out, _ := run(t, "", c, "--help")
 		if !strings.Contains(out, "usage: chatstore "+c) || !strings.Contains(out, "examples:") {
 			t.Errorf("%s --help lacks usage or examples:\n%s", c, out)
