@@ -206,3 +206,23 @@ func TestImportCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestShowEmptyHistory: show of a history without messages is an error
+// that says so (a typo must not pass for an empty answer), but --last-k 0
+// of a history with messages rightly prints nothing.
+func TestShowEmptyHistory(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "x.db")
+	e := newEnv(map[string]string{"CHATSTORE_STORE": db})
+	e.Stdin = strings.NewReader(`{"role":"user","content":[{"text":"hi"}]}` + "\n")
+	if err := Run(context.Background(), e.Env, []string{"import", "--history", "h"}); err != nil {
+		t.Fatal(err)
+	}
+	e.out.Reset()
+	err := Run(context.Background(), e.Env, []string{"show", "H"})
+	if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `history "H" is empty or unknown`) || e.out.Len() != 0 {
+		t.Errorf("show of an unknown history: %v, printed %q", err, e.out.String())
+	}
+	if err := Run(context.Background(), e.Env, []string{"show", "h", "--last-k", "0"}); err != nil || e.out.Len() != 0 {
+		t.Errorf("show --last-k 0 of a history with messages: %v, printed %q", err, e.out.String())
+	}
+}

@@ -75,6 +75,10 @@ Prints the messages of the last N rounds of a history (the store's default
 last_k without --last-k), one per line: Haystack JSON, OpenAI JSON, or a
 readable transcript with --format text.
 
+A history without messages (an unknown id, a typo, a deleted history) is an
+error: show says so on stderr and exits 1, as grep does when nothing matches,
+so a script notices. ("count ID" prints 0 for it and exits 0.)
+
 examples:
   chatstore show session-42
   chatstore show session-42 --last-k all --format text
@@ -418,6 +422,18 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if len(msgs) == 0 {
+		// Say why nothing is printed, so that a mistyped id is not taken
+		// for an empty answer. With --last-k 0 a history that has messages
+		// rightly prints none.
+		n, err := t.Count(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("show: history %q is empty or unknown (ids are case-sensitive; \"chatstore histories\" lists them)", pos[0])
+		}
 	}
 	w := bufio.NewWriter(env.Stdout)
 	enc := encoder{openai: *format == "openai"}

@@ -43,3 +43,12 @@ func TestDataCommandQuietOnRedisDown(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// TestShowUnknownHistory: show of an unknown id exits 1 and says so on
+// stderr, rather than printing nothing and exiting 0.
+func TestShowUnknownHistory(t *testing.T) {
+	stderr, code := runFail(t, nil, "show", "nosuch", "--store", "memory://")
+	if code != 1 || stderr != "show: history \"nosuch\" is empty or unknown (ids are case-sensitive; \"chatstore histories\" lists them)\n" {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
