@@ -316,9 +316,11 @@ type targetFlags struct {
 	store, server, token *string
 }
 
-func addTargetFlags(f *flags) targetFlags {
+// addTargetFlags adds the flags; storeUsage, if not empty, is said of
+// --store after the URL forms.
+func addTargetFlags(f *flags, defaultStore, storeUsage string) targetFlags {
 	t := targetFlags{
-		store:  f.String("store", DefaultStore, "store URL: sqlite:FILE, memory://, postgres://…, redis://…"),
+		store:  f.String("store", defaultStore, "store URL: sqlite:FILE, memory://, postgres://…, redis://…"+storeUsage),
 		server: f.String("server", "", "work on a running server at this URL instead of a store"),
 		token:  f.String("token", "", "bearer token for --server"),
 	}

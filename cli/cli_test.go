@@ -3,8 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -224,5 +227,31 @@ func TestShowEmptyHistory(t *testing.T) {
 	}
 	if err := Run(context.Background(), e.Env, []string{"show", "h", "--last-k", "0"}); err != nil || e.out.Len() != 0 {
 		t.Errorf("show --last-k 0 of a history with messages: %v, printed %q", err, e.out.String())
+	}
+}
+
+// TestBenchDefaultsToTemporaryStore: bench without --store or --server
+// does not touch chatstore.db of the working directory: it runs on a SQLite
+// file in a temporary directory, says so, and removes it.
+func TestBenchDefaultsToTemporaryStore(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where os.MkdirTemp makes it
+	t.Chdir(t.TempDir())
+	e := newEnv(nil)
+	if err := Run(context.Background(), e.Env, []string{"bench", "--workloads", "W1", "--scale", "0.001", "--json"}); err != nil {
+		t.Fatalf("bench: %v\n%s", err, e.err.String())
+	}
+	if _, err := os.Stat("chatstore.db"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("bench made or touched chatstore.db in the working directory: %v", err)
+	}
+	var rep struct{ Target string }
+	if err := json.Unmarshal(e.out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if want := "sqlite:" + filepath.ToSlash(tmp) + "/chatstore-bench-"; !strings.HasPrefix(rep.Target, want) || !strings.Contains(e.err.String(), "temporary SQLite file, "+rep.Target+", removed at the end") {
+		t.Errorf("target %q, stderr %q; want a target under %s, named on stderr", rep.Target, e.err.String(), want)
+	}
+	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
+		t.Errorf("the temporary store was not removed: %v %v", left, err)
 	}
 }

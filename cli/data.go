@@ -114,7 +114,7 @@ const importBatch = 500
 
 // openTarget parses the flags of a data command and opens its target.
 func openTarget(ctx context.Context, f *flags, args []string, nargs int) (target, []string, error) {
-	tf := addTargetFlags(f)
+	tf := addTargetFlags(f, DefaultStore, "")
 	pos, err := f.parse(args)
 	if err != nil {
 		return nil, nil, err
