@@ -244,3 +244,11 @@ func TestNamesCountWithNouns(t *testing.T) {
 		t.Errorf("names:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestMachineOneCPU: "1 CPU", not "1 CPUs".
+func TestMachineOneCPU(t *testing.T) {
+	m := bench.Machine{GOOS: "linux", GOARCH: "arm64", CPUs: 1, CPU: "Cortex-A72", GoVersion: "go1.26"}
+	if got, want := m.String(), "linux/arm64, 1 CPU (Cortex-A72), go1.26"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
