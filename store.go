@@ -249,6 +249,9 @@ func (s *Store) records(messages []chat.Message) ([]driver.Record, error) {
 		}
 		rec, body, err := toRecord(m, buf)
 		if err != nil {
+			if ce, ok := err.(*chat.Error); ok && ce.Kind == chat.ErrInvalidMessage {
+				return nil, &messageError{ce.Within(fmt.Sprintf("messages[%d]", i))}
+			}
 			return nil, fmt.Errorf("chatstore: %w: messages[%d]: %w", ErrInvalidMessage, i, err)
 		}
 		buf = body
@@ -263,6 +266,18 @@ func (s *Store) records(messages []chat.Message) ([]driver.Record, error) {
 	}
 	return recs, nil
 }
+
+// messageError is a message of a write that cannot be stored: "chatstore:
+// invalid message: messages[2].content[0].text: …", saying "invalid
+// message" once although it is both ErrInvalidMessage and, through the
+// *chat.Error it keeps for errors.As, chat.ErrInvalidMessage.
+type messageError struct{ err *chat.Error }
+
+func (e *messageError) Error() string {
+	return "chatstore: " + ErrInvalidMessage.Error() + ": " + e.err.Detail()
+}
+
+func (e *messageError) Unwrap() []error { return []error{ErrInvalidMessage, e.err} }
 
 // sizeHint estimates the length of a message's JSON, generously for text,
 // which is most of most messages.

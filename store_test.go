@@ -2,6 +2,7 @@ package chatstore_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -217,3 +218,30 @@ func TestHaystackDict(t *testing.T) {
 type nopDriver struct{ driver.Store }
 
 func (nopDriver) Close() error { return nil }
+
+// TestInvalidMessageError: a message a write cannot store is named by its
+// place in the write and its path in one, and "invalid message" is said
+// once; the error is both sentinels and keeps the *chat.Error.
+func TestInvalidMessageError(t *testing.T) {
+	st, err := chatstore.Open(t.Context(), "memory://", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, c := range []struct {
+		bad  chat.Message
+		want string
+	}{
+		{chat.Message{Role: "robot", Content: []chat.Part{chat.Text{Text: "x"}}}, "chatstore: invalid message: messages[1].role: "},
+		{chat.Message{Role: chat.RoleUser, Meta: map[string]any{chatstore.MessageIDKey: 7}, Content: []chat.Part{chat.Text{Text: "x"}}}, "chatstore: invalid message: messages[1].meta.chat_message_id: must be a string or null, got int"},
+	} {
+		_, err := st.Write(t.Context(), "h", []chat.Message{chat.User("fine"), c.bad})
+		var ce *chat.Error
+		if !errors.Is(err, chatstore.ErrInvalidMessage) || !errors.Is(err, chat.ErrInvalidMessage) || !errors.As(err, &ce) {
+			t.Errorf("%v: not both sentinels and a *chat.Error", err)
+		}
+		if msg := fmt.Sprint(err); !strings.HasPrefix(msg, c.want) || strings.Count(msg, "invalid message") != 1 {
+			t.Errorf("message %q, want it to start with %q and say \"invalid message\" once", msg, c.want)
+		}
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/plural"
 )
 
 // Target is what the workloads run against: a *chatstore.Store, or a
@@ -297,7 +298,7 @@ func (r *runner) w2(ctx context.Context) ([]Result, error) {
 		written += len(msgs)
 		r.done.Add(int64(len(msgs)))
 	}
-	name := fmt.Sprintf("append %d messages in batches of %d over %d histories", total, batch, histories)
+	name := fmt.Sprintf("append %s in batches of %d over %s", plural.Count(total, "message", "messages"), batch, plural.Count(histories, "history", "histories"))
 	return []Result{result("W2", name, batches, written, elapsed, written, "msgs/s", lat)}, nil
 }
 
@@ -331,7 +332,7 @@ func (r *runner) w3(ctx context.Context) ([]Result, error) {
 			read += len(msgs)
 			r.done.Add(1)
 		}
-		out = append(out, result("W3", fmt.Sprintf("read the last 10 rounds of %d messages", n), r.cfg.Reads, read, time.Since(start), r.cfg.Reads, "reads/s", lat))
+		out = append(out, result("W3", "read the last 10 rounds of "+plural.Count(n, "message", "messages"), r.cfg.Reads, read, time.Since(start), r.cfg.Reads, "reads/s", lat))
 	}
 	return out, nil
 }
@@ -340,7 +341,7 @@ func (r *runner) w3(ctx context.Context) ([]Result, error) {
 // reads the last 10 rounds of its own history, over and over.
 func (r *runner) w4(ctx context.Context) ([]Result, error) {
 	clients := r.cfg.Clients
-	r.setStage(fmt.Sprintf("W4 %d clients for %s", clients, r.cfg.Duration), 0)
+	r.setStage(fmt.Sprintf("W4 %s for %s", plural.Count(clients, "client", "clients"), r.cfg.Duration), 0)
 	ids := make([]string, clients)
 	for c := range ids {
 		ids[c] = r.history(fmt.Sprintf("w4-%d", c))
@@ -393,7 +394,7 @@ func (r *runner) w4(ctx context.Context) ([]Result, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	name := fmt.Sprintf("%d clients: append 1, read last 10 rounds, for %s", clients, r.cfg.Duration)
+	name := fmt.Sprintf("%s: append 1, read last 10 rounds, for %s", plural.Count(clients, "client", "clients"), r.cfg.Duration)
 	return []Result{result("W4", name, len(lat), len(lat), elapsed, len(lat), "loops/s", lat)}, nil
 }
 

@@ -216,3 +216,39 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+// TestNamesCountWithNouns: at a scale that makes one of everything, the
+// workload names say "1 message", "1 history", "1 client".
+func TestNamesCountWithNouns(t *testing.T) {
+	st, err := chatstore.Open(t.Context(), "memory://", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rep, err := bench.Run(t.Context(), st, "memory://", bench.Config{Workloads: []string{"W2", "W3", "W4"}, Scale: 0.00001, Reads: 1, Clients: 1, Duration: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range rep.Results {
+		names = append(names, r.Name)
+	}
+	want := []string{
+		"append 1 message in batches of 100 over 1 history",
+		"read the last 10 rounds of 1 message",
+		"read the last 10 rounds of 1 message",
+		"read the last 10 rounds of 1 message",
+		"1 client: append 1, read last 10 rounds, for 1ms",
+	}
+	if strings.Join(names, "\n") != strings.Join(want, "\n") {
+		t.Errorf("names:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestMachineOneCPU: "1 CPU", not "1 CPUs".
+func TestMachineOneCPU(t *testing.T) {
+	m := bench.Machine{GOOS: "linux", GOARCH: "arm64", CPUs: 1, CPU: "Cortex-A72", GoVersion: "go1.26"}
+	if got, want := m.String(), "linux/arm64, 1 CPU (Cortex-A72), go1.26"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/chatstore/chatstore/internal/plural"
 )
 
 func (r *runner) setStage(stage string, goal int64) {
@@ -93,7 +95,7 @@ func (m Machine) String() string {
 	if cpu == "" {
 		cpu = "unknown CPU"
 	}
-	return fmt.Sprintf("%s/%s, %d CPUs (%s), %s", m.GOOS, m.GOARCH, m.CPUs, cpu, m.GoVersion)
+	return fmt.Sprintf("%s/%s, %s (%s), %s", m.GOOS, m.GOARCH, plural.Count(m.CPUs, "CPU", "CPUs"), cpu, m.GoVersion)
 }
 
 // thousands formats a rate with thousands separators and no decimals.

@@ -31,15 +31,31 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := "chat: " + e.Kind.Error()
+	return "chat: " + e.Kind.Error() + ": " + e.Detail()
+}
+
+// Detail is the error without the package and kind in front: where and
+// what, "content[1].text: must be a string". Code that wraps an *Error
+// under a kind of its own (chatstore.ErrInvalidMessage) writes it with
+// Detail, so that "invalid message" is said once.
+func (e *Error) Detail() string {
+	s := e.Msg
 	if e.Path != "" {
-		s += ": " + e.Path
+		s = e.Path + ": " + s
 	}
-	s += ": " + e.Msg
 	if e.Offset >= 0 && e.Kind == ErrInvalidJSON {
 		s += fmt.Sprintf(" (at byte %d)", e.Offset)
 	}
 	return s
+}
+
+// Within puts the path of what holds the message in front of e.Path, with
+// the dot where one belongs: Within("messages[3]") turns
+// "content[0].tool_call.id" into "messages[3].content[0].tool_call.id" and
+// "[2].role" into "messages[2].role". It returns e.
+func (e *Error) Within(parent string) *Error {
+	e.Path = joinPath(parent, e.Path)
+	return e
 }
 
 func (e *Error) Unwrap() error { return e.Kind }

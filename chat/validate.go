@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+
+	"github.com/chatstore/chatstore/internal/plural"
 )
 
 // imageMIMETypes is the set of MIME types Haystack accepts for an image
@@ -101,7 +103,7 @@ func checkBase64(s string) error {
 	pads := len(s) - len(data)
 	switch len(data) % 4 {
 	case 1:
-		return fmt.Errorf("not valid base64: %d data characters cannot be 1 more than a multiple of 4", len(data))
+		return fmt.Errorf("not valid base64: %s cannot be 1 more than a multiple of 4", plural.Count(len(data), "data character", "data characters"))
 	case 2:
 		if pads != 2 {
 			return fmt.Errorf("not valid base64: incorrect padding (two trailing characters need \"==\")")

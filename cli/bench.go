@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,7 +16,9 @@ import (
 const benchUsage = `usage: chatstore bench [flags]
 
 Runs chatstore's standard workloads against a store (--store URL) or a
-running server (--server URL) and prints throughput and latency:
+running server (--server URL) and prints throughput and latency. Without
+either, it runs on a SQLite file in a new temporary directory, says where on
+stderr, and removes it at the end.
 
   W1  append 10,000 messages one at a time to one history
   W2  append 100,000 messages in batches of 100 over 1,000 histories
@@ -28,6 +32,7 @@ and is deleted at the end, also when the run fails or is interrupted.
 docs/BENCHMARKS.md has the figures for every backend.
 
 examples:
+  chatstore bench
   chatstore bench --store memory://
   chatstore bench --store sqlite:/tmp/bench.db --workloads W1,W3
   chatstore bench --server http://127.0.0.1:8080 --format json
@@ -38,7 +43,7 @@ flags:
 
 func runBench(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, "bench", benchUsage)
-	tf := addTargetFlags(f)
+	tf := addTargetFlags(f, "", "; without it and --server, a temporary SQLite file, removed at the end")
 	workloads := f.String("workloads", strings.Join(bench.Workloads, ","), "comma-separated workloads to run")
 	scale := f.Float64("scale", 1, "multiply the sizes of W1–W3 (0.01 for a quick look, at most 10)")
 	clients := f.Int("clients", 64, "W4's concurrent clients")
@@ -66,6 +71,21 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	if env.StderrTerminal {
 		cfg.Progress = env.Stderr
+	}
+	if *tf.store == "" && *tf.server == "" {
+		// Not chatstore.db of the working directory, which may be real
+		// data: a file of its own, removed (after the store is closed).
+		dir, err := os.MkdirTemp("", "chatstore-bench-")
+		if err != nil {
+			return fmt.Errorf("bench: a temporary store: %w", err)
+		}
+		defer func() {
+			if err := os.RemoveAll(dir); err != nil {
+				fmt.Fprintf(env.Stderr, "bench: removing the temporary store: %v\n", err)
+			}
+		}()
+		*tf.store = "sqlite:" + filepath.ToSlash(filepath.Join(dir, "bench.db"))
+		fmt.Fprintf(env.Stderr, "bench: no --store or --server: running on a temporary SQLite file, %s, removed at the end\n", *tf.store)
 	}
 	t, err := tf.open(ctx)
 	if err != nil {

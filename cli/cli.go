@@ -8,21 +8,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/client"
+	"github.com/chatstore/chatstore/redisstore"
 
-	// The backends the command can open by URL.
+	// The backends the command can open by URL (redisstore above).
 	_ "github.com/chatstore/chatstore/memstore"
 	_ "github.com/chatstore/chatstore/pgstore"
-	_ "github.com/chatstore/chatstore/redisstore"
 	_ "github.com/chatstore/chatstore/sqlitestore"
 )
 
@@ -76,7 +81,7 @@ func init() {
 		{"count", "print the number of messages of a history", countUsage, runCount},
 		{"delete", "delete a history", deleteUsage, runDelete},
 		{"bench", "measure a store or a server with the standard workloads", benchUsage, runBench},
-		{"version", "print the version", "usage: chatstore version\n", runVersion},
+		{"version", "print the version", versionUsage, runVersion},
 	}
 }
 
@@ -183,6 +188,36 @@ func (f *flags) fromEnv(names ...string) {
 	}
 }
 
+// Duration defines a time.Duration flag, as flag.FlagSet.Duration does, but
+// one whose errors say what a duration looks like: the flag package says only
+// "parse error", also for a number without a unit. Every duration flag of
+// the commands is defined through it, for the command line and for
+// CHATSTORE_* variables alike.
+func (f *flags) Duration(name string, value time.Duration, usage string) *time.Duration {
+	p := new(time.Duration)
+	*p = value
+	// The back quotes make PrintDefaults show "-name duration", as for
+	// flag.Duration, rather than "-name value".
+	f.Var((*durationValue)(p), name, usage+" (a `duration` with a unit: 500ms, 10s, 2m)")
+	return p
+}
+
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+func (d *durationValue) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+			return fmt.Errorf("a duration needs a unit, such as %q (units: ms, s, m, h)", s+"s")
+		}
+		return errors.New("not a duration: write a number with a unit, such as 500ms, 10s or 1m30s")
+	}
+	*d = durationValue(v)
+	return nil
+}
+
 // choice is a string flag that only takes one of a few values.
 type choice struct {
 	value   string
@@ -281,9 +316,11 @@ type targetFlags struct {
 	store, server, token *string
 }
 
-func addTargetFlags(f *flags) targetFlags {
+// addTargetFlags adds the flags; storeUsage, if not empty, is said of
+// --store after the URL forms.
+func addTargetFlags(f *flags, defaultStore, storeUsage string) targetFlags {
 	t := targetFlags{
-		store:  f.String("store", DefaultStore, "store URL: sqlite:FILE, memory://, postgres://…, redis://…"),
+		store:  f.String("store", defaultStore, "store URL: sqlite:FILE, memory://, postgres://…, redis://…"+storeUsage),
 		server: f.String("server", "", "work on a running server at this URL instead of a store"),
 		token:  f.String("token", "", "bearer token for --server"),
 	}
@@ -295,12 +332,44 @@ func (t targetFlags) open(ctx context.Context) (target, error) {
 	if *t.server != "" {
 		return client.New(*t.server, &client.Options{Token: *t.token})
 	}
+	// A command that is not the server has no log: its error says what went
+	// wrong, and go-redis's records would only repeat it on stderr in a
+	// format of their own.
+	routeGoRedisLog(nil)
 	return chatstore.Open(ctx, *t.store, nil)
 }
 
+// routeGoRedisLog sends the records go-redis writes itself (a pool that
+// cannot dial, a cluster that changes) to log, or drops them when log is
+// nil. go-redis v9 has a single logger per process (redis.SetLogger) and no
+// logger per client, so the stores leave it alone and the program sets it:
+// here the command, once, before it opens its store (a process runs one
+// command).
+func routeGoRedisLog(log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	redis.SetLogger(redisstore.SlogLogger(log))
+}
+
+const versionUsage = `usage: chatstore version
+
+Prints the version of chatstore (its module version, or the VCS revision it
+was built from), the Go version it was built with, and the platform.
+
+examples:
+  chatstore version
+  chatstore --version
+`
+
 func runVersion(_ context.Context, env *Env, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("%w: version takes no arguments", ErrUsage)
+	f := newFlags(env, "version", versionUsage)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return f.usageErr("takes no arguments, got %q", pos)
 	}
 	fmt.Fprintf(env.Stdout, "chatstore %s (%s, %s/%s)\n", Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil

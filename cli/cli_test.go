@@ -3,11 +3,16 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chatstore/chatstore"
 )
 
 type testEnv struct {
@@ -73,7 +78,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"--help"}, {"help", "import"}, {"import", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"help", "import"}, {"import", "-h"}, {"version", "--help"}, {"version", "-h"}, {"help", "version"}} {
 		e := newEnv(nil)
 		if err := Run(context.Background(), e.Env, args); err != nil {
 			t.Errorf("%q: %v", args, err)
@@ -139,5 +144,114 @@ func TestImportPairLines(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "line 1") {
 			t.Errorf("%s: error does not name the line: %v", c.line, err)
 		}
+	}
+}
+
+// TestDurationFlagErrors: a duration without a unit, from the environment
+// or the command line, is a usage error that says a unit is needed, not the
+// flag package's "parse error".
+func TestDurationFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"CHATSTORE_STORE_TIMEOUT": "10"}, []string{"serve"}, `CHATSTORE_STORE_TIMEOUT="10": a duration needs a unit, such as "10s"`},
+		{nil, []string{"serve", "--shutdown-timeout", "2.5"}, `a duration needs a unit, such as "2.5s"`},
+		{nil, []string{"bench", "--store", "memory://", "--duration", "soon"}, "not a duration: write a number with a unit"},
+	} {
+		e := newEnv(c.vars)
+		err := Run(context.Background(), e.Env, c.args)
+		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "parse error") {
+			t.Errorf("%v %q: %v, want a usage error with %q", c.vars, c.args, err, c.want)
+		}
+	}
+	e := newEnv(nil)
+	if err := Run(context.Background(), e.Env, []string{"serve", "--help"}); err != nil || !strings.Contains(e.out.String(), "-store-timeout duration\n") {
+		t.Errorf("serve --help does not name the type of --store-timeout: %v\n%s", err, e.out.String())
+	}
+}
+
+// TestServeRoutesGoRedisLog: the records go-redis writes itself (here, its
+// failed dials to a Redis that is not there) are in the server's log, in
+// its format, not on stderr in go-redis's own.
+func TestServeRoutesGoRedisLog(t *testing.T) {
+	e := newEnv(nil)
+	err := Run(context.Background(), e.Env, []string{"serve", "--addr", "127.0.0.1:0", "--store", "redis://127.0.0.1:1/0?dial_timeout=100ms", "--log-format", "text"})
+	if !errors.Is(err, chatstore.ErrUnavailable) {
+		t.Fatalf("serve on an unreachable Redis: %v", err)
+	}
+	if logs := e.err.String(); !strings.Contains(logs, "level=WARN msg=\"redis: connection pool: failed to dial") || !strings.Contains(logs, "component=go-redis") {
+		t.Errorf("go-redis's records are not in the server's log:\n%s", logs)
+	}
+}
+
+// TestImportCounts: import's report and errors count with their noun.
+func TestImportCounts(t *testing.T) {
+	good := `{"role":"user","content":[{"text":"hi"}]}` + "\n"
+	for _, c := range []struct {
+		in, wantErr, wantReport string
+	}{
+		{good, "", "imported stdin: 1 message read, 1 written, 0 skipped"},
+		{good + "nonsense\n", "line 2: ", "(the message before it was imported)"},
+		{good + good + "nonsense\n", "line 3: ", "(the 2 messages before it were imported)"},
+		{"nonsense\n", "line 1: ", "(nothing was imported)"},
+		{`{"role":"user","meta":{"chat_message_id":7},"content":[{"text":"hi"}]}` + "\n", `import: writing 1 message to "h": chatstore: invalid message: messages[0].meta.chat_message_id`, ""},
+	} {
+		e := newEnv(nil)
+		e.Stdin = strings.NewReader(c.in)
+		err := Run(context.Background(), e.Env, []string{"import", "--history", "h", "--store", "memory://"})
+		switch {
+		case c.wantErr == "" && (err != nil || !strings.Contains(e.err.String(), c.wantReport)):
+			t.Errorf("%q: %v, report %q, want %q", c.in, err, e.err.String(), c.wantReport)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr) || !strings.Contains(err.Error(), c.wantReport)):
+			t.Errorf("%q: %v, want an error with %q and %q", c.in, err, c.wantErr, c.wantReport)
+		}
+	}
+}
+
+// TestShowEmptyHistory: show of a history without messages is an error
+// that says so (a typo must not pass for an empty answer), but --last-k 0
+// of a history with messages rightly prints nothing.
+func TestShowEmptyHistory(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "x.db")
+	e := newEnv(map[string]string{"CHATSTORE_STORE": db})
+	e.Stdin = strings.NewReader(`{"role":"user","content":[{"text":"hi"}]}` + "\n")
+	if err := Run(context.Background(), e.Env, []string{"import", "--history", "h"}); err != nil {
+		t.Fatal(err)
+	}
+	e.out.Reset()
+	err := Run(context.Background(), e.Env, []string{"show", "H"})
+	if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `history "H" is empty or unknown`) || e.out.Len() != 0 {
+		t.Errorf("show of an unknown history: %v, printed %q", err, e.out.String())
+	}
+	if err := Run(context.Background(), e.Env, []string{"show", "h", "--last-k", "0"}); err != nil || e.out.Len() != 0 {
+		t.Errorf("show --last-k 0 of a history with messages: %v, printed %q", err, e.out.String())
+	}
+}
+
+// TestBenchDefaultsToTemporaryStore: bench without --store or --server
+// does not touch chatstore.db of the working directory: it runs on a SQLite
+// file in a temporary directory, says so, and removes it.
+func TestBenchDefaultsToTemporaryStore(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where os.MkdirTemp makes it
+	t.Chdir(t.TempDir())
+	e := newEnv(nil)
+	if err := Run(context.Background(), e.Env, []string{"bench", "--workloads", "W1", "--scale", "0.001", "--json"}); err != nil {
+		t.Fatalf("bench: %v\n%s", err, e.err.String())
+	}
+	if _, err := os.Stat("chatstore.db"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("bench made or touched chatstore.db in the working directory: %v", err)
+	}
+	var rep struct{ Target string }
+	if err := json.Unmarshal(e.out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if want := "sqlite:" + filepath.ToSlash(tmp) + "/chatstore-bench-"; !strings.HasPrefix(rep.Target, want) || !strings.Contains(e.err.String(), "temporary SQLite file, "+rep.Target+", removed at the end") {
+		t.Errorf("target %q, stderr %q; want a target under %s, named on stderr", rep.Target, e.err.String(), want)
+	}
+	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
+		t.Errorf("the temporary store was not removed: %v %v", left, err)
 	}
 }

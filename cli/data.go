@@ -15,6 +15,7 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/internal/jsonx"
+	"github.com/chatstore/chatstore/internal/plural"
 )
 
 const importUsage = `usage: chatstore import [--history ID] [--format haystack|openai] [--store URL | --server URL] [FILE]
@@ -74,6 +75,10 @@ Prints the messages of the last N rounds of a history (the store's default
 last_k without --last-k), one per line: Haystack JSON, OpenAI JSON, or a
 readable transcript with --format text.
 
+A history without messages (an unknown id, a typo, a deleted history) is an
+error: show says so on stderr and exits 1, as grep does when nothing matches,
+so a script notices. ("count ID" prints 0 for it and exits 0.)
+
 examples:
   chatstore show session-42
   chatstore show session-42 --last-k all --format text
@@ -109,7 +114,7 @@ const importBatch = 500
 
 // openTarget parses the flags of a data command and opens its target.
 func openTarget(ctx context.Context, f *flags, args []string, nargs int) (target, []string, error) {
-	tf := addTargetFlags(f)
+	tf := addTargetFlags(f, DefaultStore, "")
 	pos, err := f.parse(args)
 	if err != nil {
 		return nil, nil, err
@@ -155,7 +160,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		}
 		n, err := t.Write(ctx, cur, pending)
 		if err != nil {
-			return fmt.Errorf("import: writing %d messages to %q: %w", len(pending), cur, err)
+			return fmt.Errorf("import: writing %s to %q: %w", plural.Count(len(pending), "message", "messages"), cur, err)
 		}
 		written += n
 		pending = pending[:0]
@@ -172,7 +177,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 					return ferr
 				}
 				prog.done()
-				return fmt.Errorf("import: %s: line %d: %w (the %d messages before it were imported)", name, line, perr, read)
+				return fmt.Errorf("import: %s: line %d: %w (%s)", name, line, perr, importedBefore(read))
 			}
 			if id != cur || len(pending) >= *batch {
 				if err := flush(); err != nil {
@@ -194,9 +199,21 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	prog.done()
-	fmt.Fprintf(env.Stderr, "imported %s: %d messages read, %d written, %d skipped (already present, or system messages the store skips)\n",
-		name, read, written, read-written)
+	fmt.Fprintf(env.Stderr, "imported %s: %s read, %d written, %d skipped (already present, or system messages the store skips)\n",
+		name, plural.Count(read, "message", "messages"), written, read-written)
 	return nil
+}
+
+// importedBefore says what an import that stopped at a bad line had
+// imported before it.
+func importedBefore(read int) string {
+	switch read {
+	case 0:
+		return "nothing was imported"
+	case 1:
+		return "the message before it was imported"
+	}
+	return fmt.Sprintf("the %d messages before it were imported", read)
 }
 
 // parseImportLine reads one line of an import: a message, or with no
@@ -406,6 +423,18 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(msgs) == 0 {
+		// Say why nothing is printed, so that a mistyped id is not taken
+		// for an empty answer. With --last-k 0 a history that has messages
+		// rightly prints none.
+		n, err := t.Count(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("show: history %q is empty or unknown (ids are case-sensitive; \"chatstore histories\" lists them)", pos[0])
+		}
+	}
 	w := bufio.NewWriter(env.Stdout)
 	if *format == "text" {
 		writeTranscript(w, msgs)
@@ -465,7 +494,7 @@ func writeTranscript(w io.Writer, msgs []chat.Message) {
 				}
 				result := p.Result
 				if p.Parts != nil {
-					result = fmt.Sprintf("[%d parts]", len(p.Parts))
+					result = "[" + plural.Count(len(p.Parts), "part", "parts") + "]"
 				}
 				fmt.Fprintf(w, "  %s %s: %s\n", mark, tool, result)
 			case chat.Reasoning:
@@ -522,7 +551,7 @@ func (p *progress) update(n int) {
 	}
 	p.last = time.Now()
 	rate := float64(n) / max(time.Since(p.start).Seconds(), 1e-9)
-	fmt.Fprintf(p.env.Stderr, "\r\033[K%s: %d messages (%.0f/s)", p.what, n, rate)
+	fmt.Fprintf(p.env.Stderr, "\r\033[K%s: %s (%.0f/s)", p.what, plural.Count(n, "message", "messages"), rate)
 	p.shown = true
 }
 

@@ -22,7 +22,8 @@ const serveUsage = `usage: chatstore serve [flags]
 
 Serves the HTTP API (docs/SERVER.md) until SIGINT or SIGTERM, then stops
 accepting connections, lets requests in flight finish, closes the store and
-exits 0. Every flag can also be set with the environment variable named in
+exits 0. SIGHUP reloads the tokens file; without one it is logged and
+ignored. Every flag can also be set with the environment variable named in
 its description; a flag on the command line wins.
 
 Without --tokens-file anyone who can connect may read and delete every
@@ -104,6 +105,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 
+	routeGoRedisLog(log) // a Redis store's client logs in the server's format
 	store, err := chatstore.Open(ctx, *storeURL, &chatstore.Options{Logger: log})
 	if err != nil {
 		return err
@@ -115,6 +117,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	if *tokensFile != "" {
 		stop := reloadTokensOnHUP(srv, *tokensFile, log)
+		defer stop()
+	} else {
+		stop := ignoreHUP(log)
 		defer stop()
 	}
 	ln, err := net.Listen("tcp", *addr)
@@ -186,6 +191,30 @@ func reloadTokensOnHUP(srv *server.Server, file string, log *slog.Logger) (stop 
 				continue
 			}
 			log.Info("tokens reloaded", "file", file, "tokens", tokens.Len())
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
+
+// ignoreHUP keeps SIGHUP, which reloads the tokens file, from killing a
+// server that has none (its default action ends the process, dropping the
+// requests in flight); each one is logged as ignored. It returns a function
+// that stops listening.
+func ignoreHUP(log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				log.Warn("SIGHUP ignored: it reloads the tokens file, and this server was started without --tokens-file")
+			}
 		}
 	}()
 	return func() {

@@ -35,9 +35,10 @@ type Options struct {
 
 // Client is a chatstore server's API. It is safe for concurrent use.
 type Client struct {
-	base  string // scheme://host[/prefix], without a trailing slash
-	token string
-	http  *http.Client
+	base    string // scheme://host[/prefix], without a trailing slash
+	display string // base with its password, if any, redacted, for errors
+	token   string
+	http    *http.Client
 }
 
 // Error is an error answer of the server. It wraps the chatstore sentinel
@@ -55,6 +56,28 @@ func (e *Error) Error() string {
 // Unwrap maps the server's error codes back to chatstore's sentinels.
 func (e *Error) Unwrap() error { return apicode.Err(e.Code) }
 
+// unreachableError is a request that got no answer: the server could not be
+// reached, or the connection failed before it answered. It says so, with
+// the server's address, rather than "store unavailable": nothing is known
+// about the store. It is still chatstore.ErrUnavailable to errors.Is
+// (trying again later may succeed), and keeps net/http's error for
+// errors.As.
+type unreachableError struct {
+	method, path, server string
+	err                  error // from http.Client.Do, a *url.Error
+}
+
+func (e *unreachableError) Error() string {
+	cause := e.err
+	var ue *url.Error
+	if errors.As(cause, &ue) {
+		cause = ue.Err // its text repeats the method and URL
+	}
+	return fmt.Sprintf("client: %s %s: the server at %s could not be reached: %v", e.method, e.path, e.server, cause)
+}
+
+func (e *unreachableError) Unwrap() []error { return []error{chatstore.ErrUnavailable, e.err} }
+
 var defaultHTTP = func() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 256
@@ -69,7 +92,7 @@ func New(baseURL string, opts *Options) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("client: server URL must be http://HOST[:PORT] or https://…, got %q", baseURL)
 	}
-	c := &Client{base: strings.TrimRight(u.String(), "/"), http: defaultHTTP}
+	c := &Client{base: strings.TrimRight(u.String(), "/"), display: strings.TrimRight(u.Redacted(), "/"), http: defaultHTTP}
 	if opts != nil {
 		c.token = opts.Token
 		if opts.HTTPClient != nil {
@@ -113,7 +136,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		if ctx.Err() != nil {
 			return fmt.Errorf("client: %s %s: %w", method, path, ctx.Err())
 		}
-		return fmt.Errorf("client: %s %s: %w: %w", method, path, chatstore.ErrUnavailable, err)
+		return &unreachableError{method: method, path: path, server: c.display, err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

@@ -3,8 +3,12 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/chatstore/chatstore"
@@ -119,5 +123,31 @@ func TestOddIDs(t *testing.T) {
 		if err := st.DeleteAll(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestUnreachableServer: a server that cannot be reached is reported as
+// such, with its address (password redacted), not as "store unavailable";
+// the error is still chatstore.ErrUnavailable and keeps net/http's error.
+func TestUnreachableServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	c, err := client.New("http://user:secret@"+addr+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Count(t.Context(), "x")
+	var ue *url.Error
+	if !errors.Is(err, chatstore.ErrUnavailable) || !errors.As(err, &ue) {
+		t.Errorf("err = %v, want ErrUnavailable wrapping a *url.Error", err)
+	}
+	msg := fmt.Sprint(err)
+	want := "client: GET /v1/histories/x: the server at http://user:xxxxx@" + addr + " could not be reached: "
+	if !strings.HasPrefix(msg, want) || strings.Contains(msg, "store unavailable") || strings.Contains(msg, "secret") {
+		t.Errorf("message %q, want it to start with %q", msg, want)
 	}
 }

@@ -18,6 +18,10 @@
 // round trip, with ids, skips and round bookkeeping done inside Redis
 // (scripts.go). Reading the last k rounds is one script too, and reads only
 // those rounds. A sorted set of history ids (not KEYS) serves listings.
+//
+// go-redis logs some events itself, through one logger per process that a
+// store does not touch; redis.SetLogger(redisstore.SlogLogger(logger)) sends
+// them to a slog.Logger.
 package redisstore
 
 import (
@@ -112,20 +116,20 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	return openURL(ctx, u, opts)
 }
 
-func open(ctx context.Context, u *url.URL, opts *chatstore.Options) (driver.Store, error) {
-	if opts != nil && opts.Logger != nil {
-		// go-redis writes its own records (failed dials, for one) with the
-		// standard log package to stderr, which breaks a server's JSON log
-		// stream. Its logger is one per process, so the store's logger
-		// takes it over.
-		redis.SetLogger(SlogLogger(opts.Logger))
-	}
+// open leaves go-redis's logger alone. go-redis v9 writes its own records
+// (a pool that cannot dial, for one) through a single logger per process,
+// redis.SetLogger; its Options have no logger per client. Were a store to set
+// it, the records of every Redis client in the process would go to whichever
+// store was opened last, and a program's own choice would be overridden.
+// The program sets it once, with SlogLogger; chatstore serve does.
+func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
 	return openURL(ctx, u, nil)
 }
 
-// SlogLogger adapts log for redis.SetLogger, for programs that build their
-// own go-redis clients (New): go-redis's records then go to log at level
-// Warn, with component=go-redis.
+// SlogLogger adapts log for redis.SetLogger: go-redis's own records then go
+// to log at level Warn, with component=go-redis, rather than to stderr in a
+// format of their own. go-redis has one such logger per process, so a
+// program sets it once, for all its Redis clients; stores do not set it.
 func SlogLogger(log *slog.Logger) interface {
 	Printf(ctx context.Context, format string, v ...any)
 } {

@@ -206,18 +206,23 @@ func TestOpenClusterURL(t *testing.T) {
 	}
 }
 
-// TestLogsToSlog checks that go-redis's own records go to the store's
-// logger, not to stderr in another format: a server's log stays JSON.
-func TestLogsToSlog(t *testing.T) {
-	var buf syncBuffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil))
+// TestLeavesGoRedisLoggerAlone: go-redis has one logger per process, and
+// opening a store does not take it over, whatever logger the store has:
+// go-redis's records (here, failed dials) go where the program sent them.
+// SlogLogger sends them to a slog.Logger, with component=go-redis.
+func TestLeavesGoRedisLoggerAlone(t *testing.T) {
+	var program, store syncBuffer
+	redis.SetLogger(redisstore.SlogLogger(slog.New(slog.NewJSONHandler(&program, nil))))
 	t.Cleanup(func() { redis.SetLogger(redisstore.SlogLogger(slog.Default())) })
-	_, err := chatstore.Open(context.Background(), "redis://127.0.0.1:1/0?dial_timeout=100ms", &chatstore.Options{Logger: log})
+	_, err := chatstore.Open(context.Background(), "redis://127.0.0.1:1/0?dial_timeout=100ms", &chatstore.Options{Logger: slog.New(slog.NewJSONHandler(&store, nil))})
 	if !errors.Is(err, chatstore.ErrUnavailable) {
 		t.Fatalf("unreachable Redis: %v", err)
 	}
-	if got := buf.String(); !strings.Contains(got, `"component":"go-redis"`) || !strings.Contains(got, "dial") {
-		t.Errorf("no go-redis record in the store's log: %q", got)
+	if got := program.String(); !strings.Contains(got, `"level":"WARN"`) || !strings.Contains(got, `"component":"go-redis"`) || !strings.Contains(got, "dial") {
+		t.Errorf("no go-redis record in the program's log: %q", got)
+	}
+	if got := store.String(); got != "" {
+		t.Errorf("opening the store took over go-redis's logger; the store's log has %q", got)
 	}
 }
 

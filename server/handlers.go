@@ -226,7 +226,7 @@ func decodeMessages(m jsonx.Member, name string, openai bool) ([]chat.Message, e
 	if err != nil {
 		var ce *chat.Error
 		if errors.As(err, &ce) {
-			ce.Path = name + ce.Path
+			ce.Within(name)
 			if ce.Offset >= 0 {
 				ce.Offset += m.Offset
 			}
@@ -473,7 +473,7 @@ func (s *Server) writeMessageList(w http.ResponseWriter, r *http.Request, msgs [
 		if err != nil {
 			var ce *chat.Error
 			if errors.As(err, &ce) {
-				ce.Path = "messages[" + strconv.Itoa(i) + "]" + ce.Path
+				ce.Within("messages[" + strconv.Itoa(i) + "]")
 				return badRequest("not_convertible", strings.TrimPrefix(ce.Error(), "chat: "))
 			}
 			return err

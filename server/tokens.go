@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/chatstore/chatstore/internal/plural"
 )
 
 // ErrTokens is wrapped by every error reading a tokens file.
@@ -75,14 +77,14 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 			continue
 		}
 		if len(fields) < 2 || len(fields) > 3 {
-			return nil, fmt.Errorf("server: %w: line %d: want \"TENANT TOKEN\" or \"TENANT TOKEN read-only\", got %d fields", ErrTokens, line, len(fields))
+			return nil, fmt.Errorf("server: %w: line %d: want \"TENANT TOKEN\" or \"TENANT TOKEN read-only\", got %s", ErrTokens, line, plural.Count(len(fields), "field", "fields"))
 		}
 		name, token := fields[0], fields[1]
 		if err := checkTenant(name); err != nil {
 			return nil, fmt.Errorf("server: %w: line %d: %v", ErrTokens, line, err)
 		}
 		if len(token) < MinTokenLen {
-			return nil, fmt.Errorf("server: %w: line %d: token of tenant %q is %d bytes; at least %d are required", ErrTokens, line, name, len(token), MinTokenLen)
+			return nil, fmt.Errorf("server: %w: line %d: token of tenant %q is %s; at least %d are required", ErrTokens, line, name, plural.Count(len(token), "byte", "bytes"), MinTokenLen)
 		}
 		e := tokenEntry{digest: sha256.Sum256([]byte(token)), tenant: Tenant{Name: name}}
 		if len(fields) == 3 {

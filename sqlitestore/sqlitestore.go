@@ -26,7 +26,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -165,7 +167,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	writer.SetConnMaxIdleTime(0)
 	if err := retryBusy(ctx, o.BusyTimeout, func() error { return migrate(ctx, writer, schemaVersion) }); err != nil {
 		writer.Close()
-		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
+		return nil, fmt.Errorf("sqlitestore: %s: %w", path, explainCantOpen(path, err))
 	}
 	readers, err := sql.Open("sqlite", dsn("deferred"))
 	if err != nil {
@@ -197,6 +199,22 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	}
 	go s.commitLoop()
 	return s, nil
+}
+
+// explainCantOpen says why SQLite could not open the file when the reason is
+// a missing directory: SQLite creates the file but not its directory, and
+// says only "unable to open database file". The directory is checked only
+// after SQLite failed, so a path SQLite accepts is never refused.
+func explainCantOpen(path string, err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_CANTOPEN {
+		return err
+	}
+	dir := filepath.Dir(filepath.Clean(path)) // SQLite resolves "a/../b" by name too
+	if _, serr := os.Stat(dir); !errors.Is(serr, fs.ErrNotExist) {
+		return err
+	}
+	return fmt.Errorf("the directory %s does not exist; create it, or choose a file in an existing directory (%w)", dir, err)
 }
 
 // retryBusy runs fn until it does not fail with SQLITE_BUSY, for up to

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chatstore/chatstore"
@@ -50,5 +51,16 @@ func TestOpenByURL(t *testing.T) {
 	}
 	if _, err := chatstore.Open(t.Context(), "sqlite:///nonexistent-dir/sub/chat.db", nil); err == nil {
 		t.Errorf("opened a file in a directory that does not exist")
+	}
+}
+
+// TestOpenMissingDirectory: SQLite creates the file but not its directory,
+// and the error says which directory is missing rather than only SQLite's
+// "unable to open database file".
+func TestOpenMissingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "no", "such")
+	_, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(filepath.Join(dir, "chat.db")), nil)
+	if err == nil || !strings.Contains(err.Error(), "the directory "+dir+" does not exist") {
+		t.Errorf("err = %v, want it to name the missing directory %s", err, dir)
 	}
 }

@@ -17,7 +17,11 @@ func main() {
 	err := cli.Run(ctx, cli.OSEnv(), os.Args[1:])
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "chatstore:", err)
+		// No "chatstore:" in front: every error already starts with the
+		// package that made it ("chatstore: unknown store URL scheme",
+		// "sqlitestore: …", "usage error: …"), and a program prefix would
+		// say "chatstore: chatstore: …" for the root package's own.
+		fmt.Fprintln(os.Stderr, err)
 		if errors.Is(err, cli.ErrUsage) {
 			os.Exit(2)
 		}

@@ -57,6 +57,7 @@ type proc struct {
 	done chan error
 	logs *bytes.Buffer
 	mu   *sync.Mutex
+	line chan struct{} // has a value when lines were logged since the last receive
 }
 
 // lockedBuffer lets the test read the logs while the process writes them.
@@ -84,13 +85,17 @@ func serve(t *testing.T, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, done: make(chan error, 1), logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	p := &proc{t: t, cmd: cmd, done: make(chan error, 1), logs: &bytes.Buffer{}, mu: &sync.Mutex{}, line: make(chan struct{}, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
 			lockedWriter{p.mu, p.logs}.Write([]byte(line + "\n"))
+			select {
+			case p.line <- struct{}{}:
+			default:
+			}
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
 				addr <- rec.Addr
@@ -446,7 +451,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if !strings.HasPrefix(out, "chatstore ") {
 		t.Errorf("version: %q", out)
 	}
-	for _, c := range []string{"serve", "import", "export", "histories", "show", "count", "delete", "bench"} {
+	for _, c := range []string{"serve", "import", "export", "histories", "show", "count", "delete", "bench", "version"} {
 		out, _ := run(t, "", c, "--help")
 		if !strings.Contains(out, "usage: chatstore "+c) || !strings.Contains(out, "examples:") {
 			t.Errorf("%s --help lacks usage or examples:\n%s", c, out)
