@@ -249,10 +249,7 @@ func (s *Store) records(messages []chat.Message) ([]driver.Record, error) {
 		}
 		rec, body, err := toRecord(m, buf)
 		if err != nil {
-			if ce, ok := err.(*chat.Error); ok && ce.Kind == chat.ErrInvalidMessage {
-				return nil, &messageError{ce.Within(fmt.Sprintf("messages[%d]", i))}
-			}
-			return nil, fmt.Errorf("chatstore: %w: messages[%d]: %w", ErrInvalidMessage, i, err)
+			return nil, MessageError(i, err)
 		}
 		buf = body
 		recs = append(recs, rec)
@@ -265,6 +262,15 @@ func (s *Store) records(messages []chat.Message) ([]driver.Record, error) {
 		start = ends[i]
 	}
 	return recs, nil
+}
+
+// MessageError is the error of messages[index] of a write, which cannot be
+// stored for err: it is ErrInvalidMessage, says where, and keeps err.
+func MessageError(index int, err error) error {
+	if ce, ok := err.(*chat.Error); ok && ce.Kind == chat.ErrInvalidMessage {
+		return &messageError{ce.Within(fmt.Sprintf("messages[%d]", index))}
+	}
+	return fmt.Errorf("chatstore: %w: messages[%d]: %w", ErrInvalidMessage, index, err)
 }
 
 // messageError is a message of a write that cannot be stored: "chatstore:

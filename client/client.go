@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -65,6 +66,9 @@ func (e *Error) Unwrap() error { return apicode.Err(e.Code) }
 type unreachableError struct {
 	method, path, server string
 	err                  error // from http.Client.Do, a *url.Error
+	// mayHaveArrived is set for a write whose request may have reached
+	// the server before the connection failed: it may have been stored.
+	mayHaveArrived bool
 }
 
 func (e *unreachableError) Error() string {
@@ -76,7 +80,18 @@ func (e *unreachableError) Error() string {
 	return fmt.Sprintf("client: %s %s: the server at %s could not be reached: %v", e.method, e.path, e.server, cause)
 }
 
-func (e *unreachableError) Unwrap() []error { return []error{chatstore.ErrUnavailable, e.err} }
+func (e *unreachableError) Unwrap() []error {
+	if e.mayHaveArrived {
+		return []error{chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, e.err}
+	}
+	return []error{chatstore.ErrUnavailable, e.err}
+}
+
+// sentNothing reports a failure to connect: the request did not leave.
+func sentNothing(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
 
 var defaultHTTP = func() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
@@ -117,13 +132,22 @@ func historyPath(id, suffix string) string {
 
 // do sends one request and decodes a JSON answer into out (if not nil).
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	_, err := c.send(ctx, method, path, body, nil, out)
+	return err
+}
+
+// send is do with extra request headers, returning the answer's headers.
+func (c *Client) send(ctx context.Context, method, path string, body []byte, header http.Header, out any) (http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -131,17 +155,27 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	// A POST is a write: if it failed after it may have been sent, it may
+	// have been stored, and the error says so (chatstore.ErrOutcomeUnknown).
+	write := method == http.MethodPost && strings.HasSuffix(path, "/messages")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		unknown := write && !sentNothing(err)
 		if ctx.Err() != nil {
-			return fmt.Errorf("client: %s %s: %w", method, path, ctx.Err())
+			if unknown {
+				return nil, fmt.Errorf("client: %s %s: %w: %w: %w", method, path, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, ctx.Err())
+			}
+			return nil, fmt.Errorf("client: %s %s: %w", method, path, ctx.Err())
 		}
-		return &unreachableError{method: method, path: path, server: c.display, err: err}
+		return nil, &unreachableError{method: method, path: path, server: c.display, err: err, mayHaveArrived: unknown}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("client: %s %s: reading the answer: %w: %w", method, path, chatstore.ErrUnavailable, err)
+		if write {
+			return nil, fmt.Errorf("client: %s %s: reading the answer: %w: %w: %w", method, path, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
+		}
+		return nil, fmt.Errorf("client: %s %s: reading the answer: %w: %w", method, path, chatstore.ErrUnavailable, err)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
@@ -150,22 +184,40 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
 			e.Error.Code, e.Error.Message = "unknown", strings.TrimSpace(string(data))
 		}
-		return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+		return resp.Header, &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
 	if raw, ok := out.(*json.RawMessage); ok {
 		*raw = data // the caller decodes it; encoding/json would scan it all first
-		return nil
+		return resp.Header, nil
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("client: %s %s: the answer is not what the API describes: %w", method, path, err)
+			return resp.Header, fmt.Errorf("client: %s %s: the answer is not what the API describes: %w", method, path, err)
 		}
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // Write appends messages to a history (POST /v1/histories/{id}/messages).
+// An error that is chatstore.ErrOutcomeUnknown says the write may have been
+// stored (the connection failed after it was sent): retry it with
+// WriteIdempotent to store it once.
 func (c *Client) Write(ctx context.Context, historyID string, messages []chat.Message) (int, error) {
+	n, _, err := c.write(ctx, historyID, "", messages)
+	return n, err
+}
+
+// WriteIdempotent is Write with an Idempotency-Key (see
+// chatstore.Store.WriteIdempotent): a retry with the same key and messages
+// writes nothing and returns the first answer, with replayed true.
+func (c *Client) WriteIdempotent(ctx context.Context, historyID, key string, messages []chat.Message) (n int, replayed bool, err error) {
+	if err := chatstore.CheckIdempotencyKey(key); err != nil {
+		return 0, false, fmt.Errorf("client: %w", err)
+	}
+	return c.write(ctx, historyID, key, messages)
+}
+
+func (c *Client) write(ctx context.Context, historyID, key string, messages []chat.Message) (int, bool, error) {
 	b := append(make([]byte, 0, 256*len(messages)), `{"messages":[`...)
 	for i, m := range messages {
 		if i > 0 {
@@ -173,17 +225,22 @@ func (c *Client) Write(ctx context.Context, historyID string, messages []chat.Me
 		}
 		var err error
 		if b, err = m.AppendJSON(b); err != nil {
-			return 0, fmt.Errorf("client: message %d: %w: %w", i, chatstore.ErrInvalidMessage, err)
+			return 0, false, chatstore.MessageError(i, err)
 		}
 	}
 	b = append(b, "]}"...)
+	var header http.Header
+	if key != "" {
+		header = http.Header{"Idempotency-Key": {key}}
+	}
 	var out struct {
 		N int `json:"messages_written"`
 	}
-	if err := c.do(ctx, "POST", historyPath(historyID, "/messages"), b, &out); err != nil {
-		return 0, err
+	h, err := c.send(ctx, "POST", historyPath(historyID, "/messages"), b, header, &out)
+	if err != nil {
+		return 0, false, err
 	}
-	return out.N, nil
+	return out.N, h.Get("Idempotent-Replayed") == "true", nil
 }
 
 // Retrieve returns the last rounds of a history, as many as the server's

@@ -1,14 +1,19 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chatstore/chatstore"
@@ -149,5 +154,62 @@ func TestUnreachableServer(t *testing.T) {
 	want := "client: GET /v1/histories/x: the server at http://user:xxxxx@" + addr + " could not be reached: "
 	if !strings.HasPrefix(msg, want) || strings.Contains(msg, "store unavailable") || strings.Contains(msg, "secret") {
 		t.Errorf("message %q, want it to start with %q", msg, want)
+	}
+}
+
+// TestWriteIdempotent: a keyed write retried after its answer was lost is
+// stored once, and the lost answer is reported as an unknown outcome, not
+// as "nothing happened".
+func TestWriteIdempotent(t *testing.T) {
+	ctx := context.Background()
+	st, err := chatstore.Open(ctx, "memory://", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, _ := server.New(st, &server.Options{Logger: slog.New(slog.DiscardHandler)})
+	// The first keyed write is served, but its connection is cut before
+	// the answer leaves, as when the server's host drops off the network.
+	var cut atomic.Bool
+	cut.Store(true)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if cut.CompareAndSwap(true, false) {
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			srv.ServeHTTP(httptest.NewRecorder(), r) // stored,
+			panic(http.ErrAbortHandler)              // but no answer
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		srv.ServeHTTP(w, r)
+	}))
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	defer ts.Close()
+	c, _ := client.New(ts.URL, nil)
+	msgs := []chat.Message{chat.User("q"), chat.Assistant("a")}
+	_, _, err = c.WriteIdempotent(ctx, "h", "key-1", msgs)
+	if !errors.Is(err, chatstore.ErrOutcomeUnknown) || !errors.Is(err, chatstore.ErrUnavailable) {
+		t.Fatalf("a write whose answer was lost: %v, want ErrOutcomeUnknown", err)
+	}
+	n, replayed, err := c.WriteIdempotent(ctx, "h", "key-1", msgs)
+	if err != nil || n != 2 || !replayed {
+		t.Errorf("retry: %d %v %v, want 2 replayed", n, replayed, err)
+	}
+	if got, _ := st.Count(ctx, "h"); got != 2 {
+		t.Errorf("the history holds %d messages, want 2", got)
+	}
+	if _, _, err := c.WriteIdempotent(ctx, "h", "key-1", []chat.Message{chat.User("other")}); !errors.Is(err, chatstore.ErrIdempotencyKeyReused) {
+		t.Errorf("key reused: %v", err)
+	}
+	if _, _, err := c.WriteIdempotent(ctx, "h", "bad key", msgs); !errors.Is(err, chatstore.ErrInvalidIdempotencyKey) {
+		t.Errorf("bad key: %v", err)
+	}
+	// A write that could not be sent at all stored nothing, and says so.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	down, _ := client.New("http://"+addr, nil)
+	_, err = down.Write(ctx, "h", msgs)
+	if !errors.Is(err, chatstore.ErrUnavailable) || errors.Is(err, chatstore.ErrOutcomeUnknown) {
+		t.Errorf("a write to no server: %v, want ErrUnavailable alone", err)
 	}
 }
