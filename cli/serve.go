@@ -115,13 +115,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *tokensFile != "" {
-		stop := reloadTokensOnHUP(srv, *tokensFile, log)
-		defer stop()
-	} else {
-		stop := ignoreHUP(log)
-		defer stop()
-	}
+	defer onHUP(srv, *tokensFile, log)()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -168,10 +162,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// reloadTokensOnHUP reads the tokens file again on every SIGHUP and gives
-// the server the new tokens; a file that no longer parses is logged and the
-// old tokens stay. It returns a function that stops listening.
-func reloadTokensOnHUP(srv *server.Server, file string, log *slog.Logger) (stop func()) {
+// onHUP handles SIGHUP: with a tokens file it reads the file again and
+// gives the server the new tokens (a file that no longer parses is logged
+// and the old tokens stay); without one it only logs that the signal was
+// ignored, since SIGHUP's default action would end the process and drop the
+// requests in flight. It returns a function that stops listening.
+func onHUP(srv *server.Server, file string, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -181,6 +177,10 @@ func reloadTokensOnHUP(srv *server.Server, file string, log *slog.Logger) (stop 
 			case <-done:
 				return
 			case <-hup:
+			}
+			if file == "" {
+				log.Warn("SIGHUP ignored: it reloads the tokens file, and this server was started without --tokens-file")
+				continue
 			}
 			tokens, err := server.LoadTokens(file)
 			if err == nil {
@@ -191,30 +191,6 @@ func reloadTokensOnHUP(srv *server.Server, file string, log *slog.Logger) (stop 
 				continue
 			}
 			log.Info("tokens reloaded", "file", file, "tokens", tokens.Len())
-		}
-	}()
-	return func() {
-		signal.Stop(hup)
-		close(done)
-	}
-}
-
-// ignoreHUP keeps SIGHUP, which reloads the tokens file, from killing a
-// server that has none (its default action ends the process, dropping the
-// requests in flight); each one is logged as ignored. It returns a function
-// that stops listening.
-func ignoreHUP(log *slog.Logger) (stop func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-hup:
-				log.Warn("SIGHUP ignored: it reloads the tokens file, and this server was started without --tokens-file")
-			}
 		}
 	}()
 	return func() {
