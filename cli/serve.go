@@ -52,7 +52,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	maxID := f.Int("max-history-id-bytes", server.DefaultMaxHistoryIDLen, fmt.Sprintf("longest history id, at most %d", server.MaxHistoryIDLen))
 	maxHeader := f.Int("max-header-bytes", 64<<10, "largest request header block")
 	maxResponse := f.Int("max-response-bytes", server.DefaultMaxResponseBytes, "largest answer; a read that selects more is refused with a hint to page")
-	maxInFlight := f.Int64("max-inflight-bytes", 0, "most bytes of request bodies and answers held at once, past which requests get 503 overloaded (0: 4 × --max-body-bytes, at least 2 × --max-response-bytes)")
+	maxInFlight := f.Int64("max-inflight-bytes", 0, "most bytes of request bodies and answers held at once, past which requests get 503 overloaded (0: 6 × --max-body-bytes, at least 3 × --max-response-bytes)")
 	allowedHosts := f.String("allowed-hosts", "", "without --tokens-file, comma-separated Host names served besides loopback ones (\"*\" for any), e.g. behind a reverse proxy")
 	storeTimeout := f.Duration("store-timeout", server.DefaultStoreTimeout, "longest a store call may take before the request answers 503")
 	headerTimeout := f.Duration("read-header-timeout", 5*time.Second, "time a client has to send the request headers")

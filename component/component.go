@@ -57,6 +57,10 @@ type Retriever struct {
 	// LastK is the number of rounds to read: ≥ 1, 0 for none (only the
 	// current messages), chatstore.All for everything, or StoreDefault.
 	LastK int
+	// MaxBytes, when > 0, bounds the history read, as
+	// chatstore.ReadOptions.MaxBytes does: a larger one fails with
+	// chatstore.ErrTooLarge.
+	MaxBytes int
 }
 
 // NewRetriever returns a retriever around store with LastK DefaultLastK.
@@ -98,14 +102,14 @@ func (r *Retriever) Run(ctx context.Context, historyID string, opts RunOptions) 
 	}
 	var history []chat.Message
 	var err error
-	switch k {
-	case 0:
+	if k == StoreDefault {
+		k = r.Store.DefaultLastK()
+	}
+	if k == 0 {
 		// Still reject a bad history id, as a read would.
 		err = chatstore.CheckHistoryID(historyID)
-	case StoreDefault:
-		history, err = r.Store.Retrieve(ctx, historyID)
-	default:
-		history, err = r.Store.RetrieveLast(ctx, historyID, k)
+	} else {
+		history, err = r.Store.Read(ctx, historyID, chatstore.ReadOptions{LastK: k, MaxBytes: r.MaxBytes})
 	}
 	if err != nil {
 		return nil, err

@@ -84,6 +84,7 @@ var (
 	_ driver.Store         = (*Store)(nil)
 	_ driver.Pinger        = (*Store)(nil)
 	_ driver.Ranger        = (*Store)(nil)
+	_ driver.BoundedReader = (*Store)(nil)
 	_ driver.PrefixDeleter = (*Store)(nil)
 	_ driver.KeyedWriter   = (*Store)(nil)
 )
@@ -282,15 +283,59 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 // read starts again in a repeatable-read transaction, so that all pages see
 // one state of the history.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	out, err := s.tail(ctx, s.pool, historyID, rounds, s.firstPage(historyID, rounds), true)
+	return s.ReadBounded(ctx, historyID, driver.Span{Rounds: rounds}, 0)
+}
+
+// ReadBounded implements driver.BoundedReader: rows are read one at a time,
+// and a read over maxBytes (> 0) stops at the row that crosses it.
+func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, error) {
+	if span.Rounds == 0 {
+		rows, err := s.pool.Query(ctx, s.q.rangeQ, historyID, span.From, span.To)
+		if err != nil {
+			return nil, wrap("range", historyID, err)
+		}
+		msgs, err := collect(rows, maxBytes)
+		return msgs, wrap("range", historyID, err)
+	}
+	b := bound{max: maxBytes}
+	out, err := s.tail(ctx, s.pool, historyID, span.Rounds, s.firstPage(historyID, span.Rounds), true, &b)
 	if errors.Is(err, errMorePages) {
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			var err error
-			out, err = s.tail(ctx, tx, historyID, rounds, s.firstPage(historyID, rounds)*4, false)
+			b = bound{max: maxBytes}
+			out, err = s.tail(ctx, tx, historyID, span.Rounds, s.firstPage(historyID, span.Rounds)*4, false, &b)
 			return err
 		})
 	}
 	return out, wrap("retrieve", historyID, err)
+}
+
+// bound adds up the bytes a read keeps, up to max (0: no bound).
+type bound struct{ max, n int }
+
+func (b *bound) add(m driver.Message) error {
+	if b.n += len(m.JSON); b.max > 0 && b.n > b.max {
+		return driver.ErrTooLarge
+	}
+	return nil
+}
+
+// collect reads (id, body) rows, within maxBytes.
+func collect(rows pgx.Rows, maxBytes int) ([]driver.Message, error) {
+	defer rows.Close()
+	b := bound{max: maxBytes}
+	var out []driver.Message
+	for rows.Next() {
+		var m driver.Message
+		if err := rows.Scan(&m.ID, &m.JSON); err != nil {
+			return nil, err
+		}
+		if err := b.add(m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }
 
 var errMorePages = errors.New("the tail goes past the first page")
@@ -317,7 +362,7 @@ type querier interface {
 // tail reads backwards in pages, each four times the last, working out the
 // rounds with a driver.TailWalker; with onePage it gives up with
 // errMorePages after the first.
-func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool) ([]driver.Message, error) {
+func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool, b *bound) ([]driver.Message, error) {
 	var (
 		rev    []driver.Message // newest first
 		walker *driver.TailWalker
@@ -350,6 +395,10 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 				break
 			}
 			if keep {
+				if err := b.add(m); err != nil {
+					rows.Close()
+					return nil, err
+				}
 				rev = append(rev, m)
 			}
 		}
@@ -362,7 +411,7 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 		}
 		if walker.All() {
 			// Everything is wanted and there is more: read it in order.
-			return s.all(ctx, q, historyID)
+			return s.all(ctx, q, historyID, b.max)
 		}
 		if onePage {
 			return nil, errMorePages
@@ -373,30 +422,18 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 	return rev, nil
 }
 
-// all reads a whole history in order.
-func (s *Store) all(ctx context.Context, q querier, historyID string) ([]driver.Message, error) {
+// all reads a whole history in order, within maxBytes.
+func (s *Store) all(ctx context.Context, q querier, historyID string, maxBytes int) ([]driver.Message, error) {
 	rows, err := q.Query(ctx, s.q.tailAll, historyID)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, scanMessage)
-}
-
-// scanMessage reads an (id, body) row.
-func scanMessage(r pgx.CollectableRow) (driver.Message, error) {
-	var m driver.Message
-	err := r.Scan(&m.ID, &m.JSON)
-	return m, err
+	return collect(rows, maxBytes)
 }
 
 // Range implements driver.Ranger: a primary-key range scan.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
-	rows, err := s.pool.Query(ctx, s.q.rangeQ, historyID, from, to)
-	if err != nil {
-		return nil, wrap("range", historyID, err)
-	}
-	msgs, err := pgx.CollectRows(rows, scanMessage)
-	return msgs, wrap("range", historyID, err)
+	return s.ReadBounded(ctx, historyID, driver.Span{From: from, To: to}, 0)
 }
 
 // Delete implements driver.Store: the history and its messages, in one

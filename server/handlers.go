@@ -155,7 +155,9 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			if err := s.hold(r, grow); err != nil {
 				return nil, err
 			}
-			buf = slices.Grow(buf, int(grow))
+			// make, not append: append may round the capacity up past
+			// what was held.
+			buf = append(make([]byte, 0, int64(cap(buf))+grow), buf...)
 		}
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -172,12 +174,23 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if len(buf) == 0 {
 		return nil, badRequest("invalid_json", "the request body is empty; a JSON object is required")
 	}
+	// What the body becomes while the request runs (decoded messages,
+	// their stored encoding, the driver's copy) weighs some times the
+	// body itself, and is held too.
+	if err := s.hold(r, decodeFactor*int64(len(buf))); err != nil {
+		return nil, err
+	}
 	return buf, nil
 }
 
+// decodeFactor is how many times its size a body's decoded and encoded
+// forms weigh besides it, measured on 8 MiB writes (about 45 MiB each).
+const decodeFactor = 3
+
 // bodyStartSize is the first buffer of a body whose length is not known,
-// or is larger than it.
-const bodyStartSize = 64 << 10
+// or is larger than it: small, since a client that announces a large body
+// and stalls holds it.
+const bodyStartSize = 16 << 10
 
 // members splits a JSON request body into its members (jsonx.Members),
 // with the server's errors.
@@ -319,7 +332,7 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 	}
 	// Either the last rounds (last_k, Haystack's retrieve) or a range of
 	// positions (offset and limit, for paging).
-	sel := chatstore.ReadOptions{LastK: s.store.DefaultLastK(), MaxBytes: s.opts.MaxResponseBytes}
+	sel := chatstore.ReadOptions{LastK: s.store.DefaultLastK()}
 	_, hasOffset := q["offset"]
 	_, hasLimit := q["limit"]
 	if hasOffset || hasLimit {
@@ -339,12 +352,15 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 		return s.writeStoredList(w, r, id, sel)
 	}
 	var msgs []chat.Message
-	err = s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-		msgs, err = s.store.Read(ctx, id, sel)
-		return err
+	err = s.boundedRead(r, func(maxBytes int) error {
+		sel.MaxBytes = maxBytes
+		return s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
+			msgs, err = s.store.Read(ctx, id, sel)
+			return err
+		})
 	})
 	if err != nil {
-		return s.readFailed(err)
+		return err
 	}
 	return s.writeMessageList(w, r, msgs, out)
 }
@@ -353,10 +369,40 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 func (s *Server) readFailed(err error) error {
 	if errors.Is(err, chatstore.ErrTooLarge) {
 		return badRequest("response_too_large", fmt.Sprintf(
-			"the messages selected are over the response limit of %s (one round can be that long); read the history in pages with ?offset=0&limit=%d, then the next offsets",
+			"the messages selected are over the response limit of %s (one round can be that long); read the history in pages with ?offset=0&limit=%d, then the next offsets, and a smaller limit if a page is still too large (one message always fits)",
 			byteSize(int64(s.opts.MaxResponseBytes)), DefaultRangeLimit))
 	}
 	return err
+}
+
+// readAllowance is what a read holds of the in-flight budget before it
+// knows its size: more than nearly every read needs.
+const readAllowance = 64 << 10
+
+// boundedRead runs a store read, which read gives a byte limit, under the
+// in-flight budget: first holding a small allowance and limited to it, as
+// most reads are small; if the messages selected are larger, holding more
+// and reading again. The stores that can (driver.BoundedReader) stop
+// reading at the limit, so what a read holds is what the budget counts.
+//
+// The second read holds what the budget has left, up to the response
+// limit; if that is less and the messages are more, whether they are over
+// the response limit is not known, and the answer is 503 overloaded.
+func (s *Server) boundedRead(r *http.Request, read func(maxBytes int) error) error {
+	limit := min(readAllowance, s.opts.MaxResponseBytes)
+	if err := s.hold(r, int64(limit)); err != nil {
+		return err
+	}
+	err := read(limit)
+	if !errors.Is(err, chatstore.ErrTooLarge) || limit == s.opts.MaxResponseBytes {
+		return s.readFailed(err)
+	}
+	limit += int(s.holdUpTo(r, int64(s.opts.MaxResponseBytes-limit)))
+	err = read(limit)
+	if errors.Is(err, chatstore.ErrTooLarge) && limit < s.opts.MaxResponseBytes {
+		return overloaded
+	}
+	return s.readFailed(err)
 }
 
 // DefaultRangeLimit is the limit of a range read that gives none.
@@ -393,13 +439,17 @@ func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, id stri
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], `{"messages":`...)
+	start := len(b)
 	var n int
-	err := s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-		b, n, err = s.store.AppendJSON(ctx, b, id, sel)
-		return err
+	err := s.boundedRead(r, func(maxBytes int) error {
+		sel.MaxBytes = maxBytes
+		return s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
+			b, n, err = s.store.AppendJSON(ctx, b[:start], id, sel)
+			return err
+		})
 	})
 	if err != nil {
-		return s.readFailed(err)
+		return err
 	}
 	b = append(b, "}\n"...)
 	*bp = b
@@ -411,11 +461,14 @@ func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, id stri
 	return nil
 }
 
+// smallAnswer is the size below which an answer is not held.
+const smallAnswer = 64 << 10
+
 // holdAnswer holds an answer's bytes against the in-flight budget while
 // it is sent: a slow reader of a large answer keeps it in memory. Small
 // answers, which most are, are not counted.
 func (s *Server) holdAnswer(r *http.Request, n int) error {
-	if n < bodyStartSize {
+	if n < smallAnswer {
 		return nil
 	}
 	return s.hold(r, int64(n))
@@ -533,9 +586,12 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 	}
 	retriever := component.Retriever{Store: s.store, LastK: component.StoreDefault}
 	var msgs []chat.Message
-	err = s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-		msgs, err = retriever.Run(ctx, id, opts)
-		return err
+	err = s.boundedRead(r, func(maxBytes int) error {
+		retriever.MaxBytes = maxBytes
+		return s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
+			msgs, err = retriever.Run(ctx, id, opts)
+			return err
+		})
 	})
 	if err != nil {
 		return err

@@ -229,10 +229,13 @@ func TestBodiesGrowAsTheyArrive(t *testing.T) {
 // 503 overloaded and Retry-After, having changed nothing, and goes through
 // once the budget is free again.
 func TestInFlightBudget(t *testing.T) {
-	f := newFixture(t, "memory://", &Options{MaxBodyBytes: 1 << 20, MaxInFlightBytes: 1 << 20})
+	// The smallest budget allowed: one body at the limit and what it
+	// decodes to.
+	const limit = 700 << 10
+	f := newFixture(t, "memory://", &Options{MaxBodyBytes: limit, MaxInFlightBytes: (1 + decodeFactor) * limit})
 	msg := body(chat.User(strings.Repeat("x", 600<<10)))
-	// One request holds 600 KiB of the 1 MiB budget, waiting for the rest
-	// of its body.
+	// One request holds about 700 KiB of the budget, waiting for the rest
+	// of its body; another then needs more than is left.
 	pw, rec, done := pipeRequest(f.srv, int64(len(msg)))
 	if _, err := pw.Write([]byte(msg[:len(msg)-10])); err != nil {
 		t.Fatal(err)

@@ -46,10 +46,11 @@ const (
 )
 
 // DefaultMaxInFlightBytes is the default bound on the bytes of request
-// bodies and answers held at once: room for four bodies at the body limit,
-// and for two answers at the response limit.
+// bodies and answers held at once: room for one body at the body limit with
+// what it decodes to (four times its size) beside many small requests, and
+// for three answers at the response limit.
 func DefaultMaxInFlightBytes(maxBodyBytes int64, maxResponseBytes int) int64 {
-	return max(4*maxBodyBytes, 2*int64(maxResponseBytes))
+	return max(6*maxBodyBytes, 3*int64(maxResponseBytes))
 }
 
 // Options configure a Server. A nil *Options means the defaults.
@@ -178,8 +179,8 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 	if o.MaxInFlightBytes == 0 {
 		o.MaxInFlightBytes = DefaultMaxInFlightBytes(o.MaxBodyBytes, o.MaxResponseBytes)
 	}
-	if o.MaxInFlightBytes < o.MaxBodyBytes {
-		return nil, fmt.Errorf("server: %w: the in-flight limit (%d bytes) is below the body limit (%d bytes), so a body at the limit could never be read", ErrOptions, o.MaxInFlightBytes, o.MaxBodyBytes)
+	if o.MaxInFlightBytes < (1+decodeFactor)*o.MaxBodyBytes {
+		return nil, fmt.Errorf("server: %w: the in-flight limit (%d bytes) is below %d times the body limit (%d bytes), so a body at the limit could never be served", ErrOptions, o.MaxInFlightBytes, 1+decodeFactor, o.MaxBodyBytes)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -354,10 +355,28 @@ func (s *Server) hold(r *http.Request, n int64) error {
 		s.held.Add(-n)
 		return overloaded
 	}
+	s.holding(r, n)
+	return nil
+}
+
+// holdUpTo takes as much of the in-flight budget as is left, up to n, and
+// returns how much it took.
+func (s *Server) holdUpTo(r *http.Request, n int64) int64 {
+	for {
+		held := s.held.Load()
+		take := max(min(n, s.opts.MaxInFlightBytes-held), 0)
+		if s.held.CompareAndSwap(held, held+take) {
+			s.holding(r, take)
+			return take
+		}
+	}
+}
+
+// holding notes n more bytes held for r, given back when it ends.
+func (s *Server) holding(r *http.Request, n int64) {
 	if h, ok := r.Context().Value(holdingKey{}).(*holding); ok {
 		h.bytes += n
 	}
-	return nil
 }
 
 var overloaded = httpError(http.StatusServiceUnavailable, apicode.Overloaded, "the server holds as many request and answer bytes as it may; retry later")
