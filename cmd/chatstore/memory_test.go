@@ -248,32 +248,56 @@ func TestMemoryBound(t *testing.T) {
 
 	// Four reads of its last round in Haystack's format and four in
 	// OpenAI's, at once: each is refused, saying how to page.
-	reads := make([]answer, 8)
-	readErrs := make([]error, 8)
-	phase("(c) 8 concurrent reads of last_k=1", func() {
+	// The same through the context route, which reads the store too.
+	readReq := func(i int) (string, hostile) {
+		switch i % 3 {
+		case 1:
+			return "GET ?last_k=1&format=openai", hostile{method: "GET", target: "/v1/histories/open/messages?last_k=1&format=openai"}
+		case 2:
+			return "POST context last_k 1", hostile{method: "POST", target: "/v1/histories/open/context", body: []byte(`{"last_k":1}`)}
+		}
+		return "GET ?last_k=1", hostile{method: "GET", target: "/v1/histories/open/messages?last_k=1"}
+	}
+	reads := make([]answer, 12)
+	readErrs := make([]error, 12)
+	phase("(c) 12 concurrent reads of last_k=1", func() {
 		var wg sync.WaitGroup
 		for i := range reads {
-			target := "/v1/histories/open/messages?last_k=1"
-			if i%2 == 1 {
-				target += "&format=openai"
-			}
-			wg.Go(func() { reads[i], readErrs[i] = exchange(addr, hostile{method: "GET", target: target}) })
+			_, req := readReq(i)
+			wg.Go(func() { reads[i], readErrs[i] = exchange(addr, req) })
 		}
 		wg.Wait()
 	})
+	// Each is refused: 400 response_too_large, saying how to page, when
+	// the server could afford to find out; 503 overloaded, with
+	// Retry-After, when the in-flight budget was taken by the others. At
+	// least one finds out, and each retried alone does.
+	tooLarge := 0
 	for i, a := range reads {
-		what := "GET ?last_k=1"
-		if i%2 == 1 {
-			what += "&format=openai"
-		}
+		what, req := readReq(i)
 		if readErrs[i] != nil {
 			t.Errorf("%s: %v", what, readErrs[i])
 			continue
+		}
+		if a.status == 503 {
+			if errorCode(a) != "overloaded" || a.header.Get("Retry-After") == "" {
+				t.Errorf("%s: %d %q, want 503 overloaded with Retry-After", what, a.status, clip(a.body, 300))
+			}
+			if a, readErrs[i] = exchange(addr, req); readErrs[i] != nil {
+				t.Errorf("%s again: %v", what, readErrs[i])
+				continue
+			}
+		} else {
+			tooLarge++
 		}
 		r := hostile{codes: []string{"response_too_large"}, has: []string{"offset", "limit"}}
 		if ps := r.problems(a); len(ps) > 0 {
 			t.Errorf("%s: %d %q\n%s", what, a.status, clip(a.body, 300), strings.Join(ps, "\n"))
 		}
+	}
+	t.Logf("(c) %d of %d concurrent reads answered response_too_large at once, the others overloaded", tooLarge, len(reads))
+	if tooLarge == 0 {
+		t.Errorf("no concurrent read of the open round was answered response_too_large")
 	}
 	// The paging the refusal points to works.
 	phase("(c) reading a page of 100", func() {
