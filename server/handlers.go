@@ -144,16 +144,16 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if n := r.ContentLength; n >= 0 && n < size {
 		size = n + 1
 	}
+	body := http.MaxBytesReader(w, r.Body, limit)
 	if err := s.hold(r, size); err != nil {
-		return nil, err
+		return nil, drained(body, err)
 	}
 	buf := make([]byte, 0, size)
-	body := http.MaxBytesReader(w, r.Body, limit)
 	for {
 		if len(buf) == cap(buf) {
 			grow := min(int64(cap(buf)), limit+1-int64(cap(buf)))
 			if err := s.hold(r, grow); err != nil {
-				return nil, err
+				return nil, drained(body, err)
 			}
 			// make, not append: append may round the capacity up past
 			// what was held.
@@ -181,6 +181,15 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	return buf, nil
+}
+
+// drained reads the rest of a body the server will not take, into no
+// buffer, before it answers err: net/http closes a connection with more
+// than 256 KiB left unread, and the client, still sending, may then lose
+// the answer to a reset and not learn that nothing was stored.
+func drained(body io.Reader, err error) error {
+	_, _ = io.Copy(io.Discard, body)
+	return err
 }
 
 // decodeFactor is how many times its size a body's decoded and encoded
