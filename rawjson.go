@@ -3,6 +3,7 @@ package chatstore
 import (
 	"bytes"
 	"context"
+	"io"
 
 	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/jsonx"
@@ -20,13 +21,46 @@ func (s *Store) AppendJSON(ctx context.Context, dst []byte, historyID string, o 
 	if err != nil {
 		return dst, 0, err
 	}
-	return appendStored(dst, historyID, stored)
+	return appendStored(dst, historyID, stored, nil)
 }
 
+// WriteJSON writes to w what AppendJSON appends, in pieces of about
+// flushSize bytes, so that a large answer is never whole in memory beside
+// the messages it is made of; buf is the scratch buffer for the pieces.
+// Nothing is written when the read fails; once writing has begun, an error
+// (of w, or a stored message that cannot be read) leaves the array
+// unfinished.
+func (s *Store) WriteJSON(ctx context.Context, w io.Writer, buf []byte, historyID string, o ReadOptions) (int, error) {
+	stored, err := s.read(ctx, historyID, o)
+	if err != nil {
+		return 0, err
+	}
+	flush := func(b []byte) ([]byte, error) {
+		_, err := w.Write(b)
+		return b[:0], err
+	}
+	buf, n, err := appendStored(buf[:0], historyID, stored, flush)
+	if err == nil {
+		_, err = flush(buf)
+	}
+	return n, err
+}
+
+// flushSize is how much WriteJSON gathers before it writes.
+const flushSize = 32 << 10
+
 // appendStored appends stored messages as a JSON array with their ids.
-func appendStored(dst []byte, historyID string, stored []driver.Message) ([]byte, int, error) {
+// With flush, it hands dst to flush whenever it holds flushSize bytes, and
+// goes on with what flush returns.
+func appendStored(dst []byte, historyID string, stored []driver.Message, flush func([]byte) ([]byte, error)) ([]byte, int, error) {
 	dst = append(dst, '[')
 	for i, sm := range stored {
+		if flush != nil && len(dst) >= flushSize {
+			var err error
+			if dst, err = flush(dst); err != nil {
+				return dst, 0, err
+			}
+		}
 		if i > 0 {
 			dst = append(dst, ',')
 		}

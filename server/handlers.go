@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"mime"
 	"net/http"
@@ -443,39 +444,67 @@ func rangeParams(q url.Values) (offset, limit int, err error) {
 }
 
 // writeStoredList answers {"messages":[…]} in Haystack's format, straight
-// from the store's encoding (Store.AppendJSON).
+// from the store's encoding (Store.WriteJSON), sent as it is made: a large
+// answer is never whole in memory. The status and headers go with the first
+// piece, so an error before it is answered as usual; one after it (a write
+// to the client that fails, a stored message that cannot be read) breaks
+// the connection, so that the client sees an unfinished answer, never a
+// complete-looking one.
 func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, id string, sel chatstore.ReadOptions) error {
 	bp := getBuf()
 	defer putBuf(bp)
-	b := append((*bp)[:0], `{"messages":`...)
-	start := len(b)
+	out := &answerWriter{w: w, prefix: `{"messages":`}
 	var n int
 	err := s.boundedRead(r, func(maxBytes int) error {
 		sel.MaxBytes = maxBytes
 		return s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-			b, n, err = s.store.AppendJSON(ctx, b[:start], id, sel)
+			n, err = s.store.WriteJSON(ctx, out, *bp, id, sel)
 			return err
 		})
 	})
+	if err == nil {
+		_, err = out.Write([]byte("}\n"))
+	}
+	if err != nil && out.started {
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "answer broken off", slog.String("path", truncate(escapedPath(r), 200)), slog.Any("error", err))
+		panic(http.ErrAbortHandler)
+	}
 	if err != nil {
 		return err
 	}
-	b = append(b, "}\n"...)
-	*bp = b
-	if err := s.holdAnswer(r, len(b)); err != nil {
-		return err
-	}
 	s.metrics.read.Add(uint64(n))
-	writeJSON(w, http.StatusOK, b)
 	return nil
+}
+
+// answerWriter writes a 200 JSON answer that starts with prefix, the
+// status and headers with its first bytes.
+type answerWriter struct {
+	w       http.ResponseWriter
+	prefix  string
+	started bool
+}
+
+func (a *answerWriter) Write(p []byte) (int, error) {
+	if !a.started {
+		a.started = true
+		h := a.w.Header()
+		h["Content-Type"] = jsonContentType
+		h["X-Content-Type-Options"] = nosniff
+		a.w.WriteHeader(http.StatusOK)
+		if _, err := io.WriteString(a.w, a.prefix); err != nil {
+			return 0, err
+		}
+	}
+	return a.w.Write(p)
 }
 
 // smallAnswer is the size below which an answer is not held.
 const smallAnswer = 64 << 10
 
-// holdAnswer holds an answer's bytes against the in-flight budget while
-// it is sent: a slow reader of a large answer keeps it in memory. Small
-// answers, which most are, are not counted.
+// holdAnswer holds the bytes of an answer built whole (in OpenAI's format)
+// against the in-flight budget while it is sent: a slow reader of a large
+// answer keeps it in memory. Small answers, which most are, are not
+// counted.
 func (s *Server) holdAnswer(r *http.Request, n int) error {
 	if n < smallAnswer {
 		return nil

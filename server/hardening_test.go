@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -518,5 +519,42 @@ func TestOutageLogsLittle(t *testing.T) {
 	}
 	if r := f.do("GET", "/healthz", ""); r.code != 503 || r.header.Get("Retry-After") != "1" {
 		t.Errorf("healthz during an outage: %d Retry-After %q", r.code, r.header.Get("Retry-After"))
+	}
+}
+
+// brokenTail is a memory driver whose reads return a large good message,
+// then one whose stored JSON cannot be read.
+type brokenTail struct{ *memstore.Store }
+
+func (b brokenTail) Tail(context.Context, string, int) ([]driver.Message, error) {
+	good := chat.User(strings.Repeat("g", 100<<10))
+	j, _ := good.MarshalJSON()
+	return []driver.Message{{ID: "0", JSON: j}, {ID: "1", JSON: []byte(`{"content":[{"nope":1}],"role":"user"}`)}}, nil
+}
+
+// TestBrokenAnswerIsNotA200: an answer streamed as it is made, that fails
+// part way, breaks the connection: the client sees an unfinished answer,
+// not a 200 it could take for the whole history.
+func TestBrokenAnswerIsNotA200(t *testing.T) {
+	st, err := chatstore.New(brokenTail{memstore.New()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, _ := New(st, &Options{Logger: quiet})
+	ts := httptest.NewServer(srv)
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	defer ts.Close()
+	resp, err := http.Get(ts.URL + messagesPath("h") + "?last_k=all")
+	if err != nil {
+		return // refused before the status line: not a 2xx either
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode < 300 {
+		t.Errorf("a read that failed part way was answered whole: %d, %d bytes ending %q", resp.StatusCode, len(b), b[max(0, len(b)-40):])
+	}
+	if err == nil {
+		t.Logf("answered %d", resp.StatusCode)
 	}
 }

@@ -8,6 +8,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -720,6 +721,10 @@ func (s suite) testAppendJSON(t *testing.T) {
 		if err != nil || string(got) != "prefix"+string(want) || n != len(retrieve(t, st, "h", k)) {
 			t.Errorf("last_k %d: %d messages, %v\n got  %s\n want prefix%s", k, n, err, got, want)
 		}
+		var w bytes.Buffer
+		if n, err := st.WriteJSON(ctx(t), &w, nil, "h", chatstore.ReadOptions{LastK: k}); err != nil || w.String() != string(want) || n != len(retrieve(t, st, "h", k)) {
+			t.Errorf("WriteJSON, last_k %d: %d messages, %v\n got  %s\n want %s", k, n, err, w.Bytes(), want)
+		}
 	}
 	if got, n, err := st.AppendJSON(ctx(t), nil, "unknown", chatstore.ReadOptions{LastK: chatstore.All}); err != nil || string(got) != "[]" || n != 0 {
 		t.Errorf("unknown history: %s %d %v", got, n, err)
@@ -748,6 +753,17 @@ func (s suite) testReadMaxBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// WriteJSON writes the same bytes, in pieces.
+	var w piecesWriter
+	if n, err := st.WriteJSON(ctx(t), &w, nil, "h", chatstore.ReadOptions{LastK: 1}); err != nil || n != 20 || w.String() != string(all) {
+		t.Errorf("WriteJSON: %d messages, %v; same bytes as AppendJSON: %v", n, err, w.String() == string(all))
+	}
+	if w.writes < 2 {
+		t.Errorf("WriteJSON wrote %d bytes in %d piece(s), want several", w.Len(), w.writes)
+	}
+	if n, err := st.WriteJSON(ctx(t), &w, nil, "h", chatstore.ReadOptions{LastK: 1, MaxBytes: 15_000}); !errors.Is(err, chatstore.ErrTooLarge) || n != 0 {
+		t.Errorf("WriteJSON over MaxBytes: %d, %v", n, err)
+	}
 	// The stored JSON is what the answer holds, less the ids and commas.
 	size := len(all) - 2
 	for _, o := range []chatstore.ReadOptions{{LastK: 1}, {LastK: chatstore.All}, {Offset: 0, Limit: 20}, {Offset: 5, Limit: 10}} {
@@ -766,6 +782,17 @@ func (s suite) testReadMaxBytes(t *testing.T) {
 	if got, err := st.Read(ctx(t), "h", chatstore.ReadOptions{Offset: 19, Limit: 1, MaxBytes: 15_000}); err != nil || len(got) != 1 {
 		t.Errorf("one message under the limit: %d messages, %v", len(got), err)
 	}
+}
+
+// piecesWriter is a bytes.Buffer that counts its writes.
+type piecesWriter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *piecesWriter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Buffer.Write(p)
 }
 
 // testRange pages through a history by position: every page is the slice
