@@ -196,7 +196,7 @@ func GeneratedOnly(count int64) Held {
 	return func(_ context.Context, ids []string) (map[string]bool, error) {
 		var found map[string]bool
 		for _, id := range ids {
-			if n, ok := canonicalInt(id); ok && n < count {
+			if n, ok := Position(id); ok && n < count {
 				if found == nil {
 					found = map[string]bool{}
 				}
@@ -207,8 +207,11 @@ func GeneratedOnly(count int64) Held {
 	}
 }
 
-// canonicalInt parses a decimal id as strconv.FormatInt writes it.
-func canonicalInt(id string) (int64, bool) {
+// Position returns the position an id names when it is one a store
+// generates: the decimal string of a position, as strconv.FormatInt writes
+// it (no sign, no leading zero). Ids of 19 digits or more name none, as no
+// history is that long.
+func Position(id string) (int64, bool) {
 	if id == "" || len(id) > 18 || (id[0] == '0' && len(id) > 1) {
 		return 0, false
 	}

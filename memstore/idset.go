@@ -1,5 +1,7 @@
 package memstore
 
+import "github.com/chatstore/chatstore/driver"
+
 // idSet holds the message ids of one history. Generated ids are the decimal
 // strings of small counters, so those live in a bitset: a lookup or insert
 // costs a few nanoseconds instead of a hash of a string in a map of a million
@@ -14,20 +16,11 @@ type idSet struct {
 // so a caller-supplied "999999999999" cannot make the store allocate much.
 const maxBit = 1 << 26
 
-// decimal returns the value of a canonical decimal id below maxBit.
+// decimal returns the position a generated id names, when it is below
+// maxBit.
 func decimal(id string) (int, bool) {
-	if len(id) == 0 || len(id) > 8 || (id[0] == '0' && len(id) > 1) {
-		return 0, false
-	}
-	n := 0
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, n < maxBit
+	n, ok := driver.Position(id)
+	return int(n), ok && n < maxBit
 }
 
 func (s *idSet) has(id string) bool {

@@ -187,7 +187,7 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 		held = func(ctx context.Context, ids []string) (map[string]bool, error) {
 			var seqs []int64
 			for _, id := range ids {
-				if n, err := strconv.ParseInt(id, 10, 64); err == nil && n >= 0 && strconv.FormatInt(n, 10) == id {
+				if n, ok := driver.Position(id); ok {
 					seqs = append(seqs, n)
 				}
 			}

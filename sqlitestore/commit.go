@@ -424,7 +424,7 @@ func heldIDs(ctx context.Context, tx *sql.Tx, hid int64, ids []string) (map[stri
 	found := map[string]bool{}
 	var seqs []any
 	for _, id := range ids {
-		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n >= 0 && strconv.FormatInt(n, 10) == id {
+		if n, ok := driver.Position(id); ok {
 			seqs = append(seqs, n)
 		}
 	}
