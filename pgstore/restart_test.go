@@ -10,7 +10,6 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
-	"github.com/chatstore/chatstore/internal/loadtest"
 	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/storetest"
 )
@@ -66,27 +65,6 @@ func TestServerRestart(t *testing.T) {
 	}
 	storetest.CheckAcked(t, st, "h", acked)
 	t.Logf("%d acknowledged writes, %d failed while the server was down, all acknowledged ones present", len(acked), failures)
-}
-
-// TestHTTPServerRestart restarts PostgreSQL under a chatstore server
-// taking writes from 32 clients: the server answers 503 while the database
-// is down, 2xx again within seconds of it being back, without a restart of
-// its own, and loses no acknowledged write.
-func TestHTTPServerRestart(t *testing.T) {
-	restart := testenv.Get(t, "CHATSTORE_TEST_POSTGRES_RESTART", "pg_ctlcluster --skip-systemctl-redirect 15 main restart")
-	st := openFresh(t)
-	restarted := make(chan error, 1)
-	loadtest.StoreOutage(t, st, func() {
-		go func() {
-			cmd := exec.Command("sh", "-c", restart)
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-			restarted <- cmd.Run()
-		}()
-	}, func() {
-		if err := <-restarted; err != nil {
-			t.Fatalf("restarting PostgreSQL: %v", err)
-		}
-	})
 }
 
 // openFresh opens a store by URL in a schema of its own, closed when the

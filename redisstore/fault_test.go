@@ -181,7 +181,7 @@ func TestWriteNotSent(t *testing.T) {
 	for _, tc := range faultClients {
 		t.Run(tc.name, func(t *testing.T) {
 			// A new client has no connections: its first command dials.
-			d := &faultDialer{deadAddr: "127.0.0.1:" + strconv.Itoa(freePort(t))}
+			d := &faultDialer{deadAddr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
 			d.refuse.Store(true)
 			st := faultStore(t, tc.client(t, d))
 			ctx := t.Context()

@@ -1,17 +1,11 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/chatstore/chatstore/internal/testenv"
 )
@@ -29,7 +23,7 @@ func TestHalfClosedClientE2E(t *testing.T) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		base := testenv.Get(t, "CHATSTORE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-		p := serve(t, "--store", freshPostgresSchema(t, base))
+		p := serve(t, "--store", testenv.PostgresSchema(t, base))
 		halfClosedWrites(t, p)
 	})
 }
@@ -108,35 +102,4 @@ func halfClosedWrites(t *testing.T, p *proc) {
 		t.Errorf("the server logged a panic or an error:\n%s", clip(log, 5000))
 	}
 	t.Logf("%d half-closed writes, %d messages acknowledged and stored", writes, total)
-}
-
-// freshPostgresSchema returns base with a schema= parameter naming a
-// schema of this test's own, which is dropped with everything in it when
-// the test ends (after the server, whose cleanup was registered later,
-// has stopped).
-func freshPostgresSchema(t *testing.T, base string) string {
-	t.Helper()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("CHATSTORE_TEST_POSTGRES_URL: %v", err)
-	}
-	q := u.Query()
-	q.Del("schema") // chatstore's, not pgx's
-	u.RawQuery = q.Encode()
-	conn, err := pgx.Connect(t.Context(), u.String())
-	if err != nil {
-		t.Fatalf("CHATSTORE_TEST_POSTGRES_URL is set but the server does not answer: %v", err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "chatstore_e2e_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", name, err)
-		}
-	})
-	q.Set("schema", name)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
