@@ -943,8 +943,13 @@ func writeRequest(w io.Writer, r hostile) error {
 // exchange sends r on a connection of its own and reads the answer. The
 // request is written by a goroutine while the answer is read, so a server
 // that answers early and closes (a 413 to a 50 MB body, a 431) is heard.
+// dialTimeout bounds a connect to the server under test: generous, since on
+// a loaded machine (the race detector, other packages' tests beside) a
+// loopback connect can wait seconds for its turn.
+const dialTimeout = 30 * time.Second
+
 func exchange(addr string, r hostile) (answer, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", addr, dialTimeout)
 	if err != nil {
 		return answer{}, err
 	}

@@ -79,7 +79,7 @@ func TestMemoryBound(t *testing.T) {
 	})
 	phase("(a) 128 stalled 8 MiB bodies", func() {
 		for range stalled {
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			c, err := net.DialTimeout("tcp", addr, dialTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}
