@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/chatstore/chatstore/driver"
-	"github.com/chatstore/chatstore/internal/dict"
 )
 
 // Haystack pipelines serialize a chat message store as
@@ -93,20 +92,11 @@ func FromHaystack(ctx context.Context, data map[string]any) (*Store, error) {
 // null for all. 0, which Haystack allows, makes every default retrieve
 // return nothing (NoHistory).
 func lastKParam(v any) (int, error) {
-	if v == nil {
-		return All, nil
+	k, err := LastKValue(v, All)
+	if err != nil {
+		return 0, err
 	}
-	k, ok := dict.Int(v)
-	if !ok {
-		return 0, fmt.Errorf("last_k must be a whole number or null, got %v", v)
-	}
-	switch {
-	case k < 0:
-		return 0, fmt.Errorf("%w: last_k must be 0 or greater, got %d", ErrInvalidLastK, k)
-	case k == 0:
-		return NoHistory, nil
-	}
-	return k, nil
+	return storeLastK(k), nil
 }
 
 // Haystack returns the store as a Haystack store dictionary, for pipeline

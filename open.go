@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/chatstore/chatstore/driver"
-	"github.com/chatstore/chatstore/internal/num"
 )
 
 // OpenFunc opens a driver for a URL whose scheme it registered. The URL no
@@ -72,32 +71,11 @@ func takeStoreParams(u *url.URL, o *Options) error {
 		if err != nil || len(vs) > 1 {
 			return fmt.Errorf("chatstore: %w: last_k=%q: want a whole number of rounds ≥ 0 or \"all\", once", ErrInvalidLastK, strings.Join(vs, ","))
 		}
-		if k == 0 {
-			k = NoHistory // Haystack's last_k=0: default reads return nothing
-		}
-		o.LastK = k
+		o.LastK = storeLastK(k)
 		q.Del("last_k")
 	}
 	u.RawQuery = q.Encode()
 	return nil
-}
-
-// ParseLastK reads a last_k as written in URLs, HTTP queries and the
-// command line, the one grammar for all of them: a whole number of rounds
-// in decimal digits (no sign, no spaces), or "all" for All. A number too
-// large for an int is All too: no history has that many rounds.
-func ParseLastK(s string) (int, error) {
-	if strings.EqualFold(s, "all") {
-		return All, nil
-	}
-	k, big, ok := num.Parse(s)
-	switch {
-	case !ok:
-		return 0, fmt.Errorf("chatstore: %w: %.50q is not a whole number of rounds ≥ 0 or \"all\"", ErrInvalidLastK, s)
-	case big:
-		return All, nil
-	}
-	return k, nil
 }
 
 // parseErrorDetail says why a URL did not parse, unless the URL may hold

@@ -36,16 +36,6 @@ const (
 	// MaxHistoryIDLen is the longest history id, in bytes. Message ids
 	// (meta.chat_message_id) have the same limit.
 	MaxHistoryIDLen = 512
-	// DefaultLastK is the default number of rounds Retrieve returns, as in
-	// Haystack.
-	DefaultLastK = 10
-	// All, as a last_k, means every message of the history (Haystack's
-	// last_k=None).
-	All = math.MaxInt
-	// NoHistory, as Options.LastK, makes a store whose default reads
-	// (Retrieve, the server's reads without last_k) return nothing, as
-	// Haystack's last_k=0 does; Options.LastK 0 means DefaultLastK.
-	NoHistory = math.MinInt
 	// DefaultMaxWriteMessages is the default limit on messages per Write.
 	DefaultMaxWriteMessages = 10_000
 	// DefaultListLimit and MaxListLimit bound one page of List.
@@ -66,7 +56,8 @@ type Options struct {
 	KeepSystemMessages bool
 	// LastK is the number of rounds Retrieve returns: 0 means
 	// DefaultLastK, All means every message, NoHistory none (Haystack's
-	// last_k=0). Other negative numbers are an error.
+	// last_k=0). Other negative numbers are an error. lastk.go lists what
+	// every special value of a last_k means, and where.
 	LastK int
 	// MaxWriteMessages limits the messages of one Write; 0 means
 	// DefaultMaxWriteMessages.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
-	"github.com/chatstore/chatstore/internal/dict"
 )
 
 // The Haystack type names of the two components.
@@ -43,8 +42,9 @@ func (w *Writer) Dict() (map[string]any, error) {
 	return map[string]any{"type": WriterType, "init_parameters": map[string]any{"chat_message_store": store}}, nil
 }
 
-// StoreDefault, as a Retriever's LastK, defers to the store's own last_k
-// (Haystack's last_k=None on the retriever).
+// StoreDefault, only as a Retriever's LastK, defers to the store's own
+// last_k (Haystack's last_k=None on the retriever). The root package's
+// lastk.go lists every special value of a last_k.
 const StoreDefault = -1
 
 // DefaultLastK is a new Retriever's LastK, as in Haystack.
@@ -68,13 +68,6 @@ func NewRetriever(store *chatstore.Store) *Retriever {
 	return &Retriever{Store: store, LastK: DefaultLastK}
 }
 
-func checkRetrieverLastK(k int) error {
-	if k < 0 && k != StoreDefault {
-		return fmt.Errorf("component: %w: the retriever's last_k must be 0 or greater, got %d", chatstore.ErrInvalidLastK, k)
-	}
-	return nil
-}
-
 // RunOptions are the optional inputs of Retriever.Run.
 type RunOptions struct {
 	// LastK overrides the retriever's LastK when non-nil. Unlike Haystack,
@@ -91,20 +84,18 @@ type RunOptions struct {
 // current messages.
 func (r *Retriever) Run(ctx context.Context, historyID string, opts RunOptions) ([]chat.Message, error) {
 	k := r.LastK
-	if opts.LastK != nil {
-		if *opts.LastK < 0 {
-			return nil, fmt.Errorf("component: %w: last_k must be 0 or greater, got %d", chatstore.ErrInvalidLastK, *opts.LastK)
-		}
+	switch {
+	case opts.LastK != nil && *opts.LastK < 0:
+		return nil, fmt.Errorf("component: %w: last_k must be 0 or greater, got %d", chatstore.ErrInvalidLastK, *opts.LastK)
+	case opts.LastK != nil:
 		k = *opts.LastK
-	}
-	if err := checkRetrieverLastK(k); err != nil {
-		return nil, err
+	case k == StoreDefault:
+		k = r.Store.DefaultLastK()
+	case k < 0:
+		return nil, fmt.Errorf("component: %w: the retriever's last_k must be 0 or greater, got %d", chatstore.ErrInvalidLastK, k)
 	}
 	var history []chat.Message
 	var err error
-	if k == StoreDefault {
-		k = r.Store.DefaultLastK()
-	}
 	if k == 0 {
 		// Still reject a bad history id, as a read would.
 		err = chatstore.CheckHistoryID(historyID)
@@ -172,28 +163,13 @@ func LoadRetriever(ctx context.Context, data map[string]any) (*Retriever, error)
 			_ = store.Close()
 			return nil, fmt.Errorf("component: %w: unknown init parameter %q for ChatMessageRetriever", chatstore.ErrDeserialization, k)
 		}
-		if r.LastK, err = retrieverLastK(v); err != nil {
+		// null defers to the store; 0 means only the current messages.
+		if r.LastK, err = chatstore.LastKValue(v, StoreDefault); err != nil {
 			_ = store.Close()
 			return nil, fmt.Errorf("component: %w: ChatMessageRetriever: %w", chatstore.ErrDeserialization, err)
 		}
 	}
 	return r, nil
-}
-
-// retrieverLastK reads the retriever's last_k init parameter: null defers to
-// the store; 0 means only the current messages.
-func retrieverLastK(v any) (int, error) {
-	if v == nil {
-		return StoreDefault, nil
-	}
-	k, ok := dict.Int(v)
-	if !ok {
-		return 0, fmt.Errorf("last_k must be a whole number or null, got %v", v)
-	}
-	if k < 0 {
-		return 0, fmt.Errorf("%w: last_k must be greater than 0, got %d", chatstore.ErrInvalidLastK, k)
-	}
-	return k, nil
 }
 
 // load checks a component dictionary of the given type and builds its
