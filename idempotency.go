@@ -53,7 +53,8 @@ func (s *Store) WriteIdempotent(ctx context.Context, historyID, key string, mess
 		return 0, false, err
 	}
 	defer s.mu.RUnlock()
-	if err := CheckHistoryID(historyID); err != nil {
+	id, err := s.key(historyID)
+	if err != nil {
 		return 0, false, err
 	}
 	if err := CheckIdempotencyKey(key); err != nil {
@@ -73,7 +74,7 @@ func (s *Store) WriteIdempotent(ctx context.Context, historyID, key string, mess
 		return 0, false, err
 	}
 	fp := fingerprint(recs)
-	out, err := kw.WriteKeyed(ctx, historyID, driver.Key{Key: key, Fingerprint: fp, TTL: s.opts.IdempotencyWindow}, recs)
+	out, err := kw.WriteKeyed(ctx, id, driver.Key{Key: key, Fingerprint: fp, TTL: s.opts.IdempotencyWindow}, recs)
 	if err != nil {
 		return 0, false, err
 	}

@@ -51,7 +51,7 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{drv: drv, opts: o}, nil
+	return newStore(drv, o), nil
 }
 
 // takeStoreParams moves the store-wide query parameters into o and removes

@@ -17,7 +17,11 @@ import (
 // left to do is put the id into the meta. This is what the HTTP server
 // answers reads with; decoding and encoding again were most of its work.
 func (s *Store) AppendJSON(ctx context.Context, dst []byte, historyID string, o ReadOptions) ([]byte, int, error) {
-	stored, err := s.read(ctx, historyID, o)
+	key, err := s.key(historyID)
+	if err != nil {
+		return dst, 0, err
+	}
+	stored, err := s.read(ctx, key, o)
 	if err != nil {
 		return dst, 0, err
 	}
@@ -31,7 +35,11 @@ func (s *Store) AppendJSON(ctx context.Context, dst []byte, historyID string, o 
 // (of w, or a stored message that cannot be read) leaves the array
 // unfinished.
 func (s *Store) WriteJSON(ctx context.Context, w io.Writer, buf []byte, historyID string, o ReadOptions) (int, error) {
-	stored, err := s.read(ctx, historyID, o)
+	key, err := s.key(historyID)
+	if err != nil {
+		return 0, err
+	}
+	stored, err := s.read(ctx, key, o)
 	if err != nil {
 		return 0, err
 	}

@@ -105,7 +105,16 @@ func (o *Options) withDefaults() (Options, error) {
 type Store struct {
 	drv  driver.Store
 	opts Options
+	// prefix starts the ids the driver keeps this store's histories under:
+	// "" but for a view made by Prefixed.
+	prefix string
+	view   bool // made by Prefixed: Close leaves the driver open
+	*lifetime
+}
 
+// lifetime is whether a store's driver is closed, shared by the store and
+// its views, so that closing the store closes them too.
+type lifetime struct {
 	mu     sync.RWMutex // guards closed against in-flight calls
 	closed bool
 }
@@ -116,7 +125,11 @@ func New(drv driver.Store, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{drv: drv, opts: o}, nil
+	return newStore(drv, o), nil
+}
+
+func newStore(drv driver.Store, o Options) *Store {
+	return &Store{drv: drv, opts: o, lifetime: new(lifetime)}
 }
 
 // Options returns the store's options with defaults filled in.
@@ -126,8 +139,13 @@ func (s *Store) Options() Options { return s.opts }
 func (s *Store) Driver() driver.Store { return s.drv }
 
 // Close closes the store and the driver it owns. Calls after Close fail with
-// ErrClosed; Close waits for calls in flight to finish.
+// ErrClosed; Close waits for calls in flight to finish. A view made by
+// Prefixed owns nothing, so its Close does nothing: close the store it was
+// made from.
 func (s *Store) Close() error {
+	if s.view {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -183,10 +201,11 @@ func (s *Store) Count(ctx context.Context, historyID string) (int, error) {
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	if err := CheckHistoryID(historyID); err != nil {
+	key, err := s.key(historyID)
+	if err != nil {
 		return 0, err
 	}
-	n, err := s.drv.Count(ctx, historyID)
+	n, err := s.drv.Count(ctx, key)
 	return int(n), err
 }
 
@@ -209,7 +228,8 @@ func (s *Store) Write(ctx context.Context, historyID string, messages []chat.Mes
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	if err := CheckHistoryID(historyID); err != nil {
+	key, err := s.key(historyID)
+	if err != nil {
 		return 0, err
 	}
 	if len(messages) > s.opts.MaxWriteMessages {
@@ -219,7 +239,7 @@ func (s *Store) Write(ctx context.Context, historyID string, messages []chat.Mes
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
-	return s.drv.Write(ctx, historyID, recs)
+	return s.drv.Write(ctx, key, recs)
 }
 
 // records validates, classifies and encodes the messages to write.
@@ -405,7 +425,11 @@ type ReadOptions struct {
 // Read returns the messages that o selects (see RetrieveLast and Range),
 // each with its meta.chat_message_id.
 func (s *Store) Read(ctx context.Context, historyID string, o ReadOptions) ([]chat.Message, error) {
-	stored, err := s.read(ctx, historyID, o)
+	key, err := s.key(historyID)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := s.read(ctx, key, o)
 	if err != nil {
 		return nil, err
 	}
@@ -507,49 +531,29 @@ func (s *Store) Delete(ctx context.Context, historyID string) error {
 		return err
 	}
 	defer s.mu.RUnlock()
-	if err := CheckHistoryID(historyID); err != nil {
+	key, err := s.key(historyID)
+	if err != nil {
 		return err
 	}
-	return s.drv.Delete(ctx, historyID)
+	return s.drv.Delete(ctx, key)
 }
 
 // DeletePrefix removes every history whose id starts with prefix, as
-// DeleteAll removes every history: a tenant's, for one (the server keeps
-// tenant "acme"'s histories under "acme:"). On the in-memory, SQLite and
-// PostgreSQL stores it is one atomic step; on others (Redis) the histories
-// go one at a time, so a failure half-way leaves some, each whole. The
-// prefix must be a non-empty valid history id or the start of one
-// (ErrInvalidHistoryID).
+// Prefixed(s, prefix).DeleteAll does. The prefix must be a non-empty valid
+// history id or the start of one (ErrInvalidHistoryID).
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	if err := CheckHistoryID(prefix); err != nil {
 		return fmt.Errorf("chatstore: delete by prefix: %w", err)
 	}
-	if d, ok := s.drv.(driver.PrefixDeleter); ok {
-		if err := s.begin(ctx, "delete by prefix"); err != nil {
-			return err
-		}
-		defer s.mu.RUnlock()
-		return d.DeletePrefix(ctx, prefix)
-	}
-	for {
-		// Always the first page: deleting what it lists moves the rest up.
-		page, err := s.List(ctx, ListOptions{Prefix: prefix, Limit: MaxListLimit})
-		if err != nil {
-			return err
-		}
-		for _, h := range page.Histories {
-			if err := s.Delete(ctx, h.ID); err != nil {
-				return err
-			}
-		}
-		if page.NextCursor == "" {
-			return nil
-		}
-	}
+	return Prefixed(s, prefix).DeleteAll(ctx)
 }
 
-// DeleteAll removes every history of this store.
+// DeleteAll removes every history of this store; of a view made by
+// Prefixed, every history under its prefix (see deleteUnder).
 func (s *Store) DeleteAll(ctx context.Context) error {
+	if s.prefix != "" {
+		return s.deleteUnder(ctx)
+	}
 	if err := s.begin(ctx, "delete all"); err != nil {
 		return err
 	}
@@ -576,9 +580,8 @@ type ListOptions struct {
 	Limit int
 	// Cursor is the NextCursor of the previous page, or "" for the first.
 	Cursor string
-	// Prefix, when set, lists only histories whose ids start with it. The
-	// server keeps each tenant's histories under a prefix of their ids, so
-	// this is how a tenant lists its own without scanning the others'.
+	// Prefix, when set, lists only histories whose ids start with it,
+	// reading only their range of ids.
 	Prefix string
 }
 
@@ -616,10 +619,12 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (Page, error) {
 	}
 	// Ids with a prefix are a contiguous range in byte order, starting with
 	// the prefix itself. Drivers list ids strictly after a bound, so the
-	// prefix as an id of its own is looked up apart.
+	// prefix as an id of its own is looked up apart; but not a view's own
+	// prefix, which would be the view's empty id.
 	var hs []driver.History
-	if p := opts.Prefix; p != "" && after < p {
-		if checkID(p, false) == nil {
+	prefix := s.prefix + opts.Prefix
+	if p := prefix; p != "" && after < p {
+		if opts.Prefix != "" && checkID(p, false) == nil {
 			n, err := s.drv.Count(ctx, p)
 			if err != nil {
 				return Page{}, err
@@ -635,9 +640,9 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (Page, error) {
 		return Page{}, err
 	}
 	hs = append(hs, more...)
-	if opts.Prefix != "" {
+	if prefix != "" {
 		for i, h := range hs {
-			if !strings.HasPrefix(h.ID, opts.Prefix) {
+			if !strings.HasPrefix(h.ID, prefix) {
 				hs = hs[:i]
 				break
 			}
@@ -646,10 +651,12 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (Page, error) {
 	page := Page{Histories: make([]HistoryInfo, 0, min(len(hs), limit))}
 	for i, h := range hs {
 		if i == limit {
+			// The id as the driver has it, prefix and all: a view's
+			// cursors are the store's, as they were before views.
 			page.NextCursor = encodeCursor(hs[i-1].ID)
 			break
 		}
-		page.Histories = append(page.Histories, HistoryInfo{ID: h.ID, Count: int(h.Count)})
+		page.Histories = append(page.Histories, HistoryInfo{ID: h.ID[len(s.prefix):], Count: int(h.Count)})
 	}
 	return page, nil
 }

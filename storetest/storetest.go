@@ -62,6 +62,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"DeletePrefix", s.testDeletePrefix},
 		{"List", s.testList},
 		{"ListPrefix", s.testListPrefix},
+		{"Prefixed", s.testPrefixed},
 		{"InvalidHistoryIDs", s.testInvalidHistoryIDs},
 		{"InvalidMessagesWriteNothing", s.testInvalidMessagesWriteNothing},
 		{"TooManyMessages", s.testTooManyMessages},
