@@ -62,8 +62,46 @@ func (s *Server) timed(ctx context.Context, op string, f func(context.Context) e
 	return err
 }
 
-// historyID returns the path's history id as stored: the tenant's prefix
-// and the id.
+// historyCall is what every route of one history starts from.
+type historyCall struct {
+	store *chatstore.Store // the tenant's (storeOf)
+	id    string           // the history id, as the client named it
+	query url.Values
+	out   outFormat // the message format, on routes that take ?format=
+}
+
+// history does what every route of one history does first, in this order:
+// it takes the history id from the path, the query (which may hold only
+// params) and the message format from the query, and picks the tenant's
+// store.
+func (s *Server) history(r *http.Request, t Tenant, params ...string) (historyCall, error) {
+	id, err := s.historyID(r, t)
+	if err != nil {
+		return historyCall{}, err
+	}
+	q, err := query(r, params...)
+	if err != nil {
+		return historyCall{}, err
+	}
+	out, err := outputFormat(q) // Haystack's without ?format=, which query refuses where it does not belong
+	if err != nil {
+		return historyCall{}, err
+	}
+	return historyCall{store: s.storeOf(t), id: id, query: q, out: out}, nil
+}
+
+// storeOf is the store as tenant t sees it: a view of its own histories
+// (chatstore.Prefixed), whose ids come and go without the tenant's prefix;
+// without tenants, the whole store.
+func (s *Server) storeOf(t Tenant) *chatstore.Store {
+	if t.Name == "" {
+		return s.store
+	}
+	return chatstore.Prefixed(s.store, t.prefix())
+}
+
+// historyID returns the path's history id, within the server's limit, and
+// outside the tenants' namespace when there are no tenants.
 func (s *Server) historyID(r *http.Request, t Tenant) (string, error) {
 	sp, _ := r.Context().Value(pathKey{}).(sentPath) // set by ServeHTTP for every history route
 	id := sp.id
@@ -76,7 +114,7 @@ func (s *Server) historyID(r *http.Request, t Tenant) (string, error) {
 	if t.Name == "" && strings.HasPrefix(id, tenantNamespace) {
 		return "", badRequest("invalid_history_id", fmt.Sprintf("history ids starting with %q are reserved for the histories of tenants (a server with a tokens file keeps them there); choose another id", tenantNamespace))
 	}
-	return t.prefix() + id, nil
+	return id, nil
 }
 
 // query parses the query string, refusing parameters the route does not
@@ -202,9 +240,13 @@ const decodeFactor = 3
 // and stalls holds it.
 const bodyStartSize = 16 << 10
 
-// members splits a JSON request body into its members (jsonx.Members),
-// with the server's errors.
-func members(body []byte, names ...string) (map[string]jsonx.Member, error) {
+// members reads a JSON object body (body) and splits it into its members
+// (jsonx.Members), with the server's errors.
+func (s *Server) members(w http.ResponseWriter, r *http.Request, names ...string) (map[string]jsonx.Member, error) {
+	body, err := s.body(w, r)
+	if err != nil {
+		return nil, err
+	}
 	ms, err := jsonx.Members(body, names...)
 	if err != nil {
 		return nil, bodyErr("", err)
@@ -264,23 +306,11 @@ func decodeMessages(m jsonx.Member, name string, openai bool) ([]chat.Message, e
 const idempotencyKeyHeader = "Idempotency-Key"
 
 func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	id, err := s.historyID(r, t)
+	c, err := s.history(r, t, "format")
 	if err != nil {
 		return err
 	}
-	q, err := query(r, "format")
-	if err != nil {
-		return err
-	}
-	openai, err := format(q)
-	if err != nil {
-		return err
-	}
-	body, err := s.body(w, r)
-	if err != nil {
-		return err
-	}
-	ms, err := members(body, "messages")
+	ms, err := s.members(w, r, "messages")
 	if err != nil {
 		return err
 	}
@@ -288,7 +318,7 @@ func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant)
 	if !ok {
 		return badRequest("invalid_request", `the request body needs a "messages" array`)
 	}
-	msgs, err := decodeMessages(raw, "messages", openai)
+	msgs, err := decodeMessages(raw, "messages", c.out.openai)
 	if err != nil {
 		return err
 	}
@@ -304,12 +334,12 @@ func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant)
 			return badRequest("invalid_idempotency_key", fmt.Sprintf("the request has %d %s headers; send one", len(key), idempotencyKeyHeader))
 		}
 		err = s.timed(r.Context(), "write", func(ctx context.Context) (err error) {
-			n, replayed, err = s.store.WriteIdempotent(ctx, id, key[0], msgs)
+			n, replayed, err = c.store.WriteIdempotent(ctx, c.id, key[0], msgs)
 			return err
 		})
 	} else {
 		err = s.timed(r.Context(), "write", func(ctx context.Context) (err error) {
-			n, err = s.store.Write(ctx, id, msgs)
+			n, err = c.store.Write(ctx, c.id, msgs)
 			return err
 		})
 	}
@@ -328,21 +358,14 @@ func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant)
 }
 
 func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	id, err := s.historyID(r, t)
+	c, err := s.history(r, t, "last_k", "offset", "limit", "format", "require_tool_call_ids")
 	if err != nil {
 		return err
 	}
-	q, err := query(r, "last_k", "offset", "limit", "format", "require_tool_call_ids")
-	if err != nil {
-		return err
-	}
-	out, err := outputFormat(q)
-	if err != nil {
-		return err
-	}
+	q := c.query
 	// Either the last rounds (last_k, Haystack's retrieve) or a range of
 	// positions (offset and limit, for paging).
-	sel := chatstore.ReadOptions{LastK: s.store.DefaultLastK()}
+	sel := chatstore.ReadOptions{LastK: c.store.DefaultLastK()}
 	_, hasOffset := q["offset"]
 	_, hasLimit := q["limit"]
 	if hasOffset || hasLimit {
@@ -357,22 +380,22 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 			return err
 		}
 	}
-	if !out.openai {
+	if !c.out.openai {
 		// Haystack's format is what the store keeps: no need to decode.
-		return s.writeStoredList(w, r, id, sel)
+		return s.writeStoredList(w, r, c, sel)
 	}
 	var msgs []chat.Message
 	err = s.boundedRead(r, func(maxBytes int) error {
 		sel.MaxBytes = maxBytes
 		return s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-			msgs, err = s.store.Read(ctx, id, sel)
+			msgs, err = c.store.Read(ctx, c.id, sel)
 			return err
 		})
 	})
 	if err != nil {
 		return err
 	}
-	return s.writeMessageList(w, r, msgs, out)
+	return s.writeMessageList(w, r, msgs, c.out)
 }
 
 // readFailed adds to a read's ErrTooLarge how to read the history instead.
@@ -450,7 +473,7 @@ func rangeParams(q url.Values) (offset, limit int, err error) {
 // to the client that fails, a stored message that cannot be read) breaks
 // the connection, so that the client sees an unfinished answer, never a
 // complete-looking one.
-func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, id string, sel chatstore.ReadOptions) error {
+func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, c historyCall, sel chatstore.ReadOptions) error {
 	bp := getBuf()
 	defer putBuf(bp)
 	out := &answerWriter{w: w, prefix: `{"messages":`}
@@ -458,7 +481,7 @@ func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, id stri
 	err := s.boundedRead(r, func(maxBytes int) error {
 		sel.MaxBytes = maxBytes
 		return s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-			n, err = s.store.WriteJSON(ctx, out, *bp, id, sel)
+			n, err = c.store.WriteJSON(ctx, out, *bp, c.id, sel)
 			return err
 		})
 	})
@@ -584,15 +607,7 @@ func (s *Server) writeMessageList(w http.ResponseWriter, r *http.Request, msgs [
 }
 
 func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	id, err := s.historyID(r, t)
-	if err != nil {
-		return err
-	}
-	q, err := query(r, "format", "require_tool_call_ids")
-	if err != nil {
-		return err
-	}
-	out, err := outputFormat(q)
+	c, err := s.history(r, t, "format", "require_tool_call_ids")
 	if err != nil {
 		return err
 	}
@@ -600,17 +615,13 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 	// store's default last_k.
 	ms := map[string]jsonx.Member{}
 	if r.ContentLength != 0 {
-		body, err := s.body(w, r)
-		if err != nil {
-			return err
-		}
-		if ms, err = members(body, "current_messages", "last_k"); err != nil {
+		if ms, err = s.members(w, r, "current_messages", "last_k"); err != nil {
 			return err
 		}
 	}
 	var opts component.RunOptions
 	if raw, ok := ms["current_messages"]; ok && !bytes.Equal(raw.Raw, []byte("null")) {
-		if opts.CurrentMessages, err = decodeMessages(raw, "current_messages", out.openai); err != nil {
+		if opts.CurrentMessages, err = decodeMessages(raw, "current_messages", c.out.openai); err != nil {
 			return err
 		}
 		if len(opts.CurrentMessages) > s.opts.MaxWriteMessages {
@@ -622,24 +633,25 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 			return err
 		}
 	}
-	retriever := component.Retriever{Store: s.store, LastK: component.StoreDefault}
+	retriever := component.Retriever{Store: c.store, LastK: component.StoreDefault}
 	var msgs []chat.Message
 	err = s.boundedRead(r, func(maxBytes int) error {
 		retriever.MaxBytes = maxBytes
 		return s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-			msgs, err = retriever.Run(ctx, id, opts)
+			msgs, err = retriever.Run(ctx, c.id, opts)
 			return err
 		})
 	})
 	if err != nil {
 		return err
 	}
-	return s.writeMessageList(w, r, msgs, out)
+	return s.writeMessageList(w, r, msgs, c.out)
 }
 
 // bodyLastK reads "last_k" of a context request: a whole number of
-// rounds ≥ 0 (digits, as chatstore.ParseLastK reads them), "all", or null
-// for the store's default.
+// rounds ≥ 0 (its digits read by chatstore.ParseLastK, as in a query),
+// "all", or null, which is not given: the retriever's, so the store's,
+// default (chatstore's lastk.go).
 func bodyLastK(raw []byte) (*int, error) {
 	d := jsonx.NewDecoder(raw)
 	var text string
@@ -672,23 +684,20 @@ func bodyLastK(raw []byte) (*int, error) {
 }
 
 func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	id, err := s.historyID(r, t)
+	c, err := s.history(r, t)
 	if err != nil {
-		return err
-	}
-	if _, err := query(r); err != nil {
 		return err
 	}
 	var n int
 	err = s.timed(r.Context(), "count", func(ctx context.Context) (err error) {
-		n, err = s.store.Count(ctx, id)
+		n, err = c.store.Count(ctx, c.id)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	b := []byte(`{"chat_history_id":`)
-	b, _ = jsonx.AppendString(b, id[len(t.prefix()):], jsonx.Compact)
+	b, _ = jsonx.AppendString(b, c.id, jsonx.Compact)
 	b = append(b, `,"count":`...)
 	b = strconv.AppendInt(b, int64(n), 10)
 	writeJSON(w, http.StatusOK, append(b, "}\n"...))
@@ -696,14 +705,11 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, t Tenant) er
 }
 
 func (s *Server) deleteHistory(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	id, err := s.historyID(r, t)
+	c, err := s.history(r, t)
 	if err != nil {
 		return err
 	}
-	if _, err := query(r); err != nil {
-		return err
-	}
-	if err := s.timed(r.Context(), "delete", func(ctx context.Context) error { return s.store.Delete(ctx, id) }); err != nil {
+	if err := s.timed(r.Context(), "delete", func(ctx context.Context) error { return c.store.Delete(ctx, c.id) }); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -711,24 +717,14 @@ func (s *Server) deleteHistory(w http.ResponseWriter, r *http.Request, t Tenant)
 }
 
 // deleteAll deletes every history the caller may see: the whole store
-// without tenants, the tenant's histories with them. A tenant's delete walks
-// its histories one by one, so it is not atomic: a history written
-// meanwhile may survive, and a failure part way leaves the rest.
+// without tenants, the tenant's histories with them (Store.DeleteAll of its
+// view): in one atomic step on drivers with driver.PrefixDeleter; on
+// others one at a time, so a failure part way leaves the rest.
 func (s *Server) deleteAll(w http.ResponseWriter, r *http.Request, t Tenant) error {
 	if _, err := query(r); err != nil {
 		return err
 	}
-	if t.Name == "" {
-		if err := s.timed(r.Context(), "delete_all", s.store.DeleteAll); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	}
-	err := s.timed(r.Context(), "delete_all", func(ctx context.Context) error {
-		return s.store.DeletePrefix(ctx, t.prefix())
-	})
-	if err != nil {
+	if err := s.timed(r.Context(), "delete_all", s.storeOf(t).DeleteAll); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -743,8 +739,7 @@ func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant)
 	if p := q.Get("prefix"); p != "" && (len(p) > s.opts.MaxHistoryIDLen || chatstore.CheckHistoryID(p) != nil) {
 		return badRequest("invalid_query", fmt.Sprintf("prefix must be the start of a valid history id (UTF-8, no NUL, at most %d bytes)", s.opts.MaxHistoryIDLen))
 	}
-	opts := chatstore.ListOptions{Cursor: q.Get("cursor"), Prefix: t.prefix() + q.Get("prefix")}
-	tenantLen := len(t.prefix()) // stripped from the ids listed
+	opts := chatstore.ListOptions{Cursor: q.Get("cursor"), Prefix: q.Get("prefix")}
 	if v, ok := q["limit"]; ok {
 		n, big, ok := num.Parse(v[0])
 		if !ok || big || n < 1 || n > chatstore.MaxListLimit {
@@ -754,7 +749,7 @@ func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant)
 	}
 	var page chatstore.Page
 	err = s.timed(r.Context(), "list", func(ctx context.Context) (err error) {
-		page, err = s.store.List(ctx, opts)
+		page, err = s.storeOf(t).List(ctx, opts)
 		return err
 	})
 	if err != nil {
@@ -766,7 +761,7 @@ func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant)
 			b = append(b, ',')
 		}
 		b = append(b, `{"chat_history_id":`...)
-		b, _ = jsonx.AppendString(b, h.ID[tenantLen:], jsonx.Compact)
+		b, _ = jsonx.AppendString(b, h.ID, jsonx.Compact)
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, int64(h.Count), 10)
 		b = append(b, '}')
