@@ -109,8 +109,11 @@ func appendWithID(dst, body []byte, id string) ([]byte, bool) {
 		return dst, false // cut short: let the decoder say what is wrong
 	}
 	if body[at] != '}' {
-		// Find the first key that sorts after chat_message_id.
-		d := jsonx.NewDecoderString(string(body[metaStart:]))
+		// Find the first key that sorts after chat_message_id, reading
+		// the meta in place: a copy would cost as much as the content after
+		// it, a large image's too, which is what this function avoids.
+		// Nothing the decoder returns outlives this loop.
+		d := jsonx.NewDecoderBytes(body[metaStart:])
 		if d.OpenObject() != nil {
 			return dst, false
 		}

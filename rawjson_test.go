@@ -1,6 +1,10 @@
 package chatstore
 
-import "testing"
+import (
+	"runtime"
+	"strings"
+	"testing"
+)
 
 // TestAppendWithIDOddBodies feeds the id inserter bodies no store writes:
 // it must refuse them (so the caller decodes and reports), never panic.
@@ -17,5 +21,28 @@ func TestAppendWithIDOddBodies(t *testing.T) {
 	out, ok := appendWithID(nil, []byte(`{"role":"user","meta":{"a":1,"z":2},"name":null,"content":[]}`), "7")
 	if !ok || string(out) != `{"role":"user","meta":{"a":1,"chat_message_id":"7","z":2},"name":null,"content":[]}` {
 		t.Errorf("%s %v", out, ok)
+	}
+}
+
+// TestAppendWithIDCopiesNothing: the id goes into a large message's meta
+// without a copy of the message: what a call allocates is far less than
+// the message.
+func TestAppendWithIDCopiesNothing(t *testing.T) {
+	text := strings.Repeat("x", 1<<20)
+	body := []byte(`{"role":"user","meta":{"a":1,"z":2},"name":null,"content":[{"text":"` + text + `"}]}`)
+	want := `{"role":"user","meta":{"a":1,"chat_message_id":"7","z":2},"name":null,"content":[{"text":"` + text + `"}]}`
+	dst := make([]byte, 0, len(want))
+	const runs = 10
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		out, ok := appendWithID(dst[:0], body, "7")
+		if !ok || string(out) != want {
+			t.Fatalf("appendWithID: %v, %.100s…", ok, out)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 64<<10 {
+		t.Errorf("appendWithID allocates %d bytes for a message of %d", per, len(body))
 	}
 }

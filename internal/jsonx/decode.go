@@ -19,6 +19,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxDepth bounds the nesting of arrays and objects. Python's json module,
@@ -73,6 +74,14 @@ func NewDecoder(data []byte) *Decoder {
 // NewDecoderString returns a decoder over s.
 func NewDecoderString(s string) *Decoder {
 	return &Decoder{data: s}
+}
+
+// NewDecoderBytes returns a decoder over data itself, not a copy, for
+// reading a little of a large buffer without first copying all of it (a
+// message's meta, in front of its content). data must not change while the
+// decoder, or anything it returned, is in use.
+func NewDecoderBytes(data []byte) *Decoder {
+	return &Decoder{data: unsafe.String(unsafe.SliceData(data), len(data))}
 }
 
 // Offset is the position of the next unread byte.
