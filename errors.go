@@ -21,8 +21,9 @@ var (
 	// ErrInvalidRange: a Range with a negative offset or a limit out of
 	// 1..MaxRangeLimit.
 	ErrInvalidRange = errors.New("invalid range")
-	// ErrInvalidOptions: options or URL parameters that make no sense.
-	ErrInvalidOptions = errors.New("invalid store options")
+	// ErrInvalidOptions: options or URL parameters that make no sense, of
+	// a store or of what is built on one (the HTTP server's).
+	ErrInvalidOptions = errors.New("invalid options")
 	// ErrUnknownScheme: Open was given a URL scheme no backend registered.
 	ErrUnknownScheme = errors.New("unknown store URL scheme")
 	// ErrClosed: the store was used after Close.

@@ -135,9 +135,6 @@ func newStore(drv driver.Store, o Options) *Store {
 // Options returns the store's options with defaults filled in.
 func (s *Store) Options() Options { return s.opts }
 
-// Driver returns the backend driver, for backend-specific operations.
-func (s *Store) Driver() driver.Store { return s.drv }
-
 // Close closes the store and the driver it owns. Calls after Close fail with
 // ErrClosed; Close waits for calls in flight to finish. A view made by
 // Prefixed owns nothing, so its Close does nothing: close the store it was

@@ -42,71 +42,27 @@ flags:
 `
 
 func runServe(ctx context.Context, env *Env, args []string) error {
-	f := newFlags(env, "serve", serveUsage)
-	addr := f.String("addr", "127.0.0.1:8080", "listen address")
-	storeURL := f.String("store", DefaultStore, "store URL; Haystack's store options as query parameters, e.g. memory://?last_k=all")
-	tokensFile := f.String("tokens-file", "", "file of \"TENANT TOKEN\" lines; every /v1 request then needs a bearer token")
-	allowUnauth := f.Bool("allow-unauthenticated", false, "listen on a non-loopback address without a tokens file")
-	maxBody := f.Int64("max-body-bytes", server.DefaultMaxBodyBytes, "largest request body")
-	maxMsgs := f.Int("max-write-messages", server.DefaultMaxWriteMessages, "most messages in one write")
-	maxID := f.Int("max-history-id-bytes", server.DefaultMaxHistoryIDLen, fmt.Sprintf("longest history id, at most %d", server.MaxHistoryIDLen))
-	maxHeader := f.Int("max-header-bytes", 64<<10, "largest request header block")
-	maxResponse := f.Int("max-response-bytes", server.DefaultMaxResponseBytes, "largest answer; a read that selects more is refused with a hint to page")
-	maxInFlight := f.Int64("max-inflight-bytes", 0, "most bytes of request bodies and answers held at once, past which requests get 503 overloaded (0: 6 × --max-body-bytes, at least 3 × --max-response-bytes)")
-	allowedHosts := f.String("allowed-hosts", "", "without --tokens-file, comma-separated Host names served besides loopback ones (\"*\" for any), e.g. behind a reverse proxy")
-	storeTimeout := f.Duration("store-timeout", server.DefaultStoreTimeout, "longest a store call may take before the request answers 503")
-	headerTimeout := f.Duration("read-header-timeout", 5*time.Second, "time a client has to send the request headers")
-	readTimeout := f.Duration("read-timeout", 30*time.Second, "time a client has to send a whole request")
-	writeTimeout := f.Duration("write-timeout", 60*time.Second, "time to answer a request, from the end of its headers")
-	idleTimeout := f.Duration("idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
-	shutdownTimeout := f.Duration("shutdown-timeout", 30*time.Second, "how long requests in flight get to finish at shutdown")
-	logLevel := f.String("log-level", "info", "debug (one record per request), info, warn or error")
-	logFormat := f.String("log-format", "auto", "text, json, or auto: text on a terminal, JSON otherwise")
-	f.VisitAll(func(fl *flag.Flag) { f.fromEnv(fl.Name) }) // every serve flag has its variable
-	pos, err := f.parse(args)
+	c, err := parseServe(env, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: serve takes no arguments, got %q", ErrUsage, pos)
-	}
-
-	log, err := newLogger(env, *logLevel, *logFormat)
+	log, err := newLogger(env, c.logLevel, c.logFormat)
 	if err != nil {
 		return err
 	}
-	opts := &server.Options{
-		MaxBodyBytes: *maxBody, MaxWriteMessages: *maxMsgs, MaxHistoryIDLen: *maxID,
-		StoreTimeout: *storeTimeout, MaxResponseBytes: *maxResponse, MaxInFlightBytes: *maxInFlight, Logger: log,
-	}
-	for _, h := range strings.Split(*allowedHosts, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			opts.AllowedHosts = append(opts.AllowedHosts, h)
-		}
-	}
-	if *tokensFile != "" {
-		if opts.Tokens, err = server.LoadTokens(*tokensFile); err != nil {
-			return err
-		}
-	}
-	host, _, err := net.SplitHostPort(*addr)
+	opts, err := c.serverOptions(log)
 	if err != nil {
-		return fmt.Errorf("%w: --addr %q: %v", ErrUsage, *addr, err)
+		return err
 	}
-	if opts.Tokens == nil && !isLoopback(host) {
-		if !*allowUnauth {
-			return fmt.Errorf("%w: refusing to serve %s without authentication: anyone who can connect could read and delete every history; give --tokens-file, listen on 127.0.0.1, or pass --allow-unauthenticated", ErrUsage, *addr)
-		}
-		log.Warn("serving without authentication on a non-loopback address: anyone who can connect can read and delete every history", "addr", *addr)
-		if len(opts.AllowedHosts) == 0 {
-			// Clients reach such a server by names the server cannot know,
-			// and whoever can reach it may do anything anyway.
-			opts.AllowedHosts = []string{"*"}
-		}
-	}
-
 	routeGoRedisLog(log) // a Redis store's client logs in the server's format
-	store, err := chatstore.Open(ctx, *storeURL, &chatstore.Options{Logger: log})
+	// The store's write limit is the server's, so that --max-write-messages
+	// is the one limit on a write, also above the store's default. A
+	// negative one is left for server.New to refuse.
+	storeOpts := &chatstore.Options{Logger: log}
+	if opts.MaxWriteMessages > 0 {
+		storeOpts.MaxWriteMessages = opts.MaxWriteMessages
+	}
+	store, err := chatstore.Open(ctx, c.storeURL, storeOpts)
 	if err != nil {
 		return err
 	}
@@ -115,38 +71,132 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer onHUP(srv, *tokensFile, log)()
-	ln, err := net.Listen("tcp", *addr)
+	defer onHUP(srv, c.tokensFile, log)()
+	if err := c.serve(ctx, env, srv, opts.Tokens, log); err != nil {
+		return err
+	}
+	if err := store.Close(); err != nil {
+		return fmt.Errorf("closing the store: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// serveConfig is what serve's flags say.
+type serveConfig struct {
+	addr, storeURL, tokensFile, allowedHosts string
+	allowUnauth                              bool
+	maxHeader                                int
+	headerTimeout, readTimeout, writeTimeout time.Duration
+	idleTimeout, shutdownTimeout             time.Duration
+	logLevel, logFormat                      string
+	limits                                   server.Options // the server's limits only
+}
+
+// parseServe reads serve's flags, from the command line or else the
+// environment.
+func parseServe(env *Env, args []string) (*serveConfig, error) {
+	c := &serveConfig{}
+	f := newFlags(env, "serve", serveUsage)
+	f.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	f.StringVar(&c.storeURL, "store", DefaultStore, "store URL; Haystack's store options as query parameters, e.g. memory://?last_k=all")
+	f.StringVar(&c.tokensFile, "tokens-file", "", "file of \"TENANT TOKEN\" lines; every /v1 request then needs a bearer token")
+	f.BoolVar(&c.allowUnauth, "allow-unauthenticated", false, "listen on a non-loopback address without a tokens file")
+	f.Int64Var(&c.limits.MaxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body")
+	f.IntVar(&c.limits.MaxWriteMessages, "max-write-messages", server.DefaultMaxWriteMessages, "most messages in one write (and in a context request's current_messages); the store's limit too")
+	f.IntVar(&c.limits.MaxHistoryIDLen, "max-history-id-bytes", server.DefaultMaxHistoryIDLen, fmt.Sprintf("longest history id, at most %d", server.MaxHistoryIDLen))
+	f.IntVar(&c.maxHeader, "max-header-bytes", 64<<10, "largest request header block")
+	f.IntVar(&c.limits.MaxResponseBytes, "max-response-bytes", server.DefaultMaxResponseBytes, "largest answer; a read that selects more is refused with a hint to page")
+	f.Int64Var(&c.limits.MaxInFlightBytes, "max-inflight-bytes", 0, "most bytes of request bodies and answers held at once, past which requests get 503 overloaded (0: 6 × --max-body-bytes, at least 3 × --max-response-bytes)")
+	f.StringVar(&c.allowedHosts, "allowed-hosts", "", "without --tokens-file, comma-separated Host names served besides loopback ones (\"*\" for any), e.g. behind a reverse proxy")
+	f.DurationVar(&c.limits.StoreTimeout, "store-timeout", server.DefaultStoreTimeout, "longest a store call may take before the request answers 503")
+	f.DurationVar(&c.headerTimeout, "read-header-timeout", 5*time.Second, "time a client has to send the request headers")
+	f.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time a client has to send a whole request")
+	f.DurationVar(&c.writeTimeout, "write-timeout", 60*time.Second, "time to answer a request, from the end of its headers")
+	f.DurationVar(&c.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
+	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long requests in flight get to finish at shutdown")
+	f.StringVar(&c.logLevel, "log-level", "info", "debug (one record per request), info, warn or error")
+	f.StringVar(&c.logFormat, "log-format", "auto", "text, json, or auto: text on a terminal, JSON otherwise")
+	f.VisitAll(func(fl *flag.Flag) { f.fromEnv(fl.Name) }) // every serve flag has its variable
+	pos, err := f.parse(args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 {
+		return nil, fmt.Errorf("%w: serve takes no arguments, got %q", ErrUsage, pos)
+	}
+	return c, nil
+}
+
+// serverOptions are the server's options: the limits, the tokens, and
+// the Host names served, refusing a server without tokens on an address
+// others can reach unless --allow-unauthenticated says so.
+func (c *serveConfig) serverOptions(log *slog.Logger) (*server.Options, error) {
+	opts := c.limits
+	opts.Logger = log
+	for _, h := range strings.Split(c.allowedHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			opts.AllowedHosts = append(opts.AllowedHosts, h)
+		}
+	}
+	if c.tokensFile != "" {
+		var err error
+		if opts.Tokens, err = server.LoadTokens(c.tokensFile); err != nil {
+			return nil, err
+		}
+	}
+	host, _, err := net.SplitHostPort(c.addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --addr %q: %v", ErrUsage, c.addr, err)
+	}
+	if opts.Tokens == nil && !isLoopback(host) {
+		if !c.allowUnauth {
+			return nil, fmt.Errorf("%w: refusing to serve %s without authentication: anyone who can connect could read and delete every history; give --tokens-file, listen on 127.0.0.1, or pass --allow-unauthenticated", ErrUsage, c.addr)
+		}
+		log.Warn("serving without authentication on a non-loopback address: anyone who can connect can read and delete every history", "addr", c.addr)
+		if len(opts.AllowedHosts) == 0 {
+			// Clients reach such a server by names the server cannot know,
+			// and whoever can reach it may do anything anyway.
+			opts.AllowedHosts = []string{"*"}
+		}
+	}
+	return &opts, nil
+}
+
+// serve listens and serves srv until ctx is done, then lets the requests
+// in flight finish, for up to --shutdown-timeout.
+func (c *serveConfig) serve(ctx context.Context, env *Env, srv *server.Server, tokens *server.Tokens, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{
 		Handler:           srv,
-		ReadHeaderTimeout: *headerTimeout,
-		ReadTimeout:       *readTimeout,
-		WriteTimeout:      *writeTimeout,
-		IdleTimeout:       *idleTimeout,
-		MaxHeaderBytes:    *maxHeader,
+		ReadHeaderTimeout: c.headerTimeout,
+		ReadTimeout:       c.readTimeout,
+		WriteTimeout:      c.writeTimeout,
+		IdleTimeout:       c.idleTimeout,
+		MaxHeaderBytes:    c.maxHeader,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	tenants := 0
-	if opts.Tokens != nil {
-		tenants = opts.Tokens.Len()
+	ntokens := 0
+	if tokens != nil {
+		ntokens = tokens.Len()
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "page", "http://"+ln.Addr().String()+"/", "store", redact(*storeURL), "tokens", tenants, "version", Version())
+	log.Info("listening", "addr", ln.Addr().String(), "page", "http://"+ln.Addr().String()+"/", "store", redact(c.storeURL), "tokens", ntokens, "version", Version())
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(server.Listener(ln, *maxHeader)) }()
+	go func() { served <- hs.Serve(server.Listener(ln, c.maxHeader)) }()
 
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing requests in flight", "timeout", shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *shutdownTimeout)
+	log.Info("shutting down: finishing requests in flight", "timeout", c.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Error("shutdown did not finish in time; closing connections", "error", err)
@@ -155,10 +205,6 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("server stopped with an error", "error", err)
 	}
-	if err := store.Close(); err != nil {
-		return fmt.Errorf("closing the store: %w", err)
-	}
-	log.Info("stopped")
 	return nil
 }
 

@@ -30,10 +30,15 @@ const (
 	// DefaultMaxBodyBytes bounds a request body: 8 MiB leaves room for a few
 	// base64 images in one write.
 	DefaultMaxBodyBytes = 8 << 20
-	// DefaultMaxWriteMessages bounds the messages of one write.
+	// DefaultMaxWriteMessages bounds the messages of one request: a
+	// write's, and a context request's current messages. It is a tenth of
+	// the store's default, chatstore.DefaultMaxWriteMessages, which bounds
+	// every write through any door: a request's messages are decoded whole
+	// in memory, many requests at once, and a client with more writes them
+	// in several requests.
 	DefaultMaxWriteMessages = 1000
 	// DefaultMaxHistoryIDLen bounds a history id, in bytes. Together with
-	// the tenant prefix (MaxTenantLen+1) it stays within
+	// a tenant's prefix ("tenant:", the name, ':') it stays within
 	// chatstore.MaxHistoryIDLen.
 	DefaultMaxHistoryIDLen = 256
 	// MaxHistoryIDLen is the largest MaxHistoryIDLen option allowed.
@@ -61,8 +66,11 @@ type Options struct {
 	Tokens *Tokens
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// MaxWriteMessages limits the messages of one write; 0 means
-	// DefaultMaxWriteMessages. The store's own limit applies as well.
+	// MaxWriteMessages limits the messages of one request (a write, a
+	// context request's current messages); 0 means DefaultMaxWriteMessages.
+	// It is never more than the store's own limit
+	// (chatstore.Options.MaxWriteMessages), which every write obeys
+	// anyway, so that the limit a client is told is the one that holds.
 	MaxWriteMessages int
 	// MaxHistoryIDLen limits history ids, in bytes; 0 means
 	// DefaultMaxHistoryIDLen, at most MaxHistoryIDLen.
@@ -88,8 +96,12 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// ErrOptions is wrapped by New's errors for options out of range.
-var ErrOptions = errors.New("invalid server options")
+// ErrOptions is chatstore.ErrInvalidOptions, which New's errors for
+// options out of range wrap: one sentinel for options that make no sense,
+// whichever package they configure.
+//
+// Deprecated: use chatstore.ErrInvalidOptions.
+var ErrOptions = chatstore.ErrInvalidOptions
 
 // Server serves the chatstore HTTP API. It is an http.Handler and can be
 // mounted inside another program's mux; it does not own the store.
@@ -157,9 +169,9 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 	}
 	switch {
 	case o.MaxBodyBytes < 0, o.MaxWriteMessages < 0, o.MaxHistoryIDLen < 0, o.StoreTimeout < 0, o.MaxResponseBytes < 0, o.MaxInFlightBytes < 0:
-		return nil, fmt.Errorf("server: %w: limits must not be negative", ErrOptions)
+		return nil, fmt.Errorf("server: %w: limits must not be negative", chatstore.ErrInvalidOptions)
 	case o.MaxHistoryIDLen > MaxHistoryIDLen:
-		return nil, fmt.Errorf("server: %w: history id limit %d is above the largest allowed, %d", ErrOptions, o.MaxHistoryIDLen, MaxHistoryIDLen)
+		return nil, fmt.Errorf("server: %w: history id limit %d is above the largest allowed, %d", chatstore.ErrInvalidOptions, o.MaxHistoryIDLen, MaxHistoryIDLen)
 	}
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
@@ -167,6 +179,7 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 	if o.MaxWriteMessages == 0 {
 		o.MaxWriteMessages = DefaultMaxWriteMessages
 	}
+	o.MaxWriteMessages = min(o.MaxWriteMessages, store.Options().MaxWriteMessages)
 	if o.MaxHistoryIDLen == 0 {
 		o.MaxHistoryIDLen = DefaultMaxHistoryIDLen
 	}
@@ -180,7 +193,7 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 		o.MaxInFlightBytes = DefaultMaxInFlightBytes(o.MaxBodyBytes, o.MaxResponseBytes)
 	}
 	if o.MaxInFlightBytes < (1+decodeFactor)*o.MaxBodyBytes {
-		return nil, fmt.Errorf("server: %w: the in-flight limit (%d bytes) is below %d times the body limit (%d bytes), so a body at the limit could never be served", ErrOptions, o.MaxInFlightBytes, 1+decodeFactor, o.MaxBodyBytes)
+		return nil, fmt.Errorf("server: %w: the in-flight limit (%d bytes) is below %d times the body limit (%d bytes), so a body at the limit could never be served", chatstore.ErrInvalidOptions, o.MaxInFlightBytes, 1+decodeFactor, o.MaxBodyBytes)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -2,12 +2,15 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/memstore"
 )
 
 // TestTenantListing pages through a tenant's listing: its own ids, without
@@ -82,5 +85,44 @@ func TestTenantListing(t *testing.T) {
 	}
 	if r := f.do("GET", "/v1/histories?cursor="+url.QueryEscape(page.NextCursor), "", acme...); r.code != 200 || strings.Contains(string(r.body), `"z"`) {
 		t.Errorf("acme with acme2's cursor: %d %s", r.code, r.body)
+	}
+}
+
+// TestWriteLimitIsTheStores: without a limit of its own the server takes
+// the smaller of its default and the store's, and a larger one is capped
+// at the store's, so that its answer names the limit that holds, for
+// writes and for a context request's current messages alike.
+func TestWriteLimitIsTheStores(t *testing.T) {
+	for _, c := range []struct {
+		storeLimit, serverLimit, want int
+	}{
+		{0, 0, DefaultMaxWriteMessages},
+		{5, 0, 5},
+		{5, 20, 5},
+		{50, 20, 20},
+	} {
+		st, err := chatstore.New(memstore.New(), &chatstore.Options{MaxWriteMessages: c.storeLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		srv, err := New(st, &Options{MaxWriteMessages: c.serverLimit, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fixture{t: t, store: st, srv: srv}
+		msgs := slices.Repeat([]chat.Message{chat.User("x")}, c.want+1)
+		want := fmt.Sprintf("the limit is %d", c.want)
+		r := f.do("POST", messagesPath("h"), body(msgs...))
+		if r.code != 400 || r.errorCode(t) != "too_many_messages" || !strings.Contains(string(r.body), "in one write; "+want) {
+			t.Errorf("store %d, server %d: a write of %d: %d %s", c.storeLimit, c.serverLimit, len(msgs), r.code, r.body)
+		}
+		cur, _ := json.Marshal(map[string]any{"current_messages": msgs})
+		if r := f.do("POST", "/v1/histories/h/context", string(cur)); r.code != 400 || !strings.Contains(string(r.body), want) {
+			t.Errorf("store %d, server %d: %d current messages: %d %s", c.storeLimit, c.serverLimit, len(msgs), r.code, r.body)
+		}
+		if r := f.do("POST", messagesPath("h"), body(msgs[1:]...)); r.code != 200 {
+			t.Errorf("store %d, server %d: a write of %d: %d %s", c.storeLimit, c.serverLimit, len(msgs)-1, r.code, r.body)
+		}
 	}
 }

@@ -84,7 +84,8 @@ func (t *txn) forget(name string) {
 	t.forgot[name] = true
 }
 
-// forgetAll records that every history was deleted in this transaction.
+// forgetEverything records that every history was deleted in this
+// transaction.
 func (t *txn) forgetEverything() {
 	clear(t.pending)
 	t.forgotAll = true
