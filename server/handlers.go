@@ -240,8 +240,8 @@ const decodeFactor = 3
 // and stalls holds it.
 const bodyStartSize = 16 << 10
 
-// members reads a JSON object body (body) and splits it into its members
-// (jsonx.Members), with the server's errors.
+// members reads the request body (Server.body), a JSON object, and splits
+// it into its members (jsonx.Members), with the server's errors.
 func (s *Server) members(w http.ResponseWriter, r *http.Request, names ...string) (map[string]jsonx.Member, error) {
 	body, err := s.body(w, r)
 	if err != nil {
