@@ -177,7 +177,7 @@ func TestClassify(t *testing.T) {
 		m    chat.Message
 		want driver.Kind
 	}{
-		{chat.System("s"), driver.Own},
+		{chat.System("s"), driver.Alone},
 		{chat.User("u"), driver.Joins},
 		{chat.Tool("r", call, false), driver.Joins},
 		{chat.Assistant("text"), driver.Closes},
