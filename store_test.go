@@ -106,7 +106,7 @@ func TestNewOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := st.Options()
-	if o.LastK != chatstore.DefaultLastK || o.MaxWriteMessages != chatstore.DefaultMaxWriteMessages || o.Logger == nil || o.KeepSystemMessages {
+	if o.LastK != chatstore.DefaultLastK || o.MaxWriteMessages != chatstore.DefaultMaxWriteMessages || o.IdempotencyWindow != chatstore.DefaultIdempotencyWindow || o.KeepSystemMessages {
 		t.Errorf("defaults: %+v", o)
 	}
 	if _, err := chatstore.New(nopDriver{}, &chatstore.Options{LastK: -1}); !errors.Is(err, chatstore.ErrInvalidLastK) {
@@ -117,7 +117,7 @@ func TestNewOptions(t *testing.T) {
 	}
 	// The caller's Options are not modified.
 	in := &chatstore.Options{}
-	if _, err := chatstore.New(nopDriver{}, in); err != nil || in.LastK != 0 || in.Logger != nil {
+	if _, err := chatstore.New(nopDriver{}, in); err != nil || in.LastK != 0 {
 		t.Errorf("New changed the caller's options: %+v", in)
 	}
 }
