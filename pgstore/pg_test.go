@@ -11,14 +11,14 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/proctest"
 	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/pgstore"
-	"github.com/chatstore/chatstore/storetest"
 )
 
 const childEnv = "CHATSTORE_PG_CHILD"
 
-func TestMain(m *testing.M) { storetest.Main(m, childEnv, nil) }
+func TestMain(m *testing.M) { proctest.Main(m, childEnv, nil) }
 
 // storeURL is the test server's URL with the given schema.
 func storeURL(t *testing.T, schema string) string {
@@ -36,7 +36,7 @@ func storeURL(t *testing.T, schema string) string {
 // nothing is lost, ids stay unique, each write stays contiguous.
 func TestTwoProcessesOneHistory(t *testing.T) {
 	pool := testPool(t)
-	turns := storetest.TwoWriters(t, childEnv, storeURL(t, freshSchema(t, pool)), 150)
+	turns := proctest.TwoWriters(t, childEnv, storeURL(t, freshSchema(t, pool)), 150)
 	t.Logf("the processes took turns %d times", turns)
 }
 
