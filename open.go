@@ -17,7 +17,7 @@ import (
 // error. opts has its defaults filled in.
 type OpenFunc func(ctx context.Context, u *url.URL, opts *Options) (driver.Store, error)
 
-var schemes = registry[OpenFunc]{what: "scheme"}
+var schemes registry
 
 // Register makes a backend available to Open under a URL scheme. Backends
 // call it from init; it panics if the scheme is taken.

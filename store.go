@@ -20,7 +20,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -74,9 +73,6 @@ type Options struct {
 	// IdempotencyWindow is how long WriteIdempotent remembers a key; 0
 	// means DefaultIdempotencyWindow.
 	IdempotencyWindow time.Duration
-	// Logger receives the store's and its backend's log records; nil means
-	// slog.Default().
-	Logger *slog.Logger
 }
 
 // withDefaults returns a copy of o with defaults filled in.
@@ -102,9 +98,6 @@ func (o *Options) withDefaults() (Options, error) {
 		return out, fmt.Errorf("chatstore: %w: IdempotencyWindow must not be negative, got %v", ErrInvalidOptions, out.IdempotencyWindow)
 	case out.IdempotencyWindow == 0:
 		out.IdempotencyWindow = DefaultIdempotencyWindow
-	}
-	if out.Logger == nil {
-		out.Logger = slog.Default()
 	}
 	return out, nil
 }

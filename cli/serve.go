@@ -106,7 +106,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 
 	routeGoRedisLog(log) // a Redis store's client logs in the server's format
-	store, err := chatstore.Open(ctx, *storeURL, &chatstore.Options{Logger: log})
+	store, err := chatstore.Open(ctx, *storeURL, nil)
 	if err != nil {
 		return err
 	}

@@ -139,6 +139,15 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// HaystackTyper is implemented by drivers that can be written as a Haystack
+// chat message store dictionary (package component writes it): HaystackType
+// returns the Haystack type name and the backend's own init_parameters,
+// without the store-wide skip_system_messages and last_k. Stores on drivers
+// without it cannot be serialized for a pipeline file.
+type HaystackTyper interface {
+	HaystackType() (typeName string, params map[string]any)
+}
+
 // Key is an idempotency key recorded with a write (KeyedWriter).
 type Key struct {
 	// Key is the client's key, valid as chatstore.CheckIdempotencyKey says.

@@ -131,4 +131,3 @@ func TestPositionalLookup(t *testing.T) {
 		t.Errorf("plans differ: %v vs %v", planIDs(p1), planIDs(p2))
 	}
 }
-

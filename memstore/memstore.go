@@ -26,8 +26,9 @@ import (
 	"github.com/chatstore/chatstore/driver"
 )
 
-// HaystackType is the type name of Haystack's in-memory store, which this
-// backend loads and writes in pipeline files.
+// HaystackType is the type name of Haystack's in-memory store: this
+// backend's stores are written as one in pipeline files, and package
+// component loads one as the shared store HaystackShared.
 const HaystackType = "haystack_experimental.chat_message_stores.in_memory.InMemoryChatMessageStore"
 
 // HaystackShared is the name of the shared store that in-memory stores loaded
@@ -38,17 +39,9 @@ const HaystackShared = "haystack"
 
 func init() {
 	chatstore.Register("memory", open)
-	chatstore.RegisterHaystackType(HaystackType, loadHaystack)
 }
 
-func loadHaystack(_ context.Context, params map[string]any) (driver.Store, error) {
-	for k := range params {
-		return nil, fmt.Errorf("memstore: %w: unknown init parameter %q for %s (it takes skip_system_messages and last_k)", chatstore.ErrDeserialization, k, HaystackType)
-	}
-	return Shared(HaystackShared), nil
-}
-
-// HaystackType implements chatstore.HaystackTyper.
+// HaystackType implements driver.HaystackTyper.
 func (s *Store) HaystackType() (string, map[string]any) {
 	return HaystackType, nil
 }
@@ -76,11 +69,11 @@ type Store struct {
 }
 
 var (
-	_ driver.Store            = (*Store)(nil)
-	_ driver.Tailer           = (*Store)(nil)
-	_ driver.PrefixDeleter    = (*Store)(nil)
-	_ driver.KeyedWriter      = (*Store)(nil)
-	_ chatstore.HaystackTyper = (*Store)(nil)
+	_ driver.Store         = (*Store)(nil)
+	_ driver.Tailer        = (*Store)(nil)
+	_ driver.PrefixDeleter = (*Store)(nil)
+	_ driver.KeyedWriter   = (*Store)(nil)
+	_ driver.HaystackTyper = (*Store)(nil)
 )
 
 // New returns an empty private store.

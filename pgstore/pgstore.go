@@ -6,9 +6,10 @@
 // All tables live in one PostgreSQL schema (schema=..., default "chatstore"),
 // so several deployments, or test runs, can share a database without seeing
 // each other; DeleteAll touches nothing outside it. The parameter schema and
-// the store-wide skip_system_messages and last_k are removed from the URL
-// before it reaches pgx (which would send unknown keys to the server as
-// run-time settings); every other parameter is pgx's.
+// the store-wide skip_system_messages and last_k are chatstore's: they never
+// reach the server, to which pgx sends the keys it does not know as run-time
+// settings. Every other parameter is pgx's. chatstore.Open and Open read a
+// URL the same way (Open also takes pgx's key=value form).
 //
 // Messages are stored as JSONB in Haystack's format, so SQL can look inside
 // (body->>'role'). A write is one transaction that first locks its history's
@@ -57,15 +58,10 @@ type Options struct {
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
+// open is the URL opener chatstore.Open calls: Open, so that a URL means
+// the same whichever way it is opened.
 func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
-	q := u.Query()
-	var opts Options
-	if vs, ok := q["schema"]; ok {
-		opts.Schema = vs[len(vs)-1]
-		q.Del("schema")
-	}
-	u.RawQuery = q.Encode()
-	return Open(ctx, u.String(), &opts)
+	return Open(ctx, u.String(), nil)
 }
 
 // Store is a PostgreSQL driver.
@@ -89,18 +85,37 @@ var (
 )
 
 // Open connects to PostgreSQL with a pool of its own (closed by Close) and
-// creates or migrates the schema.
+// creates or migrates the schema. connString is a URL as in the package
+// documentation or pgx's key=value form; its schema parameter overrides
+// opts.Schema and is not passed on to pgx. The store-wide
+// skip_system_messages and last_k are chatstore.Open's, an error here.
 func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// pgx's parse errors can quote the connection string.
 		return nil, fmt.Errorf("pgstore: %w: cannot parse the connection string (%s)", chatstore.ErrInvalidOptions, redact(connString))
 	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	// pgx sends the parameters it does not know to the server as run-time
+	// settings; take chatstore's out first, as pgxpool does its pool_*.
+	params := cfg.ConnConfig.RuntimeParams
+	if v, ok := params["schema"]; ok {
+		o.Schema = v
+		delete(params, "schema")
+	}
+	for _, k := range []string{"skip_system_messages", "last_k"} {
+		if _, ok := params[k]; ok {
+			return nil, fmt.Errorf("pgstore: %w: %s is a parameter of the store, not of the PostgreSQL connection: open with chatstore.Open, or set it in chatstore.Options", chatstore.ErrInvalidOptions, k)
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connecting: %w", translate(err))
 	}
-	s, err := New(ctx, pool, opts)
+	s, err := New(ctx, pool, &o)
 	if err != nil {
 		pool.Close()
 		return nil, err

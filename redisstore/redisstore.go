@@ -107,8 +107,8 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 }
 
 // Open connects with a client of its own (closed by Close). rawURL is one
-// of the forms in the package documentation; its key_prefix and ttl
-// override opts.
+// of the forms in the package documentation, read as chatstore.Open reads
+// it; its key_prefix and ttl override opts.
 func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
