@@ -3,6 +3,7 @@ package driver
 import (
 	"iter"
 	"math"
+	"slices"
 )
 
 // Kind says how a message takes part in the rounds behind last_k. A round is
@@ -68,7 +69,7 @@ type walk struct {
 	b      int64   // position of the oldest closer in the tail
 }
 
-func newWalk(rounds int) *walk { return &walk{rounds: rounds, want: -1} }
+func newWalk(rounds int) walk { return walk{rounds: rounds, want: -1} }
 
 // resolve learns whether a round is open.
 func (w *walk) resolve(open bool) {
@@ -142,7 +143,9 @@ func (w *walk) keeps(pos int64) bool {
 func LastRounds(rounds, maxBytes int, newestFirst iter.Seq2[Message, error]) ([]Message, error) {
 	w := newWalk(rounds)
 	var (
-		rev   []Message // newest first
+		// Newest first until the end, then turned around in place. Two
+		// messages a round is the common shape (a question, an answer).
+		rev   = make([]Message, 0, min(rounds, 32)*2)
 		size  int
 		undec = -1 // index in rev of the undecided message, if any
 	)
@@ -166,19 +169,15 @@ func LastRounds(rounds, maxBytes int, newestFirst iter.Seq2[Message, error]) ([]
 		}
 		rev = append(rev, m)
 	}
-	out := make([]Message, 0, len(rev))
-	for i := len(rev) - 1; i >= 0; i-- {
-		if i == undec {
-			if !w.keeps(rev[i].Pos) {
-				continue
-			}
-			if size += len(rev[i].JSON); maxBytes > 0 && size > maxBytes {
-				return nil, ErrTooLarge
-			}
+	if undec >= 0 {
+		if !w.keeps(rev[undec].Pos) {
+			rev = slices.Delete(rev, undec, undec+1)
+		} else if size += len(rev[undec].JSON); maxBytes > 0 && size > maxBytes {
+			return nil, ErrTooLarge
 		}
-		out = append(out, rev[i])
 	}
-	return out, nil
+	slices.Reverse(rev)
+	return rev, nil
 }
 
 // Backwards iterates over msgs, which are in the order they were written,
