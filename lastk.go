@@ -78,9 +78,9 @@ func LastKValue(v any, null int) (int, error) {
 	return k, nil
 }
 
-// storeLastK is the Options.LastK of a store whose last_k, as a URL or a
-// Haystack dictionary writes it, is k ≥ 0.
-func storeLastK(k int) int {
+// StoreLastK is the Options.LastK of a store whose last_k, as a URL or a
+// Haystack dictionary writes it, is k ≥ 0: k, but NoHistory for 0.
+func StoreLastK(k int) int {
 	if k == 0 {
 		return NoHistory
 	}

@@ -35,36 +35,3 @@ func TestLastKValue(t *testing.T) {
 		}
 	}
 }
-
-// TestStoreLastKEverywhere: a store's last_k means the same written in a
-// URL and in a Haystack dictionary: 0 is a store whose default read is
-// empty, a number is that many rounds, and all (URL) or null (dictionary)
-// every message.
-func TestStoreLastKEverywhere(t *testing.T) {
-	for _, c := range []struct {
-		url   string
-		value any
-		want  int
-	}{
-		{"memory://?last_k=0", 0, chatstore.NoHistory},
-		{"memory://?last_k=3", 3, 3},
-		{"memory://?last_k=all", nil, chatstore.All},
-	} {
-		byURL, err := chatstore.Open(t.Context(), c.url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer byURL.Close()
-		byDict, err := chatstore.FromHaystack(t.Context(), map[string]any{
-			"type":            "haystack_experimental.chat_message_stores.in_memory.InMemoryChatMessageStore",
-			"init_parameters": map[string]any{"last_k": c.value},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer byDict.Close()
-		if a, b := byURL.Options().LastK, byDict.Options().LastK; a != c.want || b != c.want {
-			t.Errorf("%s: LastK %d; dictionary last_k %v: LastK %d; want %d", c.url, a, c.value, b, c.want)
-		}
-	}
-}

@@ -16,7 +16,7 @@ import (
 // error. opts has its defaults filled in.
 type OpenFunc func(ctx context.Context, u *url.URL, opts *Options) (driver.Store, error)
 
-var schemes = registry[OpenFunc]{what: "scheme"}
+var schemes registry
 
 // Register makes a backend available to Open under a URL scheme. Backends
 // call it from init; it panics if the scheme is taken.
@@ -71,7 +71,7 @@ func takeStoreParams(u *url.URL, o *Options) error {
 		if err != nil || len(vs) > 1 {
 			return fmt.Errorf("chatstore: %w: last_k=%q: want a whole number of rounds ≥ 0 or \"all\", once", ErrInvalidLastK, strings.Join(vs, ","))
 		}
-		o.LastK = storeLastK(k)
+		o.LastK = StoreLastK(k)
 		q.Del("last_k")
 	}
 	u.RawQuery = q.Encode()

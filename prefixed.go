@@ -22,9 +22,9 @@ import (
 // A view shares s's driver, options and lifetime, and costs one small
 // allocation, so one per request is fine: its Close does nothing, and it
 // fails with ErrClosed once s is closed. Its List cursors hold the ids as s
-// has them, as s's own cursors do. Its Haystack dictionary is s's, as
-// Haystack's stores have no prefix: a store loaded from it sees every
-// history.
+// has them, as s's own cursors do. It has no Haystack dictionary
+// (component.StoreDict): Haystack's stores have no prefix, and a store
+// loaded from one would see every history.
 func Prefixed(s *Store, prefix string) *Store {
 	return &Store{drv: s.drv, opts: s.opts, prefix: s.prefix + prefix, view: true, lifetime: s.lifetime}
 }

@@ -6,37 +6,35 @@ import (
 	"sync"
 )
 
-// registry holds what backends register from init, by name: URL schemes for
-// Open, Haystack type names for FromHaystack.
-type registry[T any] struct {
-	what string // "scheme", for the duplicate panic
-	mu   sync.RWMutex
-	m    map[string]T
+// registry holds the URL schemes backends register from init, for Open.
+type registry struct {
+	mu sync.RWMutex
+	m  map[string]OpenFunc
 }
 
-// add panics if name is taken, as database/sql's Register does: two
-// backends claiming one name is a build mistake.
-func (r *registry[T]) add(name string, v T) {
+// add panics if scheme is taken, as database/sql's Register does: two
+// backends claiming one scheme is a build mistake.
+func (r *registry) add(scheme string, open OpenFunc) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, dup := r.m[name]; dup {
-		panic("chatstore: " + r.what + " " + name + " registered twice")
+	if _, dup := r.m[scheme]; dup {
+		panic("chatstore: scheme " + scheme + " registered twice")
 	}
 	if r.m == nil {
-		r.m = map[string]T{}
+		r.m = map[string]OpenFunc{}
 	}
-	r.m[name] = v
+	r.m[scheme] = open
 }
 
-func (r *registry[T]) get(name string) (T, bool) {
+func (r *registry) get(scheme string) (OpenFunc, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	v, ok := r.m[name]
-	return v, ok
+	open, ok := r.m[scheme]
+	return open, ok
 }
 
-// names lists the registered names, sorted.
-func (r *registry[T]) names() []string {
+// names lists the registered schemes, sorted.
+func (r *registry) names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return slices.Sorted(maps.Keys(r.m))

@@ -1,17 +1,31 @@
 package chatstore
 
 import (
+	"context"
+	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/chatstore/chatstore/driver"
 )
 
 func TestRegistry(t *testing.T) {
-	r := registry[int]{what: "thing"}
-	r.add("b", 2)
-	r.add("a", 1)
-	if v, ok := r.get("b"); !ok || v != 2 {
-		t.Errorf("get(b) = %d, %v", v, ok)
+	// Each opener fails with its own error, which tells them apart.
+	errA, errB, errA2 := errors.New("a"), errors.New("b"), errors.New("a again")
+	opener := func(err error) OpenFunc {
+		return func(context.Context, *url.URL, *Options) (driver.Store, error) { return nil, err }
+	}
+	is := func(open OpenFunc, want error) bool {
+		_, err := open(t.Context(), nil, nil)
+		return err == want
+	}
+	var r registry
+	r.add("b", opener(errB))
+	r.add("a", opener(errA))
+	if v, ok := r.get("b"); !ok || !is(v, errB) {
+		t.Errorf("get(b) = %v, %v", v, ok)
 	}
 	if _, ok := r.get("c"); ok {
 		t.Error("get(c) found something")
@@ -21,12 +35,12 @@ func TestRegistry(t *testing.T) {
 	}
 	defer func() {
 		msg, _ := recover().(string)
-		if !strings.Contains(msg, "thing a registered twice") {
+		if !strings.Contains(msg, "scheme a registered twice") {
 			t.Errorf("second add: panic %q, want one naming the duplicate", msg)
 		}
-		if v, _ := r.get("a"); v != 1 {
-			t.Errorf("duplicate replaced the first: %d", v)
+		if v, _ := r.get("a"); !is(v, errA) {
+			t.Errorf("duplicate replaced the first")
 		}
 	}()
-	r.add("a", 3)
+	r.add("a", opener(errA2))
 }

@@ -20,7 +20,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -65,9 +64,6 @@ type Options struct {
 	// IdempotencyWindow is how long WriteIdempotent remembers a key; 0
 	// means DefaultIdempotencyWindow.
 	IdempotencyWindow time.Duration
-	// Logger receives the store's and its backend's log records; nil means
-	// slog.Default().
-	Logger *slog.Logger
 }
 
 // withDefaults returns a copy of o with defaults filled in.
@@ -93,9 +89,6 @@ func (o *Options) withDefaults() (Options, error) {
 		return out, fmt.Errorf("chatstore: %w: IdempotencyWindow must not be negative, got %v", ErrInvalidOptions, out.IdempotencyWindow)
 	case out.IdempotencyWindow == 0:
 		out.IdempotencyWindow = DefaultIdempotencyWindow
-	}
-	if out.Logger == nil {
-		out.Logger = slog.Default()
 	}
 	return out, nil
 }
@@ -134,6 +127,14 @@ func newStore(drv driver.Store, o Options) *Store {
 
 // Options returns the store's options with defaults filled in.
 func (s *Store) Options() Options { return s.opts }
+
+// Driver returns the backend driver, for backend-specific operations. A
+// view's (Prefixed) is its store's, which knows nothing of the prefix.
+func (s *Store) Driver() driver.Store { return s.drv }
+
+// Prefix is what the ids of a view made by Prefixed start with in its
+// store; "" for a store of its own.
+func (s *Store) Prefix() string { return s.prefix }
 
 // Close closes the store and the driver it owns. Calls after Close fail with
 // ErrClosed; Close waits for calls in flight to finish. A view made by
@@ -349,7 +350,7 @@ func toRecord(m chat.Message, buf []byte) (driver.Record, []byte, error) {
 func Classify(m chat.Message) driver.Kind {
 	switch m.Role {
 	case chat.RoleSystem:
-		return driver.Own
+		return driver.Alone
 	case chat.RoleAssistant:
 		text, _ := m.Text()
 		if text == "" {
@@ -469,34 +470,55 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 		}
 		span.Rounds = o.LastK
 	}
-	if b, ok := s.drv.(driver.BoundedReader); ok && o.MaxBytes > 0 {
-		stored, err := b.ReadBounded(ctx, historyID, span, o.MaxBytes)
-		if errors.Is(err, driver.ErrTooLarge) {
-			return nil, tooLarge(historyID, o.MaxBytes)
-		}
-		return stored, err
-	}
 	var (
 		stored []driver.Message
 		err    error
 	)
+	b, bounded := s.drv.(driver.BoundedReader)
 	switch {
-	case span.Rounds > 0:
-		stored, err = s.drv.Tail(ctx, historyID, span.Rounds)
+	case bounded && o.MaxBytes > 0:
+		stored, err = b.ReadBounded(ctx, historyID, span, o.MaxBytes)
+	case span.Rounds == 0:
+		stored, err = s.drv.Range(ctx, historyID, span.From, span.To)
 	default:
-		if r, ok := s.drv.(driver.Ranger); ok {
-			stored, err = r.Range(ctx, historyID, span.From, span.To)
-		} else if stored, err = s.drv.Tail(ctx, historyID, All); err == nil {
-			stored = stored[min(span.From, len(stored)):min(span.To, len(stored))]
+		if t, ok := s.drv.(driver.Tailer); ok {
+			stored, err = t.Tail(ctx, historyID, span.Rounds)
+		} else {
+			stored, err = s.tailByRange(ctx, historyID, span.Rounds, o.MaxBytes)
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	if o.MaxBytes > 0 && driver.Size(stored) > o.MaxBytes {
+	if errors.Is(err, driver.ErrTooLarge) || (err == nil && o.MaxBytes > 0 && driver.Size(stored) > o.MaxBytes) {
 		return nil, tooLarge(historyID, o.MaxBytes)
 	}
-	return stored, nil
+	return stored, err
+}
+
+// tailByRange reads the last rounds of a history for a driver without
+// driver.Tailer: backwards, a page at a time, each twice the last, through
+// driver.LastRounds, which stops the reading once the tail is whole. Pages
+// end where the first began, so a write between two is not seen.
+func (s *Store) tailByRange(ctx context.Context, historyID string, rounds, maxBytes int) ([]driver.Message, error) {
+	n, err := s.drv.Count(ctx, historyID)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	return driver.LastRounds(rounds, maxBytes, func(yield func(driver.Message, error) bool) {
+		page := int64(min(rounds, 1<<10))*4 + 16
+		for to := n; to > 0; page = min(2*page, MaxRangeLimit*16) {
+			from := max(0, to-page)
+			msgs, err := s.drv.Range(ctx, historyID, int(from), int(to))
+			if err != nil {
+				yield(driver.Message{}, err)
+				return
+			}
+			for m, err := range driver.Backwards(msgs) {
+				if !yield(m, err) {
+					return
+				}
+			}
+			to = from
+		}
+	})
 }
 
 func rangeError(offset, limit int) error {

@@ -106,7 +106,7 @@ func TestNewOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := st.Options()
-	if o.LastK != chatstore.DefaultLastK || o.MaxWriteMessages != chatstore.DefaultMaxWriteMessages || o.Logger == nil || o.KeepSystemMessages {
+	if o.LastK != chatstore.DefaultLastK || o.MaxWriteMessages != chatstore.DefaultMaxWriteMessages || o.IdempotencyWindow != chatstore.DefaultIdempotencyWindow || o.KeepSystemMessages {
 		t.Errorf("defaults: %+v", o)
 	}
 	if _, err := chatstore.New(nopDriver{}, &chatstore.Options{LastK: -1}); !errors.Is(err, chatstore.ErrInvalidLastK) {
@@ -117,14 +117,15 @@ func TestNewOptions(t *testing.T) {
 	}
 	// The caller's Options are not modified.
 	in := &chatstore.Options{}
-	if _, err := chatstore.New(nopDriver{}, in); err != nil || in.LastK != 0 || in.Logger != nil {
+	if _, err := chatstore.New(nopDriver{}, in); err != nil || in.LastK != 0 {
 		t.Errorf("New changed the caller's options: %+v", in)
 	}
 }
 
 // TestLastKZero: a store whose last_k is 0, as Haystack allows, loads from
-// a URL and from a Haystack dictionary, and its default read returns
-// nothing while an explicit last_k still reads.
+// a URL, and its default read returns nothing while an explicit last_k
+// still reads. (component's TestStoreLastKZero loads one from a Haystack
+// dictionary.)
 func TestLastKZero(t *testing.T) {
 	st, err := chatstore.Open(t.Context(), "memory://?last_k=0", nil)
 	if err != nil {
@@ -139,21 +140,6 @@ func TestLastKZero(t *testing.T) {
 	}
 	if got, err := st.RetrieveLast(t.Context(), "h", 1); err != nil || len(got) != 2 {
 		t.Errorf("last_k 1: %d messages, %v", len(got), err)
-	}
-	d, err := st.Haystack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k := d["init_parameters"].(map[string]any)["last_k"]; k != 0 {
-		t.Errorf("Haystack dict last_k = %v, want 0", k)
-	}
-	back, err := chatstore.FromHaystack(t.Context(), d)
-	if err != nil {
-		t.Fatalf("loading the dict back: %v", err)
-	}
-	defer back.Close()
-	if back.DefaultLastK() != 0 || back.Options().LastK != chatstore.NoHistory {
-		t.Errorf("loaded back: last_k %d", back.DefaultLastK())
 	}
 }
 
@@ -177,7 +163,7 @@ func TestClassify(t *testing.T) {
 		m    chat.Message
 		want driver.Kind
 	}{
-		{chat.System("s"), driver.Own},
+		{chat.System("s"), driver.Alone},
 		{chat.User("u"), driver.Joins},
 		{chat.Tool("r", call, false), driver.Joins},
 		{chat.Assistant("text"), driver.Closes},
@@ -192,26 +178,6 @@ func TestClassify(t *testing.T) {
 		if got := chatstore.Classify(tt.m); got != tt.want {
 			t.Errorf("case %d: %v, want %v", i, got, tt.want)
 		}
-	}
-}
-
-func TestHaystackDict(t *testing.T) {
-	st, _ := chatstore.Open(t.Context(), "memory://?skip_system_messages=false&last_k=all", nil)
-	d, err := st.Haystack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	init := d["init_parameters"].(map[string]any)
-	if d["type"] != "haystack_experimental.chat_message_stores.in_memory.InMemoryChatMessageStore" || init["skip_system_messages"] != false || init["last_k"] != nil {
-		t.Errorf("dict = %v", d)
-	}
-	back, err := chatstore.FromHaystack(t.Context(), d)
-	if err != nil || back.Options().LastK != chatstore.All || !back.Options().KeepSystemMessages {
-		t.Errorf("FromHaystack: %+v %v", back.Options(), err)
-	}
-	plain, _ := chatstore.New(nopDriver{}, nil)
-	if _, err := plain.Haystack(); err == nil {
-		t.Errorf("a driver without a Haystack type serialized")
 	}
 }
 

@@ -58,7 +58,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// The store's write limit is the server's, so that --max-write-messages
 	// is the one limit on a write, also above the store's default. A
 	// negative one is left for server.New to refuse.
-	storeOpts := &chatstore.Options{Logger: log}
+	storeOpts := &chatstore.Options{}
 	if opts.MaxWriteMessages > 0 {
 		storeOpts.MaxWriteMessages = opts.MaxWriteMessages
 	}

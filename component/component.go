@@ -35,7 +35,7 @@ func (w *Writer) Run(ctx context.Context, historyID string, messages []chat.Mess
 
 // Dict returns the writer as a Haystack component dictionary.
 func (w *Writer) Dict() (map[string]any, error) {
-	store, err := w.Store.Haystack()
+	store, err := StoreDict(w.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (r *Retriever) Run(ctx context.Context, historyID string, opts RunOptions) 
 
 // Dict returns the retriever as a Haystack component dictionary.
 func (r *Retriever) Dict() (map[string]any, error) {
-	store, err := r.Store.Haystack()
+	store, err := StoreDict(r.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func load(ctx context.Context, data map[string]any, typeName string) (map[string
 	if _, ok := storeData["type"]; !ok {
 		return nil, nil, fmt.Errorf("component: %w: missing 'type' in message store's serialization data", chatstore.ErrDeserialization)
 	}
-	store, err := chatstore.FromHaystack(ctx, storeData)
+	store, err := LoadStore(ctx, storeData)
 	if err != nil {
 		return nil, nil, err
 	}

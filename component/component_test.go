@@ -63,9 +63,9 @@ func loadFixtures(t *testing.T) []fixture {
 func privateStore(t *testing.T, init map[string]any) *chatstore.Store {
 	t.Helper()
 	data := map[string]any{"type": memstore.HaystackType, "init_parameters": init}
-	shared, err := chatstore.FromHaystack(t.Context(), data)
+	shared, err := component.LoadStore(t.Context(), data)
 	if err != nil {
-		t.Fatalf("FromHaystack(%v): %v", init, err)
+		t.Fatalf("LoadStore(%v): %v", init, err)
 	}
 	st, err := chatstore.New(memstore.New(), ptr(shared.Options()))
 	if err != nil {
@@ -113,7 +113,7 @@ func messagesJSON(t *testing.T, key string, msgs []chat.Message) []byte {
 
 func retrieverFromInit(t *testing.T, st *chatstore.Store, init map[string]any) (*component.Retriever, error) {
 	t.Helper()
-	dict, err := st.Haystack()
+	dict, err := component.StoreDict(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestHaystackFixtures(t *testing.T) {
 			switch f.Op {
 			case "store_to_dict":
 				var d map[string]any
-				d, err = privateStore(t, f.StoreInit).Haystack()
+				d, err = component.StoreDict(privateStore(t, f.StoreInit))
 				got = asJSON(t, d)
 			case "writer_to_dict":
 				got, err = component.NewWriter(privateStore(t, f.StoreInit)).MarshalJSON()
@@ -148,9 +148,9 @@ func TestHaystackFixtures(t *testing.T) {
 				}
 			case "store_from_dict":
 				var st *chatstore.Store
-				if st, err = chatstore.FromHaystack(t.Context(), f.Data); err == nil {
+				if st, err = component.LoadStore(t.Context(), f.Data); err == nil {
 					var d map[string]any
-					d, err = st.Haystack()
+					d, err = component.StoreDict(st)
 					got = asJSON(t, d)
 				}
 			case "writer_from_dict":

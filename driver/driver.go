@@ -2,12 +2,11 @@
 //
 // The portable type chatstore.Store owns every rule of the store: it
 // validates history ids and last_k, skips system messages, reads and checks
-// caller-supplied message ids, classifies each message for round bookkeeping
-// and encodes it to JSON. A driver only does what must happen atomically in
-// its backend: allocate positions and ids, skip ids the history already holds,
-// number rounds, persist, and read the tail of a history by round. The
-// id-and-round arithmetic itself is in Plan, so Go drivers share one
-// implementation of it.
+// caller-supplied message ids, classifies each message for rounds (Kind) and
+// encodes it to JSON. A driver only does what must happen atomically in its
+// backend: allocate positions and ids, skip ids the history already holds,
+// persist, and read. The id arithmetic is MakePlan and the round rule
+// LastRounds, so Go drivers share one implementation of each.
 //
 // Application code does not use this package; backend authors do.
 package driver
@@ -16,25 +15,6 @@ import (
 	"context"
 	"errors"
 	"time"
-)
-
-// Kind says how a message takes part in the round bookkeeping behind last_k.
-// Its values are stable (0, 1, 2): backends may persist them.
-// A round is what Haystack's _get_last_k_messages calls one: the messages up to
-// and including an assistant reply, so that a tool call is never separated
-// from its results.
-type Kind uint8
-
-const (
-	// Joins: the message joins the open round (user messages, tool
-	// results, assistant messages with tool calls or without text).
-	Joins Kind = iota
-	// Closes: the message joins the open round and closes it (an assistant
-	// message with non-empty text and no tool calls).
-	Closes
-	// Own: the message is a round of its own, numbered when it is written
-	// even if a round is open (system messages).
-	Own
 )
 
 // Record is one message to write.
@@ -54,6 +34,8 @@ type Record struct {
 type Message struct {
 	ID   string
 	JSON []byte
+	Pos  int64 // its position in the history, from 0
+	Kind Kind
 }
 
 // History is one entry of a listing.
@@ -70,7 +52,8 @@ type Store interface {
 	Count(ctx context.Context, historyID string) (int64, error)
 
 	// Write appends the records to the history as one atomic step, giving
-	// ids and rounds as Plan does, and returns how many were written.
+	// ids and positions as MakePlan does and storing each record's Kind,
+	// and returns how many were written.
 	// Concurrent writes to one history must not interleave. A write that
 	// fails after it may have reached the backend (the connection broke or
 	// time ran out while waiting for the answer, a COMMIT whose outcome is
@@ -78,10 +61,10 @@ type Store interface {
 	// chatstore.ErrUnavailable; one that certainly stored nothing must not.
 	Write(ctx context.Context, historyID string, records []Record) (int, error)
 
-	// Tail returns the messages of the last `rounds` rounds of a history
-	// (see Plan for the numbering), in the order they were written. rounds
-	// may exceed the number of rounds; then it returns every message.
-	Tail(ctx context.Context, historyID string, rounds int) ([]Message, error)
+	// Range returns the messages at positions from ≤ p < to of a history,
+	// in order; positions are 0 for the first message written, and to may
+	// exceed the count. The caller has checked 0 ≤ from < to.
+	Range(ctx context.Context, historyID string, from, to int) ([]Message, error)
 
 	// Delete removes a history. Deleting an unknown history is not an error.
 	Delete(ctx context.Context, historyID string) error
@@ -97,18 +80,21 @@ type Store interface {
 	Close() error
 }
 
-// Ranger is implemented by drivers that can read part of a history by
-// position, for paging through long histories. Drivers without it are
-// paged by reading the whole history (Tail with every round) and slicing.
-type Ranger interface {
-	// Range returns the messages at positions from ≤ p < to of a history,
-	// in order; positions are 0 for the first message written, and to may
-	// exceed the count. The caller has checked 0 ≤ from < to.
-	Range(ctx context.Context, historyID string, from, to int) ([]Message, error)
+// Tailer is implemented by drivers that can read the last rounds of a
+// history in one step of their own (one statement, one script, one lock),
+// which sees one state of the history. Drivers without it are read
+// backwards a page at a time with Range, through LastRounds; a write
+// between two pages is then not seen, as pages end where the first began.
+type Tailer interface {
+	// Tail returns what LastRounds returns for the history's messages:
+	// those of its last `rounds` rounds, in the order they were written.
+	// rounds may exceed the number of rounds; then it returns every
+	// message.
+	Tail(ctx context.Context, historyID string, rounds int) ([]Message, error)
 }
 
 // Span is the part of a history a read wants: the last Rounds rounds when
-// Rounds > 0 (as Tail), else the messages at positions From ≤ p < To (as
+// Rounds > 0 (as LastRounds), else the messages at positions From ≤ p < To (as
 // Range).
 type Span struct {
 	Rounds   int
@@ -151,6 +137,15 @@ type PrefixDeleter interface {
 // reachable, for health checks. Drivers without it are assumed healthy.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// HaystackTyper is implemented by drivers that can be written as a Haystack
+// chat message store dictionary (package component writes it): HaystackType
+// returns the Haystack type name and the backend's own init_parameters,
+// without the store-wide skip_system_messages and last_k. Stores on drivers
+// without it cannot be serialized for a pipeline file.
+type HaystackTyper interface {
+	HaystackType() (typeName string, params map[string]any)
 }
 
 // Key is an idempotency key recorded with a write (KeyedWriter).

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func heldSet(ids ...string) (Held, *int) {
+func heldSet(ids ...string) (Lookup, *int) {
 	set := map[string]bool{}
 	for _, id := range ids {
 		set[id] = true
@@ -65,7 +65,7 @@ func TestPlanIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		held, _ := heldSet(tt.held...)
-		p, err := MakePlan(t.Context(), State{Count: tt.count}, tt.recs, held)
+		p, err := MakePlan(t.Context(), tt.count, tt.recs, held)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestPlanIDs(t *testing.T) {
 	}
 }
 
-// More collisions than the first query covers: held is asked again, in
+// More collisions than the first query covers: lookup is asked again, in
 // batches, not once per id.
 func TestPlanManyCollisions(t *testing.T) {
 	var ids []string
@@ -88,7 +88,7 @@ func TestPlanManyCollisions(t *testing.T) {
 		ids = append(ids, strconv.Itoa(i))
 	}
 	held, calls := heldSet(ids...)
-	p, err := MakePlan(t.Context(), State{Count: 0}, recs("", ""), held)
+	p, err := MakePlan(t.Context(), 0, recs("", ""), held)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,94 +100,16 @@ func TestPlanManyCollisions(t *testing.T) {
 	}
 }
 
-func TestPlanRounds(t *testing.T) {
-	k := func(kinds ...Kind) []Record {
-		out := make([]Record, len(kinds))
-		for i, kd := range kinds {
-			out[i] = Record{Kind: kd}
-		}
-		return out
-	}
-	held, _ := heldSet()
-	// user, call, system (mid-round), result, answer, user
-	p, err := MakePlan(t.Context(), State{Count: 2, Rounds: 1}, k(Joins, Joins, Own, Joins, Closes, Joins), held)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rounds []int64
-	for _, m := range p.Messages {
-		rounds = append(rounds, m.Round)
-	}
-	if want := []int64{2, 2, 1, 2, 2, Pending}; !slices.Equal(rounds, want) {
-		t.Errorf("rounds %v, want %v", rounds, want)
-	}
-	if p.CloseOpen != -1 || p.State != (State{Count: 8, Rounds: 3, Open: 1}) {
-		t.Errorf("plan %+v", p)
-	}
-	// Closing a round opened by an earlier write.
-	p, _ = MakePlan(t.Context(), p.State, k(Joins, Closes, Closes), held)
-	if p.CloseOpen != 3 || p.Messages[0].Round != 3 || p.Messages[1].Round != 3 || p.Messages[2].Round != 4 || p.State.Open != 0 {
-		t.Errorf("closing earlier round: %+v", p)
-	}
-}
-
-func TestOpenStart(t *testing.T) {
-	held, _ := heldSet()
-	k := func(kinds ...Kind) []Record {
-		out := make([]Record, len(kinds))
-		for i, kd := range kinds {
-			out[i] = Record{Kind: kd}
-		}
-		return out
-	}
-	// The open round continues: its start stays.
-	before := State{Count: 10, Rounds: 3, Open: 2}
-	p, _ := MakePlan(t.Context(), before, k(Joins), held)
-	if got := p.OpenStart(before, 8); got != 8 {
-		t.Errorf("continuing: %d, want 8", got)
-	}
-	// Closed, then a new one opens at the write's third message.
-	p, _ = MakePlan(t.Context(), before, k(Joins, Closes, Joins, Joins), held)
-	if got := p.OpenStart(before, 8); got != 12 {
-		t.Errorf("reopened: %d, want 12", got)
-	}
-	// Closed, nothing open.
-	p, _ = MakePlan(t.Context(), before, k(Closes), held)
-	if got := p.OpenStart(before, 8); got != 0 {
-		t.Errorf("closed: %d, want 0", got)
-	}
-}
-
-func TestTailFrom(t *testing.T) {
-	tests := []struct {
-		st     State
-		rounds int
-		want   int64
-	}{
-		{State{Rounds: 5}, 2, 3},
-		{State{Rounds: 5, Open: 2}, 2, 4},
-		{State{Rounds: 5, Open: 2}, 1, 5},
-		{State{Rounds: 5}, 5, 0},
-		{State{Rounds: 5}, 1 << 62, 0},
-		{State{Rounds: 0, Open: 1}, 1, 0},
-	}
-	for _, tt := range tests {
-		if got := tt.st.TailFrom(tt.rounds); got != tt.want {
-			t.Errorf("%+v TailFrom(%d) = %d, want %d", tt.st, tt.rounds, got, tt.want)
-		}
-	}
-}
-
 func TestPlanHeldError(t *testing.T) {
 	boom := errors.New("boom")
-	_, err := MakePlan(t.Context(), State{}, recs(""), func(context.Context, []string) (map[string]bool, error) { return nil, boom })
+	_, err := MakePlan(t.Context(), 0, recs(""), func(context.Context, []string) (map[string]bool, error) { return nil, boom })
 	if !errors.Is(err, boom) {
 		t.Errorf("err = %v", err)
 	}
 }
 
-func TestGeneratedOnly(t *testing.T) {
-	held := GeneratedOnly(3)
+func TestPositionalLookup(t *testing.T) {
+	held := PositionalLookup(3)
 	got, err := held(t.Context(), []string{"0", "2", "3", "01", "-1", "x", "", "1"})
 	if err != nil {
 		t.Fatal(err)
@@ -202,66 +124,10 @@ func TestGeneratedOnly(t *testing.T) {
 		}
 	}
 	// It agrees with planning against the real set of generated ids.
-	p1, _ := MakePlan(t.Context(), State{Count: 3}, recs("", "4", "", "1"), GeneratedOnly(3))
+	p1, _ := MakePlan(t.Context(), 3, recs("", "4", "", "1"), PositionalLookup(3))
 	real, _ := heldSet("0", "1", "2")
-	p2, _ := MakePlan(t.Context(), State{Count: 3}, recs("", "4", "", "1"), real)
+	p2, _ := MakePlan(t.Context(), 3, recs("", "4", "", "1"), real)
 	if !slices.Equal(planIDs(p1), planIDs(p2)) || !slices.Equal(planIDs(p1), []string{"3", "4", "5"}) {
 		t.Errorf("plans differ: %v vs %v", planIDs(p1), planIDs(p2))
-	}
-}
-
-// TestTailWalker: the rounds the walker works out backwards are the ones
-// MakePlan gave, and it keeps exactly the messages of round ≥ TailFrom.
-func TestTailWalker(t *testing.T) {
-	held, _ := heldSet()
-	rng := [...]Kind{Joins, Closes, Own, Joins, Joins, Closes, Joins, Own}
-	for seed := range 40 {
-		var st State
-		var kinds []Kind
-		var rounds []int64
-		for w := range 1 + seed%7 {
-			var recs []Record
-			for i := range 1 + (seed*7+w*3)%5 {
-				recs = append(recs, Record{Kind: rng[(seed+w*5+i*3)%len(rng)]})
-			}
-			p, err := MakePlan(t.Context(), st, recs, held)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Rounds given earlier may change when a round closes.
-			for i := range rounds {
-				if rounds[i] == Pending && p.CloseOpen >= 0 {
-					rounds[i] = p.CloseOpen
-				}
-			}
-			for _, m := range p.Messages {
-				kinds = append(kinds, recs[m.Index].Kind)
-				rounds = append(rounds, m.Round)
-			}
-			st = p.State
-		}
-		for _, k := range []int{1, 2, 3, 5, 100} {
-			from := st.TailFrom(k)
-			var want []int
-			for i, r := range rounds {
-				if r >= from {
-					want = append(want, i)
-				}
-			}
-			var got []int
-			w := st.Walk(k)
-			for i := len(kinds) - 1; i >= 0; i-- {
-				keep, done := w.Step(kinds[i])
-				if done {
-					break
-				}
-				if keep {
-					got = append([]int{i}, got...)
-				}
-			}
-			if !slices.Equal(got, want) {
-				t.Fatalf("seed %d, k %d, kinds %v, rounds %v: walker kept %v, want %v", seed, k, kinds, rounds, got, want)
-			}
-		}
 	}
 }

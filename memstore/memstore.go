@@ -8,9 +8,9 @@
 // name, which is how Haystack's in-memory stores behave (component loading
 // uses it for that reason).
 //
-// Writing a message costs O(1) and retrieving the last k rounds O(k),
-// whatever the length of the history: the store keeps where each round
-// starts.
+// Writing a message costs O(1) and retrieving the last k rounds reads back
+// only as far as they go (driver.LastRounds), whatever the length of the
+// history.
 package memstore
 
 import (
@@ -26,8 +26,9 @@ import (
 	"github.com/chatstore/chatstore/driver"
 )
 
-// HaystackType is the type name of Haystack's in-memory store, which this
-// backend loads and writes in pipeline files.
+// HaystackType is the type name of Haystack's in-memory store: this
+// backend's stores are written as one in pipeline files, and package
+// component loads one as the shared store HaystackShared.
 const HaystackType = "haystack_experimental.chat_message_stores.in_memory.InMemoryChatMessageStore"
 
 // HaystackShared is the name of the shared store that in-memory stores loaded
@@ -38,17 +39,9 @@ const HaystackShared = "haystack"
 
 func init() {
 	chatstore.Register("memory", open)
-	chatstore.RegisterHaystackType(HaystackType, loadHaystack)
 }
 
-func loadHaystack(_ context.Context, params map[string]any) (driver.Store, error) {
-	for k := range params {
-		return nil, fmt.Errorf("memstore: %w: unknown init parameter %q for %s (it takes skip_system_messages and last_k)", chatstore.ErrDeserialization, k, HaystackType)
-	}
-	return Shared(HaystackShared), nil
-}
-
-// HaystackType implements chatstore.HaystackTyper.
+// HaystackType implements driver.HaystackTyper.
 func (s *Store) HaystackType() (string, map[string]any) {
 	return HaystackType, nil
 }
@@ -76,11 +69,11 @@ type Store struct {
 }
 
 var (
-	_ driver.Store            = (*Store)(nil)
-	_ driver.Ranger           = (*Store)(nil)
-	_ driver.PrefixDeleter    = (*Store)(nil)
-	_ driver.KeyedWriter      = (*Store)(nil)
-	_ chatstore.HaystackTyper = (*Store)(nil)
+	_ driver.Store         = (*Store)(nil)
+	_ driver.Tailer        = (*Store)(nil)
+	_ driver.PrefixDeleter = (*Store)(nil)
+	_ driver.KeyedWriter   = (*Store)(nil)
+	_ driver.HaystackTyper = (*Store)(nil)
 )
 
 // New returns an empty private store.
@@ -113,7 +106,7 @@ func Shared(name string) *Store {
 // to mark on every cycle (which, under write load, cost the server more
 // than storing did).
 type entry struct {
-	round      int64
+	kind       driver.Kind
 	off, idLen int // the id at arena[off:off+idLen], then the JSON up to end
 	end        int
 }
@@ -135,39 +128,30 @@ const chunkBits = 10 // 1024 entries a chunk
 
 func (es *entries) len() int { return es.n }
 
-func (es *entries) at(i int) *entry {
-	return &es.chunks[i>>chunkBits].entries[i&(1<<chunkBits-1)]
-}
-
 // message returns entry i as the driver returns it. The JSON is a slice of
 // the arena, which is only ever appended to, so it stays valid.
 func (es *entries) message(i int) driver.Message {
 	c := &es.chunks[i>>chunkBits]
 	e := &c.entries[i&(1<<chunkBits-1)]
-	return driver.Message{ID: string(c.arena[e.off : e.off+e.idLen]), JSON: c.arena[e.off+e.idLen : e.end : e.end]}
+	return driver.Message{ID: string(c.arena[e.off : e.off+e.idLen]), JSON: c.arena[e.off+e.idLen : e.end : e.end], Pos: int64(i), Kind: e.kind}
 }
 
-func (es *entries) append(round int64, id string, json []byte) {
+func (es *entries) append(kind driver.Kind, id string, json []byte) {
 	if es.n>>chunkBits == len(es.chunks) {
 		es.chunks = append(es.chunks, chunk{entries: make([]entry, 0, 1<<chunkBits)})
 	}
 	c := &es.chunks[len(es.chunks)-1]
 	off := len(c.arena)
 	c.arena = append(append(c.arena, id...), json...)
-	c.entries = append(c.entries, entry{round: round, off: off, idLen: len(id), end: len(c.arena)})
+	c.entries = append(c.entries, entry{kind: kind, off: off, idLen: len(id), end: len(c.arena)})
 	es.n++
 }
 
 type history struct {
 	mu      sync.Mutex
 	deleted bool // set once the history left the map; writers then retry
-	st      driver.State
 	msgs    entries
 	ids     idSet
-	// roundStart[r] is the position of the first message of closed round
-	// r; openStart that of the first message of the open round.
-	roundStart []int
-	openStart  int
 	// keys are the idempotency keys of keyed writes, and keyOrder the
 	// same keys oldest first: every key is kept for the same TTL, so
 	// the expired ones are always at its front.
@@ -212,7 +196,7 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 	if h.deleted {
 		return 0, nil
 	}
-	return h.st.Count, nil
+	return int64(h.msgs.len()), nil
 }
 
 // Write implements driver.Store.
@@ -313,76 +297,38 @@ func (h *history) held(_ context.Context, ids []string) (map[string]bool, error)
 }
 
 func (h *history) write(ctx context.Context, recs []driver.Record) (int, error) {
-	plan, err := driver.MakePlan(ctx, h.st, recs, h.held)
+	plan, err := driver.MakePlan(ctx, int64(h.msgs.len()), recs, h.held)
 	if err != nil {
 		return 0, err
 	}
-	if plan.CloseOpen >= 0 {
-		for i := h.openStart; i < h.msgs.len(); i++ {
-			if e := h.msgs.at(i); e.round == driver.Pending {
-				e.round = plan.CloseOpen
-			}
-		}
-	}
-	// Note where each round numbered by this write starts, for Tail: at
-	// its first message in this write, or, for the round that was open
-	// before it, at the first message of that round.
-	newRounds := plan.State.Rounds - h.st.Rounds
-	firstPos := make([]int, newRounds)
-	for i := range firstPos {
-		firstPos[i] = -1
-	}
-	openContinues := h.st.Open > 0 && plan.CloseOpen < 0
-	oldOpenStart := h.openStart
 	for _, p := range plan.Messages {
-		pos := h.msgs.len()
-		switch {
-		case p.Round == driver.Pending:
-			if !openContinues {
-				h.openStart = pos
-				openContinues = true
-			}
-		case firstPos[p.Round-h.st.Rounds] < 0:
-			firstPos[p.Round-h.st.Rounds] = pos
-		}
-		h.msgs.append(p.Round, p.ID, recs[p.Index].JSON)
+		h.msgs.append(recs[p.Index].Kind, p.ID, recs[p.Index].JSON)
 		h.ids.add(p.ID)
 	}
-	for i, pos := range firstPos {
-		if h.st.Rounds+int64(i) == plan.CloseOpen {
-			pos = oldOpenStart
-		}
-		h.roundStart = append(h.roundStart, pos)
-	}
-	h.st = plan.State
 	return len(plan.Messages), nil
 }
 
-// Tail implements driver.Store.
+// Tail implements driver.Tailer, under the history's lock.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	return s.read(ctx, historyID, func(h *history) []driver.Message {
-		from := h.st.TailFrom(rounds)
-		// The last rounds start at the earliest start among them; messages of
-		// older rounds can sit in between (a system message written while a
-		// round was open), so the range is filtered.
-		start := h.msgs.len()
-		for r := from; r < h.st.Rounds; r++ {
-			start = min(start, h.roundStart[r])
-		}
-		if h.st.Open > 0 {
-			start = min(start, h.openStart)
-		}
-		out := make([]driver.Message, 0, h.msgs.len()-start)
-		for i := start; i < h.msgs.len(); i++ {
-			if h.msgs.at(i).round >= from {
-				out = append(out, h.msgs.message(i))
+	var err error
+	msgs, rerr := s.read(ctx, historyID, func(h *history) []driver.Message {
+		var out []driver.Message
+		out, err = driver.LastRounds(rounds, 0, func(yield func(driver.Message, error) bool) {
+			for i := h.msgs.len() - 1; i >= 0; i-- {
+				if !yield(h.msgs.message(i), nil) {
+					return
+				}
 			}
-		}
+		})
 		return out
 	})
+	if rerr != nil {
+		return nil, rerr
+	}
+	return msgs, err
 }
 
-// Range implements driver.Ranger.
+// Range implements driver.Store.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
 	return s.read(ctx, historyID, func(h *history) []driver.Message {
 		to = min(to, h.msgs.len())
@@ -498,7 +444,7 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.His
 		}
 		h := hs[id]
 		h.mu.Lock()
-		n, deleted := h.st.Count, h.deleted
+		n, deleted := int64(h.msgs.len()), h.deleted
 		h.mu.Unlock()
 		if n > 0 && !deleted {
 			out = append(out, driver.History{ID: id, Count: n})

@@ -14,11 +14,11 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestConformanceWithoutRange runs the suite on a driver that has only the
+// TestConformanceRequiredOnly runs the suite on a driver that has only the
 // methods every driver must have, so that chatstore.Store's fallbacks for
-// the optional ones (Range: the whole history, sliced) are held to the same
-// rules.
-func TestConformanceWithoutRange(t *testing.T) {
+// the optional ones (driver.Tailer: the portable walk over pages of Range)
+// are held to the same rules.
+func TestConformanceRequiredOnly(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) driver.Store {
 		return struct{ driver.Store }{memstore.New()}
 	})

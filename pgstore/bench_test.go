@@ -10,8 +10,8 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/storebench"
 	"github.com/chatstore/chatstore/pgstore"
-	"github.com/chatstore/chatstore/storetest"
 )
 
 func benchStore(b *testing.B) *chatstore.Store {
@@ -29,16 +29,16 @@ func benchStore(b *testing.B) *chatstore.Store {
 }
 
 func BenchmarkRetrieveLast10(b *testing.B) {
-	storetest.BenchRetrieveLast10(b, benchStore(b), 100, 100_000)
+	storebench.RetrieveLast10(b, benchStore(b), 100, 100_000)
 }
 
-func BenchmarkWriteBatch100(b *testing.B) { storetest.BenchWriteBatch100(b, benchStore(b)) }
+func BenchmarkWriteBatch100(b *testing.B) { storebench.WriteBatch100(b, benchStore(b)) }
 
-func BenchmarkWriteOne(b *testing.B) { storetest.BenchWriteOne(b, benchStore(b), "h") }
+func BenchmarkWriteOne(b *testing.B) { storebench.WriteOne(b, benchStore(b), "h") }
 
 // BenchmarkLoop64: 64 clients, each appending one message to its own
 // history and reading its last 10 rounds, over and over.
-func BenchmarkLoop64(b *testing.B) { storetest.BenchClients64(b, benchStore(b), true) }
+func BenchmarkLoop64(b *testing.B) { storebench.Clients64(b, benchStore(b), true) }
 
 // The reference: plain pgx, JSONB rows, primary key (history, seq),
 // no ids, rounds, validation or encoding, in the same run.
@@ -55,7 +55,7 @@ func baselineTable(b *testing.B) (string, *pgxpool.Pool) {
 
 func BenchmarkBaselineWriteBatch100(b *testing.B) {
 	table, pool := baselineTable(b)
-	bs := storetest.Bodies(100)
+	bs := storebench.Bodies(100)
 	ctx := context.Background()
 	seq := map[int]int64{}
 	i := 0
@@ -76,8 +76,8 @@ func BenchmarkBaselineWriteBatch100(b *testing.B) {
 
 func BenchmarkBaselineLoop64(b *testing.B) {
 	table, pool := baselineTable(b)
-	bs := storetest.Bodies(2)
-	storetest.Loop64(b, "loops/s", func(ctx context.Context, history string, i int) error {
+	bs := storebench.Bodies(2)
+	storebench.Loop64(b, "loops/s", func(ctx context.Context, history string, i int) error {
 		if _, err := pool.Exec(ctx, "INSERT INTO "+table+" VALUES ($1, $2, $3)", history, i, bs[i%2]); err != nil {
 			return err
 		}

@@ -14,3 +14,9 @@ var SchemaVersion = schemaVersion
 func NewAtVersion(ctx context.Context, pool *pgxpool.Pool, opts *Options, version int) (*Store, error) {
 	return newStore(ctx, pool, opts, version)
 }
+
+// RuntimeParams are the run-time settings the store's connections send the
+// server.
+func RuntimeParams(s *Store) map[string]string {
+	return s.pool.Config().ConnConfig.RuntimeParams
+}

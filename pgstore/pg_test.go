@@ -11,14 +11,14 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/proctest"
 	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/pgstore"
-	"github.com/chatstore/chatstore/storetest"
 )
 
 const childEnv = "CHATSTORE_PG_CHILD"
 
-func TestMain(m *testing.M) { storetest.Main(m, childEnv, nil) }
+func TestMain(m *testing.M) { proctest.Main(m, childEnv, nil) }
 
 // storeURL is the test server's URL with the given schema.
 func storeURL(t *testing.T, schema string) string {
@@ -36,7 +36,7 @@ func storeURL(t *testing.T, schema string) string {
 // nothing is lost, ids stay unique, each write stays contiguous.
 func TestTwoProcessesOneHistory(t *testing.T) {
 	pool := testPool(t)
-	turns := storetest.TwoWriters(t, childEnv, storeURL(t, freshSchema(t, pool)), 150)
+	turns := proctest.TwoWriters(t, childEnv, storeURL(t, freshSchema(t, pool)), 150)
 	t.Logf("the processes took turns %d times", turns)
 }
 
@@ -104,6 +104,77 @@ func TestOpenURL(t *testing.T) {
 	if _, err := chatstore.Open(t.Context(), "postgres://user:s3cret@127.0.0.1:1/db?connect_timeout=1", nil); !errors.Is(err, chatstore.ErrUnavailable) {
 		t.Errorf("unreachable server: err = %v, want ErrUnavailable", err)
 	}
+}
+
+// TestOpenSchemaParameter: Open, called directly, reads schema= from the
+// connection string, URL or key=value, as chatstore.Open does (it overrides
+// Options.Schema), and keeps it from pgx, which would send it to the server
+// as a run-time setting: the server would refuse the connection, and the
+// tables would land in the default schema.
+func TestOpenSchemaParameter(t *testing.T) {
+	pool := testPool(t)
+	u, err := url.Parse(testenv.Get(t, urlEnv, urlExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, form := range []string{"url", "key=value"} {
+		t.Run(form, func(t *testing.T) {
+			schema := freshSchema(t, pool)
+			q := u.Query()
+			q.Set("schema", schema)
+			conn := *u
+			conn.RawQuery = q.Encode()
+			connString := conn.String()
+			if form == "key=value" {
+				connString = keyValue(&conn)
+			}
+			s, err := pgstore.Open(t.Context(), connString, &pgstore.Options{Schema: "not_this_one"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if v, ok := pgstore.RuntimeParams(s)["schema"]; ok {
+				t.Errorf("schema=%q is sent to the server as a run-time setting", v)
+			}
+			st, err := chatstore.New(s, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Write(t.Context(), "h", []chat.Message{chat.User("x")}); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM "+pgx.Identifier{schema}.Sanitize()+".messages").Scan(&n); err != nil || n != 1 {
+				t.Errorf("messages in schema %s: %d, %v", schema, n, err)
+			}
+		})
+	}
+	// The store-wide parameters are chatstore.Open's; pgx would send them
+	// to the server too.
+	for k, v := range map[string]string{"last_k": "3", "skip_system_messages": "false"} {
+		q := u.Query()
+		q.Set(k, v)
+		conn := *u
+		conn.RawQuery = q.Encode()
+		if _, err := pgstore.Open(t.Context(), conn.String(), nil); !errors.Is(err, chatstore.ErrInvalidOptions) {
+			t.Errorf("%s=%s: err = %v, want ErrInvalidOptions", k, v, err)
+		}
+	}
+}
+
+// keyValue writes a postgres:// URL in libpq's key=value form.
+func keyValue(u *url.URL) string {
+	kv := []string{"host=" + u.Hostname(), "user=" + u.User.Username(), "dbname=" + strings.TrimPrefix(u.Path, "/")}
+	if p := u.Port(); p != "" {
+		kv = append(kv, "port="+p)
+	}
+	if pw, ok := u.User.Password(); ok {
+		kv = append(kv, "password="+pw)
+	}
+	for k, vs := range u.Query() {
+		kv = append(kv, k+"="+vs[len(vs)-1])
+	}
+	return strings.Join(kv, " ")
 }
 
 // JSONB cannot hold U+0000; such a message is a clear error, not an outage.

@@ -6,9 +6,10 @@
 // All tables live in one PostgreSQL schema (schema=..., default "chatstore"),
 // so several deployments, or test runs, can share a database without seeing
 // each other; DeleteAll touches nothing outside it. The parameter schema and
-// the store-wide skip_system_messages and last_k are removed from the URL
-// before it reaches pgx (which would send unknown keys to the server as
-// run-time settings); every other parameter is pgx's.
+// the store-wide skip_system_messages and last_k are chatstore's: they never
+// reach the server, to which pgx sends the keys it does not know as run-time
+// settings. Every other parameter is pgx's. chatstore.Open and Open read a
+// URL the same way (Open also takes pgx's key=value form).
 //
 // Messages are stored as JSONB in Haystack's format, so SQL can look inside
 // (body->>'role'). A write is one transaction that first locks its history's
@@ -27,7 +28,6 @@ import (
 	"net"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,15 +58,10 @@ type Options struct {
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
+// open is the URL opener chatstore.Open calls: Open, so that a URL means
+// the same whichever way it is opened.
 func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
-	q := u.Query()
-	var opts Options
-	if vs, ok := q["schema"]; ok {
-		opts.Schema = vs[len(vs)-1]
-		q.Del("schema")
-	}
-	u.RawQuery = q.Encode()
-	return Open(ctx, u.String(), &opts)
+	return Open(ctx, u.String(), nil)
 }
 
 // Store is a PostgreSQL driver.
@@ -83,25 +78,44 @@ type Store struct {
 var (
 	_ driver.Store         = (*Store)(nil)
 	_ driver.Pinger        = (*Store)(nil)
-	_ driver.Ranger        = (*Store)(nil)
+	_ driver.Tailer        = (*Store)(nil)
 	_ driver.BoundedReader = (*Store)(nil)
 	_ driver.PrefixDeleter = (*Store)(nil)
 	_ driver.KeyedWriter   = (*Store)(nil)
 )
 
 // Open connects to PostgreSQL with a pool of its own (closed by Close) and
-// creates or migrates the schema.
+// creates or migrates the schema. connString is a URL as in the package
+// documentation or pgx's key=value form; its schema parameter overrides
+// opts.Schema and is not passed on to pgx. The store-wide
+// skip_system_messages and last_k are chatstore.Open's, an error here.
 func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// pgx's parse errors can quote the connection string.
 		return nil, fmt.Errorf("pgstore: %w: cannot parse the connection string (%s)", chatstore.ErrInvalidOptions, redact(connString))
 	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	// pgx sends the parameters it does not know to the server as run-time
+	// settings; take chatstore's out first, as pgxpool does its pool_*.
+	params := cfg.ConnConfig.RuntimeParams
+	if v, ok := params["schema"]; ok {
+		o.Schema = v
+		delete(params, "schema")
+	}
+	for _, k := range []string{"skip_system_messages", "last_k"} {
+		if _, ok := params[k]; ok {
+			return nil, fmt.Errorf("pgstore: %w: %s is a parameter of the store, not of the PostgreSQL connection: open with chatstore.Open, or set it in chatstore.Options", chatstore.ErrInvalidOptions, k)
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connecting: %w", translate(err))
 	}
-	s, err := New(ctx, pool, opts)
+	s, err := New(ctx, pool, &o)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -277,8 +291,8 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 	return n, wrap("count", historyID, err)
 }
 
-// Tail implements driver.Store. It reads the history backwards, a page at a
-// time, until driver.EndsTail. The first page, sized for the rounds asked
+// Tail implements driver.Tailer. It reads the history backwards, a page at
+// a time, for driver.LastRounds. The first page, sized for the rounds asked
 // for, is nearly always enough and is one statement; when it is not, the
 // read starts again in a repeatable-read transaction, so that all pages see
 // one state of the history.
@@ -297,41 +311,37 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 		msgs, err := collect(rows, maxBytes)
 		return msgs, wrap("range", historyID, err)
 	}
-	b := bound{max: maxBytes}
-	out, err := s.tail(ctx, s.pool, historyID, span.Rounds, s.firstPage(historyID, span.Rounds), true, &b)
+	out, err := s.tail(ctx, s.pool, historyID, span.Rounds, s.firstPage(historyID, span.Rounds), true, maxBytes)
 	if errors.Is(err, errMorePages) {
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			var err error
-			b = bound{max: maxBytes}
-			out, err = s.tail(ctx, tx, historyID, span.Rounds, s.firstPage(historyID, span.Rounds)*4, false, &b)
+			out, err = s.tail(ctx, tx, historyID, span.Rounds, s.firstPage(historyID, span.Rounds)*4, false, maxBytes)
 			return err
 		})
 	}
 	return out, wrap("retrieve", historyID, err)
 }
 
-// bound adds up the bytes a read keeps, up to max (0: no bound).
-type bound struct{ max, n int }
-
-func (b *bound) add(m driver.Message) error {
-	if b.n += len(m.JSON); b.max > 0 && b.n > b.max {
-		return driver.ErrTooLarge
-	}
-	return nil
+// scan reads a (seq, kind, id, body) row.
+func scan(rows pgx.Rows, m *driver.Message) error {
+	var kind int16
+	err := rows.Scan(&m.Pos, &kind, &m.ID, &m.JSON)
+	m.Kind = driver.Kind(kind)
+	return err
 }
 
-// collect reads (id, body) rows, within maxBytes.
+// collect reads (seq, kind, id, body) rows, within maxBytes (> 0).
 func collect(rows pgx.Rows, maxBytes int) ([]driver.Message, error) {
 	defer rows.Close()
-	b := bound{max: maxBytes}
 	var out []driver.Message
+	size := 0
 	for rows.Next() {
 		var m driver.Message
-		if err := rows.Scan(&m.ID, &m.JSON); err != nil {
+		if err := scan(rows, &m); err != nil {
 			return nil, err
 		}
-		if err := b.add(m); err != nil {
-			return nil, err
+		if size += len(m.JSON); maxBytes > 0 && size > maxBytes {
+			return nil, driver.ErrTooLarge
 		}
 		out = append(out, m)
 	}
@@ -348,8 +358,8 @@ var errMorePages = errors.New("the tail goes past the first page")
 // read.
 func (s *Store) firstPage(historyID string, rounds int) int64 {
 	k := float64(min(rounds, 1<<20))
-	if h, ok := s.cached(historyID); ok && h.st.Rounds > 0 {
-		perRound := float64(h.st.Count) / float64(h.st.Rounds)
+	if h, ok := s.cached(historyID); ok && h.rounds > 0 {
+		perRound := float64(h.count) / float64(h.rounds)
 		return int64(math.Ceil(k*perRound*1.25)) + 4
 	}
 	return int64(k)*3 + 16
@@ -359,67 +369,64 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// tail reads backwards in pages, each four times the last, working out the
-// rounds with a driver.TailWalker; with onePage it gives up with
-// errMorePages after the first.
-func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool, b *bound) ([]driver.Message, error) {
-	var (
-		rev    []driver.Message // newest first
-		walker *driver.TailWalker
-	)
-	before := int64(math.MaxInt64)
-	for {
-		rows, err := q.Query(ctx, s.q.tailPage, historyID, before, page)
-		if err != nil {
-			return nil, err
-		}
-		var (
-			st         driver.State
-			seq        int64
-			kind       int16
-			n          int64
-			keep, done bool
-		)
-		for rows.Next() {
-			var m driver.Message
-			if err := rows.Scan(&st.Rounds, &st.Open, &seq, &kind, &m.ID, &m.JSON); err != nil {
-				rows.Close()
-				return nil, err
+// tail reads backwards in pages, each four times the last, for
+// driver.LastRounds; with onePage it gives up with errMorePages after the
+// first. When the first page shows that every message is wanted (rounds at
+// least the count) and there are more, it reads the history forwards.
+func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool, maxBytes int) ([]driver.Message, error) {
+	readAll := false
+	out, err := driver.LastRounds(rounds, maxBytes, func(yield func(driver.Message, error) bool) {
+		before := int64(math.MaxInt64)
+		for {
+			rows, err := q.Query(ctx, s.q.tailPage, historyID, before, page)
+			if err != nil {
+				yield(driver.Message{}, err)
+				return
 			}
-			n++
-			before = seq
-			if walker == nil {
-				walker = st.Walk(rounds)
-			}
-			if keep, done = walker.Step(driver.Kind(kind)); done {
-				break
-			}
-			if keep {
-				if err := b.add(m); err != nil {
+			var n int64
+			for rows.Next() {
+				var (
+					m     driver.Message
+					count int64
+					kind  int16
+				)
+				if err := rows.Scan(&count, &m.Pos, &kind, &m.ID, &m.JSON); err != nil {
 					rows.Close()
-					return nil, err
+					yield(m, err)
+					return
 				}
-				rev = append(rev, m)
+				m.Kind = driver.Kind(kind)
+				if n == 0 && before == math.MaxInt64 && int64(rounds) >= count && count > page {
+					rows.Close()
+					readAll = true
+					return
+				}
+				n++
+				before = m.Pos
+				if !yield(m, nil) {
+					rows.Close()
+					return
+				}
 			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				yield(driver.Message{}, err)
+				return
+			}
+			if n < page { // the history's first message was read
+				return
+			}
+			if onePage {
+				yield(driver.Message{}, errMorePages)
+				return
+			}
+			page *= 4
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if done || n < page { // the walk ended, or the history did
-			break
-		}
-		if walker.All() {
-			// Everything is wanted and there is more: read it in order.
-			return s.all(ctx, q, historyID, b.max)
-		}
-		if onePage {
-			return nil, errMorePages
-		}
-		page *= 4
+	})
+	if readAll && err == nil {
+		return s.all(ctx, q, historyID, maxBytes)
 	}
-	slices.Reverse(rev)
-	return rev, nil
+	return out, err
 }
 
 // all reads a whole history in order, within maxBytes.
@@ -431,7 +438,7 @@ func (s *Store) all(ctx context.Context, q querier, historyID string, maxBytes i
 	return collect(rows, maxBytes)
 }
 
-// Range implements driver.Ranger: a primary-key range scan.
+// Range implements driver.Store: a primary-key range scan.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
 	return s.ReadBounded(ctx, historyID, driver.Span{From: from, To: to}, 0)
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/proctest"
 	"github.com/chatstore/chatstore/internal/testenv"
-	"github.com/chatstore/chatstore/storetest"
 )
 
 // TestServerRestart restarts PostgreSQL during a write loop: the loop sees
@@ -63,7 +63,7 @@ func TestServerRestart(t *testing.T) {
 	if failures == 0 {
 		t.Errorf("no write failed while the server restarted: the test did not test anything")
 	}
-	storetest.CheckAcked(t, st, "h", acked)
+	proctest.CheckAcked(t, st, "h", acked)
 	t.Logf("%d acknowledged writes, %d failed while the server was down, all acknowledged ones present", len(acked), failures)
 }
 

@@ -27,8 +27,8 @@ var migrations = []string{
 	// message's kind (driver.Kind), not its round: a round's number is only
 	// known when the round closes, and updating the rows of a closing round
 	// would rewrite them whole (PostgreSQL copies a row to update it), which
-	// doubled what a write costs. Reading backwards, driver.TailWalker works
-	// the rounds out from the kinds and the history's row.
+	// doubled what a write costs. Reading backwards, driver.LastRounds works
+	// the rounds out from the kinds.
 	//
 	// As in the SQLite store, a message row is one index entry in the
 	// common case: message_id is NULL when the id is the decimal string of
@@ -73,6 +73,13 @@ var migrations = []string{
 		PRIMARY KEY (hid, key)
 	);
 	CREATE INDEX keys_by_expiry ON S.idempotency_keys (hid, expires_at);`,
+
+	// 2 → 3. The history's row no longer keeps the size of its open
+	// round: driver.LastRounds works the rounds out from the messages'
+	// kinds alone, so nothing about rounds needs to be right in the row
+	// when messages are removed. rounds stays, as the number of messages
+	// that closed a round, only to size a tail read's first page.
+	`ALTER TABLE S.histories DROP COLUMN open;`,
 }
 
 var schemaVersion = len(migrations)
@@ -129,18 +136,17 @@ func makeQueries(schema string) queries {
 	r := strings.NewReplacer("S.", schema+".")
 	return queries{
 		count: r.Replace("SELECT count FROM S.histories WHERE name = $1"),
-		// The history's state and its newest messages, newest first, in
-		// one statement (one snapshot); Tail walks them back with a
-		// driver.TailWalker. An ordered walk of the primary key is the only
-		// reasonable plan for this shape, whatever the statistics: a
-		// version that found the start in SQL got, once PostgreSQL cached
-		// a generic plan made while histories were small, a plan that read
-		// a large history whole.
-		tailPage: r.Replace("SELECT h.rounds, h.open, m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body " +
+		// A history's count and its newest messages, newest first, in
+		// one statement (one snapshot), for driver.LastRounds. An ordered
+		// walk of the primary key is the only reasonable plan for this
+		// shape, whatever the statistics: a version that found the start
+		// in SQL got, once PostgreSQL cached a generic plan made while
+		// histories were small, a plan that read a large history whole.
+		tailPage: r.Replace("SELECT h.count, m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body " +
 			"FROM S.histories h CROSS JOIN LATERAL (SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m " +
 			"WHERE h.name = $1"),
-		tailAll: r.Replace("SELECT coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
-		rangeQ: r.Replace("SELECT coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
+		tailAll: r.Replace("SELECT m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
+		rangeQ: r.Replace("SELECT m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
 			"WHERE h.name = $1 AND m.seq >= $2 AND m.seq < $3 ORDER BY m.seq"),
 		// A history goes with its messages and its idempotency keys.
 		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid), " +
@@ -157,7 +163,7 @@ func makeQueries(schema string) queries {
 		// row), then its row is locked until the transaction ends: writers
 		// on one history take turns there, writers on others do not wait.
 		newHistory:  r.Replace("INSERT INTO S.histories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"),
-		lockHistory: r.Replace("SELECT hid, count, rounds, open, caller_ids FROM S.histories WHERE name = $1 FOR UPDATE"),
+		lockHistory: r.Replace("SELECT hid, count, rounds, caller_ids FROM S.histories WHERE name = $1 FOR UPDATE"),
 		// Ids stored as they are, and decimal ids stored as NULL beside
 		// the position they name.
 		held: r.Replace("SELECT message_id FROM S.messages WHERE hid = $1 AND message_id = ANY($2) " +
@@ -165,17 +171,18 @@ func makeQueries(schema string) queries {
 		// All rows of a write in one statement, whatever their number.
 		insertMessages: r.Replace("INSERT INTO S.messages (hid, seq, kind, message_id, body) " +
 			"SELECT $1, seq, kind, id, body::jsonb FROM unnest($2::bigint[], $3::smallint[], $4::text[], $5::text[]) AS t (seq, kind, id, body)"),
-		updateHistory: r.Replace("UPDATE S.histories SET count = $2, rounds = $3, open = $4, caller_ids = $5, updated_at = now() WHERE hid = $1"),
+		updateHistory: r.Replace("UPDATE S.histories SET count = $2, rounds = rounds + $3, caller_ids = $4, updated_at = now() WHERE hid = $1"),
 		// A whole write as one statement, hence one transaction without
-		// BEGIN or COMMIT: move the history's row from the state $6-$9 the
-		// write was planned from to $2-$5 (which also locks it) and insert
-		// the rows. If the row is not in that state, nothing is inserted
+		// BEGIN or COMMIT: move the history's row from the state $5-$6
+		// (count, caller_ids) the write was planned from to $2-$4 (count,
+		// rounds closed by the write, caller_ids), which also locks it,
+		// and insert the rows. If the row is not in that state, nothing is inserted
 		// and the final division by zero rolls the statement back, which
 		// tells Write to start again with the row locked.
-		guardedWrite: guarded(r, "unnest($10::bigint[], $11::smallint[], $12::text[], $13::text[])"),
+		guardedWrite: guarded(r, "unnest($7::bigint[], $8::smallint[], $9::text[], $10::text[])"),
 		// The same for the most common write, one message: scalar
 		// parameters cost pgx far less client CPU to encode than arrays.
-		guardedWriteOne: guarded(r, "(VALUES ($10::bigint, $11::smallint, $12::text, $13::text))"),
+		guardedWriteOne: guarded(r, "(VALUES ($7::bigint, $8::smallint, $9::text, $10::text))"),
 
 		// Keyed writes. With the row locked, whether the history holds
 		// key $2, unexpired: a statement of its own after the one that
@@ -195,9 +202,9 @@ func makeQueries(schema string) queries {
 			"VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 microsecond') " +
 			"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at"),
 		// guardedWrite and guardedWriteOne for a keyed write, with key
-		// $14, fingerprint $15, count $16, TTL $17 (microseconds).
-		guardedKeyed:    guardedKeyed(r, "unnest($10::bigint[], $11::smallint[], $12::text[], $13::text[])"),
-		guardedKeyedOne: guardedKeyed(r, "(VALUES ($10::bigint, $11::smallint, $12::text, $13::text))"),
+		// $11, fingerprint $12, count $13, TTL $14 (microseconds).
+		guardedKeyed:    guardedKeyed(r, "unnest($7::bigint[], $8::smallint[], $9::text[], $10::text[])"),
+		guardedKeyedOne: guardedKeyed(r, "(VALUES ($7::bigint, $8::smallint, $9::text, $10::text))"),
 	}
 }
 
@@ -211,31 +218,31 @@ func expiredKeys(hid, key string) string {
 }
 
 // guarded is queries.guardedWrite over the rows given by from, a relation of
-// (seq, kind, id, body) in parameters $10-$13.
+// (seq, kind, id, body) in parameters $7-$10.
 func guarded(r *strings.Replacer, from string) string {
-	return r.Replace("WITH g AS (UPDATE S.histories SET count = $2, rounds = $3, open = $4, caller_ids = $5, updated_at = now() " +
-		"WHERE hid = $1 AND count = $6 AND rounds = $7 AND open = $8 AND caller_ids = $9 RETURNING hid), " +
+	return r.Replace("WITH g AS (UPDATE S.histories SET count = $2, rounds = rounds + $3, caller_ids = $4, updated_at = now() " +
+		"WHERE hid = $1 AND count = $5 AND caller_ids = $6 RETURNING hid), " +
 		"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body) " +
 		"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb FROM g, " + from + " AS t (seq, kind, id, body)) " +
 		"SELECT 1 / count(*) FROM g")
 }
 
 // guardedKeyed is guarded for a keyed write: the same statement also
-// records the key ($14-$17, as queries.recordKey's $2-$5) and deletes some
+// records the key ($11-$14, as queries.recordKey's $2-$5) and deletes some
 // expired keys. The key's record is inserted, or replaces an expired one;
 // an unexpired record makes the insert return no row, and the final
 // division by zero rolls the whole statement back, as a stale state does:
 // Write starts again with the row locked and finds the key with heldKey.
 // The row lock comes first: the key's CTEs read g, which locks the row.
 func guardedKeyed(r *strings.Replacer, from string) string {
-	return r.Replace("WITH g AS (UPDATE S.histories SET count = $2, rounds = $3, open = $4, caller_ids = $5, updated_at = now() " +
-		"WHERE hid = $1 AND count = $6 AND rounds = $7 AND open = $8 AND caller_ids = $9 RETURNING hid), " +
+	return r.Replace("WITH g AS (UPDATE S.histories SET count = $2, rounds = rounds + $3, caller_ids = $4, updated_at = now() " +
+		"WHERE hid = $1 AND count = $5 AND caller_ids = $6 RETURNING hid), " +
 		"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body) " +
 		"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb FROM g, " + from + " AS t (seq, kind, id, body)), " +
 		"k AS (INSERT INTO S.idempotency_keys AS k (hid, key, fingerprint, written, expires_at) " +
-		"SELECT g.hid, $14::text, $15::text, $16::integer, now() + $17::bigint * interval '1 microsecond' FROM g " +
+		"SELECT g.hid, $11::text, $12::text, $13::integer, now() + $14::bigint * interval '1 microsecond' FROM g " +
 		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at " +
 		"WHERE k.expires_at <= now() RETURNING 1), " +
-		"x AS (" + expiredKeys("(SELECT hid FROM g)", "$14") + ") " +
+		"x AS (" + expiredKeys("(SELECT hid FROM g)", "$11") + ") " +
 		"SELECT 1 / (SELECT count(*) FROM g) / (SELECT count(*) FROM k)")
 }

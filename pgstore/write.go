@@ -16,7 +16,8 @@ import (
 // histState is a history's bookkeeping row.
 type histState struct {
 	hid       int64
-	st        driver.State
+	count     int64
+	rounds    int64 // rounds closed, to size a tail read (firstPage)
 	callerIDs int64
 }
 
@@ -151,7 +152,7 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 	first.Queue("BEGIN")
 	first.Queue(s.q.newHistory, historyID)
 	first.Queue(s.q.lockHistory, historyID).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&h.hid, &h.st.Count, &h.st.Rounds, &h.st.Open, &h.callerIDs)
+		return row.Scan(&h.hid, &h.count, &h.rounds, &h.callerIDs)
 	})
 	if key != nil {
 		first.Queue(s.q.heldKey, historyID, key.Key).QueryRow(func(row pgx.Row) error {
@@ -182,9 +183,9 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 // row locked already, and the rest of it goes in one batch. A keyed write
 // records key with it.
 func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key *driver.Key, recs []driver.Record, guarded bool) (driver.Outcome, histState, error) {
-	held := driver.GeneratedOnly(h.st.Count)
+	lookup := driver.PositionalLookup(h.count)
 	if h.callerIDs > 0 {
-		held = func(ctx context.Context, ids []string) (map[string]bool, error) {
+		lookup = func(ctx context.Context, ids []string) (map[string]bool, error) {
 			var seqs []int64
 			for _, id := range ids {
 				if n, ok := driver.Position(id); ok {
@@ -203,12 +204,13 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 			return found, err
 		}
 	}
-	plan, err := driver.MakePlan(ctx, h.st, recs, held)
+	plan, err := driver.MakePlan(ctx, h.count, recs, lookup)
 	if err != nil {
 		return driver.Outcome{}, h, err
 	}
+	closed := plan.Closers(recs)
 	next := h
-	next.st = plan.State
+	next.count, next.rounds = plan.Count, h.rounds+closed
 	n := len(plan.Messages)
 	seqs, kinds := make([]int64, n), make([]int16, n)
 	ids := make([]*string, n) // nil: the id is the decimal string of seq
@@ -228,15 +230,14 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 		out.Fingerprint = key.Fingerprint
 	}
 	if guarded {
-		args := []any{h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.callerIDs,
-			h.st.Count, h.st.Rounds, h.st.Open, h.callerIDs, seqs, kinds, ids, bodies}
+		args := []any{h.hid, next.count, closed, next.callerIDs, h.count, h.callerIDs, seqs, kinds, ids, bodies}
 		q, qOne := s.q.guardedWrite, s.q.guardedWriteOne
 		if key != nil {
 			q, qOne = s.q.guardedKeyed, s.q.guardedKeyedOne
 			args = append(args, key.Key, key.Fingerprint, n, key.TTL.Microseconds())
 		}
 		if n == 1 {
-			q, args[9], args[10], args[11], args[12] = qOne, seqs[0], kinds[0], ids[0], bodies[0]
+			q, args[6], args[7], args[8], args[9] = qOne, seqs[0], kinds[0], ids[0], bodies[0]
 		}
 		if _, err := conn.Exec(ctx, q, args...); err != nil {
 			return driver.Outcome{}, h, &commitFailed{err}
@@ -245,7 +246,7 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 	}
 	var b pgx.Batch
 	if n > 0 {
-		b.Queue(s.q.updateHistory, h.hid, next.st.Count, next.st.Rounds, next.st.Open, next.callerIDs)
+		b.Queue(s.q.updateHistory, h.hid, next.count, closed, next.callerIDs)
 		b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies)
 	}
 	if key != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
-	"github.com/chatstore/chatstore/storetest"
+	"github.com/chatstore/chatstore/internal/storebench"
 )
 
 func benchStore(b *testing.B, c redis.UniversalClient) *chatstore.Store {
@@ -22,29 +22,29 @@ func benchStore(b *testing.B, c redis.UniversalClient) *chatstore.Store {
 }
 
 func BenchmarkRetrieveLast10(b *testing.B) {
-	storetest.BenchRetrieveLast10(b, benchStore(b, singleClient(b)), 100, 10_000, 100_000)
+	storebench.RetrieveLast10(b, benchStore(b, singleClient(b)), 100, 10_000, 100_000)
 }
 
 func BenchmarkWriteBatch100(b *testing.B) {
-	storetest.BenchWriteBatch100(b, benchStore(b, singleClient(b)))
+	storebench.WriteBatch100(b, benchStore(b, singleClient(b)))
 }
 
-func BenchmarkWriteOne(b *testing.B) { storetest.BenchWriteOne(b, benchStore(b, singleClient(b)), "h") }
+func BenchmarkWriteOne(b *testing.B) { storebench.WriteOne(b, benchStore(b, singleClient(b)), "h") }
 
 // BenchmarkLoop64: 64 clients, each appending one message to its own
 // history and reading its last 10 rounds, over and over.
-func BenchmarkLoop64(b *testing.B) { storetest.BenchClients64(b, benchStore(b, singleClient(b)), true) }
+func BenchmarkLoop64(b *testing.B) { storebench.Clients64(b, benchStore(b, singleClient(b)), true) }
 
 func BenchmarkClusterRetrieveLast10(b *testing.B) {
-	storetest.BenchRetrieveLast10(b, benchStore(b, clusterClient(b)), 100, 100_000)
+	storebench.RetrieveLast10(b, benchStore(b, clusterClient(b)), 100, 100_000)
 }
 
 func BenchmarkClusterWriteBatch100(b *testing.B) {
-	storetest.BenchWriteBatch100(b, benchStore(b, clusterClient(b)))
+	storebench.WriteBatch100(b, benchStore(b, clusterClient(b)))
 }
 
 func BenchmarkClusterLoop64(b *testing.B) {
-	storetest.BenchClients64(b, benchStore(b, clusterClient(b)), true)
+	storebench.Clients64(b, benchStore(b, clusterClient(b)), true)
 }
 
 // The reference: plain go-redis, RPUSH of JSON and LRANGE -10 -1,
@@ -64,7 +64,7 @@ func baselinePrefix(b *testing.B) (redis.UniversalClient, string) {
 
 func BenchmarkBaselineWriteBatch100(b *testing.B) {
 	c, prefix := baselinePrefix(b)
-	bodies := storetest.Bodies(100)
+	bodies := storebench.Bodies(100)
 	args := make([]any, len(bodies))
 	for i, s := range bodies {
 		args[i] = s
@@ -83,7 +83,7 @@ func BenchmarkBaselineWriteBatch100(b *testing.B) {
 func BenchmarkBaselineRetrieveLast10(b *testing.B) {
 	c, prefix := baselinePrefix(b)
 	ctx := context.Background()
-	bodies := storetest.Bodies(1000)
+	bodies := storebench.Bodies(1000)
 	args := make([]any, len(bodies))
 	for i, s := range bodies {
 		args[i] = s
@@ -106,8 +106,8 @@ func BenchmarkBaselineRetrieveLast10(b *testing.B) {
 
 func BenchmarkBaselineLoop64(b *testing.B) {
 	c, prefix := baselinePrefix(b)
-	bodies := storetest.Bodies(2)
-	storetest.Loop64(b, "loops/s", func(ctx context.Context, history string, i int) error {
+	bodies := storebench.Bodies(2)
+	storebench.Loop64(b, "loops/s", func(ctx context.Context, history string, i int) error {
 		key := prefix + history
 		if err := c.RPush(ctx, key, bodies[i%2]).Err(); err != nil {
 			return err

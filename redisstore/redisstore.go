@@ -40,6 +40,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/driver"
 )
 
@@ -81,7 +82,7 @@ type Store struct {
 var (
 	_ driver.Store       = (*Store)(nil)
 	_ driver.Pinger      = (*Store)(nil)
-	_ driver.Ranger      = (*Store)(nil)
+	_ driver.Tailer      = (*Store)(nil)
 	_ driver.KeyedWriter = (*Store)(nil)
 )
 
@@ -106,8 +107,8 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 }
 
 // Open connects with a client of its own (closed by Close). rawURL is one
-// of the forms in the package documentation; its key_prefix and ttl
-// override opts.
+// of the forms in the package documentation, read as chatstore.Open reads
+// it; its key_prefix and ttl override opts.
 func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -260,11 +261,12 @@ func escapeID(id string) string {
 	return r.Replace(id)
 }
 
-// keys returns the keys of a history: state, messages, round starts, ids
-// (list), ids (set), idempotency keys (KEY:k). scripts.go describes them.
+// keys returns the keys of a history: state, messages, kinds, ids (list),
+// ids (set), idempotency keys (KEY:k), and layout 1's round starts.
+// scripts.go describes them.
 func (s *Store) keys(id string) []string {
 	base := s.base(id)
-	return []string{base + "s", base + "m", base + "r", base + "d", base + "i", base + "k"}
+	return []string{base + "s", base + "m", base + "t", base + "d", base + "i", base + "k", base + "r"}
 }
 
 // base starts the name of every key of a history: the prefix, then the id
@@ -288,7 +290,11 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 // Write runs the write script: one round trip. A history's first write also
 // adds its id to the listing index.
 func (s *Store) Write(ctx context.Context, historyID string, records []driver.Record) (int, error) {
-	res, err := s.runWrite(ctx, writeScript, writeSrc, s.keys(historyID)[:5], writeArgs(nil, s.ttlMS, records)).Int64Slice()
+	var res []int64
+	err := s.upgraded(ctx, historyID, func() (err error) {
+		res, err = s.runWrite(ctx, writeScript, writeSrc, s.keys(historyID)[:5], writeArgs(nil, s.ttlMS, records)).Int64Slice()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
 	}
@@ -310,7 +316,11 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	k := s.keys(historyID)
 	keys := append(k[:5:5], s.base(historyID)+"k:"+key.Key, k[5])
 	px := max(key.TTL.Milliseconds(), 1)
-	res, err := s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, writeArgs([]any{key.Fingerprint, px}, s.ttlMS, records)).Slice()
+	var res []any
+	err := s.upgraded(ctx, historyID, func() (err error) {
+		res, err = s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, writeArgs([]any{key.Fingerprint, px}, s.ttlMS, records)).Slice()
+		return err
+	})
 	if err != nil {
 		return driver.Outcome{}, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
 	}
@@ -433,7 +443,11 @@ func translateWrite(err error) error {
 		rerr redis.Error
 		oerr *net.OpError
 	)
+	var uerr *upgradeError
 	switch {
+	case errors.As(err, &uerr):
+		// Upgrading the history failed, before the write was sent.
+		return translate(err)
 	case errors.As(err, &rerr):
 		// Redis answered with an error. The refusals translate marks
 		// unavailable (LOADING, CLUSTERDOWN, READONLY, …) come before a
@@ -472,21 +486,24 @@ func translateWrite(err error) error {
 	return t
 }
 
-// Tail runs the tail script: one round trip, reading only the last rounds.
+// Tail implements driver.Tailer with the tail script: one round trip,
+// reading only the last rounds.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	k := s.keys(historyID)
-	return s.readMessages(ctx, "retrieve", historyID, tailScript, k[:4], rounds)
+	return s.readMessages(ctx, "retrieve", historyID, tailScript, rounds)
 }
 
-// Range implements driver.Ranger: one script, reading only the range.
+// Range implements driver.Store: one script, reading only the range.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
-	k := s.keys(historyID)
-	return s.readMessages(ctx, "range", historyID, rangeScript, []string{k[0], k[1], k[3]}, from, to)
+	return s.readMessages(ctx, "range", historyID, rangeScript, from, to)
 }
 
 // readMessages runs a script that answers in the tail script's format.
-func (s *Store) readMessages(ctx context.Context, op, historyID string, script *redis.Script, keys []string, args ...any) ([]driver.Message, error) {
-	res, err := script.Run(ctx, s.c, keys, args...).StringSlice()
+func (s *Store) readMessages(ctx context.Context, op, historyID string, script *redis.Script, args ...any) ([]driver.Message, error) {
+	var res []string
+	err := s.upgraded(ctx, historyID, func() (err error) {
+		res, err = script.Run(ctx, s.c, s.keys(historyID)[:4], args...).StringSlice()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %s %q: %w", op, historyID, translate(err))
 	}
@@ -499,7 +516,7 @@ func (s *Store) readMessages(ctx context.Context, op, historyID string, script *
 
 // decodeTail reads the tail script's answer (see tailScript).
 func decodeTail(res []string) ([]driver.Message, bool) {
-	if len(res) == 0 {
+	if len(res) < 2 {
 		return nil, false
 	}
 	head := strings.Fields(res[0])
@@ -518,27 +535,28 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 	if count == 0 {
 		return nil, true
 	}
-	var skip []int64 // a few system messages at most
+	var drop []int64 // a few system messages at most
 	for _, f := range head[3:] {
 		v, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
 			return nil, false
 		}
-		skip = append(skip, v)
+		drop = append(drop, v)
 	}
 	n := count - start
-	if n < 0 || int64(len(res)) < 1+n {
+	kinds := res[1]
+	if n < 0 || int64(len(res)) < 2+n || int64(len(kinds)) != n {
 		return nil, false
 	}
-	vals, ids := res[1:1+n], res[1+n:]
+	vals, ids := res[2:2+n], res[2+n:]
 	dbase := max(xp, start)
 	if xp < count && int64(len(ids)) != count-dbase {
 		return nil, false
 	}
-	out := make([]driver.Message, 0, n-int64(len(skip)))
+	out := make([]driver.Message, 0, n-int64(len(drop)))
 	for i, v := range vals {
 		p := start + int64(i)
-		if slices.Contains(skip, p) {
+		if slices.Contains(drop, p) {
 			continue
 		}
 		var id string
@@ -547,10 +565,71 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 		} else {
 			id = ids[p-dbase]
 		}
-		out = append(out, driver.Message{ID: id, JSON: []byte(v)})
+		kind := driver.Kind(kinds[i] - '0')
+		if kind > driver.Alone {
+			return nil, false
+		}
+		out = append(out, driver.Message{ID: id, JSON: []byte(v), Pos: p, Kind: kind})
 	}
 	return out, true
 }
+
+// upgraded runs op, a script on one history, and, if the history is in
+// layout 1 (see scripts.go), upgrades it and runs op again: scripts refuse
+// such a history before they change anything. A few tries, in case a
+// process of an earlier chatstore writes to it meanwhile.
+func (s *Store) upgraded(ctx context.Context, historyID string, op func() error) error {
+	for range 3 {
+		err := op()
+		if !redis.HasErrorPrefix(err, upgradeNeeded) {
+			return err
+		}
+		if err := s.upgrade(ctx, historyID); err != nil {
+			return &upgradeError{err}
+		}
+	}
+	return fmt.Errorf("%w: the history's layout is still being written by an earlier chatstore", chatstore.ErrUnavailable)
+}
+
+// upgrade rewrites a layout-1 history to layout 2: it reads the messages,
+// gives each its kind as chatstore.Store would give it when writing it now,
+// and stores the kinds in place of the round bookkeeping, if the history
+// has not changed meanwhile (upgradeScript).
+func (s *Store) upgrade(ctx context.Context, historyID string) error {
+	k := s.keys(historyID)
+	var (
+		count *redis.StringCmd
+		msgs  *redis.StringSliceCmd
+	)
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		count = p.HGet(ctx, k[0], "c")
+		msgs = p.LRange(ctx, k[1], 0, -1)
+		return nil
+	})
+	if err != nil {
+		return translate(err)
+	}
+	n, err := count.Int64()
+	if err != nil || n != int64(len(msgs.Val())) {
+		return fmt.Errorf("%w: a history of %d messages in a list of %d cannot be upgraded: %v", chatstore.ErrIncompatibleSchema, n, len(msgs.Val()), err)
+	}
+	kinds := make([]byte, n)
+	for i, body := range msgs.Val() {
+		m, err := chat.Unmarshal([]byte(body))
+		if err != nil {
+			return fmt.Errorf("%w: stored message %d cannot be read to upgrade the history: %w", chatstore.ErrIncompatibleSchema, i, err)
+		}
+		kinds[i] = '0' + byte(chatstore.Classify(m))
+	}
+	return translate(upgradeScript.Run(ctx, s.c, []string{k[0], k[2], k[6]}, n, kinds).Err())
+}
+
+// upgradeError is an error of upgrading a history, which happens before the
+// operation that needed it is sent.
+type upgradeError struct{ err error }
+
+func (e *upgradeError) Error() string { return "upgrading the history's layout: " + e.err.Error() }
+func (e *upgradeError) Unwrap() error { return e.err }
 
 // Delete removes a history's keys and its idempotency keys (one script),
 // then its index entry, then puts the entry back if a write recreated the

@@ -206,23 +206,103 @@ func TestOpenClusterURL(t *testing.T) {
 	}
 }
 
+// TestOpen: Open reads the URL forms chatstore.Open does, to the same
+// effect (key_prefix and ttl override opts), and closes the client it made.
+func TestOpen(t *testing.T) {
+	raw := testenv.Get(t, urlEnv, urlExample)
+	c := singleClient(t)
+	ctx := t.Context()
+	prefix := testPrefix()
+	prefixedStore(t, c, prefix, 0, nil) // its cleanup deletes the keys written below
+	s, err := redisstore.Open(ctx, raw+"?key_prefix="+prefix+"&ttl=1h", &redisstore.Options{KeyPrefix: "chatstore_test_not_this:", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := chatstore.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(ctx, "x", []chat.Message{chat.User("a")}); err != nil {
+		t.Fatal(err)
+	}
+	// KEYS in a test only, on this test's own prefix.
+	keys, err := c.Keys(ctx, prefix+"{x}*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("no keys under key_prefix %s: %q %v", prefix, keys, err)
+	}
+	if d, err := c.PTTL(ctx, keys[0]).Result(); err != nil || d < 59*time.Minute || d > time.Hour {
+		t.Errorf("%s: TTL %v, want the URL's 1h (%v)", keys[0], d, err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Error("the store's client still answers after Close: Open's client is the store's to close")
+	}
+	for _, bad := range []string{"?ttl=soon", "?ttl=-1s", "?key_prefix=a{b", "?nonsense=1", "?last_k=3"} {
+		if _, err := redisstore.Open(ctx, raw+bad, nil); !errors.Is(err, chatstore.ErrInvalidOptions) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	if _, err := redisstore.Open(ctx, "redis://:s3cret@127.0.0.1:1/0?dial_timeout=200ms", nil); !errors.Is(err, chatstore.ErrUnavailable) || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("unreachable: %v", err)
+	}
+}
+
+// TestOpenCluster: Open reads redis+cluster:// URLs as chatstore.Open does.
+func TestOpenCluster(t *testing.T) {
+	addrs := testenv.Get(t, clusterEnv, clusterExample)
+	ctx := t.Context()
+	s, err := redisstore.Open(ctx, "redis+cluster://"+addrs+"?key_prefix="+testPrefix(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer s.DeleteAll(ctx)
+	st, err := chatstore.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 { // enough histories to land on every master
+		if _, err := st.Write(ctx, string(rune('a'+i%26))+strings.Repeat("x", i), []chat.Message{chat.User("a")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := st.List(ctx, chatstore.ListOptions{Limit: 100})
+	if err != nil || len(page.Histories) != 50 {
+		t.Errorf("list: %d histories, %v", len(page.Histories), err)
+	}
+}
+
 // TestLeavesGoRedisLoggerAlone: go-redis has one logger per process, and
-// opening a store does not take it over, whatever logger the store has:
-// go-redis's records (here, failed dials) go where the program sent them.
-// SlogLogger sends them to a slog.Logger, with component=go-redis.
+// opening a store, by chatstore.Open or by Open, does not take it over:
+// go-redis's records (here, failed dials, which name the address) go where
+// the program sent them. SlogLogger sends them to a slog.Logger, with
+// component=go-redis.
 func TestLeavesGoRedisLoggerAlone(t *testing.T) {
-	var program, store syncBuffer
-	redis.SetLogger(redisstore.SlogLogger(slog.New(slog.NewJSONHandler(&program, nil))))
 	t.Cleanup(func() { redis.SetLogger(redisstore.SlogLogger(slog.Default())) })
-	_, err := chatstore.Open(context.Background(), "redis://127.0.0.1:1/0?dial_timeout=100ms", &chatstore.Options{Logger: slog.New(slog.NewJSONHandler(&store, nil))})
-	if !errors.Is(err, chatstore.ErrUnavailable) {
-		t.Fatalf("unreachable Redis: %v", err)
-	}
-	if got := program.String(); !strings.Contains(got, `"level":"WARN"`) || !strings.Contains(got, `"component":"go-redis"`) || !strings.Contains(got, "dial") {
-		t.Errorf("no go-redis record in the program's log: %q", got)
-	}
-	if got := store.String(); got != "" {
-		t.Errorf("opening the store took over go-redis's logger; the store's log has %q", got)
+	for _, open := range []struct {
+		name string
+		addr string
+		open func(ctx context.Context, url string) error
+	}{
+		{"chatstore.Open", "127.0.0.1:1", func(ctx context.Context, url string) error {
+			_, err := chatstore.Open(ctx, url, nil)
+			return err
+		}},
+		{"redisstore.Open", "127.0.0.1:2", func(ctx context.Context, url string) error {
+			_, err := redisstore.Open(ctx, url, nil)
+			return err
+		}},
+	} {
+		var program syncBuffer
+		redis.SetLogger(redisstore.SlogLogger(slog.New(slog.NewJSONHandler(&program, nil))))
+		if err := open.open(context.Background(), "redis://"+open.addr+"/0?dial_timeout=100ms"); !errors.Is(err, chatstore.ErrUnavailable) {
+			t.Fatalf("%s of an unreachable Redis: %v", open.name, err)
+		}
+		if got := program.String(); !strings.Contains(got, `"level":"WARN"`) || !strings.Contains(got, `"component":"go-redis"`) || !strings.Contains(got, "dial") || !strings.Contains(got, open.addr) {
+			t.Errorf("%s: no go-redis record of dialing %s in the program's log: %q", open.name, open.addr, got)
+		}
 	}
 }
 

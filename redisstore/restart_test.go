@@ -8,8 +8,8 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/proctest"
 	"github.com/chatstore/chatstore/internal/testenv"
-	"github.com/chatstore/chatstore/storetest"
 )
 
 // TestServerRestart kills Redis during a write loop and starts it again:
@@ -53,6 +53,6 @@ func TestServerRestart(t *testing.T) {
 	if failures < 3 {
 		t.Errorf("only %d writes failed while Redis was down", failures)
 	}
-	storetest.CheckAcked(t, st, "h", acked)
+	proctest.CheckAcked(t, st, "h", acked)
 	t.Logf("%d acknowledged writes, %d failed while Redis was down, all acknowledged ones present", len(acked), failures)
 }

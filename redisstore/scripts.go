@@ -2,15 +2,15 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The scripts run inside Redis, so that a write (plan, skip, append, round
-// bookkeeping) is atomic and one round trip, and a tail read is one round
-// trip that touches only the last rounds. They keep, per history, in one
-// cluster slot (the keys share the hash tag of the history id):
+// The scripts run inside Redis, so that a write (plan, skip, append) is
+// atomic and one round trip, and a tail read is one round trip that touches
+// only the last rounds. They keep, per history, in one cluster slot (the
+// keys share the hash tag of the history id):
 //
-//	KEY:s   hash  c (messages), r (rounds closed), o (messages of the open
-//	              round), os (position of its first message), xp (see below)
+//	KEY:s   hash  c (messages), xp (see below)
 //	KEY:m   list  the messages' JSON, at their positions
-//	KEY:r   list  for round n, the position of its first message
+//	KEY:t   string the messages' kinds (driver.Kind), one digit each ('0'
+//	              joins a round, '1' closes it, '2' is a round by itself)
 //	KEY:d   list  the ids of the messages from position xp on
 //	KEY:i   set   the ids of the messages from position xp on
 //	KEY:k   zset  the names of the KEY:k:… keys, scored by their expiry
@@ -20,30 +20,40 @@ import "github.com/redis/go-redis/v9"
 //
 // Until a history is given a caller-supplied id, its ids are exactly its
 // positions ("0", "1", …), so nothing about ids is stored at all: the write
-// path of an ordinary conversation is a few list pushes. The first write
-// that supplies an id sets xp to the history's count; from then on ids are
-// kept in KEY:d (for reading) and KEY:i (for skipping), and an id below xp
-// is still its position.
+// path of an ordinary conversation is a few list pushes and an APPEND. The
+// first write that supplies an id sets xp to the history's count; from then
+// on ids are kept in KEY:d (for reading) and KEY:i (for skipping), and an id
+// below xp is still its position.
 //
-// The write script is driver.MakePlan in Lua; storetest checks the two
-// agree, round for round and id for id.
+// Rounds are worked out from the kinds when a history is read, by the walk
+// of driver.LastRounds in Lua (tailScript); storetest checks the two agree
+// on random conversations. The id planning is driver.MakePlan in Lua
+// (writeBody); storetest checks that too, id for id.
+//
+// Histories written before kinds were stored (layout 1: round numbers in
+// KEY:s's r, o, os and a list KEY:r of round starts) are upgraded when
+// first used: every script refuses them with an error starting
+// upgradeNeeded, and the store rewrites them (Store.upgrade) and retries.
 
-// writeBody is the write, shared by the two write scripts: KEYS s, m, r,
+// upgradeCheck refuses a layout-1 history, whose state hash has the field r;
+// st is the HMGET of KEY:s whose third field is r.
+const upgradeCheck = `if st[3] then return redis.error_reply('` + upgradeNeeded + ` history stored by an earlier chatstore') end
+`
+
+// writeBody is the write, shared by the two write scripts: KEYS s, m, t,
 // d, i; ARGV from o+1 on: ttl_ms, codes, then the supplied ids in record
 // order, then the JSON of every record. codes has one digit per record: its
-// kind (0 joins, 1 closes, 2 own), plus 3 if it supplies an id. It leaves
+// kind (0 joins, 1 closes, 2 alone), plus 3 if it supplies an id. It leaves
 // written and before (the count before the write) in locals.
 const writeBody = `
-local ks, km, kr, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ks, km, kt, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ttl = tonumber(ARGV[o + 1])
 local codes = ARGV[o + 2]
 local n = #codes
-local st = redis.call('HMGET', ks, 'c', 'r', 'o', 'os', 'xp')
+local st = redis.call('HMGET', ks, 'c', 'xp', 'r')
+` + upgradeCheck + `
 local count = tonumber(st[1]) or 0
-local rounds = tonumber(st[2]) or 0
-local open = tonumber(st[3]) or 0
-local ostart = tonumber(st[4]) or 0
-local xp = tonumber(st[5])
+local xp = tonumber(st[2])
 local before = count
 
 local supplied, sids = {}, {}
@@ -84,7 +94,7 @@ local function positional(id)
 end
 
 local skipped, nskipped = {}, 0
-local newids, starts = {}, {}
+local newids, kinds = {}, {}
 local taken = {}
 local counter = before
 local nextSupplied = o + 3
@@ -113,17 +123,7 @@ for j = 1, n do
     end
   end
   if write then
-    if code == 2 then
-      starts[#starts + 1] = count
-      rounds = rounds + 1
-    elseif code == 1 then
-      if open > 0 then starts[#starts + 1] = ostart else starts[#starts + 1] = count end
-      rounds = rounds + 1
-      open = 0
-    else
-      if open == 0 then ostart = count end
-      open = open + 1
-    end
+    kinds[#kinds + 1] = code
     if xp ~= nil then newids[#newids + 1] = id end
     count = count + 1
   else
@@ -149,10 +149,10 @@ if written > 0 then
     end
     push('RPUSH', km, entries, 1, #entries)
   end
-  push('RPUSH', kr, starts, 1, #starts)
+  redis.call('APPEND', kt, table.concat(kinds))
   push('RPUSH', kd, newids, 1, #newids)
   push('SADD', ki, newids, 1, #newids)
-  redis.call('HSET', ks, 'c', count, 'r', rounds, 'o', open, 'os', ostart)
+  redis.call('HSET', ks, 'c', count)
 end
 if ttl > 0 and count > 0 then
   for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], ttl) end
@@ -164,7 +164,7 @@ const writeSrc = "local o = 0\n" + writeBody + "return {written, before}\n"
 
 // keyedWriteSrc: writeBody with an idempotency key, checked and recorded in
 // the same script, so that two writes with one key never both write. KEYS s,
-// m, r, d, i, then KEY:k:K (the key's record) and KEY:k; ARGV fingerprint,
+// m, t, d, i, then KEY:k:K (the key's record) and KEY:k; ARGV fingerprint,
 // window_ms, then writeBody's arguments (o = 2). A key already recorded
 // writes nothing and returns {-1, "WRITTEN FINGERPRINT"}, as the first write
 // recorded it; otherwise the write returns {written, count before}. The
@@ -193,9 +193,10 @@ var (
 	keyedWriteScript = redis.NewScript(keyedWriteSrc)
 )
 
-// deleteScript: KEYS s, m, r, d, i, k. Deletes the history and the records
-// of its idempotency keys, whose names KEY:k holds (keys of the history's
-// slot, so a cluster node serves them with the declared ones).
+// deleteScript: KEYS s, m, t, d, i, k, and r (layout 1's round starts).
+// Deletes the history and the records of its idempotency keys, whose names
+// KEY:k holds (keys of the history's slot, so a cluster node serves them
+// with the declared ones).
 var deleteScript = redis.NewScript(`
 local names = redis.call('ZRANGE', KEYS[6], 0, -1)
 for a = 1, #names, 1000 do
@@ -204,70 +205,121 @@ end
 return redis.call('DEL', unpack(KEYS))
 `)
 
-// tailScript: KEYS s, m, r, d; ARGV rounds. Returns a header "S XP C
-// SKIP…" (first position read, xp, count, positions to leave out), then
-// the messages from S to the end, then the kept ids from max(S, XP) on.
-// Ids below XP are positions and are not sent; the reader spells them.
-//
-// The tail is the messages from the earliest first position S among the
-// last rounds (and the open one) to the end, less the system messages in
-// that range whose round is older: those were numbered while a round that
-// is in the tail was still open, so they are the rounds just before the
-// tail's first, and the walk down from it stops at the first round that
-// starts before S.
+// tailScript: KEYS s, m, t, d; ARGV rounds. Walks the kinds back from the
+// newest, as driver.LastRounds does (the same steps, in the same order; see
+// the rule in driver/rounds.go), to the first position S of the tail, and
+// returns a header "S XP C DROP…" (xp, count, positions from S on to leave
+// out: system messages of older rounds), the kinds from S on, the messages
+// from S on, and their kept ids from max(S, XP) on. Ids below XP are
+// positions and are not sent; the reader spells them.
 var tailScript = redis.NewScript(`
-local ks, km, kr, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local st = redis.call('HMGET', ks, 'c', 'r', 'o', 'os', 'xp')
+local ks, km, kt, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local st = redis.call('HMGET', ks, 'c', 'xp', 'r')
+` + upgradeCheck + `
 local count = tonumber(st[1]) or 0
-if count == 0 then return {'0 0 0'} end
-local rounds = tonumber(st[2]) or 0
-local open = tonumber(st[3]) or 0
+if count == 0 then return {'0 0 0', ''} end
 local k = tonumber(ARGV[1])
-if open > 0 then k = k - 1 end
-local from = 0
-if k < rounds then from = rounds - k end
-local s = count
-if open > 0 then s = tonumber(st[4]) end
-if from < rounds then
-  for _, v in ipairs(redis.call('LRANGE', kr, from, -1)) do
-    v = tonumber(v)
-    if v < s then s = v end
+
+local want, nlead, seen, found, b = -1, 0, 0, false, 0
+local lead = {}
+local function resolve(open)
+  want = k
+  if open then want = want - 1 end
+  seen = nlead
+  if want == 0 then
+    found, b = true, count -- no closer is in the tail
+  elseif nlead >= want then
+    found, b = true, lead[want]
   end
 end
-local skip = {}
-local q = from - 1
-while q >= 0 do
-  local v = tonumber(redis.call('LINDEX', kr, q))
-  if v == nil or v < s then break end
-  skip[v] = true
-  q = q - 1
+-- step: 0 keep, 1 drop, 2 maybe, 3 stop (driver's walk.step)
+local function step(pos, kind)
+  if want < 0 then
+    if kind == 2 then
+      nlead = nlead + 1
+      if #lead < k then lead[#lead + 1] = pos end
+      if nlead < k then return 0 elseif nlead == k then return 2 end
+      return 1
+    end
+    resolve(kind == 0)
+  end
+  if kind == 0 then return 0 end
+  if found and pos < b then
+    if kind == 1 then return 3 end
+    return 1
+  end
+  seen = seen + 1
+  if seen == want then found, b = true, pos end
+  return 0
 end
-local xp = tonumber(st[5]) or count
+
+local s, drop, maybe = 0, {}, -1
+local p, chunk, done = count - 1, 256, false
+while p >= 0 and not done do
+  local from = math.max(0, p - chunk + 1)
+  local kinds = redis.call('GETRANGE', kt, from, p)
+  for i = #kinds, 1, -1 do
+    local pos = from + i - 1
+    local v = step(pos, string.byte(kinds, i) - 48)
+    if v == 3 then s = pos + 1; done = true; break end
+    if v == 1 then drop[#drop + 1] = pos elseif v == 2 then maybe = pos end
+  end
+  p = from - 1
+  chunk = math.min(chunk * 4, 65536)
+end
+if maybe >= 0 then
+  if want < 0 then resolve(false) end
+  if found and maybe < b then drop[#drop + 1] = maybe end
+end
+local xp = tonumber(st[2]) or count
 local head = {s, xp, count}
-for p in pairs(skip) do head[#head + 1] = p end
+for _, q in ipairs(drop) do head[#head + 1] = q end
 local out = redis.call('LRANGE', km, s, -1)
 table.insert(out, 1, table.concat(head, ' '))
+table.insert(out, 2, redis.call('GETRANGE', kt, s, -1))
 if xp < count then
   for _, id in ipairs(redis.call('LRANGE', kd, math.max(s - xp, 0), -1)) do out[#out + 1] = id end
 end
 return out
 `)
 
-// rangeScript: KEYS s, m, d; ARGV from, to. Returns the tail script's
-// header for the messages from position "from" up to "to" (or the end),
-// "FROM XP END", then those messages, then their kept ids from max(FROM, XP)
-// on: decodeTail reads it, with END where the tail has the count.
+// rangeScript: KEYS s, m, t, d; ARGV from, to. Returns the tail script's
+// answer for the messages from position "from" up to "to" (or the end):
+// header "FROM XP END", their kinds, the messages, then their kept ids from
+// max(FROM, XP) on; decodeTail reads it, with END where the tail has the
+// count.
 var rangeScript = redis.NewScript(`
-local st = redis.call('HMGET', KEYS[1], 'c', 'xp')
+local st = redis.call('HMGET', KEYS[1], 'c', 'xp', 'r')
+` + upgradeCheck + `
 local count = tonumber(st[1]) or 0
 local from = tonumber(ARGV[1])
 local to = math.min(tonumber(ARGV[2]), count)
-if from >= to then return {'0 0 0'} end
+if from >= to then return {'0 0 0', ''} end
 local xp = tonumber(st[2]) or count
 local out = redis.call('LRANGE', KEYS[2], from, to - 1)
 table.insert(out, 1, from .. ' ' .. xp .. ' ' .. to)
+table.insert(out, 2, redis.call('GETRANGE', KEYS[3], from, to - 1))
 if xp < to then
-  for _, id in ipairs(redis.call('LRANGE', KEYS[3], math.max(from - xp, 0), to - xp - 1)) do out[#out + 1] = id end
+  for _, id in ipairs(redis.call('LRANGE', KEYS[4], math.max(from - xp, 0), to - xp - 1)) do out[#out + 1] = id end
 end
 return out
+`)
+
+// upgradeNeeded starts the error every script gives for a layout-1 history.
+const upgradeNeeded = "CHATSTORE_UPGRADE"
+
+// upgradeScript: KEYS s, t, r; ARGV count, kinds. Turns a layout-1 history
+// of count messages into a layout-2 one with those kinds, unless it changed
+// since its messages were read (an older chatstore wrote to it: the caller
+// reads it again) or was upgraded already. Returns 1 if it upgraded.
+var upgradeScript = redis.NewScript(`
+local st = redis.call('HMGET', KEYS[1], 'c', 'r')
+if not st[2] then return 0 end
+if tonumber(st[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('HDEL', KEYS[1], 'r', 'o', 'os')
+redis.call('DEL', KEYS[3])
+return 1
 `)

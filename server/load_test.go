@@ -15,7 +15,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
-	"github.com/chatstore/chatstore/storetest"
+	"github.com/chatstore/chatstore/internal/storebench"
 )
 
 // BenchmarkLoad measures the server over the in-memory store against a bare
@@ -48,7 +48,7 @@ func BenchmarkLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	const histories = 64
-	conv := storetest.Conversation(40) // 20 rounds; the last 10 are 20 messages, about 2.4 KB of JSON
+	conv := storebench.Conversation(40) // 20 rounds; the last 10 are 20 messages, about 2.4 KB of JSON
 	for h := range histories {
 		if _, err := st.Write(context.Background(), fmt.Sprint("h", h), conv); err != nil {
 			b.Fatal(err)
@@ -92,7 +92,7 @@ func runLoad(b *testing.B, h http.Handler, next func(client, i int) (method, pat
 		lat     []time.Duration
 	)
 	b.ReportAllocs()
-	storetest.Clients64(b)
+	storebench.Parallel64(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		c := int(clients.Add(1))

@@ -10,7 +10,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
-	"github.com/chatstore/chatstore/storetest"
+	"github.com/chatstore/chatstore/internal/storebench"
 )
 
 func openBench(b *testing.B, dir, query string) *chatstore.Store {
@@ -24,16 +24,16 @@ func openBench(b *testing.B, dir, query string) *chatstore.Store {
 }
 
 func BenchmarkRetrieveLast10(b *testing.B) {
-	storetest.BenchRetrieveLast10(b, openBench(b, b.TempDir(), ""), 100, 100_000, 1_000_000)
+	storebench.RetrieveLast10(b, openBench(b, b.TempDir(), ""), 100, 100_000, 1_000_000)
 }
 
 func BenchmarkWriteBatch100(b *testing.B) {
-	storetest.BenchWriteBatch100(b, openBench(b, b.TempDir(), ""))
+	storebench.WriteBatch100(b, openBench(b, b.TempDir(), ""))
 }
 
 // BenchmarkWriteOne: each write is a transaction of its own.
 func BenchmarkWriteOne(b *testing.B) {
-	storetest.BenchWriteOne(b, openBench(b, b.TempDir(), ""), "h")
+	storebench.WriteOne(b, openBench(b, b.TempDir(), ""), "h")
 }
 
 // BenchmarkWriteOneParallel64: 64 writers, each on its own history; group
@@ -41,7 +41,7 @@ func BenchmarkWriteOne(b *testing.B) {
 func BenchmarkWriteOneParallel64(b *testing.B) {
 	for _, sync := range []string{"normal", "full"} {
 		b.Run("synchronous="+sync, func(b *testing.B) {
-			storetest.BenchClients64(b, openBench(b, b.TempDir(), "?synchronous="+sync), false)
+			storebench.Clients64(b, openBench(b, b.TempDir(), "?synchronous="+sync), false)
 		})
 	}
 }
@@ -68,7 +68,7 @@ func openRaw(b *testing.B) *sql.DB {
 func BenchmarkBaselineWriteOne(b *testing.B) {
 	db := openRaw(b)
 	ins, _ := db.Prepare("INSERT INTO m VALUES ('h', ?, ?)")
-	bodies := storetest.Bodies(2)
+	bodies := storebench.Bodies(2)
 	i := 0
 	for b.Loop() {
 		tx, err := db.Begin()
@@ -89,7 +89,7 @@ func BenchmarkBaselineWriteOne(b *testing.B) {
 func BenchmarkBaselineWriteBatch100(b *testing.B) {
 	db := openRaw(b)
 	ins, _ := db.Prepare("INSERT INTO m VALUES (?, ?, ?)" + strings.Repeat(",(?, ?, ?)", 99))
-	bodies := storetest.Bodies(100)
+	bodies := storebench.Bodies(100)
 	seq := map[int]int{}
 	i := 0
 	for b.Loop() {
@@ -113,7 +113,7 @@ func BenchmarkBaselineWriteBatch100(b *testing.B) {
 
 func BenchmarkBaselineReadLast10(b *testing.B) {
 	db := openRaw(b)
-	bodies := storetest.Bodies(1000)
+	bodies := storebench.Bodies(1000)
 	tx, _ := db.Begin()
 	ins, _ := tx.Prepare("INSERT INTO m VALUES ('h', ?, ?)")
 	for i := range 100_000 {

@@ -25,9 +25,8 @@ type request struct {
 // histRow is a history's bookkeeping row.
 type histRow struct {
 	hid       int64
-	st        driver.State
-	openStart int64 // seq of the open round's first message
-	callerIDs int64
+	count     int64
+	callerIDs int64 // messages stored with a caller's id
 }
 
 // maxCached bounds the commit loop's cache of history rows.
@@ -71,7 +70,7 @@ func (t *txn) row(name string) (histRow, bool, error) {
 		}
 	}
 	var r histRow
-	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.st.Count, &r.st.Rounds, &r.st.Open, &r.openStart, &r.callerIDs)
+	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.count, &r.callerIDs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -213,8 +212,7 @@ func (s *Store) commitGroup(group []*request) {
 // runTx applies requests in one transaction and commits it, or rolls it all
 // back if any fails.
 func (s *Store) runTx(requests []*request) error {
-	// Not any one caller's context: the transaction serves them all.
-	ctx := context.Background()
+	ctx := s.life                         // not any one caller's: the transaction serves them all
 	tx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see the DSN)
 	if err != nil {
 		return err
@@ -348,31 +346,25 @@ func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
 			return 0, err
 		}
 	}
-	held := driver.GeneratedOnly(r.st.Count)
+	lookup := driver.PositionalLookup(r.count)
 	if r.callerIDs > 0 {
-		held = func(ctx context.Context, ids []string) (map[string]bool, error) {
+		lookup = func(ctx context.Context, ids []string) (map[string]bool, error) {
 			return heldIDs(ctx, t.tx, r.hid, ids)
 		}
 	}
-	plan, err := driver.MakePlan(ctx, r.st, recs, held)
+	plan, err := driver.MakePlan(ctx, r.count, recs, lookup)
 	if err != nil {
 		return 0, err
 	}
 	if len(plan.Messages) == 0 {
 		return 0, nil
 	}
-	if plan.CloseOpen >= 0 {
-		if _, err := t.stmt(s.stmts.closeRound).ExecContext(ctx, plan.CloseOpen, r.hid, r.openStart, driver.Pending); err != nil {
-			return 0, err
-		}
-	}
-	r.openStart = plan.OpenStart(r.st, r.openStart)
 	for _, p := range plan.Messages {
 		if recs[p.Index].HasID {
 			r.callerIDs++
 		}
 	}
-	r.st = plan.State
+	r.count = plan.Count
 	if err := t.insertMessages(r, recs, plan.Messages); err != nil {
 		return 0, err
 	}
@@ -398,8 +390,7 @@ func (t *txn) insertMessages(r histRow, recs []driver.Record, msgs []driver.Plan
 			}
 			// The body goes in as TEXT, so SQL users can query it with
 			// json_extract(body, '$.role').
-			args = append(args, r.hid, p.Pos, p.Round, recs[p.Index].Kind == driver.Own, id, string(recs[p.Index].JSON),
-				r.st.Rounds, r.st.Open, r.openStart, r.callerIDs)
+			args = append(args, r.hid, p.Pos, recs[p.Index].Kind, id, string(recs[p.Index].JSON), r.callerIDs)
 		}
 		var err error
 		switch n {

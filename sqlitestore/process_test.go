@@ -22,13 +22,13 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/proctest"
 	"github.com/chatstore/chatstore/sqlitestore"
-	"github.com/chatstore/chatstore/storetest"
 )
 
 const childEnv = "CHATSTORE_SQLITE_CHILD"
 
-func TestMain(m *testing.M) { storetest.Main(m, childEnv, child) }
+func TestMain(m *testing.M) { proctest.Main(m, childEnv, child) }
 
 // child runs as "crash PATH HISTORY": write until killed, acknowledging each
 // write on stdout.
@@ -72,7 +72,7 @@ func child(args []string) error {
 
 func startChild(t *testing.T, role string) (*exec.Cmd, io.ReadCloser) {
 	t.Helper()
-	cmd := storetest.ChildCommand(childEnv, role)
+	cmd := proctest.ChildCommand(childEnv, role)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestTwoProcessesOneHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	turns := storetest.TwoWriters(t, childEnv, "sqlite://"+filepath.ToSlash(path), 1000)
+	turns := proctest.TwoWriters(t, childEnv, "sqlite://"+filepath.ToSlash(path), 1000)
 	// SQLite does not take turns fairly between processes (a waiting
 	// process sleeps a millisecond or more while the holder takes the lock
 	// again), so how often they alternate varies; it is only reported.

@@ -67,6 +67,25 @@ var migrations = []string{
 		PRIMARY KEY (hid, key)
 	) WITHOUT ROWID;
 	CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (hid, expires_at);`,
+
+	// 3 → 4: a message row stores its kind (driver.Kind: 0 joins a round,
+	// 1 closes it, 2 is a round by itself) instead of its round number, and
+	// rows no longer carry the round bookkeeping (rounds, open, open_start):
+	// rounds are worked out from the kinds when a history is read
+	// (driver.LastRounds), so a write never updates the rows of the round
+	// it closes, and removing a message needs no renumbering. The kinds
+	// come from what the rows held: own_round marks a message that is a
+	// round by itself, and the newest other message of a closed round (not
+	// the open one, math.MaxInt64) is the one that closed it.
+	`ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+	UPDATE messages SET kind = 2 WHERE own_round = 1;
+	UPDATE messages SET kind = 1 WHERE (hid, seq) IN (SELECT hid, max(seq) FROM messages
+		WHERE own_round = 0 AND round <> 9223372036854775807 GROUP BY hid, round);
+	ALTER TABLE messages DROP COLUMN round;
+	ALTER TABLE messages DROP COLUMN own_round;
+	ALTER TABLE messages DROP COLUMN rounds;
+	ALTER TABLE messages DROP COLUMN open;
+	ALTER TABLE messages DROP COLUMN open_start;`,
 }
 
 // schemaVersion is the version this code reads and writes.

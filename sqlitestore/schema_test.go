@@ -4,8 +4,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -208,29 +211,112 @@ func TestConcurrentFirstOpen(t *testing.T) {
 	}
 }
 
-// TestTailFromSQL: the SQL form of the tail threshold agrees with
-// driver.State.TailFrom.
-func TestTailFromSQL(t *testing.T) {
-	db := rawDB(t, filepath.Join(t.TempDir(), "t.db"))
-	if _, err := db.Exec("CREATE TABLE m (rounds INTEGER, open INTEGER)"); err != nil {
+// TestMigrateToVersion4: histories as version 3 stored them (round numbers,
+// pending rounds as math.MaxInt64, system messages with own_round) read the
+// same after the migration to kinds, for every last_k, and their rows hold
+// the kinds the store gives such messages now.
+func TestMigrateToVersion4(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v3.db")
+	db := rawDB(t, path)
+	if err := migrate(t.Context(), db, 3); err != nil {
 		t.Fatal(err)
 	}
-	for _, rounds := range []int64{0, 1, 2, 5, 100} {
-		for _, open := range []int64{0, 1, 3} {
-			if _, err := db.Exec("DELETE FROM m; INSERT INTO m VALUES (?, ?)", rounds, open); err != nil {
+	bodies := map[driver.Kind]string{
+		driver.Joins:  `{"role":"user","meta":{},"name":null,"content":[{"text":"q"}]}`,
+		driver.Closes: `{"role":"assistant","meta":{},"name":null,"content":[{"text":"a"}]}`,
+		driver.Alone:  `{"role":"system","meta":{},"name":null,"content":[{"text":"s"}]}`,
+	}
+	histories := map[string][]driver.Kind{
+		"open":   {driver.Joins, driver.Closes, driver.Joins, driver.Alone, driver.Joins, driver.Closes, driver.Joins, driver.Alone, driver.Joins},
+		"closed": {driver.Alone, driver.Joins, driver.Joins, driver.Closes, driver.Closes, driver.Alone},
+		"one":    {driver.Joins},
+	}
+	hid := 0
+	for name, kinds := range histories {
+		hid++
+		if _, err := db.Exec(`INSERT INTO histories (hid, name) VALUES (?, ?)`, hid, name); err != nil {
+			t.Fatal(err)
+		}
+		// Rounds as version 3 numbered them: in the order they closed.
+		const pending = math.MaxInt64
+		rounds := make([]int64, len(kinds))
+		var closed, open, openStart int64
+		for i, k := range kinds {
+			switch k {
+			case driver.Alone:
+				rounds[i] = closed
+				closed++
+			case driver.Closes:
+				for j := range i {
+					if rounds[j] == pending {
+						rounds[j] = closed
+					}
+				}
+				rounds[i] = closed
+				closed++
+				open = 0
+			default:
+				if open == 0 {
+					openStart = int64(i)
+				}
+				rounds[i] = pending
+				open++
+			}
+			if _, err := db.Exec(`INSERT INTO messages (hid, seq, round, own_round, message_id, body, rounds, open, open_start, caller_ids) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, 0)`,
+				hid, i, rounds[i], k == driver.Alone, bodies[k], closed, open, openStart); err != nil {
 				t.Fatal(err)
 			}
-			for _, k := range []int{1, 2, 3, 6, 99, 100, 101, chatstore.All} {
-				var got int64
-				// ?1 is unused here; the expression numbers ?2 as in tailSQL.
-				if err := db.QueryRow("SELECT "+tailFrom+" FROM m WHERE ?1 IS NOT NULL", 1, k).Scan(&got); err != nil {
-					t.Fatal(err)
-				}
-				want := driver.State{Rounds: rounds, Open: open}.TailFrom(k)
-				if got != want {
-					t.Errorf("rounds %d, open %d, k %d: SQL %d, TailFrom %d", rounds, open, k, got, want)
-				}
+		}
+	}
+	db.Close()
+
+	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(path)+"?skip_system_messages=false", nil)
+	if err != nil {
+		t.Fatalf("opening a version 3 file: %v", err)
+	}
+	defer st.Close()
+	db = rawDB(t, path)
+	for name, kinds := range histories {
+		rows, err := db.Query(`SELECT m.kind FROM messages m JOIN histories h ON h.hid = m.hid WHERE h.name = ? ORDER BY m.seq`, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []driver.Kind
+		for rows.Next() {
+			var k driver.Kind
+			if err := rows.Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, k)
+		}
+		rows.Close()
+		if !slices.Equal(got, kinds) {
+			t.Errorf("%s: kinds after migration %v, want %v", name, got, kinds)
+		}
+		all := make([]driver.Message, len(kinds))
+		for i, k := range kinds {
+			all[i] = driver.Message{Pos: int64(i), Kind: k}
+		}
+		for _, k := range []int{1, 2, 3, 4, 5, chatstore.All} {
+			want, _ := driver.LastRounds(k, 0, driver.Backwards(all))
+			msgs, err := st.RetrieveLast(t.Context(), name, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotIDs, wantIDs []string
+			for _, m := range msgs {
+				gotIDs = append(gotIDs, m.Meta[chatstore.MessageIDKey].(string))
+			}
+			for _, m := range want {
+				wantIDs = append(wantIDs, strconv.FormatInt(m.Pos, 10))
+			}
+			if !slices.Equal(gotIDs, wantIDs) {
+				t.Errorf("%s, last_k %d: %v, want %v", name, k, gotIDs, wantIDs)
 			}
 		}
+	}
+	// The dropped columns are gone.
+	if _, err := db.Exec(`SELECT round FROM messages`); err == nil {
+		t.Error("column round is still there")
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -114,6 +115,11 @@ type Store struct {
 	cache       map[string]histRow
 	dataVersion int64
 
+	// life is the context of the commit loop's transactions: Open's,
+	// without its cancellation. A transaction serves every request of its
+	// group, so no one caller's context may end it; each request's own
+	// context is checked before the request is applied.
+	life    context.Context
 	queue   chan *request
 	stop    chan struct{}
 	stopped chan struct{}
@@ -125,7 +131,7 @@ type Store struct {
 var (
 	_ driver.Store         = (*Store)(nil)
 	_ driver.Pinger        = (*Store)(nil)
-	_ driver.Ranger        = (*Store)(nil)
+	_ driver.Tailer        = (*Store)(nil)
 	_ driver.PrefixDeleter = (*Store)(nil)
 	_ driver.KeyedWriter   = (*Store)(nil)
 	_ driver.BoundedReader = (*Store)(nil)
@@ -193,6 +199,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		path:    path,
 		readers: readers,
 		writer:  writer,
+		life:    context.WithoutCancel(ctx),
 		queue:   make(chan *request, 1024),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -295,12 +302,12 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 	return n, s.wrap("count", historyID, err)
 }
 
-// Tail implements driver.Store, with one statement (see tailSQL).
+// Tail implements driver.Tailer, with one statement (see tailSQL).
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
 	return s.ReadBounded(ctx, historyID, driver.Span{Rounds: rounds}, 0)
 }
 
-// Range implements driver.Ranger.
+// Range implements driver.Store.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
 	return s.ReadBounded(ctx, historyID, driver.Span{From: from, To: to}, 0)
 }
@@ -309,35 +316,52 @@ func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]dr
 // time, so a read over its limit stops at the row that crosses it. A
 // maxBytes of 0 is no limit.
 func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, error) {
-	var (
-		op      = "retrieve"
-		capHint = 2 * min(span.Rounds, 32)
-		rows    *sql.Rows
-		err     error
-	)
 	if span.Rounds > 0 {
-		rows, err = s.stmts.tail.QueryContext(ctx, historyID, span.Rounds)
-	} else {
-		op, capHint = "range", min(span.To-span.From, 256)
-		rows, err = s.stmts.rangeQ.QueryContext(ctx, historyID, span.From, span.To)
+		rows, err := s.stmts.tail.QueryContext(ctx, historyID)
+		if err != nil {
+			return nil, s.wrap("retrieve", historyID, err)
+		}
+		defer rows.Close()
+		out, err := driver.LastRounds(span.Rounds, maxBytes, scanRows(rows))
+		return out, s.wrap("retrieve", historyID, err)
 	}
+	rows, err := s.stmts.rangeQ.QueryContext(ctx, historyID, span.From, span.To)
 	if err != nil {
-		return nil, s.wrap(op, historyID, err)
+		return nil, s.wrap("range", historyID, err)
 	}
 	defer rows.Close()
-	out := make([]driver.Message, 0, capHint)
+	out := make([]driver.Message, 0, min(span.To-span.From, 256))
 	size := 0
-	for rows.Next() {
-		var m driver.Message
-		if err := rows.Scan(&m.ID, &m.JSON); err != nil {
-			return nil, s.wrap(op, historyID, err)
+	for m, err := range scanRows(rows) {
+		if err != nil {
+			return nil, s.wrap("range", historyID, err)
 		}
 		if size += len(m.JSON); maxBytes > 0 && size > maxBytes {
 			return nil, driver.ErrTooLarge
 		}
 		out = append(out, m)
 	}
-	return out, s.wrap(op, historyID, rows.Err())
+	return out, nil
+}
+
+// scanRows iterates over rows of (seq, kind, id, body), lazily, ending with
+// rows.Err().
+func scanRows(rows *sql.Rows) iter.Seq2[driver.Message, error] {
+	return func(yield func(driver.Message, error) bool) {
+		for rows.Next() {
+			var m driver.Message
+			if err := rows.Scan(&m.Pos, &m.Kind, &m.ID, &m.JSON); err != nil {
+				yield(m, err)
+				return
+			}
+			if !yield(m, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(driver.Message{}, err)
+		}
+	}
 }
 
 // Delete implements driver.Store; the messages go by ON DELETE CASCADE.

@@ -19,9 +19,8 @@ const keyPurgeBatch = 16
 // single-message write.
 type stmts struct {
 	// On the writer connection.
-	history       *sql.Stmt // hid, count, rounds, open, caller_ids of a history
+	history       *sql.Stmt // hid, count, caller_ids of a history
 	newHistory    *sql.Stmt // insert an empty history, returning hid
-	closeRound    *sql.Stmt // give pending messages their round
 	insertOne     *sql.Stmt // one message
 	insertBatch   *sql.Stmt // insertBatch messages
 	deleteHistory *sql.Stmt
@@ -37,38 +36,19 @@ type stmts struct {
 	list   *sql.Stmt
 }
 
-// tailFrom is driver.State.TailFrom in SQL, over the history's newest row m and
-// the number of rounds ?2: the smallest round number among the last ?2
-// rounds, the open round counting as the newest. TestTailFromSQL holds the
-// two together.
-const tailFrom = "max(0, m.rounds - (?2 - (m.open > 0)))"
+// tailSQL reads history ?1 newest first, for driver.LastRounds, which stops
+// reading (and so the statement) once it has the last rounds: one
+// statement, which sees one state of the history, that reads only the tail
+// and the message before it. The history's id is a scalar subquery, so the
+// query is a backwards range scan of the primary key.
+const tailSQL = `SELECT m.seq, m.kind, coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body FROM messages m
+WHERE m.hid = (SELECT hid FROM histories WHERE name = ?1) ORDER BY m.seq DESC`
 
-// tailSQL reads the last ?2 rounds of history ?1, in one statement, which
-// sees one consistent state of the history (its newest row).
-//
-// The messages wanted are those of round ≥ f (tailFrom). They all come after
-// the newest message that is not a round of its own and has a round < f: a
-// message written after it either belongs to its round or a later one, or
-// is a system message, whose number is lower than that of the round open
-// when it was written only if that round is older still. So the statement
-// walks the primary key backwards to that message and reads forward from
-// there, touching only the tail, without an index on round.
-//
-// The history's id and threshold are scalar subqueries over a materialized
-// s, so the outer query is a range scan of one table in primary-key order
-// and needs no sort.
-const tailSQL = `WITH s AS MATERIALIZED (SELECT m.hid, ` + tailFrom + ` AS f FROM histories h JOIN messages m ON m.hid = h.hid WHERE h.name = ?1 ORDER BY m.seq DESC LIMIT 1)
-SELECT coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body FROM messages m
-WHERE m.hid = (SELECT hid FROM s)
-  AND m.seq > coalesce((SELECT o.seq FROM messages o WHERE o.hid = (SELECT hid FROM s) AND o.round < (SELECT f FROM s) AND o.own_round = 0 ORDER BY o.seq DESC LIMIT 1), -1)
-  AND m.round >= (SELECT f FROM s)
-ORDER BY m.seq`
-
-const insertColumns = 10
+const insertColumns = 6
 
 func insertSQL(n int) string {
 	row := "(?" + strings.Repeat(",?", insertColumns-1) + ")"
-	return "INSERT INTO messages (hid, seq, round, own_round, message_id, body, rounds, open, open_start, caller_ids) VALUES " +
+	return "INSERT INTO messages (hid, seq, kind, message_id, body, caller_ids) VALUES " +
 		row + strings.Repeat(","+row, n-1)
 }
 
@@ -84,11 +64,9 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 	}
 	// A history's state is its newest row; the LEFT JOIN tells a history
 	// without rows from none at all.
-	p(writer, &st.history, "SELECT h.hid, coalesce(m.seq + 1, 0), coalesce(m.rounds, 0), coalesce(m.open, 0), coalesce(m.open_start, 0), coalesce(m.caller_ids, 0) "+
+	p(writer, &st.history, "SELECT h.hid, coalesce(m.seq + 1, 0), coalesce(m.caller_ids, 0) "+
 		"FROM histories h LEFT JOIN messages m ON m.hid = h.hid WHERE h.name = ? ORDER BY m.seq DESC LIMIT 1")
 	p(writer, &st.newHistory, "INSERT INTO histories (name, created_at) VALUES (?, ?) RETURNING hid")
-	// The open round's messages lie from open_start on: a primary key range.
-	p(writer, &st.closeRound, "UPDATE messages SET round = ?1 WHERE hid = ?2 AND seq >= ?3 AND round = ?4")
 	p(writer, &st.insertOne, insertSQL(1))
 	p(writer, &st.insertBatch, insertSQL(insertBatch))
 	p(writer, &st.deleteHistory, "DELETE FROM histories WHERE name = ?")
@@ -99,7 +77,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 	p(writer, &st.keyPut, "INSERT INTO idempotency_keys (hid, key, fingerprint, written, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) "+
 		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = ?3, written = ?4, expires_at = ?5")
 	p(readers, &st.tail, tailSQL)
-	p(readers, &st.rangeQ, "SELECT coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body FROM histories h JOIN messages m ON m.hid = h.hid "+
+	p(readers, &st.rangeQ, "SELECT m.seq, m.kind, coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body FROM histories h JOIN messages m ON m.hid = h.hid "+
 		"WHERE h.name = ?1 AND m.seq >= ?2 AND m.seq < ?3 ORDER BY m.seq")
 	p(readers, &st.count, "SELECT m.seq + 1 FROM histories h JOIN messages m ON m.hid = h.hid WHERE h.name = ? ORDER BY m.seq DESC LIMIT 1")
 	p(readers, &st.list, "SELECT name, n FROM (SELECT h.name, (SELECT max(m.seq) + 1 FROM messages m WHERE m.hid = h.hid) AS n "+
@@ -112,7 +90,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 }
 
 func (st *stmts) close() {
-	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.closeRound, st.insertOne, st.insertBatch,
+	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.insertOne, st.insertBatch,
 		st.deleteHistory, st.dataVersion, st.keyPurge, st.keyGet, st.keyPut, st.tail, st.rangeQ, st.count, st.list} {
 		if s != nil {
 			s.Close()

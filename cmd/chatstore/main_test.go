@@ -24,9 +24,9 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/internal/loadtest"
+	"github.com/chatstore/chatstore/internal/proctest"
 	"github.com/chatstore/chatstore/internal/testenv"
 	_ "github.com/chatstore/chatstore/sqlitestore"
-	"github.com/chatstore/chatstore/storetest"
 )
 
 var binary string
@@ -342,7 +342,7 @@ func testKillUnderLoad(t *testing.T, sig syscall.Signal) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		storetest.CheckAcked(t, st, "load", acked)
+		proctest.CheckAcked(t, st, "load", acked)
 		n, err := st.Count(t.Context(), "load")
 		st.Close()
 		if err != nil {

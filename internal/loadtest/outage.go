@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/internal/proctest"
 	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/server"
-	"github.com/chatstore/chatstore/storetest"
 )
 
 // BackWithin is how soon after its store is back the server must answer
@@ -68,7 +68,7 @@ func StoreOutage(t *testing.T, st *chatstore.Store, down, up func()) time.Durati
 	if n := load.NetErrors(); n > 0 {
 		t.Errorf("%d requests got no answer: the server must answer even with its store down", n)
 	}
-	storetest.CheckAcked(t, st, history, load.Acked())
+	proctest.CheckAcked(t, st, history, load.Acked())
 	t.Logf("answers %v; a write sent after the store was back succeeded at most %v later", statuses, took.Round(time.Millisecond))
 	return took
 }

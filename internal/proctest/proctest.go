@@ -1,4 +1,9 @@
-package storetest
+// Package proctest is for tests with more than one process: the test binary
+// run again as children that write one store at the same time (TwoWriters)
+// or are killed in the middle of a write (ChildCommand), and the check after
+// such a fault, or a restart of the server a store is on, that every
+// acknowledged write is there exactly once (CheckAcked).
+package proctest
 
 import (
 	"bufio"
@@ -59,7 +64,7 @@ func runRole(args []string, other func([]string) error) error {
 		return err
 	}
 	defer st.Close()
-	return Child(func() error { return writeBatches(ctx, st, sharedHistory, args[2], n) })
+	return child(func() error { return writeBatches(ctx, st, sharedHistory, args[2], n) })
 }
 
 // TwoWriters runs two processes writing batches of three messages to one
@@ -74,7 +79,7 @@ func TwoWriters(t *testing.T, env, storeURL string, batches int) (turns int) {
 	for i, tag := range tags {
 		roles[i] = fmt.Sprintf("batches %s %s %d", storeURL, tag, batches)
 	}
-	if spans := RunChildren(t, env, roles); !overlap(spans) {
+	if spans := runChildren(t, env, roles); !overlap(spans) {
 		t.Fatalf("the children did not write at the same time: %v", spans)
 	}
 	st, err := chatstore.Open(t.Context(), storeURL, nil)
@@ -89,12 +94,12 @@ func TwoWriters(t *testing.T, env, storeURL string, batches int) (turns int) {
 	return checkBatches(t, msgs, tags, batches)
 }
 
-// RunChildren starts the test binary once per role, with env set to the
+// runChildren starts the test binary once per role, with env set to the
 // role, releases them all at once when each has said it is ready (or
 // died), waits for them, and returns when each worked (from the start and
-// end lines Child prints).
+// end lines child prints).
 // A child that fails fails the test.
-func RunChildren(t *testing.T, env string, roles []string) (spans [][2]int64) {
+func runChildren(t *testing.T, env string, roles []string) (spans [][2]int64) {
 	t.Helper()
 	spans = make([][2]int64, len(roles))
 	ready := make(chan struct{}, len(roles))
@@ -182,9 +187,9 @@ func ChildCommand(env, role string) *exec.Cmd {
 	return cmd
 }
 
-// Child is the child's side of RunChildren: it waits for the go, runs work,
+// child is the child's side of runChildren: it waits for the go, runs work,
 // and reports when it started and ended.
-func Child(work func() error) error {
+func child(work func() error) error {
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return err
@@ -225,7 +230,7 @@ func checkBatches(t testing.TB, msgs []chat.Message, tags []string, n int) (turn
 	prev := ""
 	for i := 0; i < len(msgs); i += 3 {
 		first, _ := msgs[i].Text()
-		tag, b, _ := splitTag(first)
+		tag, b := batchOf(first)
 		if b != next[tag] {
 			t.Fatalf("%s: batch %d where %d was due: lost or reordered", tag, b, next[tag])
 		}
@@ -246,6 +251,18 @@ func checkBatches(t testing.TB, msgs []chat.Message, tags []string, n int) (turn
 		}
 	}
 	return turns
+}
+
+// batchOf reads the writer's tag and the batch number from a text
+// writeBatches wrote, "TAG-BATCH-INDEX"; the batch is -1 in any other text.
+func batchOf(text string) (tag string, batch int) {
+	tag, rest, _ := strings.Cut(text, "-")
+	b, _, ok := strings.Cut(rest, "-")
+	n, err := strconv.Atoi(b)
+	if !ok || err != nil {
+		return text, -1
+	}
+	return tag, n
 }
 
 // overlap reports whether every pair of [start, end] time spans overlaps:

@@ -1,4 +1,7 @@
-package storetest
+// Package storebench holds the workloads the backends' benchmarks share,
+// so that their figures measure the same thing and compare, and the
+// harness their same-run baselines go through.
+package storebench
 
 import (
 	"context"
@@ -12,9 +15,8 @@ import (
 )
 
 // The workloads the issues state their speed targets in. Every backend's
-// benchmarks call these, so their figures measure the same thing and
-// compare; a backend adds only how its store is opened and its same-run
-// baseline.
+// benchmarks call these; a backend adds only how its store is opened and its
+// same-run baseline.
 
 // Conversation returns n messages alternating user and assistant, about 60
 // characters of text each, so that every two messages are one round. The
@@ -56,10 +58,10 @@ func Bodies(n int) []string {
 	return out
 }
 
-// BenchRetrieveLast10 reads the last 10 rounds (20 messages) of histories of
+// RetrieveLast10 reads the last 10 rounds (20 messages) of histories of
 // each of the sizes, as sub-benchmarks "history=N"; the time must not grow
 // with the size.
-func BenchRetrieveLast10(b *testing.B, st *chatstore.Store, sizes ...int) {
+func RetrieveLast10(b *testing.B, st *chatstore.Store, sizes ...int) {
 	ctx := context.Background()
 	for _, n := range sizes {
 		id := fmt.Sprint("h", n)
@@ -75,9 +77,9 @@ func BenchRetrieveLast10(b *testing.B, st *chatstore.Store, sizes ...int) {
 	}
 }
 
-// BenchWriteBatch100 writes batches of 100 messages from one goroutine,
+// WriteBatch100 writes batches of 100 messages from one goroutine,
 // to 100 histories in turn, and reports msgs/s.
-func BenchWriteBatch100(b *testing.B, st *chatstore.Store) {
+func WriteBatch100(b *testing.B, st *chatstore.Store) {
 	msgs := Conversation(100)
 	ctx := context.Background()
 	i := 0
@@ -91,9 +93,9 @@ func BenchWriteBatch100(b *testing.B, st *chatstore.Store) {
 	b.ReportMetric(float64(b.N*len(msgs))/b.Elapsed().Seconds(), "msgs/s")
 }
 
-// BenchWriteOne appends single messages to one history from one goroutine
+// WriteOne appends single messages to one history from one goroutine
 // and reports msgs/s. The history may have been filled first.
-func BenchWriteOne(b *testing.B, st *chatstore.Store, history string) {
+func WriteOne(b *testing.B, st *chatstore.Store, history string) {
 	msgs := Conversation(2)
 	ctx := context.Background()
 	i := 0
@@ -107,16 +109,16 @@ func BenchWriteOne(b *testing.B, st *chatstore.Store, history string) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-// Clients64 sets b's parallelism so that RunParallel starts 64 goroutines
+// Parallel64 sets b's parallelism so that RunParallel starts 64 goroutines
 // (exactly when GOMAXPROCS divides 64, as on the 2-CPU machines the targets
 // were set on): the clients of the concurrent targets, and of baselines
 // measured against them.
-func Clients64(b *testing.B) { b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0))) }
+func Parallel64(b *testing.B) { b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0))) }
 
-// BenchClients64 runs 64 clients (see Clients64), each on a history of its own, appending one
-// message per iteration and, with read, then reading the last 10 rounds.
-// It reports msgs/s, or loops/s with read.
-func BenchClients64(b *testing.B, st *chatstore.Store, read bool) {
+// Clients64 runs 64 clients (see Parallel64), each on a history of its own,
+// appending one message per iteration and, with read, then reading the last
+// 10 rounds. It reports msgs/s, or loops/s with read.
+func Clients64(b *testing.B, st *chatstore.Store, read bool) {
 	msgs := Conversation(2)
 	unit := "msgs/s"
 	if read {
@@ -132,14 +134,14 @@ func BenchClients64(b *testing.B, st *chatstore.Store, read bool) {
 	})
 }
 
-// Loop64 runs 64 clients (see Clients64), each calling loop with a history
+// Loop64 runs 64 clients (see Parallel64), each calling loop with a history
 // name of its own ("h1", "h2", …) and its own iteration count, and reports
 // the iterations per second as unit. The backends' baselines run through it
 // too, so that they are measured by the same harness as the store.
 func Loop64(b *testing.B, unit string, loop func(ctx context.Context, history string, i int) error) {
 	ctx := context.Background()
 	var next atomic.Int64
-	Clients64(b)
+	Parallel64(b)
 	b.RunParallel(func(pb *testing.PB) {
 		history := fmt.Sprint("h", next.Add(1))
 		for i := 0; pb.Next(); i++ {

@@ -1,0 +1,124 @@
+package redisstore_test
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
+)
+
+// TestUpgradeLayout1: a history as a chatstore before kinds stored it (round
+// numbers in the state hash, a list of round starts) reads the same after
+// the store upgrades it on first use, for every last_k, takes writes, and
+// is left in the new layout: kinds, no round bookkeeping.
+func TestUpgradeLayout1(t *testing.T) {
+	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
+		ctx := t.Context()
+		prefix := testPrefix()
+		st := prefixedStore(t, c, prefix, 0, &chatstore.Options{KeepSystemMessages: true})
+		bodies := map[driver.Kind]chat.Message{
+			driver.Joins:  chat.User("q"),
+			driver.Closes: chat.Assistant("a"),
+			driver.Alone:  chat.System("s"),
+		}
+		kinds := []driver.Kind{driver.Joins, driver.Closes, driver.Joins, driver.Alone, driver.Joins, driver.Closes, driver.Alone, driver.Joins, driver.Joins}
+		base := prefix + "{h}:"
+		var closed, open, openStart int64
+		var starts []any
+		for i, k := range kinds {
+			body, err := bodies[k].MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.RPush(ctx, base+"m", body).Err(); err != nil {
+				t.Fatal(err)
+			}
+			switch k {
+			case driver.Alone:
+				starts = append(starts, i)
+				closed++
+			case driver.Closes:
+				if open > 0 {
+					starts = append(starts, openStart)
+				} else {
+					starts = append(starts, i)
+				}
+				closed++
+				open = 0
+			default:
+				if open == 0 {
+					openStart = int64(i)
+				}
+				open++
+			}
+		}
+		if err := c.RPush(ctx, base+"r", starts...).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.HSet(ctx, base+"s", "c", len(kinds), "r", closed, "o", open, "os", openStart).Err(); err != nil {
+			t.Fatal(err)
+		}
+
+		all := make([]driver.Message, len(kinds))
+		for i, k := range kinds {
+			all[i] = driver.Message{Pos: int64(i), Kind: k}
+		}
+		check := func(what string, n int) {
+			t.Helper()
+			for _, k := range []int{1, 2, 3, 4, 5, 6, chatstore.All} {
+				want, _ := driver.LastRounds(k, 0, driver.Backwards(all[:n]))
+				msgs, err := st.RetrieveLast(ctx, "h", k)
+				if err != nil {
+					t.Fatalf("%s, last_k %d: %v", what, k, err)
+				}
+				var got, wantIDs []string
+				for _, m := range msgs {
+					got = append(got, m.Meta[chatstore.MessageIDKey].(string))
+				}
+				for _, m := range want {
+					wantIDs = append(wantIDs, strconv.FormatInt(m.Pos, 10))
+				}
+				if !slices.Equal(got, wantIDs) {
+					t.Errorf("%s, last_k %d: %v, want %v", what, k, got, wantIDs)
+				}
+			}
+		}
+		check("after the upgrade", len(kinds))
+		if got := c.Get(ctx, base+"t").Val(); got != "010201200" {
+			t.Errorf("kinds stored %q", got)
+		}
+		if n := c.Exists(ctx, base+"r").Val(); n != 0 {
+			t.Errorf("the round starts are still there")
+		}
+		if fields := c.HKeys(ctx, base+"s").Val(); slices.Contains(fields, "r") || slices.Contains(fields, "o") || slices.Contains(fields, "os") {
+			t.Errorf("state fields %v", fields)
+		}
+		if _, err := st.Write(ctx, "h", []chat.Message{chat.Assistant("closing")}); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, driver.Message{Pos: int64(len(all)), Kind: driver.Closes})
+		check("after a write", len(all))
+
+		// A history in layout 1 is also upgraded by a write or a range.
+		if err := c.RPush(ctx, prefix+"{w}:m", `{"role":"user","meta":{},"name":null,"content":[{"text":"x"}]}`).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.HSet(ctx, prefix+"{w}:s", "c", 1, "r", 0, "o", 1, "os", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := st.Write(ctx, "w", []chat.Message{chat.Assistant("y")}); err != nil || n != 1 {
+			t.Fatalf("write to a layout-1 history: %d, %v", n, err)
+		}
+		if msgs, err := st.Range(ctx, "w", 0, 10); err != nil || len(msgs) != 2 {
+			t.Fatalf("range: %d messages, %v", len(msgs), err)
+		}
+		if msgs, err := st.RetrieveLast(ctx, "w", 1); err != nil || len(msgs) != 2 {
+			t.Errorf("one round of user and answer: %d messages, %v", len(msgs), err)
+		}
+	})
+}
