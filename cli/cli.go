@@ -191,15 +191,20 @@ func (f *flags) fromEnv(names ...string) {
 // Duration defines a time.Duration flag, as flag.FlagSet.Duration does, but
 // one whose errors say what a duration looks like: the flag package says only
 // "parse error", also for a number without a unit. Every duration flag of
-// the commands is defined through it, for the command line and for
-// CHATSTORE_* variables alike.
+// the commands is defined through it or DurationVar, for the command line
+// and for CHATSTORE_* variables alike.
 func (f *flags) Duration(name string, value time.Duration, usage string) *time.Duration {
 	p := new(time.Duration)
+	f.DurationVar(p, name, value, usage)
+	return p
+}
+
+// DurationVar is Duration into p, in place of flag.FlagSet's.
+func (f *flags) DurationVar(p *time.Duration, name string, value time.Duration, usage string) {
 	*p = value
 	// The back quotes make PrintDefaults show "-name duration", as for
 	// flag.Duration, rather than "-name value".
 	f.Var((*durationValue)(p), name, usage+" (a `duration` with a unit: 500ms, 10s, 2m)")
-	return p
 }
 
 type durationValue time.Duration
