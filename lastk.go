@@ -11,8 +11,9 @@ import (
 
 // A last_k is the number of rounds a read returns (see RetrieveLast). It is
 // written in store URLs, HTTP queries and bodies, on the command line and
-// in Haystack's dictionaries, and read only by the two functions below, so
-// that it means one thing wherever it is written:
+// in Haystack's dictionaries, and read only by ParseLastK (text) and
+// LastKValue (decoded JSON and YAML), so that it means one thing wherever
+// it is written:
 //
 //   - a whole number k ≥ 0 is the last k rounds; 0 is none;
 //   - "all" in text (ParseLastK), and null in a Haystack store's
@@ -22,10 +23,11 @@ import (
 //     the retriever's (LastKValue leaves the meaning of null to its caller);
 //   - a negative number is an error, ErrInvalidLastK.
 //
-// In Go a last_k is an int, and four special values have one meaning each:
-// All and DefaultLastK wherever a last_k is taken, NoHistory only as
-// Options.LastK, and component.StoreDefault (-1) only as a
-// component.Retriever's LastK, for the store's default (Haystack's
+// In Go a last_k is an int. All means every message wherever a last_k is
+// taken; DefaultLastK is Haystack's default, a store's and a retriever's;
+// two more special values have one meaning each, in one place each:
+// NoHistory only as Options.LastK, and component.StoreDefault (-1) only as
+// a component.Retriever's LastK, for the store's default (Haystack's
 // last_k=None on a retriever).
 const (
 	// DefaultLastK is Haystack's default last_k, what an Options.LastK of

@@ -47,8 +47,9 @@ func (w *Writer) Dict() (map[string]any, error) {
 // lastk.go lists every special value of a last_k.
 const StoreDefault = -1
 
-// DefaultLastK is a new Retriever's LastK, as in Haystack.
-const DefaultLastK = 10
+// DefaultLastK is a new Retriever's LastK, as in Haystack: the store's
+// default too.
+const DefaultLastK = chatstore.DefaultLastK
 
 // Retriever reads the recent history of a conversation and combines it with
 // the current messages (Haystack's ChatMessageRetriever).
