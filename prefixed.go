@@ -17,7 +17,8 @@ import (
 // Views are isolated from each other when no prefix starts another, so end
 // prefixes with a separator their names cannot hold (the server's
 // "tenant:NAME:" with ':' barred from names). An id must fit
-// MaxHistoryIDLen with the prefix. A view of a view adds both prefixes.
+// MaxHistoryIDLen with the prefix. A view of a view adds both prefixes; a
+// view under "" is the whole store (its DeleteAll deletes every history).
 //
 // A view shares s's driver, options and lifetime, and costs one small
 // allocation, so one per request is fine: its Close does nothing, and it

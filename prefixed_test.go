@@ -35,11 +35,11 @@ func TestPrefixedDeleteAll(t *testing.T) {
 				}
 			}
 			p := chatstore.Prefixed(st, "p:")
-			if err := p.DeletePrefix(t.Context(), "n:"); err != nil {
+			if err := chatstore.Prefixed(p, "n:").DeleteAll(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if got := left(t, st); !slices.Equal(got, []string{"a", "p", "p:", "p:a", "p:b", "p;", "q:a"}) {
-				t.Errorf("after the view's DeletePrefix(n:): %q", got)
+				t.Errorf("after DeleteAll of the view's view n:: %q", got)
 			}
 			if err := p.DeleteAll(t.Context()); err != nil {
 				t.Fatal(err)

@@ -557,16 +557,6 @@ func (s *Store) Delete(ctx context.Context, historyID string) error {
 	return s.drv.Delete(ctx, key)
 }
 
-// DeletePrefix removes every history whose id starts with prefix, as
-// Prefixed(s, prefix).DeleteAll does. The prefix must be a non-empty valid
-// history id or the start of one (ErrInvalidHistoryID).
-func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
-	if err := CheckHistoryID(prefix); err != nil {
-		return fmt.Errorf("chatstore: delete by prefix: %w", err)
-	}
-	return Prefixed(s, prefix).DeleteAll(ctx)
-}
-
 // DeleteAll removes every history of this store; of a view made by
 // Prefixed, every history under its prefix (see deleteUnder).
 func (s *Store) DeleteAll(ctx context.Context) error {

@@ -118,7 +118,7 @@ func TestNestedPrefixes(t *testing.T) {
 					checkStore(t, deleter, "deleter", want)
 					checkStore(t, other, "other", want)
 					ctx := t.Context()
-					if err := deleter.DeletePrefix(ctx, "t:"); err != nil {
+					if err := chatstore.Prefixed(deleter, "t:").DeleteAll(ctx); err != nil {
 						t.Fatal(err)
 					}
 					checkStore(t, deleter, "deleter", map[string]int{"h": 2})
