@@ -41,9 +41,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ Tenant) error
 	return nil
 }
 
-func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request, _ Tenant) error {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	return s.metrics.write(w)
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ Tenant) error {
+	s.metrics.handler.ServeHTTP(w, r)
+	return nil
 }
 
 //go:embed openapi.json
@@ -349,7 +349,7 @@ func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant)
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	} else {
-		s.metrics.written.Add(uint64(n))
+		s.metrics.written.Add(float64(n))
 	}
 	b := append(make([]byte, 0, 32), `{"messages_written":`...)
 	b = strconv.AppendInt(b, int64(n), 10)
@@ -495,7 +495,7 @@ func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, c histo
 	if err != nil {
 		return err
 	}
-	s.metrics.read.Add(uint64(n))
+	s.metrics.read.Add(float64(n))
 	return nil
 }
 
@@ -601,7 +601,7 @@ func (s *Server) writeMessageList(w http.ResponseWriter, r *http.Request, msgs [
 	if err := s.holdAnswer(r, len(b)); err != nil {
 		return err
 	}
-	s.metrics.read.Add(uint64(len(msgs)))
+	s.metrics.read.Add(float64(len(msgs)))
 	writeJSON(w, http.StatusOK, b)
 	return nil
 }

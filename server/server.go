@@ -205,7 +205,7 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 		mux:     http.NewServeMux(),
 		paths:   http.NewServeMux(),
 		allowed: map[string][]string{},
-		metrics: newMetrics(),
+		metrics: newMetrics(o.Logger),
 		// Browsers send Sec-Fetch-Site (or Origin) with every request a
 		// page makes; a page of another site must not write here, with or
 		// without tokens (a simple request needs no CORS preflight).

@@ -485,8 +485,9 @@ func TestHealthzAndMetrics(t *testing.T) {
 	r := f.do("GET", "/metrics", "")
 	text := string(r.body)
 	for _, want := range []string{
-		`chatstore_http_requests_total{route="POST /v1/histories/{history_id}/messages",code="200"} 1`,
-		`chatstore_http_requests_total{route="unmatched",code="404"} 1`,
+		// The client library writes labels sorted by name.
+		`chatstore_http_requests_total{code="200",route="POST /v1/histories/{history_id}/messages"} 1`,
+		`chatstore_http_requests_total{code="404",route="unmatched"} 1`,
 		`chatstore_messages_written_total 6`,
 		`chatstore_messages_read_total 6`,
 		`chatstore_store_operation_duration_seconds_count{op="write",outcome="ok"} 1`,
