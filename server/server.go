@@ -96,13 +96,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// ErrOptions is chatstore.ErrInvalidOptions, which New's errors for
-// options out of range wrap: one sentinel for options that make no sense,
-// whichever package they configure.
-//
-// Deprecated: use chatstore.ErrInvalidOptions.
-var ErrOptions = chatstore.ErrInvalidOptions
-
 // Server serves the chatstore HTTP API. It is an http.Handler and can be
 // mounted inside another program's mux; it does not own the store.
 type Server struct {

@@ -587,7 +587,7 @@ func TestOptions(t *testing.T) {
 	st, _ := chatstore.Open(context.Background(), "memory://", nil)
 	defer st.Close()
 	for _, o := range []Options{{MaxBodyBytes: -1}, {MaxHistoryIDLen: MaxHistoryIDLen + 1}} {
-		if _, err := New(st, &o); !errors.Is(err, ErrOptions) {
+		if _, err := New(st, &o); !errors.Is(err, chatstore.ErrInvalidOptions) {
 			t.Errorf("%+v: %v", o, err)
 		}
 	}

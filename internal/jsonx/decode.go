@@ -102,9 +102,6 @@ func (d *Decoder) Depth() int { return d.depth }
 // SetDepth restores a depth recorded together with an offset for Seek.
 func (d *Decoder) SetDepth(n int) { d.depth = n }
 
-// Raw returns the input between two offsets.
-func (d *Decoder) Raw(from, to int) string { return d.data[from:to] }
-
 func (d *Decoder) errorf(format string, args ...any) error {
 	return &SyntaxError{Offset: d.pos, Msg: fmt.Sprintf(format, args...)}
 }
