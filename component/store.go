@@ -9,7 +9,6 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/driver"
-	"github.com/chatstore/chatstore/memstore"
 )
 
 // Haystack pipelines serialize a chat message store as
@@ -26,9 +25,12 @@ import (
 // in-memory store loaded from a dictionary is the one process-wide
 // "memory://haystack", as in Haystack all in-memory stores share one
 // storage: a writer and a retriever loaded from one pipeline file see the
-// same messages.
+// same messages. The names are Haystack's; memstore's stores write the same
+// one (driver.HaystackTyper, held to this table by TestStoreTypesNamed).
+// Loading needs the backend of the URL linked in, as chatstore.Open does;
+// the server and the CLI link every backend.
 var storeTypes = map[string]string{
-	memstore.HaystackType: "memory://" + memstore.HaystackShared,
+	"haystack_experimental.chat_message_stores.in_memory.InMemoryChatMessageStore": "memory://haystack",
 }
 
 // LoadStore builds a Store from a Haystack chat message store dictionary
