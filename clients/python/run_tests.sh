@@ -39,11 +39,12 @@ fi
 serve() {
 	local name=$1 log="$work/$1.log"
 	shift
+	: >"$log" # exists before the server's shell opens it, so that sed never races it
 	"$bin" serve --addr 127.0.0.1:0 --log-format json "$@" >/dev/null 2>"$log" &
 	pids+=($!)
 	url=
 	for _ in $(seq 300); do
-		url=$(sed -n 's/.*"msg":"listening".*"addr":"\([^"]*\)".*/\1/p' "$log")
+		url=$(sed -n 's/.*"msg":"listening".*"addr":"\([^"]*\)".*/\1/p' "$log" | head -n 1)
 		if [ -n "$url" ]; then url="http://$url"; return; fi
 		kill -0 "${pids[-1]}" 2>/dev/null || break
 		sleep 0.1
