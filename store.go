@@ -502,22 +502,24 @@ func (s *Store) tailByRange(ctx context.Context, historyID string, rounds, maxBy
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	return driver.LastRounds(rounds, maxBytes, func(yield func(driver.Message, error) bool) {
-		page := int64(min(rounds, 1<<10))*4 + 16
-		for to := n; to > 0; page = min(2*page, MaxRangeLimit*16) {
+	page := int64(min(rounds, 1<<10))*4 + 16
+	to := n
+	var msgs []driver.Message // the page being read, newest last
+	return driver.LastRounds(rounds, maxBytes, func() (driver.Message, bool, error) {
+		for len(msgs) == 0 {
+			if to == 0 {
+				return driver.Message{}, false, nil
+			}
 			from := max(0, to-page)
-			msgs, err := s.drv.Range(ctx, historyID, int(from), int(to))
-			if err != nil {
-				yield(driver.Message{}, err)
-				return
+			var err error
+			if msgs, err = s.drv.Range(ctx, historyID, int(from), int(to)); err != nil {
+				return driver.Message{}, false, err
 			}
-			for m, err := range driver.Backwards(msgs) {
-				if !yield(m, err) {
-					return
-				}
-			}
-			to = from
+			to, page = from, min(2*page, MaxRangeLimit*16)
 		}
+		m := msgs[len(msgs)-1]
+		msgs = msgs[:len(msgs)-1]
+		return m, true, nil
 	})
 }
 

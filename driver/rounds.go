@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"iter"
 	"math"
 	"slices"
 )
@@ -130,17 +129,23 @@ func (w *walk) keeps(pos int64) bool {
 	return !w.found || pos >= w.b
 }
 
+// Next reads a history for LastRounds, newest message first: each call
+// returns the next older message (with its Pos and Kind), or ok false once
+// the oldest was returned. A pull function rather than an iter.Seq2, so
+// that LastRounds's state is not captured by a loop body passed to the
+// reader, which would put it on the heap on every read.
+type Next func() (m Message, ok bool, err error)
+
 // LastRounds returns the messages of the last `rounds` rounds (≥ 1) of a
-// history, oldest first, given newestFirst, its messages newest first (each
-// with its Pos and Kind). It stops reading as soon as no older message can
-// belong, so the iterator should read lazily. With maxBytes > 0 it fails
-// with ErrTooLarge once the JSON of the messages it keeps is over maxBytes.
-// An error from the iterator ends the read and is returned.
+// history, oldest first, reading it with next. It stops reading as soon as
+// no older message can belong, so next should read lazily. With maxBytes > 0
+// it fails with ErrTooLarge once the JSON of the messages it keeps is over
+// maxBytes. An error from next ends the read and is returned.
 //
 // This is the one implementation of the round rule for Go backends; the
 // Redis backend's tail script is the same walk in Lua, and the conformance
 // suite checks it against this function on random conversations.
-func LastRounds(rounds, maxBytes int, newestFirst iter.Seq2[Message, error]) ([]Message, error) {
+func LastRounds(rounds, maxBytes int, next Next) ([]Message, error) {
 	w := newWalk(rounds)
 	var (
 		// Newest first until the end, then turned around in place. Two
@@ -149,9 +154,13 @@ func LastRounds(rounds, maxBytes int, newestFirst iter.Seq2[Message, error]) ([]
 		size  int
 		undec = -1 // index in rev of the undecided message, if any
 	)
-	for m, err := range newestFirst {
+	for {
+		m, ok, err := next()
 		if err != nil {
 			return nil, err
+		}
+		if !ok {
+			break
 		}
 		v := w.step(m.Pos, m.Kind)
 		if v == stop {
@@ -180,14 +189,15 @@ func LastRounds(rounds, maxBytes int, newestFirst iter.Seq2[Message, error]) ([]
 	return rev, nil
 }
 
-// Backwards iterates over msgs, which are in the order they were written,
-// newest first: for LastRounds over messages already in memory.
-func Backwards(msgs []Message) iter.Seq2[Message, error] {
-	return func(yield func(Message, error) bool) {
-		for i := len(msgs) - 1; i >= 0; i-- {
-			if !yield(msgs[i], nil) {
-				return
-			}
+// Backwards reads msgs, which are in the order they were written, newest
+// first: LastRounds over messages already in memory.
+func Backwards(msgs []Message) Next {
+	i := len(msgs)
+	return func() (Message, bool, error) {
+		if i == 0 {
+			return Message{}, false, nil
 		}
+		i--
+		return msgs[i], true, nil
 	}
 }

@@ -74,13 +74,13 @@ func TestLastRoundsModel(t *testing.T) {
 		for _, k := range []int{1, 2, 3, 4, 7, 100, math.MaxInt} {
 			want := referenceLastK(kinds, k)
 			read := 0
-			counted := func(yield func(Message, error) bool) {
-				for m, err := range Backwards(msgs) {
+			back := Backwards(msgs)
+			counted := func() (Message, bool, error) {
+				m, ok, err := back()
+				if ok {
 					read++
-					if !yield(m, err) {
-						return
-					}
 				}
+				return m, ok, err
 			}
 			got, err := LastRounds(k, 0, counted)
 			if err != nil {
@@ -163,10 +163,12 @@ func TestLastRoundsMaxBytes(t *testing.T) {
 // TestLastRoundsIteratorError: an error from the reader ends the read.
 func TestLastRoundsIteratorError(t *testing.T) {
 	boom := errors.New("boom")
-	_, err := LastRounds(1, 0, func(yield func(Message, error) bool) {
-		if yield(Message{Kind: Joins, Pos: 3}, nil) {
-			yield(Message{}, boom)
+	calls := 0
+	_, err := LastRounds(1, 0, func() (Message, bool, error) {
+		if calls++; calls == 1 {
+			return Message{Kind: Joins, Pos: 3}, true, nil
 		}
+		return Message{}, false, boom
 	})
 	if !errors.Is(err, boom) {
 		t.Errorf("err = %v", err)

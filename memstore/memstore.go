@@ -313,12 +313,13 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 	var err error
 	msgs, rerr := s.read(ctx, historyID, func(h *history) []driver.Message {
 		var out []driver.Message
-		out, err = driver.LastRounds(rounds, 0, func(yield func(driver.Message, error) bool) {
-			for i := h.msgs.len() - 1; i >= 0; i-- {
-				if !yield(h.msgs.message(i), nil) {
-					return
-				}
+		i := h.msgs.len()
+		out, err = driver.LastRounds(rounds, 0, func() (driver.Message, bool, error) {
+			if i == 0 {
+				return driver.Message{}, false, nil
 			}
+			i--
+			return h.msgs.message(i), true, nil
 		})
 		return out
 	})

@@ -374,55 +374,62 @@ type querier interface {
 // first. When the first page shows that every message is wanted (rounds at
 // least the count) and there are more, it reads the history forwards.
 func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool, maxBytes int) ([]driver.Message, error) {
-	readAll := false
-	out, err := driver.LastRounds(rounds, maxBytes, func(yield func(driver.Message, error) bool) {
-		before := int64(math.MaxInt64)
+	var (
+		rows    pgx.Rows // of the page being read; nil between pages
+		n       int64    // rows read from it
+		before  = int64(math.MaxInt64)
+		readAll bool
+		// scan targets, allocated once
+		kind  int16
+		m     driver.Message
+		total int64
+	)
+	defer func() {
+		if rows != nil {
+			rows.Close()
+		}
+	}()
+	out, err := driver.LastRounds(rounds, maxBytes, func() (driver.Message, bool, error) {
 		for {
-			rows, err := q.Query(ctx, s.q.tailPage, historyID, before, page)
-			if err != nil {
-				yield(driver.Message{}, err)
-				return
+			if rows == nil {
+				var err error
+				if rows, err = q.Query(ctx, s.q.tailPage, historyID, before, page); err != nil {
+					return driver.Message{}, false, err
+				}
+				n = 0
 			}
-			var n int64
-			for rows.Next() {
-				var (
-					m     driver.Message
-					count int64
-					kind  int16
-				)
-				if err := rows.Scan(&count, &m.Pos, &kind, &m.ID, &m.JSON); err != nil {
-					rows.Close()
-					yield(m, err)
-					return
+			if rows.Next() {
+				m = driver.Message{}
+				if err := rows.Scan(&total, &m.Pos, &kind, &m.ID, &m.JSON); err != nil {
+					return driver.Message{}, false, err
 				}
 				m.Kind = driver.Kind(kind)
-				if n == 0 && before == math.MaxInt64 && int64(rounds) >= count && count > page {
-					rows.Close()
-					readAll = true
-					return
+				if n == 0 && before == math.MaxInt64 && int64(rounds) >= total && total > page {
+					readAll = true // every message is wanted, and there are more: read forwards
+					return driver.Message{}, false, nil
 				}
 				n++
 				before = m.Pos
-				if !yield(m, nil) {
-					rows.Close()
-					return
-				}
+				return m, true, nil
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
-				yield(driver.Message{}, err)
-				return
+				return driver.Message{}, false, err
 			}
-			if n < page { // the history's first message was read
-				return
-			}
-			if onePage {
-				yield(driver.Message{}, errMorePages)
-				return
+			rows = nil
+			switch {
+			case n < page: // the history's first message was read
+				return driver.Message{}, false, nil
+			case onePage:
+				return driver.Message{}, false, errMorePages
 			}
 			page *= 4
 		}
 	})
+	if rows != nil {
+		rows.Close()
+		rows = nil
+	}
 	if readAll && err == nil {
 		return s.all(ctx, q, historyID, maxBytes)
 	}

@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"iter"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -332,35 +331,40 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 	defer rows.Close()
 	out := make([]driver.Message, 0, min(span.To-span.From, 256))
 	size := 0
-	for m, err := range scanRows(rows) {
+	next := scanRows(rows)
+	for {
+		m, ok, err := next()
 		if err != nil {
 			return nil, s.wrap("range", historyID, err)
+		}
+		if !ok {
+			return out, nil
 		}
 		if size += len(m.JSON); maxBytes > 0 && size > maxBytes {
 			return nil, driver.ErrTooLarge
 		}
 		out = append(out, m)
 	}
-	return out, nil
 }
 
-// scanRows iterates over rows of (seq, kind, id, body), lazily, ending with
-// rows.Err().
-func scanRows(rows *sql.Rows) iter.Seq2[driver.Message, error] {
-	return func(yield func(driver.Message, error) bool) {
-		for rows.Next() {
-			var m driver.Message
-			if err := rows.Scan(&m.Pos, &m.Kind, &m.ID, &m.JSON); err != nil {
-				yield(m, err)
-				return
-			}
-			if !yield(m, nil) {
-				return
-			}
+// scanRows reads rows of (seq, kind, id, body), one a call, ending with
+// rows.Err(). Its scan targets are allocated once, not once a row.
+func scanRows(rows *sql.Rows) driver.Next {
+	var (
+		pos, kind int64 // kind not as driver.Kind: database/sql converts to other types by reflection
+		id        string
+		body      []byte
+	)
+	return func() (driver.Message, bool, error) {
+		if !rows.Next() {
+			return driver.Message{}, false, rows.Err()
 		}
-		if err := rows.Err(); err != nil {
-			yield(driver.Message{}, err)
+		if err := rows.Scan(&pos, &kind, &id, &body); err != nil {
+			return driver.Message{}, false, err
 		}
+		m := driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind)}
+		body = nil // the next row gets a slice of its own
+		return m, true, nil
 	}
 }
 
