@@ -137,7 +137,9 @@ func (w *walk) keeps(pos int64) bool {
 type Next func() (m Message, ok bool, err error)
 
 // LastRounds returns the messages of the last `rounds` rounds (≥ 1) of a
-// history, oldest first, reading it with next. It stops reading as soon as
+// history, oldest first, as next returned them, reading it with next. The
+// walk looks only at each message's Pos and Kind, and at its JSON's length
+// when maxBytes > 0. It stops reading as soon as
 // no older message can belong, so next should read lazily. With maxBytes > 0
 // it fails with ErrTooLarge once the JSON of the messages it keeps is over
 // maxBytes. An error from next ends the read and is returned.

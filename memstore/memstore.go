@@ -136,6 +136,11 @@ func (es *entries) message(i int) driver.Message {
 	return driver.Message{ID: string(c.arena[e.off : e.off+e.idLen]), JSON: c.arena[e.off+e.idLen : e.end : e.end], Pos: int64(i), Kind: e.kind}
 }
 
+// kind returns entry i's kind.
+func (es *entries) kind(i int) driver.Kind {
+	return es.chunks[i>>chunkBits].entries[i&(1<<chunkBits-1)].kind
+}
+
 func (es *entries) append(kind driver.Kind, id string, json []byte) {
 	if es.n>>chunkBits == len(es.chunks) {
 		es.chunks = append(es.chunks, chunk{entries: make([]entry, 0, 1<<chunkBits)})
@@ -313,14 +318,20 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 	var err error
 	msgs, rerr := s.read(ctx, historyID, func(h *history) []driver.Message {
 		var out []driver.Message
+		// The walk needs only positions and kinds (no byte bound), so the
+		// ids and JSON are filled in for the messages it keeps, not for
+		// every message it steps over.
 		i := h.msgs.len()
 		out, err = driver.LastRounds(rounds, 0, func() (driver.Message, bool, error) {
 			if i == 0 {
 				return driver.Message{}, false, nil
 			}
 			i--
-			return h.msgs.message(i), true, nil
+			return driver.Message{Pos: int64(i), Kind: h.msgs.kind(i)}, true, nil
 		})
+		for j := range out {
+			out[j] = h.msgs.message(int(out[j].Pos))
+		}
 		return out
 	})
 	if rerr != nil {
