@@ -364,7 +364,7 @@ func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
 			r.callerIDs++
 		}
 	}
-	r.count = plan.Count
+	r.count = plan.Next
 	if err := t.insertMessages(r, recs, plan.Messages); err != nil {
 		return 0, err
 	}

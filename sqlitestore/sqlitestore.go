@@ -308,7 +308,7 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 
 // Range implements driver.Store.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
-	return s.ReadBounded(ctx, historyID, driver.Span{From: from, To: to}, 0)
+	return s.ReadBounded(ctx, historyID, driver.Span{From: int64(from), Limit: to - from}, 0)
 }
 
 // ReadBounded implements driver.BoundedReader: rows are read one at a
@@ -324,12 +324,12 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 		out, err := driver.LastRounds(span.Rounds, maxBytes, scanRows(rows))
 		return out, s.wrap("retrieve", historyID, err)
 	}
-	rows, err := s.stmts.rangeQ.QueryContext(ctx, historyID, span.From, span.To)
+	rows, err := s.stmts.rangeQ.QueryContext(ctx, historyID, span.From, span.Limit, span.Skip)
 	if err != nil {
 		return nil, s.wrap("range", historyID, err)
 	}
 	defer rows.Close()
-	out := make([]driver.Message, 0, min(span.To-span.From, 256))
+	out := make([]driver.Message, 0, min(span.Limit, 256))
 	size := 0
 	next := scanRows(rows)
 	for {

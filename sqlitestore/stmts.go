@@ -78,7 +78,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = ?3, written = ?4, expires_at = ?5")
 	p(readers, &st.tail, tailSQL)
 	p(readers, &st.rangeQ, "SELECT m.seq, m.kind, coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body FROM histories h JOIN messages m ON m.hid = h.hid "+
-		"WHERE h.name = ?1 AND m.seq >= ?2 AND m.seq < ?3 ORDER BY m.seq")
+		"WHERE h.name = ?1 AND m.seq >= ?2 ORDER BY m.seq LIMIT ?3 OFFSET ?4")
 	p(readers, &st.count, "SELECT m.seq + 1 FROM histories h JOIN messages m ON m.hid = h.hid WHERE h.name = ? ORDER BY m.seq DESC LIMIT 1")
 	p(readers, &st.list, "SELECT name, n FROM (SELECT h.name, (SELECT max(m.seq) + 1 FROM messages m WHERE m.hid = h.hid) AS n "+
 		"FROM histories h WHERE h.name > ? ORDER BY h.name) WHERE n IS NOT NULL LIMIT ?")
