@@ -134,6 +134,7 @@ var (
 	_ driver.PrefixDeleter = (*Store)(nil)
 	_ driver.KeyedWriter   = (*Store)(nil)
 	_ driver.BoundedReader = (*Store)(nil)
+	_ driver.Editor        = (*Store)(nil)
 )
 
 // Open opens (creating it if needed) the database file at path, creating or
@@ -347,22 +348,22 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 	}
 }
 
-// scanRows reads rows of (seq, kind, id, body), one a call, ending with
+// scanRows reads rows of messageColumns, one a call, ending with
 // rows.Err(). Its scan targets are allocated once, not once a row.
 func scanRows(rows *sql.Rows) driver.Next {
 	var (
-		pos, kind int64 // kind not as driver.Kind: database/sql converts to other types by reflection
-		id        string
-		body      []byte
+		pos, kind, created int64 // kind not as driver.Kind: database/sql converts to other types by reflection
+		id                 string
+		body               []byte
 	)
 	return func() (driver.Message, bool, error) {
 		if !rows.Next() {
 			return driver.Message{}, false, rows.Err()
 		}
-		if err := rows.Scan(&pos, &kind, &id, &body); err != nil {
+		if err := rows.Scan(&pos, &kind, &id, &body, &created); err != nil {
 			return driver.Message{}, false, err
 		}
-		m := driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind)}
+		m := driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind), CreatedAt: created}
 		body = nil // the next row gets a slice of its own
 		return m, true, nil
 	}
@@ -397,7 +398,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	// deletions are ordered with writes.
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		t.forgetEverything()
-		_, err := t.tx.ExecContext(t.ctx, "DELETE FROM messages; DELETE FROM idempotency_keys; DELETE FROM histories")
+		_, err := t.tx.ExecContext(t.ctx, "DELETE FROM messages; DELETE FROM idempotency_keys; DELETE FROM metadata; DELETE FROM histories")
 		return err
 	}})
 	return s.wrap("delete all", "", err)
