@@ -353,7 +353,14 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 		"SELECT p.name, p.count, p.created_at, p.updated_at, md.key, md.value FROM page p " +
 		"LEFT JOIN metadata md ON md.hid = p.hid ORDER BY p." + strings.ReplaceAll(order, ", ", ", p.")
 	args = append(args, q.Limit)
-	rows, err := s.readers.QueryContext(ctx, query, args...)
+	stmt, kept, err := s.queryStmt(ctx, query)
+	if err != nil {
+		return nil, s.wrap("query", "", err)
+	}
+	if !kept {
+		defer stmt.Close()
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, s.wrap("query", "", err)
 	}
@@ -376,4 +383,25 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 		}
 	}
 	return out, s.wrap("query", "", rows.Err())
+}
+
+// maxQueryStmts bounds the prepared statements of Query: one per shape
+// (order, cursor or not, prefix or not, number of pairs), so a few dozen.
+const maxQueryStmts = 64
+
+// queryStmt returns Query's statement for query, prepared once and kept
+// (compiling it cost more than running it), unless there are too many
+// already: then kept is false and the caller closes it.
+func (s *Store) queryStmt(ctx context.Context, query string) (stmt *sql.Stmt, kept bool, err error) {
+	s.queryMu.Lock()
+	defer s.queryMu.Unlock()
+	if st, ok := s.queries[query]; ok {
+		return st, true, nil
+	}
+	st, err := s.readers.PrepareContext(ctx, query)
+	if err != nil || len(s.queries) >= maxQueryStmts {
+		return st, false, err
+	}
+	s.queries[query] = st
+	return st, true, nil
 }

@@ -114,6 +114,9 @@ type Store struct {
 	cache       map[string]histRow
 	dataVersion int64
 
+	queryMu sync.Mutex
+	queries map[string]*sql.Stmt // Query's statements (queryStmt)
+
 	// life is the context of the commit loop's transactions: Open's,
 	// without its cancellation. A transaction serves every request of its
 	// group, so no one caller's context may end it; each request's own
@@ -196,6 +199,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	s := &Store{
 		stmts:   st,
 		cache:   map[string]histRow{},
+		queries: map[string]*sql.Stmt{},
 		path:    path,
 		readers: readers,
 		writer:  writer,
@@ -255,6 +259,11 @@ func (s *Store) Close() error {
 		s.txMu.Lock() // wait for a fast-path transaction to finish
 		defer s.txMu.Unlock()
 		s.stmts.close()
+		s.queryMu.Lock()
+		for _, st := range s.queries {
+			st.Close()
+		}
+		s.queryMu.Unlock()
 		s.closeErr = errors.Join(s.writer.Close(), s.readers.Close())
 	})
 	return s.closeErr
