@@ -469,8 +469,10 @@ func storedMessage(raw []byte) (chatstore.StoredMessage, error) {
 func readQuery(o chatstore.ReadOptions) string {
 	q := url.Values{}
 	switch {
-	case o.Limit != 0:
-		q.Set("limit", strconv.Itoa(o.Limit))
+	case o.Limit != 0 || o.After != "":
+		if o.Limit != 0 {
+			q.Set("limit", strconv.Itoa(o.Limit))
+		}
 		if o.After != "" {
 			q.Set("after", o.After)
 		} else {
@@ -478,17 +480,27 @@ func readQuery(o chatstore.ReadOptions) string {
 		}
 	case o.LastK == chatstore.All:
 		q.Set("last_k", "all")
+	case o.LastK == StoreDefault:
+		// the server's store's default
 	default:
 		q.Set("last_k", strconv.Itoa(o.LastK))
 	}
 	if o.CreatedAt {
 		q.Set("include", "created_at")
 	}
+	if len(q) == 0 {
+		return ""
+	}
 	return "?" + q.Encode()
 }
 
+// StoreDefault, as ReadOptions.LastK of Read and ReadStored, reads the
+// last rounds as many as the server's store is configured to return (as
+// component.StoreDefault does for a retriever).
+const StoreDefault = -1
+
 // Read returns the messages o selects (GET …/messages): the last o.LastK
-// rounds, or o.Limit messages from position o.Offset or after the message
+// rounds (StoreDefault: the server's default), or o.Limit messages from position o.Offset or after the message
 // whose id is o.After (chatstore.ErrNotFound if it is not held). A
 // ReadOptions with MessageID reads that one message.
 func (c *Client) Read(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chat.Message, error) {
