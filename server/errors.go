@@ -59,8 +59,12 @@ func classify(err error) (status int, code, msg string) {
 	switch {
 	case errors.Is(err, chatstore.ErrIdempotencyKeyReused):
 		return http.StatusUnprocessableEntity, apicode.IdempotencyKeyReused, strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrNotFound):
+		return http.StatusNotFound, apicode.MessageNotFound, strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrExists):
+		return http.StatusConflict, apicode.HistoryExists, strings.TrimPrefix(err.Error(), "chatstore: ")
 	case errors.Is(err, chatstore.ErrNotSupported):
-		return http.StatusNotImplemented, "not_supported", strings.TrimPrefix(err.Error(), "chatstore: ")
+		return http.StatusNotImplemented, apicode.NotSupported, strings.TrimPrefix(err.Error(), "chatstore: ")
 	case errors.Is(err, chatstore.ErrOutcomeUnknown):
 		return http.StatusServiceUnavailable, apicode.OutcomeUnknown,
 			"the store failed while the write was under way: it may or may not have been stored; retry with the same Idempotency-Key to store it exactly once"

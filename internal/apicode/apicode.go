@@ -25,6 +25,8 @@ var Invalid = []struct {
 	{"invalid_range", chatstore.ErrInvalidRange},
 	{"invalid_idempotency_key", chatstore.ErrInvalidIdempotencyKey},
 	{"response_too_large", chatstore.ErrTooLarge},
+	{"invalid_metadata", chatstore.ErrInvalidMetadata},
+	{"invalid_message_id", chatstore.ErrInvalidMessageID},
 }
 
 // The codes of a 503. store_unavailable and store_timeout say that nothing
@@ -42,6 +44,16 @@ const (
 // IdempotencyKeyReused is the code of a 422: the key was used for a write
 // of other messages.
 const IdempotencyKeyReused = "idempotency_key_reused"
+
+// MessageNotFound is the code of a 404 for a message id the history does
+// not hold (chatstore.ErrNotFound); HistoryExists of a 409 for a fork onto
+// a history that exists (chatstore.ErrExists); NotSupported of a 501 for
+// an operation the store's backend lacks (chatstore.ErrNotSupported).
+const (
+	MessageNotFound = "message_not_found"
+	HistoryExists   = "history_exists"
+	NotSupported    = "not_supported"
+)
 
 // Other codes a client maps to a store error: a body that is not JSON and
 // a stored message the OpenAI format cannot carry are invalid messages too.
@@ -66,6 +78,12 @@ func Err(code string) error {
 		return outcomeUnknown
 	case IdempotencyKeyReused:
 		return chatstore.ErrIdempotencyKeyReused
+	case MessageNotFound:
+		return chatstore.ErrNotFound
+	case HistoryExists:
+		return chatstore.ErrExists
+	case NotSupported:
+		return chatstore.ErrNotSupported
 	}
 	return nil
 }
