@@ -32,8 +32,10 @@ func pairMap(pairs []string) map[string]string {
 }
 
 // infos returns the Info of each history of ids that exists, in order: one
-// pipeline of an HMGET and an HGETALL per history.
-func (s *Store) infos(ctx context.Context, ids []string) ([]driver.Info, error) {
+// pipeline of an HMGET and an HGETALL per history. If prune is set, ids of
+// histories that do not exist are taken out of the listing and recency
+// indexes (listings call it so).
+func (s *Store) infos(ctx context.Context, ids []string, prune bool) ([]driver.Info, error) {
 	states := make([]*redis.SliceCmd, len(ids))
 	metas := make([]*redis.MapStringStringCmd, len(ids))
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -51,6 +53,12 @@ func (s *Store) infos(ctx context.Context, ids []string) ([]driver.Info, error) 
 	for i, id := range ids {
 		if info, ok := infoOf(id, states[i].Val(), metas[i].Val()); ok {
 			out = append(out, info)
+		} else if !prune {
+			continue
+		} else if err := s.unlist(ctx, id, nil); err != nil {
+			// A listed id whose history expired or was deleted: it
+			// leaves the listings as they meet it.
+			return nil, err
 		}
 	}
 	return out, nil
@@ -331,7 +339,7 @@ func (s *Store) queryID(ctx context.Context, q driver.Query) ([]driver.Info, err
 				break
 			}
 		}
-		infos, err := s.infos(ctx, ids)
+		infos, err := s.infos(ctx, ids, true)
 		if err != nil {
 			return nil, err
 		}
@@ -366,7 +374,7 @@ func (s *Store) queryUpdated(ctx context.Context, q driver.Query) ([]driver.Info
 				ids = append(ids, id)
 			}
 		}
-		infos, err := s.infos(ctx, ids)
+		infos, err := s.infos(ctx, ids, true)
 		if err != nil {
 			return nil, err
 		}
@@ -431,7 +439,7 @@ func (s *Store) queryMeta(ctx context.Context, q driver.Query) ([]driver.Info, e
 			page[i] = cands[i].id
 		}
 		cands = cands[n:]
-		infos, err := s.infos(ctx, page)
+		infos, err := s.infos(ctx, page, true)
 		if err != nil {
 			return nil, err
 		}

@@ -745,7 +745,7 @@ func (s *Store) unlist(ctx context.Context, historyID string, meta map[string]st
 
 // relist puts a history that exists in every index, as it is now.
 func (s *Store) relist(ctx context.Context, historyID string) error {
-	infos, err := s.infos(ctx, []string{historyID})
+	infos, err := s.infos(ctx, []string{historyID}, false)
 	if err != nil || len(infos) == 0 {
 		return err
 	}
@@ -856,7 +856,7 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.His
 		if len(ids) == 0 {
 			break
 		}
-		infos, err := s.infos(ctx, ids)
+		infos, err := s.infos(ctx, ids, true)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: list: %w", translate(err))
 		}
