@@ -67,7 +67,7 @@ func (s *Store) WriteIdempotent(ctx context.Context, historyID, key string, mess
 	if len(messages) > s.opts.MaxWriteMessages {
 		return 0, false, fmt.Errorf("chatstore: %w: %d messages; the limit is %d", ErrTooManyMessages, len(messages), s.opts.MaxWriteMessages)
 	}
-	recs, err := s.records(messages)
+	recs, err := s.records(messages, nil)
 	if err != nil || len(recs) == 0 {
 		// Nothing to store (every message a skipped system message), so
 		// nothing to store twice: the key is not recorded.

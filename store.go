@@ -243,15 +243,46 @@ func (s *Store) Write(ctx context.Context, historyID string, messages []chat.Mes
 	if len(messages) > s.opts.MaxWriteMessages {
 		return 0, fmt.Errorf("chatstore: %w: %d messages; the limit is %d", ErrTooManyMessages, len(messages), s.opts.MaxWriteMessages)
 	}
-	recs, err := s.records(messages)
+	recs, err := s.records(messages, nil)
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
 	return s.drv.Write(ctx, key, recs)
 }
 
-// records validates, classifies and encodes the messages to write.
-func (s *Store) records(messages []chat.Message) ([]driver.Record, error) {
+// WriteStored is Write for messages that keep the time they were first
+// stored (StoredMessage.CreatedAt; a zero time is now): what restoring an
+// export does. The history's own times are the store's, as for any write.
+func (s *Store) WriteStored(ctx context.Context, historyID string, stored []StoredMessage) (int, error) {
+	if err := s.begin(ctx, "write"); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	key, err := s.key(historyID)
+	if err != nil {
+		return 0, err
+	}
+	if len(stored) > s.opts.MaxWriteMessages {
+		return 0, fmt.Errorf("chatstore: %w: %d messages; the limit is %d", ErrTooManyMessages, len(stored), s.opts.MaxWriteMessages)
+	}
+	messages := make([]chat.Message, len(stored))
+	times := make([]int64, len(stored))
+	for i, sm := range stored {
+		messages[i] = sm.Message
+		if !sm.CreatedAt.IsZero() {
+			times[i] = sm.CreatedAt.UnixMilli()
+		}
+	}
+	recs, err := s.records(messages, times)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	return s.drv.Write(ctx, key, recs)
+}
+
+// records validates, classifies and encodes the messages to write, each
+// stamped with the store's time or, where times has one (not 0), that.
+func (s *Store) records(messages []chat.Message, times []int64) ([]driver.Record, error) {
 	recs := make([]driver.Record, 0, len(messages))
 	var endsBuf [8]int
 	ends := endsBuf[:0]
@@ -262,6 +293,7 @@ func (s *Store) records(messages []chat.Message) ([]driver.Record, error) {
 		size += sizeHint(m)
 	}
 	buf := make([]byte, 0, size)
+	now := s.now()
 	for i, m := range messages {
 		if m.Role == chat.RoleSystem && !s.opts.KeepSystemMessages {
 			continue
@@ -270,15 +302,17 @@ func (s *Store) records(messages []chat.Message) ([]driver.Record, error) {
 		if err != nil {
 			return nil, MessageError(i, err)
 		}
+		rec.CreatedAt = now
+		if times != nil && times[i] != 0 {
+			rec.CreatedAt = times[i]
+		}
 		buf = body
 		recs = append(recs, rec)
 		ends = append(ends, len(buf))
 	}
 	// All bodies share one buffer, sliced only now that it no longer grows.
 	start := 0
-	now := s.now()
 	for i := range recs {
-		recs[i].CreatedAt = now
 		recs[i].JSON = buf[start:ends[i]:ends[i]]
 		start = ends[i]
 	}

@@ -166,18 +166,36 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	var (
 		read, written int
 		cur           string
-		pending       []chat.Message
+		pending       []chatstore.StoredMessage
+		timed         bool // some pending message has its time
 	)
+	// A store keeps the exported times of the messages (WriteStored); a
+	// server stamps its own.
+	restorer, canRestore := t.(interface {
+		WriteStored(ctx context.Context, historyID string, stored []chatstore.StoredMessage) (int, error)
+	})
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
 		}
-		n, err := t.Write(ctx, cur, pending)
+		var (
+			n   int
+			err error
+		)
+		if timed && canRestore {
+			n, err = restorer.WriteStored(ctx, cur, pending)
+		} else {
+			msgs := make([]chat.Message, len(pending))
+			for i, sm := range pending {
+				msgs[i] = sm.Message
+			}
+			n, err = t.Write(ctx, cur, msgs)
+		}
 		if err != nil {
 			return fmt.Errorf("import: writing %s to %q: %w", plural.Count(len(pending), "message", "messages"), cur, err)
 		}
 		written += n
-		pending = pending[:0]
+		pending, timed = pending[:0], false
 		prog.update(read)
 		return nil
 	}
@@ -202,7 +220,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 			id, md, ok := parseHistoryLine(data)
 			if ok {
 				// A history's metadata, before its messages: set as
-				// exported (times cannot be set: the store stamps its own).
+				// exported (its times are the import's).
 				if err := flush(); err != nil {
 					return err
 				}
@@ -219,7 +237,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 			}
 		}
 		if len(bytes.TrimSpace(data)) > 0 {
-			id, m, perr := parseImportLine(data, *history, *format == "openai")
+			id, m, at, perr := parseImportLine(data, *history, *format == "openai")
 			if perr != nil {
 				if ferr := flush(); ferr != nil {
 					return ferr
@@ -233,7 +251,8 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 				}
 				cur = id
 			}
-			pending = append(pending, m)
+			pending = append(pending, chatstore.StoredMessage{Message: m, CreatedAt: at})
+			timed = timed || !at.IsZero()
 			read++
 		}
 		if err == io.EOF {
@@ -265,28 +284,42 @@ func importedBefore(read int) string {
 }
 
 // parseImportLine reads one line of an import: a message, or with no
-// --history a {"chat_history_id", "message"} pair.
-func parseImportLine(data []byte, history string, openai bool) (string, chat.Message, error) {
+// --history a {"chat_history_id", "message"} pair, with the message's time
+// if the line has one (a version-2 export's "created_at").
+func parseImportLine(data []byte, history string, openai bool) (string, chat.Message, time.Time, error) {
 	decode := chat.Unmarshal
 	if openai {
 		decode = chat.UnmarshalOpenAI
 	}
 	if history != "" {
 		m, err := decode(data)
-		return history, m, err
+		return history, m, time.Time{}, err
 	}
 	ms, err := jsonx.Members(data, "chat_history_id", "message", "created_at")
 	id, idOK := ms["chat_history_id"]
 	msg, msgOK := ms["message"]
 	if err != nil || !idOK || !msgOK {
-		return "", chat.Message{}, errors.New(`without --history each line must be {"chat_history_id": ID, "message": {...}}`)
+		return "", chat.Message{}, time.Time{}, errors.New(`without --history each line must be {"chat_history_id": ID, "message": {...}}`)
 	}
 	historyID, err := jsonx.NewDecoder(id.Raw).String()
 	if err != nil {
-		return "", chat.Message{}, fmt.Errorf("chat_history_id: %w", err)
+		return "", chat.Message{}, time.Time{}, fmt.Errorf("chat_history_id: %w", err)
+	}
+	var at time.Time
+	if raw, ok := ms["created_at"]; ok {
+		d := jsonx.NewDecoder(raw.Raw)
+		if null, err := d.Null(); err != nil || !null {
+			text, err := d.String()
+			if err == nil {
+				at, err = time.Parse(time.RFC3339Nano, text)
+			}
+			if err != nil {
+				return "", chat.Message{}, time.Time{}, fmt.Errorf("created_at: want an RFC 3339 time or null: %w", err)
+			}
+		}
 	}
 	m, err := decode(msg.Raw)
-	return historyID, m, err
+	return historyID, m, at, err
 }
 
 // exportVersion reads the first line of a versioned export,

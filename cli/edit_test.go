@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -120,6 +121,23 @@ func TestExportVersions(t *testing.T) {
 	info, _, err := dst.Info(ctx, "h")
 	if err != nil || info.Count != 2 || info.Metadata["user_id"] != "u-42" {
 		t.Errorf("imported: %+v %v", info, err)
+	}
+	// Into a store (not a server), messages keep their exported times.
+	path := filepath.Join(t.TempDir(), "restored.db")
+	e = newEnv(nil)
+	e.Stdin = strings.NewReader(out)
+	if err := Run(ctx, e.Env, []string{"import", "--store", "sqlite://" + filepath.ToSlash(path)}); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := chatstore.Open(ctx, "sqlite://"+filepath.ToSlash(path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	got, err := restored.ReadStored(ctx, "h", chatstore.ReadOptions{LastK: chatstore.All})
+	want, _ := src.ReadStored(ctx, "h", chatstore.ReadOptions{LastK: chatstore.All})
+	if err != nil || len(got) != 2 || len(want) != 2 || !got[0].CreatedAt.Equal(want[0].CreatedAt) || !got[1].CreatedAt.Equal(want[1].CreatedAt) || got[0].CreatedAt.IsZero() {
+		t.Errorf("restored times: %+v, want those of %+v (%v)", got, want, err)
 	}
 	// Version 1: message lines, no header; and a --history import of a
 	// versioned file is refused.

@@ -174,6 +174,14 @@ func (s suite) testMessageTimes(t *testing.T) {
 	if err != nil || len(stored) != 2 || !stored[0].CreatedAt.Equal(t1) || !stored[1].CreatedAt.Equal(t2) {
 		t.Fatalf("ReadStored: %+v %v", stored, err)
 	}
+	// Restoring keeps a message's time; a zero time is the store's.
+	old := time.Date(2020, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	if n, err := st.WriteStored(ctx(t), "r", []chatstore.StoredMessage{{Message: chat.User("old"), CreatedAt: old}, {Message: chat.User("new")}}); err != nil || n != 2 {
+		t.Fatalf("WriteStored: %d %v", n, err)
+	}
+	if r, err := st.ReadStored(ctx(t), "r", chatstore.ReadOptions{LastK: chatstore.All}); err != nil || len(r) != 2 || !r[0].CreatedAt.Equal(old) || !r[1].CreatedAt.Equal(t2) {
+		t.Errorf("restored times: %+v %v", r, err)
+	}
 	// Asked for, the time is a member beside the message's; not asked
 	// for, the answer is exactly what Haystack reads.
 	plain, _, err := st.AppendJSON(ctx(t), nil, "h", chatstore.ReadOptions{LastK: chatstore.All})
