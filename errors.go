@@ -55,4 +55,8 @@ var (
 	// ErrNotSupported: the backend lacks an optional capability the call
 	// needs.
 	ErrNotSupported = errors.New("not supported by this store")
+	// ErrNotFound: a history has no message with the id asked for
+	// (Store.Message). An unknown history is not an error elsewhere: it
+	// has no messages.
+	ErrNotFound = errors.New("not found")
 )
