@@ -320,7 +320,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), holdingKey{}, hold))
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() {
-			s.held.Add(-hold.bytes)
+			s.held.Add(-hold.bytes.Load())
 			d := time.Since(start)
 			s.metrics.inFlight.Add(-1)
 			s.metrics.request(label, w.status, d)
@@ -349,8 +349,9 @@ func (s *Server) wrap(rt route) http.Handler {
 const statusNoAnswer = 599
 
 // holding is what one request holds of the in-flight budget, given back
-// when it ends.
-type holding struct{ bytes int64 }
+// when it ends. It is atomic: the MCP tool calls of one request (a JSON-RPC
+// batch) run at once.
+type holding struct{ bytes atomic.Int64 }
 
 type holdingKey struct{}
 
@@ -381,7 +382,7 @@ func (s *Server) holdUpTo(r *http.Request, n int64) int64 {
 // holding notes n more bytes held for r, given back when it ends.
 func (s *Server) holding(r *http.Request, n int64) {
 	if h, ok := r.Context().Value(holdingKey{}).(*holding); ok {
-		h.bytes += n
+		h.bytes.Add(n)
 	}
 }
 
