@@ -448,7 +448,7 @@ func (s *Server) heldRead(r *http.Request, read func(maxBytes int) error) error 
 }
 
 // DefaultRangeLimit is the limit of a range read that gives none.
-const DefaultRangeLimit = 100
+const DefaultRangeLimit = chatstore.DefaultRangeLimit
 
 // rangeParams reads offset (default 0) and limit (default
 // DefaultRangeLimit, at most chatstore.MaxRangeLimit).
