@@ -149,9 +149,11 @@ func (s *server) read(ctx context.Context, read func(ctx context.Context, maxByt
 }
 
 // answerCopies is how many times its size an answer of n bytes weighs
-// while it is sent: the bytes built, the text content made of them, the
-// structured content, and the JSON-RPC response holding both.
-const answerCopies = 4
+// while it is sent, besides the read it was made of (which Options.Read
+// holds, and which is no larger, but for OpenAI's format): the text
+// content made of it, and the JSON-RPC response holding both. The
+// structured content is the bytes themselves.
+const answerCopies = 2
 
 // hold holds an answer of n bytes through Options.Hold.
 func (s *server) hold(n int) error {

@@ -102,21 +102,29 @@ func (s *Server) storeOf(t Tenant) *chatstore.Store {
 	return chatstore.Prefixed(s.store, t.prefix())
 }
 
-// historyID returns the path's history id, within the server's limit, and
-// outside the tenants' namespace when there are no tenants.
+// historyID returns the path's history id, if checkHistoryID takes it.
 func (s *Server) historyID(r *http.Request, t Tenant) (string, error) {
 	sp, _ := r.Context().Value(pathKey{}).(sentPath) // set by ServeHTTP for every history route
-	id := sp.id
-	if len(id) > s.opts.MaxHistoryIDLen {
-		return "", badRequest("invalid_history_id", fmt.Sprintf("the history id is %d bytes; the limit is %d", len(id), s.opts.MaxHistoryIDLen))
-	}
-	if err := chatstore.CheckHistoryID(id); err != nil {
+	if err := s.checkHistoryID(sp.id, t); err != nil {
 		return "", err
 	}
-	if t.Name == "" && strings.HasPrefix(id, tenantNamespace) {
-		return "", badRequest("invalid_history_id", fmt.Sprintf("history ids starting with %q are reserved for the histories of tenants (a server with a tokens file keeps them there); choose another id", tenantNamespace))
+	return sp.id, nil
+}
+
+// checkHistoryID checks a history id of tenant t, from a path or an MCP
+// tool's arguments: within the server's limit, and outside the tenants'
+// namespace when there are no tenants.
+func (s *Server) checkHistoryID(id string, t Tenant) error {
+	if len(id) > s.opts.MaxHistoryIDLen {
+		return badRequest("invalid_history_id", fmt.Sprintf("the history id is %d bytes; the limit is %d", len(id), s.opts.MaxHistoryIDLen))
 	}
-	return id, nil
+	if err := chatstore.CheckHistoryID(id); err != nil {
+		return err
+	}
+	if t.Name == "" && strings.HasPrefix(id, tenantNamespace) {
+		return badRequest("invalid_history_id", fmt.Sprintf("history ids starting with %q are reserved for the histories of tenants (a server with a tokens file keeps them there); choose another id", tenantNamespace))
+	}
+	return nil
 }
 
 // query parses the query string, refusing parameters the route does not
@@ -159,6 +167,11 @@ func format(q url.Values) (openai bool, err error) {
 // of it is held against the in-flight budget until the request ends: a
 // client that announces 8 MiB and sends 20 bytes holds 20 bytes' worth.
 func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return s.bodyWithin(w, r, s.opts.MaxBodyBytes)
+}
+
+// bodyWithin is body with a limit of its own (MCP's, mcpMaxBody).
+func (s *Server) bodyWithin(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	// Content-Type: application/json is required: a browser page of any
 	// site may send a "simple" cross-origin request (a form, or text/plain,
 	// or no type at all) without asking first, but never one with this type.
@@ -175,7 +188,6 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, httpError(http.StatusUnsupportedMediaType, "unsupported_media_type",
 			fmt.Sprintf("the body must be JSON (Content-Type: application/json), got %q", truncate(cts[0], 100)))
 	}
-	limit := s.opts.MaxBodyBytes
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}

@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/internal/apicode"
 )
@@ -94,6 +96,9 @@ type Options struct {
 	AllowedHosts []string
 	// Logger receives request and error records; nil means slog.Default().
 	Logger *slog.Logger
+	// Version is the program's version, which the MCP endpoint tells its
+	// clients; "" is "devel".
+	Version string
 }
 
 // Server serves the chatstore HTTP API. It is an http.Handler and can be
@@ -112,6 +117,8 @@ type Server struct {
 	held        atomic.Int64
 	crossOrigin *http.CrossOriginProtection
 	unavailable *logLimiter // of 503 records, so an outage logs lines, not thousands
+	mcp         *mcp.StreamableHTTPHandler
+	mcpMaxBody  int64 // the body limit of /mcp (mcpBodyLimit)
 }
 
 // ErrNoAuth is returned by SetTokens on a server started without tokens.
@@ -134,7 +141,7 @@ func (s *Server) SetTokens(t *Tokens) error {
 type route struct {
 	method, path string
 	handle       func(s *Server, w http.ResponseWriter, r *http.Request, t Tenant) error
-	auth         bool // /v1: needs a token when tokens are configured
+	auth         bool // /v1, /metrics, /mcp: needs a token when tokens are configured
 	write        bool // changes data: refused to read-only tenants
 }
 
@@ -151,6 +158,8 @@ var routes = []route{
 	{"GET", "/v1/histories/{history_id}/messages", (*Server).readMessages, true, false},
 	{"POST", "/v1/histories/{history_id}/messages", (*Server).writeMessages, true, true},
 	{"POST", "/v1/histories/{history_id}/context", (*Server).context, true, false},
+	// MCP: a read-only token's requests get only the tools that read.
+	{"POST", "/mcp", (*Server).serveMCP, true, false},
 }
 
 // New returns a Server over store. The caller keeps ownership of the store
@@ -206,6 +215,7 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 		unavailable: newLogLimiter(10 * time.Second),
 	}
 	s.tokens.Store(o.Tokens)
+	s.mcp, s.mcpMaxBody = newMCPHandler(o), mcpBodyLimit(o)
 	for _, rt := range routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 		if _, ok := s.allowed[rt.path]; !ok {
