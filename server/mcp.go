@@ -75,7 +75,13 @@ func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request, t Tenant) erro
 		return err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	s.mcp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), mcpServerKey{}, srv)))
+	// The SDK waits for a tool's answer until the request's context is
+	// done, and serve's ends at the store timeout: a tool whose store call
+	// started later would then be cut off, with no answer, while it still
+	// runs and holds bytes of the budget. The timeout bounds each store
+	// call instead (mcpOptions).
+	ctx := context.WithValue(context.WithoutCancel(r.Context()), mcpServerKey{}, srv)
+	s.mcp.ServeHTTP(w, r.WithContext(ctx))
 	return nil
 }
 
@@ -89,8 +95,8 @@ func (s *Server) mcpOptions(r *http.Request, t Tenant) *mcpserver.Options {
 		MaxWriteMessages: s.opts.MaxWriteMessages,
 		CheckHistoryID:   func(id string) error { return s.checkHistoryID(id, t) },
 		Call: func(ctx context.Context, op string, f func(context.Context) error) error {
-			// The SDK hands tools a context without the request's
-			// deadline, so each store call gets the timeout here.
+			// The tools' context has no deadline (serveMCP), so each
+			// store call gets the timeout here.
 			ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
 			defer cancel()
 			err := s.timed(ctx, op, f)

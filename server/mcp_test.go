@@ -1,17 +1,22 @@
 package server
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/mcptest"
+	"github.com/chatstore/chatstore/memstore"
 )
 
 // bearer sends a token with every request.
@@ -338,4 +343,30 @@ func TestMCPDocumented(t *testing.T) {
 	if n != len(mcptest.AllTools) {
 		t.Errorf("%d tools listed", n)
 	}
+}
+
+// stalled is a store whose reads never answer: they end when their
+// context does.
+type stalled struct{ driver.Store }
+
+func (stalled) Range(ctx context.Context, _ string, _, _ int) ([]driver.Message, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestMCPStoreTimeout: a store call that runs out of time is a tool error,
+// store_timeout, as a 503 on /v1; the answer is not cut off by the time
+// the request started with.
+func TestMCPStoreTimeout(t *testing.T) {
+	st, err := chatstore.New(stalled{memstore.New()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(st, &Options{StoreTimeout: 50 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := mcptest.Tools(t, connectMCP(t, serveHTTP(t, srv), "", ""))
+	s.Fails(t, "read_history", map[string]any{"chat_history_id": "h", "offset": 0}, "store_timeout", "retry later")
+	s.Fails(t, "get_message", map[string]any{"chat_history_id": "h", "message_id": "0"}, "store_timeout")
 }
