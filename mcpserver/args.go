@@ -27,12 +27,17 @@ func splitArgs(raw []byte, names ...string) (args, error) {
 		return args{}, nil
 	}
 	ms, err := jsonx.Members(raw, names...)
-	if err != nil {
-		var ue *jsonx.UnknownMemberError
-		if errors.As(err, &ue) {
-			return nil, invalid("invalid_request", "the arguments have an "+ue.Error())
-		}
-		return nil, invalid("invalid_request", "the arguments must be a JSON object: "+err.Error())
+	var (
+		ue *jsonx.UnknownMemberError
+		te *jsonx.TypeError
+	)
+	switch {
+	case errors.As(err, &ue):
+		return nil, invalid("invalid_request", "the arguments have an "+ue.Error())
+	case errors.As(err, &te):
+		return nil, invalid("invalid_request", "the arguments "+te.Error())
+	case err != nil: // a key given twice, which the SDK's JSON reader lets by
+		return nil, invalid("invalid_request", "the arguments: "+err.Error())
 	}
 	return ms, nil
 }
