@@ -4,17 +4,18 @@
 // and each history as a resource, chatstore://histories/{id}, a plain-text
 // transcript. docs/MCP.md describes them.
 //
-// New makes an MCP server over one store, which may be a view
-// (chatstore.Prefixed). "chatstore serve" mounts one at /mcp over
-// streamable HTTP, made for each request from the caller's token: its
-// tenant's view, its tools (a read-only token gets only those that read),
-// and the HTTP server's own limits and in-flight budget through Options;
-// "chatstore mcp" runs one over stdio on the whole store. No backend and
-// not the root package import this package.
+// New makes an MCP server over a store. "chatstore mcp" runs one over
+// stdio on the whole store. "chatstore serve" makes two, one with the
+// tools of a read-only token and one with all, and serves them at /mcp
+// over streamable HTTP; each request brings its Scope in its context: its
+// tenant's view of the store (chatstore.Prefixed) and the HTTP server's
+// rules for it (its history id check, its in-flight budget). No backend
+// and not the root package import this package.
 package mcpserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -39,27 +40,14 @@ type Options struct {
 	// Required.
 	MaxWriteMessages int
 
-	// What follows lets the HTTP server hand its own rules to the tools
-	// of one request. All are optional.
-
-	// CheckHistoryID refuses history ids (and list prefixes) beyond what
-	// chatstore.CheckHistoryID refuses: the HTTP server's shorter limit,
-	// and its ids reserved for tenants when it has none.
-	CheckHistoryID func(id string) error
+	// Scope, when set, returns the scope of the request whose context is
+	// ctx; a request without one is refused. Nil: every request works on
+	// New's store, under no rules but the store's.
+	Scope func(ctx context.Context) *Scope
 	// Call runs one store operation, f: op is "list", "retrieve" or
 	// "write", for metrics; the HTTP server bounds it with its store
 	// timeout. Nil calls f(ctx).
 	Call func(ctx context.Context, op string, f func(context.Context) error) error
-	// Read runs a read under a byte budget: read reads at most maxBytes of
-	// stored messages, and fails with chatstore.ErrTooLarge past it. Read
-	// may hold the bytes against a budget of its own, call read twice
-	// with more, and must leave ErrTooLarge as it is when the messages are
-	// over MaxResponseBytes. Nil calls read(MaxResponseBytes).
-	Read func(read func(maxBytes int) error) error
-	// Hold holds n bytes of an answer until the request ends, or fails
-	// (with the HTTP server's 503 overloaded) when its budget has not that
-	// much left. Nil holds nothing.
-	Hold func(n int) error
 	// Tally is told how many messages each call wrote and read, for
 	// metrics.
 	Tally func(written, read int)
@@ -72,6 +60,30 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Scope is what the calls of one request work on, and under which rules:
+// the HTTP server gives each request its tenant's view and its own
+// budget. Only Store is required.
+type Scope struct {
+	// Store is the store, or the view of it (chatstore.Prefixed), whose
+	// histories the request sees.
+	Store *chatstore.Store
+	// CheckHistoryID refuses history ids (and list prefixes) beyond what
+	// chatstore.CheckHistoryID refuses: the HTTP server's shorter limit,
+	// and its ids reserved for tenants when it has none.
+	CheckHistoryID func(id string) error
+	// Read runs a read under a byte budget: read reads at most maxBytes of
+	// stored messages, and fails with chatstore.ErrTooLarge past it. Read
+	// may hold the bytes against a budget of its own, call read twice
+	// with more, and must leave ErrTooLarge as it is when the messages are
+	// over Options.MaxResponseBytes. Nil calls
+	// read(Options.MaxResponseBytes).
+	Read func(read func(maxBytes int) error) error
+	// Hold holds n bytes of an answer until the request ends, or fails
+	// (with the HTTP server's 503 overloaded) when its budget has not that
+	// much left. Nil holds nothing.
+	Hold func(n int) error
+}
+
 // Name is the server's name in the MCP handshake.
 const Name = "chatstore"
 
@@ -81,7 +93,10 @@ const instructions = `chatstore keeps the chat histories of LLM applications. A 
 Use list_histories to find history ids, read_history to read the last rounds of a history (a round ends with an assistant reply that calls no tool) or to page through it with offset and limit, get_message to fetch one message by its chat_message_id, and append_messages, when it is offered, to add messages to a history. Each history is also a resource, chatstore://histories/{id}, as a plain-text transcript.`
 
 // New returns an MCP server over store, with the tools and resources of
-// docs/MCP.md. The caller keeps the store and closes it.
+// docs/MCP.md; its schemas state store's default last_k. With
+// Options.Scope, each request works on the store its scope names instead,
+// a view of this one. The caller keeps the store and closes it. The server
+// may serve many sessions at once.
 func New(store *chatstore.Store, opts *Options) (*mcp.Server, error) {
 	var o Options
 	if opts != nil {
@@ -96,16 +111,17 @@ func New(store *chatstore.Store, opts *Options) (*mcp.Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &server{store: store, o: o, log: o.Logger}
+	s := &server{root: store, o: o, log: o.Logger}
 	srv := mcp.NewServer(&mcp.Implementation{Name: Name, Title: "chatstore", Version: o.Version}, &mcp.ServerOptions{
 		Instructions: instructions,
 		Logger:       slog.New(warnings{o.Logger.Handler()}),
 		// Tools and resources only: no logging capability (the SDK's
-		// default), and no list-changed notifications, which a server
-		// made for one request never sends.
+		// default), and no list-changed notifications, which are never
+		// sent: the tools do not change, and the histories change too
+		// often to say so.
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}, Resources: &mcp.ResourceCapabilities{}},
-		// What a caller is shown depends on its token: its tenant's
-		// histories, its tools.
+		// What a caller is shown depends on who it is: its tenant's
+		// histories, its token's tools.
 		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope = "private" },
 	})
 	for _, t := range s.tools() {
@@ -124,41 +140,64 @@ func New(store *chatstore.Store, opts *Options) (*mcp.Server, error) {
 
 // server is what the handlers of one MCP server share.
 type server struct {
-	store *chatstore.Store
-	o     Options
-	log   *slog.Logger
+	root *chatstore.Store // New's; each scope's store is a view of it
+	o    Options
+	log  *slog.Logger
 }
 
-// call runs one store operation through Options.Call.
-func (s *server) call(ctx context.Context, op string, f func(context.Context) error) error {
+// errNoScope refuses a request that Options.Scope has no scope for: a bug
+// of the program serving, which must never become a request on the
+// whole store.
+var errNoScope = errors.New("mcpserver: the request has no scope")
+
+// call is one request's call: the server, and the request's scope.
+type call struct {
+	*server
+	*Scope
+}
+
+// begin starts a call of the request whose context is ctx.
+func (s *server) begin(ctx context.Context) (call, error) {
+	if s.o.Scope == nil {
+		return call{s, &Scope{Store: s.root}}, nil
+	}
+	sc := s.o.Scope(ctx)
+	if sc == nil || sc.Store == nil {
+		return call{}, errNoScope
+	}
+	return call{s, sc}, nil
+}
+
+// do runs one store operation through Options.Call.
+func (s *server) do(ctx context.Context, op string, f func(context.Context) error) error {
 	if s.o.Call != nil {
 		return s.o.Call(ctx, op, f)
 	}
 	return f(ctx)
 }
 
-// read runs a store read through Options.Read and Options.Call.
-func (s *server) read(ctx context.Context, read func(ctx context.Context, maxBytes int) error) error {
+// read runs a store read through Scope.Read and Options.Call.
+func (c call) read(ctx context.Context, read func(ctx context.Context, maxBytes int) error) error {
 	bounded := func(maxBytes int) error {
-		return s.call(ctx, "retrieve", func(ctx context.Context) error { return read(ctx, maxBytes) })
+		return c.do(ctx, "retrieve", func(ctx context.Context) error { return read(ctx, maxBytes) })
 	}
-	if s.o.Read != nil {
-		return s.o.Read(bounded)
+	if c.Read != nil {
+		return c.Read(bounded)
 	}
-	return bounded(s.o.MaxResponseBytes)
+	return bounded(c.o.MaxResponseBytes)
 }
 
 // answerCopies is how many times its size an answer of n bytes weighs
-// while it is sent, besides the read it was made of (which Options.Read
+// while it is sent, besides the read it was made of (which Scope.Read
 // holds, and which is no larger, but for OpenAI's format): the text
 // content made of it, and the JSON-RPC response holding both. The
 // structured content is the bytes themselves.
 const answerCopies = 2
 
-// hold holds an answer of n bytes through Options.Hold.
-func (s *server) hold(n int) error {
-	if s.o.Hold != nil {
-		return s.o.Hold(answerCopies * n)
+// hold holds an answer of n bytes through Scope.Hold.
+func (c call) hold(n int) error {
+	if c.Hold != nil {
+		return c.Hold(answerCopies * n)
 	}
 	return nil
 }
@@ -169,11 +208,11 @@ func (s *server) tally(written, read int) {
 	}
 }
 
-// checkID checks a history id (or a list prefix) by the caller's rules, or
+// checkID checks a history id (or a list prefix) by the scope's rules, or
 // else chatstore's.
-func (s *server) checkID(id string) error {
-	if s.o.CheckHistoryID != nil {
-		return s.o.CheckHistoryID(id)
+func (c call) checkID(id string) error {
+	if c.CheckHistoryID != nil {
+		return c.CheckHistoryID(id)
 	}
 	return chatstore.CheckHistoryID(id)
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -178,9 +179,9 @@ type rawJSON string
 
 func (r rawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
 
-// TestHooks: the caller's rules reach every tool and resource: its history
-// id check, its store call wrapper (with the operation), its read budget,
-// its answer budget, and its count of messages.
+// TestHooks: the caller's rules reach every tool and resource: the
+// scope's history id check, read budget and answer budget, and the
+// server's store call wrapper (with the operation) and count of messages.
 func TestHooks(t *testing.T) {
 	st := openStore(t, "memory://")
 	var (
@@ -191,7 +192,9 @@ func TestHooks(t *testing.T) {
 		refuseRead, refuseAll bool
 	)
 	opts := limits
-	opts.CheckHistoryID = func(id string) error {
+	scope := &mcpserver.Scope{Store: st}
+	opts.Scope = func(context.Context) *mcpserver.Scope { return scope }
+	scope.CheckHistoryID = func(id string) error {
 		if strings.HasPrefix(id, "reserved") {
 			return &apicode.Error{Status: http.StatusBadRequest, Code: "invalid_history_id", Msg: "ids starting with reserved are the server's"}
 		}
@@ -203,7 +206,7 @@ func TestHooks(t *testing.T) {
 		mu.Unlock()
 		return f(ctx)
 	}
-	opts.Read = func(read func(int) error) error {
+	scope.Read = func(read func(int) error) error {
 		mu.Lock()
 		reads++
 		mu.Unlock()
@@ -212,7 +215,7 @@ func TestHooks(t *testing.T) {
 		}
 		return read(100) // a small budget: a larger read is refused as over the limit
 	}
-	opts.Hold = func(n int) error {
+	scope.Hold = func(n int) error {
 		mu.Lock()
 		defer mu.Unlock()
 		held += n
@@ -346,5 +349,60 @@ func TestURI(t *testing.T) {
 		if err != nil || !strings.Contains(r.Contents[0].Text, "  "+id+"\n") {
 			t.Errorf("%q at %s: %v %+v", id, mcpserver.URI(id), err, r)
 		}
+	}
+}
+
+// TestScope: with Options.Scope, each request works on its scope's store,
+// a view; a request without a scope is refused, and never served from the
+// whole store.
+func TestScope(t *testing.T) {
+	st := openStore(t, "memory://")
+	for _, id := range []string{"a:h", "b:h"} {
+		if _, err := st.Write(t.Context(), id, []chat.Message{chat.User(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := limits
+	var prefix atomic.Value // what the next request's scope is; "" for none
+	opts.Scope = func(ctx context.Context) *mcpserver.Scope {
+		p, _ := prefix.Load().(string)
+		if p == "" {
+			return nil
+		}
+		return &mcpserver.Scope{Store: chatstore.Prefixed(st, p)}
+	}
+	var logs bytes.Buffer
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	cs := connect(t, st, opts)
+	s, _ := mcptest.Tools(t, cs)
+	for _, p := range []string{"a:", "b:"} {
+		prefix.Store(p)
+		var m mcptest.Messages
+		s.OK(t, "read_history", map[string]any{"chat_history_id": "h"}, &m)
+		if len(m.Messages) != 1 || m.Messages[0].Text() != p+"h" {
+			t.Errorf("scope %s reads %+v", p, m.Messages)
+		}
+		mcptest.Resources(t, cs, map[string]int{"h": 1})
+	}
+	prefix.Store("")
+	for _, c := range []struct {
+		tool string
+		args map[string]any
+	}{
+		{"list_histories", nil},
+		{"read_history", map[string]any{"chat_history_id": "a:h"}},
+		{"get_message", map[string]any{"chat_history_id": "a:h", "message_id": "0"}},
+		{"append_messages", map[string]any{"chat_history_id": "x", "messages": jsonRaw(`[{"role":"user","content":[{"text":"hi"}]}]`)}},
+	} {
+		s.Fails(t, c.tool, c.args, "internal")
+	}
+	if _, err := cs.ReadResource(t.Context(), &mcp.ReadResourceParams{URI: mcpserver.URI("a:h")}); err == nil {
+		t.Error("a resource read without a scope")
+	}
+	if _, err := cs.ListResources(t.Context(), nil); err == nil {
+		t.Error("resources listed without a scope")
+	}
+	if n, _ := st.Count(t.Context(), "x"); n != 0 || !strings.Contains(logs.String(), "no scope") {
+		t.Errorf("a write without a scope: %d messages; log:\n%s", n, logs.String())
 	}
 }

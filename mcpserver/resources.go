@@ -72,13 +72,17 @@ func (s *server) listResources(next mcp.MethodHandler) mcp.MethodHandler {
 		if method != "resources/list" || !ok {
 			return next(ctx, method, req)
 		}
+		c, err := s.begin(ctx)
+		if err != nil {
+			return nil, s.rpcError(ctx, method, err)
+		}
 		opts := chatstore.ListOptions{Limit: chatstore.DefaultListLimit}
 		if r.Params != nil {
 			opts.Cursor = r.Params.Cursor
 		}
 		var page chatstore.Page
-		err := s.call(ctx, "list", func(ctx context.Context) (err error) {
-			page, err = s.store.List(ctx, opts)
+		err = c.do(ctx, "list", func(ctx context.Context) (err error) {
+			page, err = c.Store.List(ctx, opts)
 			return err
 		})
 		if err != nil {
@@ -101,17 +105,21 @@ func (s *server) listResources(next mcp.MethodHandler) mcp.MethodHandler {
 // readResource reads a history's resource: its transcript, every message,
 // as long as their stored JSON is within the response limit.
 func (s *server) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+	c, err := s.begin(ctx)
+	if err != nil {
+		return nil, s.rpcError(ctx, "resources/read", err)
+	}
 	uri := req.Params.URI
 	id, ok := historyOfURI(uri)
 	if !ok {
 		return nil, mcp.ResourceNotFoundError(uri)
 	}
-	if err := s.checkID(id); err != nil {
+	if err := c.checkID(id); err != nil {
 		return nil, s.rpcError(ctx, "resources/read", err)
 	}
 	var msgs []chat.Message
-	err := s.read(ctx, func(ctx context.Context, maxBytes int) (err error) {
-		msgs, err = s.store.Read(ctx, id, chatstore.ReadOptions{LastK: chatstore.All, MaxBytes: maxBytes})
+	err = c.read(ctx, func(ctx context.Context, maxBytes int) (err error) {
+		msgs, err = c.Store.Read(ctx, id, chatstore.ReadOptions{LastK: chatstore.All, MaxBytes: maxBytes})
 		return err
 	})
 	if errors.Is(err, chatstore.ErrTooLarge) {
@@ -128,7 +136,7 @@ func (s *server) readResource(ctx context.Context, req *mcp.ReadResourceRequest)
 	s.tally(0, len(msgs))
 	var b bytes.Buffer
 	transcript.Write(&b, msgs)
-	if err := s.hold(b.Len()); err != nil {
+	if err := c.hold(b.Len()); err != nil {
 		return nil, s.rpcError(ctx, "resources/read", err)
 	}
 	res := &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: uri, MIMEType: textPlain, Text: b.String()}}}

@@ -33,7 +33,7 @@ const (
 type tool struct {
 	tool *mcp.Tool
 	args []string
-	run  func(ctx context.Context, a args) ([]byte, error)
+	run  func(ctx context.Context, c call, a args) ([]byte, error)
 }
 
 func (s *server) tools() []tool {
@@ -52,13 +52,19 @@ func (s *server) tools() []tool {
 // protocol error.
 func (s *server) handle(t tool) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		a, err := splitArgs(req.Params.Arguments, t.args...)
-		var out []byte
+		c, err := s.begin(ctx)
+		var (
+			a   args
+			out []byte
+		)
 		if err == nil {
-			out, err = t.run(ctx, a)
+			a, err = splitArgs(req.Params.Arguments, t.args...)
 		}
 		if err == nil {
-			err = s.hold(len(out))
+			out, err = t.run(ctx, c, a)
+		}
+		if err == nil {
+			err = c.hold(len(out))
 		}
 		if err != nil {
 			return s.toolError(ctx, t.tool.Name, err), nil
@@ -85,13 +91,13 @@ func (s *server) toolError(ctx context.Context, name string, err error) *mcp.Cal
 	}
 }
 
-// historyID reads the chat_history_id argument, by the caller's rules.
-func (s *server) historyID(a args) (string, error) {
+// historyID reads the chat_history_id argument, by the scope's rules.
+func (c call) historyID(a args) (string, error) {
 	id, err := a.str("chat_history_id", true)
 	if err != nil {
 		return "", err
 	}
-	return id, s.checkID(id)
+	return id, c.checkID(id)
 }
 
 // tooLarge says what to do about a read over the response limit.
@@ -153,11 +159,11 @@ func (s *server) listHistoriesTool() tool {
 			),
 		},
 		args: []string{"limit", "cursor", "prefix"},
-		run:  s.listHistories,
+		run:  listHistories,
 	}
 }
 
-func (s *server) listHistories(ctx context.Context, a args) ([]byte, error) {
+func listHistories(ctx context.Context, c call, a args) ([]byte, error) {
 	var opts chatstore.ListOptions
 	limit, hasLimit, err := a.integer("limit", "invalid_limit")
 	if err != nil {
@@ -176,14 +182,14 @@ func (s *server) listHistories(ctx context.Context, a args) ([]byte, error) {
 		return nil, err
 	}
 	if opts.Prefix != "" {
-		if err := s.checkID(opts.Prefix); err != nil {
+		if err := c.checkID(opts.Prefix); err != nil {
 			_, _, msg := apicode.Classify(err)
 			return nil, invalid("invalid_request", "prefix must be the start of a valid history id: "+msg)
 		}
 	}
 	var page chatstore.Page
-	err = s.call(ctx, "list", func(ctx context.Context) (err error) {
-		page, err = s.store.List(ctx, opts)
+	err = c.do(ctx, "list", func(ctx context.Context) (err error) {
+		page, err = c.Store.List(ctx, opts)
 		return err
 	})
 	if err != nil {
@@ -210,8 +216,9 @@ func (s *server) listHistories(ctx context.Context, a args) ([]byte, error) {
 }
 
 func (s *server) readHistoryTool() tool {
-	lastK := "the store's default, " + plural.Count(s.store.DefaultLastK(), "round", "rounds")
-	switch s.store.DefaultLastK() {
+	// The views of a store share its options, so this is every scope's.
+	lastK := "the store's default, " + plural.Count(s.root.DefaultLastK(), "round", "rounds")
+	switch s.root.DefaultLastK() {
 	case chatstore.All:
 		lastK = `the store's default, "all"`
 	case 0:
@@ -242,12 +249,12 @@ func (s *server) readHistoryTool() tool {
 				Description: "The messages, oldest first, in the format asked for."}),
 		},
 		args: []string{"chat_history_id", "last_k", "offset", "limit", "format"},
-		run:  s.readHistory,
+		run:  readHistory,
 	}
 }
 
-func (s *server) readHistory(ctx context.Context, a args) ([]byte, error) {
-	id, err := s.historyID(a)
+func readHistory(ctx context.Context, c call, a args) ([]byte, error) {
+	id, err := c.historyID(a)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +264,7 @@ func (s *server) readHistory(ctx context.Context, a args) ([]byte, error) {
 	}
 	// Either the last rounds or a range of positions, as the HTTP API
 	// reads them.
-	sel := chatstore.ReadOptions{LastK: s.store.DefaultLastK()}
+	sel := chatstore.ReadOptions{LastK: c.Store.DefaultLastK()}
 	offset, hasOffset, err := a.integer("offset", "invalid_range")
 	if err != nil {
 		return nil, err
@@ -289,23 +296,23 @@ func (s *server) readHistory(ctx context.Context, a args) ([]byte, error) {
 	)
 	if !openai {
 		// Haystack's format is what the store keeps: no need to decode.
-		err = s.read(ctx, func(ctx context.Context, maxBytes int) (err error) {
+		err = c.read(ctx, func(ctx context.Context, maxBytes int) (err error) {
 			sel.MaxBytes = maxBytes
-			msgs, n, err = s.store.AppendJSON(ctx, nil, id, sel)
+			msgs, n, err = c.Store.AppendJSON(ctx, nil, id, sel)
 			return err
 		})
 		if err != nil {
-			return nil, s.tooLarge(err)
+			return nil, c.tooLarge(err)
 		}
 	} else {
 		var ms []chat.Message
-		err = s.read(ctx, func(ctx context.Context, maxBytes int) (err error) {
+		err = c.read(ctx, func(ctx context.Context, maxBytes int) (err error) {
 			sel.MaxBytes = maxBytes
-			ms, err = s.store.Read(ctx, id, sel)
+			ms, err = c.Store.Read(ctx, id, sel)
 			return err
 		})
 		if err != nil {
-			return nil, s.tooLarge(err)
+			return nil, c.tooLarge(err)
 		}
 		msgs = append(msgs, '[')
 		for i, m := range ms {
@@ -316,13 +323,13 @@ func (s *server) readHistory(ctx context.Context, a args) ([]byte, error) {
 				return nil, err
 			}
 			// OpenAI's format can be larger than the stored one.
-			if len(msgs) > s.o.MaxResponseBytes {
-				return nil, s.tooLarge(chatstore.ErrTooLarge)
+			if len(msgs) > c.o.MaxResponseBytes {
+				return nil, c.tooLarge(chatstore.ErrTooLarge)
 			}
 		}
 		msgs, n = append(msgs, ']'), len(ms)
 	}
-	s.tally(0, n)
+	c.tally(0, n)
 	b := append(answerHead(id, openai), `"messages":`...)
 	b = append(b, msgs...)
 	return append(b, '}'), nil
@@ -344,12 +351,12 @@ func (s *server) getMessageTool() tool {
 			OutputSchema: historyAnswer("message", &jsonschema.Schema{Type: "object", Description: "The message, in the format asked for."}),
 		},
 		args: []string{"chat_history_id", "message_id", "format"},
-		run:  s.getMessage,
+		run:  getMessage,
 	}
 }
 
-func (s *server) getMessage(ctx context.Context, a args) ([]byte, error) {
-	id, err := s.historyID(a)
+func getMessage(ctx context.Context, c call, a args) ([]byte, error) {
+	id, err := c.historyID(a)
 	if err != nil {
 		return nil, err
 	}
@@ -362,20 +369,20 @@ func (s *server) getMessage(ctx context.Context, a args) ([]byte, error) {
 		return nil, err
 	}
 	var m chat.Message
-	err = s.call(ctx, "retrieve", func(ctx context.Context) (err error) {
-		m, err = s.store.Message(ctx, id, messageID)
+	err = c.do(ctx, "retrieve", func(ctx context.Context) (err error) {
+		m, err = c.Store.Message(ctx, id, messageID)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.tally(0, 1)
+	c.tally(0, 1)
 	b := append(answerHead(id, openai), `"message":`...)
 	if b, err = appendMessage(b, m, openai, "message"); err != nil {
 		return nil, err
 	}
-	if len(b) > s.o.MaxResponseBytes {
-		return nil, invalid("response_too_large", "the message is over the response limit of "+plural.Bytes(int64(s.o.MaxResponseBytes)))
+	if len(b) > c.o.MaxResponseBytes {
+		return nil, invalid("response_too_large", "the message is over the response limit of "+plural.Bytes(int64(c.o.MaxResponseBytes)))
 	}
 	return append(b, '}'), nil
 }
@@ -407,12 +414,12 @@ func (s *server) appendMessagesTool() tool {
 			),
 		},
 		args: []string{"chat_history_id", "messages", "format", "idempotency_key"},
-		run:  s.appendMessages,
+		run:  appendMessages,
 	}
 }
 
-func (s *server) appendMessages(ctx context.Context, a args) ([]byte, error) {
-	id, err := s.historyID(a)
+func appendMessages(ctx context.Context, c call, a args) ([]byte, error) {
+	id, err := c.historyID(a)
 	if err != nil {
 		return nil, err
 	}
@@ -437,8 +444,8 @@ func (s *server) appendMessages(ctx context.Context, a args) ([]byte, error) {
 		}
 		return nil, err
 	}
-	if len(msgs) > s.o.MaxWriteMessages {
-		return nil, invalid("too_many_messages", fmt.Sprintf("%d messages in one write; the limit is %d", len(msgs), s.o.MaxWriteMessages))
+	if len(msgs) > c.o.MaxWriteMessages {
+		return nil, invalid("too_many_messages", fmt.Sprintf("%d messages in one write; the limit is %d", len(msgs), c.o.MaxWriteMessages))
 	}
 	key, err := a.str("idempotency_key", false)
 	if err != nil {
@@ -449,11 +456,11 @@ func (s *server) appendMessages(ctx context.Context, a args) ([]byte, error) {
 		n        int
 		replayed bool
 	)
-	err = s.call(ctx, "write", func(ctx context.Context) (err error) {
+	err = c.do(ctx, "write", func(ctx context.Context) (err error) {
 		if keyed {
-			n, replayed, err = s.store.WriteIdempotent(ctx, id, key, msgs)
+			n, replayed, err = c.Store.WriteIdempotent(ctx, id, key, msgs)
 		} else {
-			n, err = s.store.Write(ctx, id, msgs)
+			n, err = c.Store.Write(ctx, id, msgs)
 		}
 		return err
 	})
@@ -461,7 +468,7 @@ func (s *server) appendMessages(ctx context.Context, a args) ([]byte, error) {
 		return nil, err
 	}
 	if !replayed {
-		s.tally(n, 0)
+		c.tally(n, 0)
 	}
 	b := strconv.AppendInt([]byte(`{"messages_written":`), int64(n), 10)
 	b = strconv.AppendBool(append(b, `,"replayed":`...), replayed)

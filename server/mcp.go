@@ -15,32 +15,94 @@ import (
 // POST /mcp serves MCP over streamable HTTP (docs/MCP.md), behind what
 // every route has (the Host check, the cross-origin check, the token, the
 // body limit and the in-flight budget). It is stateless: each request is a
-// session of its own with a server made for it (mcpserver.New) over the
-// caller's tenant's view, with the tools its token allows, so a token that
-// is removed or a tenant that changes takes effect at the next request,
-// and nothing is kept between requests. The SDK's handler is shared; the
-// request carries its server to it.
+// session of its own, so a token removed (SetTokens) is refused from the
+// next request on, and nothing is kept between requests. Two MCP servers,
+// made once, serve every request: one with the tools of a read-only token,
+// one with all. A request brings them its tenant and budget in its
+// context (mcpRequest), which the SDK passes on to the tools.
 
-// mcpServerKey is the context key of a request's MCP server.
-type mcpServerKey struct{}
+// mcpRequest is what an MCP request's tools work with: its tenant's view
+// and the server's rules for it (mcpserver.Scope), and which server's
+// tools it may call.
+type mcpRequest struct {
+	scope    *mcpserver.Scope
+	readOnly bool
+}
 
-func newMCPHandler(o Options) *mcp.StreamableHTTPHandler {
-	return mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
-		srv, _ := r.Context().Value(mcpServerKey{}).(*mcp.Server)
-		return srv // nil, a 400, only for a request serveMCP did not pass on
+// mcpKey is the context key of an *mcpRequest.
+type mcpKey struct{}
+
+// mcpServers are the two MCP servers and the SDK's handler that serves
+// them.
+type mcpServers struct {
+	all, readOnly *mcp.Server
+	handler       *mcp.StreamableHTTPHandler
+	maxBody       int64 // the body limit of /mcp (mcpBodyLimit)
+}
+
+func (s *Server) newMCP() (*mcpServers, error) {
+	m := &mcpServers{maxBody: mcpBodyLimit(s.opts)}
+	for _, readOnly := range []bool{false, true} {
+		srv, err := mcpserver.New(s.store, &mcpserver.Options{
+			ReadOnly:         readOnly,
+			MaxResponseBytes: s.opts.MaxResponseBytes,
+			MaxWriteMessages: s.opts.MaxWriteMessages,
+			Scope: func(ctx context.Context) *mcpserver.Scope {
+				if req, ok := ctx.Value(mcpKey{}).(*mcpRequest); ok {
+					return req.scope
+				}
+				return nil // refused: never the whole store by mistake
+			},
+			Call: func(ctx context.Context, op string, f func(context.Context) error) error {
+				// The tools' context has no deadline (serveMCP), so
+				// each store call gets the timeout here.
+				ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+				defer cancel()
+				err := s.timed(ctx, op, f)
+				if status, code, _ := classify(err); status == http.StatusServiceUnavailable && code != apicode.Overloaded {
+					s.unavailable.log(ctx, s.log, "store unavailable", err)
+				}
+				return err
+			},
+			Tally: func(written, read int) {
+				s.metrics.written.Add(float64(written))
+				s.metrics.read.Add(float64(read))
+			},
+			Version: s.opts.Version,
+			Logger:  s.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if readOnly {
+			m.readOnly = srv
+		} else {
+			m.all = srv
+		}
+	}
+	m.handler = mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
+		req, ok := r.Context().Value(mcpKey{}).(*mcpRequest)
+		switch {
+		case !ok:
+			return nil // a 400, only for a request serveMCP did not pass on
+		case req.readOnly:
+			return m.readOnly
+		}
+		return m.all
 	}, &mcp.StreamableHTTPOptions{
 		// No session to keep: what a request may do depends on its token
-		// alone, read afresh each time (SetTokens).
+		// alone, read afresh each time.
 		Stateless: true,
-		// One JSON answer per request: a server made for one request
-		// sends nothing later, so an event stream would add nothing.
+		// One JSON answer per request: a stateless server sends nothing
+		// later, so an event stream would add nothing.
 		JSONResponse: true,
-		Logger:       o.Logger,
+		Logger:       s.log,
 		// The server's own Host rule applies (hostAllowed): with tokens
 		// it serves any Host, behind a proxy too.
 		DisableLocalhostProtection: true,
-		MaxRequestBodyBytes:        o.MaxBodyBytes, // read already, within mcpBodyLimit
+		MaxRequestBodyBytes:        s.opts.MaxBodyBytes, // read already, within mcpBodyLimit
 	})
+	return m, nil
 }
 
 // mcpBodyCopies is how many more times its size an MCP request's body
@@ -63,55 +125,26 @@ func (s *Server) serveMCP(w http.ResponseWriter, r *http.Request, t Tenant) erro
 	if _, err := query(r); err != nil {
 		return err
 	}
-	body, err := s.bodyWithin(w, r, s.mcpMaxBody)
+	body, err := s.bodyWithin(w, r, s.mcp.maxBody)
 	if err != nil {
 		return err
 	}
 	if err := s.hold(r, mcpBodyCopies*int64(len(body))); err != nil {
 		return err
 	}
-	srv, err := mcpserver.New(s.storeOf(t), s.mcpOptions(r, t))
-	if err != nil {
-		return err
-	}
+	req := &mcpRequest{readOnly: t.ReadOnly, scope: &mcpserver.Scope{
+		Store:          s.storeOf(t),
+		CheckHistoryID: func(id string) error { return s.checkHistoryID(id, t) },
+		Read:           func(read func(maxBytes int) error) error { return s.heldRead(r, read) },
+		Hold:           func(n int) error { return s.holdAnswer(r, n) },
+	}}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	// The SDK waits for a tool's answer until the request's context is
 	// done, and serve's ends at the store timeout: a tool whose store call
 	// started later would then be cut off, with no answer, while it still
 	// runs and holds bytes of the budget. The timeout bounds each store
-	// call instead (mcpOptions).
-	ctx := context.WithValue(context.WithoutCancel(r.Context()), mcpServerKey{}, srv)
-	s.mcp.ServeHTTP(w, r.WithContext(ctx))
+	// call instead (Call, in newMCP).
+	ctx := context.WithValue(context.WithoutCancel(r.Context()), mcpKey{}, req)
+	s.mcp.handler.ServeHTTP(w, r.WithContext(ctx))
 	return nil
-}
-
-// mcpOptions hand the server's rules to the MCP tools of request r by
-// tenant t: its limits, its history id check, its store timeout and
-// metrics, its in-flight budget for reads and answers.
-func (s *Server) mcpOptions(r *http.Request, t Tenant) *mcpserver.Options {
-	return &mcpserver.Options{
-		ReadOnly:         t.ReadOnly,
-		MaxResponseBytes: s.opts.MaxResponseBytes,
-		MaxWriteMessages: s.opts.MaxWriteMessages,
-		CheckHistoryID:   func(id string) error { return s.checkHistoryID(id, t) },
-		Call: func(ctx context.Context, op string, f func(context.Context) error) error {
-			// The tools' context has no deadline (serveMCP), so each
-			// store call gets the timeout here.
-			ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
-			defer cancel()
-			err := s.timed(ctx, op, f)
-			if status, code, _ := classify(err); status == http.StatusServiceUnavailable && code != apicode.Overloaded {
-				s.unavailable.log(ctx, s.log, "store unavailable", err)
-			}
-			return err
-		},
-		Read: func(read func(maxBytes int) error) error { return s.heldRead(r, read) },
-		Hold: func(n int) error { return s.holdAnswer(r, n) },
-		Tally: func(written, read int) {
-			s.metrics.written.Add(float64(written))
-			s.metrics.read.Add(float64(read))
-		},
-		Version: s.opts.Version,
-		Logger:  s.log,
-	}
 }

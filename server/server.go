@@ -21,8 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/internal/apicode"
 )
@@ -117,8 +115,7 @@ type Server struct {
 	held        atomic.Int64
 	crossOrigin *http.CrossOriginProtection
 	unavailable *logLimiter // of 503 records, so an outage logs lines, not thousands
-	mcp         *mcp.StreamableHTTPHandler
-	mcpMaxBody  int64 // the body limit of /mcp (mcpBodyLimit)
+	mcp         *mcpServers
 }
 
 // ErrNoAuth is returned by SetTokens on a server started without tokens.
@@ -215,7 +212,10 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 		unavailable: newLogLimiter(10 * time.Second),
 	}
 	s.tokens.Store(o.Tokens)
-	s.mcp, s.mcpMaxBody = newMCPHandler(o), mcpBodyLimit(o)
+	var err error
+	if s.mcp, err = s.newMCP(); err != nil {
+		return nil, err
+	}
 	for _, rt := range routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 		if _, ok := s.allowed[rt.path]; !ok {
