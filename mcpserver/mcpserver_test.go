@@ -406,3 +406,29 @@ func TestScope(t *testing.T) {
 		t.Errorf("a write without a scope: %d messages; log:\n%s", n, logs.String())
 	}
 }
+
+// TestResourcePages: resources/list pages through the histories with the
+// store's cursors, a page of chatstore.DefaultListLimit at a time.
+func TestResourcePages(t *testing.T) {
+	st := openStore(t, "memory://")
+	want := map[string]int{}
+	for i := range chatstore.DefaultListLimit + 20 {
+		id := fmt.Sprintf("h%03d", i)
+		want[id] = 1
+		if _, err := st.Write(t.Context(), id, []chat.Message{chat.User(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := connect(t, st, limits)
+	first, err := cs.ListResources(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Resources) != chatstore.DefaultListLimit || first.NextCursor == "" {
+		t.Errorf("the first page: %d resources, cursor %q", len(first.Resources), first.NextCursor)
+	}
+	if _, err := cs.ListResources(t.Context(), &mcp.ListResourcesParams{Cursor: "not-a-cursor"}); err == nil || !strings.Contains(err.Error(), "invalid list cursor") {
+		t.Errorf("a cursor the store did not make: %v", err)
+	}
+	mcptest.Resources(t, cs, want)
+}
