@@ -52,11 +52,19 @@ var (
 	ErrIdempotencyKeyReused = errors.New("idempotency key reused for other messages")
 	// ErrTooLarge: a read whose messages are over ReadOptions.MaxBytes.
 	ErrTooLarge = errors.New("read too large")
+	// ErrNotFound: a message id that the history does not hold, given to
+	// an operation that addresses one message (Message, DeleteMessage,
+	// Truncate, Fork's through, a read's After).
+	ErrNotFound = errors.New("no such message")
+	// ErrExists: Fork's new history exists already.
+	ErrExists = errors.New("history exists")
+	// ErrInvalidMetadata: history metadata over its limits (MaxMetadataPairs,
+	// MaxMetadataKeyLen, MaxMetadataValueLen) or not valid UTF-8.
+	ErrInvalidMetadata = errors.New("invalid metadata")
+	// ErrInvalidMessageID: a message id given to address a message that no
+	// message can have (empty, too long, not UTF-8, with a NUL byte).
+	ErrInvalidMessageID = errors.New("invalid message id")
 	// ErrNotSupported: the backend lacks an optional capability the call
 	// needs.
 	ErrNotSupported = errors.New("not supported by this store")
-	// ErrNotFound: a history has no message with the id asked for
-	// (Store.Message). An unknown history is not an error elsewhere: it
-	// has no messages.
-	ErrNotFound = errors.New("not found")
 )

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"time"
 
 	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/jsonx"
@@ -25,7 +26,7 @@ func (s *Store) AppendJSON(ctx context.Context, dst []byte, historyID string, o 
 	if err != nil {
 		return dst, 0, err
 	}
-	return appendStored(dst, historyID, stored, nil)
+	return appendStored(dst, historyID, stored, o.CreatedAt, nil)
 }
 
 // WriteJSON writes to w what AppendJSON appends, in pieces of about
@@ -47,7 +48,7 @@ func (s *Store) WriteJSON(ctx context.Context, w io.Writer, buf []byte, historyI
 		_, err := w.Write(b)
 		return b[:0], err
 	}
-	buf, n, err := appendStored(buf[:0], historyID, stored, flush)
+	buf, n, err := appendStored(buf[:0], historyID, stored, o.CreatedAt, flush)
 	if err == nil {
 		_, err = flush(buf)
 	}
@@ -60,7 +61,10 @@ const flushSize = 32 << 10
 // appendStored appends stored messages as a JSON array with their ids.
 // With flush, it hands dst to flush whenever it holds flushSize bytes, and
 // goes on with what flush returns.
-func appendStored(dst []byte, historyID string, stored []driver.Message, flush func([]byte) ([]byte, error)) ([]byte, int, error) {
+//
+// With withTime, each message gets its time as a last member, "created_at"
+// (ReadOptions.CreatedAt).
+func appendStored(dst []byte, historyID string, stored []driver.Message, withTime bool, flush func([]byte) ([]byte, error)) ([]byte, int, error) {
 	dst = append(dst, '[')
 	for i, sm := range stored {
 		if flush != nil && len(dst) >= flushSize {
@@ -84,6 +88,9 @@ func appendStored(dst []byte, historyID string, stored []driver.Message, flush f
 			}
 		}
 		dst = out
+		if withTime {
+			dst = appendCreatedAt(dst[:len(dst)-1], sm.CreatedAt) // in place of the closing brace
+		}
 	}
 	return append(dst, ']'), len(stored), nil
 }
@@ -157,3 +164,19 @@ func appendWithID(dst, body []byte, id string) ([]byte, bool) {
 	}
 	return append(dst, body[at:]...), true
 }
+
+// appendCreatedAt appends `,"created_at":…}` to a message object missing
+// its closing brace: the time in RFC 3339, UTC, to the millisecond, or null
+// for 0 (a driver that keeps no times).
+func appendCreatedAt(dst []byte, ms int64) []byte {
+	dst = append(dst, `,"created_at":`...)
+	if ms == 0 {
+		return append(dst, "null}"...)
+	}
+	dst = append(dst, '"')
+	dst = time.UnixMilli(ms).UTC().AppendFormat(dst, timeFormat)
+	return append(dst, `"}`...)
+}
+
+// timeFormat is how times are written: RFC 3339 in UTC with milliseconds.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"

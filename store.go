@@ -18,6 +18,7 @@ package chatstore
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -67,6 +68,15 @@ type Options struct {
 	// IdempotencyWindow is how long WriteIdempotent remembers a key; 0
 	// means DefaultIdempotencyWindow.
 	IdempotencyWindow time.Duration
+	// Clock is the store's clock, for the times it records (a message's
+	// and a history's created_at, a history's updated_at); nil means the
+	// system's. Tests set it to order histories by time.
+	Clock Clock
+}
+
+// Clock tells the time (Options.Clock).
+type Clock interface {
+	Now() time.Time
 }
 
 // withDefaults returns a copy of o with defaults filled in.
@@ -269,7 +279,9 @@ func (s *Store) records(messages []chat.Message) ([]driver.Record, error) {
 	}
 	// All bodies share one buffer, sliced only now that it no longer grows.
 	start := 0
+	now := s.now()
 	for i := range recs {
+		recs[i].CreatedAt = now
 		recs[i].JSON = buf[start:ends[i]:ends[i]]
 		start = ends[i]
 	}
@@ -411,11 +423,24 @@ func (s *Store) Range(ctx context.Context, historyID string, offset, limit int) 
 // ReadOptions choose the messages a read returns, and bound its size.
 type ReadOptions struct {
 	// LastK is the number of last rounds to read, as RetrieveLast takes
-	// it, when Limit is 0.
+	// it, when Limit is 0 and MessageID is "".
 	LastK int
-	// Offset and Limit, when Limit is not 0, read up to Limit messages from
-	// position Offset, as Range does.
+	// Offset and Limit, when Limit is not 0, read up to Limit messages:
+	// from position Offset (the Offset-th message, from 0), as Range does,
+	// or, when After is set, those written after the message whose
+	// chat_message_id is After (paging by cursor, which costs O(Limit)
+	// however long the history; needs driver.Editor; ErrNotFound if the
+	// history no longer holds After).
 	Offset, Limit int
+	After         string
+	// MessageID, when set, reads the one message whose chat_message_id it
+	// is, or fails with ErrNotFound. Needs driver.Editor.
+	MessageID string
+	// CreatedAt adds each message's time to what AppendJSON and WriteJSON
+	// write, as a "created_at" member beside its other members (an RFC
+	// 3339 string in UTC, or null from a driver without driver.Editor).
+	// Haystack's own readers do not know the member: ask only for it.
+	CreatedAt bool
 	// MaxBytes, when > 0, bounds the stored JSON of the messages read:
 	// a read that selects more fails with ErrTooLarge, and, on drivers
 	// that can stop part way (driver.BoundedReader), holds no more than
@@ -458,13 +483,51 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 	if err := CheckHistoryID(historyID); err != nil {
 		return nil, err
 	}
+	e, isEditor := s.drv.(driver.Editor)
 	var span driver.Span
-	if o.Limit != 0 {
+	switch {
+	case o.MessageID != "":
+		if err := CheckMessageID(o.MessageID); err != nil {
+			return nil, err
+		}
+		if !isEditor {
+			return nil, fmt.Errorf("chatstore: read one message: %w", ErrNotSupported)
+		}
+		m, err := e.Message(ctx, historyID, o.MessageID)
+		if err != nil {
+			return nil, notFound(s.unkey(historyID), o.MessageID, err)
+		}
+		if o.MaxBytes > 0 && len(m.JSON) > o.MaxBytes {
+			return nil, tooLarge(historyID, o.MaxBytes)
+		}
+		return []driver.Message{m}, nil
+	case o.Limit != 0 && o.After != "":
+		if o.Limit < 1 || o.Limit > MaxRangeLimit {
+			return nil, rangeError(o.Offset, o.Limit)
+		}
+		if err := CheckMessageID(o.After); err != nil {
+			return nil, err
+		}
+		if !isEditor {
+			return nil, fmt.Errorf("chatstore: read after a message: %w", ErrNotSupported)
+		}
+		m, err := e.Message(ctx, historyID, o.After)
+		if err != nil {
+			return nil, notFound(s.unkey(historyID), o.After, err)
+		}
+		span.From, span.Limit = m.Pos+1, o.Limit
+	case o.Limit != 0:
 		if o.Offset < 0 || o.Limit < 1 || o.Limit > MaxRangeLimit {
 			return nil, rangeError(o.Offset, o.Limit)
 		}
-		span.From, span.To = o.Offset, o.Offset+min(o.Limit, math.MaxInt-o.Offset) // no overflow at offsets near MaxInt
-	} else {
+		if isEditor {
+			// Positions have gaps where messages were deleted: the
+			// Offset-th message is found by skipping.
+			span.Skip, span.Limit = o.Offset, o.Limit
+		} else {
+			span.From, span.Limit = int64(o.Offset), o.Limit
+		}
+	default:
 		if o.LastK < 0 {
 			return nil, fmt.Errorf("chatstore: %w: last_k must be 0 or greater, got %d", ErrInvalidLastK, o.LastK)
 		}
@@ -481,8 +544,10 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 	switch {
 	case bounded && o.MaxBytes > 0:
 		stored, err = b.ReadBounded(ctx, historyID, span, o.MaxBytes)
+	case span.Rounds == 0 && isEditor:
+		stored, err = e.Page(ctx, historyID, span.From, span.Skip, span.Limit)
 	case span.Rounds == 0:
-		stored, err = s.drv.Range(ctx, historyID, span.From, span.To)
+		stored, err = s.drv.Range(ctx, historyID, int(span.From), int(span.From)+min(span.Limit, math.MaxInt-int(span.From)))
 	default:
 		if t, ok := s.drv.(driver.Tailer); ok {
 			stored, err = t.Tail(ctx, historyID, span.Rounds)
@@ -495,6 +560,10 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 	}
 	return stored, err
 }
+
+// unkey is the history id a caller gave for a driver's key: without the
+// store's prefix.
+func (s *Store) unkey(key string) string { return key[min(len(s.prefix), len(key)):] }
 
 // tailByRange reads the last rounds of a history for a driver without
 // driver.Tailer: backwards, a page at a time, each twice the last, through
@@ -597,12 +666,34 @@ type ListOptions struct {
 	// Prefix, when set, lists only histories whose ids start with it,
 	// reading only their range of ids.
 	Prefix string
+	// Order is ByID (the default: byte order of the ids) or ByUpdated
+	// (the most recently changed first). Metadata, when set, lists only
+	// the histories that hold every one of its pairs. Both need
+	// driver.Editor.
+	Order    ListOrder
+	Metadata map[string]string
 }
 
-// HistoryInfo describes one history.
+// ListOrder is the order of List.
+type ListOrder uint8
+
+const (
+	ByID      ListOrder = iota // byte order of the ids
+	ByUpdated                  // most recently changed first (then by id)
+)
+
+// HistoryInfo describes one history. Stores whose driver has
+// driver.Editor fill in every field (Info, List); others only ID and Count.
 type HistoryInfo struct {
 	ID    string
 	Count int
+	// CreatedAt is when the history's first write or metadata change
+	// created it, UpdatedAt when it last changed (messages written,
+	// deleted, truncated; metadata set), in UTC to the millisecond.
+	CreatedAt, UpdatedAt time.Time
+	// Metadata is the history's metadata (SetMetadata); not nil for a
+	// history that exists.
+	Metadata map[string]string
 }
 
 // Page is one page of List.
@@ -626,6 +717,12 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (Page, error) {
 		return Page{}, fmt.Errorf("chatstore: %w: list limit must be between 1 and %d, got %d", ErrInvalidOptions, MaxListLimit, limit)
 	case limit == 0:
 		limit = DefaultListLimit
+	}
+	if e, ok := s.drv.(driver.Editor); ok {
+		return s.query(ctx, e, opts, limit)
+	}
+	if opts.Order != ByID || len(opts.Metadata) > 0 {
+		return Page{}, fmt.Errorf("chatstore: list by recency or metadata: %w", ErrNotSupported)
 	}
 	after, err := decodeCursor(opts.Cursor)
 	if err != nil {
@@ -673,6 +770,68 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (Page, error) {
 		page.Histories = append(page.Histories, HistoryInfo{ID: h.ID[len(s.prefix):], Count: int(h.Count)})
 	}
 	return page, nil
+}
+
+// query is List for a driver with driver.Editor: every order and filter,
+// and each history's Info.
+func (s *Store) query(ctx context.Context, e driver.Editor, opts ListOptions, limit int) (Page, error) {
+	q := driver.Query{Prefix: s.prefix + opts.Prefix, Metadata: opts.Metadata, Limit: limit + 2}
+	var err error
+	switch opts.Order {
+	case ByID:
+		q.Order = driver.ByID
+		q.AfterID, err = decodeCursor(opts.Cursor)
+	case ByUpdated:
+		q.Order = driver.ByUpdated
+		q.AfterUpdated, q.AfterID, err = decodeUpdatedCursor(opts.Cursor)
+	default:
+		err = fmt.Errorf("chatstore: %w: unknown list order %d", ErrInvalidOptions, opts.Order)
+	}
+	if err != nil {
+		return Page{}, err
+	}
+	infos, err := e.Query(ctx, q)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Histories: make([]HistoryInfo, 0, min(len(infos), limit))}
+	for i, di := range infos {
+		if s.prefix != "" && di.ID == s.prefix {
+			continue // a view's own prefix would be its empty id
+		}
+		if len(page.Histories) == limit {
+			last := infos[i-1]
+			if opts.Order == ByUpdated {
+				page.NextCursor = encodeUpdatedCursor(last.UpdatedAt, last.ID)
+			} else {
+				page.NextCursor = encodeCursor(last.ID)
+			}
+			break
+		}
+		page.Histories = append(page.Histories, s.info(di))
+	}
+	return page, nil
+}
+
+// Cursors of lists by recency: "u1." and the time and id of the last
+// history listed.
+const updatedCursorPrefix = "u1."
+
+func encodeUpdatedCursor(updated int64, id string) string {
+	b := binary.BigEndian.AppendUint64(nil, uint64(updated))
+	return updatedCursorPrefix + base64.RawURLEncoding.EncodeToString(append(b, id...))
+}
+
+func decodeUpdatedCursor(c string) (int64, string, error) {
+	if c == "" {
+		return 0, "", nil
+	}
+	if rest, ok := strings.CutPrefix(c, updatedCursorPrefix); ok {
+		if b, err := base64.RawURLEncoding.DecodeString(rest); err == nil && len(b) > 8 && checkID(string(b[8:]), false) == nil {
+			return int64(binary.BigEndian.Uint64(b)), string(b[8:]), nil
+		}
+	}
+	return 0, "", fmt.Errorf("chatstore: %w: %q was not returned by List in this order", ErrInvalidCursor, c)
 }
 
 // Cursors are opaque to callers; inside, "h1." and the last id listed.

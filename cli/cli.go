@@ -81,7 +81,9 @@ func init() {
 		{"histories", "list histories and their message counts", historiesUsage, runHistories},
 		{"show", "print the last rounds of a history", showUsage, runShow},
 		{"count", "print the number of messages of a history", countUsage, runCount},
-		{"delete", "delete a history", deleteUsage, runDelete},
+		{"delete", "delete a history, or one message of it", deleteUsage, runDelete},
+		{"truncate", "delete a message and every message after it", truncateUsage, runTruncate},
+		{"fork", "copy a history, up to a message, into a new one", forkUsage, runFork},
 		{"bench", "measure a store or a server with the standard workloads", benchUsage, runBench},
 		{"version", "print the version", versionUsage, runVersion},
 	}
@@ -311,6 +313,12 @@ type target interface {
 	Count(ctx context.Context, historyID string) (int, error)
 	Delete(ctx context.Context, historyID string) error
 	List(ctx context.Context, opts chatstore.ListOptions) (chatstore.Page, error)
+	Info(ctx context.Context, historyID string) (chatstore.HistoryInfo, bool, error)
+	SetMetadata(ctx context.Context, historyID string, changes map[string]*string) (chatstore.HistoryInfo, error)
+	ReadStored(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chatstore.StoredMessage, error)
+	DeleteMessage(ctx context.Context, historyID, messageID string) error
+	Truncate(ctx context.Context, historyID, fromID string) (int, error)
+	Fork(ctx context.Context, historyID, newID, through string) (chatstore.HistoryInfo, error)
 	Close() error
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +26,10 @@ Writes the messages of a JSON Lines file (or stdin, or "-") into a history,
 in batches of --batch messages. With --history, each line is one message, in
 Haystack's format (ChatMessage.to_dict()) or, with --format openai, an OpenAI
 Chat Completions message. Without --history, each line is
-{"chat_history_id": ID, "message": {...}}, as "export --all" writes.
+{"chat_history_id": ID, "message": {...}}, as "export --all" writes; a file
+that starts with {"chatstore_export":2} (export --all since version 2) also
+sets each history's metadata from its history line. Times are not imported:
+the store stamps each message with the time it writes it.
 
 Import is idempotent for messages that carry meta.chat_message_id: a message
 whose id the history holds is skipped, so an interrupted import can simply be
@@ -46,8 +50,11 @@ const exportUsage = `usage: chatstore export (--history ID | --all) [--format ha
 
 Writes a history, oldest message first, as JSON Lines to FILE or stdout:
 one message per line in Haystack's format, or OpenAI's with --format openai.
-With --all, every history, each line {"chat_history_id": ID, "message": {...}},
-which "import" without --history reads back.
+With --all, every history in a versioned format that "import" without
+--history reads back: a first line {"chatstore_export":2}; for each history a
+line {"chat_history_id": ID, "history": {"count", "created_at", "updated_at",
+"metadata"}}, then its messages, each {"chat_history_id": ID, "message":
+{...}, "created_at": TIME}.
 
 examples:
   chatstore export --history session-42 > session-42.jsonl
@@ -57,24 +64,29 @@ examples:
 flags:
 `
 
-const historiesUsage = `usage: chatstore histories [--json] [--store URL | --server URL]
+const historiesUsage = `usage: chatstore histories [--json] [--order id|updated] [--metadata KEY=VALUE]... [--store URL | --server URL]
 
 Lists every history with its message count, in byte order of the ids: one
-"ID<TAB>COUNT" line each, or JSON Lines {"chat_history_id": ..., "count": ...}
-with --json.
+"ID<TAB>COUNT" line each, or JSON Lines {"chat_history_id", "count",
+"created_at", "updated_at", "metadata"} with --json. --order updated lists
+the most recently changed first; --metadata lists only the histories with
+that metadata value (several: all must match); with either, each line has a
+third column, when the history last changed.
 
 examples:
   chatstore histories
+  chatstore histories --order updated --metadata user_id=u-42
   chatstore histories --server http://127.0.0.1:8080 --token "$TOKEN" --json
 
 flags:
 `
 
-const showUsage = `usage: chatstore show ID [--last-k N|all] [--format haystack|openai|text] [--store URL | --server URL]
+const showUsage = `usage: chatstore show ID [--last-k N|all] [--format haystack|openai|text] [--timestamps] [--store URL | --server URL]
 
 Prints the messages of the last N rounds of a history (the store's default
 last_k without --last-k), one per line: Haystack JSON, OpenAI JSON, or a
-readable transcript with --format text.
+readable transcript with --format text. --timestamps adds when each message
+was stored: a "created_at" member in JSON, after the id in text.
 
 A history without messages (an unknown id, a typo, a deleted history) is an
 error: show says so on stderr and exits 1, as grep does when nothing matches,
@@ -98,13 +110,15 @@ examples:
 flags:
 `
 
-const deleteUsage = `usage: chatstore delete ID [--store URL | --server URL]
+const deleteUsage = `usage: chatstore delete ID [--message MESSAGE_ID] [--store URL | --server URL]
 
 Deletes a history and its messages. Deleting an unknown history is not an
-error.
+error. With --message, deletes only the message with that chat_message_id
+(one the history does not hold is an error).
 
 examples:
   chatstore delete session-42
+  chatstore delete session-42 --message 7
   chatstore delete session-42 --server http://127.0.0.1:8080 --token "$TOKEN"
 
 flags:
@@ -169,8 +183,42 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	r := bufio.NewReaderSize(in, 1<<16)
+	version := 0 // not known before the first line
 	for line := 1; ; line++ {
 		data, err := r.ReadBytes('\n')
+		if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && version == 0 {
+			version = 1
+			if v, ok := exportVersion(trimmed); ok {
+				if v != 2 {
+					return fmt.Errorf("import: %s: line %d: an export of version %d, which this chatstore does not know (it reads 1 and 2); nothing was imported", name, line, v)
+				}
+				if *history != "" {
+					return fmt.Errorf("%w: %s is a versioned export, whose lines name their histories; import it without --history", ErrUsage, name)
+				}
+				version = 2
+				continue
+			}
+		}
+		if len(bytes.TrimSpace(data)) > 0 && version == 2 && bytes.Contains(data, []byte(`"history"`)) {
+			id, md, ok := parseHistoryLine(data)
+			if ok {
+				// A history's metadata, before its messages: set as
+				// exported (times cannot be set: the store stamps its own).
+				if err := flush(); err != nil {
+					return err
+				}
+				if len(md) > 0 {
+					changes := make(map[string]*string, len(md))
+					for k, v := range md {
+						changes[k] = &v
+					}
+					if _, err := t.SetMetadata(ctx, id, changes); err != nil {
+						return fmt.Errorf("import: %s: line %d: setting the metadata of %q: %w (%s)", name, line, id, err, importedBefore(read))
+					}
+				}
+				continue
+			}
+		}
 		if len(bytes.TrimSpace(data)) > 0 {
 			id, m, perr := parseImportLine(data, *history, *format == "openai")
 			if perr != nil {
@@ -228,7 +276,7 @@ func parseImportLine(data []byte, history string, openai bool) (string, chat.Mes
 		m, err := decode(data)
 		return history, m, err
 	}
-	ms, err := jsonx.Members(data, "chat_history_id", "message")
+	ms, err := jsonx.Members(data, "chat_history_id", "message", "created_at")
 	id, idOK := ms["chat_history_id"]
 	msg, msgOK := ms["message"]
 	if err != nil || !idOK || !msgOK {
@@ -240,6 +288,39 @@ func parseImportLine(data []byte, history string, openai bool) (string, chat.Mes
 	}
 	m, err := decode(msg.Raw)
 	return historyID, m, err
+}
+
+// exportVersion reads the first line of a versioned export,
+// {"chatstore_export": N}.
+func exportVersion(line []byte) (int, bool) {
+	ms, err := jsonx.Members(line, "chatstore_export")
+	if err != nil {
+		return 0, false
+	}
+	v, ok := ms["chatstore_export"]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(v.Raw))
+	if err != nil {
+		return -1, true
+	}
+	return n, true
+}
+
+// parseHistoryLine reads a history's line of a versioned export:
+// {"chat_history_id": ID, "history": {"metadata": {...}, ...}}.
+func parseHistoryLine(data []byte) (string, map[string]string, bool) {
+	var l struct {
+		ID      *string `json:"chat_history_id"`
+		History *struct {
+			Metadata map[string]string `json:"metadata"`
+		} `json:"history"`
+	}
+	if json.Unmarshal(data, &l) != nil || l.ID == nil || l.History == nil {
+		return "", nil, false
+	}
+	return *l.ID, l.History.Metadata, true
 }
 
 func openInput(env *Env, pos []string) (io.ReadCloser, string, error) {
@@ -283,14 +364,30 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 		// Page by position, so that a history of millions of messages is
 		// never in memory at once.
 		for offset := 0; ; {
-			msgs, err := t.Range(ctx, id, offset, chatstore.MaxRangeLimit)
-			if err != nil {
+			var (
+				msgs  []chat.Message
+				times []time.Time
+			)
+			if wrap {
+				// Lines of a versioned export carry each message's time.
+				stored, err := t.ReadStored(ctx, id, chatstore.ReadOptions{Offset: offset, Limit: chatstore.MaxRangeLimit})
+				if err != nil {
+					return err
+				}
+				for _, sm := range stored {
+					msgs = append(msgs, sm.Message)
+					times = append(times, sm.CreatedAt)
+				}
+			} else if msgs, err = t.Range(ctx, id, offset, chatstore.MaxRangeLimit); err != nil {
 				return err
 			}
-			for _, m := range msgs {
+			for i, m := range msgs {
 				line, err := enc.line(id, m, wrap)
 				if err != nil {
 					return fmt.Errorf("export: history %q: %w", id, err)
+				}
+				if times != nil {
+					line = withCreatedAt(line, times[i])
 				}
 				if _, err := w.Write(line); err != nil {
 					return err
@@ -305,7 +402,20 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	if *all {
-		err = eachHistory(ctx, t, func(h chatstore.HistoryInfo) error { return exportOne(h.ID, true) })
+		if _, err := w.WriteString(exportHeader + "\n"); err != nil {
+			return err
+		}
+		err = eachHistory(ctx, t, func(h chatstore.HistoryInfo) error {
+			// The history's line: its times and metadata, before its
+			// messages.
+			b := append(appendHistoryID(nil, h.ID), `,"history":{"count":`...)
+			b = strconv.AppendInt(b, int64(h.Count), 10)
+			b = append(appendTimes(b, h), "}}\n"...)
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			return exportOne(h.ID, true)
+		})
 	} else {
 		err = exportOne(*history, false)
 	}
@@ -324,6 +434,32 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+// exportHeader is the first line of a versioned export ("export --all"
+// since version 2): then each history has a line
+// {"chat_history_id", "history": {"count", "created_at", "updated_at",
+// "metadata"}} before its messages, and each message line
+// {"chat_history_id", "message", "created_at"}. An export without it is of
+// version 1: message lines without times, no history lines.
+const exportHeader = `{"chatstore_export":2}`
+
+// appendHistoryID appends {"chat_history_id":ID, the start of a line.
+func appendHistoryID(b []byte, id string) []byte {
+	b = append(b, `{"chat_history_id":`...)
+	b, _ = jsonx.AppendString(b, id, jsonx.Compact)
+	return b
+}
+
+// withCreatedAt adds a "created_at" member to a line that ends with "}\n".
+func withCreatedAt(line []byte, t time.Time) []byte {
+	line = append(line[:len(line)-2], `,"created_at":`...)
+	if t.IsZero() {
+		line = append(line, "null"...)
+	} else {
+		line = append(t.UTC().AppendFormat(append(line, '"'), timeLayout), '"')
+	}
+	return append(line, "}\n"...)
+}
+
 type encoder struct {
 	openai bool
 	buf    []byte
@@ -334,11 +470,7 @@ func (e *encoder) line(id string, m chat.Message, wrap bool) ([]byte, error) {
 	b := e.buf[:0]
 	var err error
 	if wrap {
-		b = append(b, `{"chat_history_id":`...)
-		if b, err = jsonx.AppendString(b, id, jsonx.Compact); err != nil {
-			return nil, err
-		}
-		b = append(b, `,"message":`...)
+		b = append(appendHistoryID(b, id), `,"message":`...)
 	}
 	if e.openai {
 		b, err = m.AppendOpenAI(b, chat.OpenAIOptions{})
@@ -357,9 +489,49 @@ func (e *encoder) line(id string, m chat.Message, wrap bool) ([]byte, error) {
 
 // eachHistory calls fn for every history, page by page.
 func eachHistory(ctx context.Context, t target, fn func(chatstore.HistoryInfo) error) error {
+	return listHistories(ctx, t, chatstore.ListOptions{Limit: chatstore.MaxListLimit}, fn)
+}
+
+// appendHistory appends a history as the API writes it:
+// {"chat_history_id", "count", "created_at", "updated_at", "metadata"}.
+func appendHistory(b []byte, h chatstore.HistoryInfo) []byte {
+	b = append(b, `{"chat_history_id":`...)
+	b, _ = jsonx.AppendString(b, h.ID, jsonx.Compact)
+	b = append(b, `,"count":`...)
+	b = strconv.AppendInt(b, int64(h.Count), 10)
+	b = appendTimes(b, h)
+	return append(b, '}')
+}
+
+// appendTimes appends the members created_at, updated_at and metadata of
+// a history.
+func appendTimes(b []byte, h chatstore.HistoryInfo) []byte {
+	for _, m := range []struct {
+		name string
+		t    time.Time
+	}{{`,"created_at":`, h.CreatedAt}, {`,"updated_at":`, h.UpdatedAt}} {
+		b = append(b, m.name...)
+		if m.t.IsZero() {
+			b = append(b, "null"...)
+		} else {
+			b = append(m.t.UTC().AppendFormat(append(b, '"'), timeLayout), '"')
+		}
+	}
+	b = append(b, `,"metadata":`...)
+	md := make(map[string]any, len(h.Metadata))
+	for k, v := range h.Metadata {
+		md[k] = v
+	}
+	b, _ = jsonx.AppendValue(b, md, jsonx.Compact)
+	return b
+}
+
+// listHistories calls fn for every history opts selects, page by page.
+func listHistories(ctx context.Context, t target, opts chatstore.ListOptions, fn func(chatstore.HistoryInfo) error) error {
 	cursor := ""
 	for {
-		page, err := t.List(ctx, chatstore.ListOptions{Limit: chatstore.MaxListLimit, Cursor: cursor})
+		opts.Cursor = cursor
+		page, err := t.List(ctx, opts)
 		if err != nil {
 			return err
 		}
@@ -378,19 +550,29 @@ func eachHistory(ctx context.Context, t target, fn func(chatstore.HistoryInfo) e
 func runHistories(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, "histories", historiesUsage)
 	asJSON := f.Bool("json", false, "JSON Lines output")
+	order := f.choice("order", "list order: id (byte order) or updated (most recently changed first)", "id", "updated")
+	filter := metadataFlag{}
+	f.Var(filter, "metadata", "only histories with this metadata `KEY=VALUE` (repeatable; all must match)")
 	t, _, err := openTarget(ctx, f, args, 0)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	opts := chatstore.ListOptions{Limit: chatstore.MaxListLimit}
+	if *order == "updated" {
+		opts.Order = chatstore.ByUpdated
+	}
+	if len(filter) > 0 {
+		opts.Metadata = filter
+	}
 	w := bufio.NewWriter(env.Stdout)
-	err = eachHistory(ctx, t, func(h chatstore.HistoryInfo) error {
+	err = listHistories(ctx, t, opts, func(h chatstore.HistoryInfo) error {
 		if *asJSON {
-			b := []byte(`{"chat_history_id":`)
-			b, _ = jsonx.AppendString(b, h.ID, jsonx.Compact)
-			b = append(b, `,"count":`...)
-			b = strconv.AppendInt(b, int64(h.Count), 10)
-			_, err := w.Write(append(b, "}\n"...))
+			_, err := w.Write(append(appendHistory(nil, h), '\n'))
+			return err
+		}
+		if opts.Order == chatstore.ByUpdated || opts.Metadata != nil {
+			_, err := fmt.Fprintf(w, "%s\t%d\t%s\n", h.ID, h.Count, formatTime(h.UpdatedAt))
 			return err
 		}
 		_, err := fmt.Fprintf(w, "%s\t%d\n", h.ID, h.Count)
@@ -406,19 +588,34 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, "show", showUsage)
 	lastK := f.String("last-k", "", "rounds to show, or all (default: the store's last_k)")
 	format := f.choice("format", "message format", "haystack", "openai", "text")
+	timestamps := f.Bool("timestamps", false, "show when each message was stored (a created_at member in JSON, beside the role in text)")
 	t, pos, err := openTarget(ctx, f, args, 1)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	var msgs []chat.Message
-	if *lastK == "" {
-		msgs, err = t.Retrieve(ctx, pos[0])
-	} else {
-		k, perr := chatstore.ParseLastK(*lastK)
-		if perr != nil {
+	var (
+		msgs  []chat.Message
+		times []time.Time
+	)
+	k := defaultLastK(t)
+	if *lastK != "" {
+		var perr error
+		if k, perr = chatstore.ParseLastK(*lastK); perr != nil {
 			return fmt.Errorf("%w: --last-k: %w", ErrUsage, perr)
 		}
+	}
+	switch {
+	case *timestamps:
+		var stored []chatstore.StoredMessage
+		stored, err = t.ReadStored(ctx, pos[0], chatstore.ReadOptions{LastK: k})
+		for _, sm := range stored {
+			msgs = append(msgs, sm.Message)
+			times = append(times, sm.CreatedAt)
+		}
+	case *lastK == "":
+		msgs, err = t.Retrieve(ctx, pos[0])
+	default:
 		msgs, err = t.RetrieveLast(ctx, pos[0], k)
 	}
 	if err != nil {
@@ -438,14 +635,21 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 	}
 	w := bufio.NewWriter(env.Stdout)
 	if *format == "text" {
-		transcript.Write(w, msgs)
+		var stamps []string // each message's time, with --timestamps
+		for _, t := range times {
+			stamps = append(stamps, formatTime(t))
+		}
+		transcript.Write(w, msgs, stamps)
 		return w.Flush()
 	}
 	enc := encoder{openai: *format == "openai"}
-	for _, m := range msgs {
+	for i, m := range msgs {
 		line, err := enc.line("", m, false)
 		if err != nil {
 			return err
+		}
+		if times != nil {
+			line = withCreatedAt(line, times[i])
 		}
 		w.Write(line)
 	}
@@ -467,11 +671,16 @@ func runCount(ctx context.Context, env *Env, args []string) error {
 }
 
 func runDelete(ctx context.Context, env *Env, args []string) error {
-	t, pos, err := openTarget(ctx, newFlags(env, "delete", deleteUsage), args, 1)
+	f := newFlags(env, "delete", deleteUsage)
+	message := f.String("message", "", "delete only the message with this chat_message_id")
+	t, pos, err := openTarget(ctx, f, args, 1)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	if *message != "" {
+		return t.DeleteMessage(ctx, pos[0], *message)
+	}
 	return t.Delete(ctx, pos[0])
 }
 

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
@@ -306,8 +307,9 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 	return c.do(ctx, "DELETE", "/v1/histories", nil, nil)
 }
 
-// List returns one page of histories. opts.Prefix is not supported by the
-// API and must be empty.
+// List returns one page of histories with their counts, times and
+// metadata, in opts.Order, only those holding every pair of opts.Metadata.
+// opts.Prefix is not supported by the API and must be empty.
 func (c *Client) List(ctx context.Context, opts chatstore.ListOptions) (chatstore.Page, error) {
 	if opts.Prefix != "" {
 		return chatstore.Page{}, errors.New("client: List with a prefix is not part of the HTTP API")
@@ -319,23 +321,30 @@ func (c *Client) List(ctx context.Context, opts chatstore.ListOptions) (chatstor
 	if opts.Cursor != "" {
 		q.Set("cursor", opts.Cursor)
 	}
+	switch opts.Order {
+	case chatstore.ByID:
+	case chatstore.ByUpdated:
+		q.Set("order", "updated_at")
+	default:
+		return chatstore.Page{}, fmt.Errorf("client: %w: unknown list order %d", chatstore.ErrInvalidOptions, opts.Order)
+	}
+	for k, v := range opts.Metadata {
+		q.Set("metadata["+k+"]", v)
+	}
 	path := "/v1/histories"
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
 	var out struct {
-		Histories []struct {
-			ID    string `json:"chat_history_id"`
-			Count int    `json:"count"`
-		} `json:"histories"`
-		NextCursor *string `json:"next_cursor"`
+		Histories  []historyJSON `json:"histories"`
+		NextCursor *string       `json:"next_cursor"`
 	}
 	if err := c.do(ctx, "GET", path, nil, &out); err != nil {
 		return chatstore.Page{}, err
 	}
 	page := chatstore.Page{Histories: make([]chatstore.HistoryInfo, len(out.Histories))}
 	for i, h := range out.Histories {
-		page.Histories[i] = chatstore.HistoryInfo{ID: h.ID, Count: h.Count}
+		page.Histories[i] = h.info()
 	}
 	if out.NextCursor != nil {
 		page.NextCursor = *out.NextCursor
@@ -346,4 +355,232 @@ func (c *Client) List(ctx context.Context, opts chatstore.ListOptions) (chatstor
 // Ping checks that the server and its store answer (GET /healthz).
 func (c *Client) Ping(ctx context.Context) error {
 	return c.do(ctx, "GET", "/healthz", nil, nil)
+}
+
+// historyJSON is a history as the API describes it (HistoryInfo).
+type historyJSON struct {
+	ID        string            `json:"chat_history_id"`
+	Count     int               `json:"count"`
+	CreatedAt *time.Time        `json:"created_at"`
+	UpdatedAt *time.Time        `json:"updated_at"`
+	Metadata  map[string]string `json:"metadata"`
+}
+
+func (h historyJSON) info() chatstore.HistoryInfo {
+	out := chatstore.HistoryInfo{ID: h.ID, Count: h.Count, Metadata: h.Metadata}
+	if h.CreatedAt != nil {
+		out.CreatedAt = h.CreatedAt.UTC()
+	}
+	if h.UpdatedAt != nil {
+		out.UpdatedAt = h.UpdatedAt.UTC()
+	}
+	if out.Metadata == nil {
+		out.Metadata = map[string]string{}
+	}
+	return out
+}
+
+// Info describes a history (GET /v1/histories/{id}): its count, times and
+// metadata. ok is false for a history that does not exist (as far as the
+// server can tell: one with no messages and no times).
+func (c *Client) Info(ctx context.Context, historyID string) (info chatstore.HistoryInfo, ok bool, err error) {
+	var out historyJSON
+	if err := c.do(ctx, "GET", historyPath(historyID, ""), nil, &out); err != nil {
+		return chatstore.HistoryInfo{ID: historyID}, false, err
+	}
+	info = out.info()
+	return info, out.CreatedAt != nil || out.Count > 0, nil
+}
+
+// SetMetadata changes a history's metadata (PATCH /v1/histories/{id}):
+// each key of changes is set to its value, or removed if it is nil. See
+// chatstore.Store.SetMetadata.
+func (c *Client) SetMetadata(ctx context.Context, historyID string, changes map[string]*string) (chatstore.HistoryInfo, error) {
+	if changes == nil {
+		changes = map[string]*string{}
+	}
+	b, err := json.Marshal(map[string]any{"metadata": changes})
+	if err != nil {
+		return chatstore.HistoryInfo{}, fmt.Errorf("client: %w", err)
+	}
+	var out historyJSON
+	if err := c.do(ctx, "PATCH", historyPath(historyID, ""), b, &out); err != nil {
+		return chatstore.HistoryInfo{}, err
+	}
+	return out.info(), nil
+}
+
+// messagePath is the path of one message of a history.
+func messagePath(historyID, messageID, query string) string {
+	esc := url.PathEscape(messageID)
+	if messageID == "." || messageID == ".." {
+		esc = strings.ReplaceAll(esc, ".", "%2E")
+	}
+	return historyPath(historyID, "/messages/"+esc+query)
+}
+
+// Message returns one message by its chat_message_id, with its time
+// (GET …/messages/{message_id}?include=created_at); chatstore.ErrNotFound
+// if the history does not hold it.
+func (c *Client) Message(ctx context.Context, historyID, messageID string) (chatstore.StoredMessage, error) {
+	if err := chatstore.CheckMessageID(messageID); err != nil {
+		return chatstore.StoredMessage{}, fmt.Errorf("client: %w", err)
+	}
+	path := messagePath(historyID, messageID, "?include=created_at")
+	var raw json.RawMessage
+	if err := c.do(ctx, "GET", path, nil, &raw); err != nil {
+		return chatstore.StoredMessage{}, err
+	}
+	ms, err := jsonx.Members(raw, "message")
+	if err == nil && ms["message"].Raw == nil {
+		err = errors.New(`no "message" member`)
+	}
+	if err != nil {
+		return chatstore.StoredMessage{}, fmt.Errorf("client: GET %s: the answer is not what the API describes: %w", path, err)
+	}
+	sm, err := storedMessage(ms["message"].Raw)
+	if err != nil {
+		return chatstore.StoredMessage{}, fmt.Errorf("client: GET %s: the server sent an invalid message: %w", path, err)
+	}
+	return sm, nil
+}
+
+// storedMessage decodes a message with its created_at member.
+func storedMessage(raw []byte) (chatstore.StoredMessage, error) {
+	var t struct {
+		CreatedAt *time.Time `json:"created_at"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return chatstore.StoredMessage{}, err
+	}
+	m, err := chat.Unmarshal(raw)
+	if err != nil {
+		return chatstore.StoredMessage{}, err
+	}
+	sm := chatstore.StoredMessage{Message: m}
+	if t.CreatedAt != nil {
+		sm.CreatedAt = t.CreatedAt.UTC()
+	}
+	return sm, nil
+}
+
+// readQuery is the query of a read with o: last_k, or offset or after
+// with limit, or one message id; MaxBytes is the server's to decide.
+func readQuery(o chatstore.ReadOptions) string {
+	q := url.Values{}
+	switch {
+	case o.Limit != 0 || o.After != "":
+		if o.Limit != 0 {
+			q.Set("limit", strconv.Itoa(o.Limit))
+		}
+		if o.After != "" {
+			q.Set("after", o.After)
+		} else {
+			q.Set("offset", strconv.Itoa(o.Offset))
+		}
+	case o.LastK == chatstore.All:
+		q.Set("last_k", "all")
+	case o.LastK == StoreDefault:
+		// the server's store's default
+	default:
+		q.Set("last_k", strconv.Itoa(o.LastK))
+	}
+	if o.CreatedAt {
+		q.Set("include", "created_at")
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+// StoreDefault, as ReadOptions.LastK of Read and ReadStored, reads the
+// last rounds as many as the server's store is configured to return (as
+// component.StoreDefault does for a retriever).
+const StoreDefault = -1
+
+// Read returns the messages o selects (GET …/messages): the last o.LastK
+// rounds (StoreDefault: the server's default), or o.Limit messages from position o.Offset or after the message
+// whose id is o.After (chatstore.ErrNotFound if it is not held). A
+// ReadOptions with MessageID reads that one message.
+func (c *Client) Read(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chat.Message, error) {
+	if o.MessageID != "" {
+		sm, err := c.Message(ctx, historyID, o.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		return []chat.Message{sm.Message}, nil
+	}
+	o.CreatedAt = false
+	return c.messages(ctx, historyPath(historyID, "/messages"+readQuery(o)))
+}
+
+// ReadStored is Read, with each message's time (?include=created_at).
+func (c *Client) ReadStored(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chatstore.StoredMessage, error) {
+	if o.MessageID != "" {
+		sm, err := c.Message(ctx, historyID, o.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		return []chatstore.StoredMessage{sm}, nil
+	}
+	o.CreatedAt = true
+	path := historyPath(historyID, "/messages"+readQuery(o))
+	var out struct {
+		Messages []json.RawMessage `json:"messages"`
+	}
+	if err := c.do(ctx, "GET", path, nil, &out); err != nil {
+		return nil, err
+	}
+	stored := make([]chatstore.StoredMessage, len(out.Messages))
+	for i, raw := range out.Messages {
+		var err error
+		if stored[i], err = storedMessage(raw); err != nil {
+			return nil, fmt.Errorf("client: GET %s: the server sent an invalid message: messages[%d]: %w", path, i, err)
+		}
+	}
+	return stored, nil
+}
+
+// DeleteMessage removes one message by its chat_message_id (DELETE
+// …/messages/{message_id}); chatstore.ErrNotFound if the history does not
+// hold it.
+func (c *Client) DeleteMessage(ctx context.Context, historyID, messageID string) error {
+	if err := chatstore.CheckMessageID(messageID); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return c.do(ctx, "DELETE", messagePath(historyID, messageID, ""), nil, nil)
+}
+
+// Truncate removes the message whose chat_message_id is fromID and every
+// one after it (DELETE …/messages?from=), and returns how many it removed.
+func (c *Client) Truncate(ctx context.Context, historyID, fromID string) (int, error) {
+	if err := chatstore.CheckMessageID(fromID); err != nil {
+		return 0, fmt.Errorf("client: %w", err)
+	}
+	var out struct {
+		N int `json:"messages_deleted"`
+	}
+	err := c.do(ctx, "DELETE", historyPath(historyID, "/messages?from="+url.QueryEscape(fromID)), nil, &out)
+	return out.N, err
+}
+
+// Fork creates history newID with the messages of historyID up to and
+// including through (all if through is ""), and its metadata (POST
+// …/fork). chatstore.ErrExists if newID exists, chatstore.ErrNotFound if
+// through is not held.
+func (c *Client) Fork(ctx context.Context, historyID, newID, through string) (chatstore.HistoryInfo, error) {
+	req := map[string]any{"chat_history_id": newID}
+	if through != "" {
+		req["through"] = through
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return chatstore.HistoryInfo{}, fmt.Errorf("client: %w", err)
+	}
+	var out historyJSON
+	if err := c.do(ctx, "POST", historyPath(historyID, "/fork"), b, &out); err != nil {
+		return chatstore.HistoryInfo{}, err
+	}
+	return out.info(), nil
 }

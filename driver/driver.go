@@ -28,6 +28,9 @@ type Record struct {
 	// JSON is the message in Haystack's format without chat_message_id in
 	// its meta; the id is stored beside it and put back on reading.
 	JSON []byte
+	// CreatedAt is when the Store was given the message, in Unix
+	// milliseconds. Drivers that implement Editor store it.
+	CreatedAt int64
 }
 
 // Message is one stored message, as read back.
@@ -36,6 +39,9 @@ type Message struct {
 	JSON []byte
 	Pos  int64 // its position in the history, from 0
 	Kind Kind
+	// CreatedAt is Record.CreatedAt, for drivers that implement Editor;
+	// 0 otherwise.
+	CreatedAt int64
 }
 
 // History is one entry of a listing.
@@ -94,11 +100,14 @@ type Tailer interface {
 }
 
 // Span is the part of a history a read wants: the last Rounds rounds when
-// Rounds > 0 (as LastRounds), else the messages at positions From ≤ p < To (as
-// Range).
+// Rounds > 0 (as LastRounds), else up to Limit messages at positions ≥
+// From, after skipping the first Skip of them (Range is From, Limit; an
+// Editor's Page is all three).
 type Span struct {
-	Rounds   int
-	From, To int
+	Rounds int
+	From   int64
+	Skip   int
+	Limit  int
 }
 
 // ErrTooLarge is returned by ReadBounded for a read over its limit.

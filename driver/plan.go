@@ -15,8 +15,10 @@ type Planned struct {
 // Plan is the outcome of planning a write.
 type Plan struct {
 	Messages []Planned
-	// Count is the history's message count after the write.
-	Count int64
+	// Next is the position after the write's last message: the history's
+	// next position, which is its count for a history that never lost a
+	// message.
+	Next int64
 }
 
 // Closers is the number of planned messages that close a round (Closes or
@@ -35,12 +37,14 @@ func (p Plan) Closers(recs []Record) int64 {
 type Lookup func(ctx context.Context, ids []string) (map[string]bool, error)
 
 // MakePlan decides which records are written, with which ids and
-// positions, for a history of count messages. lookup is called once with
+// positions, for a history whose next position is next: its message count,
+// or, for a history that has lost messages (Editor), the counter of
+// positions it has used. lookup is called once with
 // every id the write supplies and the ids it is about to generate, and again
 // only if a generated id collides.
 //
 // Ids follow Haystack: a record without an id gets the decimal string of a
-// counter that starts at the history's message count and advances by one per
+// counter that starts at the history's next position and advances by one per
 // record without an id ("0", "1", ...). Two deliberate fixes: a generated id
 // skips any value the history already holds or the write supplies, so no
 // message is dropped because a caller used numeric ids; and of records
@@ -48,9 +52,9 @@ type Lookup func(ctx context.Context, ids []string) (map[string]bool, error)
 //
 // Rounds need no planning: a message stores its Kind, and LastRounds works
 // the rounds out from the kinds when it reads.
-func MakePlan(ctx context.Context, count int64, recs []Record, lookup Lookup) (Plan, error) {
+func MakePlan(ctx context.Context, next int64, recs []Record, lookup Lookup) (Plan, error) {
 	// The ids to ask about: those supplied, then the candidates for
-	// generated ids, count, count+1, ...
+	// generated ids, next, next+1, ...
 	var supplied map[string]bool // nil unless some record has an id
 	query := make([]string, 0, len(recs))
 	for _, r := range recs {
@@ -64,9 +68,9 @@ func MakePlan(ctx context.Context, count int64, recs []Record, lookup Lookup) (P
 	}
 	nSupplied := len(query)
 	for i := range len(recs) - nSupplied {
-		query = append(query, strconv.FormatInt(count+int64(i), 10))
+		query = append(query, strconv.FormatInt(next+int64(i), 10))
 	}
-	candidates := query[nSupplied:] // candidates[i] is the id for counter count+i
+	candidates := query[nSupplied:] // candidates[i] is the id for counter next+i
 	known, err := lookup(ctx, query)
 	if err != nil {
 		return Plan{}, err
@@ -74,8 +78,8 @@ func MakePlan(ctx context.Context, count int64, recs []Record, lookup Lookup) (P
 
 	plan := Plan{Messages: make([]Planned, 0, len(recs))}
 	var taken map[string]bool // supplied ids this write has used
-	counter := count
-	checkedTo := count + int64(len(candidates)) // lookup was asked about ids below this
+	counter := next
+	checkedTo := next + int64(len(candidates)) // lookup was asked about ids below this
 	for i, r := range recs {
 		if r.HasID {
 			if known[r.ID] || taken[r.ID] {
@@ -88,7 +92,7 @@ func MakePlan(ctx context.Context, count int64, recs []Record, lookup Lookup) (P
 		} else {
 			for {
 				var id string
-				if i := counter - count; i < int64(len(candidates)) {
+				if i := counter - next; i < int64(len(candidates)) {
 					id = candidates[i]
 				} else {
 					id = strconv.FormatInt(counter, 10)
@@ -106,9 +110,9 @@ func MakePlan(ctx context.Context, count int64, recs []Record, lookup Lookup) (P
 				}
 			}
 		}
-		plan.Messages = append(plan.Messages, Planned{Index: i, ID: r.ID, Pos: count + int64(len(plan.Messages))})
+		plan.Messages = append(plan.Messages, Planned{Index: i, ID: r.ID, Pos: next + int64(len(plan.Messages))})
 	}
-	plan.Count = count + int64(len(plan.Messages))
+	plan.Next = next + int64(len(plan.Messages))
 	return plan, nil
 }
 

@@ -244,8 +244,8 @@ func TestHooks(t *testing.T) {
 	if want := []string{"write", "retrieve", "retrieve", "list", "retrieve", "list"}; !slices.Equal(ops, want) {
 		t.Errorf("store calls %q, want %q", ops, want)
 	}
-	if reads != 2 || written != 1 || read != 3 || held == 0 {
-		t.Errorf("%d budgeted reads (want 2), %d written (1), %d read (3), %d bytes held", reads, written, read, held)
+	if reads != 3 || written != 1 || read != 3 || held == 0 {
+		t.Errorf("%d budgeted reads (want 3), %d written (1), %d read (3), %d bytes held", reads, written, read, held)
 	}
 	if _, err := st.Write(t.Context(), "big", []chat.Message{chat.User(strings.Repeat("z", 200))}); err != nil {
 		t.Fatal(err)
@@ -308,7 +308,6 @@ func TestStoreErrors(t *testing.T) {
 		}{
 			{"list_histories", nil},
 			{"read_history", map[string]any{"chat_history_id": "h", "offset": 0}},
-			{"get_message", map[string]any{"chat_history_id": "h", "message_id": "0"}},
 			{"append_messages", map[string]any{"chat_history_id": "h", "messages": jsonRaw(`[{"role":"user","content":[{"text":"hi"}]}]`)}},
 		} {
 			r := s.Call(t, call.tool, call.args)
@@ -316,6 +315,8 @@ func TestStoreErrors(t *testing.T) {
 				t.Errorf("%s with %v: %q, want %s without the details", call.tool, c.err, r.Text, c.code)
 			}
 		}
+		// A store that cannot address messages (no driver.Editor) says so.
+		s.Fails(t, "get_message", map[string]any{"chat_history_id": "h", "message_id": "0"}, "not_supported")
 		_, err = cs.ReadResource(t.Context(), &mcp.ReadResourceParams{URI: mcpserver.URI("h")})
 		var we *jsonrpc.Error
 		if !errors.As(err, &we) || we.Code != jsonrpc.CodeInternalError || strings.Contains(we.Message, "secret") || !strings.Contains(string(we.Data), c.code) {

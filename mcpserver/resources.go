@@ -135,7 +135,7 @@ func (s *server) readResource(ctx context.Context, req *mcp.ReadResourceRequest)
 	}
 	s.tally(0, len(msgs))
 	var b bytes.Buffer
-	transcript.Write(&b, msgs)
+	transcript.Write(&b, msgs, nil)
 	if err := c.hold(b.Len()); err != nil {
 		return nil, s.rpcError(ctx, "resources/read", err)
 	}

@@ -341,11 +341,11 @@ func (s *server) getMessageTool() tool {
 			Name:  GetMessage,
 			Title: "Get one message",
 			Description: "Fetch one message of a chat history by its id, the meta.chat_message_id that read_history gives each message. " +
-				"It reads the history up to the message, so reading the history is cheaper when you need several.",
+				"A store that cannot address single messages answers not_supported; read_history still reads them.",
 			Annotations: readOnly("Get one message"),
 			InputSchema: object([]string{"chat_history_id", "message_id"},
 				historyIDProp,
-				prop{"message_id", &jsonschema.Schema{Type: "string", Description: "The message's meta.chat_message_id."}},
+				prop{"message_id", &jsonschema.Schema{Type: "string", MinLength: ptr(1), Description: "The message's meta.chat_message_id."}},
 				formatProp,
 			),
 			OutputSchema: historyAnswer("message", &jsonschema.Schema{Type: "object", Description: "The message, in the format asked for."}),
@@ -364,25 +364,37 @@ func getMessage(ctx context.Context, c call, a args) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Checked here too: to a read, no MessageID is a read of the last
+	// rounds.
+	if err := chatstore.CheckMessageID(messageID); err != nil {
+		return nil, err
+	}
 	openai, err := a.format()
 	if err != nil {
 		return nil, err
 	}
-	var m chat.Message
-	err = c.do(ctx, "retrieve", func(ctx context.Context) (err error) {
-		m, err = c.Store.Message(ctx, id, messageID)
+	// A read of the one message (Store.Message's), under the read budget.
+	var msgs []chat.Message
+	err = c.read(ctx, func(ctx context.Context, maxBytes int) (err error) {
+		msgs, err = c.Store.Read(ctx, id, chatstore.ReadOptions{MessageID: messageID, MaxBytes: maxBytes})
 		return err
 	})
-	if err != nil {
+	tooLarge := invalid("response_too_large", "the message is over the response limit of "+plural.Bytes(int64(c.o.MaxResponseBytes)))
+	switch {
+	case errors.Is(err, chatstore.ErrTooLarge):
+		return nil, tooLarge
+	case err != nil:
 		return nil, err
+	case len(msgs) != 1:
+		return nil, fmt.Errorf("mcpserver: a read of message %q of history %q gave %d messages", messageID, id, len(msgs))
 	}
 	c.tally(0, 1)
 	b := append(answerHead(id, openai), `"message":`...)
-	if b, err = appendMessage(b, m, openai, "message"); err != nil {
+	if b, err = appendMessage(b, msgs[0], openai, "message"); err != nil {
 		return nil, err
 	}
-	if len(b) > c.o.MaxResponseBytes {
-		return nil, invalid("response_too_large", "the message is over the response limit of "+plural.Bytes(int64(c.o.MaxResponseBytes)))
+	if len(b) > c.o.MaxResponseBytes { // OpenAI's format can be larger
+		return nil, tooLarge
 	}
 	return append(b, '}'), nil
 }

@@ -66,6 +66,11 @@ type Store struct {
 	mu        sync.RWMutex
 	histories map[string]*history
 	closed    bool
+
+	// byMeta indexes histories by metadata pair ("key\x00value"), for
+	// Query. idxMu is taken alone or under a history's lock.
+	idxMu  sync.Mutex
+	byMeta map[string]map[string]struct{}
 }
 
 var (
@@ -107,8 +112,10 @@ func Shared(name string) *Store {
 // than storing did).
 type entry struct {
 	kind       driver.Kind
-	off, idLen int // the id at arena[off:off+idLen], then the JSON up to end
+	deleted    bool // removed by DeleteMessage: skipped by every read
+	off, idLen int  // the id at arena[off:off+idLen], then the JSON up to end
 	end        int
+	createdAt  int64
 }
 
 // chunk holds up to 1<<chunkBits entries and their bytes.
@@ -117,8 +124,9 @@ type chunk struct {
 	arena   []byte
 }
 
-// entries is an append-only list stored in fixed-size chunks, so that
-// appending to a history of millions never copies what it already holds.
+// entries is a list stored in fixed-size chunks, so that appending to a
+// history of millions never copies what it already holds. It only grows,
+// but for truncate; a deleted message stays as a tombstone.
 type entries struct {
 	chunks []chunk
 	n      int
@@ -129,27 +137,45 @@ const chunkBits = 10 // 1024 entries a chunk
 func (es *entries) len() int { return es.n }
 
 // message returns entry i as the driver returns it. The JSON is a slice of
-// the arena, which is only ever appended to, so it stays valid.
+// the arena, whose bytes are never written twice (append only; truncate
+// makes the next append start a new array), so it stays valid.
 func (es *entries) message(i int) driver.Message {
 	c := &es.chunks[i>>chunkBits]
 	e := &c.entries[i&(1<<chunkBits-1)]
-	return driver.Message{ID: string(c.arena[e.off : e.off+e.idLen]), JSON: c.arena[e.off+e.idLen : e.end : e.end], Pos: int64(i), Kind: e.kind}
+	return driver.Message{ID: string(c.arena[e.off : e.off+e.idLen]), JSON: c.arena[e.off+e.idLen : e.end : e.end], Pos: int64(i), Kind: e.kind, CreatedAt: e.createdAt}
 }
 
-// kind returns entry i's kind.
-func (es *entries) kind(i int) driver.Kind {
-	return es.chunks[i>>chunkBits].entries[i&(1<<chunkBits-1)].kind
+func (es *entries) at(i int) *entry {
+	return &es.chunks[i>>chunkBits].entries[i&(1<<chunkBits-1)]
 }
 
-func (es *entries) append(kind driver.Kind, id string, json []byte) {
+func (es *entries) append(kind driver.Kind, id string, json []byte, createdAt int64) {
 	if es.n>>chunkBits == len(es.chunks) {
 		es.chunks = append(es.chunks, chunk{entries: make([]entry, 0, 1<<chunkBits)})
 	}
 	c := &es.chunks[len(es.chunks)-1]
 	off := len(c.arena)
 	c.arena = append(append(c.arena, id...), json...)
-	c.entries = append(c.entries, entry{kind: kind, off: off, idLen: len(id), end: len(c.arena)})
+	c.entries = append(c.entries, entry{kind: kind, off: off, idLen: len(id), end: len(c.arena), createdAt: createdAt})
 	es.n++
+}
+
+// truncate drops the entries from i on. The arena keeps its bytes (a
+// reader may hold slices of them); the next append copies it first.
+func (es *entries) truncate(i int) {
+	if i >= es.n {
+		return
+	}
+	ci := i >> chunkBits
+	es.chunks = es.chunks[:ci+1]
+	c := &es.chunks[ci]
+	k := i & (1<<chunkBits - 1)
+	if k < len(c.entries) {
+		off := c.entries[k].off
+		c.arena = c.arena[:off:off]
+		c.entries = c.entries[:k]
+	}
+	es.n = i
 }
 
 type history struct {
@@ -157,6 +183,13 @@ type history struct {
 	deleted bool // set once the history left the map; writers then retry
 	msgs    entries
 	ids     idSet
+	// count is the messages it holds (entries less tombstones); next the
+	// counter generated ids start from, which never goes back.
+	count, next int64
+	// created is 0 until the history exists (driver.Editor): a message
+	// written, or metadata set.
+	created, updated int64
+	meta             map[string]string
 	// keys are the idempotency keys of keyed writes, and keyOrder the
 	// same keys oldest first: every key is kept for the same TTL, so
 	// the expired ones are always at its front.
@@ -201,7 +234,7 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 	if h.deleted {
 		return 0, nil
 	}
-	return int64(h.msgs.len()), nil
+	return h.count, nil
 }
 
 // Write implements driver.Store.
@@ -302,13 +335,18 @@ func (h *history) held(_ context.Context, ids []string) (map[string]bool, error)
 }
 
 func (h *history) write(ctx context.Context, recs []driver.Record) (int, error) {
-	plan, err := driver.MakePlan(ctx, int64(h.msgs.len()), recs, h.held)
+	plan, err := driver.MakePlan(ctx, h.next, recs, h.held)
 	if err != nil {
 		return 0, err
 	}
 	for _, p := range plan.Messages {
-		h.msgs.append(recs[p.Index].Kind, p.ID, recs[p.Index].JSON)
-		h.ids.add(p.ID)
+		r := &recs[p.Index]
+		h.ids.add(p.ID, h.msgs.len())
+		h.msgs.append(r.Kind, p.ID, r.JSON, r.CreatedAt)
+	}
+	if n := len(plan.Messages); n > 0 {
+		h.next, h.count = plan.Next, h.count+int64(n)
+		h.touch(recs[0].CreatedAt)
 	}
 	return len(plan.Messages), nil
 }
@@ -323,11 +361,13 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 		// every message it steps over.
 		i := h.msgs.len()
 		out, err = driver.LastRounds(rounds, 0, func() (driver.Message, bool, error) {
-			if i == 0 {
-				return driver.Message{}, false, nil
+			for i > 0 {
+				i--
+				if e := h.msgs.at(i); !e.deleted {
+					return driver.Message{Pos: int64(i), Kind: e.kind}, true, nil
+				}
 			}
-			i--
-			return driver.Message{Pos: int64(i), Kind: h.msgs.kind(i)}, true, nil
+			return driver.Message{}, false, nil
 		})
 		for j := range out {
 			out[j] = h.msgs.message(int(out[j].Pos))
@@ -346,7 +386,9 @@ func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]dr
 		to = min(to, h.msgs.len())
 		out := make([]driver.Message, 0, max(0, to-from))
 		for i := from; i < to; i++ {
-			out = append(out, h.msgs.message(i))
+			if !h.msgs.at(i).deleted {
+				out = append(out, h.msgs.message(i))
+			}
 		}
 		return out
 	})
@@ -420,9 +462,10 @@ func (s *Store) detach(ctx context.Context, take func(map[string]*history) map[s
 	}
 	removed := take(s.histories)
 	s.mu.Unlock()
-	for _, h := range removed {
+	for id, h := range removed {
 		h.mu.Lock()
 		h.deleted = true
+		s.index(id, h.meta, nil)
 		h.mu.Unlock()
 	}
 	return nil
@@ -456,7 +499,7 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.His
 		}
 		h := hs[id]
 		h.mu.Lock()
-		n, deleted := int64(h.msgs.len()), h.deleted
+		n, deleted := h.count, h.deleted
 		h.mu.Unlock()
 		if n > 0 && !deleted {
 			out = append(out, driver.History{ID: id, Count: n})

@@ -304,7 +304,7 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 // and a read over maxBytes (> 0) stops at the row that crosses it.
 func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, error) {
 	if span.Rounds == 0 {
-		rows, err := s.pool.Query(ctx, s.q.rangeQ, historyID, span.From, span.To)
+		rows, err := s.pool.Query(ctx, s.q.rangeQ, historyID, span.From, span.Limit, span.Skip)
 		if err != nil {
 			return nil, wrap("range", historyID, err)
 		}
@@ -447,7 +447,7 @@ func (s *Store) all(ctx context.Context, q querier, historyID string, maxBytes i
 
 // Range implements driver.Store: a primary-key range scan.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
-	return s.ReadBounded(ctx, historyID, driver.Span{From: from, To: to}, 0)
+	return s.ReadBounded(ctx, historyID, driver.Span{From: int64(from), Limit: to - from}, 0)
 }
 
 // Delete implements driver.Store: the history and its messages, in one

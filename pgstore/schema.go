@@ -147,7 +147,7 @@ func makeQueries(schema string) queries {
 			"WHERE h.name = $1"),
 		tailAll: r.Replace("SELECT m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
 		rangeQ: r.Replace("SELECT m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
-			"WHERE h.name = $1 AND m.seq >= $2 AND m.seq < $3 ORDER BY m.seq"),
+			"WHERE h.name = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3 OFFSET $4"),
 		// A history goes with its messages and its idempotency keys.
 		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid), " +
 			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)) " +

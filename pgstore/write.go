@@ -210,7 +210,7 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 	}
 	closed := plan.Closers(recs)
 	next := h
-	next.count, next.rounds = plan.Count, h.rounds+closed
+	next.count, next.rounds = plan.Next, h.rounds+closed
 	n := len(plan.Messages)
 	seqs, kinds := make([]int64, n), make([]int16, n)
 	ids := make([]*string, n) // nil: the id is the decimal string of seq

@@ -409,8 +409,11 @@ func FuzzReadQuery(f *testing.F) {
 		if r := send(srv, "GET", list, query, nil); checkAnswer(t, what, r) {
 			var page struct {
 				Histories []struct {
-					ID    *string `json:"chat_history_id"`
-					Count int     `json:"count"`
+					ID        *string           `json:"chat_history_id"`
+					Count     int               `json:"count"`
+					CreatedAt any               `json:"created_at"`
+					UpdatedAt any               `json:"updated_at"`
+					Metadata  map[string]string `json:"metadata"`
 				} `json:"histories"`
 				NextCursor *string `json:"next_cursor"`
 			}
@@ -518,8 +521,11 @@ func FuzzHistoryPath(f *testing.F) {
 func checkHistory(t *testing.T, what string, r reply, id string, count int) {
 	t.Helper()
 	var h struct {
-		ID    *string `json:"chat_history_id"`
-		Count *int    `json:"count"`
+		ID        *string           `json:"chat_history_id"`
+		Count     *int              `json:"count"`
+		CreatedAt any               `json:"created_at"`
+		UpdatedAt any               `json:"updated_at"`
+		Metadata  map[string]string `json:"metadata"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()

@@ -111,9 +111,9 @@ func (s *Server) historyID(r *http.Request, t Tenant) (string, error) {
 	return sp.id, nil
 }
 
-// checkHistoryID checks a history id of tenant t, from a path or an MCP
-// tool's arguments: within the server's limit, and outside the tenants'
-// namespace when there are no tenants.
+// checkHistoryID checks a history id of a request (the path's, a fork's
+// new one, an MCP tool's argument): within the server's limit, and outside
+// the tenants' namespace when there are no tenants.
 func (s *Server) checkHistoryID(id string, t Tenant) error {
 	if len(id) > s.opts.MaxHistoryIDLen {
 		return badRequest("invalid_history_id", fmt.Sprintf("the history id is %d bytes; the limit is %d", len(id), s.opts.MaxHistoryIDLen))
@@ -127,6 +127,43 @@ func (s *Server) checkHistoryID(id string, t Tenant) error {
 	return nil
 }
 
+// listQuery is query for GET /v1/histories, which takes besides its
+// parameters any number of metadata[KEY]=VALUE filters.
+func listQuery(r *http.Request) (url.Values, map[string]string, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, nil, badRequest("invalid_query", "the query string is malformed: "+err.Error())
+	}
+	var filter map[string]string
+	for k, v := range q {
+		name, ok := strings.CutPrefix(k, "metadata[")
+		if !ok {
+			continue
+		}
+		name, ok = strings.CutSuffix(name, "]")
+		switch {
+		case !ok || name == "":
+			return nil, nil, badRequest("invalid_query", fmt.Sprintf("a metadata filter is metadata[KEY]=VALUE, got %q", truncate(k, 100)))
+		case len(v) > 1:
+			return nil, nil, badRequest("invalid_query", fmt.Sprintf("query parameter %q is given %d times", truncate(k, 100), len(v)))
+		case len(name) > chatstore.MaxMetadataKeyLen || len(v[0]) > chatstore.MaxMetadataValueLen:
+			return nil, nil, badRequest("invalid_metadata", fmt.Sprintf("%s: metadata keys are 1 to %d bytes and values at most %d", truncate(k, 100), chatstore.MaxMetadataKeyLen, chatstore.MaxMetadataValueLen))
+		}
+		if filter == nil {
+			filter = map[string]string{}
+		}
+		filter[name] = v[0]
+		delete(q, k)
+	}
+	if len(filter) > chatstore.MaxMetadataPairs {
+		return nil, nil, badRequest("invalid_metadata", fmt.Sprintf("%d metadata filters; a history has at most %d pairs", len(filter), chatstore.MaxMetadataPairs))
+	}
+	if err := checkQuery(q, "limit", "cursor", "prefix", "order", "metadata[KEY]"); err != nil {
+		return nil, nil, err
+	}
+	return q, filter, nil
+}
+
 // query parses the query string, refusing parameters the route does not
 // take (a misspelt last_k must not silently mean the default) and
 // parameters given twice.
@@ -135,18 +172,23 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 	if err != nil {
 		return nil, badRequest("invalid_query", "the query string is malformed: "+err.Error())
 	}
+	return q, checkQuery(q, allowed...)
+}
+
+// checkQuery refuses parameters not allowed and parameters given twice.
+func checkQuery(q url.Values, allowed ...string) error {
 	for k, v := range q {
 		switch {
 		case !slices.Contains(allowed, k):
 			if len(allowed) == 0 {
-				return nil, badRequest("invalid_query", fmt.Sprintf("unknown query parameter %q; this route takes none", truncate(k, 100)))
+				return badRequest("invalid_query", fmt.Sprintf("unknown query parameter %q; this route takes none", truncate(k, 100)))
 			}
-			return nil, badRequest("invalid_query", fmt.Sprintf("unknown query parameter %q; this route takes %s", truncate(k, 100), strings.Join(allowed, ", ")))
+			return badRequest("invalid_query", fmt.Sprintf("unknown query parameter %q; this route takes %s", truncate(k, 100), strings.Join(allowed, ", ")))
 		case len(v) > 1:
-			return nil, badRequest("invalid_query", fmt.Sprintf("query parameter %q is given %d times", k, len(v)))
+			return badRequest("invalid_query", fmt.Sprintf("query parameter %q is given %d times", k, len(v)))
 		}
 	}
-	return q, nil
+	return nil
 }
 
 // format reads ?format=: false for Haystack's format (the default), true for
@@ -324,9 +366,15 @@ func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant)
 	if err != nil {
 		return err
 	}
-	ms, err := s.members(w, r, "messages")
+	ms, err := s.members(w, r, "messages", "metadata")
 	if err != nil {
 		return err
+	}
+	var changes map[string]*string
+	if raw, ok := ms["metadata"]; ok {
+		if changes, err = metadataChanges(raw.Raw); err != nil {
+			return err
+		}
 	}
 	raw, ok := ms["messages"]
 	if !ok {
@@ -343,10 +391,27 @@ func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant)
 		n        int
 		replayed bool
 	)
-	if key, ok := r.Header[idempotencyKeyHeader]; ok {
-		if len(key) > 1 {
-			return badRequest("invalid_idempotency_key", fmt.Sprintf("the request has %d %s headers; send one", len(key), idempotencyKeyHeader))
+	key, keyed := r.Header[idempotencyKeyHeader]
+	if len(key) > 1 {
+		return badRequest("invalid_idempotency_key", fmt.Sprintf("the request has %d %s headers; send one", len(key), idempotencyKeyHeader))
+	}
+	if keyed {
+		if err := chatstore.CheckIdempotencyKey(key[0]); err != nil {
+			return err
 		}
+	}
+	if len(changes) > 0 {
+		// Metadata first, merged as PATCH merges it: a history is created
+		// with it. If the write then fails, the metadata stays set.
+		err = s.timed(r.Context(), "set_metadata", func(ctx context.Context) error {
+			_, err := c.store.SetMetadata(ctx, c.id, changes)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if keyed {
 		err = s.timed(r.Context(), "write", func(ctx context.Context) (err error) {
 			n, replayed, err = c.store.WriteIdempotent(ctx, c.id, key[0], msgs)
 			return err
@@ -372,22 +437,36 @@ func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant)
 }
 
 func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	c, err := s.history(r, t, "last_k", "offset", "limit", "format", "require_tool_call_ids")
+	c, err := s.history(r, t, "last_k", "offset", "limit", "after", "format", "require_tool_call_ids", "include")
 	if err != nil {
 		return err
 	}
 	q := c.query
 	// Either the last rounds (last_k, Haystack's retrieve) or a range of
-	// positions (offset and limit, for paging).
+	// positions (offset and limit, for paging), or the messages after one
+	// (after and limit, paging by cursor).
 	sel := chatstore.ReadOptions{LastK: c.store.DefaultLastK()}
+	if sel.CreatedAt, err = includeParam(c); err != nil {
+		return err
+	}
 	_, hasOffset := q["offset"]
 	_, hasLimit := q["limit"]
-	if hasOffset || hasLimit {
+	after, hasAfter := q["after"]
+	if hasOffset || hasLimit || hasAfter {
 		if _, ok := q["last_k"]; ok {
-			return badRequest("invalid_query", `give either "last_k" (the last rounds) or "offset" and "limit" (a range of positions), not both`)
+			return badRequest("invalid_query", `give either "last_k" (the last rounds) or "offset"/"after" and "limit" (a page), not both`)
+		}
+		if hasOffset && hasAfter {
+			return badRequest("invalid_query", `give either "offset" (a position) or "after" (a message id), not both`)
 		}
 		if sel.Offset, sel.Limit, err = rangeParams(q); err != nil {
 			return err
+		}
+		if hasAfter {
+			if err := chatstore.CheckMessageID(after[0]); err != nil {
+				return err
+			}
+			sel.After = after[0]
 		}
 	} else if v, ok := q["last_k"]; ok {
 		if sel.LastK, err = chatstore.ParseLastK(v[0]); err != nil {
@@ -674,27 +753,6 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 	return s.writeMessageList(w, r, msgs, c.out)
 }
 
-func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	c, err := s.history(r, t)
-	if err != nil {
-		return err
-	}
-	var n int
-	err = s.timed(r.Context(), "count", func(ctx context.Context) (err error) {
-		n, err = c.store.Count(ctx, c.id)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	b := []byte(`{"chat_history_id":`)
-	b, _ = jsonx.AppendString(b, c.id, jsonx.Compact)
-	b = append(b, `,"count":`...)
-	b = strconv.AppendInt(b, int64(n), 10)
-	writeJSON(w, http.StatusOK, append(b, "}\n"...))
-	return nil
-}
-
 func (s *Server) deleteHistory(w http.ResponseWriter, r *http.Request, t Tenant) error {
 	c, err := s.history(r, t)
 	if err != nil {
@@ -723,14 +781,21 @@ func (s *Server) deleteAll(w http.ResponseWriter, r *http.Request, t Tenant) err
 }
 
 func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	q, err := query(r, "limit", "cursor", "prefix")
+	q, filter, err := listQuery(r)
 	if err != nil {
 		return err
 	}
 	if p := q.Get("prefix"); p != "" && (len(p) > s.opts.MaxHistoryIDLen || chatstore.CheckHistoryID(p) != nil) {
 		return badRequest("invalid_query", fmt.Sprintf("prefix must be the start of a valid history id (UTF-8, no NUL, at most %d bytes)", s.opts.MaxHistoryIDLen))
 	}
-	opts := chatstore.ListOptions{Cursor: q.Get("cursor"), Prefix: q.Get("prefix")}
+	opts := chatstore.ListOptions{Cursor: q.Get("cursor"), Prefix: q.Get("prefix"), Metadata: filter}
+	switch o := q.Get("order"); o {
+	case "", "id":
+	case "updated_at":
+		opts.Order = chatstore.ByUpdated
+	default:
+		return badRequest("invalid_query", fmt.Sprintf(`order must be "id" (the default) or "updated_at" (the most recently changed first), got %q`, truncate(o, 100)))
+	}
 	if v, ok := q["limit"]; ok {
 		n, big, ok := num.Parse(v[0])
 		if !ok || big || n < 1 || n > chatstore.MaxListLimit {
@@ -751,11 +816,7 @@ func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant)
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"chat_history_id":`...)
-		b, _ = jsonx.AppendString(b, h.ID, jsonx.Compact)
-		b = append(b, `,"count":`...)
-		b = strconv.AppendInt(b, int64(h.Count), 10)
-		b = append(b, '}')
+		b = appendInfo(b, h)
 	}
 	b = append(b, `],"next_cursor":`...)
 	if page.NextCursor == "" {

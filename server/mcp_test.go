@@ -119,7 +119,7 @@ func TestMCPTenants(t *testing.T) {
 	if len(m.Messages) != 0 {
 		t.Errorf("globex reads acme's history: %+v", m.Messages)
 	}
-	globex.Fails(t, "get_message", map[string]any{"chat_history_id": "acme-only", "message_id": "0"}, "not_found")
+	globex.Fails(t, "get_message", map[string]any{"chat_history_id": "acme-only", "message_id": "0"}, "message_not_found")
 	for _, id := range []string{"tenant:acme:chat", "../acme/chat"} {
 		globex.OK(t, "read_history", map[string]any{"chat_history_id": id}, &m)
 		if len(m.Messages) != 0 {
@@ -345,11 +345,16 @@ func TestMCPDocumented(t *testing.T) {
 	}
 }
 
-// stalled is a store whose reads never answer: they end when their
-// context does.
+// stalled is a store whose reads and listings never answer: they end
+// when their context does.
 type stalled struct{ driver.Store }
 
 func (stalled) Range(ctx context.Context, _ string, _, _ int) ([]driver.Message, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (stalled) List(ctx context.Context, _ string, _ int) ([]driver.History, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
@@ -368,5 +373,5 @@ func TestMCPStoreTimeout(t *testing.T) {
 	}
 	s, _ := mcptest.Tools(t, connectMCP(t, serveHTTP(t, srv), "", ""))
 	s.Fails(t, "read_history", map[string]any{"chat_history_id": "h", "offset": 0}, "store_timeout", "retry later")
-	s.Fails(t, "get_message", map[string]any{"chat_history_id": "h", "message_id": "0"}, "store_timeout")
+	s.Fails(t, "list_histories", nil, "store_timeout")
 }

@@ -151,10 +151,15 @@ var routes = []route{
 	{"GET", "/v1/histories", (*Server).listHistories, true, false},
 	{"DELETE", "/v1/histories", (*Server).deleteAll, true, true},
 	{"GET", "/v1/histories/{history_id}", (*Server).getHistory, true, false},
+	{"PATCH", "/v1/histories/{history_id}", (*Server).patchHistory, true, true},
 	{"DELETE", "/v1/histories/{history_id}", (*Server).deleteHistory, true, true},
 	{"GET", "/v1/histories/{history_id}/messages", (*Server).readMessages, true, false},
 	{"POST", "/v1/histories/{history_id}/messages", (*Server).writeMessages, true, true},
+	{"DELETE", "/v1/histories/{history_id}/messages", (*Server).truncate, true, true},
+	{"GET", "/v1/histories/{history_id}/messages/{message_id}", (*Server).getMessage, true, false},
+	{"DELETE", "/v1/histories/{history_id}/messages/{message_id}", (*Server).deleteMessage, true, true},
 	{"POST", "/v1/histories/{history_id}/context", (*Server).context, true, false},
+	{"POST", "/v1/histories/{history_id}/fork", (*Server).fork, true, true},
 	// MCP: a read-only token's requests get only the tools that read.
 	{"POST", "/mcp", (*Server).serveMCP, true, false},
 }
@@ -254,7 +259,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "invalid_history_id", "the history id is not validly percent-encoded in the path")
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), pathKey{}, sentPath{id: id, path: sent}))
+		sp := sentPath{id: id, path: sent}
+		// A message id in the path is taken as sent too, for the same
+		// reasons: ids such as "a/b", "." or ".." must reach the handler.
+		if rest, ok := strings.CutPrefix(suffix, messagesSegment); ok && hasSuffix && rest != "" {
+			escaped, tail, hasTail := strings.Cut(rest, "/")
+			if sp.messageID, err = url.PathUnescape(escaped); err != nil {
+				writeError(w, http.StatusBadRequest, "invalid_message_id", "the message id is not validly percent-encoded in the path")
+				return
+			}
+			suffix = messagesSegment + idPlaceholder
+			if hasTail {
+				suffix += "/" + tail
+			}
+		}
+		r = r.WithContext(context.WithValue(r.Context(), pathKey{}, sp))
 		u := *r.URL
 		u.Path, u.RawPath = historiesPrefix+idPlaceholder, ""
 		if hasSuffix {
@@ -274,8 +293,9 @@ func noRouteMsg(method, path string) string {
 }
 
 // sentPath is what ServeHTTP took from a history route's path as it was
-// sent: the history id, and the path itself for messages.
-type sentPath struct{ id, path string }
+// sent: the history id, the message id (on routes of one message), and the
+// path itself for messages.
+type sentPath struct{ id, messageID, path string }
 
 // pathKey is the context key of a sentPath.
 type pathKey struct{}
@@ -290,6 +310,7 @@ func escapedPath(r *http.Request) string {
 
 const (
 	historiesPrefix = "/v1/histories/"
+	messagesSegment = "messages/"
 	idPlaceholder   = "id" // any canonical path segment
 )
 

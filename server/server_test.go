@@ -179,7 +179,7 @@ func TestWriteReadCountDelete(t *testing.T) {
 		t.Errorf("unknown history returned %d", n)
 	}
 	r = f.do("GET", "/v1/histories/s%2F1", "")
-	if r.code != 200 || string(r.body) != `{"chat_history_id":"s/1","count":6}`+"\n" {
+	if r.code != 200 || !strings.HasPrefix(string(r.body), `{"chat_history_id":"s/1","count":6,"created_at":"`) || !strings.HasSuffix(string(r.body), `"metadata":{}}`+"\n") {
 		t.Errorf("count: %d %s", r.code, r.body)
 	}
 	if r := f.do("DELETE", "/v1/histories/s%2F1", ""); r.code != 204 || len(r.body) != 0 {
@@ -535,10 +535,10 @@ viewer viewer-token-0123456789 read-only
 		t.Errorf("beta sees %v", got)
 	}
 	r := f.do("GET", "/v1/histories", "", beta...)
-	if string(r.body) != `{"histories":[{"chat_history_id":"same","count":2}],"next_cursor":null}`+"\n" {
+	if !strings.HasPrefix(string(r.body), `{"histories":[{"chat_history_id":"same","count":2,`) || strings.Count(string(r.body), "chat_history_id") != 1 {
 		t.Errorf("beta's listing: %s", r.body)
 	}
-	if r := f.do("GET", "/v1/histories/same", "", alpha...); string(r.body) != `{"chat_history_id":"same","count":1}`+"\n" {
+	if r := f.do("GET", "/v1/histories/same", "", alpha...); !strings.HasPrefix(string(r.body), `{"chat_history_id":"same","count":1,`) {
 		t.Errorf("alpha's count: %s", r.body)
 	}
 	// A read-only token reads but cannot change anything.

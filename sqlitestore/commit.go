@@ -25,9 +25,20 @@ type request struct {
 // histRow is a history's bookkeeping row.
 type histRow struct {
 	hid       int64
-	count     int64
+	count     int64 // messages held
+	next      int64 // next_seq: the position counter, which never goes back
 	callerIDs int64 // messages stored with a caller's id
+	created   int64
+	updated   int64
 }
+
+// positional reports whether the history's ids are exactly "0" to
+// count-1, so that driver.PositionalLookup answers for it: it never held a
+// caller's id nor lost a message.
+func (r histRow) positional() bool { return r.callerIDs == 0 && r.count == r.next }
+
+// touch records a change at now.
+func (r *histRow) touch(now int64) { r.updated = max(r.updated, now) }
 
 // maxCached bounds the commit loop's cache of history rows.
 const maxCached = 10_000
@@ -70,11 +81,28 @@ func (t *txn) row(name string) (histRow, bool, error) {
 		}
 	}
 	var r histRow
-	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.count, &r.callerIDs)
+	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.count, &r.next, &r.callerIDs, &r.created, &r.updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
 	return r, err == nil, err
+}
+
+// create inserts a history's row, with r's bookkeeping, and sets r.hid.
+func (t *txn) create(name string, r *histRow) error {
+	return t.stmt(t.s.stmts.newHistory).QueryRowContext(t.ctx, name, r.count, r.next, r.callerIDs, r.created, r.updated).Scan(&r.hid)
+}
+
+// save flushes the bookkeeping of the histories changed in this
+// transaction to their rows: once per history and transaction, however
+// many of its writes the transaction holds.
+func (t *txn) save() error {
+	for _, r := range t.pending {
+		if _, err := t.stmt(t.s.stmts.saveHistory).ExecContext(t.ctx, r.hid, r.count, r.next, r.callerIDs, r.updated); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // forget records that a history was deleted in this transaction.
@@ -235,6 +263,10 @@ func (s *Store) runTx(requests []*request) error {
 			return err
 		}
 	}
+	if err := t.save(); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		// The outcome of a failed COMMIT is not always "nothing" (an I/O
 		// error part way through a WAL write): do not trust the cache
@@ -325,8 +357,11 @@ func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record)
 	if err != nil {
 		return driver.Outcome{}, err
 	}
-	if r, _, err = t.row(historyID); err != nil { // the history exists now
+	if r, ok, err = t.row(historyID); err != nil {
 		return driver.Outcome{}, err
+	}
+	if !ok { // nothing stored, so no history to keep the key with
+		return driver.Outcome{Written: n, Fingerprint: key.Fingerprint}, nil
 	}
 	if _, err := t.stmt(s.stmts.keyPut).ExecContext(ctx, r.hid, key.Key, key.Fingerprint, n, now+key.TTL.Milliseconds()); err != nil {
 		return driver.Outcome{}, err
@@ -336,35 +371,39 @@ func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record)
 
 // write appends recs to a history.
 func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
-	ctx, s := t.ctx, t.s
+	ctx := t.ctx
 	r, ok, err := t.row(historyID)
 	if err != nil {
 		return 0, err
 	}
-	if !ok {
-		if err := t.stmt(s.stmts.newHistory).QueryRowContext(ctx, historyID, time.Now().UnixMilli()).Scan(&r.hid); err != nil {
-			return 0, err
-		}
-	}
 	lookup := driver.PositionalLookup(r.count)
-	if r.callerIDs > 0 {
+	if !r.positional() {
 		lookup = func(ctx context.Context, ids []string) (map[string]bool, error) {
 			return heldIDs(ctx, t.tx, r.hid, ids)
 		}
 	}
-	plan, err := driver.MakePlan(ctx, r.count, recs, lookup)
+	plan, err := driver.MakePlan(ctx, r.next, recs, lookup)
 	if err != nil {
 		return 0, err
 	}
 	if len(plan.Messages) == 0 {
-		return 0, nil
+		return 0, nil // and a history that did not exist still does not
 	}
 	for _, p := range plan.Messages {
 		if recs[p.Index].HasID {
 			r.callerIDs++
 		}
 	}
-	r.count = plan.Count
+	now := recs[plan.Messages[0].Index].CreatedAt
+	r.count += int64(len(plan.Messages))
+	r.next = plan.Next
+	r.touch(now)
+	if !ok {
+		r.created = now
+		if err := t.create(historyID, &r); err != nil {
+			return 0, err
+		}
+	}
 	if err := t.insertMessages(r, recs, plan.Messages); err != nil {
 		return 0, err
 	}
@@ -376,8 +415,7 @@ func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
 // rather than per message, well under SQLite's limit on parameters.
 const insertBatch = 100
 
-// insertMessages inserts the planned messages, each row carrying r, the
-// history's state after the write.
+// insertMessages inserts the planned messages into history r.
 func (t *txn) insertMessages(r histRow, recs []driver.Record, msgs []driver.Planned) error {
 	ctx, s := t.ctx, t.s
 	for len(msgs) > 0 {
@@ -390,7 +428,7 @@ func (t *txn) insertMessages(r histRow, recs []driver.Record, msgs []driver.Plan
 			}
 			// The body goes in as TEXT, so SQL users can query it with
 			// json_extract(body, '$.role').
-			args = append(args, r.hid, p.Pos, recs[p.Index].Kind, id, string(recs[p.Index].JSON), r.callerIDs)
+			args = append(args, r.hid, p.Pos, recs[p.Index].Kind, id, string(recs[p.Index].JSON), recs[p.Index].CreatedAt)
 		}
 		var err error
 		switch n {

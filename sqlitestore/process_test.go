@@ -19,6 +19,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
@@ -33,6 +34,12 @@ func TestMain(m *testing.M) { proctest.Main(m, childEnv, child) }
 // child runs as "crash PATH HISTORY": write until killed, acknowledging each
 // write on stdout.
 func child(args []string) error {
+	if len(args) == 3 && args[0] == "editwrite" {
+		return editWriter(args[1], args[2])
+	}
+	if len(args) == 3 && args[0] == "edit" {
+		return editor(args[1], args[2])
+	}
 	if len(args) != 3 || args[0] != "crash" {
 		return fmt.Errorf("unknown role %q", args)
 	}
@@ -201,4 +208,137 @@ func TestTwoProcessesOneHistory(t *testing.T) {
 	// process sleeps a millisecond or more while the holder takes the lock
 	// again), so how often they alternate varies; it is only reported.
 	t.Logf("the processes took turns %d times", turns)
+}
+
+// editWriter runs as "editwrite PATH N": N writes of three messages to
+// history "e", their texts "BATCH-INDEX".
+func editWriter(path, batches string) error {
+	n, err := strconv.Atoi(batches)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := chatstore.Open(ctx, "sqlite://"+filepath.ToSlash(path), nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for i := range n {
+		msgs := []chat.Message{chat.User(fmt.Sprint(i, "-0")), chat.Assistant(fmt.Sprint(i, "-1")), chat.User(fmt.Sprint(i, "-2"))}
+		if w, err := st.Write(ctx, "e", msgs); err != nil || w != 3 {
+			return fmt.Errorf("write %d: wrote %d: %w", i, w, err)
+		}
+	}
+	return nil
+}
+
+// editor runs as "edit PATH N": N times, it deletes the next to last
+// message of history "e", or every tenth time truncates from it, and
+// prints "removed K" for the messages it removed.
+func editor(path, times string) error {
+	n, err := strconv.Atoi(times)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := chatstore.Open(ctx, "sqlite://"+filepath.ToSlash(path), nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for i := range n {
+		msgs, err := st.Read(ctx, "e", chatstore.ReadOptions{LastK: 2})
+		if err != nil {
+			return err
+		}
+		removed := 0
+		if len(msgs) >= 2 {
+			id := msgs[len(msgs)-2].Meta[chatstore.MessageIDKey].(string)
+			if i%10 == 9 {
+				removed, err = st.Truncate(ctx, "e", id)
+			} else if err = st.DeleteMessage(ctx, "e", id); err == nil {
+				removed = 1
+			}
+			if err != nil {
+				return fmt.Errorf("removing %s: %w", id, err)
+			}
+		}
+		fmt.Println("removed", removed)
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+// TestEditWhileAnotherProcessWrites: one process deletes and truncates
+// messages of a history while another writes to it; what is left is what
+// was written less what was removed, in order, with unique ids that are
+// never reused, and the count agrees.
+func TestEditWhileAnotherProcessWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "edit.db")
+	s, err := sqlitestore.Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	const batches, edits = 600, 150
+	writer, wout := startChild(t, fmt.Sprintf("editwrite %s %d", path, batches))
+	ed, eout := startChild(t, fmt.Sprintf("edit %s %d", path, edits))
+	go io.Copy(io.Discard, wout)
+	removed := 0
+	sc := bufio.NewScanner(eout)
+	for sc.Scan() {
+		var n int
+		if _, err := fmt.Sscanf(sc.Text(), "removed %d", &n); err != nil {
+			t.Fatalf("editor said %q", sc.Text())
+		}
+		removed += n
+	}
+	if err := ed.Wait(); err != nil {
+		t.Fatalf("editor: %v", err)
+	}
+	if err := writer.Wait(); err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	if removed == 0 {
+		t.Fatal("the editor removed nothing")
+	}
+	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	msgs, err := st.RetrieveLast(t.Context(), "e", chatstore.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 3*batches-removed {
+		t.Errorf("%d messages left, want %d written less %d removed", len(msgs), 3*batches, removed)
+	}
+	if n, err := st.Count(t.Context(), "e"); err != nil || n != len(msgs) {
+		t.Errorf("count %d (%v), %d messages", n, err, len(msgs))
+	}
+	ids := map[any]bool{}
+	prev := -1
+	for _, m := range msgs {
+		id := m.Meta[chatstore.MessageIDKey]
+		if ids[id] {
+			t.Fatalf("id %v twice", id)
+		}
+		ids[id] = true
+		text, _ := m.Text()
+		b, j, _ := strings.Cut(text, "-")
+		k, _ := strconv.Atoi(b)
+		jj, _ := strconv.Atoi(j)
+		pos := 3*k + jj
+		if pos <= prev {
+			t.Fatalf("%q after message %d: out of order", text, prev)
+		}
+		prev = pos
+		// One writer, and positions never go back: each message's id is
+		// the position it was written at, whatever was removed before.
+		if id != strconv.Itoa(pos) {
+			t.Fatalf("%q has id %v, want %d: an id was reused", text, id, pos)
+		}
+	}
+	t.Logf("%d written, %d removed", 3*batches, removed)
 }

@@ -86,6 +86,41 @@ var migrations = []string{
 	ALTER TABLE messages DROP COLUMN rounds;
 	ALTER TABLE messages DROP COLUMN open;
 	ALTER TABLE messages DROP COLUMN open_start;`,
+
+	// 4 → 5: histories that can be edited (driver.Editor). Once messages
+	// can be deleted or truncated, the newest message row no longer tells
+	// a history's count or its next position, so the bookkeeping moves to
+	// the history's row: count (messages held), next_seq (the position
+	// counter, which never goes back, so a generated id is never reused),
+	// caller_ids (messages written with a caller's id: lookups then query
+	// the ids; so do they once count < next_seq) and updated_at. A history
+	// exists exactly while its row does: a write creates the row only if it
+	// stores a message, metadata or a fork creates it, and truncating to
+	// nothing keeps it. Rows without messages were invisible before and
+	// are deleted; the others get the migration's time as created_at when
+	// they had none (before version 2) and as updated_at. Each message row
+	// gets its created_at (0 for those written before), and metadata pairs
+	// get a table of their own, indexed by (key, value) to find a user's
+	// histories without scanning them all.
+	`ALTER TABLE histories ADD COLUMN count INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE histories ADD COLUMN next_seq INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE histories ADD COLUMN caller_ids INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE histories ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+	DELETE FROM histories WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.hid = histories.hid);
+	UPDATE histories SET (count, next_seq, caller_ids) =
+		(SELECT m.seq + 1, m.seq + 1, m.caller_ids FROM messages m WHERE m.hid = histories.hid ORDER BY m.seq DESC LIMIT 1);
+	UPDATE histories SET updated_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+	UPDATE histories SET created_at = updated_at WHERE created_at = 0;
+	ALTER TABLE messages DROP COLUMN caller_ids;
+	ALTER TABLE messages ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX histories_by_updated ON histories (updated_at DESC, name);
+	CREATE TABLE metadata (
+		hid   INTEGER NOT NULL REFERENCES histories (hid) ON DELETE CASCADE,
+		key   TEXT NOT NULL,
+		value TEXT NOT NULL,
+		PRIMARY KEY (hid, key)
+	) WITHOUT ROWID;
+	CREATE INDEX metadata_by_pair ON metadata (key, value, hid);`,
 }
 
 // schemaVersion is the version this code reads and writes.

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
@@ -131,9 +133,10 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if v := pragmaInt(t, db, "user_version"); v != schemaVersion {
 		t.Errorf("user_version = %d after migration, want %d", v, schemaVersion)
 	}
-	// The column version 2 added exists (0 for histories created before).
+	// The column version 2 added exists: 0 for histories created before,
+	// until version 5 gave them the migration's time.
 	var created int64
-	if err := db.QueryRow("SELECT created_at FROM histories WHERE name = 'old'").Scan(&created); err != nil || created != 0 {
+	if err := db.QueryRow("SELECT created_at FROM histories WHERE name = 'old'").Scan(&created); err != nil || created == 0 {
 		t.Errorf("created_at = %d, %v", created, err)
 	}
 	if _, err := st.Write(t.Context(), "new", []chat.Message{chat.User("x")}); err != nil {
@@ -320,3 +323,147 @@ func TestMigrateToVersion4(t *testing.T) {
 		t.Error("column round is still there")
 	}
 }
+
+// TestMigrateToVersion5 writes histories as version 4 left them (the
+// bookkeeping on the newest message row, a history row without messages
+// left by a write that stored nothing), opens the file with this version,
+// and checks counts, reads, ids, and that the editing operations work on
+// the old histories.
+func TestMigrateToVersion5(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v4.db")
+	db := rawDB(t, path)
+	if err := migrate(t.Context(), db, 4); err != nil {
+		t.Fatal(err)
+	}
+	user := func(text string) string { b, _ := chat.User(text).MarshalJSON(); return string(b) }
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO histories (hid, name, created_at) VALUES (1, 'plain', 1000), (2, 'named', 0), (3, 'empty', 3000)`, nil},
+		{`INSERT INTO messages (hid, seq, kind, message_id, body, caller_ids) VALUES
+			(1, 0, 0, NULL, ?1, 0), (1, 1, 1, NULL, ?2, 0), (1, 2, 0, NULL, ?3, 0),
+			(2, 0, 0, NULL, ?1, 0), (2, 1, 0, 'q1', ?2, 1), (2, 2, 1, NULL, ?3, 1)`,
+			[]any{user("m0"), user("m1"), user("m2")}},
+	} {
+		if _, err := db.Exec(q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	before := time.Now().UnixMilli()
+	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(path), nil)
+	if err != nil {
+		t.Fatalf("opening a version 4 file: %v", err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	idsOf := func(h string) []string {
+		t.Helper()
+		msgs, err := st.ReadStored(ctx, h, chatstore.ReadOptions{LastK: chatstore.All})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range msgs {
+			ids = append(ids, m.Message.Meta[chatstore.MessageIDKey].(string))
+			if text, _ := m.Message.Text(); strings.HasPrefix(text, "m") != m.CreatedAt.IsZero() {
+				t.Errorf("%s: message %q has time %v: only those written before version 5 have none", h, text, m.CreatedAt)
+			}
+		}
+		return ids
+	}
+	if got := idsOf("plain"); !slices.Equal(got, []string{"0", "1", "2"}) {
+		t.Errorf("plain: %v", got)
+	}
+	if got := idsOf("named"); !slices.Equal(got, []string{"0", "q1", "2"}) {
+		t.Errorf("named: %v", got)
+	}
+	info, ok, err := st.Info(ctx, "plain")
+	if err != nil || !ok || info.Count != 3 || info.CreatedAt.UnixMilli() != 1000 || info.UpdatedAt.UnixMilli() < before || info.Metadata == nil {
+		t.Errorf("plain's info: %+v %v %v", info, ok, err)
+	}
+	if info, ok, err := st.Info(ctx, "named"); err != nil || !ok || info.Count != 3 || info.CreatedAt.UnixMilli() < before {
+		t.Errorf("named's info (no created_at before): %+v %v %v", info, ok, err)
+	}
+	if _, ok, _ := st.Info(ctx, "empty"); ok {
+		t.Error("a history row without messages, invisible in version 4, exists")
+	}
+	page, err := st.List(ctx, chatstore.ListOptions{})
+	if err != nil || len(page.Histories) != 2 || page.Histories[0].ID != "named" || page.Histories[1].ID != "plain" {
+		t.Errorf("list: %+v %v", page, err)
+	}
+	if m, err := st.Message(ctx, "named", "q1"); err != nil {
+		t.Errorf("Message q1: %v", err)
+	} else if text, _ := m.Message.Text(); text != "m1" {
+		t.Errorf("Message q1 = %q", text)
+	}
+	// Writes continue the ids; a caller's id already held is skipped.
+	write := func(h string, msgs ...chat.Message) int {
+		t.Helper()
+		n, err := st.Write(ctx, h, msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	q1 := chat.User("again")
+	q1.Meta = map[string]any{chatstore.MessageIDKey: "q1"}
+	if n := write("named", q1, chat.Assistant("a")); n != 1 {
+		t.Errorf("wrote %d to named, want 1 (q1 is held)", n)
+	}
+	write("plain", chat.Assistant("a"))
+	if got := idsOf("plain"); !slices.Equal(got, []string{"0", "1", "2", "3"}) {
+		t.Errorf("plain after a write: %v", got)
+	}
+	if got := idsOf("named"); !slices.Equal(got, []string{"0", "q1", "2", "3"}) {
+		t.Errorf("named after a write: %v", got)
+	}
+	// The editing operations on the old histories.
+	if err := st.DeleteMessage(ctx, "plain", "3"); err != nil {
+		t.Fatal(err)
+	}
+	write("plain", chat.Assistant("b"))
+	if got := idsOf("plain"); !slices.Equal(got, []string{"0", "1", "2", "4"}) {
+		t.Errorf("plain after delete and write: %v", got)
+	}
+	if n, err := st.Truncate(ctx, "named", "q1"); err != nil || n != 3 {
+		t.Errorf("truncate named from q1: %d %v", n, err)
+	}
+	if n := write("named", q1); n != 1 {
+		t.Errorf("writing q1 again after truncating it wrote %d", n)
+	}
+	if got := idsOf("named"); !slices.Equal(got, []string{"0", "q1"}) {
+		t.Errorf("named after truncate and write: %v", got)
+	}
+	if _, err := st.SetMetadata(ctx, "plain", map[string]*string{"user_id": ptr("u-1")}); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Fork(ctx, "plain", "fork", "1"); err != nil || info.Count != 2 || info.Metadata["user_id"] != "u-1" {
+		t.Errorf("fork: %+v %v", info, err)
+	}
+	write("fork", chat.User("c"))
+	if got := idsOf("fork"); !slices.Equal(got, []string{"0", "1", "5"}) {
+		t.Errorf("fork after a write: %v", got)
+	}
+	page, err = st.List(ctx, chatstore.ListOptions{Order: chatstore.ByUpdated, Metadata: map[string]string{"user_id": "u-1"}})
+	if err != nil || len(page.Histories) != 2 || page.Histories[0].ID != "fork" || page.Histories[1].ID != "plain" {
+		t.Errorf("list by user: %+v %v", page, err)
+	}
+	for h, want := range map[string]int{"plain": 4, "named": 2, "fork": 3} {
+		if n, err := st.Count(ctx, h); err != nil || n != want {
+			t.Errorf("count of %s: %d %v, want %d", h, n, err, want)
+		}
+	}
+	db = rawDB(t, path)
+	if _, err := db.Exec(`SELECT caller_ids FROM messages`); err == nil {
+		t.Error("messages.caller_ids is still there")
+	}
+	var count, next int64
+	if err := db.QueryRow(`SELECT count, next_seq FROM histories WHERE name = 'plain'`).Scan(&count, &next); err != nil || count != 4 || next != 5 {
+		t.Errorf("plain's row: count %d, next_seq %d, %v", count, next, err)
+	}
+}
+
+func ptr(s string) *string { return &s }

@@ -114,6 +114,9 @@ type Store struct {
 	cache       map[string]histRow
 	dataVersion int64
 
+	queryMu sync.Mutex
+	queries map[string]*sql.Stmt // Query's statements (queryStmt)
+
 	// life is the context of the commit loop's transactions: Open's,
 	// without its cancellation. A transaction serves every request of its
 	// group, so no one caller's context may end it; each request's own
@@ -134,6 +137,7 @@ var (
 	_ driver.PrefixDeleter = (*Store)(nil)
 	_ driver.KeyedWriter   = (*Store)(nil)
 	_ driver.BoundedReader = (*Store)(nil)
+	_ driver.Editor        = (*Store)(nil)
 )
 
 // Open opens (creating it if needed) the database file at path, creating or
@@ -195,6 +199,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	s := &Store{
 		stmts:   st,
 		cache:   map[string]histRow{},
+		queries: map[string]*sql.Stmt{},
 		path:    path,
 		readers: readers,
 		writer:  writer,
@@ -254,6 +259,11 @@ func (s *Store) Close() error {
 		s.txMu.Lock() // wait for a fast-path transaction to finish
 		defer s.txMu.Unlock()
 		s.stmts.close()
+		s.queryMu.Lock()
+		for _, st := range s.queries {
+			st.Close()
+		}
+		s.queryMu.Unlock()
 		s.closeErr = errors.Join(s.writer.Close(), s.readers.Close())
 	})
 	return s.closeErr
@@ -308,7 +318,7 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 
 // Range implements driver.Store.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
-	return s.ReadBounded(ctx, historyID, driver.Span{From: from, To: to}, 0)
+	return s.ReadBounded(ctx, historyID, driver.Span{From: int64(from), Limit: to - from}, 0)
 }
 
 // ReadBounded implements driver.BoundedReader: rows are read one at a
@@ -324,12 +334,12 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 		out, err := driver.LastRounds(span.Rounds, maxBytes, scanRows(rows))
 		return out, s.wrap("retrieve", historyID, err)
 	}
-	rows, err := s.stmts.rangeQ.QueryContext(ctx, historyID, span.From, span.To)
+	rows, err := s.stmts.rangeQ.QueryContext(ctx, historyID, span.From, span.Limit, span.Skip)
 	if err != nil {
 		return nil, s.wrap("range", historyID, err)
 	}
 	defer rows.Close()
-	out := make([]driver.Message, 0, min(span.To-span.From, 256))
+	out := make([]driver.Message, 0, min(span.Limit, 256))
 	size := 0
 	next := scanRows(rows)
 	for {
@@ -347,22 +357,22 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 	}
 }
 
-// scanRows reads rows of (seq, kind, id, body), one a call, ending with
+// scanRows reads rows of messageColumns, one a call, ending with
 // rows.Err(). Its scan targets are allocated once, not once a row.
 func scanRows(rows *sql.Rows) driver.Next {
 	var (
-		pos, kind int64 // kind not as driver.Kind: database/sql converts to other types by reflection
-		id        string
-		body      []byte
+		pos, kind, created int64 // kind not as driver.Kind: database/sql converts to other types by reflection
+		id                 string
+		body               []byte
 	)
 	return func() (driver.Message, bool, error) {
 		if !rows.Next() {
 			return driver.Message{}, false, rows.Err()
 		}
-		if err := rows.Scan(&pos, &kind, &id, &body); err != nil {
+		if err := rows.Scan(&pos, &kind, &id, &body, &created); err != nil {
 			return driver.Message{}, false, err
 		}
-		m := driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind)}
+		m := driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind), CreatedAt: created}
 		body = nil // the next row gets a slice of its own
 		return m, true, nil
 	}
@@ -397,7 +407,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	// deletions are ordered with writes.
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		t.forgetEverything()
-		_, err := t.tx.ExecContext(t.ctx, "DELETE FROM messages; DELETE FROM idempotency_keys; DELETE FROM histories")
+		_, err := t.tx.ExecContext(t.ctx, "DELETE FROM messages; DELETE FROM idempotency_keys; DELETE FROM metadata; DELETE FROM histories")
 		return err
 	}})
 	return s.wrap("delete all", "", err)

@@ -19,8 +19,17 @@ const keyPurgeBatch = 16
 // single-message write.
 type stmts struct {
 	// On the writer connection.
-	history       *sql.Stmt // hid, count, caller_ids of a history
-	newHistory    *sql.Stmt // insert an empty history, returning hid
+	history       *sql.Stmt // a history's row (histRow)
+	newHistory    *sql.Stmt // insert a history, returning hid
+	saveHistory   *sql.Stmt // update a history's bookkeeping from its histRow
+	findMessage   *sql.Stmt // seq of a message by id (findSQL)
+	metaGet       *sql.Stmt // a history's metadata pairs
+	metaPut       *sql.Stmt
+	metaDelete    *sql.Stmt
+	truncate      *sql.Stmt
+	deleteSeq     *sql.Stmt
+	forkMessages  *sql.Stmt // copy messages up to a seq to another history
+	forkMetadata  *sql.Stmt
 	insertOne     *sql.Stmt // one message
 	insertBatch   *sql.Stmt // insertBatch messages
 	deleteHistory *sql.Stmt
@@ -30,10 +39,12 @@ type stmts struct {
 	keyPut        *sql.Stmt // record a key (over an expired one)
 
 	// On the reader pool.
-	tail   *sql.Stmt
-	rangeQ *sql.Stmt // messages by position
-	count  *sql.Stmt
-	list   *sql.Stmt
+	tail    *sql.Stmt
+	rangeQ  *sql.Stmt // messages by position
+	count   *sql.Stmt
+	list    *sql.Stmt
+	info    *sql.Stmt // a history's row and metadata
+	message *sql.Stmt // one message by id (findSQL)
 }
 
 // tailSQL reads history ?1 newest first, for driver.LastRounds, which stops
@@ -41,14 +52,33 @@ type stmts struct {
 // statement, which sees one state of the history, that reads only the tail
 // and the message before it. The history's id is a scalar subquery, so the
 // query is a backwards range scan of the primary key.
-const tailSQL = `SELECT m.seq, m.kind, coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body FROM messages m
+const tailSQL = `SELECT ` + messageColumns + ` FROM messages m
 WHERE m.hid = (SELECT hid FROM histories WHERE name = ?1) ORDER BY m.seq DESC`
+
+// messageColumns are what scanRows reads.
+const messageColumns = `m.seq, m.kind, coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body, m.created_at`
+
+// findSQL selects the message of history ?1 (a hid when hidArg, else a
+// name) whose id is ?3: stored as NULL beside seq ?2 when the id is the
+// decimal string of a position (?2 is -1 otherwise), or in message_id. Ids
+// are unique in a history, so at most one branch finds a row.
+func findSQL(columns string, byName bool) string {
+	hid := "?1"
+	if byName {
+		hid = "(SELECT hid FROM histories WHERE name = ?1)"
+	}
+	return "SELECT " + columns + " FROM messages m WHERE m.hid = " + hid + " AND m.seq = ?2 AND m.message_id IS NULL " +
+		"UNION ALL SELECT " + columns + " FROM messages m WHERE m.hid = " + hid + " AND m.message_id = ?3"
+}
+
+// historyColumns are what scanHistory reads.
+const historyColumns = `h.hid, h.count, h.next_seq, h.caller_ids, h.created_at, h.updated_at`
 
 const insertColumns = 6
 
 func insertSQL(n int) string {
 	row := "(?" + strings.Repeat(",?", insertColumns-1) + ")"
-	return "INSERT INTO messages (hid, seq, kind, message_id, body, caller_ids) VALUES " +
+	return "INSERT INTO messages (hid, seq, kind, message_id, body, created_at) VALUES " +
 		row + strings.Repeat(","+row, n-1)
 }
 
@@ -62,11 +92,18 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 		}
 		*dst = s
 	}
-	// A history's state is its newest row; the LEFT JOIN tells a history
-	// without rows from none at all.
-	p(writer, &st.history, "SELECT h.hid, coalesce(m.seq + 1, 0), coalesce(m.caller_ids, 0) "+
-		"FROM histories h LEFT JOIN messages m ON m.hid = h.hid WHERE h.name = ? ORDER BY m.seq DESC LIMIT 1")
-	p(writer, &st.newHistory, "INSERT INTO histories (name, created_at) VALUES (?, ?) RETURNING hid")
+	p(writer, &st.history, "SELECT "+historyColumns+" FROM histories h WHERE h.name = ?")
+	p(writer, &st.newHistory, "INSERT INTO histories (name, count, next_seq, caller_ids, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING hid")
+	p(writer, &st.saveHistory, "UPDATE histories SET count = ?2, next_seq = ?3, caller_ids = ?4, updated_at = ?5 WHERE hid = ?1")
+	p(writer, &st.findMessage, findSQL("m.seq", false))
+	p(writer, &st.metaGet, "SELECT key, value FROM metadata WHERE hid = ?")
+	p(writer, &st.metaPut, "INSERT INTO metadata (hid, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (hid, key) DO UPDATE SET value = ?3")
+	p(writer, &st.metaDelete, "DELETE FROM metadata WHERE hid = ? AND key = ?")
+	p(writer, &st.truncate, "DELETE FROM messages WHERE hid = ? AND seq >= ?")
+	p(writer, &st.deleteSeq, "DELETE FROM messages WHERE hid = ? AND seq = ?")
+	p(writer, &st.forkMessages, "INSERT INTO messages (hid, seq, kind, message_id, body, created_at) "+
+		"SELECT ?1, seq, kind, message_id, body, created_at FROM messages WHERE hid = ?2 AND seq <= ?3")
+	p(writer, &st.forkMetadata, "INSERT INTO metadata (hid, key, value) SELECT ?1, key, value FROM metadata WHERE hid = ?2")
 	p(writer, &st.insertOne, insertSQL(1))
 	p(writer, &st.insertBatch, insertSQL(insertBatch))
 	p(writer, &st.deleteHistory, "DELETE FROM histories WHERE name = ?")
@@ -77,11 +114,13 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 	p(writer, &st.keyPut, "INSERT INTO idempotency_keys (hid, key, fingerprint, written, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) "+
 		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = ?3, written = ?4, expires_at = ?5")
 	p(readers, &st.tail, tailSQL)
-	p(readers, &st.rangeQ, "SELECT m.seq, m.kind, coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body FROM histories h JOIN messages m ON m.hid = h.hid "+
-		"WHERE h.name = ?1 AND m.seq >= ?2 AND m.seq < ?3 ORDER BY m.seq")
-	p(readers, &st.count, "SELECT m.seq + 1 FROM histories h JOIN messages m ON m.hid = h.hid WHERE h.name = ? ORDER BY m.seq DESC LIMIT 1")
-	p(readers, &st.list, "SELECT name, n FROM (SELECT h.name, (SELECT max(m.seq) + 1 FROM messages m WHERE m.hid = h.hid) AS n "+
-		"FROM histories h WHERE h.name > ? ORDER BY h.name) WHERE n IS NOT NULL LIMIT ?")
+	p(readers, &st.rangeQ, "SELECT "+messageColumns+" FROM histories h JOIN messages m ON m.hid = h.hid "+
+		"WHERE h.name = ?1 AND m.seq >= ?2 ORDER BY m.seq LIMIT ?3 OFFSET ?4")
+	p(readers, &st.count, "SELECT count FROM histories WHERE name = ?")
+	p(readers, &st.list, "SELECT name, count FROM histories WHERE name > ? AND count > 0 ORDER BY name LIMIT ?")
+	p(readers, &st.info, "SELECT h.count, h.created_at, h.updated_at, m.key, m.value FROM histories h "+
+		"LEFT JOIN metadata m ON m.hid = h.hid WHERE h.name = ?")
+	p(readers, &st.message, findSQL(messageColumns, true))
 	if err := errors.Join(errs...); err != nil {
 		st.close()
 		return nil, err
@@ -90,8 +129,10 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 }
 
 func (st *stmts) close() {
-	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.insertOne, st.insertBatch,
-		st.deleteHistory, st.dataVersion, st.keyPurge, st.keyGet, st.keyPut, st.tail, st.rangeQ, st.count, st.list} {
+	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.saveHistory, st.findMessage, st.metaGet, st.metaPut,
+		st.metaDelete, st.truncate, st.deleteSeq, st.forkMessages, st.forkMetadata, st.insertOne, st.insertBatch,
+		st.deleteHistory, st.dataVersion, st.keyPurge, st.keyGet, st.keyPut, st.tail, st.rangeQ, st.count, st.list,
+		st.info, st.message} {
 		if s != nil {
 			s.Close()
 		}

@@ -76,6 +76,16 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"Idempotency", s.testIdempotency},
 		{"IdempotencyExpiry", s.testIdempotencyExpiry},
 		{"IdempotencyConcurrent", s.testIdempotencyConcurrent},
+		{"InfoAndMetadata", s.testInfoAndMetadata},
+		{"MessageTimes", s.testMessageTimes},
+		{"MessageByID", s.testMessageByID},
+		{"DeleteMessage", s.testDeleteMessage},
+		{"Truncate", s.testTruncate},
+		{"Paging", s.testPaging},
+		{"Fork", s.testFork},
+		{"ListByRecencyAndMetadata", s.testListByRecencyAndMetadata},
+		{"RemovalModel", s.testRemovalModel},
+		{"EditConcurrent", s.testEditConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -203,7 +203,7 @@ func TestRoutesAndErrors(t *testing.T) {
 		{"GET", "/healthz", "", 200, `{"status":"ok"}`},
 		{"POST", "/v1/histories/session%2F1/messages", conv, 200, `{"messages_written":4}`},
 		{"POST", "/v1/histories/session%2F1/messages", conv, 200, `{"messages_written":4}`}, // no ids given: new ones
-		{"GET", "/v1/histories/session%2F1", "", 200, `{"chat_history_id":"session/1","count":8}`},
+		{"GET", "/v1/histories/session%2F1", "", 200, `{"chat_history_id":"session/1","count":8,`},
 		{"GET", "/v1/histories/session%2F1/messages?last_k=1", "", 200, `"chat_message_id":"4"`},
 		{"GET", "/v1/histories/session%2F1/messages?last_k=1&format=openai", "", 200, `"tool_call_id":"c1"`},
 		{"POST", "/v1/histories/o/messages?format=openai", openaiIn, 200, `{"messages_written":2}`},
@@ -216,7 +216,7 @@ func TestRoutesAndErrors(t *testing.T) {
 		{"POST", "/v1/histories/x/messages", `{"messages":[` + strings.Repeat(" ", 3000) + `]}`, 413, `body_too_large`},
 		{"GET", "/v1/histories/x/messages?last_k=-1", "", 400, `invalid_last_k`},
 		{"GET", "/v1/nothing", "", 404, `not_found`},
-		{"PATCH", "/v1/histories/x", "", 405, `method_not_allowed`},
+		{"PUT", "/v1/histories/x", "", 405, `method_not_allowed`},
 		{"DELETE", "/v1/histories/o", "", 204, ``},
 		{"GET", "/v1/histories/o", "", 200, `"count":0`},
 		{"DELETE", "/v1/histories", "", 204, ``},

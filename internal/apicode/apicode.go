@@ -52,12 +52,14 @@ func Classify(err error) (status int, code, msg string) {
 		}
 	}
 	switch {
-	case errors.Is(err, chatstore.ErrNotFound):
-		return http.StatusNotFound, NotFound, strings.TrimPrefix(err.Error(), "chatstore: ")
 	case errors.Is(err, chatstore.ErrIdempotencyKeyReused):
 		return http.StatusUnprocessableEntity, IdempotencyKeyReused, strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrNotFound):
+		return http.StatusNotFound, MessageNotFound, strings.TrimPrefix(err.Error(), "chatstore: ")
+	case errors.Is(err, chatstore.ErrExists):
+		return http.StatusConflict, HistoryExists, strings.TrimPrefix(err.Error(), "chatstore: ")
 	case errors.Is(err, chatstore.ErrNotSupported):
-		return http.StatusNotImplemented, "not_supported", strings.TrimPrefix(err.Error(), "chatstore: ")
+		return http.StatusNotImplemented, NotSupported, strings.TrimPrefix(err.Error(), "chatstore: ")
 	case errors.Is(err, chatstore.ErrOutcomeUnknown):
 		return http.StatusServiceUnavailable, OutcomeUnknown,
 			"the store failed while the write was under way: it may or may not have been stored; retry with the same Idempotency-Key to store it exactly once"
@@ -71,10 +73,6 @@ func Classify(err error) (status int, code, msg string) {
 
 // Internal is the code of an error Classify does not recognise: a bug.
 const Internal = "internal"
-
-// NotFound is the code of something asked for by name that is not there: a
-// route, or a message of a history (chatstore.ErrNotFound).
-const NotFound = "not_found"
 
 // outcomeUnknown is both errors an unknown outcome is.
 var outcomeUnknown = fmt.Errorf("%w: %w", chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable)
@@ -92,6 +90,8 @@ var Invalid = []struct {
 	{"invalid_range", chatstore.ErrInvalidRange},
 	{"invalid_idempotency_key", chatstore.ErrInvalidIdempotencyKey},
 	{"response_too_large", chatstore.ErrTooLarge},
+	{"invalid_metadata", chatstore.ErrInvalidMetadata},
+	{"invalid_message_id", chatstore.ErrInvalidMessageID},
 }
 
 // The codes of a 503. store_unavailable and store_timeout say that nothing
@@ -109,6 +109,16 @@ const (
 // IdempotencyKeyReused is the code of a 422: the key was used for a write
 // of other messages.
 const IdempotencyKeyReused = "idempotency_key_reused"
+
+// MessageNotFound is the code of a 404 for a message id the history does
+// not hold (chatstore.ErrNotFound); HistoryExists of a 409 for a fork onto
+// a history that exists (chatstore.ErrExists); NotSupported of a 501 for
+// an operation the store's backend lacks (chatstore.ErrNotSupported).
+const (
+	MessageNotFound = "message_not_found"
+	HistoryExists   = "history_exists"
+	NotSupported    = "not_supported"
+)
 
 // Other codes a client maps to a store error: a body that is not JSON and
 // a stored message the OpenAI format cannot carry are invalid messages too.
@@ -133,6 +143,12 @@ func Err(code string) error {
 		return outcomeUnknown
 	case IdempotencyKeyReused:
 		return chatstore.ErrIdempotencyKeyReused
+	case MessageNotFound:
+		return chatstore.ErrNotFound
+	case HistoryExists:
+		return chatstore.ErrExists
+	case NotSupported:
+		return chatstore.ErrNotSupported
 	}
 	return nil
 }

@@ -235,8 +235,9 @@ func rawList(ms ...string) json.RawMessage { return json.RawMessage("[" + string
 
 // Run exercises every tool and the resources through cs, a session on a
 // read-write server over an empty store (or an empty view of one) whose
-// default last_k is chatstore.DefaultLastK: the answers, their schemas,
-// and the errors, each a tool error with the HTTP API's code.
+// default last_k is chatstore.DefaultLastK and that can address messages
+// (driver.Editor): the answers, their schemas, and the errors, each a tool
+// error with the HTTP API's code.
 func Run(t *testing.T, cs *mcp.ClientSession) {
 	s, names := Tools(t, cs)
 	if !slices.Equal(names, AllTools) {
@@ -349,8 +350,9 @@ func Run(t *testing.T, cs *mcp.ClientSession) {
 		if got.Format != "openai" || got.Message["content"] != "Hi" {
 			t.Errorf("get_message in OpenAI's format: %+v", got)
 		}
-		s.Fails(t, "get_message", map[string]any{"chat_history_id": id, "message_id": "nope"}, "not_found", `"nope"`)
-		s.Fails(t, "get_message", map[string]any{"chat_history_id": "unknown", "message_id": "0"}, "not_found")
+		s.Fails(t, "get_message", map[string]any{"chat_history_id": id, "message_id": "nope"}, "message_not_found", `"nope"`)
+		s.Fails(t, "get_message", map[string]any{"chat_history_id": "unknown", "message_id": "0"}, "message_not_found")
+		s.Fails(t, "get_message", map[string]any{"chat_history_id": id, "message_id": ""}, "invalid_message_id")
 		s.Fails(t, "get_message", map[string]any{"chat_history_id": id}, "invalid_request", "message_id is required")
 		s.Fails(t, "get_message", map[string]any{"chat_history_id": id, "message_id": 0}, "invalid_request", "message_id must be a string")
 	})

@@ -16,10 +16,12 @@ import (
 // Write prints messages for people: role, id, then each part, one per line. A
 // tool result names its tool; one written in OpenAI's format names only the
 // call's id, and takes the tool's name from the latest call before it with
-// that id (providers reuse ids such as "call_1" from turn to turn).
-func Write(w io.Writer, msgs []chat.Message) {
+// that id (providers reuse ids such as "call_1" from turn to turn). stamps,
+// unless nil, has a word for each message, written after its id: the
+// command line's times.
+func Write(w io.Writer, msgs []chat.Message, stamps []string) {
 	tools := map[string]string{} // call id → tool name of the latest such call
-	for _, m := range msgs {
+	for i, m := range msgs {
 		id, _ := m.Meta[chatstore.MessageIDKey].(string)
 		head := string(m.Role)
 		if m.Name != nil {
@@ -27,6 +29,9 @@ func Write(w io.Writer, msgs []chat.Message) {
 		}
 		if id != "" {
 			head += " #" + id
+		}
+		if stamps != nil {
+			head += " " + stamps[i]
 		}
 		fmt.Fprintln(w, head)
 		for _, p := range m.Content {

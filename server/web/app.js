@@ -31,27 +31,32 @@ class APIError extends Error {
   }
 }
 
-async function api(method, path) {
+async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
   if (state.token) headers["Authorization"] = "Bearer " + state.token;
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
   let resp;
   try {
-    resp = await fetch(path, { method, headers });
+    resp = await fetch(path, init);
   } catch (e) {
     throw new APIError(0, "network", "the server cannot be reached: " + e.message);
   }
   if (resp.status === 204) return null;
-  let body = null;
+  let answer = null;
   try {
-    body = await resp.json();
+    answer = await resp.json();
   } catch (e) {
-    body = null;
+    answer = null;
   }
   if (!resp.ok) {
-    const err = body && body.error ? body.error : { code: "http_" + resp.status, message: resp.statusText };
+    const err = answer && answer.error ? answer.error : { code: "http_" + resp.status, message: resp.statusText };
     throw new APIError(resp.status, err.code, err.message);
   }
-  return body;
+  return answer;
 }
 
 const historyPath = (id) => "/v1/histories/" + encodeURIComponent(id).replace(/\./g, "%2E");
@@ -147,8 +152,9 @@ async function openConversation(id) {
   const info = await api("GET", historyPath(id));
   // The newest page first; earlier pages by position, on demand.
   const offset = Math.max(0, info.count - MESSAGES_PER_PAGE);
-  const msgs = (await api("GET", historyPath(id) + "/messages?offset=" + offset + "&limit=" + MESSAGES_PER_PAGE)).messages;
+  const msgs = (await api("GET", historyPath(id) + "/messages?offset=" + offset + "&limit=" + MESSAGES_PER_PAGE + "&include=created_at")).messages;
   state.historyID = id;
+  state.info = info;
   state.total = info.count;
   state.offset = offset;
   state.loaded = msgs;
@@ -162,7 +168,7 @@ async function openConversation(id) {
 async function loadEarlier() {
   const offset = Math.max(0, state.offset - MESSAGES_PER_PAGE);
   const page = (await api("GET", historyPath(state.historyID) + "/messages?offset=" + offset +
-    "&limit=" + (state.offset - offset))).messages;
+    "&limit=" + (state.offset - offset) + "&include=created_at")).messages;
   state.loaded = page.concat(state.loaded);
   state.offset = offset;
   showConversation();
@@ -173,6 +179,10 @@ function showConversation() {
   const n = state.loaded.length;
   $("conversation-count").textContent = state.total + (state.total === 1 ? " message" : " messages") +
     (n < state.total ? ", the last " + n + " shown" : "");
+  const info = state.info || {};
+  const md = Object.entries(info.metadata || {}).map(([k, v]) => k + "=" + v).join(", ");
+  $("conversation-info").textContent = (info.created_at ? "created " + info.created_at + ", updated " + info.updated_at : "") +
+    (md ? " · metadata: " + md : "");
   renderMessages(state.loaded);
   $("load-earlier").hidden = state.offset === 0;
 }
@@ -231,6 +241,18 @@ function renderMessage(m, view) {
   head.append(el("span", "role", m.role));
   if (m.name) head.append(el("span", "name", m.name));
   head.append(el("span", "msg-id", "#" + id));
+  if (m.created_at) head.append(el("time", "msg-time", m.created_at));
+  if (id !== undefined && id !== "") {
+    const actions = el("span", "msg-actions");
+    for (const [action, label] of [["delete", "Delete"], ["truncate", "Truncate from here"], ["fork", "Fork from here"]]) {
+      const b = el("button", "msg-action", label);
+      b.type = "button";
+      b.dataset.action = action;
+      b.dataset.id = id;
+      actions.append(b);
+    }
+    head.append(actions);
+  }
   li.append(head);
   if (view.folded.has(m)) {
     // Shown inside the calls it answers; the item stays, hidden, so that
@@ -370,6 +392,27 @@ async function showWindow() {
   $("window-summary").textContent = text;
 }
 
+// messageAction deletes one message, truncates from it, or forks the
+// history through it, each after a confirmation dialog.
+async function messageAction(action, mid) {
+  const id = state.historyID;
+  const path = historyPath(id) + "/messages";
+  if (action === "delete") {
+    if (!confirm("Delete message #" + mid + " of \"" + id + "\"? This cannot be undone.")) return;
+    await api("DELETE", path + "/" + encodeURIComponent(mid).replace(/\./g, "%2E"));
+  } else if (action === "truncate") {
+    if (!confirm("Delete message #" + mid + " and every message after it? This cannot be undone.")) return;
+    await api("DELETE", path + "?from=" + encodeURIComponent(mid));
+  } else if (action === "fork") {
+    const to = prompt("Fork \"" + id + "\" through message #" + mid + " into the new history:", id + "-fork");
+    if (!to) return;
+    await api("POST", historyPath(id) + "/fork", { chat_history_id: to, through: mid });
+    location.hash = "#/h/" + encodeURIComponent(to);
+    return;
+  }
+  await openConversation(id);
+}
+
 async function deleteHistory() {
   const id = state.historyID;
   if (!confirm("Delete the history \"" + id + "\" and its " + state.total + " messages? This cannot be undone.")) return;
@@ -406,6 +449,10 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("load-earlier").addEventListener("click", () => run(loadEarlier));
   $("delete-history").addEventListener("click", () => run(deleteHistory));
+  $("conversation-view").addEventListener("click", (e) => {
+    const b = e.target.closest("button.msg-action");
+    if (b) run(() => messageAction(b.dataset.action, b.dataset.id));
+  });
   window.addEventListener("hashchange", route);
   route();
 });

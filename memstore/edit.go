@@ -1,0 +1,347 @@
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/chatstore/chatstore/driver"
+)
+
+var _ driver.Editor = (*Store)(nil)
+
+// touch records a change at now: the history exists from its first.
+func (h *history) touch(now int64) {
+	if h.created == 0 {
+		h.created = now
+	}
+	h.updated = max(h.updated, now)
+}
+
+// info is the history's driver.Info; h.mu is held.
+func (h *history) info(id string) driver.Info {
+	return driver.Info{ID: id, Count: h.count, CreatedAt: h.created, UpdatedAt: h.updated, Metadata: maps.Clone(h.meta)}
+}
+
+// Info implements driver.Editor.
+func (s *Store) Info(ctx context.Context, historyID string) (driver.Info, bool, error) {
+	var (
+		info driver.Info
+		ok   bool
+	)
+	_, err := s.read(ctx, historyID, func(h *history) []driver.Message {
+		info, ok = h.info(historyID), h.created != 0
+		return nil
+	})
+	if !ok {
+		info = driver.Info{ID: historyID}
+	}
+	return info, ok, err
+}
+
+// SetMetadata implements driver.Editor.
+func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[string]*string, maxPairs int, now int64) (driver.Info, error) {
+	var info driver.Info
+	err := s.locked(ctx, historyID, func(h *history) error {
+		meta := maps.Clone(h.meta)
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		for k, v := range changes {
+			if v == nil {
+				delete(meta, k)
+			} else {
+				meta[k] = *v
+			}
+		}
+		if len(meta) > maxPairs {
+			return driver.ErrTooManyPairs
+		}
+		s.index(historyID, h.meta, meta)
+		h.meta = meta
+		h.touch(now)
+		info = h.info(historyID)
+		return nil
+	})
+	return info, err
+}
+
+// Message implements driver.Editor.
+func (s *Store) Message(ctx context.Context, historyID, messageID string) (driver.Message, error) {
+	var (
+		m  driver.Message
+		ok bool
+	)
+	_, err := s.read(ctx, historyID, func(h *history) []driver.Message {
+		var p int
+		if p, ok = h.ids.pos(messageID); ok {
+			m = h.msgs.message(p)
+		}
+		return nil
+	})
+	if err == nil && !ok {
+		err = driver.ErrNotFound
+	}
+	return m, err
+}
+
+// DeleteMessage implements driver.Editor: the entry stays as a tombstone,
+// so that positions do not move.
+func (s *Store) DeleteMessage(ctx context.Context, historyID, messageID string, now int64) error {
+	return s.edit(ctx, historyID, func(h *history) error {
+		p, ok := h.ids.pos(messageID)
+		if !ok {
+			return driver.ErrNotFound
+		}
+		h.msgs.at(p).deleted = true
+		h.ids.remove(messageID)
+		h.count--
+		h.touch(now)
+		return nil
+	})
+}
+
+// Truncate implements driver.Editor.
+func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int64) (int, error) {
+	n := 0
+	err := s.edit(ctx, historyID, func(h *history) error {
+		p, ok := h.ids.pos(fromID)
+		if !ok {
+			return driver.ErrNotFound
+		}
+		for i := p; i < h.msgs.len(); i++ {
+			if e := h.msgs.at(i); !e.deleted {
+				h.ids.remove(h.msgs.message(i).ID)
+				n++
+			}
+		}
+		h.msgs.truncate(p)
+		h.count -= int64(n)
+		h.touch(now)
+		return nil
+	})
+	return n, err
+}
+
+// edit runs fn on an existing history under its lock; ErrNotFound when
+// the history does not exist.
+func (s *Store) edit(ctx context.Context, historyID string, fn func(h *history) error) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	h, err := s.lookup(historyID)
+	if err != nil {
+		return err
+	}
+	if h == nil {
+		return driver.ErrNotFound
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.deleted {
+		return driver.ErrNotFound
+	}
+	return fn(h)
+}
+
+// Fork implements driver.Editor, under the store's lock, which no other
+// call holds while it waits for a history's: the new history is created
+// and filled before anyone can see it.
+func (s *Store) Fork(ctx context.Context, historyID, newID string, through *string, now int64) (driver.Info, error) {
+	if err := s.check(ctx); err != nil {
+		return driver.Info{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return driver.Info{}, errClosed
+	}
+	if h, ok := s.histories[newID]; ok {
+		h.mu.Lock()
+		exists := h.created != 0 && !h.deleted
+		if !exists {
+			// A writer may have created it and not written yet: it
+			// finds it deleted and writes to the fork instead.
+			h.deleted = true
+		}
+		h.mu.Unlock()
+		if exists {
+			return driver.Info{}, driver.ErrExists
+		}
+	}
+	dst := &history{}
+	if src, ok := s.histories[historyID]; ok {
+		src.mu.Lock()
+		err := src.copyTo(dst, through)
+		src.mu.Unlock()
+		if err != nil {
+			return driver.Info{}, err
+		}
+	} else if through != nil {
+		return driver.Info{}, driver.ErrNotFound
+	}
+	dst.created, dst.updated = now, now
+	s.histories[newID] = dst
+	s.index(newID, nil, dst.meta)
+	return dst.info(newID), nil
+}
+
+// copyTo copies h's messages through the one with id *through (all if
+// nil), and its metadata, into the empty history dst. h.mu is held.
+func (h *history) copyTo(dst *history, through *string) error {
+	end := h.msgs.len()
+	if through != nil {
+		p, ok := h.ids.pos(*through)
+		if !ok || h.deleted {
+			return driver.ErrNotFound
+		}
+		end = p + 1
+	}
+	if !h.deleted {
+		for i := range end {
+			if e := h.msgs.at(i); !e.deleted {
+				m := h.msgs.message(i)
+				dst.ids.add(m.ID, dst.msgs.len())
+				dst.msgs.append(m.Kind, m.ID, m.JSON, m.CreatedAt)
+				dst.count++
+			}
+		}
+		dst.meta = maps.Clone(h.meta)
+	}
+	// Generated ids of the copy continue after the original's, so that
+	// none equals one it holds.
+	dst.next = h.next
+	return nil
+}
+
+// Page implements driver.Editor.
+func (s *Store) Page(ctx context.Context, historyID string, from int64, skip, limit int) ([]driver.Message, error) {
+	return s.read(ctx, historyID, func(h *history) []driver.Message {
+		out := make([]driver.Message, 0, min(limit, 256))
+		for i := int(min(from, int64(h.msgs.len()))); i < h.msgs.len() && len(out) < limit; i++ {
+			if h.msgs.at(i).deleted {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			out = append(out, h.msgs.message(i))
+		}
+		return out
+	})
+}
+
+// index moves history id in the metadata index from the pairs of before
+// to those of after.
+func (s *Store) index(id string, before, after map[string]string) {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	for k, v := range before {
+		if after[k] != v || after == nil {
+			if set := s.byMeta[k+"\x00"+v]; set != nil {
+				delete(set, id)
+				if len(set) == 0 {
+					delete(s.byMeta, k+"\x00"+v)
+				}
+			}
+		}
+	}
+	for k, v := range after {
+		if w, ok := before[k]; ok && w == v {
+			continue
+		}
+		if s.byMeta == nil {
+			s.byMeta = map[string]map[string]struct{}{}
+		}
+		set := s.byMeta[k+"\x00"+v]
+		if set == nil {
+			set = map[string]struct{}{}
+			s.byMeta[k+"\x00"+v] = set
+		}
+		set[id] = struct{}{}
+	}
+}
+
+// Query implements driver.Editor. With metadata, it looks only at the
+// histories of the pair held by the fewest (an index of pairs); without,
+// at every history. It sorts what it finds on every call, which is fine
+// for the sizes an in-memory store holds.
+func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var ids []string
+	if len(q.Metadata) > 0 {
+		s.idxMu.Lock()
+		var best map[string]struct{}
+		first := true
+		for k, v := range q.Metadata {
+			set := s.byMeta[k+"\x00"+v]
+			if first || len(set) < len(best) {
+				best, first = set, false
+			}
+		}
+		for id := range best {
+			ids = append(ids, id)
+		}
+		s.idxMu.Unlock()
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, errClosed
+	}
+	hs := make(map[string]*history)
+	if len(q.Metadata) > 0 {
+		for _, id := range ids {
+			if h, ok := s.histories[id]; ok && strings.HasPrefix(id, q.Prefix) {
+				hs[id] = h
+			}
+		}
+	} else {
+		for id, h := range s.histories {
+			if strings.HasPrefix(id, q.Prefix) {
+				hs[id] = h
+			}
+		}
+	}
+	s.mu.RUnlock()
+	infos := make([]driver.Info, 0, len(hs))
+	for id, h := range hs {
+		h.mu.Lock()
+		ok := h.created != 0 && !h.deleted
+		for k, v := range q.Metadata {
+			if w, has := h.meta[k]; !has || w != v {
+				ok = false
+			}
+		}
+		var info driver.Info
+		if ok {
+			info = h.info(id)
+		}
+		h.mu.Unlock()
+		if ok && after(q, info) {
+			infos = append(infos, info)
+		}
+	}
+	slices.SortFunc(infos, func(a, b driver.Info) int {
+		if q.Order == driver.ByUpdated {
+			if c := cmp.Compare(b.UpdatedAt, a.UpdatedAt); c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return infos[:min(len(infos), q.Limit)], nil
+}
+
+// after reports whether info comes after q's cursor in q's order.
+func after(q driver.Query, info driver.Info) bool {
+	if q.Order == driver.ByUpdated && q.AfterID != "" {
+		return info.UpdatedAt < q.AfterUpdated || (info.UpdatedAt == q.AfterUpdated && info.ID > q.AfterID)
+	}
+	return info.ID > q.AfterID
+}

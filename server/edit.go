@@ -1,0 +1,333 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/jsonx"
+)
+
+// The routes of issue 16: a history's times and metadata, one message by
+// its id, truncation and forks.
+
+// timeFormat is how the API writes times: RFC 3339 in UTC, to the
+// millisecond, as the store writes a message's created_at.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// appendInfo appends a history as GET /v1/histories/{id} answers it:
+// {"chat_history_id", "count", "created_at", "updated_at", "metadata"},
+// the times null for a history that does not exist (or a store that keeps
+// none) and the metadata {} then.
+func appendInfo(b []byte, h chatstore.HistoryInfo) []byte {
+	b = append(b, `{"chat_history_id":`...)
+	b, _ = jsonx.AppendString(b, h.ID, jsonx.Compact)
+	b = append(b, `,"count":`...)
+	b = strconv.AppendInt(b, int64(h.Count), 10)
+	for _, t := range []struct {
+		name string
+		zero bool
+		at   func([]byte) []byte
+	}{
+		{`,"created_at":`, h.CreatedAt.IsZero(), func(b []byte) []byte { return h.CreatedAt.UTC().AppendFormat(b, timeFormat) }},
+		{`,"updated_at":`, h.UpdatedAt.IsZero(), func(b []byte) []byte { return h.UpdatedAt.UTC().AppendFormat(b, timeFormat) }},
+	} {
+		b = append(b, t.name...)
+		if t.zero {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(t.at(append(b, '"')), '"')
+	}
+	b = append(b, `,"metadata":{`...)
+	keys := make([]string, 0, len(h.Metadata))
+	for k := range h.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b, _ = jsonx.AppendString(b, k, jsonx.Compact)
+		b = append(b, ':')
+		b, _ = jsonx.AppendString(b, h.Metadata[k], jsonx.Compact)
+	}
+	return append(b, "}}"...)
+}
+
+func writeInfo(w http.ResponseWriter, status int, h chatstore.HistoryInfo) {
+	writeJSON(w, status, append(appendInfo(make([]byte, 0, 256), h), '\n'))
+}
+
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, t Tenant) error {
+	c, err := s.history(r, t)
+	if err != nil {
+		return err
+	}
+	var info chatstore.HistoryInfo
+	err = s.timed(r.Context(), "info", func(ctx context.Context) (err error) {
+		info, _, err = c.store.Info(ctx, c.id)
+		return err
+	})
+	if errors.Is(err, chatstore.ErrNotSupported) {
+		// A backend without times and metadata still has counts: the
+		// answer this route gave before them.
+		info = chatstore.HistoryInfo{ID: c.id}
+		err = s.timed(r.Context(), "count", func(ctx context.Context) (err error) {
+			info.Count, err = c.store.Count(ctx, c.id)
+			return err
+		})
+	}
+	if err != nil {
+		return err
+	}
+	writeInfo(w, http.StatusOK, info)
+	return nil
+}
+
+// patchHistory changes a history's metadata: {"metadata": {KEY: VALUE or
+// null}}, merged into what it has (null removes a key). It answers the
+// history as GET does.
+func (s *Server) patchHistory(w http.ResponseWriter, r *http.Request, t Tenant) error {
+	c, err := s.history(r, t)
+	if err != nil {
+		return err
+	}
+	ms, err := s.members(w, r, "metadata")
+	if err != nil {
+		return err
+	}
+	raw, ok := ms["metadata"]
+	if !ok {
+		return badRequest("invalid_request", `the request body needs a "metadata" object`)
+	}
+	changes, err := metadataChanges(raw.Raw)
+	if err != nil {
+		return err
+	}
+	var info chatstore.HistoryInfo
+	err = s.timed(r.Context(), "set_metadata", func(ctx context.Context) (err error) {
+		info, err = c.store.SetMetadata(ctx, c.id, changes)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	info.ID = c.id
+	writeInfo(w, http.StatusOK, info)
+	return nil
+}
+
+// metadataChanges reads a "metadata" member: an object of strings or
+// nulls (a null removes the key). The limits on keys and values are the
+// store's to check.
+func metadataChanges(raw []byte) (map[string]*string, error) {
+	d := jsonx.NewDecoder(raw)
+	if d.Peek() != jsonx.Object {
+		return nil, badRequest("invalid_metadata", "metadata must be an object of strings (or null, to remove a key), got "+d.Peek().String())
+	}
+	if err := d.OpenObject(); err != nil {
+		return nil, bodyErr("metadata", err)
+	}
+	changes := map[string]*string{}
+	for n := 0; ; n++ {
+		key, ok, err := d.NextKey(n)
+		if err != nil {
+			return nil, bodyErr("metadata", err)
+		}
+		if !ok {
+			break
+		}
+		if _, dup := changes[key]; dup {
+			return nil, badRequest("invalid_metadata", fmt.Sprintf("metadata: the key %.80q is given twice", key))
+		}
+		v, isString, err := d.StringOrNull()
+		if err != nil {
+			return nil, badRequest("invalid_metadata", fmt.Sprintf("metadata.%.80s: values must be strings, or null to remove the key: %v", key, strings.TrimPrefix(err.Error(), "jsonx: ")))
+		}
+		if isString {
+			changes[key] = &v
+		} else {
+			changes[key] = nil
+		}
+	}
+	return changes, nil
+}
+
+// messageID returns the path's message id, checked.
+func messageID(r *http.Request) (string, error) {
+	sp, _ := r.Context().Value(pathKey{}).(sentPath)
+	if err := chatstore.CheckMessageID(sp.messageID); err != nil {
+		return "", err
+	}
+	return sp.messageID, nil
+}
+
+// getMessage answers {"message": M}: the message whose chat_message_id is
+// in the path, in the format asked, with its created_at beside its members
+// with ?include=created_at (Haystack's format only).
+func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, t Tenant) error {
+	c, err := s.history(r, t, "format", "require_tool_call_ids", "include")
+	if err != nil {
+		return err
+	}
+	mid, err := messageID(r)
+	if err != nil {
+		return err
+	}
+	withTime, err := includeParam(c)
+	if err != nil {
+		return err
+	}
+	sel := chatstore.ReadOptions{MessageID: mid, CreatedAt: withTime, MaxBytes: s.opts.MaxResponseBytes}
+	var b []byte
+	if !c.out.openai {
+		var list []byte
+		err = s.timed(r.Context(), "message", func(ctx context.Context) (err error) {
+			list, _, err = c.store.AppendJSON(ctx, nil, c.id, sel)
+			return err
+		})
+		if err != nil {
+			return s.readFailed(err)
+		}
+		// AppendJSON writes a list, here of the one message: [M].
+		b = append(append([]byte(`{"message":`), list[1:len(list)-1]...), "}\n"...)
+	} else {
+		var msgs []chat.Message
+		err = s.timed(r.Context(), "message", func(ctx context.Context) (err error) {
+			msgs, err = c.store.Read(ctx, c.id, sel)
+			return err
+		})
+		if err != nil {
+			return s.readFailed(err)
+		}
+		if b, err = msgs[0].AppendOpenAI([]byte(`{"message":`), c.out.opts); err != nil {
+			var ce *chat.Error
+			if errors.As(err, &ce) {
+				ce.Within("message")
+				return badRequest("not_convertible", strings.TrimPrefix(ce.Error(), "chat: "))
+			}
+			return err
+		}
+		b = append(b, "}\n"...)
+	}
+	if err := s.holdAnswer(r, len(b)); err != nil {
+		return err
+	}
+	s.metrics.read.Add(1)
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}
+
+// includeParam reads ?include=created_at, which only Haystack's format
+// carries.
+func includeParam(c historyCall) (bool, error) {
+	v, ok := c.query["include"]
+	if !ok {
+		return false, nil
+	}
+	if v[0] != "created_at" {
+		return false, badRequest("invalid_query", fmt.Sprintf(`include takes "created_at", got %q`, truncate(v[0], 100)))
+	}
+	if c.out.openai {
+		return false, badRequest("invalid_query", "include=created_at applies only to Haystack's format, not with format=openai")
+	}
+	return true, nil
+}
+
+func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request, t Tenant) error {
+	c, err := s.history(r, t)
+	if err != nil {
+		return err
+	}
+	mid, err := messageID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.timed(r.Context(), "delete_message", func(ctx context.Context) error { return c.store.DeleteMessage(ctx, c.id, mid) }); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// truncate is DELETE …/messages?from=ID: that message and every one after
+// it.
+func (s *Server) truncate(w http.ResponseWriter, r *http.Request, t Tenant) error {
+	c, err := s.history(r, t, "from")
+	if err != nil {
+		return err
+	}
+	from, ok := c.query["from"]
+	if !ok {
+		return badRequest("invalid_query", `DELETE …/messages needs ?from=MESSAGE_ID (that message and every one after it are deleted); to delete the whole history, DELETE /v1/histories/{history_id}`)
+	}
+	var n int
+	err = s.timed(r.Context(), "truncate", func(ctx context.Context) (err error) {
+		n, err = c.store.Truncate(ctx, c.id, from[0])
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b := strconv.AppendInt([]byte(`{"messages_deleted":`), int64(n), 10)
+	writeJSON(w, http.StatusOK, append(b, "}\n"...))
+	return nil
+}
+
+// fork is POST …/fork {"chat_history_id": NEW, "through": MESSAGE_ID}: a
+// new history with the messages up to and including through (all without
+// it) and the metadata. 201 with the new history as GET shows it.
+func (s *Server) fork(w http.ResponseWriter, r *http.Request, t Tenant) error {
+	c, err := s.history(r, t)
+	if err != nil {
+		return err
+	}
+	ms, err := s.members(w, r, "chat_history_id", "through")
+	if err != nil {
+		return err
+	}
+	raw, ok := ms["chat_history_id"]
+	if !ok {
+		return badRequest("invalid_request", `the request body needs "chat_history_id", the id of the new history`)
+	}
+	newID, err := jsonx.NewDecoder(raw.Raw).String()
+	if err != nil {
+		return badRequest("invalid_request", "chat_history_id must be a string")
+	}
+	if err := s.checkHistoryID(newID, t); err != nil {
+		return err
+	}
+	var through string
+	if raw, ok := ms["through"]; ok {
+		v, _, err := jsonx.NewDecoder(raw.Raw).StringOrNull()
+		if err != nil {
+			return badRequest("invalid_request", "through must be a message id (a string) or null")
+		}
+		if v == "" && !bytes.Equal(raw.Raw, []byte("null")) {
+			return badRequest("invalid_message_id", "through is empty; give a chat_message_id, or leave it out to copy every message")
+		}
+		through = v
+	}
+	var info chatstore.HistoryInfo
+	err = s.timed(r.Context(), "fork", func(ctx context.Context) (err error) {
+		info, err = c.store.Fork(ctx, c.id, newID, through)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	info.ID = newID
+	w.Header().Set("Location", historiesPrefix+url.PathEscape(newID))
+	writeInfo(w, http.StatusCreated, info)
+	return nil
+}
