@@ -408,11 +408,14 @@ func (s *Store) RetrieveLast(ctx context.Context, historyID string, lastK int) (
 }
 
 // Range returns up to limit messages of a history from position offset on,
-// oldest first, each with its meta.chat_message_id: offset 0 is the first
-// message written. It pages through a history in order, where RetrieveLast
-// reads the last rounds: histories only grow (Delete removes one whole), so
-// a message keeps its position. An offset at or past the end gives none.
-// limit must be 1 to MaxRangeLimit and offset ≥ 0 (ErrInvalidRange).
+// oldest first, each with its meta.chat_message_id: offset 0 is the oldest
+// message the history holds. It pages through a history in order, where
+// RetrieveLast reads the last rounds. A message keeps its offset while
+// only messages after it are written, deleted or truncated; removing an
+// earlier one moves it up by one, so paging through a history that changes
+// is better done by cursor (ReadOptions.After). An offset at or past the
+// end gives none. limit must be 1 to MaxRangeLimit and offset ≥ 0
+// (ErrInvalidRange).
 func (s *Store) Range(ctx context.Context, historyID string, offset, limit int) ([]chat.Message, error) {
 	if limit == 0 { // to Read, no range at all
 		return nil, rangeError(offset, limit)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -152,17 +153,12 @@ func TestMigrationFromVersion1(t *testing.T) {
 	pool := testPool(t)
 	schema := freshSchema(t, pool)
 	s := pgx.Identifier{schema}.Sanitize()
-	old, err := pgstore.NewAtVersion(t.Context(), pool, &pgstore.Options{Schema: schema}, 1)
-	if err != nil {
+	if _, err := pgstore.NewAtVersion(t.Context(), pool, &pgstore.Options{Schema: schema}, 1); err != nil {
 		t.Fatal(err)
 	}
-	oldSt, err := chatstore.New(old, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := oldSt.Write(t.Context(), "h", round); err != nil {
-		t.Fatal(err)
-	}
+	// The previous code's write, in SQL: this code's writes need the
+	// current schema.
+	oldWrite(t, pool, s, "h", `{"role":"user","content":[{"text":"q"}],"meta":{}}`, `{"role":"assistant","content":[{"text":"a"}],"meta":{}}`)
 	if n := queryInt(t, pool, "SELECT version FROM "+s+".chatstore_schema"); n != 1 {
 		t.Fatalf("version %d, want 1", n)
 	}
@@ -194,5 +190,70 @@ func TestMigrationFromVersion1(t *testing.T) {
 	// Opening again finds nothing to do.
 	if _, err := pgstore.New(t.Context(), pool, &pgstore.Options{Schema: schema}); err != nil {
 		t.Errorf("reopening: %v", err)
+	}
+}
+
+// oldWrite stores messages (kind 0, then 1 for the last) as the code of
+// schema versions 1 to 3 did: a history's row counting them, ids
+// generated.
+func oldWrite(t *testing.T, pool *pgxpool.Pool, schema, id string, bodies ...string) {
+	t.Helper()
+	if _, err := pool.Exec(t.Context(), "INSERT INTO "+schema+".histories (name, count, rounds, created_at, updated_at) "+
+		"VALUES ($1, $2, 1, '2026-01-02 03:04:05.678+00', '2026-02-03 04:05:06.789+00')", id, len(bodies)); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range bodies {
+		kind := 0
+		if i == len(bodies)-1 {
+			kind = 1
+		}
+		if _, err := pool.Exec(t.Context(), "INSERT INTO "+schema+".messages (hid, seq, kind, body) SELECT hid, $2, $3, $4 FROM "+schema+".histories WHERE name = $1", id, i, kind, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMigrationFromVersion3: the schema of the code before driver.Editor,
+// with a history holding messages and the empty row a write of nothing
+// left, migrates to version 4: the history exists with its times (to the
+// millisecond), its messages have no time, its counter is its count, and
+// it can be edited and written; the empty row is no history.
+func TestMigrationFromVersion3(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	s := pgx.Identifier{schema}.Sanitize()
+	if _, err := pgstore.NewAtVersion(t.Context(), pool, &pgstore.Options{Schema: schema}, 3); err != nil {
+		t.Fatal(err)
+	}
+	oldWrite(t, pool, s, "h", `{"role":"user","content":[{"text":"0"}],"meta":{}}`, `{"role":"user","content":[{"text":"1"}],"meta":{}}`, `{"role":"assistant","content":[{"text":"2"}],"meta":{}}`)
+	if _, err := pool.Exec(t.Context(), "INSERT INTO "+s+".histories (name) VALUES ('empty')"); err != nil {
+		t.Fatal(err)
+	}
+	st := keyStore(t, pool, schema)
+	info, ok, err := st.Info(t.Context(), "h")
+	if err != nil || !ok || info.Count != 3 || info.CreatedAt.UnixMilli() != time.Date(2026, 1, 2, 3, 4, 5, 678e6, time.UTC).UnixMilli() ||
+		info.UpdatedAt.UnixMilli() != time.Date(2026, 2, 3, 4, 5, 6, 789e6, time.UTC).UnixMilli() {
+		t.Fatalf("old history: %+v %v %v", info, ok, err)
+	}
+	if _, ok, _ := st.Info(t.Context(), "empty"); ok {
+		t.Error("an empty row of version 3 is a history")
+	}
+	stored, err := st.ReadStored(t.Context(), "h", chatstore.ReadOptions{LastK: chatstore.All})
+	if err != nil || len(stored) != 3 || !stored[0].CreatedAt.IsZero() {
+		t.Fatalf("old messages: %+v %v", stored, err)
+	}
+	if err := st.DeleteMessage(t.Context(), "h", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(t.Context(), "h", []chat.Message{chat.Assistant("3")}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := st.RetrieveLast(t.Context(), "h", chatstore.All)
+	if err != nil || len(msgs) != 3 || msgs[2].Meta[chatstore.MessageIDKey] != "3" {
+		t.Errorf("after a delete and a write: %v %v", msgs, err)
+	}
+	page, err := st.List(t.Context(), chatstore.ListOptions{Order: chatstore.ByUpdated})
+	if err != nil || len(page.Histories) != 1 || page.Histories[0].ID != "h" {
+		t.Errorf("listing: %+v %v", page, err)
 	}
 }

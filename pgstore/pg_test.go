@@ -18,7 +18,7 @@ import (
 
 const childEnv = "CHATSTORE_PG_CHILD"
 
-func TestMain(m *testing.M) { proctest.Main(m, childEnv, nil) }
+func TestMain(m *testing.M) { proctest.Main(m, childEnv, childRole) }
 
 // storeURL is the test server's URL with the given schema.
 func storeURL(t *testing.T, schema string) string {

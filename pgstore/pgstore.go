@@ -82,6 +82,7 @@ var (
 	_ driver.BoundedReader = (*Store)(nil)
 	_ driver.PrefixDeleter = (*Store)(nil)
 	_ driver.KeyedWriter   = (*Store)(nil)
+	_ driver.Editor        = (*Store)(nil)
 )
 
 // Open connects to PostgreSQL with a pool of its own (closed by Close) and
@@ -322,15 +323,15 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 	return out, wrap("retrieve", historyID, err)
 }
 
-// scan reads a (seq, kind, id, body) row.
+// scan reads a (seq, kind, id, body, created_at) row (msgCols).
 func scan(rows pgx.Rows, m *driver.Message) error {
 	var kind int16
-	err := rows.Scan(&m.Pos, &kind, &m.ID, &m.JSON)
+	err := rows.Scan(&m.Pos, &kind, &m.ID, &m.JSON, &m.CreatedAt)
 	m.Kind = driver.Kind(kind)
 	return err
 }
 
-// collect reads (seq, kind, id, body) rows, within maxBytes (> 0).
+// collect reads msgCols rows, within maxBytes (> 0).
 func collect(rows pgx.Rows, maxBytes int) ([]driver.Message, error) {
 	defer rows.Close()
 	var out []driver.Message
@@ -400,7 +401,7 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 			}
 			if rows.Next() {
 				m = driver.Message{}
-				if err := rows.Scan(&total, &m.Pos, &kind, &m.ID, &m.JSON); err != nil {
+				if err := rows.Scan(&total, &m.Pos, &kind, &m.ID, &m.JSON, &m.CreatedAt); err != nil {
 					return driver.Message{}, false, err
 				}
 				m.Kind = driver.Kind(kind)

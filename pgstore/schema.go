@@ -80,6 +80,57 @@ var migrations = []string{
 	// when messages are removed. rounds stays, as the number of messages
 	// that closed a round, only to size a tail read's first page.
 	`ALTER TABLE S.histories DROP COLUMN open;`,
+
+	// 3 → 4. Addressable histories (driver.Editor).
+	//
+	// count is now the messages a history holds, and next_seq the counter
+	// of positions, which never goes back: messages can be deleted, so
+	// positions have gaps, and a write plans from next_seq (driver.MakePlan)
+	// so that no position, and no generated id, is used twice. For a
+	// history written before, next_seq is its count (no message was ever
+	// removed). A history with count = next_seq and no caller ids has no
+	// gap and only generated ids, and is looked up positionally.
+	//
+	// Times are Unix milliseconds of the Store's clock, as the driver is
+	// given them, so they round-trip exactly. A history exists (Info,
+	// Query) once created_at is set: by the first write that stores a
+	// message, or the first metadata change. A write creates its row before
+	// planning, so a write that stores nothing leaves a row with created_at
+	// NULL: not a history. Old histories keep their times if they hold
+	// messages; empty ones stop existing. updated_at is NULL exactly when
+	// created_at is. A message's created_at is NULL for those written
+	// before (read as 0, unknown).
+	//
+	// Metadata is a table of pairs rather than a jsonb column: looking
+	// histories up by a pair is a range of metadata_by_pair, whose
+	// statistics (most common values of key, value) tell the planner how
+	// many histories a pair selects, so "one user's newest histories" is
+	// that user's rows plus a sort of them, however many histories there
+	// are; a jsonb containment test has no such statistics. Changing one
+	// pair writes one small row, and a history's row, updated by every
+	// write, stays small. As for messages, hid has no foreign key; deleting
+	// a history deletes its pairs in the same statement.
+	//
+	// histories_by_updated serves lists by recency (newest first, then by
+	// id), a page at a time from a cursor (updated_at, name).
+	`ALTER TABLE S.histories
+		ADD COLUMN next_seq bigint NOT NULL DEFAULT 0,
+		ALTER COLUMN created_at DROP DEFAULT,
+		ALTER COLUMN created_at DROP NOT NULL,
+		ALTER COLUMN created_at TYPE bigint USING CASE WHEN count > 0 THEN (extract(epoch FROM created_at) * 1000)::bigint END,
+		ALTER COLUMN updated_at DROP DEFAULT,
+		ALTER COLUMN updated_at DROP NOT NULL,
+		ALTER COLUMN updated_at TYPE bigint USING CASE WHEN count > 0 THEN (extract(epoch FROM updated_at) * 1000)::bigint END;
+	UPDATE S.histories SET next_seq = count WHERE count > 0;
+	ALTER TABLE S.messages ADD COLUMN created_at bigint;
+	CREATE TABLE S.metadata (
+		hid   bigint NOT NULL, -- S.histories (hid); no foreign key, see above
+		key   text COLLATE "C" NOT NULL,
+		value text COLLATE "C" NOT NULL,
+		PRIMARY KEY (hid, key)
+	);
+	CREATE INDEX metadata_by_pair ON S.metadata (key, value, hid);
+	CREATE INDEX histories_by_updated ON S.histories (updated_at DESC, name) WHERE updated_at IS NOT NULL;`,
 }
 
 var schemaVersion = len(migrations)
@@ -130,7 +181,24 @@ type queries struct {
 	count, tailPage, tailAll, rangeQ, deleteHistory, deletePrefix, deleteAll, list              string
 	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
 	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
+	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                 string
+	forkRow, forkCopy                                                                           string
 }
+
+// msgCols are the columns a read returns for a message, from messages m:
+// driver.Message's Pos, Kind, ID, JSON, CreatedAt.
+const msgCols = "m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body, coalesce(m.created_at, 0)"
+
+// byID is the condition on messages m that its id is $n, with $n+1 the
+// position the id names if it is a decimal one (-1 otherwise): ids stored
+// as they are, and decimal ids stored as NULL beside the position they
+// name. Each arm is an index range (messages_by_id, the primary key).
+func byID(n int) string {
+	return fmt.Sprintf("(m.message_id = $%d OR (m.message_id IS NULL AND m.seq = $%d))", n, n+1)
+}
+
+// metaOf is a history's metadata as a jsonb object, {} if none.
+const metaOf = "coalesce((SELECT jsonb_object_agg(x.key, x.value) FROM S.metadata x WHERE x.hid = h.hid), '{}')"
 
 func makeQueries(schema string) queries {
 	r := strings.NewReplacer("S.", schema+".")
@@ -142,47 +210,56 @@ func makeQueries(schema string) queries {
 		// shape, whatever the statistics: a version that found the start
 		// in SQL got, once PostgreSQL cached a generic plan made while
 		// histories were small, a plan that read a large history whole.
-		tailPage: r.Replace("SELECT h.count, m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body " +
+		tailPage: r.Replace("SELECT h.count, " + msgCols + " " +
 			"FROM S.histories h CROSS JOIN LATERAL (SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m " +
 			"WHERE h.name = $1"),
-		tailAll: r.Replace("SELECT m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
-		rangeQ: r.Replace("SELECT m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
+		tailAll: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
+		rangeQ: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
 			"WHERE h.name = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3 OFFSET $4"),
-		// A history goes with its messages and its idempotency keys.
+		// A history goes with its messages, metadata and idempotency keys.
 		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid), " +
-			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)) " +
+			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)), " +
+			"d AS (DELETE FROM S.metadata WHERE hid IN (SELECT hid FROM h)) " +
 			"DELETE FROM S.idempotency_keys WHERE hid IN (SELECT hid FROM h)"),
 		// name is COLLATE "C": byte order, where the ids with a prefix
 		// are those from it on that still start with it.
 		deletePrefix: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name >= $1 AND starts_with(name, $1) RETURNING hid), " +
-			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)) " +
+			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)), " +
+			"d AS (DELETE FROM S.metadata WHERE hid IN (SELECT hid FROM h)) " +
 			"DELETE FROM S.idempotency_keys WHERE hid IN (SELECT hid FROM h)"),
-		deleteAll: r.Replace("TRUNCATE S.messages, S.histories, S.idempotency_keys"),
+		deleteAll: r.Replace("TRUNCATE S.messages, S.histories, S.idempotency_keys, S.metadata"),
 		list:      r.Replace("SELECT name, count FROM S.histories WHERE name > $1 AND count > 0 ORDER BY name LIMIT $2"),
 		// The history is created if needed (without touching an existing
 		// row), then its row is locked until the transaction ends: writers
 		// on one history take turns there, writers on others do not wait.
 		newHistory:  r.Replace("INSERT INTO S.histories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"),
-		lockHistory: r.Replace("SELECT hid, count, rounds, caller_ids FROM S.histories WHERE name = $1 FOR UPDATE"),
+		lockHistory: r.Replace("SELECT hid, count, rounds, caller_ids, next_seq FROM S.histories WHERE name = $1 FOR UPDATE"),
 		// Ids stored as they are, and decimal ids stored as NULL beside
 		// the position they name.
 		held: r.Replace("SELECT message_id FROM S.messages WHERE hid = $1 AND message_id = ANY($2) " +
 			"UNION ALL SELECT seq::text FROM S.messages WHERE hid = $1 AND message_id IS NULL AND seq = ANY($3)"),
 		// All rows of a write in one statement, whatever their number.
-		insertMessages: r.Replace("INSERT INTO S.messages (hid, seq, kind, message_id, body) " +
-			"SELECT $1, seq, kind, id, body::jsonb FROM unnest($2::bigint[], $3::smallint[], $4::text[], $5::text[]) AS t (seq, kind, id, body)"),
-		updateHistory: r.Replace("UPDATE S.histories SET count = $2, rounds = rounds + $3, caller_ids = $4, updated_at = now() WHERE hid = $1"),
+		insertMessages: r.Replace("INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at) " +
+			"SELECT $1, seq, kind, id, body::jsonb, at FROM unnest($2::bigint[], $3::smallint[], $4::text[], $5::text[], $6::bigint[]) AS t (seq, kind, id, body, at)"),
+		// $2-$6: the history's new count, rounds closed by the write,
+		// caller_ids, next_seq, and the write's time (NULL if it stores
+		// nothing, which then creates nothing and changes no time:
+		// greatest ignores NULLs).
+		updateHistory: r.Replace("UPDATE S.histories SET " + setState + " WHERE hid = $1"),
 		// A whole write as one statement, hence one transaction without
-		// BEGIN or COMMIT: move the history's row from the state $5-$6
-		// (count, caller_ids) the write was planned from to $2-$4 (count,
-		// rounds closed by the write, caller_ids), which also locks it,
-		// and insert the rows. If the row is not in that state, nothing is inserted
-		// and the final division by zero rolls the statement back, which
-		// tells Write to start again with the row locked.
-		guardedWrite: guarded(r, "unnest($7::bigint[], $8::smallint[], $9::text[], $10::text[])"),
+		// BEGIN or COMMIT: move the history's row from the state $7-$9
+		// (count, caller_ids, next_seq) the write was planned from to the
+		// new one (as updateHistory's $2-$6), which also locks it, and
+		// insert the rows. If the row is not in that state, nothing is
+		// inserted and the final division by zero rolls the statement back,
+		// which tells Write to start again with the row locked. The state
+		// never comes back once left: next_seq only grows, and at one
+		// next_seq count only falls (deletions); a deleted history's row
+		// comes back with another hid.
+		guardedWrite: guarded(r, "unnest($10::bigint[], $11::smallint[], $12::text[], $13::text[], $14::bigint[])"),
 		// The same for the most common write, one message: scalar
 		// parameters cost pgx far less client CPU to encode than arrays.
-		guardedWriteOne: guarded(r, "(VALUES ($7::bigint, $8::smallint, $9::text, $10::text))"),
+		guardedWriteOne: guarded(r, "(VALUES ($10::bigint, $11::smallint, $12::text, $13::text, $14::bigint))"),
 
 		// Keyed writes. With the row locked, whether the history holds
 		// key $2, unexpired: a statement of its own after the one that
@@ -202,11 +279,70 @@ func makeQueries(schema string) queries {
 			"VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 microsecond') " +
 			"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at"),
 		// guardedWrite and guardedWriteOne for a keyed write, with key
-		// $11, fingerprint $12, count $13, TTL $14 (microseconds).
-		guardedKeyed:    guardedKeyed(r, "unnest($7::bigint[], $8::smallint[], $9::text[], $10::text[])"),
-		guardedKeyedOne: guardedKeyed(r, "(VALUES ($7::bigint, $8::smallint, $9::text, $10::text))"),
+		// $15, fingerprint $16, count $17, TTL $18 (microseconds).
+		guardedKeyed:    guardedKeyed(r, "unnest($10::bigint[], $11::smallint[], $12::text[], $13::text[], $14::bigint[])"),
+		guardedKeyedOne: guardedKeyed(r, "(VALUES ($10::bigint, $11::smallint, $12::text, $13::text, $14::bigint))"),
+
+		// Editing (driver.Editor).
+		info: r.Replace("SELECT h.count, h.created_at, h.updated_at, " + metaOf + " FROM S.histories h WHERE h.name = $1 AND h.created_at IS NOT NULL"),
+		message: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
+			"WHERE h.name = $1 AND " + byID(2)),
+		// Edits lock the history's row first, in a statement of their
+		// own, so that the edit's statement, whose snapshot is taken
+		// after, sees what the writer that held the lock before committed.
+		lockEdit: r.Replace("SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL FOR UPDATE"),
+		// Delete message $2 (position $3 if decimal) of history $1, at
+		// time $4; how many were deleted (0 or 1). rounds, which only
+		// sizes reads, loses the round the message closed.
+		deleteMessage: r.Replace("WITH h AS (SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL), " +
+			"d AS (DELETE FROM S.messages m USING h WHERE m.hid = h.hid AND " + byID(2) + " RETURNING m.kind), " +
+			"u AS (UPDATE S.histories SET count = count - 1, rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4) " +
+			"WHERE hid = (SELECT hid FROM h) AND EXISTS (SELECT FROM d)) " +
+			"SELECT count(*) FROM d"),
+		// Delete message $2 (as deleteMessage) and every later one;
+		// whether $2 was found, and how many were deleted.
+		truncate: r.Replace("WITH h AS (SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL), " +
+			"p AS (SELECT m.seq FROM S.messages m, h WHERE m.hid = h.hid AND " + byID(2) + "), " +
+			"d AS (DELETE FROM S.messages m USING h, p WHERE m.hid = h.hid AND m.seq >= p.seq RETURNING m.kind), " +
+			"u AS (UPDATE S.histories SET count = count - (SELECT count(*) FROM d), rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4) " +
+			"WHERE hid = (SELECT hid FROM h) AND EXISTS (SELECT FROM p)) " +
+			"SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM d)"),
+		// Set pairs ($3, $4) and remove keys $2 of history $1 (locked).
+		setMetadata: r.Replace("WITH d AS (DELETE FROM S.metadata WHERE hid = $1 AND key = ANY($2)) " +
+			"INSERT INTO S.metadata (hid, key, value) SELECT $1, k, v FROM unnest($3::text[], $4::text[]) AS t (k, v) " +
+			"ON CONFLICT (hid, key) DO UPDATE SET value = excluded.value"),
+		pairs: r.Replace("SELECT count(*) FROM S.metadata WHERE hid = $1"),
+		// A metadata change at $2 creates the history if need be.
+		touch: r.Replace("UPDATE S.histories h SET created_at = coalesce(created_at, $2), updated_at = greatest(updated_at, $2) WHERE hid = $1 " +
+			"RETURNING h.count, h.created_at, h.updated_at, " + metaOf),
+		// A fork's row, at $2: new, or the row of a history that does not
+		// exist (a write's that stored nothing); none if it exists. The
+		// row is locked either way.
+		forkRow: r.Replace("INSERT INTO S.histories AS h (name, created_at, updated_at) VALUES ($1, $2, $2) " +
+			"ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at, updated_at = excluded.updated_at WHERE h.created_at IS NULL " +
+			"RETURNING hid"),
+		// Copy history $2's messages, up to and including message $3 (as
+		// byID; all of them if $3 is NULL), and its metadata into the fork
+		// $1, and give it the original's counter, in one statement: one
+		// snapshot of the original, which need not be locked. Whether $3
+		// was found, and the fork's state after.
+		forkCopy: r.Replace("WITH s AS (SELECT hid, next_seq, caller_ids FROM S.histories WHERE name = $2 AND created_at IS NOT NULL), " +
+			"p AS (SELECT m.seq FROM S.messages m, s WHERE m.hid = s.hid AND " + byID(3) + "), " +
+			"c AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at) " +
+			"SELECT $1, m.seq, m.kind, m.message_id, m.body, m.created_at FROM S.messages m, s " +
+			"WHERE m.hid = s.hid AND ($3::text IS NULL OR m.seq <= (SELECT seq FROM p)) RETURNING kind), " +
+			"x AS (INSERT INTO S.metadata (hid, key, value) SELECT $1, key, value FROM S.metadata, s WHERE metadata.hid = s.hid), " +
+			"u AS (UPDATE S.histories h SET count = (SELECT count(*) FROM c), rounds = (SELECT count(*) FROM c WHERE kind <> 0), " +
+			"next_seq = coalesce((SELECT next_seq FROM s), 0), caller_ids = coalesce((SELECT caller_ids FROM s), 0) WHERE hid = $1 " +
+			"RETURNING h.count, h.created_at, h.updated_at) " +
+			"SELECT (SELECT count(*) FROM p), u.count, u.created_at, u.updated_at, " +
+			"coalesce((SELECT jsonb_object_agg(key, value) FROM S.metadata, s WHERE metadata.hid = s.hid), '{}') FROM u"),
 	}
 }
+
+// setState sets a history's row to the state after a write, as
+// queries.updateHistory says.
+const setState = "count = $2, rounds = rounds + $3, caller_ids = $4, next_seq = $5, created_at = coalesce(created_at, $6), updated_at = greatest(updated_at, $6)"
 
 // expiredKeys deletes up to 16 of history hid's expired keys other than
 // key, oldest first. A keyed write adds at most one key, so a history's
@@ -217,32 +353,34 @@ func expiredKeys(hid, key string) string {
 		"WHERE hid = " + hid + " AND expires_at <= now() AND key <> " + key + " ORDER BY expires_at LIMIT 16)"
 }
 
+// guardCond is the guard of a guarded write: the row is in the state
+// $7-$9 the write was planned from.
+const guardCond = "hid = $1 AND count = $7 AND caller_ids = $8 AND next_seq = $9"
+
 // guarded is queries.guardedWrite over the rows given by from, a relation of
-// (seq, kind, id, body) in parameters $7-$10.
+// (seq, kind, id, body, at) in parameters $10-$14.
 func guarded(r *strings.Replacer, from string) string {
-	return r.Replace("WITH g AS (UPDATE S.histories SET count = $2, rounds = rounds + $3, caller_ids = $4, updated_at = now() " +
-		"WHERE hid = $1 AND count = $5 AND caller_ids = $6 RETURNING hid), " +
-		"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body) " +
-		"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb FROM g, " + from + " AS t (seq, kind, id, body)) " +
+	return r.Replace("WITH g AS (UPDATE S.histories SET " + setState + " WHERE " + guardCond + " RETURNING hid), " +
+		"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at) " +
+		"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb, t.at FROM g, " + from + " AS t (seq, kind, id, body, at)) " +
 		"SELECT 1 / count(*) FROM g")
 }
 
 // guardedKeyed is guarded for a keyed write: the same statement also
-// records the key ($11-$14, as queries.recordKey's $2-$5) and deletes some
+// records the key ($15-$18, as queries.recordKey's $2-$5) and deletes some
 // expired keys. The key's record is inserted, or replaces an expired one;
 // an unexpired record makes the insert return no row, and the final
 // division by zero rolls the whole statement back, as a stale state does:
 // Write starts again with the row locked and finds the key with heldKey.
 // The row lock comes first: the key's CTEs read g, which locks the row.
 func guardedKeyed(r *strings.Replacer, from string) string {
-	return r.Replace("WITH g AS (UPDATE S.histories SET count = $2, rounds = rounds + $3, caller_ids = $4, updated_at = now() " +
-		"WHERE hid = $1 AND count = $5 AND caller_ids = $6 RETURNING hid), " +
-		"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body) " +
-		"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb FROM g, " + from + " AS t (seq, kind, id, body)), " +
+	return r.Replace("WITH g AS (UPDATE S.histories SET " + setState + " WHERE " + guardCond + " RETURNING hid), " +
+		"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at) " +
+		"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb, t.at FROM g, " + from + " AS t (seq, kind, id, body, at)), " +
 		"k AS (INSERT INTO S.idempotency_keys AS k (hid, key, fingerprint, written, expires_at) " +
-		"SELECT g.hid, $11::text, $12::text, $13::integer, now() + $14::bigint * interval '1 microsecond' FROM g " +
+		"SELECT g.hid, $15::text, $16::text, $17::integer, now() + $18::bigint * interval '1 microsecond' FROM g " +
 		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at " +
 		"WHERE k.expires_at <= now() RETURNING 1), " +
-		"x AS (" + expiredKeys("(SELECT hid FROM g)", "$11") + ") " +
+		"x AS (" + expiredKeys("(SELECT hid FROM g)", "$15") + ") " +
 		"SELECT 1 / (SELECT count(*) FROM g) / (SELECT count(*) FROM k)")
 }

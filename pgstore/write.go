@@ -19,6 +19,7 @@ type histState struct {
 	count     int64
 	rounds    int64 // rounds closed, to size a tail read (firstPage)
 	callerIDs int64
+	next      int64 // next_seq, the counter of positions
 }
 
 // maxCached bounds the cache of history states.
@@ -152,7 +153,7 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 	first.Queue("BEGIN")
 	first.Queue(s.q.newHistory, historyID)
 	first.Queue(s.q.lockHistory, historyID).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&h.hid, &h.count, &h.rounds, &h.callerIDs)
+		return row.Scan(&h.hid, &h.count, &h.rounds, &h.callerIDs, &h.next)
 	})
 	if key != nil {
 		first.Queue(s.q.heldKey, historyID, key.Key).QueryRow(func(row pgx.Row) error {
@@ -183,40 +184,23 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 // row locked already, and the rest of it goes in one batch. A keyed write
 // records key with it.
 func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key *driver.Key, recs []driver.Record, guarded bool) (driver.Outcome, histState, error) {
-	lookup := driver.PositionalLookup(h.count)
-	if h.callerIDs > 0 {
-		lookup = func(ctx context.Context, ids []string) (map[string]bool, error) {
-			var seqs []int64
-			for _, id := range ids {
-				if n, ok := driver.Position(id); ok {
-					seqs = append(seqs, n)
-				}
-			}
-			rows, err := conn.Query(ctx, s.q.held, h.hid, ids, seqs)
-			if err != nil {
-				return nil, err
-			}
-			got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			found := make(map[string]bool, len(got))
-			for _, id := range got {
-				found[id] = true
-			}
-			return found, err
-		}
-	}
-	plan, err := driver.MakePlan(ctx, h.count, recs, lookup)
+	plan, err := driver.MakePlan(ctx, h.next, recs, s.lookup(conn, h))
 	if err != nil {
 		return driver.Outcome{}, h, err
 	}
 	closed := plan.Closers(recs)
 	next := h
-	next.count, next.rounds = plan.Next, h.rounds+closed
 	n := len(plan.Messages)
-	seqs, kinds := make([]int64, n), make([]int16, n)
+	next.next, next.count, next.rounds = plan.Next, h.count+int64(n), h.rounds+closed
+	seqs, kinds, ats := make([]int64, n), make([]int16, n), make([]int64, n)
 	ids := make([]*string, n) // nil: the id is the decimal string of seq
 	bodies := make([]string, n)
+	var at *int64 // the write's time; nil if it stores nothing
 	for i, p := range plan.Messages {
-		seqs[i], kinds[i] = p.Pos, int16(recs[p.Index].Kind)
+		seqs[i], kinds[i], ats[i] = p.Pos, int16(recs[p.Index].Kind), recs[p.Index].CreatedAt
+		if at == nil || ats[i] > *at {
+			at = &ats[i]
+		}
 		if p.ID != strconv.FormatInt(p.Pos, 10) {
 			ids[i] = &plan.Messages[i].ID
 		}
@@ -230,14 +214,14 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 		out.Fingerprint = key.Fingerprint
 	}
 	if guarded {
-		args := []any{h.hid, next.count, closed, next.callerIDs, h.count, h.callerIDs, seqs, kinds, ids, bodies}
+		args := []any{h.hid, next.count, closed, next.callerIDs, next.next, at, h.count, h.callerIDs, h.next, seqs, kinds, ids, bodies, ats}
 		q, qOne := s.q.guardedWrite, s.q.guardedWriteOne
 		if key != nil {
 			q, qOne = s.q.guardedKeyed, s.q.guardedKeyedOne
 			args = append(args, key.Key, key.Fingerprint, n, key.TTL.Microseconds())
 		}
 		if n == 1 {
-			q, args[6], args[7], args[8], args[9] = qOne, seqs[0], kinds[0], ids[0], bodies[0]
+			q, args[9], args[10], args[11], args[12], args[13] = qOne, seqs[0], kinds[0], ids[0], bodies[0], ats[0]
 		}
 		if _, err := conn.Exec(ctx, q, args...); err != nil {
 			return driver.Outcome{}, h, &commitFailed{err}
@@ -246,8 +230,8 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 	}
 	var b pgx.Batch
 	if n > 0 {
-		b.Queue(s.q.updateHistory, h.hid, next.count, closed, next.callerIDs)
-		b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies)
+		b.Queue(s.q.updateHistory, h.hid, next.count, closed, next.callerIDs, next.next, at)
+		b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats)
 	}
 	if key != nil {
 		b.Queue(s.q.recordKey, h.hid, key.Key, key.Fingerprint, n, key.TTL.Microseconds())
@@ -257,6 +241,46 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 		return driver.Outcome{}, h, &commitFailed{err}
 	}
 	return out, next, nil
+}
+
+// lookup is the driver.Lookup of a history in state h, asking conn when it
+// must. Without caller ids, the history holds only generated ids, each the
+// decimal string of its position, all below h.next: if none was removed
+// (count = next) it holds exactly "0" to next-1 (driver.PositionalLookup);
+// else only a supplied decimal id below next needs asking, and the common
+// write, which supplies none, asks nothing. With caller ids, every id is
+// asked. On the guarded path the question is asked before the write's
+// statement, outside its transaction: if the guard then holds, the history
+// was in state h all along (a state never comes back), so the answer is
+// still right.
+func (s *Store) lookup(conn *pgx.Conn, h histState) driver.Lookup {
+	if h.callerIDs == 0 && h.count == h.next {
+		return driver.PositionalLookup(h.next)
+	}
+	return func(ctx context.Context, ids []string) (map[string]bool, error) {
+		var seqs []int64
+		for _, id := range ids {
+			if n, ok := driver.Position(id); ok && n < h.next {
+				seqs = append(seqs, n)
+			}
+		}
+		if h.callerIDs == 0 {
+			if len(seqs) == 0 {
+				return nil, nil
+			}
+			ids = nil
+		}
+		rows, err := conn.Query(ctx, s.q.held, h.hid, ids, seqs)
+		if err != nil {
+			return nil, err
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		found := make(map[string]bool, len(got))
+		for _, id := range got {
+			found[id] = true
+		}
+		return found, err
+	}
 }
 
 // invalidContent marks the errors PostgreSQL gives for message content it

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -10,6 +11,7 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/internal/storebench"
+	"github.com/chatstore/chatstore/redisstore"
 )
 
 func benchStore(b *testing.B, c redis.UniversalClient) *chatstore.Store {
@@ -123,4 +125,89 @@ func BenchmarkBaselineLoop64(b *testing.B) {
 		}
 		return nil
 	})
+}
+
+// BenchmarkFork100k: forking a history of 100,000 messages, on a single
+// node (one script) and on a cluster (a read script, then a create script
+// given every message).
+func BenchmarkFork100k(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		client func(testing.TB) redis.UniversalClient
+	}{{"single", singleClient}, {"cluster", clusterClient}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			st := benchStore(b, tc.client(b))
+			batch := make([]chat.Message, 1000)
+			for i := range batch {
+				batch[i] = chat.User(fmt.Sprint("message ", i, " of a long conversation"))
+			}
+			for range 100 {
+				if _, err := st.Write(ctx, "h", batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := st.Fork(ctx, "h", fmt.Sprint("f", i), ""); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := st.Delete(ctx, fmt.Sprint("f", i)); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkListByUser: one user's 20 newest histories, in a store of 1,000
+// and of 100,000 histories, every user holding 50 of them: the cost is the
+// user's histories, not the store's.
+func BenchmarkListByUser(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ctx := context.Background()
+			c := singleClient(b)
+			drv := freshStore(b, c, 0)
+			st, err := chatstore.New(drv, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fillUsers(b, c, drv, n)
+			b.ResetTimer()
+			for range b.N {
+				page, err := st.List(ctx, chatstore.ListOptions{Order: chatstore.ByUpdated, Limit: 20, Metadata: map[string]string{"user_id": "u-7"}})
+				if err != nil || len(page.Histories) != 20 {
+					b.Fatal(len(page.Histories), err)
+				}
+			}
+		})
+	}
+}
+
+// fillUsers creates n histories with metadata through the driver, 64 at a
+// time in parallel.
+func fillUsers(b *testing.B, c redis.UniversalClient, drv *redisstore.Store, n int) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				u := fmt.Sprint("u-", i%(n/50))
+				if _, err := drv.SetMetadata(ctx, fmt.Sprint("h", i), map[string]*string{"user_id": &u}, 16, int64(1_000_000+i)); err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
 }

@@ -57,10 +57,11 @@ const DefaultKeyPrefix = "chatstore:"
 type Options struct {
 	// KeyPrefix starts every key of the store; "" means DefaultKeyPrefix.
 	// It may not contain '{' or '}'. Every key of a store is the prefix
-	// followed by '{' (a history's keys) or the prefix followed by
-	// "histories" (the listing), so no store's keys start with another
-	// store's prefix and a '{', even when one prefix starts with the other,
-	// and DeleteAll finds its own with the pattern PREFIX{*.
+	// followed by '{' (a history's keys), '}' (the indexes of recency and
+	// metadata) or "histories" (the listing), so no store's keys start
+	// with another store's prefix and a '{' or '}', even when one prefix
+	// starts with the other, and DeleteAll finds its own with the patterns
+	// PREFIX{* and PREFIX}*.
 	KeyPrefix string
 	// TTL, when positive, makes a history expire as a whole TTL after its
 	// last write. Every write renews the expiry of all of the history's
@@ -76,7 +77,12 @@ type Store struct {
 	owned  bool
 	prefix string
 	index  string // the sorted set of history ids
-	ttlMS  int64
+	// updated is the sorted set of history ids by -UpdatedAt.
+	updated string
+	ttlMS   int64
+	// single is true for a *redis.Client (one node, where a script may
+	// touch keys of any slot): writes then update the indexes themselves.
+	single bool
 }
 
 var (
@@ -103,7 +109,9 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 	if o.TTL < 0 || (o.TTL > 0 && o.TTL < time.Millisecond) {
 		return nil, fmt.Errorf("redisstore: %w: ttl %v must be at least 1ms (or 0 for none)", chatstore.ErrInvalidOptions, o.TTL)
 	}
-	return &Store{c: client, prefix: o.KeyPrefix, index: o.KeyPrefix + "histories", ttlMS: o.TTL.Milliseconds()}, nil
+	_, single := client.(*redis.Client)
+	return &Store{c: client, prefix: o.KeyPrefix, index: o.KeyPrefix + "histories", updated: o.KeyPrefix + "}updated",
+		ttlMS: o.TTL.Milliseconds(), single: single}, nil
 }
 
 // Open connects with a client of its own (closed by Close). rawURL is one
@@ -261,13 +269,19 @@ func escapeID(id string) string {
 	return r.Replace(id)
 }
 
-// keys returns the keys of a history: state, messages, kinds, ids (list),
-// ids (set), idempotency keys (KEY:k), and layout 1's round starts.
-// scripts.go describes them.
+// keys returns the keys of a history: state, messages, kinds, times, ids
+// (list), ids (hash), metadata, idempotency keys (KEY:k), and layout 1's
+// round starts. scripts.go describes them.
 func (s *Store) keys(id string) []string {
 	base := s.base(id)
-	return []string{base + "s", base + "m", base + "t", base + "d", base + "i", base + "k", base + "r"}
+	return []string{base + "s", base + "m", base + "t", base + "c", base + "d", base + "i", base + "g", base + "k", base + "r"}
 }
+
+// Indexes into keys' answer.
+const (
+	kS, kM, kT, kC, kD, kI, kG, kK, kR = 0, 1, 2, 3, 4, 5, 6, 7, 8
+	nHistoryKeys                       = 7 // s to g: what scripts that change a history get
+)
 
 // base starts the name of every key of a history: the prefix, then the id
 // in a hash tag, so that they share a cluster slot.
@@ -291,19 +305,20 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 // adds its id to the listing index.
 func (s *Store) Write(ctx context.Context, historyID string, records []driver.Record) (int, error) {
 	var res []int64
+	keys := s.withIndexes(s.keys(historyID)[:nHistoryKeys])
 	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = s.runWrite(ctx, writeScript, writeSrc, s.keys(historyID)[:5], writeArgs(nil, s.ttlMS, records)).Int64Slice()
+		res, err = s.runWrite(ctx, writeScript, writeSrc, keys, writeArgs(nil, s.ttlMS, historyID, records)).Int64Slice()
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
 	}
-	if len(res) != 2 {
+	if len(res) != 4 {
 		return 0, fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
-	written, before := res[0], res[1]
-	if written > 0 && before == 0 {
-		if err := s.list(ctx, historyID); err != nil {
+	written, created, up := res[0], res[2], res[3]
+	if written > 0 && !s.single {
+		if err := s.list(ctx, historyID, created == 1, up); err != nil {
 			return int(written), err
 		}
 	}
@@ -314,11 +329,11 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 // the key, writes and records the key in one step (scripts.go).
 func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key, records []driver.Record) (driver.Outcome, error) {
 	k := s.keys(historyID)
-	keys := append(k[:5:5], s.base(historyID)+"k:"+key.Key, k[5])
+	keys := s.withIndexes(append(k[:nHistoryKeys:nHistoryKeys], s.base(historyID)+"k:"+key.Key, k[kK]))
 	px := max(key.TTL.Milliseconds(), 1)
 	var res []any
 	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, writeArgs([]any{key.Fingerprint, px}, s.ttlMS, records)).Slice()
+		res, err = s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, writeArgs([]any{key.Fingerprint, px}, s.ttlMS, historyID, records)).Slice()
 		return err
 	})
 	if err != nil {
@@ -327,7 +342,7 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	malformed := func() error {
 		return fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
-	if len(res) != 2 {
+	if len(res) != 2 && len(res) != 4 {
 		return driver.Outcome{}, malformed()
 	}
 	if rec, ok := res[1].(string); ok && res[0] == int64(-1) {
@@ -339,41 +354,63 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 		if !ok || err != nil || n < 0 {
 			return driver.Outcome{}, malformed()
 		}
-		if err := s.list(ctx, historyID); err != nil {
-			return driver.Outcome{}, err
+		if err := s.relist(ctx, historyID); err != nil {
+			return driver.Outcome{}, fmt.Errorf("redisstore: write %q: %w", historyID, translate(err))
 		}
 		return driver.Outcome{Written: n, Fingerprint: fp, Replayed: true}, nil
 	}
-	written, ok1 := res[0].(int64)
-	before, ok2 := res[1].(int64)
-	if !ok1 || !ok2 || written < 0 {
+	if len(res) != 4 {
 		return driver.Outcome{}, malformed()
 	}
-	if written > 0 && before == 0 {
-		if err := s.list(ctx, historyID); err != nil {
+	written, ok1 := res[0].(int64)
+	created, ok2 := res[2].(int64)
+	up, ok3 := res[3].(int64)
+	if !ok1 || !ok2 || !ok3 || written < 0 {
+		return driver.Outcome{}, malformed()
+	}
+	if written > 0 && !s.single {
+		if err := s.list(ctx, historyID, created == 1, up); err != nil {
 			return driver.Outcome{}, err
 		}
 	}
 	return driver.Outcome{Written: int(written), Fingerprint: key.Fingerprint}, nil
 }
 
-// list adds a history that a write created to the listing index. On a
-// cluster the index lives in another slot, so it cannot be part of the
-// script. It is added after the history exists, and a delete re-checks after
-// removing it (Delete), so a listed id may have no history for a moment but
-// a history is never unlisted. If the ZADD fails, the write is stored but
-// unlisted: that is ErrOutcomeUnknown, so that a client retries with its
-// idempotency key, whose replay lists the history.
-func (s *Store) list(ctx context.Context, historyID string) error {
-	if err := s.c.ZAdd(ctx, s.index, redis.Z{Member: historyID}).Err(); err != nil {
+// withIndexes adds the listing indexes to a write script's keys on a
+// single node, where the script updates them itself (writeBody).
+func (s *Store) withIndexes(keys []string) []string {
+	if s.single {
+		return append(keys, s.index, s.updated)
+	}
+	return keys
+}
+
+// list updates the listing indexes after a write to a cluster: the indexes
+// live in other slots, so they cannot be part of the script. A history is
+// added after it exists, and a delete re-checks after removing it
+// (Delete), so a listed id may have no history for a moment but a history
+// is never unlisted; its place by recency may lag behind for as long. If
+// this fails, the write is stored but unlisted: that is ErrOutcomeUnknown,
+// so that a client retries with its idempotency key, whose replay lists the
+// history.
+func (s *Store) list(ctx context.Context, historyID string, created bool, updated int64) error {
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if created {
+			p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
+		}
+		p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-updated), Member: historyID})
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("redisstore: write %q: the messages are stored, but listing them failed: %w: %w: %w", historyID, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
 	}
 	return nil
 }
 
-// writeArgs appends the write script's arguments to args: ttl, codes, the
-// supplied ids, the JSON of every record (writeBody).
-func writeArgs(args []any, ttlMS int64, records []driver.Record) []any {
+// writeArgs appends the write script's arguments to args: ttl, codes,
+// times, the history id, the supplied ids, the JSON of every record
+// (writeBody).
+func writeArgs(args []any, ttlMS int64, historyID string, records []driver.Record) []any {
 	codes := make([]byte, len(records))
 	nids := 0
 	for i, r := range records {
@@ -383,8 +420,22 @@ func writeArgs(args []any, ttlMS int64, records []driver.Record) []any {
 			nids++
 		}
 	}
-	args = slices.Grow(args, 2+nids+len(records))
-	args = append(args, ttlMS, codes)
+	times := strconv.FormatInt(records[0].CreatedAt, 10)
+	for _, r := range records[1:] {
+		if r.CreatedAt != records[0].CreatedAt {
+			b := make([]byte, 0, 14*len(records))
+			for i, r := range records {
+				if i > 0 {
+					b = append(b, ' ')
+				}
+				b = strconv.AppendInt(b, r.CreatedAt, 10)
+			}
+			times = string(b)
+			break
+		}
+	}
+	args = slices.Grow(args, 4+nids+len(records))
+	args = append(args, ttlMS, codes, times, historyID)
 	for _, r := range records {
 		if r.HasID {
 			args = append(args, r.ID)
@@ -489,19 +540,20 @@ func translateWrite(err error) error {
 // Tail implements driver.Tailer with the tail script: one round trip,
 // reading only the last rounds.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	return s.readMessages(ctx, "retrieve", historyID, tailScript, rounds)
+	return s.readMessages(ctx, "retrieve", historyID, tailScript, 5, rounds)
 }
 
 // Range implements driver.Store: one script, reading only the range.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
-	return s.readMessages(ctx, "range", historyID, rangeScript, from, to)
+	return s.readMessages(ctx, "range", historyID, rangeScript, 5, from, to)
 }
 
-// readMessages runs a script that answers in the tail script's format.
-func (s *Store) readMessages(ctx context.Context, op, historyID string, script *redis.Script, args ...any) ([]driver.Message, error) {
+// readMessages runs a script that answers as emit does (scripts.go), with
+// the first nkeys keys of the history.
+func (s *Store) readMessages(ctx context.Context, op, historyID string, script *redis.Script, nkeys int, args ...any) ([]driver.Message, error) {
 	var res []string
 	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = script.Run(ctx, s.c, s.keys(historyID)[:4], args...).StringSlice()
+		res, err = script.Run(ctx, s.c, s.keys(historyID)[:nkeys], args...).StringSlice()
 		return err
 	})
 	if err != nil {
@@ -514,7 +566,9 @@ func (s *Store) readMessages(ctx context.Context, op, historyID string, script *
 	return msgs, nil
 }
 
-// decodeTail reads the tail script's answer (see tailScript).
+// decodeTail reads the answer of a read script (emit in scripts.go): the
+// messages of positions S to E, less tombstones and the positions the
+// header lists.
 func decodeTail(res []string) ([]driver.Message, bool) {
 	if len(res) < 2 {
 		return nil, false
@@ -531,8 +585,8 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 		}
 		nums[i] = v
 	}
-	start, xp, count := nums[0], nums[1], nums[2]
-	if count == 0 {
+	start, xp, end := nums[0], nums[1], nums[2]
+	if end == 0 {
 		return nil, true
 	}
 	var drop []int64 // a few system messages at most
@@ -543,20 +597,20 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 		}
 		drop = append(drop, v)
 	}
-	n := count - start
+	n := end - start
 	kinds := res[1]
-	if n < 0 || int64(len(res)) < 2+n || int64(len(kinds)) != n {
+	if n < 0 || int64(len(res)) < 2+2*n || int64(len(kinds)) != n {
 		return nil, false
 	}
-	vals, ids := res[2:2+n], res[2+n:]
+	vals, times, ids := res[2:2+n], res[2+n:2+2*n], res[2+2*n:]
 	dbase := max(xp, start)
-	if xp < count && int64(len(ids)) != count-dbase {
+	if xp < end && int64(len(ids)) != end-dbase {
 		return nil, false
 	}
 	out := make([]driver.Message, 0, n-int64(len(drop)))
 	for i, v := range vals {
 		p := start + int64(i)
-		if slices.Contains(drop, p) {
+		if kinds[i] == tombstone || slices.Contains(drop, p) {
 			continue
 		}
 		var id string
@@ -569,10 +623,17 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 		if kind > driver.Alone {
 			return nil, false
 		}
-		out = append(out, driver.Message{ID: id, JSON: []byte(v), Pos: p, Kind: kind})
+		at, err := strconv.ParseInt(times[i], 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, driver.Message{ID: id, JSON: []byte(v), Pos: p, Kind: kind, CreatedAt: at})
 	}
 	return out, true
 }
+
+// tombstone is the kind of a deleted message (scripts.go).
+const tombstone = 'x'
 
 // upgraded runs op, a script on one history, and, if the history is in
 // layout 1 (see scripts.go), upgrades it and runs op again: scripts refuse
@@ -591,11 +652,31 @@ func (s *Store) upgraded(ctx context.Context, historyID string, op func() error)
 	return fmt.Errorf("%w: the history's layout is still being written by an earlier chatstore", chatstore.ErrUnavailable)
 }
 
-// upgrade rewrites a layout-1 history to layout 2: it reads the messages,
+// upgrade rewrites a history of an earlier layout to the current one: a
+// layout-1 history to layout 2 (upgrade1), then a layout-2 history to
+// layout 3 inside Redis (upgrade3Script).
+func (s *Store) upgrade(ctx context.Context, historyID string) error {
+	k := s.keys(historyID)
+	layout1, err := s.c.HExists(ctx, k[kS], "r").Result()
+	if err != nil {
+		return translate(err)
+	}
+	if layout1 {
+		if err := s.upgrade1(ctx, historyID); err != nil {
+			return err
+		}
+	}
+	if err := upgrade3Script.Run(ctx, s.c, []string{k[kS], k[kM], k[kC], k[kD], k[kI]}).Err(); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+// upgrade1 rewrites a layout-1 history to layout 2: it reads the messages,
 // gives each its kind as chatstore.Store would give it when writing it now,
 // and stores the kinds in place of the round bookkeeping, if the history
 // has not changed meanwhile (upgradeScript).
-func (s *Store) upgrade(ctx context.Context, historyID string) error {
+func (s *Store) upgrade1(ctx context.Context, historyID string) error {
 	k := s.keys(historyID)
 	var (
 		count *redis.StringCmd
@@ -621,7 +702,7 @@ func (s *Store) upgrade(ctx context.Context, historyID string) error {
 		}
 		kinds[i] = '0' + byte(chatstore.Classify(m))
 	}
-	return translate(upgradeScript.Run(ctx, s.c, []string{k[0], k[2], k[6]}, n, kinds).Err())
+	return translate(upgradeScript.Run(ctx, s.c, []string{k[kS], k[kT], k[kR]}, n, kinds).Err())
 }
 
 // upgradeError is an error of upgrading a history, which happens before the
@@ -632,31 +713,52 @@ func (e *upgradeError) Error() string { return "upgrading the history's layout: 
 func (e *upgradeError) Unwrap() error { return e.err }
 
 // Delete removes a history's keys and its idempotency keys (one script),
-// then its index entry, then puts the entry back if a write recreated the
+// then its index entries, then puts them back if a write recreated the
 // history meanwhile.
 func (s *Store) Delete(ctx context.Context, historyID string) error {
-	if err := deleteScript.Run(ctx, s.c, s.keys(historyID)).Err(); err != nil {
-		return fmt.Errorf("redisstore: delete %q: %w", historyID, translate(err))
+	pairs, err := deleteScript.Run(ctx, s.c, s.keys(historyID)).StringSlice()
+	if err == nil {
+		err = s.unlist(ctx, historyID, pairMap(pairs))
 	}
-	if err := s.unlist(ctx, historyID); err != nil {
+	if err != nil {
 		return fmt.Errorf("redisstore: delete %q: %w", historyID, translate(err))
 	}
 	return nil
 }
 
-// unlist removes a history from the index unless it (again) has messages.
-func (s *Store) unlist(ctx context.Context, historyID string) error {
-	if err := s.c.ZRem(ctx, s.index, historyID).Err(); err != nil {
-		return err
-	}
-	n, err := s.Count(ctx, historyID)
+// unlist removes a history from the indexes (with the metadata pairs
+// given) unless it exists (again): then it lists it as it is.
+func (s *Store) unlist(ctx context.Context, historyID string, meta map[string]string) error {
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, s.index, historyID)
+		p.ZRem(ctx, s.updated, historyID)
+		for k, v := range meta {
+			p.SRem(ctx, s.pairKey(k, v), historyID)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if n > 0 {
-		return s.c.ZAdd(ctx, s.index, redis.Z{Member: historyID}).Err()
+	return s.relist(ctx, historyID)
+}
+
+// relist puts a history that exists in every index, as it is now.
+func (s *Store) relist(ctx context.Context, historyID string) error {
+	infos, err := s.infos(ctx, []string{historyID}, false)
+	if err != nil || len(infos) == 0 {
+		return err
 	}
-	return nil
+	info := infos[0]
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
+		p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-info.UpdatedAt), Member: historyID})
+		for k, v := range info.Metadata {
+			p.SAdd(ctx, s.pairKey(k, v), historyID)
+		}
+		return nil
+	})
+	return err
 }
 
 // DeleteAll deletes the store's keys: the keys of its histories, found on
@@ -664,8 +766,32 @@ func (s *Store) unlist(ctx context.Context, historyID string) error {
 // and the listing. Another store's keys never match: see
 // Options.KeyPrefix.
 func (s *Store) DeleteAll(ctx context.Context) error {
-	pattern := globEscape(s.prefix) + "{*"
 	del := func(ctx context.Context, c redis.Cmdable) error {
+		for _, pattern := range []string{globEscape(s.prefix) + "{*", globEscape(s.prefix) + "}*"} {
+			if err := s.deleteMatching(ctx, c, pattern); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	if cc, ok := s.c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return del(ctx, c) })
+	} else {
+		err = del(ctx, s.c)
+	}
+	if err == nil {
+		err = s.c.Unlink(ctx, s.index).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: delete all: %w", translate(err))
+	}
+	return nil
+}
+
+// deleteMatching unlinks the keys of one node that match pattern.
+func (s *Store) deleteMatching(ctx context.Context, c redis.Cmdable, pattern string) error {
+	{
 		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		var batch []string
 		flush := func() error {
@@ -696,19 +822,6 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 		}
 		return flush()
 	}
-	var err error
-	if cc, ok := s.c.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return del(ctx, c) })
-	} else {
-		err = del(ctx, s.c)
-	}
-	if err == nil {
-		err = s.c.Unlink(ctx, s.index).Err()
-	}
-	if err != nil {
-		return fmt.Errorf("redisstore: delete all: %w", translate(err))
-	}
-	return nil
 }
 
 // globEscape escapes every byte that is special in a SCAN MATCH pattern, so
@@ -743,26 +856,12 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.His
 		if len(ids) == 0 {
 			break
 		}
-		cmds := make([]*redis.StringCmd, len(ids))
-		_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range ids {
-				cmds[i] = p.HGet(ctx, s.keys(id)[0], "c")
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
+		infos, err := s.infos(ctx, ids, true)
+		if err != nil {
 			return nil, fmt.Errorf("redisstore: list: %w", translate(err))
 		}
-		for i, id := range ids {
-			n, err := cmds[i].Int64()
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return nil, fmt.Errorf("redisstore: list: %w", translate(err))
-			}
-			if n > 0 {
-				out = append(out, driver.History{ID: id, Count: n})
-			} else if err := s.unlist(ctx, id); err != nil {
-				return nil, fmt.Errorf("redisstore: list: %w", translate(err))
-			}
+		for _, info := range infos {
+			out = append(out, driver.History{ID: info.ID, Count: info.Count})
 		}
 		if len(ids) < want {
 			break

@@ -7,97 +7,181 @@ import "github.com/redis/go-redis/v9"
 // only the last rounds. They keep, per history, in one cluster slot (the
 // keys share the hash tag of the history id):
 //
-//	KEY:s   hash  c (messages), xp (see below)
-//	KEY:m   list  the messages' JSON, at their positions
+//	KEY:s   hash  c (live messages), n (the next position of generated
+//	              ids: driver.MakePlan's counter, never going back), xp
+//	              (see below), cr and up (created and updated, Unix ms),
+//	              v (the layout: 3)
+//	KEY:m   list  the messages' JSON, at their positions ("" once deleted)
 //	KEY:t   string the messages' kinds (driver.Kind), one digit each ('0'
-//	              joins a round, '1' closes it, '2' is a round by itself)
-//	KEY:d   list  the ids of the messages from position xp on
-//	KEY:i   set   the ids of the messages from position xp on
+//	              joins a round, '1' closes it, '2' is a round by itself,
+//	              'x' a deleted message: a tombstone, so that positions
+//	              never move)
+//	KEY:c   list  the messages' times (Record.CreatedAt, Unix ms)
+//	KEY:d   list  the ids of the messages from position xp on ("" once
+//	              deleted)
+//	KEY:i   hash  id → position, for the ids of the messages from xp on
+//	KEY:g   hash  the history's metadata
 //	KEY:k   zset  the names of the KEY:k:… keys, scored by their expiry
 //	              (Unix ms), so that deleting the history finds them
 //	KEY:k:K string "WRITTEN FINGERPRINT" of the keyed write with
 //	              idempotency key K, expiring with the key's window
 //
-// Until a history is given a caller-supplied id, its ids are exactly its
-// positions ("0", "1", …), so nothing about ids is stored at all: the write
-// path of an ordinary conversation is a few list pushes and an APPEND. The
-// first write that supplies an id sets xp to the history's count; from then
-// on ids are kept in KEY:d (for reading) and KEY:i (for skipping), and an id
-// below xp is still its position.
+// A history exists from the first change that sets cr (a write storing a
+// message, metadata set, a fork) until it is deleted, whatever its count.
+//
+// Until a history is given a caller-supplied id or loses its tail, its ids
+// are exactly its positions ("0", "1", …), so nothing about ids is stored
+// at all: the write path of an ordinary conversation is a few list pushes
+// and an APPEND. The first write that supplies an id, or a truncation, sets
+// xp to the history's length; from then on ids are kept in KEY:d (for
+// reading) and KEY:i (for skipping and finding), and an id below xp is
+// still its position (unless that position is a tombstone). A truncation
+// sets xp to at most the new length, because the positions it frees are
+// used again while generated ids (from n) are not.
 //
 // Rounds are worked out from the kinds when a history is read, by the walk
-// of driver.LastRounds in Lua (tailScript); storetest checks the two agree
-// on random conversations. The id planning is driver.MakePlan in Lua
-// (writeBody); storetest checks that too, id for id.
+// of driver.LastRounds in Lua (tailScript), stepping over tombstones as if
+// they had never been written; storetest checks the two agree on random
+// conversations. The id planning is driver.MakePlan in Lua (writeBody);
+// storetest checks that too, id for id.
 //
-// Histories written before kinds were stored (layout 1: round numbers in
-// KEY:s's r, o, os and a list KEY:r of round starts) are upgraded when
-// first used: every script refuses them with an error starting
-// upgradeNeeded, and the store rewrites them (Store.upgrade) and retries.
+// Outside the history's slot, so updated after its scripts on a cluster
+// (Store.index), live the indexes of listings: PREFIXhistories (a zset of
+// ids, by lex), PREFIX}updated (ids scored by -updated, so that the newest
+// come first and ties in byte order) and one set of ids per metadata pair,
+// PREFIX}m:LEN:KEY=VALUE.
+//
+// Histories of earlier layouts are upgraded when first used: every script
+// refuses them with an error starting upgradeNeeded, and the store rewrites
+// them (Store.upgrade) and retries. Layout 1 kept round numbers in KEY:s's r,
+// o, os and a list KEY:r of round starts; layout 2 had no times, no n, cr,
+// up, v, and a set KEY:i.
 
-// upgradeCheck refuses a layout-1 history, whose state hash has the field r;
-// st is the HMGET of KEY:s whose third field is r.
-const upgradeCheck = `if st[3] then return redis.error_reply('` + upgradeNeeded + ` history stored by an earlier chatstore') end
+// stateSrc reads the state hash of the history whose KEY:s is ks into st
+// (c, xp, r, v, n, cr, up) and refuses an earlier layout: layout 1 has r,
+// layout 2 has c without v.
+const stateSrc = `local st = redis.call('HMGET', ks, 'c', 'xp', 'r', 'v', 'n', 'cr', 'up')
+if st[3] or (st[1] and not st[4]) then return redis.error_reply('` + upgradeNeeded + ` history stored by an earlier chatstore') end
+`
+
+// posSrc defines posOf(id): the position of the live message with that id
+// in the history of kinds kt and ids ki, whose xp is xp and length L; nil
+// if none.
+const posSrc = `local function posOf(id)
+  local v = tonumber(id)
+  if v ~= nil and v >= 0 and v < (xp or L) and string.format('%d', v) == id and
+    redis.call('GETRANGE', kt, v, v) ~= 'x' then
+    return v
+  end
+  local p = redis.call('HGET', ki, id)
+  if p then return tonumber(p) end
+  return nil
+end
+`
+
+// emitSrc defines emit(s, e, head): the answer of every read, for the
+// positions s ≤ p < e of the history: a header "S XP E DROP…" (head's
+// values after the first three are positions to leave out), their kinds,
+// their messages, their times, then their kept ids from max(S, XP) on. Ids
+// below XP are positions and are not sent; the reader spells them, and
+// leaves out tombstones.
+const emitSrc = `local function emit(s, e, xp, drop)
+  local head = {s, xp, e}
+  for _, q in ipairs(drop) do head[#head + 1] = q end
+  local out = {table.concat(head, ' '), redis.call('GETRANGE', kt, s, e - 1)}
+  for _, v in ipairs(redis.call('LRANGE', km, s, e - 1)) do out[#out + 1] = v end
+  for _, v in ipairs(redis.call('LRANGE', kc, s, e - 1)) do out[#out + 1] = v end
+  if xp < e then
+    for _, v in ipairs(redis.call('LRANGE', kd, math.max(s - xp, 0), e - xp - 1)) do out[#out + 1] = v end
+  end
+  return out
+end
+local empty = {'0 0 0', ''}
+`
+
+// renewSrc renews the expiry of the history's seven keys (KEYS[1..7] from
+// kb) when ttl > 0.
+const renewSrc = `local function renew(kb, ttl)
+  if ttl > 0 then
+    for k = kb, kb + 6 do redis.call('PEXPIRE', KEYS[k], ttl) end
+  end
+end
 `
 
 // writeBody is the write, shared by the two write scripts: KEYS s, m, t,
-// d, i; ARGV from o+1 on: ttl_ms, codes, then the supplied ids in record
-// order, then the JSON of every record. codes has one digit per record: its
-// kind (0 joins, 1 closes, 2 alone), plus 3 if it supplies an id. It leaves
-// written and before (the count before the write) in locals.
+// c, d, i, g; ARGV from o+1 on: ttl_ms, codes, times, the history id, then
+// the supplied ids in record order, then the JSON of every record. codes
+// has one digit per record: its kind (0 joins, 1 closes, 2 alone), plus 3
+// if it supplies an id; times is the records' time (Unix ms), or one per
+// record separated by spaces. It leaves written, before (the count before
+// the write), created (1 if the write created the history) and up (its
+// updated time) in locals. If the keys ix+1 and ix+2 are given (a single
+// Redis: every key is on one node), it updates the listing indexes too.
 const writeBody = `
-local ks, km, kt, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ks, km, kt, kc, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local ttl = tonumber(ARGV[o + 1])
 local codes = ARGV[o + 2]
+local times = ARGV[o + 3]
+local member = ARGV[o + 4]
 local n = #codes
-local st = redis.call('HMGET', ks, 'c', 'xp', 'r')
-` + upgradeCheck + `
+` + stateSrc + `
 local count = tonumber(st[1]) or 0
 local xp = tonumber(st[2])
 local before = count
+local L = redis.call('STRLEN', kt)
+local nxt = tonumber(st[5]) or L
+
+local tm = {}
+if string.find(times, ' ', 1, true) then
+  for v in string.gmatch(times, '%S+') do tm[#tm + 1] = v end
+else
+  for j = 1, n do tm[j] = times end
+end
 
 local supplied, sids = {}, {}
-local nids = #ARGV - o - 2 - n
-for a = o + 3, o + 2 + nids do
+local nids = #ARGV - o - 4 - n
+for a = o + 5, o + 4 + nids do
   local id = ARGV[a]
   if not supplied[id] then supplied[id] = true; sids[#sids + 1] = id end
 end
-local jsonBase = o + 2 + nids
+local jsonBase = o + 4 + nids
 if xp == nil and nids > 0 then
-  xp = count
+  xp = L
   redis.call('HSET', ks, 'xp', xp)
 end
 
 -- held: membership in KEY:i, asked for all at once for the supplied ids
 -- and the ids this write would generate first. Ids below xp are positions
--- and are never in KEY:i; before xp exists nothing is.
+-- and are never in KEY:i unless their position is a tombstone; before xp
+-- exists nothing is.
 local held, checked = {}, {}
 local function ask(list)
   for a = 1, #list, 1000 do
     local chunk = {unpack(list, a, math.min(a + 999, #list))}
-    local r = redis.call('SMISMEMBER', ki, unpack(chunk))
+    local r = redis.call('HMGET', ki, unpack(chunk))
     for b = 1, #chunk do
       checked[chunk[b]] = true
-      if r[b] == 1 then held[chunk[b]] = true end
+      if r[b] then held[chunk[b]] = true end
     end
   end
 end
-if xp ~= nil and xp < before then
+if xp ~= nil and xp < L then
   if #sids > 0 then ask(sids) end
   local cands = {}
-  for p = before, before + n - 1 do cands[#cands + 1] = string.format('%d', p) end
+  for p = nxt, nxt + n - 1 do cands[#cands + 1] = string.format('%d', p) end
   ask(cands)
 end
 local function positional(id)
   local v = tonumber(id)
-  return v ~= nil and v >= 0 and v < xp and string.format('%d', v) == id
+  return v ~= nil and v >= 0 and v < xp and string.format('%d', v) == id and
+    redis.call('GETRANGE', kt, v, v) ~= 'x'
 end
 
 local skipped, nskipped = {}, 0
-local newids, kinds = {}, {}
+local newids, kinds, wtimes = {}, {}, {}
 local taken = {}
-local counter = before
-local nextSupplied = o + 3
+local counter = nxt
+local nextSupplied = o + 5
 for j = 1, n do
   local code = string.byte(codes, j) - 48
   local id
@@ -112,11 +196,11 @@ for j = 1, n do
     counter = counter + 1 -- the id is the position; nothing to check or keep
   else
     while true do
-      -- A candidate is never below before, so never positional.
+      -- A candidate is never below nxt ≥ L ≥ xp, so never positional.
       local cand = string.format('%d', counter)
       counter = counter + 1
       if not supplied[cand] and not held[cand] and
-        (checked[cand] or xp >= before or redis.call('SISMEMBER', ki, cand) == 0) then
+        (checked[cand] or xp >= L or redis.call('HEXISTS', ki, cand) == 0) then
         id = cand
         break
       end
@@ -124,7 +208,11 @@ for j = 1, n do
   end
   if write then
     kinds[#kinds + 1] = code
-    if xp ~= nil then newids[#newids + 1] = id end
+    wtimes[#wtimes + 1] = tm[j]
+    if xp ~= nil then
+      newids[#newids + 1] = id
+      held[id] = true
+    end
     count = count + 1
   else
     skipped[j] = true
@@ -139,6 +227,7 @@ local function push(cmd, key, list, from, to)
   end
 end
 local written = count - before
+local created, up = 0, tonumber(st[7]) or 0
 if written > 0 then
   if nskipped == 0 then
     push('RPUSH', km, ARGV, jsonBase + 1, jsonBase + n) -- as they came
@@ -150,42 +239,62 @@ if written > 0 then
     push('RPUSH', km, entries, 1, #entries)
   end
   redis.call('APPEND', kt, table.concat(kinds))
-  push('RPUSH', kd, newids, 1, #newids)
-  push('SADD', ki, newids, 1, #newids)
-  redis.call('HSET', ks, 'c', count)
+  push('RPUSH', kc, wtimes, 1, #wtimes)
+  if #newids > 0 then
+    push('RPUSH', kd, newids, 1, #newids)
+    local pairs = {}
+    for j, id in ipairs(newids) do
+      pairs[#pairs + 1] = id
+      pairs[#pairs + 1] = L + j - 1
+    end
+    push('HSET', ki, pairs, 1, #pairs)
+  end
+  up = math.max(up, tonumber(wtimes[1]))
+  if st[6] then
+    redis.call('HSET', ks, 'c', count, 'n', nxt + written, 'up', up)
+  else
+    created = 1
+    redis.call('HSET', ks, 'c', count, 'n', nxt + written, 'up', up, 'cr', wtimes[1], 'v', 3)
+  end
+  local ix = (o == 0) and 7 or 9
+  if KEYS[ix + 2] then
+    if created == 1 then redis.call('ZADD', KEYS[ix + 1], 0, member) end
+    redis.call('ZADD', KEYS[ix + 2], 'LT', -up, member)
+  end
 end
 if ttl > 0 and count > 0 then
-  for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], ttl) end
+  for k = 1, 7 do redis.call('PEXPIRE', KEYS[k], ttl) end
 end
 `
 
-// writeSrc: writeBody with o = 0. Returns {written, count before}.
-const writeSrc = "local o = 0\n" + writeBody + "return {written, before}\n"
+// writeSrc: writeBody with o = 0. Returns {written, count before, created,
+// updated}.
+const writeSrc = "local o = 0\n" + writeBody + "return {written, before, created, up}\n"
 
 // keyedWriteSrc: writeBody with an idempotency key, checked and recorded in
 // the same script, so that two writes with one key never both write. KEYS s,
-// m, t, d, i, then KEY:k:K (the key's record) and KEY:k; ARGV fingerprint,
-// window_ms, then writeBody's arguments (o = 2). A key already recorded
-// writes nothing and returns {-1, "WRITTEN FINGERPRINT"}, as the first write
-// recorded it; otherwise the write returns {written, count before}. The
+// m, t, c, d, i, g, then KEY:k:K (the key's record) and KEY:k; ARGV
+// fingerprint, window_ms, then writeBody's arguments (o = 2). A key already
+// recorded writes nothing and returns {-1, "WRITTEN FINGERPRINT"}, as the
+// first write recorded it; otherwise the write returns as writeSrc. The
 // record expires after the window, or after the history's TTL if that is
 // shorter: the history's keys expire no earlier than TTL after this write, so
 // the record never outlives the history. KEY:k expires with its
 // longest-lived record, and loses its expired entries on each keyed write.
 const keyedWriteSrc = `
-local rec = redis.call('GET', KEYS[6])
+local rec = redis.call('GET', KEYS[8])
 if rec then return {-1, rec} end
 local o = 2
 ` + writeBody + `
 local px = tonumber(ARGV[2])
 if ttl > 0 and ttl < px then px = ttl end
-redis.call('SET', KEYS[6], string.format('%d %s', written, ARGV[1]), 'PX', px)
+redis.call('SET', KEYS[8], string.format('%d %s', written, ARGV[1]), 'PX', px)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', string.format('(%d', now))
-redis.call('ZADD', KEYS[7], string.format('%d', now + px), KEYS[6])
-if redis.call('PTTL', KEYS[7]) < px then redis.call('PEXPIRE', KEYS[7], px) end
-return {written, before}
+redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', string.format('(%d', now))
+redis.call('ZADD', KEYS[9], string.format('%d', now + px), KEYS[8])
+if redis.call('PTTL', KEYS[9]) < px then redis.call('PEXPIRE', KEYS[9], px) end
+return {written, before, created, up}
 `
 
 var (
@@ -193,31 +302,32 @@ var (
 	keyedWriteScript = redis.NewScript(keyedWriteSrc)
 )
 
-// deleteScript: KEYS s, m, t, d, i, k, and r (layout 1's round starts).
-// Deletes the history and the records of its idempotency keys, whose names
-// KEY:k holds (keys of the history's slot, so a cluster node serves them
-// with the declared ones).
+// deleteScript: KEYS s, m, t, c, d, i, g, k, and r (layout 1's round
+// starts). Deletes the history and the records of its idempotency keys,
+// whose names KEY:k holds (keys of the history's slot, so a cluster node
+// serves them with the declared ones). Returns the metadata it had, as
+// HGETALL, for the indexes.
 var deleteScript = redis.NewScript(`
-local names = redis.call('ZRANGE', KEYS[6], 0, -1)
+local meta = redis.call('HGETALL', KEYS[7])
+local names = redis.call('ZRANGE', KEYS[8], 0, -1)
 for a = 1, #names, 1000 do
   redis.call('DEL', unpack(names, a, math.min(a + 999, #names)))
 end
-return redis.call('DEL', unpack(KEYS))
+redis.call('DEL', unpack(KEYS))
+return meta
 `)
 
-// tailScript: KEYS s, m, t, d; ARGV rounds. Walks the kinds back from the
-// newest, as driver.LastRounds does (the same steps, in the same order; see
-// the rule in driver/rounds.go), to the first position S of the tail, and
-// returns a header "S XP C DROP…" (xp, count, positions from S on to leave
-// out: system messages of older rounds), the kinds from S on, the messages
-// from S on, and their kept ids from max(S, XP) on. Ids below XP are
-// positions and are not sent; the reader spells them.
+// tailScript: KEYS s, m, t, c, d; ARGV rounds. Walks the kinds back from
+// the newest, stepping over tombstones, as driver.LastRounds does (the same
+// steps, in the same order; see the rule in driver/rounds.go), to the first
+// position S of the tail, and returns emit's answer from S on, leaving out
+// the system messages of older rounds.
 var tailScript = redis.NewScript(`
-local ks, km, kt, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local st = redis.call('HMGET', ks, 'c', 'xp', 'r')
-` + upgradeCheck + `
+local ks, km, kt, kc, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+` + stateSrc + emitSrc + `
 local count = tonumber(st[1]) or 0
-if count == 0 then return {'0 0 0', ''} end
+if count == 0 then return empty end
+local L = redis.call('STRLEN', kt)
 local k = tonumber(ARGV[1])
 
 local want, nlead, seen, found, b = -1, 0, 0, false, 0
@@ -227,7 +337,7 @@ local function resolve(open)
   if open then want = want - 1 end
   seen = nlead
   if want == 0 then
-    found, b = true, count -- no closer is in the tail
+    found, b = true, L -- no closer is in the tail
   elseif nlead >= want then
     found, b = true, lead[want]
   end
@@ -254,15 +364,18 @@ local function step(pos, kind)
 end
 
 local s, drop, maybe = 0, {}, -1
-local p, chunk, done = count - 1, 256, false
+local p, chunk, done = L - 1, 256, false
 while p >= 0 and not done do
   local from = math.max(0, p - chunk + 1)
   local kinds = redis.call('GETRANGE', kt, from, p)
   for i = #kinds, 1, -1 do
-    local pos = from + i - 1
-    local v = step(pos, string.byte(kinds, i) - 48)
-    if v == 3 then s = pos + 1; done = true; break end
-    if v == 1 then drop[#drop + 1] = pos elseif v == 2 then maybe = pos end
+    local c = string.byte(kinds, i)
+    if c ~= 120 then -- not a tombstone ('x')
+      local pos = from + i - 1
+      local v = step(pos, c - 48)
+      if v == 3 then s = pos + 1; done = true; break end
+      if v == 1 then drop[#drop + 1] = pos elseif v == 2 then maybe = pos end
+    end
   end
   p = from - 1
   chunk = math.min(chunk * 4, 65536)
@@ -271,41 +384,282 @@ if maybe >= 0 then
   if want < 0 then resolve(false) end
   if found and maybe < b then drop[#drop + 1] = maybe end
 end
-local xp = tonumber(st[2]) or count
-local head = {s, xp, count}
-for _, q in ipairs(drop) do head[#head + 1] = q end
-local out = redis.call('LRANGE', km, s, -1)
-table.insert(out, 1, table.concat(head, ' '))
-table.insert(out, 2, redis.call('GETRANGE', kt, s, -1))
-if xp < count then
-  for _, id in ipairs(redis.call('LRANGE', kd, math.max(s - xp, 0), -1)) do out[#out + 1] = id end
-end
-return out
+return emit(s, L, tonumber(st[2]) or L, drop)
 `)
 
-// rangeScript: KEYS s, m, t, d; ARGV from, to. Returns the tail script's
-// answer for the messages from position "from" up to "to" (or the end):
-// header "FROM XP END", their kinds, the messages, then their kept ids from
-// max(FROM, XP) on; decodeTail reads it, with END where the tail has the
-// count.
+// rangeScript: KEYS s, m, t, c, d; ARGV from, to. Returns emit's answer
+// for the positions from "from" up to "to" (or the end).
 var rangeScript = redis.NewScript(`
-local st = redis.call('HMGET', KEYS[1], 'c', 'xp', 'r')
-` + upgradeCheck + `
-local count = tonumber(st[1]) or 0
+local ks, km, kt, kc, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+` + stateSrc + emitSrc + `
+local L = redis.call('STRLEN', kt)
 local from = tonumber(ARGV[1])
-local to = math.min(tonumber(ARGV[2]), count)
-if from >= to then return {'0 0 0', ''} end
-local xp = tonumber(st[2]) or count
-local out = redis.call('LRANGE', KEYS[2], from, to - 1)
-table.insert(out, 1, from .. ' ' .. xp .. ' ' .. to)
-table.insert(out, 2, redis.call('GETRANGE', KEYS[3], from, to - 1))
-if xp < to then
-  for _, id in ipairs(redis.call('LRANGE', KEYS[4], math.max(from - xp, 0), to - xp - 1)) do out[#out + 1] = id end
+local to = math.min(tonumber(ARGV[2]), L)
+if from >= to then return empty end
+return emit(from, to, tonumber(st[2]) or L, {})
+`)
+
+// pageScript: KEYS s, m, t, c, d; ARGV from, skip, limit. Steps over the
+// kinds from position "from", skipping tombstones and then the first skip
+// live messages, and returns emit's answer for the positions of the next
+// limit live ones: O(skip + limit) bytes of kinds, and the messages read.
+var pageScript = redis.NewScript(`
+local ks, km, kt, kc, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+` + stateSrc + emitSrc + `
+local L = redis.call('STRLEN', kt)
+local p, skip, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local s, e, got, chunk = -1, -1, 0, 256
+while p < L and got < limit do
+  local to = math.min(L - 1, p + chunk - 1)
+  local kinds = redis.call('GETRANGE', kt, p, to)
+  for i = 1, #kinds do
+    if string.byte(kinds, i) ~= 120 then
+      if skip > 0 then
+        skip = skip - 1
+      else
+        if s < 0 then s = p + i - 1 end
+        got, e = got + 1, p + i
+        if got == limit then break end
+      end
+    end
+  end
+  p = to + 1
+  chunk = math.min(chunk * 4, 65536)
 end
+if s < 0 then return empty end
+return emit(s, e, tonumber(st[2]) or L, {})
+`)
+
+// messageScript: KEYS s, m, t, c, d, i; ARGV id. Returns emit's answer for
+// the message with that id, or an empty one.
+var messageScript = redis.NewScript(`
+local ks, km, kt, kc, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+` + stateSrc + emitSrc + `
+local L = redis.call('STRLEN', kt)
+local xp = tonumber(st[2])
+` + posSrc + `
+local p = posOf(ARGV[1])
+if not p then return empty end
+return emit(p, p + 1, xp or L, {})
+`)
+
+// editHead starts the scripts that change an existing history: KEYS s, m,
+// t, c, d, i, g; ARGV id, now, ttl. They answer {-1} when the history or
+// the message does not exist, and otherwise {…, updated}.
+const editHead = `
+local ks, km, kt, kc, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+` + stateSrc + renewSrc + `
+if not st[6] then return {-1} end
+local L = redis.call('STRLEN', kt)
+local xp = tonumber(st[2])
+local count = tonumber(st[1]) or 0
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+` + posSrc + `
+local p = posOf(ARGV[1])
+if not p then return {-1} end
+local up = math.max(tonumber(st[7]) or 0, now)
+`
+
+// deleteMessageScript leaves a tombstone where the message was, so that
+// positions do not move. Returns {1, updated}.
+var deleteMessageScript = redis.NewScript(editHead + `
+redis.call('LSET', km, p, '')
+redis.call('SETRANGE', kt, p, 'x')
+if xp and p >= xp then
+  redis.call('LSET', kd, p - xp, '')
+  redis.call('HDEL', ki, ARGV[1])
+end
+redis.call('HSET', ks, 'c', count - 1, 'up', up)
+renew(1, ttl)
+return {1, up}
+`)
+
+// truncateScript cuts the lists at the message's position; n keeps its
+// value, and xp goes down to the new length, since the positions freed are
+// used again by later writes but the ids generated from them are not.
+// Returns {removed, updated}.
+var truncateScript = redis.NewScript(editHead + `
+local tail = redis.call('GETRANGE', kt, p, -1)
+local _, dead = string.gsub(tail, 'x', '')
+local removed = #tail - dead
+if p == 0 then
+  redis.call('DEL', km, kt, kc)
+else
+  redis.call('LTRIM', km, 0, p - 1)
+  redis.call('LTRIM', kc, 0, p - 1)
+  redis.call('SET', kt, redis.call('GETRANGE', kt, 0, p - 1))
+end
+if xp then
+  local gone = redis.call('LRANGE', kd, math.max(p - xp, 0), -1)
+  local ids = {}
+  for _, id in ipairs(gone) do
+    if id ~= '' then ids[#ids + 1] = id end
+  end
+  for a = 1, #ids, 1000 do
+    redis.call('HDEL', ki, unpack(ids, a, math.min(a + 999, #ids)))
+  end
+  if p <= xp then redis.call('DEL', kd) else redis.call('LTRIM', kd, 0, p - xp - 1) end
+end
+local nxt = tonumber(st[5]) or L
+redis.call('HSET', ks, 'c', count - removed, 'xp', math.min(xp or p, p), 'n', nxt, 'up', up)
+renew(1, ttl)
+return {removed, up}
+`)
+
+// setMetadataScript: KEYS s, m, t, c, d, i, g; ARGV maxPairs, now, ttl,
+// then per change its key and '=' and the value, or '-' to remove it.
+// Refuses with {-1} a result of more than maxPairs pairs, changing nothing.
+// Otherwise returns {created, cr, up, count, the changed keys' old values
+// (false for none), the metadata after as HGETALL}.
+var setMetadataScript = redis.NewScript(`
+local ks, kg = KEYS[1], KEYS[7]
+` + stateSrc + renewSrc + `
+local maxp, now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local keys = {}
+for a = 4, #ARGV, 2 do keys[#keys + 1] = ARGV[a] end
+local old = {}
+if #keys > 0 then old = redis.call('HMGET', kg, unpack(keys)) end
+local len = redis.call('HLEN', kg)
+for j = 1, #keys do
+  local set = string.sub(ARGV[3 + 2 * j], 1, 1) == '='
+  if set and not old[j] then len = len + 1 elseif not set and old[j] then len = len - 1 end
+end
+if len > maxp then return {-1} end
+for j = 1, #keys do
+  local v = ARGV[3 + 2 * j]
+  if string.sub(v, 1, 1) == '=' then
+    redis.call('HSET', kg, keys[j], string.sub(v, 2))
+  elseif old[j] then
+    redis.call('HDEL', kg, keys[j])
+  end
+end
+local created, cr = 0, st[6]
+local up = math.max(tonumber(st[7]) or 0, now)
+if cr then
+  redis.call('HSET', ks, 'up', up)
+else
+  created, cr = 1, now
+  redis.call('HSET', ks, 'c', 0, 'n', 0, 'v', 3, 'cr', now, 'up', up)
+end
+renew(1, ttl)
+local out = {created, tonumber(cr), up, tonumber(st[1]) or 0}
+for j = 1, #keys do out[#out + 1] = old[j] end
+for _, v in ipairs(redis.call('HGETALL', kg)) do out[#out + 1] = v end
 return out
 `)
 
-// upgradeNeeded starts the error every script gives for a layout-1 history.
+// forkReadSrc reads the history of KEYS[kb..kb+6] (s, m, t, c, d, i, g)
+// for a fork, up to and including the message with id ARGV[2] if ARGV[1]
+// is "1", into the table D: {E, xp (-1 for none), n, live, pairs, kinds,
+// pairs×2 metadata, E messages, E times, the ids from xp to E}, all
+// strings; or returns {-1} if that message does not exist.
+const forkReadSrc = `
+local ks, km, kt, kc, kd, ki, kg = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3], KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6]
+` + stateSrc + `
+local L = redis.call('STRLEN', kt)
+local xp = tonumber(st[2])
+` + posSrc + `
+local E = L
+if ARGV[1] == '1' then
+  local p = posOf(ARGV[2])
+  if not p then return {-1} end
+  E = p + 1
+end
+local nxt = tonumber(st[5]) or L
+local kinds = ''
+if E > 0 then kinds = redis.call('GETRANGE', kt, 0, E - 1) end
+local _, dead = string.gsub(kinds, 'x', '')
+-- The copy's ids are positions below its xp, and its generated ids start
+-- at n: when n is past its length, later ids must be kept.
+local dxp = xp
+if dxp and dxp > E then dxp = E end
+if not dxp and nxt ~= E then dxp = E end
+local meta = redis.call('HGETALL', kg)
+local D = {tostring(E), tostring(dxp or -1), tostring(nxt), tostring(E - dead), tostring(#meta / 2), kinds}
+for _, v in ipairs(meta) do D[#D + 1] = v end
+if E > 0 then
+  for _, v in ipairs(redis.call('LRANGE', km, 0, E - 1)) do D[#D + 1] = v end
+  for _, v in ipairs(redis.call('LRANGE', kc, 0, E - 1)) do D[#D + 1] = v end
+  if xp and xp < E then
+    for _, v in ipairs(redis.call('LRANGE', kd, 0, E - xp - 1)) do D[#D + 1] = v end
+  end
+end
+`
+
+// forkCreateSrc creates the history of KEYS[kb..kb+6] from D[o+1…] (as
+// forkReadSrc leaves it) at time now, with ttl; it returns {0} if the
+// history exists, else {1}. All of the new history's keys are written by
+// this one script: nobody sees it half made.
+const forkCreateSrc = `
+local ds, dm, dt, dc, dd, di, dg = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3], KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6]
+if redis.call('EXISTS', ds) == 1 then return {0} end
+local E, dxp, nxt, live, npairs = tonumber(D[o + 1]), tonumber(D[o + 2]), tonumber(D[o + 3]), tonumber(D[o + 4]), tonumber(D[o + 5])
+local a = o + 7
+local function push(cmd, key, from, to)
+  for b = from, to, 1000 do
+    redis.call(cmd, key, unpack(D, b, math.min(b + 999, to)))
+  end
+end
+if npairs > 0 then push('HSET', dg, a, a + 2 * npairs - 1) end
+a = a + 2 * npairs
+if E > 0 then
+  redis.call('SET', dt, D[o + 6])
+  push('RPUSH', dm, a, a + E - 1)
+  push('RPUSH', dc, a + E, a + 2 * E - 1)
+  a = a + 2 * E
+  if dxp >= 0 and dxp < E then
+    local ids = {}
+    for j = a, a + E - dxp - 1 do
+      if D[j] ~= '' then
+        ids[#ids + 1] = D[j]
+        ids[#ids + 1] = dxp + j - a
+      end
+      -- RPUSH keeps the tombstones' empty ids in their places
+    end
+    push('RPUSH', dd, a, a + E - dxp - 1)
+    for b = 1, #ids, 1000 do
+      redis.call('HSET', di, unpack(ids, b, math.min(b + 999, #ids)))
+    end
+  end
+end
+redis.call('HSET', ds, 'c', live, 'n', nxt, 'v', 3, 'cr', now, 'up', now)
+if dxp >= 0 then redis.call('HSET', ds, 'xp', dxp) end
+if ttl > 0 then
+  for k = kb, kb + 6 do redis.call('PEXPIRE', KEYS[k], ttl) end
+end
+return {1, live}
+`
+
+// forkScript is a fork on one Redis node: KEYS the source's s, m, t, c,
+// d, i, g, then the new history's; ARGV through given ("1" or "0"), its
+// id, now, ttl. One script: {-1} no such message, {0} exists, {1, live}.
+var forkScript = redis.NewScript(`
+local now, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
+local kb = 1
+` + forkReadSrc + `
+kb = 8
+local o = 0
+` + forkCreateSrc)
+
+// forkReadScript is the first half of a fork on a cluster, where the two
+// histories are in different slots: KEYS the source's seven; ARGV through
+// given, its id. Returns D (forkReadSrc).
+var forkReadScript = redis.NewScript(`
+local kb = 1
+` + forkReadSrc + `
+return D
+`)
+
+// forkCreateScript is the second half: KEYS the new history's seven; ARGV
+// now, ttl, then D.
+var forkCreateScript = redis.NewScript(forkCreateMain)
+
+const forkCreateMain = `
+local now, ttl, kb, o, D = tonumber(ARGV[1]), tonumber(ARGV[2]), 1, 2, ARGV
+` + forkCreateSrc
+
+// upgradeNeeded starts the error every script gives for a history of an
+// earlier layout.
 const upgradeNeeded = "CHATSTORE_UPGRADE"
 
 // upgradeScript: KEYS s, t, r; ARGV count, kinds. Turns a layout-1 history
@@ -321,5 +675,41 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 redis.call('HDEL', KEYS[1], 'r', 'o', 'os')
 redis.call('DEL', KEYS[3])
+return 1
+`)
+
+// upgrade3Script: KEYS s, m, c, d, i. Turns a layout-2 history into a
+// layout-3 one, inside Redis: times of 0 (unknown) for its messages, KEY:i
+// from a set into a hash of positions (from KEY:d), n its count (it never
+// lost a message), cr and up 0. Returns 1 if it upgraded, 0 if there was
+// nothing to do, an error for a layout-1 history.
+var upgrade3Script = redis.NewScript(`
+local st = redis.call('HMGET', KEYS[1], 'c', 'xp', 'r', 'v')
+if st[4] or not st[1] then return 0 end
+if st[3] then return redis.error_reply('layout 1') end
+local L = redis.call('LLEN', KEYS[2])
+redis.call('DEL', KEYS[3], KEYS[5])
+local zeros = {}
+for j = 1, math.min(L, 1000) do zeros[j] = '0' end
+for a = 1, L, 1000 do
+  redis.call('RPUSH', KEYS[3], unpack(zeros, 1, math.min(1000, L - a + 1)))
+end
+local xp = tonumber(st[2])
+if xp then
+  local ids = redis.call('LRANGE', KEYS[4], 0, -1)
+  local pairs = {}
+  for j, id in ipairs(ids) do
+    pairs[#pairs + 1] = id
+    pairs[#pairs + 1] = xp + j - 1
+  end
+  for a = 1, #pairs, 1000 do
+    redis.call('HSET', KEYS[5], unpack(pairs, a, math.min(a + 999, #pairs)))
+  end
+end
+redis.call('HSET', KEYS[1], 'v', 3, 'n', L, 'cr', 0, 'up', 0)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  for k = 2, 5 do redis.call('PEXPIRE', KEYS[k], ttl) end
+end
 return 1
 `)

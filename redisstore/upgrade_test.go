@@ -122,3 +122,64 @@ func TestUpgradeLayout1(t *testing.T) {
 		}
 	})
 }
+
+// TestUpgradeLayout2: a history as a chatstore before driver.Editor stored
+// it (no times, no position counter, caller ids in a set) is upgraded on
+// first use: its ids are found, skipped and deleted as ever, its messages
+// read with no time, and it is left with a hash of ids.
+func TestUpgradeLayout2(t *testing.T) {
+	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
+		ctx := t.Context()
+		prefix := testPrefix()
+		st := prefixedStore(t, c, prefix, 0, nil)
+		base := prefix + "{h}:"
+		for _, m := range []chat.Message{chat.User("zero"), chat.Assistant("one"), chat.User("two")} {
+			body, err := m.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.RPush(ctx, base+"m", body).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, err := range []error{
+			c.Set(ctx, base+"t", "010", 0).Err(),
+			c.RPush(ctx, base+"d", "q1", "x").Err(),
+			c.SAdd(ctx, base+"i", "q1", "x").Err(),
+			c.HSet(ctx, base+"s", "c", 3, "xp", 1).Err(),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if info, ok, err := st.Info(ctx, "h"); err != nil || !ok || info.Count != 3 {
+			t.Fatalf("info before the upgrade: %+v %v %v", info, ok, err)
+		}
+		m, err := st.Message(ctx, "h", "q1")
+		if text, _ := m.Message.Text(); err != nil || text != "one" || !m.CreatedAt.IsZero() {
+			t.Fatalf("Message(q1): %+v %v", m, err)
+		}
+		if typ := c.Type(ctx, base+"i").Val(); typ != "hash" {
+			t.Errorf("KEY:i is a %s after the upgrade", typ)
+		}
+		again := chat.User("again")
+		again.Meta = map[string]any{chatstore.MessageIDKey: "x"}
+		if n, err := st.Write(ctx, "h", []chat.Message{again, chat.Assistant("three")}); err != nil || n != 1 {
+			t.Fatalf("write: %d %v", n, err)
+		}
+		if err := st.DeleteMessage(ctx, "h", "q1"); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := st.RetrieveLast(ctx, "h", chatstore.All)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range msgs {
+			ids = append(ids, m.Meta[chatstore.MessageIDKey].(string))
+		}
+		if !slices.Equal(ids, []string{"0", "x", "3"}) {
+			t.Errorf("ids after the upgrade, a write and a delete: %v", ids)
+		}
+	})
+}

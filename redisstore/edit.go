@@ -1,0 +1,487 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/driver"
+)
+
+var _ driver.Editor = (*Store)(nil)
+
+// pairKey is the set of the ids of the histories whose metadata holds k=v:
+// PREFIX}m:LEN:KEY=VALUE, the key's length first so that no two pairs
+// share a set.
+func (s *Store) pairKey(k, v string) string {
+	return s.prefix + "}m:" + strconv.Itoa(len(k)) + ":" + k + "=" + v
+}
+
+// pairMap reads an HGETALL answer.
+func pairMap(pairs []string) map[string]string {
+	m := make(map[string]string, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return m
+}
+
+// infos returns the Info of each history of ids that exists, in order: one
+// pipeline of an HMGET and an HGETALL per history. If prune is set, ids of
+// histories that do not exist are taken out of the listing and recency
+// indexes (listings call it so).
+func (s *Store) infos(ctx context.Context, ids []string, prune bool) ([]driver.Info, error) {
+	states := make([]*redis.SliceCmd, len(ids))
+	metas := make([]*redis.MapStringStringCmd, len(ids))
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			k := s.keys(id)
+			states[i] = p.HMGet(ctx, k[kS], "c", "cr", "up")
+			metas[i] = p.HGetAll(ctx, k[kG])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]driver.Info, 0, len(ids))
+	for i, id := range ids {
+		if info, ok := infoOf(id, states[i].Val(), metas[i].Val()); ok {
+			out = append(out, info)
+		} else if !prune {
+			continue
+		} else if err := s.unlist(ctx, id, nil); err != nil {
+			// A listed id whose history expired or was deleted: it
+			// leaves the listings as they meet it.
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// infoOf builds a history's Info from the HMGET of c, cr, up and its
+// metadata. A history exists once cr is set; one of layout 2, not yet
+// upgraded, once it has messages.
+func infoOf(id string, st []any, meta map[string]string) (driver.Info, bool) {
+	num := func(v any) int64 {
+		s, _ := v.(string)
+		n, _ := strconv.ParseInt(s, 10, 64)
+		return n
+	}
+	if len(st) != 3 {
+		return driver.Info{ID: id}, false
+	}
+	info := driver.Info{ID: id, Count: num(st[0]), CreatedAt: num(st[1]), UpdatedAt: num(st[2]), Metadata: meta}
+	if st[1] == nil && info.Count == 0 {
+		return driver.Info{ID: id}, false
+	}
+	if info.Metadata == nil {
+		info.Metadata = map[string]string{}
+	}
+	return info, true
+}
+
+// Info implements driver.Editor: one MULTI of an HMGET and an HGETALL.
+func (s *Store) Info(ctx context.Context, historyID string) (driver.Info, bool, error) {
+	k := s.keys(historyID)
+	var (
+		st   *redis.SliceCmd
+		meta *redis.MapStringStringCmd
+	)
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		st = p.HMGet(ctx, k[kS], "c", "cr", "up")
+		meta = p.HGetAll(ctx, k[kG])
+		return nil
+	})
+	if err != nil {
+		return driver.Info{}, false, fmt.Errorf("redisstore: info %q: %w", historyID, translate(err))
+	}
+	info, ok := infoOf(historyID, st.Val(), meta.Val())
+	return info, ok, nil
+}
+
+// SetMetadata implements driver.Editor: one script changes the metadata
+// (setMetadataScript); then the indexes of the pairs (and, for a history it
+// created, the listing) are updated, in other slots on a cluster. A pair's
+// set gains the id after the script, and loses it after the script that
+// removed the pair, then gets it back if the pair was set again meanwhile,
+// so a set may list a history that no longer holds its pair for a moment
+// (Query checks) but never misses one that does.
+func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[string]*string, maxPairs int, now int64) (driver.Info, error) {
+	keys := make([]string, 0, len(changes))
+	for k := range changes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	args := make([]any, 0, 3+2*len(keys))
+	args = append(args, maxPairs, now, s.ttlMS)
+	for _, k := range keys {
+		if v := changes[k]; v != nil {
+			args = append(args, k, "="+*v)
+		} else {
+			args = append(args, k, "-")
+		}
+	}
+	var res []any
+	err := s.upgraded(ctx, historyID, func() (err error) {
+		res, err = setMetadataScript.Run(ctx, s.c, s.keys(historyID)[:nHistoryKeys], args...).Slice()
+		return err
+	})
+	fail := func(err error) (driver.Info, error) {
+		return driver.Info{}, fmt.Errorf("redisstore: set metadata %q: %w", historyID, err)
+	}
+	if err != nil {
+		return fail(translate(err))
+	}
+	if len(res) == 1 && res[0] == int64(-1) {
+		return fail(driver.ErrTooManyPairs)
+	}
+	if len(res) < 4+len(keys) {
+		return fail(fmt.Errorf("%w: the script's answer is malformed", chatstore.ErrIncompatibleSchema))
+	}
+	created, _ := res[0].(int64)
+	info := driver.Info{ID: historyID, Metadata: map[string]string{}}
+	info.CreatedAt, _ = res[1].(int64)
+	info.UpdatedAt, _ = res[2].(int64)
+	info.Count, _ = res[3].(int64)
+	after := res[4+len(keys):]
+	for i := 0; i+1 < len(after); i += 2 {
+		k, _ := after[i].(string)
+		v, _ := after[i+1].(string)
+		info.Metadata[k] = v
+	}
+	var removed []string // keys whose old pair left its set
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if created == 1 {
+			p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
+		}
+		p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-info.UpdatedAt), Member: historyID})
+		for i, k := range keys {
+			old, had := res[4+i].(string)
+			v := changes[k]
+			if had && (v == nil || *v != old) {
+				p.SRem(ctx, s.pairKey(k, old), historyID)
+				removed = append(removed, k)
+			}
+			if v != nil && (!had || *v != old) {
+				p.SAdd(ctx, s.pairKey(k, *v), historyID)
+			}
+		}
+		return nil
+	})
+	if err == nil && len(removed) > 0 {
+		err = s.relist(ctx, historyID)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("the metadata is set, but indexing it failed: %w", translate(err)))
+	}
+	return info, nil
+}
+
+// Message implements driver.Editor: one script (messageScript).
+func (s *Store) Message(ctx context.Context, historyID, messageID string) (driver.Message, error) {
+	msgs, err := s.readMessages(ctx, "read message", historyID, messageScript, 6, messageID)
+	if err != nil {
+		return driver.Message{}, err
+	}
+	if len(msgs) == 0 {
+		return driver.Message{}, fmt.Errorf("redisstore: read message %q of %q: %w", messageID, historyID, driver.ErrNotFound)
+	}
+	return msgs[0], nil
+}
+
+// Page implements driver.Editor: one script (pageScript).
+func (s *Store) Page(ctx context.Context, historyID string, from int64, skip, limit int) ([]driver.Message, error) {
+	return s.readMessages(ctx, "page", historyID, pageScript, 5, from, skip, limit)
+}
+
+// edit runs a script of editHead's kind, then moves the history in the
+// recency index.
+func (s *Store) edit(ctx context.Context, op, historyID, messageID string, now int64, script *redis.Script) (int64, error) {
+	var res []int64
+	err := s.upgraded(ctx, historyID, func() (err error) {
+		res, err = script.Run(ctx, s.c, s.keys(historyID)[:nHistoryKeys], messageID, now, s.ttlMS).Int64Slice()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: %s %q: %w", op, historyID, translate(err))
+	}
+	if len(res) == 1 && res[0] == -1 {
+		return 0, fmt.Errorf("redisstore: %s %q: %w", op, historyID, driver.ErrNotFound)
+	}
+	if len(res) != 2 {
+		return 0, fmt.Errorf("redisstore: %s %q: %w: the script's answer is malformed", op, historyID, chatstore.ErrIncompatibleSchema)
+	}
+	if err := s.c.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-res[1]), Member: historyID}).Err(); err != nil {
+		return 0, fmt.Errorf("redisstore: %s %q: done, but updating the listing failed: %w", op, historyID, translate(err))
+	}
+	return res[0], nil
+}
+
+// DeleteMessage implements driver.Editor: the entry stays as a tombstone,
+// so that positions do not move (deleteMessageScript).
+func (s *Store) DeleteMessage(ctx context.Context, historyID, messageID string, now int64) error {
+	_, err := s.edit(ctx, "delete message", historyID, messageID, now, deleteMessageScript)
+	return err
+}
+
+// Truncate implements driver.Editor (truncateScript).
+func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int64) (int, error) {
+	n, err := s.edit(ctx, "truncate", historyID, fromID, now, truncateScript)
+	return int(n), err
+}
+
+// Fork implements driver.Editor. On a single node it is one script
+// (forkScript). On a cluster the two histories are in different slots, so
+// no script can see both: one script reads the source (forkReadScript,
+// one state of it), and a second creates the new history whole, or not at
+// all if it exists (forkCreateScript), from arguments that carry every
+// message: the copy passes through this process and is bounded by Redis's
+// client-query-buffer-limit (1 GB by default). Then the new history is
+// listed.
+func (s *Store) Fork(ctx context.Context, historyID, newID string, through *string, now int64) (driver.Info, error) {
+	flag, tid := "0", ""
+	if through != nil {
+		flag, tid = "1", *through
+	}
+	src, dst := s.keys(historyID)[:nHistoryKeys], s.keys(newID)[:nHistoryKeys]
+	fail := func(err error) (driver.Info, error) {
+		return driver.Info{}, fmt.Errorf("redisstore: fork %q to %q: %w", historyID, newID, err)
+	}
+	var res []int64
+	err := s.upgraded(ctx, historyID, func() error {
+		if s.single {
+			var err error
+			res, err = forkScript.Run(ctx, s.c, append(slices.Clip(src), dst...), flag, tid, now, s.ttlMS).Int64Slice()
+			return err
+		}
+		d, err := forkReadScript.Run(ctx, s.c, src, flag, tid).Slice()
+		if err != nil {
+			return err
+		}
+		if len(d) == 1 {
+			res = []int64{-1}
+			return nil
+		}
+		res, err = s.runWrite(ctx, forkCreateScript, forkCreateMain, dst, append([]any{now, s.ttlMS}, d...)).Int64Slice()
+		return err
+	})
+	switch {
+	case err != nil:
+		return fail(translate(err))
+	case len(res) == 1 && res[0] == -1:
+		return fail(driver.ErrNotFound)
+	case len(res) == 1 && res[0] == 0:
+		return fail(driver.ErrExists)
+	case len(res) != 2:
+		return fail(fmt.Errorf("%w: the script's answer is malformed", chatstore.ErrIncompatibleSchema))
+	}
+	if err := s.relist(ctx, newID); err != nil {
+		return fail(fmt.Errorf("forked, but listing the fork failed: %w", translate(err)))
+	}
+	info, ok, err := s.Info(ctx, newID)
+	if err != nil || !ok {
+		// Deleted already: what the fork made.
+		info = driver.Info{ID: newID, Count: res[1], CreatedAt: now, UpdatedAt: now, Metadata: map[string]string{}}
+	}
+	return info, nil
+}
+
+// Query implements driver.Editor. With metadata it reads the sets of the
+// pairs and intersects them, and orders what is left: O(the histories that
+// hold the pairs). Without, it reads the lex index (ByID) or the recency
+// index (ByUpdated) from the cursor on, a page at a time; a prefix is a
+// range of the lex index, but the recency index is read past the histories
+// of other prefixes.
+func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error) {
+	var (
+		out []driver.Info
+		err error
+	)
+	switch {
+	case len(q.Metadata) > 0:
+		out, err = s.queryMeta(ctx, q)
+	case q.Order == driver.ByUpdated:
+		out, err = s.queryUpdated(ctx, q)
+	default:
+		out, err = s.queryID(ctx, q)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list: %w", translate(err))
+	}
+	return out, nil
+}
+
+func (s *Store) queryID(ctx context.Context, q driver.Query) ([]driver.Info, error) {
+	out := make([]driver.Info, 0, q.Limit)
+	start := "-"
+	if q.AfterID != "" {
+		start = "(" + q.AfterID
+	}
+	if q.Prefix != "" && q.AfterID < q.Prefix {
+		start = "[" + q.Prefix
+	}
+	for len(out) < q.Limit {
+		want := q.Limit - len(out)
+		ids, err := s.c.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.index, Start: start, Stop: "+", ByLex: true, Count: int64(want)}).Result()
+		if err != nil || len(ids) == 0 {
+			return out, err
+		}
+		n := len(ids)
+		for i, id := range ids {
+			if !strings.HasPrefix(id, q.Prefix) {
+				ids = ids[:i]
+				break
+			}
+		}
+		infos, err := s.infos(ctx, ids, true)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, infos...)
+		if len(ids) < want || n < want {
+			break
+		}
+		start = "(" + ids[len(ids)-1]
+	}
+	return out, nil
+}
+
+func (s *Store) queryUpdated(ctx context.Context, q driver.Query) ([]driver.Info, error) {
+	out := make([]driver.Info, 0, q.Limit)
+	lo := "-inf"
+	if q.AfterID != "" {
+		lo = strconv.FormatInt(-q.AfterUpdated, 10)
+	}
+	batch := max(q.Limit, 64)
+	for offset := int64(0); len(out) < q.Limit; offset += int64(batch) {
+		zs, err := s.c.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: s.updated, Start: lo, Stop: "+inf", ByScore: true, Offset: offset, Count: int64(batch)}).Result()
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]string, 0, len(zs))
+		for _, z := range zs {
+			id, _ := z.Member.(string)
+			if q.AfterID != "" && int64(-z.Score) == q.AfterUpdated && id <= q.AfterID {
+				continue
+			}
+			if strings.HasPrefix(id, q.Prefix) {
+				ids = append(ids, id)
+			}
+		}
+		infos, err := s.infos(ctx, ids, true)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, infos[:min(len(infos), q.Limit-len(out))]...)
+		if len(zs) < batch {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) queryMeta(ctx context.Context, q driver.Query) ([]driver.Info, error) {
+	cmds := make([]*redis.StringSliceCmd, 0, len(q.Metadata))
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for k, v := range q.Metadata {
+			cmds = append(cmds, p.SMembers(ctx, s.pairKey(k, v)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(cmds, func(a, b *redis.StringSliceCmd) int { return len(a.Val()) - len(b.Val()) })
+	ids := intersect(cmds, q.Prefix)
+	type cand struct {
+		id string
+		up int64
+	}
+	cands := make([]cand, len(ids))
+	for i, id := range ids {
+		cands[i].id = id
+	}
+	if q.Order == driver.ByUpdated && len(ids) > 0 {
+		scores, err := s.c.ZMScore(ctx, s.updated, ids...).Result()
+		if err != nil {
+			return nil, err
+		}
+		for i, sc := range scores {
+			cands[i].up = int64(-sc)
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int {
+		if a.up != b.up {
+			if a.up > b.up {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	cands = slices.DeleteFunc(cands, func(c cand) bool {
+		if q.Order == driver.ByUpdated && q.AfterID != "" {
+			return !(c.up < q.AfterUpdated || (c.up == q.AfterUpdated && c.id > q.AfterID))
+		}
+		return c.id <= q.AfterID
+	})
+	out := make([]driver.Info, 0, q.Limit)
+	for len(out) < q.Limit && len(cands) > 0 {
+		n := min(len(cands), q.Limit-len(out)+8)
+		page := make([]string, n)
+		for i := range page {
+			page[i] = cands[i].id
+		}
+		cands = cands[n:]
+		infos, err := s.infos(ctx, page, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, info := range infos {
+			if len(out) < q.Limit && holds(info.Metadata, q.Metadata) {
+				out = append(out, info)
+			}
+		}
+	}
+	return out, nil
+}
+
+// intersect returns the ids with the prefix that every set holds.
+func intersect(sets []*redis.StringSliceCmd, prefix string) []string {
+	in := make(map[string]int, len(sets[0].Val()))
+	for _, id := range sets[0].Val() {
+		if strings.HasPrefix(id, prefix) {
+			in[id] = 1
+		}
+	}
+	for i, c := range sets[1:] {
+		for _, id := range c.Val() {
+			if in[id] == i+1 {
+				in[id]++
+			}
+		}
+	}
+	var ids []string
+	for id, n := range in {
+		if n == len(sets) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// holds reports whether meta holds every pair of want.
+func holds(meta, want map[string]string) bool {
+	for k, v := range want {
+		if w, ok := meta[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
