@@ -6,14 +6,15 @@ import (
 	"strings"
 
 	"github.com/chatstore/chatstore/internal/dict"
+	"github.com/chatstore/chatstore/internal/jsonx"
 	"github.com/chatstore/chatstore/internal/num"
 )
 
 // A last_k is the number of rounds a read returns (see RetrieveLast). It is
 // written in store URLs, HTTP queries and bodies, on the command line and
-// in Haystack's dictionaries, and read only by ParseLastK (text) and
-// LastKValue (decoded JSON and YAML), so that it means one thing wherever
-// it is written:
+// in Haystack's dictionaries, and read only by ParseLastK (text), LastKJSON
+// (a JSON value of a request) and LastKValue (decoded JSON and YAML), so
+// that it means one thing wherever it is written:
 //
 //   - a whole number k ≥ 0 is the last k rounds; 0 is none;
 //   - "all" in text (ParseLastK), and null in a Haystack store's
@@ -60,6 +61,38 @@ func ParseLastK(s string) (int, error) {
 		return All, nil
 	}
 	return k, nil
+}
+
+// LastKJSON reads a last_k given as a JSON value in a request (the HTTP
+// API's context requests, the MCP tools' arguments): a whole number of
+// rounds, its digits read by ParseLastK; the string "all"; or null, which is
+// not given (given is false: the caller's default).
+func LastKJSON(raw []byte) (k int, given bool, err error) {
+	d := jsonx.NewDecoder(raw)
+	var text string
+	switch kind := d.Peek(); kind {
+	case jsonx.Null:
+		return 0, false, nil
+	case jsonx.Number:
+		n, err := d.Number()
+		if err != nil {
+			return 0, false, fmt.Errorf("chatstore: %w: %w", ErrInvalidLastK, err)
+		}
+		text = string(n)
+	case jsonx.String:
+		str, err := d.String()
+		if err != nil {
+			return 0, false, fmt.Errorf("chatstore: %w: %w", ErrInvalidLastK, err)
+		}
+		if !strings.EqualFold(str, "all") {
+			return 0, false, fmt.Errorf("chatstore: %w: last_k must be a whole number of rounds ≥ 0, \"all\" or null, got the string %.50q; write numbers without quotes", ErrInvalidLastK, str)
+		}
+		text = str
+	default:
+		return 0, false, fmt.Errorf("chatstore: %w: last_k must be a whole number of rounds ≥ 0, \"all\" or null, got %s", ErrInvalidLastK, kind)
+	}
+	k, err = ParseLastK(text)
+	return k, err == nil, err
 }
 
 // LastKValue reads a last_k from a decoded JSON or YAML value, as Haystack's

@@ -41,8 +41,11 @@ const (
 	// DefaultListLimit and MaxListLimit bound one page of List.
 	DefaultListLimit = 100
 	MaxListLimit     = 1000
-	// MaxRangeLimit bounds the messages of one Range.
-	MaxRangeLimit = 1000
+	// MaxRangeLimit bounds the messages of one Range; DefaultRangeLimit
+	// is the HTTP API's and the MCP tools' limit of a range read that
+	// gives none.
+	MaxRangeLimit     = 1000
+	DefaultRangeLimit = 100
 )
 
 // MessageIDKey is the meta key holding a message's id.

@@ -1,5 +1,6 @@
-// Package cli is the chatstore command: serve, import, export, histories,
-// show, count, delete and version. cmd/chatstore only calls Run.
+// Package cli is the chatstore command: serve, mcp, import, export,
+// histories, show, count, delete, bench and version. cmd/chatstore only
+// calls Run.
 package cli
 
 import (
@@ -74,6 +75,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"serve", "run the HTTP server", serveUsage, runServe},
+		{"mcp", "serve a store to an MCP client (an agent) over stdin and stdout", mcpUsage, runMCP},
 		{"import", "write messages from a JSON Lines file into a history", importUsage, runImport},
 		{"export", "write a history (or all) as JSON Lines", exportUsage, runExport},
 		{"histories", "list histories and their message counts", historiesUsage, runHistories},
@@ -99,6 +101,7 @@ Run "chatstore COMMAND --help" for a command's flags and examples.
 examples:
   chatstore serve                                  # HTTP API on 127.0.0.1:8080, SQLite file chatstore.db
   chatstore serve --store 'postgres://app@db/chat' --addr :8080 --tokens-file tokens.txt
+  chatstore mcp --store sqlite:///home/me/chatstore.db   # MCP for a desktop agent, on stdio
   chatstore show session-42 --last-k 2
   chatstore export --all > backup.jsonl
 `

@@ -134,6 +134,7 @@ func parseServe(env *Env, args []string) (*serveConfig, error) {
 func (c *serveConfig) serverOptions(log *slog.Logger) (*server.Options, error) {
 	opts := c.limits
 	opts.Logger = log
+	opts.Version = Version()
 	for _, h := range strings.Split(c.allowedHosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			opts.AllowedHosts = append(opts.AllowedHosts, h)

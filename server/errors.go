@@ -5,75 +5,29 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/chatstore/chatstore"
-	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/internal/apicode"
 	"github.com/chatstore/chatstore/internal/jsonx"
+	"github.com/chatstore/chatstore/internal/plural"
 )
 
-// apiError is an error with its HTTP status and error code already decided.
-type apiError struct {
-	status int
-	code   string
-	msg    string
-}
-
-func (e *apiError) Error() string { return e.msg }
-
 func httpError(status int, code, msg string) error {
-	return &apiError{status: status, code: code, msg: msg}
+	return &apicode.Error{Status: status, Code: code, Msg: msg}
 }
 
 func badRequest(code, msg string) error { return httpError(http.StatusBadRequest, code, msg) }
 
-// classify is the server's one mapping from errors to HTTP answers. Only
-// errors it does not recognise are 500s, and those are bugs.
+// classify maps an error to its answer: apicode.Classify, the mapping the
+// MCP tools share, and the one error only HTTP has, a body over the limit.
 func classify(err error) (status int, code, msg string) {
-	var (
-		ae *apiError
-		me *http.MaxBytesError
-		ce *chat.Error
-	)
-	switch {
-	case errors.As(err, &ae):
-		return ae.status, ae.code, ae.msg
-	case errors.As(err, &me):
-		return http.StatusRequestEntityTooLarge, "body_too_large", "the request body is over the limit of " + byteSize(me.Limit)
-	case errors.As(err, &ce):
-		code := "invalid_message"
-		if errors.Is(ce, chat.ErrInvalidJSON) {
-			code = apicode.InvalidJSON
-		}
-		return http.StatusBadRequest, code, strings.TrimPrefix(err.Error(), "chat: ")
+	var me *http.MaxBytesError
+	if errors.As(err, &me) {
+		return http.StatusRequestEntityTooLarge, "body_too_large", "the request body is over the limit of " + plural.Bytes(me.Limit)
 	}
-	for _, c := range apicode.Invalid {
-		if errors.Is(err, c.Err) {
-			return http.StatusBadRequest, c.Code, strings.TrimPrefix(err.Error(), "chatstore: ")
-		}
-	}
-	switch {
-	case errors.Is(err, chatstore.ErrIdempotencyKeyReused):
-		return http.StatusUnprocessableEntity, apicode.IdempotencyKeyReused, strings.TrimPrefix(err.Error(), "chatstore: ")
-	case errors.Is(err, chatstore.ErrNotFound):
-		return http.StatusNotFound, apicode.MessageNotFound, strings.TrimPrefix(err.Error(), "chatstore: ")
-	case errors.Is(err, chatstore.ErrExists):
-		return http.StatusConflict, apicode.HistoryExists, strings.TrimPrefix(err.Error(), "chatstore: ")
-	case errors.Is(err, chatstore.ErrNotSupported):
-		return http.StatusNotImplemented, apicode.NotSupported, strings.TrimPrefix(err.Error(), "chatstore: ")
-	case errors.Is(err, chatstore.ErrOutcomeUnknown):
-		return http.StatusServiceUnavailable, apicode.OutcomeUnknown,
-			"the store failed while the write was under way: it may or may not have been stored; retry with the same Idempotency-Key to store it exactly once"
-	case errors.Is(err, chatstore.ErrUnavailable), errors.Is(err, chatstore.ErrClosed):
-		return http.StatusServiceUnavailable, apicode.StoreUnavailable, "the store is unavailable; nothing was changed; retry later"
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, apicode.StoreTimeout, "the store did not answer in time; nothing was changed; retry later"
-	}
-	return http.StatusInternalServerError, "internal", "internal error; the server log has the details"
+	return apicode.Classify(err)
 }
 
 // fail writes err as {"error": {"code": …, "message": …}}. It always
@@ -165,14 +119,4 @@ func truncate(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-func byteSize(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return strconv.FormatInt(n>>20, 10) + " MiB"
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return strconv.FormatInt(n>>10, 10) + " KiB"
-	}
-	return strconv.FormatInt(n, 10) + " bytes"
 }

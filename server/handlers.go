@@ -21,14 +21,16 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/component"
+	"github.com/chatstore/chatstore/internal/apicode"
 	"github.com/chatstore/chatstore/internal/jsonx"
 	"github.com/chatstore/chatstore/internal/num"
+	"github.com/chatstore/chatstore/internal/plural"
 )
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ Tenant) error {
 	if err := s.timed(r.Context(), "ping", func(ctx context.Context) error { return s.store.Ping(ctx) }); err != nil {
 		_, code, msg := classify(err)
-		if code == "internal" {
+		if code == apicode.Internal {
 			code, msg = "store_unavailable", "the store did not answer the health check"
 		}
 		s.unavailable.log(r.Context(), s.log, "health check failed", err)
@@ -100,8 +102,7 @@ func (s *Server) storeOf(t Tenant) *chatstore.Store {
 	return chatstore.Prefixed(s.store, t.prefix())
 }
 
-// historyID returns the path's history id, within the server's limit, and
-// outside the tenants' namespace when there are no tenants.
+// historyID returns the path's history id, if checkHistoryID takes it.
 func (s *Server) historyID(r *http.Request, t Tenant) (string, error) {
 	sp, _ := r.Context().Value(pathKey{}).(sentPath) // set by ServeHTTP for every history route
 	if err := s.checkHistoryID(sp.id, t); err != nil {
@@ -111,8 +112,8 @@ func (s *Server) historyID(r *http.Request, t Tenant) (string, error) {
 }
 
 // checkHistoryID checks a history id of a request (the path's, a fork's
-// new one): within the server's limit, and outside the tenants' namespace
-// when there are no tenants.
+// new one, an MCP tool's argument): within the server's limit, and outside
+// the tenants' namespace when there are no tenants.
 func (s *Server) checkHistoryID(id string, t Tenant) error {
 	if len(id) > s.opts.MaxHistoryIDLen {
 		return badRequest("invalid_history_id", fmt.Sprintf("the history id is %d bytes; the limit is %d", len(id), s.opts.MaxHistoryIDLen))
@@ -208,6 +209,11 @@ func format(q url.Values) (openai bool, err error) {
 // of it is held against the in-flight budget until the request ends: a
 // client that announces 8 MiB and sends 20 bytes holds 20 bytes' worth.
 func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return s.bodyWithin(w, r, s.opts.MaxBodyBytes)
+}
+
+// bodyWithin is body with a limit of its own (MCP's, mcpMaxBody).
+func (s *Server) bodyWithin(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	// Content-Type: application/json is required: a browser page of any
 	// site may send a "simple" cross-origin request (a form, or text/plain,
 	// or no type at all) without asking first, but never one with this type.
@@ -224,7 +230,6 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, httpError(http.StatusUnsupportedMediaType, "unsupported_media_type",
 			fmt.Sprintf("the body must be JSON (Content-Type: application/json), got %q", truncate(cts[0], 100)))
 	}
-	limit := s.opts.MaxBodyBytes
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
@@ -491,7 +496,7 @@ func (s *Server) readFailed(err error) error {
 	if errors.Is(err, chatstore.ErrTooLarge) {
 		return badRequest("response_too_large", fmt.Sprintf(
 			"the messages selected are over the response limit of %s (one round can be that long); read the history in pages with ?offset=0&limit=%d, then the next offsets, and a smaller limit if a page is still too large (one message always fits)",
-			byteSize(int64(s.opts.MaxResponseBytes)), DefaultRangeLimit))
+			plural.Bytes(int64(s.opts.MaxResponseBytes)), DefaultRangeLimit))
 	}
 	return err
 }
@@ -510,24 +515,31 @@ const readAllowance = 64 << 10
 // limit; if that is less and the messages are more, whether they are over
 // the response limit is not known, and the answer is 503 overloaded.
 func (s *Server) boundedRead(r *http.Request, read func(maxBytes int) error) error {
+	return s.readFailed(s.heldRead(r, read))
+}
+
+// heldRead is boundedRead but for its answer to a read over the response
+// limit, which it leaves chatstore.ErrTooLarge: the MCP tools say how to
+// page in their own terms.
+func (s *Server) heldRead(r *http.Request, read func(maxBytes int) error) error {
 	limit := min(readAllowance, s.opts.MaxResponseBytes)
 	if err := s.hold(r, int64(limit)); err != nil {
 		return err
 	}
 	err := read(limit)
 	if !errors.Is(err, chatstore.ErrTooLarge) || limit == s.opts.MaxResponseBytes {
-		return s.readFailed(err)
+		return err
 	}
 	limit += int(s.holdUpTo(r, int64(s.opts.MaxResponseBytes-limit)))
 	err = read(limit)
 	if errors.Is(err, chatstore.ErrTooLarge) && limit < s.opts.MaxResponseBytes {
 		return overloaded
 	}
-	return s.readFailed(err)
+	return err
 }
 
 // DefaultRangeLimit is the limit of a range read that gives none.
-const DefaultRangeLimit = 100
+const DefaultRangeLimit = chatstore.DefaultRangeLimit
 
 // rangeParams reads offset (default 0) and limit (default
 // DefaultRangeLimit, at most chatstore.MaxRangeLimit).
@@ -717,8 +729,13 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 		}
 	}
 	if raw, ok := ms["last_k"]; ok {
-		if opts.LastK, err = bodyLastK(raw.Raw); err != nil {
+		// null is not given: the retriever's, so the store's, default.
+		k, given, err := chatstore.LastKJSON(raw.Raw)
+		if err != nil {
 			return err
+		}
+		if given {
+			opts.LastK = &k
 		}
 	}
 	retriever := component.Retriever{Store: c.store, LastK: component.StoreDefault}
@@ -734,41 +751,6 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 		return err
 	}
 	return s.writeMessageList(w, r, msgs, c.out)
-}
-
-// bodyLastK reads "last_k" of a context request: a whole number of
-// rounds ≥ 0 (its digits read by chatstore.ParseLastK, as in a query),
-// "all", or null, which is not given: the retriever's, so the store's,
-// default (chatstore's lastk.go).
-func bodyLastK(raw []byte) (*int, error) {
-	d := jsonx.NewDecoder(raw)
-	var text string
-	switch d.Peek() {
-	case jsonx.Null:
-		return nil, nil
-	case jsonx.Number:
-		n, err := d.Number()
-		if err != nil {
-			return nil, bodyErr("last_k", err)
-		}
-		text = string(n)
-	case jsonx.String:
-		str, err := d.String()
-		if err != nil {
-			return nil, bodyErr("last_k", err)
-		}
-		if !strings.EqualFold(str, "all") {
-			return nil, badRequest("invalid_last_k", fmt.Sprintf("last_k must be a whole number of rounds ≥ 0, \"all\" or null, got the string %.50q; write numbers without quotes", str))
-		}
-		text = str
-	default:
-		return nil, badRequest("invalid_last_k", "last_k must be a whole number of rounds ≥ 0, \"all\" or null, got "+d.Peek().String())
-	}
-	k, err := chatstore.ParseLastK(text)
-	if err != nil {
-		return nil, err
-	}
-	return &k, nil
 }
 
 func (s *Server) deleteHistory(w http.ResponseWriter, r *http.Request, t Tenant) error {

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+
+	"github.com/chatstore/chatstore/internal/plural"
 )
 
 // Requests that net/http cannot parse (a header block over the limit, a
@@ -89,7 +91,7 @@ func (c *conn) jsonAnswer(status int, text string) []byte {
 	switch status {
 	case 431:
 		code = "headers_too_large"
-		msg = "the request line and headers are over the limit of " + byteSize(int64(c.maxHeader))
+		msg = "the request line and headers are over the limit of " + plural.Bytes(int64(c.maxHeader))
 	case 417:
 		code = "expectation_failed"
 		msg = "the request's Expect header is not supported; the only expectation this server meets is \"100-continue\""

@@ -94,6 +94,9 @@ type Options struct {
 	AllowedHosts []string
 	// Logger receives request and error records; nil means slog.Default().
 	Logger *slog.Logger
+	// Version is the program's version, which the MCP endpoint tells its
+	// clients; "" is "devel".
+	Version string
 }
 
 // Server serves the chatstore HTTP API. It is an http.Handler and can be
@@ -112,6 +115,7 @@ type Server struct {
 	held        atomic.Int64
 	crossOrigin *http.CrossOriginProtection
 	unavailable *logLimiter // of 503 records, so an outage logs lines, not thousands
+	mcp         *mcpServers
 }
 
 // ErrNoAuth is returned by SetTokens on a server started without tokens.
@@ -134,7 +138,7 @@ func (s *Server) SetTokens(t *Tokens) error {
 type route struct {
 	method, path string
 	handle       func(s *Server, w http.ResponseWriter, r *http.Request, t Tenant) error
-	auth         bool // /v1: needs a token when tokens are configured
+	auth         bool // /v1, /metrics, /mcp: needs a token when tokens are configured
 	write        bool // changes data: refused to read-only tenants
 }
 
@@ -156,6 +160,8 @@ var routes = []route{
 	{"DELETE", "/v1/histories/{history_id}/messages/{message_id}", (*Server).deleteMessage, true, true},
 	{"POST", "/v1/histories/{history_id}/context", (*Server).context, true, false},
 	{"POST", "/v1/histories/{history_id}/fork", (*Server).fork, true, true},
+	// MCP: a read-only token's requests get only the tools that read.
+	{"POST", "/mcp", (*Server).serveMCP, true, false},
 }
 
 // New returns a Server over store. The caller keeps ownership of the store
@@ -211,6 +217,10 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 		unavailable: newLogLimiter(10 * time.Second),
 	}
 	s.tokens.Store(o.Tokens)
+	var err error
+	if s.mcp, err = s.newMCP(); err != nil {
+		return nil, err
+	}
 	for _, rt := range routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 		if _, ok := s.allowed[rt.path]; !ok {
@@ -341,7 +351,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), holdingKey{}, hold))
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() {
-			s.held.Add(-hold.bytes)
+			s.held.Add(-hold.bytes.Load())
 			d := time.Since(start)
 			s.metrics.inFlight.Add(-1)
 			s.metrics.request(label, w.status, d)
@@ -370,8 +380,9 @@ func (s *Server) wrap(rt route) http.Handler {
 const statusNoAnswer = 599
 
 // holding is what one request holds of the in-flight budget, given back
-// when it ends.
-type holding struct{ bytes int64 }
+// when it ends. It is atomic: the MCP tool calls of one request (a JSON-RPC
+// batch) run at once.
+type holding struct{ bytes atomic.Int64 }
 
 type holdingKey struct{}
 
@@ -402,7 +413,7 @@ func (s *Server) holdUpTo(r *http.Request, n int64) int64 {
 // holding notes n more bytes held for r, given back when it ends.
 func (s *Server) holding(r *http.Request, n int64) {
 	if h, ok := r.Context().Value(holdingKey{}).(*holding); ok {
-		h.bytes += n
+		h.bytes.Add(n)
 	}
 }
 

@@ -642,7 +642,9 @@ func TestOpenAPI(t *testing.T) {
 				if name == "openai" {
 					target += "?format=openai"
 				}
-				r := f.do(strings.ToUpper(method), target, string(ex.Value))
+				// Accept is what an MCP client sends; the other routes
+				// ignore it.
+				r := f.do(strings.ToUpper(method), target, string(ex.Value), "Accept", "application/json, text/event-stream")
 				if r.code != 200 {
 					t.Errorf("example %q of %s %s: %d %s", name, method, path, r.code, r.body)
 				}
