@@ -318,8 +318,9 @@ func TestWebPage(t *testing.T) {
 	}
 }
 
-// handleDialog answers the next JavaScript dialog and sends its message.
-func handleDialog(t *testing.T, ctx context.Context, accept bool) <-chan string {
+// handleDialog answers the next JavaScript dialog and sends its message;
+// a prompt is answered with promptText, if given.
+func handleDialog(t *testing.T, ctx context.Context, accept bool, promptText ...string) <-chan string {
 	out := make(chan string, 1)
 	dctx, cancel := context.WithCancel(ctx)
 	opening := chromedp.Events(dctx, page.JavascriptDialogOpening)
@@ -331,7 +332,11 @@ func handleDialog(t *testing.T, ctx context.Context, accept bool) <-chan string 
 				return
 			}
 			err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-				_, err := cdp.Call(ctx, tg, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
+				params := page.HandleJavaScriptDialogParams{Accept: accept}
+				if len(promptText) > 0 {
+					params.PromptText = promptText[0]
+				}
+				_, err := cdp.Call(ctx, tg, page.HandleJavaScriptDialog, params)
 				return err
 			}))
 			if err != nil {
@@ -566,5 +571,93 @@ func TestWebPageLastKWindow(t *testing.T) {
 	}
 	if got := summary("55"); got != "last_k=55 returns the last 110 messages, from #10" {
 		t.Errorf("summary %q", got)
+	}
+}
+
+// TestWebPageAddressing: a conversation shows its times and metadata and
+// each message's time; one message is deleted, a conversation truncated
+// from a message and forked through one, each only once the dialog is
+// accepted.
+func TestWebPageAddressing(t *testing.T) {
+	base, st := webServer(t, nil)
+	bg := context.Background()
+	u := "u-42"
+	if _, err := st.SetMetadata(bg, "support/bob", map[string]*string{"user_id": &u}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(bg, "support/bob", []chat.Message{chat.User("Thanks!"), chat.Assistant("You're welcome.")}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t)
+	open := func(n int) {
+		t.Helper()
+		do(t, ctx, chromedp.Navigate(base+"/#/h/support%2Fbob"), chromedp.Reload())
+		waitFor(t, ctx, fmt.Sprint(n, " messages"), fmt.Sprintf(`document.querySelectorAll("#messages li:not([hidden])").length === %d`, n))
+	}
+	open(4)
+	info := eval[string](t, ctx, `document.getElementById("conversation-info").textContent`)
+	if !strings.Contains(info, "created 20") || !strings.Contains(info, "updated 20") || !strings.Contains(info, "metadata: user_id=u-42") {
+		t.Errorf("conversation info %q", info)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#messages li time.msg-time").length`); n != 4 {
+		t.Errorf("%d messages show their time, want 4", n)
+	}
+	click := func(action, id string) {
+		t.Helper()
+		do(t, ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button.msg-action[data-action=%q][data-id=%q]`, action, id)), chromedp.NodeVisible))
+	}
+	count := func() int {
+		t.Helper()
+		n, err := st.Count(bg, "support/bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// Delete one message: dismissed (message 0), nothing; accepted
+	// (message 1), it goes, and only it.
+	dialog := handleDialog(t, ctx, false)
+	click("delete", "0")
+	if msg := <-dialog; !strings.Contains(msg, `Delete message #0 of "support/bob"?`) {
+		t.Errorf("confirmation %q", msg)
+	}
+	dialog = handleDialog(t, ctx, true)
+	click("delete", "1")
+	<-dialog
+	waitFor(t, ctx, "3 messages", `document.querySelectorAll("#messages li:not([hidden])").length === 3`)
+	left, err := st.RetrieveLast(bg, "support/bob", chatstore.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range left {
+		ids = append(ids, m.Meta[chatstore.MessageIDKey].(string))
+	}
+	if !slices.Equal(ids, []string{"0", "2", "3"}) {
+		t.Errorf("after a dismissed delete of 0 and an accepted one of 1: %v", ids)
+	}
+
+	// Fork through message 2 into a history named in the prompt.
+	dialog = handleDialog(t, ctx, true, "bob-copy")
+	click("fork", "2")
+	if msg := <-dialog; !strings.Contains(msg, `Fork "support/bob" through message #2`) {
+		t.Errorf("fork prompt %q", msg)
+	}
+	waitFor(t, ctx, "the fork", `location.hash === "#/h/bob-copy" && document.querySelectorAll("#messages li:not([hidden])").length === 2`)
+	if n, _ := st.Count(bg, "bob-copy"); n != 2 {
+		t.Errorf("fork holds %d messages, want 2", n)
+	}
+
+	// Truncate from message 2: it and everything after it go.
+	open(3)
+	dialog = handleDialog(t, ctx, true)
+	click("truncate", "2")
+	if msg := <-dialog; !strings.Contains(msg, "Delete message #2 and every message after it?") {
+		t.Errorf("truncate confirmation %q", msg)
+	}
+	waitFor(t, ctx, "1 message", `document.querySelectorAll("#messages li:not([hidden])").length === 1`)
+	if n := count(); n != 1 {
+		t.Errorf("after truncating: %d messages", n)
 	}
 }
