@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,8 +35,8 @@ func childRole(role []string) error {
 	case "write":
 		return writeThenDone(ctx, st, n)
 	case "edit":
-		removed, err := editUntilDone(ctx, st)
-		fmt.Println("removed", removed)
+		removed, forks, err := editUntilDone(ctx, st)
+		fmt.Println("removed", removed, "forks", forks)
 		return err
 	}
 	return fmt.Errorf("unknown role %q", role)
@@ -73,19 +74,26 @@ func writeThenDone(ctx context.Context, st *chatstore.Store, n int) error {
 }
 
 // editUntilDone deletes the oldest message of the last two rounds, and
-// every eighth time truncates from the newest instead, until the writer is
-// done; it returns how many messages it removed.
-func editUntilDone(ctx context.Context, st *chatstore.Store) (removed int, err error) {
+// every eighth time truncates from the newest instead, and every fifth
+// time forks the history into fork-N (N from 0), until the writer is done;
+// it returns how many messages it removed and how many forks it made.
+func editUntilDone(ctx context.Context, st *chatstore.Store) (removed, forks int, err error) {
 	if _, err := st.Write(ctx, readyHistory, []chat.Message{chat.User("ready")}); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for i := 0; ; i++ {
 		if n, err := st.Count(ctx, doneHistory); err != nil || n > 0 {
-			return removed, err
+			return removed, forks, err
+		}
+		if i%5 == 4 {
+			if _, err := st.Fork(ctx, editedHistory, fmt.Sprint("fork-", forks), ""); err != nil {
+				return removed, forks, fmt.Errorf("fork: %w", err)
+			}
+			forks++
 		}
 		msgs, err := st.RetrieveLast(ctx, editedHistory, 2)
 		if err != nil {
-			return removed, err
+			return removed, forks, err
 		}
 		if len(msgs) < 2 {
 			continue
@@ -93,12 +101,12 @@ func editUntilDone(ctx context.Context, st *chatstore.Store) (removed int, err e
 		if i%8 == 7 {
 			n, err := st.Truncate(ctx, editedHistory, msgs[len(msgs)-1].Meta[chatstore.MessageIDKey].(string))
 			if err != nil {
-				return removed, fmt.Errorf("truncate: %w", err)
+				return removed, forks, fmt.Errorf("truncate: %w", err)
 			}
 			removed += n
 		} else {
 			if err := st.DeleteMessage(ctx, editedHistory, msgs[0].Meta[chatstore.MessageIDKey].(string)); err != nil {
-				return removed, fmt.Errorf("delete: %w", err)
+				return removed, forks, fmt.Errorf("delete: %w", err)
 			}
 			removed++
 		}
@@ -106,7 +114,7 @@ func editUntilDone(ctx context.Context, st *chatstore.Store) (removed int, err e
 }
 
 // TestTwoProcessesEditAndWrite: one process writes a history while another
-// deletes and truncates it. Afterwards the count is what was written less
+// deletes, truncates and forks it. Afterwards the count is what was written less
 // what was removed, every id is unique, and no generated id was given
 // twice: the ids are positions below the number of messages ever written.
 func TestTwoProcessesEditAndWrite(t *testing.T) {
@@ -128,8 +136,8 @@ func TestTwoProcessesEditAndWrite(t *testing.T) {
 	if err := errors.Join(errs[:]...); err != nil {
 		t.Fatal(err)
 	}
-	var removed int
-	if _, err := fmt.Sscanf(outs[1], "removed %d", &removed); err != nil {
+	var removed, forks int
+	if _, err := fmt.Sscanf(outs[1], "removed %d forks %d", &removed, &forks); err != nil {
 		t.Fatalf("the editor said %q: %v", outs[1], err)
 	}
 	if removed == 0 {
@@ -149,14 +157,37 @@ func TestTwoProcessesEditAndWrite(t *testing.T) {
 	if err != nil || n != len(msgs) || n != written-removed {
 		t.Fatalf("count %d (%v), %d messages read, want %d written less %d removed", n, err, len(msgs), written, removed)
 	}
-	seen := map[string]bool{}
-	for _, m := range msgs {
-		id := m.Meta[chatstore.MessageIDKey].(string)
-		p, err := strconv.Atoi(id)
-		if seen[id] || err != nil || p >= written {
-			t.Fatalf("id %q: twice, or not a position below %d", id, written)
-		}
-		seen[id] = true
+	checkPositions(t, editedHistory, msgs)
+	// Each fork, made while the other process wrote, is one state of the
+	// history: in order, each message's id its position.
+	if forks == 0 {
+		t.Fatal("the editor forked nothing")
 	}
-	t.Logf("%d messages written, %d removed", written, removed)
+	for f := range forks {
+		fm, err := st.RetrieveLast(t.Context(), fmt.Sprint("fork-", f), chatstore.All)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPositions(t, fmt.Sprint("fork-", f), fm)
+	}
+	t.Logf("%d messages written, %d removed, %d forks", written, removed, forks)
+}
+
+// checkPositions checks that msgs, written by writeThenDone as "I-J", are
+// in order and each has as its id the position it was written at (3I+J):
+// ids unique, none given twice.
+func checkPositions(t *testing.T, history string, msgs []chat.Message) {
+	t.Helper()
+	prev := -1
+	for _, m := range msgs {
+		text, _ := m.Text()
+		b, j, _ := strings.Cut(text, "-")
+		i, _ := strconv.Atoi(b)
+		jj, _ := strconv.Atoi(j)
+		pos := 3*i + jj
+		if pos <= prev || m.Meta[chatstore.MessageIDKey] != strconv.Itoa(pos) {
+			t.Fatalf("%s: %q (id %v) after position %d", history, text, m.Meta[chatstore.MessageIDKey], prev)
+		}
+		prev = pos
+	}
 }

@@ -264,12 +264,19 @@ func editor(path, times string) error {
 			}
 		}
 		fmt.Println("removed", removed)
+		if i%5 == 4 {
+			fork := fmt.Sprint("f", i)
+			if _, err := st.Fork(ctx, "e", fork, ""); err != nil {
+				return fmt.Errorf("forking: %w", err)
+			}
+			fmt.Println("forked", fork)
+		}
 		time.Sleep(time.Millisecond)
 	}
 	return nil
 }
 
-// TestEditWhileAnotherProcessWrites: one process deletes and truncates
+// TestEditWhileAnotherProcessWrites: one process deletes, truncates and forks
 // messages of a history while another writes to it; what is left is what
 // was written less what was removed, in order, with unique ids that are
 // never reused, and the count agrees.
@@ -285,9 +292,14 @@ func TestEditWhileAnotherProcessWrites(t *testing.T) {
 	ed, eout := startChild(t, fmt.Sprintf("edit %s %d", path, edits))
 	go io.Copy(io.Discard, wout)
 	removed := 0
+	var forks []string
 	sc := bufio.NewScanner(eout)
 	for sc.Scan() {
 		var n int
+		if f, ok := strings.CutPrefix(sc.Text(), "forked "); ok {
+			forks = append(forks, f)
+			continue
+		}
 		if _, err := fmt.Sscanf(sc.Text(), "removed %d", &n); err != nil {
 			t.Fatalf("editor said %q", sc.Text())
 		}
@@ -340,5 +352,28 @@ func TestEditWhileAnotherProcessWrites(t *testing.T) {
 			t.Fatalf("%q has id %v, want %d: an id was reused", text, id, pos)
 		}
 	}
-	t.Logf("%d written, %d removed", 3*batches, removed)
+	// Each fork, made while the other process wrote, is one state of the
+	// history: in order, ids unique and each its message's position.
+	if len(forks) == 0 {
+		t.Fatal("the editor forked nothing")
+	}
+	for _, f := range forks {
+		fm, err := st.RetrieveLast(t.Context(), f, chatstore.All)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev := -1
+		for _, m := range fm {
+			text, _ := m.Text()
+			b, j, _ := strings.Cut(text, "-")
+			k, _ := strconv.Atoi(b)
+			jj, _ := strconv.Atoi(j)
+			pos := 3*k + jj
+			if pos <= prev || m.Meta[chatstore.MessageIDKey] != strconv.Itoa(pos) {
+				t.Fatalf("fork %s: %q (id %v) after position %d", f, text, m.Meta[chatstore.MessageIDKey], prev)
+			}
+			prev = pos
+		}
+	}
+	t.Logf("%d written, %d removed, %d forks", 3*batches, removed, len(forks))
 }
