@@ -1,0 +1,98 @@
+package sqlitestore_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+)
+
+func messageIDs(msgs []chat.Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i], _ = m.Meta[chatstore.MessageIDKey].(string)
+	}
+	return out
+}
+
+// TestFixtureFromVersion4 opens a file that the previous release wrote
+// (testdata/README.md): its histories read as they did, ids and rounds
+// included, and the operations of the new schema work on them.
+func TestFixtureFromVersion4(t *testing.T) {
+	data, err := os.ReadFile("testdata/v4.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "v4.db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	st, err := chatstore.Open(ctx, "sqlite://"+filepath.ToSlash(path)+"?skip_system_messages=false", nil)
+	if err != nil {
+		t.Fatalf("opening a version 4 file: %v", err)
+	}
+	defer st.Close()
+
+	ids := func(id string, k int) []string {
+		t.Helper()
+		msgs, err := st.RetrieveLast(ctx, id, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return messageIDs(msgs)
+	}
+	// A caller's id (q-2) took position 5, so the next generated one was
+	// "5" at position 6, as the old code gave it.
+	for k, want := range map[int][]string{
+		1: {"q-2", "5"},
+		2: {"1", "2", "3", "4", "q-2", "5"},
+		3: {"0", "1", "2", "3", "4", "q-2", "5"},
+	} {
+		if got := ids("support/alice", k); !slices.Equal(got, want) {
+			t.Errorf("last_k %d: %v, want %v", k, got, want)
+		}
+	}
+	info, ok, err := st.Info(ctx, "support/alice")
+	if err != nil || !ok || info.Count != 7 || info.Metadata == nil {
+		t.Fatalf("Info: %+v %v %v", info, ok, err)
+	}
+	page, err := st.List(ctx, chatstore.ListOptions{})
+	if err != nil || len(page.Histories) != 2 || page.Histories[0].ID != "bob" || page.Histories[1].Count != 7 {
+		t.Errorf("List: %+v %v", page, err)
+	}
+	// New writes continue the old numbering, never reusing an id.
+	if _, err := st.Write(ctx, "support/alice", []chat.Message{chat.Assistant("You're welcome.")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids("support/alice", 1); !slices.Equal(got, []string{"q-2", "5", "7"}) {
+		t.Errorf("after a write: %v", got)
+	}
+	// Every new operation on an old history.
+	if m, err := st.Message(ctx, "support/alice", "q-2"); err != nil || func() string { s, _ := m.Message.Text(); return s }() != "Thanks!" {
+		t.Errorf("Message(q-2): %+v %v", m, err)
+	}
+	if err := st.DeleteMessage(ctx, "support/alice", "4"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids("support/alice", 1); !slices.Equal(got, []string{"1", "2", "3", "q-2", "5", "7"}) {
+		t.Errorf("after deleting the answer that closed a round: %v", got)
+	}
+	if f, err := st.Fork(ctx, "support/alice", "copy", "q-2"); err != nil || f.Count != 5 {
+		t.Errorf("Fork: %+v %v", f, err)
+	}
+	if n, err := st.Truncate(ctx, "support/alice", "q-2"); err != nil || n != 3 {
+		t.Errorf("Truncate: %d %v", n, err)
+	}
+	v := "u-1"
+	if _, err := st.SetMetadata(ctx, "bob", map[string]*string{"user_id": &v}); err != nil {
+		t.Fatal(err)
+	}
+	page, err = st.List(ctx, chatstore.ListOptions{Metadata: map[string]string{"user_id": "u-1"}})
+	if err != nil || len(page.Histories) != 1 || page.Histories[0].ID != "bob" {
+		t.Errorf("List by metadata: %+v %v", page, err)
+	}
+}
