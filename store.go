@@ -235,6 +235,26 @@ func (s *Store) Count(ctx context.Context, historyID string) (int, error) {
 // order, or none is. The messages are encoded before Write returns, so the
 // caller may change them afterwards without affecting the store.
 func (s *Store) Write(ctx context.Context, historyID string, messages []chat.Message) (int, error) {
+	return s.write(ctx, historyID, messages, nil)
+}
+
+// WriteStored is Write for messages that keep the time they were first
+// stored (StoredMessage.CreatedAt; a zero time is now): what restoring an
+// export does. The history's own times are the store's, as for any write.
+func (s *Store) WriteStored(ctx context.Context, historyID string, stored []StoredMessage) (int, error) {
+	messages := make([]chat.Message, len(stored))
+	times := make([]int64, len(stored))
+	for i, sm := range stored {
+		messages[i] = sm.Message
+		if !sm.CreatedAt.IsZero() {
+			times[i] = sm.CreatedAt.UnixMilli()
+		}
+	}
+	return s.write(ctx, historyID, messages, times)
+}
+
+// write is Write with the messages' times (records).
+func (s *Store) write(ctx context.Context, historyID string, messages []chat.Message, times []int64) (int, error) {
 	if err := s.begin(ctx, "write"); err != nil {
 		return 0, err
 	}
@@ -245,36 +265,6 @@ func (s *Store) Write(ctx context.Context, historyID string, messages []chat.Mes
 	}
 	if len(messages) > s.opts.MaxWriteMessages {
 		return 0, fmt.Errorf("chatstore: %w: %d messages; the limit is %d", ErrTooManyMessages, len(messages), s.opts.MaxWriteMessages)
-	}
-	recs, err := s.records(messages, nil)
-	if err != nil || len(recs) == 0 {
-		return 0, err
-	}
-	return s.drv.Write(ctx, key, recs)
-}
-
-// WriteStored is Write for messages that keep the time they were first
-// stored (StoredMessage.CreatedAt; a zero time is now): what restoring an
-// export does. The history's own times are the store's, as for any write.
-func (s *Store) WriteStored(ctx context.Context, historyID string, stored []StoredMessage) (int, error) {
-	if err := s.begin(ctx, "write"); err != nil {
-		return 0, err
-	}
-	defer s.mu.RUnlock()
-	key, err := s.key(historyID)
-	if err != nil {
-		return 0, err
-	}
-	if len(stored) > s.opts.MaxWriteMessages {
-		return 0, fmt.Errorf("chatstore: %w: %d messages; the limit is %d", ErrTooManyMessages, len(stored), s.opts.MaxWriteMessages)
-	}
-	messages := make([]chat.Message, len(stored))
-	times := make([]int64, len(stored))
-	for i, sm := range stored {
-		messages[i] = sm.Message
-		if !sm.CreatedAt.IsZero() {
-			times[i] = sm.CreatedAt.UnixMilli()
-		}
 	}
 	recs, err := s.records(messages, times)
 	if err != nil || len(recs) == 0 {
