@@ -174,9 +174,11 @@ func appendCreatedAt(dst []byte, ms int64) []byte {
 		return append(dst, "null}"...)
 	}
 	dst = append(dst, '"')
-	dst = time.UnixMilli(ms).UTC().AppendFormat(dst, timeFormat)
+	dst = time.UnixMilli(ms).UTC().AppendFormat(dst, TimeFormat)
 	return append(dst, `"}`...)
 }
 
-// timeFormat is how times are written: RFC 3339 in UTC with milliseconds.
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+// TimeFormat is how chatstore writes times (a message's created_at, a
+// history's created_at and updated_at) wherever it writes them as text:
+// RFC 3339 in UTC, to the millisecond, which is what the stores keep.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"

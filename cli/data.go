@@ -488,7 +488,7 @@ func withCreatedAt(line []byte, t time.Time) []byte {
 	if t.IsZero() {
 		line = append(line, "null"...)
 	} else {
-		line = append(t.UTC().AppendFormat(append(line, '"'), timeLayout), '"')
+		line = append(t.UTC().AppendFormat(append(line, '"'), chatstore.TimeFormat), '"')
 	}
 	return append(line, "}\n"...)
 }
@@ -547,7 +547,7 @@ func appendTimes(b []byte, h chatstore.HistoryInfo) []byte {
 		if m.t.IsZero() {
 			b = append(b, "null"...)
 		} else {
-			b = append(m.t.UTC().AppendFormat(append(b, '"'), timeLayout), '"')
+			b = append(m.t.UTC().AppendFormat(append(b, '"'), chatstore.TimeFormat), '"')
 		}
 	}
 	b = append(b, `,"metadata":`...)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/chatstore/chatstore"
 	"strings"
 	"time"
 
@@ -36,15 +37,11 @@ examples:
 flags:
 `
 
-// timeLayout is how the command line prints times: RFC 3339 in UTC, to
-// the millisecond, as the API does.
-const timeLayout = "2006-01-02T15:04:05.000Z07:00"
-
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format(timeLayout)
+	return t.UTC().Format(chatstore.TimeFormat)
 }
 
 func runTruncate(ctx context.Context, env *Env, args []string) error {

@@ -19,10 +19,6 @@ import (
 // The routes of issue 16: a history's times and metadata, one message by
 // its id, truncation and forks.
 
-// timeFormat is how the API writes times: RFC 3339 in UTC, to the
-// millisecond, as the store writes a message's created_at.
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
-
 // appendInfo appends a history as GET /v1/histories/{id} answers it:
 // {"chat_history_id", "count", "created_at", "updated_at", "metadata"},
 // the times null for a history that does not exist (or a store that keeps
@@ -37,8 +33,8 @@ func appendInfo(b []byte, h chatstore.HistoryInfo) []byte {
 		zero bool
 		at   func([]byte) []byte
 	}{
-		{`,"created_at":`, h.CreatedAt.IsZero(), func(b []byte) []byte { return h.CreatedAt.UTC().AppendFormat(b, timeFormat) }},
-		{`,"updated_at":`, h.UpdatedAt.IsZero(), func(b []byte) []byte { return h.UpdatedAt.UTC().AppendFormat(b, timeFormat) }},
+		{`,"created_at":`, h.CreatedAt.IsZero(), func(b []byte) []byte { return h.CreatedAt.UTC().AppendFormat(b, chatstore.TimeFormat) }},
+		{`,"updated_at":`, h.UpdatedAt.IsZero(), func(b []byte) []byte { return h.UpdatedAt.UTC().AppendFormat(b, chatstore.TimeFormat) }},
 	} {
 		b = append(b, t.name...)
 		if t.zero {
