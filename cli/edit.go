@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/chatstore/chatstore"
 	"strings"
 	"time"
 
+	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/client"
 )
 
