@@ -169,13 +169,11 @@ func appendWithID(dst, body []byte, id string) ([]byte, bool) {
 // its closing brace: the time in RFC 3339, UTC, to the millisecond, or null
 // for 0 (a driver that keeps no times).
 func appendCreatedAt(dst []byte, ms int64) []byte {
-	dst = append(dst, `,"created_at":`...)
-	if ms == 0 {
-		return append(dst, "null}"...)
+	var t time.Time
+	if ms != 0 {
+		t = time.UnixMilli(ms)
 	}
-	dst = append(dst, '"')
-	dst = time.UnixMilli(ms).UTC().AppendFormat(dst, TimeFormat)
-	return append(dst, `"}`...)
+	return append(appendTime(append(dst, `,"created_at":`...), t), '}')
 }
 
 // TimeFormat is how chatstore writes times (a message's created_at, a

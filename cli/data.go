@@ -441,9 +441,8 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 		err = eachHistory(ctx, t, func(h chatstore.HistoryInfo) error {
 			// The history's line: its times and metadata, before its
 			// messages.
-			b := append(appendHistoryID(nil, h.ID), `,"history":{"count":`...)
-			b = strconv.AppendInt(b, int64(h.Count), 10)
-			b = append(appendTimes(b, h), "}}\n"...)
+			b := append(appendHistoryID(nil, h.ID), `,"history":{`...)
+			b = append(h.AppendFieldsJSON(b), "}}\n"...)
 			if _, err := w.Write(b); err != nil {
 				return err
 			}
@@ -525,40 +524,6 @@ func eachHistory(ctx context.Context, t target, fn func(chatstore.HistoryInfo) e
 	return listHistories(ctx, t, chatstore.ListOptions{Limit: chatstore.MaxListLimit}, fn)
 }
 
-// appendHistory appends a history as the API writes it:
-// {"chat_history_id", "count", "created_at", "updated_at", "metadata"}.
-func appendHistory(b []byte, h chatstore.HistoryInfo) []byte {
-	b = append(b, `{"chat_history_id":`...)
-	b, _ = jsonx.AppendString(b, h.ID, jsonx.Compact)
-	b = append(b, `,"count":`...)
-	b = strconv.AppendInt(b, int64(h.Count), 10)
-	b = appendTimes(b, h)
-	return append(b, '}')
-}
-
-// appendTimes appends the members created_at, updated_at and metadata of
-// a history.
-func appendTimes(b []byte, h chatstore.HistoryInfo) []byte {
-	for _, m := range []struct {
-		name string
-		t    time.Time
-	}{{`,"created_at":`, h.CreatedAt}, {`,"updated_at":`, h.UpdatedAt}} {
-		b = append(b, m.name...)
-		if m.t.IsZero() {
-			b = append(b, "null"...)
-		} else {
-			b = append(m.t.UTC().AppendFormat(append(b, '"'), chatstore.TimeFormat), '"')
-		}
-	}
-	b = append(b, `,"metadata":`...)
-	md := make(map[string]any, len(h.Metadata))
-	for k, v := range h.Metadata {
-		md[k] = v
-	}
-	b, _ = jsonx.AppendValue(b, md, jsonx.Compact)
-	return b
-}
-
 // listHistories calls fn for every history opts selects, page by page.
 func listHistories(ctx context.Context, t target, opts chatstore.ListOptions, fn func(chatstore.HistoryInfo) error) error {
 	cursor := ""
@@ -601,7 +566,7 @@ func runHistories(ctx context.Context, env *Env, args []string) error {
 	w := bufio.NewWriter(env.Stdout)
 	err = listHistories(ctx, t, opts, func(h chatstore.HistoryInfo) error {
 		if *asJSON {
-			_, err := w.Write(append(appendHistory(nil, h), '\n'))
+			_, err := w.Write(append(h.AppendJSON(nil), '\n'))
 			return err
 		}
 		if opts.Order == chatstore.ByUpdated || opts.Metadata != nil {

@@ -117,3 +117,31 @@ func argErr(name string, err error) error {
 	}
 	return invalid("invalid_request", name+": "+err.Error())
 }
+
+// strings reads an object of strings (a metadata filter); nil when it is
+// not given.
+func (a args) strings(name string) (map[string]string, error) {
+	m, ok := a.given(name)
+	if !ok {
+		return nil, nil
+	}
+	d := jsonx.NewDecoder(m.Raw)
+	if err := d.OpenObject(); err != nil {
+		return nil, argErr(name, err)
+	}
+	out := map[string]string{}
+	for n := 0; ; n++ {
+		key, more, err := d.NextKey(n)
+		if err != nil {
+			return nil, argErr(name, err)
+		}
+		if !more {
+			return out, nil
+		}
+		v, err := d.String()
+		if err != nil {
+			return nil, argErr(name+"."+key, err)
+		}
+		out[key] = v
+	}
+}

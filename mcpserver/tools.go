@@ -141,24 +141,33 @@ func (s *server) listHistoriesTool() tool {
 		tool: &mcp.Tool{
 			Name:  ListHistories,
 			Title: "List chat histories",
-			Description: "List the chat histories with the number of messages of each, in byte order of their ids, one page at a time. " +
-				"To get the next page, call again with cursor set to the next_cursor of this one; next_cursor is null on the last page.",
+			Description: "List the chat histories, each with its number of messages, when it was created and last changed, and its metadata, " +
+				"in byte order of their ids or, with order updated_at, the most recently changed first; metadata keeps only the histories holding every pair given " +
+				"(for example {\"user_id\": \"u-42\"}). One page at a time: to get the next page, call again with the same order and metadata and cursor set " +
+				"to the next_cursor of this one; next_cursor is null on the last page.",
 			Annotations: readOnly("List chat histories"),
 			InputSchema: object(nil,
 				prop{"limit", &jsonschema.Schema{Type: "integer", Minimum: float(1), Maximum: float(chatstore.MaxListLimit), Default: raw(chatstore.DefaultListLimit),
 					Description: fmt.Sprintf("Histories per page, 1 to %d (default %d).", chatstore.MaxListLimit, chatstore.DefaultListLimit)}},
 				prop{"cursor", &jsonschema.Schema{Type: "string", Description: "The next_cursor of the previous page; leave it out for the first page."}},
 				prop{"prefix", &jsonschema.Schema{Type: "string", Description: "Only histories whose ids start with this."}},
+				prop{"order", &jsonschema.Schema{Type: "string", Enum: []any{"id", "updated_at"}, Default: raw("id"),
+					Description: `"id" (the default): byte order of the ids; "updated_at": the most recently changed first.`}},
+				prop{"metadata", &jsonschema.Schema{Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "string"},
+					Description: "Only the histories whose metadata holds every one of these key-value pairs."}},
 			),
 			OutputSchema: object([]string{"histories", "next_cursor"},
-				prop{"histories", &jsonschema.Schema{Type: "array", Items: object([]string{"chat_history_id", "count"},
+				prop{"histories", &jsonschema.Schema{Type: "array", Items: object([]string{"chat_history_id", "count", "created_at", "updated_at", "metadata"},
 					prop{"chat_history_id", &jsonschema.Schema{Type: "string"}},
 					prop{"count", &jsonschema.Schema{Type: "integer", Minimum: float(0), Description: "Its number of messages."}},
+					prop{"created_at", &jsonschema.Schema{Types: []string{"string", "null"}, Description: "When it was created (RFC 3339, UTC); null if the store keeps no times."}},
+					prop{"updated_at", &jsonschema.Schema{Types: []string{"string", "null"}, Description: "When it last changed (RFC 3339, UTC)."}},
+					prop{"metadata", &jsonschema.Schema{Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "string"}}},
 				)}},
 				prop{"next_cursor", &jsonschema.Schema{Types: []string{"string", "null"}, Description: "The cursor of the next page; null on the last."}},
 			),
 		},
-		args: []string{"limit", "cursor", "prefix"},
+		args: []string{"limit", "cursor", "prefix", "order", "metadata"},
 		run:  listHistories,
 	}
 }
@@ -187,6 +196,20 @@ func listHistories(ctx context.Context, c call, a args) ([]byte, error) {
 			return nil, invalid("invalid_request", "prefix must be the start of a valid history id: "+msg)
 		}
 	}
+	order, err := a.str("order", false)
+	if err != nil {
+		return nil, err
+	}
+	switch order {
+	case "", "id":
+	case "updated_at":
+		opts.Order = chatstore.ByUpdated
+	default:
+		return nil, invalid("invalid_request", fmt.Sprintf(`order must be "id" or "updated_at", got %.40q`, order))
+	}
+	if opts.Metadata, err = a.strings("metadata"); err != nil {
+		return nil, err
+	}
 	var page chatstore.Page
 	err = c.do(ctx, "list", func(ctx context.Context) (err error) {
 		page, err = c.Store.List(ctx, opts)
@@ -200,11 +223,7 @@ func listHistories(ctx context.Context, c call, a args) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"chat_history_id":`...)
-		b, _ = jsonx.AppendString(b, h.ID, jsonx.Compact)
-		b = append(b, `,"count":`...)
-		b = strconv.AppendInt(b, int64(h.Count), 10)
-		b = append(b, '}')
+		b = h.AppendJSON(b)
 	}
 	b = append(b, `],"next_cursor":`...)
 	if page.NextCursor == "" {

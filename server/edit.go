@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -19,49 +18,8 @@ import (
 // The routes of issue 16: a history's times and metadata, one message by
 // its id, truncation and forks.
 
-// appendInfo appends a history as GET /v1/histories/{id} answers it:
-// {"chat_history_id", "count", "created_at", "updated_at", "metadata"},
-// the times null for a history that does not exist (or a store that keeps
-// none) and the metadata {} then.
-func appendInfo(b []byte, h chatstore.HistoryInfo) []byte {
-	b = append(b, `{"chat_history_id":`...)
-	b, _ = jsonx.AppendString(b, h.ID, jsonx.Compact)
-	b = append(b, `,"count":`...)
-	b = strconv.AppendInt(b, int64(h.Count), 10)
-	for _, t := range []struct {
-		name string
-		zero bool
-		at   func([]byte) []byte
-	}{
-		{`,"created_at":`, h.CreatedAt.IsZero(), func(b []byte) []byte { return h.CreatedAt.UTC().AppendFormat(b, chatstore.TimeFormat) }},
-		{`,"updated_at":`, h.UpdatedAt.IsZero(), func(b []byte) []byte { return h.UpdatedAt.UTC().AppendFormat(b, chatstore.TimeFormat) }},
-	} {
-		b = append(b, t.name...)
-		if t.zero {
-			b = append(b, "null"...)
-			continue
-		}
-		b = append(t.at(append(b, '"')), '"')
-	}
-	b = append(b, `,"metadata":{`...)
-	keys := make([]string, 0, len(h.Metadata))
-	for k := range h.Metadata {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b, _ = jsonx.AppendString(b, k, jsonx.Compact)
-		b = append(b, ':')
-		b, _ = jsonx.AppendString(b, h.Metadata[k], jsonx.Compact)
-	}
-	return append(b, "}}"...)
-}
-
 func writeInfo(w http.ResponseWriter, status int, h chatstore.HistoryInfo) {
-	writeJSON(w, status, append(appendInfo(make([]byte, 0, 256), h), '\n'))
+	writeJSON(w, status, append(h.AppendJSON(make([]byte, 0, 256)), '\n'))
 }
 
 func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, t Tenant) error {

@@ -816,7 +816,7 @@ func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant)
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendInfo(b, h)
+		b = h.AppendJSON(b)
 	}
 	b = append(b, `],"next_cursor":`...)
 	if page.NextCursor == "" {

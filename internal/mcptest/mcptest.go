@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -386,6 +387,34 @@ func Run(t *testing.T, cs *mcp.ClientSession) {
 		s.Fails(t, "list_histories", map[string]any{"limit": "10"}, "invalid_request", "limit must be a number")
 		s.Fails(t, "list_histories", map[string]any{"cursor": "not-a-cursor"}, "invalid_cursor")
 		s.Fails(t, "list_histories", map[string]any{"prefix": "a\x00"}, "invalid_request", "prefix")
+
+		// By recency, with each history's times and metadata.
+		var recent struct {
+			Histories []struct {
+				ID        string            `json:"chat_history_id"`
+				UpdatedAt *time.Time        `json:"updated_at"`
+				Metadata  map[string]string `json:"metadata"`
+			} `json:"histories"`
+		}
+		s.OK(t, "list_histories", map[string]any{"order": "updated_at"}, &recent)
+		var ids []string
+		for i, h := range recent.Histories {
+			ids = append(ids, h.ID)
+			if h.UpdatedAt == nil || h.Metadata == nil {
+				t.Errorf("by recency: %s without its time or metadata", h.ID)
+			} else if i > 0 && recent.Histories[i-1].UpdatedAt != nil && h.UpdatedAt.After(*recent.Histories[i-1].UpdatedAt) {
+				t.Errorf("by recency: %s changed after the one before it", h.ID)
+			}
+		}
+		if slices.Sort(ids); !slices.Equal(ids, []string{"keyed", "openai", id}) {
+			t.Errorf("by recency: %v", ids)
+		}
+		s.OK(t, "list_histories", map[string]any{"metadata": map[string]any{"user_id": "nobody"}}, &p)
+		if len(p.Histories) != 0 {
+			t.Errorf("nobody's histories: %+v", p.Histories)
+		}
+		s.Fails(t, "list_histories", map[string]any{"order": "size"}, "invalid_request", "order")
+		s.Fails(t, "list_histories", map[string]any{"metadata": map[string]any{"user_id": 42}}, "invalid_request", "metadata.user_id")
 	})
 
 	t.Run("unknown tool", func(t *testing.T) {

@@ -1,0 +1,50 @@
+package chatstore
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/chatstore/chatstore/internal/jsonx"
+)
+
+// AppendJSON appends h as chatstore writes a history in JSON, in the HTTP
+// API, over MCP and on the command line: {"chat_history_id", "count",
+// "created_at", "updated_at", "metadata"}, the times in TimeFormat or null
+// when not known (a history that does not exist, a driver that keeps
+// none), the metadata's keys sorted.
+func (h HistoryInfo) AppendJSON(b []byte) []byte {
+	b = append(b, `{"chat_history_id":`...)
+	b, _ = jsonx.AppendString(b, h.ID, jsonx.Compact)
+	b = append(b, ',')
+	return append(h.AppendFieldsJSON(b), '}')
+}
+
+// AppendFieldsJSON appends the members of AppendJSON but the id, without
+// braces: "count":N,"created_at":…,"updated_at":…,"metadata":{…}, for a
+// document that names the history elsewhere.
+func (h HistoryInfo) AppendFieldsJSON(b []byte) []byte {
+	b = append(b, `"count":`...)
+	b = strconv.AppendInt(b, int64(h.Count), 10)
+	b = appendTime(append(b, `,"created_at":`...), h.CreatedAt)
+	b = appendTime(append(b, `,"updated_at":`...), h.UpdatedAt)
+	b = append(b, `,"metadata":{`...)
+	for i, k := range slices.Sorted(maps.Keys(h.Metadata)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b, _ = jsonx.AppendString(b, k, jsonx.Compact)
+		b = append(b, ':')
+		b, _ = jsonx.AppendString(b, h.Metadata[k], jsonx.Compact)
+	}
+	return append(b, '}')
+}
+
+// appendTime appends t as a JSON string in TimeFormat, or null if zero.
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	return append(t.UTC().AppendFormat(append(b, '"'), TimeFormat), '"')
+}
