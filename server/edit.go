@@ -104,6 +104,11 @@ func metadataChanges(raw []byte) (map[string]*string, error) {
 		if _, dup := changes[key]; dup {
 			return nil, badRequest("invalid_metadata", fmt.Sprintf("metadata: the key %.80q is given twice", key))
 		}
+		// Every pair could be removed and as many set in one change, no
+		// more: a longer object cannot be stored, so it is not kept.
+		if len(changes) == 2*chatstore.MaxMetadataPairs {
+			return nil, badRequest("invalid_metadata", fmt.Sprintf("metadata: more than %d keys in one change; a history holds at most %d pairs", 2*chatstore.MaxMetadataPairs, chatstore.MaxMetadataPairs))
+		}
 		v, isString, err := d.StringOrNull()
 		if err != nil {
 			return nil, badRequest("invalid_metadata", fmt.Sprintf("metadata.%.80s: values must be strings, or null to remove the key: %v", key, strings.TrimPrefix(err.Error(), "jsonx: ")))

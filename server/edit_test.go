@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -60,6 +61,17 @@ func TestAddressing(t *testing.T) {
 	b, _ = json.Marshal(map[string]any{"metadata": many})
 	if r := f.do("PATCH", hp, string(b)); r.code != 400 || r.errorCode(t) != "invalid_metadata" {
 		t.Errorf("17 pairs: %d %s", r.code, r.body)
+	}
+	// 32 keys may be one change (16 removed, 16 set); 33 never can be.
+	var keys []string
+	for i := range 33 {
+		keys = append(keys, fmt.Sprintf(`"k%d":null`, i))
+	}
+	if r := f.do("PATCH", hp, `{"metadata":{`+strings.Join(keys[:32], ",")+`}}`); r.code != 200 {
+		t.Errorf("32 removals: %d %s", r.code, r.body)
+	}
+	if r := f.do("PATCH", hp, `{"metadata":{`+strings.Join(keys, ",")+`}}`); r.code != 400 || !strings.Contains(string(r.body), "more than 32 keys") {
+		t.Errorf("33 keys: %d %s", r.code, r.body)
 	}
 
 	// One message; created_at only when asked.
