@@ -56,6 +56,23 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 
 // takeStoreParams moves the store-wide query parameters into o and removes
 // them from u.
+// ParseURL parses a store URL as Open does and returns it as the backend's
+// opener receives it: with the store-wide parameters (skip_system_messages,
+// last_k) checked and taken out. Tools that reach a store's database
+// directly (chatstore bench --raw) read URLs with it and the backend's own
+// parsing, so that a URL means there what it means to Open.
+func ParseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("chatstore: %w: cannot parse the store URL: %s", ErrInvalidOptions, parseErrorDetail(rawURL, err))
+	}
+	var o Options
+	if err := takeStoreParams(u, &o); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
 func takeStoreParams(u *url.URL, o *Options) error {
 	q := u.Query()
 	if vs, ok := q["skip_system_messages"]; ok {

@@ -28,7 +28,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/plural"
 )
 
@@ -84,7 +86,9 @@ type Result struct {
 
 // Report is a whole run.
 type Report struct {
-	Target  string    `json:"target"`
+	Target string `json:"target"`
+	// Raw is true for a run of the raw baseline (RunRaw).
+	Raw     bool      `json:"raw,omitempty"`
 	Started time.Time `json:"started"`
 	Machine Machine   `json:"machine"`
 	Results []Result  `json:"results"`
@@ -124,11 +128,43 @@ var ErrConfig = errors.New("invalid bench configuration")
 // targetName goes into the report. On an error (or when ctx ends) it
 // returns the results of the workloads that finished along with the error.
 func Run(ctx context.Context, t Target, targetName string, cfg Config) (*Report, error) {
+	return run(ctx, storeTarget{t}, targetName, cfg)
+}
+
+// target is what the workloads call: a Target (storeTarget) or a raw
+// baseline (rawTarget).
+type target interface {
+	write(ctx context.Context, historyID string, msgs []chat.Message) error
+	// readLast reads the tail of a history: a store its last rounds
+	// rounds, a raw baseline its last msgs messages, which are what those
+	// rounds hold. It returns how many messages it read.
+	readLast(ctx context.Context, historyID string, rounds, msgs int) (int, error)
+	delete(ctx context.Context, historyID string) error
+	// raw is true for a raw baseline.
+	raw() bool
+}
+
+type storeTarget struct{ t Target }
+
+func (s storeTarget) write(ctx context.Context, id string, msgs []chat.Message) error {
+	_, err := s.t.Write(ctx, id, msgs)
+	return err
+}
+
+func (s storeTarget) readLast(ctx context.Context, id string, rounds, _ int) (int, error) {
+	msgs, err := s.t.RetrieveLast(ctx, id, rounds)
+	return len(msgs), err
+}
+
+func (s storeTarget) delete(ctx context.Context, id string) error { return s.t.Delete(ctx, id) }
+func (storeTarget) raw() bool                                     { return false }
+
+func run(ctx context.Context, t target, targetName string, cfg Config) (*Report, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
 	r := &runner{t: t, cfg: cfg, written: map[string]bool{}}
-	rep := &Report{Target: targetName, Started: time.Now().UTC(), Machine: thisMachine()}
+	rep := &Report{Target: targetName, Raw: t.raw(), Started: time.Now().UTC(), Machine: thisMachine()}
 	defer r.clearProgress()
 	err := r.runAll(ctx, rep)
 	// Clean up even when ctx is over: the run's histories must not stay.
@@ -176,7 +212,7 @@ func (c *Config) fill() error {
 }
 
 type runner struct {
-	t   Target
+	t   target
 	cfg Config
 
 	mu      sync.Mutex
@@ -206,7 +242,7 @@ func (r *runner) cleanup(ctx context.Context) error {
 	r.setStage("cleaning up", int64(len(ids)))
 	var errs []error
 	for _, id := range ids {
-		if err := r.t.Delete(ctx, id); err != nil {
+		if err := r.t.delete(ctx, id); err != nil {
 			errs = append(errs, fmt.Errorf("deleting %s: %w", id, err))
 			if len(errs) == 3 {
 				break // the store is gone; say so once, not a thousand times
@@ -259,7 +295,7 @@ func (r *runner) w1(ctx context.Context) ([]Result, error) {
 	start := time.Now()
 	for i := range msgs {
 		t0 := time.Now()
-		if _, err := r.t.Write(ctx, id, msgs[i:i+1]); err != nil {
+		if err := r.t.write(ctx, id, msgs[i:i+1]); err != nil {
 			return nil, err
 		}
 		lat = append(lat, time.Since(t0))
@@ -289,7 +325,7 @@ func (r *runner) w2(ctx context.Context) ([]Result, error) {
 		h := b % histories
 		msgs := gens[h].next(min(batch, total-written))
 		t0 := time.Now()
-		if _, err := r.t.Write(ctx, ids[h], msgs); err != nil {
+		if err := r.t.write(ctx, ids[h], msgs); err != nil {
 			return nil, err
 		}
 		d := time.Since(t0)
@@ -310,29 +346,36 @@ func (r *runner) w3(ctx context.Context) ([]Result, error) {
 		id := r.history(fmt.Sprint("w3-", size))
 		r.setStage(fmt.Sprintf("W3 filling a history of %d", n), int64(n))
 		g := newGenerator(uint64(size))
+		var tail tail
 		for done := 0; done < n; {
 			msgs := g.next(min(1000, n-done))
-			if _, err := r.t.Write(ctx, id, msgs); err != nil {
+			if err := r.t.write(ctx, id, msgs); err != nil {
 				return out, err
 			}
+			tail.add(msgs...)
 			done += len(msgs)
 			r.done.Add(int64(len(msgs)))
 		}
+		want := tail.last(10)
 		r.setStage(fmt.Sprintf("W3 reading the last 10 rounds of %d", n), int64(r.cfg.Reads))
 		lat := make([]time.Duration, 0, r.cfg.Reads)
 		read := 0
 		start := time.Now()
 		for range r.cfg.Reads {
 			t0 := time.Now()
-			msgs, err := r.t.RetrieveLast(ctx, id, 10)
+			got, err := r.t.readLast(ctx, id, 10, want)
 			if err != nil {
 				return out, err
 			}
 			lat = append(lat, time.Since(t0))
-			read += len(msgs)
+			read += got
 			r.done.Add(1)
 		}
-		out = append(out, result("W3", "read the last 10 rounds of "+plural.Count(n, "message", "messages"), r.cfg.Reads, read, time.Since(start), r.cfg.Reads, "reads/s", lat))
+		name := "read the last 10 rounds of " + plural.Count(n, "message", "messages")
+		if r.t.raw() {
+			name = fmt.Sprintf("read the last %s (10 rounds) of %d", plural.Count(want, "message", "messages"), n)
+		}
+		out = append(out, result("W3", name, r.cfg.Reads, read, time.Since(start), r.cfg.Reads, "reads/s", lat))
 	}
 	return out, nil
 }
@@ -359,6 +402,7 @@ func (r *runner) w4(ctx context.Context) ([]Result, error) {
 	for c := range clients {
 		wg.Go(func() {
 			g := newGenerator(uint64(5000 + c))
+			var tail tail
 			mine := make([]time.Duration, 0, 1024)
 			defer func() {
 				mu.Lock()
@@ -367,10 +411,12 @@ func (r *runner) w4(ctx context.Context) ([]Result, error) {
 			}()
 			for time.Now().Before(deadline) {
 				msg := g.next(1)
+				tail.add(msg...)
+				want := tail.last(10)
 				t0 := time.Now()
-				_, err := r.t.Write(wctx, ids[c], msg)
+				err := r.t.write(wctx, ids[c], msg)
 				if err == nil {
-					_, err = r.t.RetrieveLast(wctx, ids[c], 10)
+					_, err = r.t.readLast(wctx, ids[c], 10, want)
 				}
 				if err != nil {
 					mu.Lock()
@@ -417,4 +463,22 @@ func result(w, name string, ops, msgs int, d time.Duration, counted int, unit st
 		Workload: w, Name: name, Ops: ops, Messages: msgs, Seconds: d.Seconds(), Rate: rate, Unit: unit,
 		P50: us(0.50), P90: us(0.90), P99: us(0.99), Max: us(1),
 	}
+}
+
+// tail follows a history as a workload writes it, to say how many messages
+// its last rounds hold: what a raw baseline reads where the store reads
+// those rounds, so both read the same messages. The rounds are the store's
+// (chatstore.Classify, driver.LastRounds), not a rule of the bench's own.
+type tail struct{ msgs []driver.Message }
+
+func (t *tail) add(msgs ...chat.Message) {
+	for _, m := range msgs {
+		t.msgs = append(t.msgs, driver.Message{Pos: int64(len(t.msgs)), Kind: chatstore.Classify(m)})
+	}
+}
+
+// last returns how many messages the last rounds rounds hold.
+func (t *tail) last(rounds int) int {
+	msgs, _ := driver.LastRounds(rounds, 0, driver.Backwards(t.msgs)) // no error without maxBytes and with an in-memory reader
+	return len(msgs)
 }

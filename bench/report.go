@@ -124,3 +124,92 @@ func micros(us float64) string {
 	}
 	return fmt.Sprintf("%.0fµs", us)
 }
+
+// Comparison is a store's run and the raw baseline's run of the same
+// workloads (chatstore bench --compare), with their ratios.
+type Comparison struct {
+	Store  *Report `json:"store"`
+	Raw    *Report `json:"raw"`
+	Ratios []Ratio `json:"ratios"`
+}
+
+// Ratio compares one workload's figures, store over raw. Time is the
+// store's time for the same work over the raw baseline's, that is the raw
+// rate over the store's: 3 means the store takes three times as long. P50
+// and P99 are the store's latency over the raw baseline's.
+type Ratio struct {
+	Workload string  `json:"workload"`
+	Name     string  `json:"name"` // the store's
+	Time     float64 `json:"time"`
+	P50      float64 `json:"p50"`
+	P99      float64 `json:"p99"`
+}
+
+// Compare pairs the results of a store's run and the raw baseline's, which
+// ran the same workloads in the same order. Results without a partner (a
+// run that failed part way) have no ratio.
+func Compare(store, raw *Report) *Comparison {
+	c := &Comparison{Store: store, Raw: raw, Ratios: []Ratio{}}
+	for i := range min(len(store.Results), len(raw.Results)) {
+		s, r := store.Results[i], raw.Results[i]
+		if s.Workload != r.Workload {
+			break
+		}
+		c.Ratios = append(c.Ratios, Ratio{Workload: s.Workload, Name: s.Name,
+			Time: ratio(r.Rate, s.Rate), P50: ratio(s.P50, r.P50), P99: ratio(s.P99, r.P99)})
+	}
+	return c
+}
+
+func ratio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
+}
+
+// WriteTable writes both runs' tables and the ratios.
+func (c *Comparison) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "store: %s\n\n", c.Store.Target)
+	if err := c.Store.WriteTable(w); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nraw baseline: %s\n\n", c.Raw.Target)
+	if err := c.Raw.WriteTable(w); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nstore / raw (time per operation: raw rate over store rate; latencies: store over raw)\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "workload\ttime\tp50\tp99\t\n")
+	for _, r := range c.Ratios {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t  %s\n", r.Workload, times(r.Time), times(r.P50), times(r.P99), r.Name)
+	}
+	return tw.Flush()
+}
+
+// WriteMarkdown writes both runs' tables and the ratios as Markdown.
+func (c *Comparison) WriteMarkdown(w io.Writer) error {
+	fmt.Fprintf(w, "Store (`%s`):\n\n", c.Store.Target)
+	if err := c.Store.WriteMarkdown(w); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nRaw baseline (`%s`):\n\n", c.Raw.Target)
+	if err := c.Raw.WriteMarkdown(w); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("\nStore / raw (time per operation; p50 and p99 latency):\n\n| workload | time | p50 | p99 |\n|---|--:|--:|--:|\n")
+	for _, r := range c.Ratios {
+		fmt.Fprintf(&b, "| %s %s | %s | %s | %s |\n", r.Workload, r.Name, times(r.Time), times(r.P50), times(r.P99))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// times formats a ratio: "2.4×".
+func times(v float64) string {
+	if v >= 10 {
+		return fmt.Sprintf("%.0f×", v)
+	}
+	return fmt.Sprintf("%.1f×", v)
+}

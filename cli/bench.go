@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,12 +32,22 @@ about 300. Every history the run writes starts with its own random prefix
 and is deleted at the end, also when the run fails or is interrupted.
 docs/BENCHMARKS.md has the figures for every backend.
 
+--raw runs the same workloads with the same messages on the store's
+database without chatstore: plain statements on a table of its own
+(SQLite, PostgreSQL: one row per message, (history, seq) and its JSON) or a
+list per history (Redis, Redis Cluster: RPUSH, LRANGE), with no ids, rounds
+or validation; where the store reads the last 10 rounds it reads the last N
+messages, N being what those rounds hold. It removes its table or keys at
+the end. --compare runs the store, then the raw baseline, and reports both
+and their ratios. memory:// and --server have no raw baseline.
+
 examples:
   chatstore bench
   chatstore bench --store memory://
   chatstore bench --store sqlite:/tmp/bench.db --workloads W1,W3
   chatstore bench --server http://127.0.0.1:8080 --format json
   chatstore bench --store 'postgres://postgres@127.0.0.1/test' --scale 0.1 --duration 3s
+  chatstore bench --store redis://127.0.0.1:6379/0 --compare --scale 0.1 --duration 3s
 
 flags:
 `
@@ -52,6 +63,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	maxTime := f.Duration("max-time", 15*time.Minute, "stop (and clean up) if the run takes longer than this")
 	format := f.choice("format", "output", "table", "json", "markdown")
 	asJSON := f.Bool("json", false, "the same as --format json")
+	raw := f.Bool("raw", false, "run the raw baseline (plain statements on the store's database) instead of the store")
+	compare := f.Bool("compare", false, "run the store, then the raw baseline, and report the ratios")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -64,6 +77,12 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	if *maxTime <= 0 {
 		return f.usageErr("--max-time must be positive")
+	}
+	if (*raw || *compare) && *tf.server != "" {
+		return f.usageErr("--raw and --compare need --store: the raw baseline runs on the store's database, not through a server")
+	}
+	if *raw && *compare {
+		return f.usageErr("--raw and --compare exclude each other: --compare runs the raw baseline too")
 	}
 	cfg := bench.Config{
 		Workloads: strings.Split(*workloads, ","),
@@ -87,18 +106,54 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		*tf.store = "sqlite:" + filepath.ToSlash(filepath.Join(dir, "bench.db"))
 		fmt.Fprintf(env.Stderr, "bench: no --store or --server: running on a temporary SQLite file, %s, removed at the end\n", *tf.store)
 	}
-	t, err := tf.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	name := redact(*tf.store)
-	if *tf.server != "" {
-		name = "server " + *tf.server
-	}
 	ctx, cancel := context.WithTimeout(ctx, *maxTime)
 	defer cancel()
-	rep, runErr := bench.Run(ctx, t, name, cfg)
+	var t target
+	if !*raw {
+		// The store first: on a new SQLite file it must find no table of
+		// the raw baseline's.
+		if t, err = tf.open(ctx); err != nil {
+			return err
+		}
+		defer t.Close()
+	}
+	var rawBase *bench.Raw
+	if *raw || *compare {
+		// Before any run, so that a URL without a baseline is refused at
+		// once.
+		rawBase, err = bench.OpenRaw(ctx, *tf.store)
+		if errors.Is(err, bench.ErrNoRaw) {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := rawBase.Close(context.WithoutCancel(ctx)); err != nil {
+				fmt.Fprintf(env.Stderr, "bench: %v\n", err)
+			}
+		}()
+	}
+	var (
+		rep    report
+		runErr error
+	)
+	if *raw {
+		rep, runErr = bench.RunRaw(ctx, rawBase, cfg)
+	} else {
+		name := redact(*tf.store)
+		if *tf.server != "" {
+			name = "server " + *tf.server
+		}
+		var storeRep *bench.Report
+		storeRep, runErr = bench.Run(ctx, t, name, cfg)
+		rep = storeRep
+		if *compare && runErr == nil {
+			var rawRep *bench.Report
+			rawRep, runErr = bench.RunRaw(ctx, rawBase, cfg)
+			rep = bench.Compare(storeRep, rawRep)
+		}
+	}
 	if errors.Is(runErr, bench.ErrConfig) {
 		return fmt.Errorf("%w: %v", ErrUsage, runErr)
 	}
@@ -116,4 +171,10 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return runErr
 	}
 	return err
+}
+
+// report is a *bench.Report or a *bench.Comparison.
+type report interface {
+	WriteTable(io.Writer) error
+	WriteMarkdown(io.Writer) error
 }

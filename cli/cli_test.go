@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -253,5 +254,62 @@ func TestBenchDefaultsToTemporaryStore(t *testing.T) {
 	}
 	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
 		t.Errorf("the temporary store was not removed: %v %v", left, err)
+	}
+}
+
+// TestBenchRawFlags: --raw and --compare are refused clearly where there is
+// no raw baseline (memory://, a server), and --compare on a SQLite file
+// reports the store, the baseline and the ratios, and leaves no raw table.
+func TestBenchRawFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--raw", "--store", "memory://"}, "no raw baseline for memory://"},
+		{[]string{"bench", "--compare", "--store", "memory://", "--workloads", "W1"}, "no raw baseline for memory://"},
+		{[]string{"bench", "--raw", "--server", "http://127.0.0.1:1"}, "--raw and --compare need --store"},
+		{[]string{"bench", "--raw", "--compare", "--store", "memory://"}, "exclude each other"},
+	} {
+		e := newEnv(nil)
+		err := Run(context.Background(), e.Env, c.args)
+		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), c.want) || e.out.Len() != 0 {
+			t.Errorf("%q: %v, printed %q; want a usage error with %q", c.args, err, e.out.String(), c.want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "bench.db")
+	e := newEnv(nil)
+	if err := Run(context.Background(), e.Env, []string{"bench", "--compare", "--store", "sqlite:" + filepath.ToSlash(path), "--workloads", "W1,W3", "--scale", "0.002", "--reads", "5", "--json"}); err != nil {
+		t.Fatalf("bench --compare: %v\n%s", err, e.err.String())
+	}
+	var rep struct {
+		Store, Raw struct {
+			Target  string
+			Raw     bool
+			Results []struct{ Rate float64 }
+		}
+		Ratios []struct {
+			Workload string
+			Time     float64
+		}
+	}
+	if err := json.Unmarshal(e.out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, e.out.String())
+	}
+	if len(rep.Store.Results) != 4 || len(rep.Raw.Results) != 4 || len(rep.Ratios) != 4 || !rep.Raw.Raw || rep.Store.Raw {
+		t.Fatalf("report:\n%s", e.out.String())
+	}
+	for _, r := range rep.Ratios {
+		if r.Time <= 0 {
+			t.Errorf("ratio %+v", r)
+		}
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'chatstore_raw_bench%'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d raw tables left (%v)", n, err)
 	}
 }

@@ -91,10 +91,32 @@ var (
 // opts.Schema and is not passed on to pgx. The store-wide
 // skip_system_messages and last_k are chatstore.Open's, an error here.
 func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
+	cfg, o, err := ParseConfig(connString, opts)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: connecting: %w", translate(err))
+	}
+	s, err := New(ctx, pool, o)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.owned = true
+	return s, nil
+}
+
+// ParseConfig reads connString as Open does: it returns pgx's pool
+// configuration, with chatstore's parameters taken out, and opts with the
+// schema the string names (checked; DefaultSchema when none is named).
+// chatstore bench --raw connects with it.
+func ParseConfig(connString string, opts *Options) (*pgxpool.Config, *Options, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// pgx's parse errors can quote the connection string.
-		return nil, fmt.Errorf("pgstore: %w: cannot parse the connection string (%s)", chatstore.ErrInvalidOptions, redact(connString))
+		return nil, nil, fmt.Errorf("pgstore: %w: cannot parse the connection string (%s)", chatstore.ErrInvalidOptions, redact(connString))
 	}
 	var o Options
 	if opts != nil {
@@ -109,20 +131,16 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 	}
 	for _, k := range []string{"skip_system_messages", "last_k"} {
 		if _, ok := params[k]; ok {
-			return nil, fmt.Errorf("pgstore: %w: %s is a parameter of the store, not of the PostgreSQL connection: open with chatstore.Open, or set it in chatstore.Options", chatstore.ErrInvalidOptions, k)
+			return nil, nil, fmt.Errorf("pgstore: %w: %s is a parameter of the store, not of the PostgreSQL connection: open with chatstore.Open, or set it in chatstore.Options", chatstore.ErrInvalidOptions, k)
 		}
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: connecting: %w", translate(err))
+	if o.Schema == "" {
+		o.Schema = DefaultSchema
 	}
-	s, err := New(ctx, pool, &o)
-	if err != nil {
-		pool.Close()
-		return nil, err
+	if !schemaName.MatchString(o.Schema) {
+		return nil, nil, fmt.Errorf("pgstore: %w: schema %q: use lowercase letters, digits and underscores, not starting with a digit, at most 63 bytes", chatstore.ErrInvalidOptions, o.Schema)
 	}
-	s.owned = true
-	return s, nil
+	return cfg, &o, nil
 }
 
 // New returns a Store on a pool the caller owns (Close leaves it open), and

@@ -152,6 +152,30 @@ func (l slogLogger) Printf(ctx context.Context, format string, v ...any) {
 }
 
 func openURL(ctx context.Context, u *url.URL, opts *Options) (*Store, error) {
+	client, o, err := NewClient(u, opts)
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(client, o)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	s.owned = true
+	if err := s.Ping(ctx); err != nil {
+		client.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewClient reads u (as chatstore.ParseURL returns it) as Open does: it
+// returns a new client for it, which the caller closes, and opts with the
+// key prefix and ttl the URL sets (the prefix DefaultKeyPrefix when none is
+// set). It does not connect. chatstore bench --raw connects with it.
+func NewClient(u *url.URL, opts *Options) (redis.UniversalClient, *Options, error) {
+	v := *u
+	u = &v
 	q := u.Query()
 	var o Options
 	if opts != nil {
@@ -164,7 +188,7 @@ func openURL(ctx context.Context, u *url.URL, opts *Options) (*Store, error) {
 	if vs, ok := q["ttl"]; ok {
 		d, err := time.ParseDuration(vs[len(vs)-1])
 		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("redisstore: %w: ttl=%q: want a duration such as 30m or 24h", chatstore.ErrInvalidOptions, vs[len(vs)-1])
+			return nil, nil, fmt.Errorf("redisstore: %w: ttl=%q: want a duration such as 30m or 24h", chatstore.ErrInvalidOptions, vs[len(vs)-1])
 		}
 		o.TTL = d
 		q.Del("ttl")
@@ -182,7 +206,7 @@ func openURL(ctx context.Context, u *url.URL, opts *Options) (*Store, error) {
 		v.RawQuery = q.Encode()
 		copts, err := redis.ParseClusterURL(v.String())
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: %w: %s", chatstore.ErrInvalidOptions, parseErr(err, u))
+			return nil, nil, fmt.Errorf("redisstore: %w: %s", chatstore.ErrInvalidOptions, parseErr(err, u))
 		}
 		client = redis.NewClusterClient(copts)
 	} else {
@@ -190,21 +214,14 @@ func openURL(ctx context.Context, u *url.URL, opts *Options) (*Store, error) {
 		v.Scheme = scheme
 		ropts, err := redis.ParseURL(v.String())
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: %w: %s", chatstore.ErrInvalidOptions, parseErr(err, u))
+			return nil, nil, fmt.Errorf("redisstore: %w: %s", chatstore.ErrInvalidOptions, parseErr(err, u))
 		}
 		client = redis.NewClient(ropts)
 	}
-	s, err := New(client, &o)
-	if err != nil {
-		client.Close()
-		return nil, err
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = DefaultKeyPrefix
 	}
-	s.owned = true
-	if err := s.Ping(ctx); err != nil {
-		client.Close()
-		return nil, err
-	}
-	return s, nil
+	return client, &o, nil
 }
 
 // parseErr describes a go-redis URL error without quoting a password.

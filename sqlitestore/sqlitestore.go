@@ -57,9 +57,19 @@ type Options struct {
 }
 
 func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
-	path, err := pathOf(u)
+	path, opts, err := ParseURL(u)
 	if err != nil {
 		return nil, err
+	}
+	return Open(ctx, path, opts)
+}
+
+// ParseURL returns the file path and the options of a sqlite URL (as
+// chatstore.ParseURL returns it), read as chatstore.Open reads it.
+func ParseURL(u *url.URL) (string, *Options, error) {
+	path, err := pathOf(u)
+	if err != nil {
+		return "", nil, err
 	}
 	var opts Options
 	for key, vs := range u.Query() {
@@ -70,14 +80,14 @@ func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, 
 		case "busy_timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
-				return nil, fmt.Errorf("sqlitestore: %w: busy_timeout=%q: want a duration such as 5s", chatstore.ErrInvalidOptions, v)
+				return "", nil, fmt.Errorf("sqlitestore: %w: busy_timeout=%q: want a duration such as 5s", chatstore.ErrInvalidOptions, v)
 			}
 			opts.BusyTimeout = d
 		default:
-			return nil, fmt.Errorf("sqlitestore: %w: unknown URL parameter %q (known: synchronous, busy_timeout, skip_system_messages, last_k)", chatstore.ErrInvalidOptions, key)
+			return "", nil, fmt.Errorf("sqlitestore: %w: unknown URL parameter %q (known: synchronous, busy_timeout, skip_system_messages, last_k)", chatstore.ErrInvalidOptions, key)
 		}
 	}
-	return Open(ctx, path, &opts)
+	return path, &opts, nil
 }
 
 // pathOf returns the file path of a sqlite URL.
@@ -143,30 +153,11 @@ var (
 // Open opens (creating it if needed) the database file at path, creating or
 // migrating its schema. The Store owns the file handles; Close closes them.
 func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	switch strings.ToLower(o.Synchronous) {
-	case "", "normal":
-		o.Synchronous = "NORMAL"
-	case "full":
-		o.Synchronous = "FULL"
-	default:
-		return nil, fmt.Errorf("sqlitestore: %w: synchronous=%q: want normal or full", chatstore.ErrInvalidOptions, o.Synchronous)
-	}
-	if o.BusyTimeout == 0 {
-		o.BusyTimeout = 5 * time.Second
-	}
-	dsn := func(txlock string) string {
-		q := url.Values{}
-		q.Set("_busy_timeout", fmt.Sprint(o.BusyTimeout.Milliseconds()))
-		q.Set("_journal_mode", "WAL")
-		q.Set("_synchronous", o.Synchronous)
-		q.Set("_foreign_keys", "1")
-		q.Set("_txlock", txlock)
-		return path + "?" + q.Encode()
-	}
+	dsn := func(txlock string) string { return o.dsn(path, txlock) }
 	writer, err := sql.Open("sqlite", dsn("immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: opening %s: %w", path, err)
@@ -210,6 +201,54 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	}
 	go s.commitLoop()
 	return s, nil
+}
+
+func (opts *Options) withDefaults() (Options, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	switch strings.ToLower(o.Synchronous) {
+	case "", "normal":
+		o.Synchronous = "NORMAL"
+	case "full":
+		o.Synchronous = "FULL"
+	default:
+		return o, fmt.Errorf("sqlitestore: %w: synchronous=%q: want normal or full", chatstore.ErrInvalidOptions, o.Synchronous)
+	}
+	if o.BusyTimeout == 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	return o, nil
+}
+
+// dsn is the data source name of path with o's settings (filled in by
+// withDefaults); txlock is "immediate" for the writer, "deferred" for readers.
+func (o Options) dsn(path, txlock string) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(o.BusyTimeout.Milliseconds()))
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", o.Synchronous)
+	q.Set("_foreign_keys", "1")
+	q.Set("_txlock", txlock)
+	return path + "?" + q.Encode()
+}
+
+// DSN returns the modernc.org/sqlite data source name (for sql.Open with
+// driver "sqlite") with which a Store opens path: WAL, opts' synchronous
+// setting and busy timeout (defaults as in Open), and BEGIN IMMEDIATE
+// transactions when immediate is true (the Store's writer) or deferred ones
+// (its readers). chatstore bench --raw opens the file the same way.
+func DSN(path string, opts *Options, immediate bool) (string, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return "", err
+	}
+	txlock := "deferred"
+	if immediate {
+		txlock = "immediate"
+	}
+	return o.dsn(path, txlock), nil
 }
 
 // explainCantOpen says why SQLite could not open the file when the reason is
