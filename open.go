@@ -31,16 +31,12 @@ func Schemes() []string { return schemes.names() }
 // can be given as URL query parameters, named as in Haystack:
 // skip_system_messages=true|false and last_k=N|all; they override opts.
 func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		// url.Parse quotes the input in its error; keep credentials out.
-		return nil, fmt.Errorf("chatstore: %w: cannot parse the store URL: %s", ErrInvalidOptions, parseErrorDetail(rawURL, err))
-	}
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if err := takeStoreParams(u, &o); err != nil {
+	u, err := parseURL(rawURL, &o)
+	if err != nil {
 		return nil, err
 	}
 	open, ok := schemes.get(u.Scheme)
@@ -54,25 +50,30 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	return newStore(drv, o), nil
 }
 
-// takeStoreParams moves the store-wide query parameters into o and removes
-// them from u.
 // ParseURL parses a store URL as Open does and returns it as the backend's
 // opener receives it: with the store-wide parameters (skip_system_messages,
 // last_k) checked and taken out. Tools that reach a store's database
 // directly (chatstore bench --raw) read URLs with it and the backend's own
 // parsing, so that a URL means there what it means to Open.
 func ParseURL(rawURL string) (*url.URL, error) {
+	return parseURL(rawURL, new(Options))
+}
+
+// parseURL parses a store URL and moves its store-wide parameters into o.
+func parseURL(rawURL string, o *Options) (*url.URL, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		// url.Parse quotes the input in its error; keep credentials out.
 		return nil, fmt.Errorf("chatstore: %w: cannot parse the store URL: %s", ErrInvalidOptions, parseErrorDetail(rawURL, err))
 	}
-	var o Options
-	if err := takeStoreParams(u, &o); err != nil {
+	if err := takeStoreParams(u, o); err != nil {
 		return nil, err
 	}
 	return u, nil
 }
 
+// takeStoreParams moves the store-wide query parameters into o and removes
+// them from u.
 func takeStoreParams(u *url.URL, o *Options) error {
 	q := u.Query()
 	if vs, ok := q["skip_system_messages"]; ok {
