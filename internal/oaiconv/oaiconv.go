@@ -98,10 +98,14 @@ func Decode(raw json.RawMessage, param string) (Decoded, error) {
 		return Decoded{}, err
 	}
 	if typ == "" {
-		if _, ok := item["role"]; !ok {
+		_, hasRole := item["role"]
+		if _, hasID := item["id"]; hasID && !hasRole {
+			typ = "item_reference" // OpenAI's {"id": …} without a type
+		} else if !hasRole {
 			return Decoded{}, errorf(param+".type", "the item has no type; the types stored are %s", Types)
+		} else {
+			typ = TypeMessage // an EasyInputMessage: {"role", "content"}
 		}
-		typ = TypeMessage // an EasyInputMessage: {"role", "content"}
 	}
 	d := Decoded{Type: typ}
 	if d.ID, err = str(item, "id", param, false); err != nil {

@@ -49,8 +49,8 @@ func canon(t *testing.T, v any) string {
 func TestRoundTrip(t *testing.T) {
 	for _, c := range []struct {
 		name, in, want string // want "" is in with the id and status added
-		role                 chat.Role
-		typ                  string
+		role           chat.Role
+		typ            string
 	}{
 		{"user text", `{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}`, "", chat.RoleUser, TypeMessage},
 		{"easy message", `{"role":"user","content":"hi"}`, `{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}`, chat.RoleUser, TypeMessage},
