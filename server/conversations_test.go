@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chatstore/chatstore/chat"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/conversations"
 	"github.com/openai/openai-go/v3/option"
@@ -244,4 +246,85 @@ func TestConversationsTenants(t *testing.T) {
 func mdOf(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
+}
+
+// TestConversationsCrossFormat: items written through the Conversations
+// routes read back through /v1 in Haystack's format and OpenAI's Chat
+// Completions format, and messages written through /v1 list as items, a
+// message with text and two tool calls as three, whose items cannot be
+// deleted one by one.
+func TestConversationsCrossFormat(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "memory://", nil)
+	hs := httptest.NewServer(f.srv)
+	t.Cleanup(hs.Close)
+	c := sdk(hs.URL, "")
+	out := responses.ResponseInputItemParamOfFunctionCallOutput("sunny")
+	out.OfFunctionCallOutput.CallID = openai.String("call_1")
+	conv, err := c.Conversations.New(ctx, conversations.ConversationNewParams{Items: []responses.ResponseInputItemUnionParam{
+		userItem("weather?"),
+		responses.ResponseInputItemParamOfFunctionCall(`{"city":"Paris"}`, "call_1", "weather"),
+		out,
+		responses.ResponseInputItemParamOfMessage("It is sunny.", responses.EasyInputMessageRoleAssistant),
+	}, Metadata: shared.Metadata{"k": "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Messages json.RawMessage }
+	r := f.do("GET", messagesPath(conv.ID)+"?last_k=all", "")
+	if err := json.Unmarshal(r.body, &list); err != nil {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	msgs, err := chat.UnmarshalList(list.Messages)
+	if err != nil || len(msgs) != 4 {
+		t.Fatalf("%v %s", err, list.Messages)
+	}
+	call, _ := findCall(msgs[1], "call_1")
+	res, _ := msgs[2].Content[0].(chat.ToolCallResult)
+	if t0, _ := msgs[0].Text(); t0 != "weather?" || call.ToolName != "weather" || call.Arguments["city"] != "Paris" ||
+		res.Result != "sunny" || res.Origin.ToolName != "weather" || msgs[3].Role != chat.RoleAssistant {
+		t.Errorf("read through /v1: %s", list.Messages)
+	}
+	for _, m := range msgs {
+		if len(m.Meta) != 1 { // chat_message_id only: nothing OpenAI-specific to keep
+			t.Errorf("meta %v", m.Meta)
+		}
+	}
+	r = f.do("GET", messagesPath(conv.ID)+"?last_k=all&format=openai", "")
+	if r.code != 200 || !strings.Contains(string(r.body), `"tool_call_id":"call_1"`) || !strings.Contains(string(r.body), `"name":"weather"`) {
+		t.Errorf("format=openai: %s", r.body)
+	}
+	if r := f.do("GET", "/v1/histories/"+conv.ID, ""); !strings.Contains(string(r.body), `"k":"v"`) {
+		t.Errorf("metadata through /v1: %s", r.body)
+	}
+
+	// Written through /v1, read as items.
+	a := chat.Assistant("let me look",
+		chat.ToolCall{ToolName: "a", Arguments: map[string]any{"x": "1"}, ID: chat.Ptr("c1")},
+		chat.ToolCall{ToolName: "b", ID: chat.Ptr("c2")})
+	a.Meta = map[string]any{"chat_message_id": "7"}
+	tool := chat.Tool("42", chat.ToolCall{ToolName: "a", ID: chat.Ptr("c1")}, false)
+	tool.Meta = map[string]any{"chat_message_id": "8"}
+	if r := f.do("POST", messagesPath("h"), body(chat.User("hi"), a, tool)); r.code != 200 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	page, err := c.Conversations.Items.List(ctx, "h", conversations.ItemListParams{Order: conversations.ItemListParamsOrderAsc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := itemIDs(page.Data)
+	if len(ids) != 5 || !slices.Equal(ids[1:], []string{"msg_7_0", "fc_7_1", "fc_7_2", "fco_8"}) {
+		t.Fatalf("items %v", ids)
+	}
+	if page.Data[2].Arguments.OfString != `{"x":"1"}` || page.Data[4].CallID != "c1" || page.Data[4].Output.OfString != "42" {
+		t.Errorf("items %+v", page.Data)
+	}
+	_, err = c.Conversations.Items.Delete(ctx, "h", "fc_7_1")
+	oaiErr(t, err, 400, `one of the 3 items (msg_7_0, fc_7_1, fc_7_2) of the chatstore message "7"`)
+	if _, err := c.Conversations.Items.Delete(ctx, "h", "fco_8"); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.do("GET", messagesPath("h")+"/8", ""); r.code != 404 {
+		t.Errorf("message 8 after its item was deleted: %d", r.code)
+	}
 }
