@@ -47,6 +47,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
 			slog.String("path", truncate(escapedPath(r), 200)), slog.Any("error", err))
 	}
+	if strings.HasPrefix(r.URL.Path, openaiPrefix) {
+		var pe *paramError
+		param := ""
+		if errors.As(err, &pe) {
+			param = pe.param
+		}
+		writeOpenAIError(w, status, code, msg, param)
+		return
+	}
 	writeError(w, status, code, msg)
 }
 

@@ -160,6 +160,16 @@ var routes = []route{
 	{"DELETE", "/v1/histories/{history_id}/messages/{message_id}", (*Server).deleteMessage, true, true},
 	{"POST", "/v1/histories/{history_id}/context", (*Server).context, true, false},
 	{"POST", "/v1/histories/{history_id}/fork", (*Server).fork, true, true},
+	// OpenAI's Conversations API (conversations.go), for OpenAI's SDKs
+	// with the base URL …/openai/v1.
+	{"POST", "/openai/v1/conversations", (*Server).createConversation, true, true},
+	{"GET", "/openai/v1/conversations/{conversation_id}", (*Server).getConversation, true, false},
+	{"POST", "/openai/v1/conversations/{conversation_id}", (*Server).updateConversation, true, true},
+	{"DELETE", "/openai/v1/conversations/{conversation_id}", (*Server).deleteConversation, true, true},
+	{"GET", "/openai/v1/conversations/{conversation_id}/items", (*Server).listItems, true, false},
+	{"POST", "/openai/v1/conversations/{conversation_id}/items", (*Server).createItems, true, true},
+	{"GET", "/openai/v1/conversations/{conversation_id}/items/{item_id}", (*Server).getItem, true, false},
+	{"DELETE", "/openai/v1/conversations/{conversation_id}/items/{item_id}", (*Server).deleteItem, true, true},
 	// MCP: a read-only token's requests get only the tools that read.
 	{"POST", "/mcp", (*Server).serveMCP, true, false},
 }

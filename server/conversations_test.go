@@ -1,0 +1,330 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/chatstore/chatstore/chat"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/conversations"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
+	"github.com/openai/openai-go/v3/shared"
+)
+
+const (
+	acmeToken  = "0123456789abcdef0123"
+	acme2Token = "fedcba9876543210fedc"
+)
+
+// oaiClient is OpenAI's Go SDK pointed at a test server.
+func oaiClient(t *testing.T, storeURL, token string) (openai.Client, *httptest.Server) {
+	t.Helper()
+	tokens, err := ParseTokens(strings.NewReader("acme " + acmeToken + "\nacme2 " + acme2Token + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := newTestServer(t, storeURL, &Options{Tokens: tokens})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return sdk(hs.URL, token), hs
+}
+
+func sdk(url, token string) openai.Client {
+	return openai.NewClient(option.WithBaseURL(url+"/openai/v1/"), option.WithAPIKey(token), option.WithMaxRetries(0))
+}
+
+func oaiErr(t *testing.T, err error, status int, msg string) {
+	t.Helper()
+	var e *openai.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v, want *openai.Error %d", err, status)
+	}
+	if e.StatusCode != status || !strings.Contains(e.Message, msg) {
+		t.Errorf("error %d %q (code %s, param %s), want %d …%s…", e.StatusCode, e.Message, e.Code, e.Param, status, msg)
+	}
+}
+
+func userItem(text string) responses.ResponseInputItemUnionParam {
+	return responses.ResponseInputItemParamOfMessage(text, responses.EasyInputMessageRoleUser)
+}
+
+func itemIDs(items []conversations.ConversationItemUnion) []string {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	return ids
+}
+
+// TestConversationsSDK drives every Conversations route with OpenAI's Go
+// SDK: create with items and metadata, retrieve, update, items created,
+// listed in both orders with after, retrieved, deleted, and the errors.
+func TestConversationsSDK(t *testing.T) {
+	ctx := context.Background()
+	c, _ := oaiClient(t, "memory://?skip_system_messages=false", acmeToken)
+	conv, err := c.Conversations.New(ctx, conversations.ConversationNewParams{
+		Items:    []responses.ResponseInputItemUnionParam{userItem("hi"), responses.ResponseInputItemParamOfMessage("be brief", responses.EasyInputMessageRoleDeveloper)},
+		Metadata: shared.Metadata{"topic": "weather"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(conv.ID, "conv_") || mdOf(conv.Metadata)["topic"] != "weather" || conv.CreatedAt == 0 {
+		t.Fatalf("created %+v", conv)
+	}
+	got, err := c.Conversations.Get(ctx, conv.ID)
+	if err != nil || got.ID != conv.ID || mdOf(got.Metadata)["topic"] != "weather" {
+		t.Fatalf("get %+v %v", got, err)
+	}
+	up, err := c.Conversations.Update(ctx, conv.ID, conversations.ConversationUpdateParams{Metadata: shared.Metadata{"user": "ann"}})
+	if err != nil || mdOf(up.Metadata)["user"] != "ann" || mdOf(up.Metadata)["topic"] != nil {
+		t.Fatalf("update %+v %v", up, err)
+	}
+
+	out := responses.ResponseInputItemParamOfFunctionCallOutput("sunny")
+	out.OfFunctionCallOutput.CallID = openai.String("call_1")
+	created, err := c.Conversations.Items.New(ctx, conv.ID, conversations.ItemNewParams{Items: []responses.ResponseInputItemUnionParam{
+		responses.ResponseInputItemParamOfFunctionCall(`{"city":"Paris"}`, "call_1", "weather"),
+		out,
+		responses.ResponseInputItemParamOfMessage("It is sunny.", responses.EasyInputMessageRoleAssistant),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created.Data) != 3 || created.Data[0].Type != "function_call" || created.Data[0].CallID != "call_1" ||
+		created.Data[0].Arguments.OfString != `{"city":"Paris"}` || created.Data[1].Output.OfString != "sunny" || created.Data[2].Role != "assistant" {
+		t.Fatalf("created items %+v", created.Data)
+	}
+	for i, p := range []string{"fc_", "fco_", "msg_"} {
+		if !strings.HasPrefix(created.Data[i].ID, p) {
+			t.Errorf("item %d: id %s", i, created.Data[i].ID)
+		}
+	}
+
+	// Every item, both orders, a page at a time.
+	asc, err := c.Conversations.Items.List(ctx, conv.ID, conversations.ItemListParams{Order: conversations.ItemListParamsOrderAsc, Limit: openai.Int(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := itemIDs(asc.Data)
+	if len(all) != 5 || asc.HasMore || all[2] != created.Data[0].ID || all[4] != created.Data[2].ID {
+		t.Fatalf("asc %v", all)
+	}
+	if asc.Data[1].Role != "developer" || asc.Data[0].Content.OfMessageContentArray[0].Text != "hi" {
+		t.Errorf("first items %+v", asc.Data[:2])
+	}
+	for _, order := range []conversations.ItemListParamsOrder{conversations.ItemListParamsOrderAsc, conversations.ItemListParamsOrderDesc} {
+		want := slices.Clone(all)
+		if order == conversations.ItemListParamsOrderDesc {
+			slices.Reverse(want)
+		}
+		var paged []string
+		p := conversations.ItemListParams{Order: order, Limit: openai.Int(2)}
+		for range 5 {
+			page, err := c.Conversations.Items.List(ctx, conv.ID, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, itemIDs(page.Data)...)
+			if !page.HasMore {
+				break
+			}
+			if page.LastID != page.Data[len(page.Data)-1].ID {
+				t.Errorf("last_id %s", page.LastID)
+			}
+			p.After = openai.String(page.LastID)
+		}
+		if !slices.Equal(paged, want) {
+			t.Errorf("%s pages: %v, want %v", order, paged, want)
+		}
+		var auto []string
+		iter := c.Conversations.Items.ListAutoPaging(ctx, conv.ID, conversations.ItemListParams{Order: order, Limit: openai.Int(2)})
+		for iter.Next() {
+			auto = append(auto, iter.Current().ID)
+		}
+		if err := iter.Err(); err != nil || !slices.Equal(auto, want) {
+			t.Errorf("%s auto-paging: %v %v, want %v", order, auto, err, want)
+		}
+	}
+	// The default order is desc.
+	def, err := c.Conversations.Items.List(ctx, conv.ID, conversations.ItemListParams{})
+	if err != nil || def.Data[0].ID != all[4] {
+		t.Errorf("default order: %v %v", itemIDs(def.Data), err)
+	}
+
+	it, err := c.Conversations.Items.Get(ctx, conv.ID, all[2], conversations.ItemGetParams{})
+	if err != nil || it.Name != "weather" || it.Type != "function_call" {
+		t.Fatalf("get item %+v %v", it, err)
+	}
+	if _, err := c.Conversations.Items.Delete(ctx, conv.ID, all[0]); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Conversations.Items.Get(ctx, conv.ID, all[0], conversations.ItemGetParams{})
+	oaiErr(t, err, 404, "no item")
+
+	// Errors.
+	_, err = c.Conversations.Get(ctx, "conv_nope")
+	oaiErr(t, err, 404, `no conversation "conv_nope"`)
+	_, err = c.Conversations.Items.Get(ctx, conv.ID, "msg_nope", conversations.ItemGetParams{})
+	oaiErr(t, err, 404, `no item "msg_nope"`)
+	_, err = c.Conversations.Items.List(ctx, "conv_nope", conversations.ItemListParams{})
+	oaiErr(t, err, 404, "no conversation")
+	_, err = c.Conversations.Items.List(ctx, conv.ID, conversations.ItemListParams{After: openai.String("msg_nope")})
+	oaiErr(t, err, 404, "no item")
+	_, err = c.Conversations.Items.New(ctx, conv.ID, conversations.ItemNewParams{Items: []responses.ResponseInputItemUnionParam{
+		responses.ResponseInputItemParamOfMessage(responses.ResponseInputMessageContentListParam{
+			responses.ResponseInputContentParamOfInputImage(responses.ResponseInputImageDetailAuto)}, responses.EasyInputMessageRoleUser),
+	}})
+	oaiErr(t, err, 400, "items[0].content[0]")
+	_, err = c.Conversations.Items.New(ctx, conv.ID, conversations.ItemNewParams{Items: []responses.ResponseInputItemUnionParam{
+		{OfItemReference: &responses.ResponseInputItemItemReferenceParam{ID: "msg_1"}},
+	}})
+	oaiErr(t, err, 400, `items of type "item_reference" cannot be stored`)
+	many := make([]responses.ResponseInputItemUnionParam, 21)
+	for i := range many {
+		many[i] = userItem("x")
+	}
+	_, err = c.Conversations.Items.New(ctx, conv.ID, conversations.ItemNewParams{Items: many})
+	oaiErr(t, err, 400, "21 items in one request; the limit is 20")
+	md := shared.Metadata{}
+	for i := range 17 {
+		md[string(rune('a'+i))] = "v"
+	}
+	_, err = c.Conversations.New(ctx, conversations.ConversationNewParams{Metadata: md})
+	oaiErr(t, err, 400, "metadata has 17 pairs")
+
+	del, err := c.Conversations.Delete(ctx, conv.ID)
+	if err != nil || !del.Deleted || del.ID != conv.ID {
+		t.Fatalf("delete %+v %v", del, err)
+	}
+	_, err = c.Conversations.Get(ctx, conv.ID)
+	oaiErr(t, err, 404, "no conversation")
+}
+
+// TestConversationsTenants: a tenant's conversations are its own; a
+// request without a valid token is refused in OpenAI's envelope; a store
+// that skips system messages refuses developer items rather than drop them.
+func TestConversationsTenants(t *testing.T) {
+	ctx := context.Background()
+	acme, hs := oaiClient(t, "memory://", acmeToken)
+	acme2 := sdk(hs.URL, acme2Token)
+	conv, err := acme.Conversations.New(ctx, conversations.ConversationNewParams{Items: []responses.ResponseInputItemUnionParam{userItem("hi")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = acme2.Conversations.Get(ctx, conv.ID)
+	oaiErr(t, err, 404, "no conversation")
+	_, err = acme2.Conversations.Delete(ctx, conv.ID)
+	oaiErr(t, err, 404, "no conversation")
+	wrong := sdk(hs.URL, "wrong-token-0000000000")
+	_, err = wrong.Conversations.Get(ctx, conv.ID)
+	oaiErr(t, err, 401, "bearer token")
+	_, err = acme.Conversations.Items.New(ctx, conv.ID, conversations.ItemNewParams{Items: []responses.ResponseInputItemUnionParam{
+		responses.ResponseInputItemParamOfMessage("be brief", responses.EasyInputMessageRoleDeveloper)}})
+	oaiErr(t, err, 400, "skips system messages")
+	page, err := acme.Conversations.Items.List(ctx, conv.ID, conversations.ItemListParams{})
+	if err != nil || len(page.Data) != 1 {
+		t.Fatalf("items %v %v", page, err)
+	}
+	resp, err := http.Get(hs.URL + "/openai/v1/conversations/" + conv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("no token: %d", resp.StatusCode)
+	}
+}
+
+func mdOf(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// TestConversationsCrossFormat: items written through the Conversations
+// routes read back through /v1 in Haystack's format and OpenAI's Chat
+// Completions format, and messages written through /v1 list as items, a
+// message with text and two tool calls as three, whose items cannot be
+// deleted one by one.
+func TestConversationsCrossFormat(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "memory://", nil)
+	hs := httptest.NewServer(f.srv)
+	t.Cleanup(hs.Close)
+	c := sdk(hs.URL, "")
+	out := responses.ResponseInputItemParamOfFunctionCallOutput("sunny")
+	out.OfFunctionCallOutput.CallID = openai.String("call_1")
+	conv, err := c.Conversations.New(ctx, conversations.ConversationNewParams{Items: []responses.ResponseInputItemUnionParam{
+		userItem("weather?"),
+		responses.ResponseInputItemParamOfFunctionCall(`{"city":"Paris"}`, "call_1", "weather"),
+		out,
+		responses.ResponseInputItemParamOfMessage("It is sunny.", responses.EasyInputMessageRoleAssistant),
+	}, Metadata: shared.Metadata{"k": "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Messages json.RawMessage }
+	r := f.do("GET", messagesPath(conv.ID)+"?last_k=all", "")
+	if err := json.Unmarshal(r.body, &list); err != nil {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	msgs, err := chat.UnmarshalList(list.Messages)
+	if err != nil || len(msgs) != 4 {
+		t.Fatalf("%v %s", err, list.Messages)
+	}
+	call, _ := findCall(msgs[1], "call_1")
+	res, _ := msgs[2].Content[0].(chat.ToolCallResult)
+	if t0, _ := msgs[0].Text(); t0 != "weather?" || call.ToolName != "weather" || call.Arguments["city"] != "Paris" ||
+		res.Result != "sunny" || res.Origin.ToolName != "weather" || msgs[3].Role != chat.RoleAssistant {
+		t.Errorf("read through /v1: %s", list.Messages)
+	}
+	for _, m := range msgs {
+		if len(m.Meta) != 1 { // chat_message_id only: nothing OpenAI-specific to keep
+			t.Errorf("meta %v", m.Meta)
+		}
+	}
+	r = f.do("GET", messagesPath(conv.ID)+"?last_k=all&format=openai", "")
+	if r.code != 200 || !strings.Contains(string(r.body), `"tool_call_id":"call_1"`) || !strings.Contains(string(r.body), `"name":"weather"`) {
+		t.Errorf("format=openai: %s", r.body)
+	}
+	if r := f.do("GET", "/v1/histories/"+conv.ID, ""); !strings.Contains(string(r.body), `"k":"v"`) {
+		t.Errorf("metadata through /v1: %s", r.body)
+	}
+
+	// Written through /v1, read as items.
+	a := chat.Assistant("let me look",
+		chat.ToolCall{ToolName: "a", Arguments: map[string]any{"x": "1"}, ID: chat.Ptr("c1")},
+		chat.ToolCall{ToolName: "b", ID: chat.Ptr("c2")})
+	a.Meta = map[string]any{"chat_message_id": "7"}
+	tool := chat.Tool("42", chat.ToolCall{ToolName: "a", ID: chat.Ptr("c1")}, false)
+	tool.Meta = map[string]any{"chat_message_id": "8"}
+	if r := f.do("POST", messagesPath("h"), body(chat.User("hi"), a, tool)); r.code != 200 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	page, err := c.Conversations.Items.List(ctx, "h", conversations.ItemListParams{Order: conversations.ItemListParamsOrderAsc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := itemIDs(page.Data)
+	if len(ids) != 5 || !slices.Equal(ids[1:], []string{"msg_7_0", "fc_7_1", "fc_7_2", "fco_8"}) {
+		t.Fatalf("items %v", ids)
+	}
+	if page.Data[2].Arguments.OfString != `{"x":"1"}` || page.Data[4].CallID != "c1" || page.Data[4].Output.OfString != "42" {
+		t.Errorf("items %+v", page.Data)
+	}
+	_, err = c.Conversations.Items.Delete(ctx, "h", "fc_7_1")
+	oaiErr(t, err, 400, `one of the 3 items (msg_7_0, fc_7_1, fc_7_2) of the chatstore message "7"`)
+	if _, err := c.Conversations.Items.Delete(ctx, "h", "fco_8"); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.do("GET", messagesPath("h")+"/8", ""); r.code != 404 {
+		t.Errorf("message 8 after its item was deleted: %d", r.code)
+	}
+}
