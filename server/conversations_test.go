@@ -2,15 +2,24 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/testenv"
+	_ "github.com/chatstore/chatstore/pgstore"
+	_ "github.com/chatstore/chatstore/redisstore"
+	_ "github.com/chatstore/chatstore/sqlitestore"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/conversations"
 	"github.com/openai/openai-go/v3/option"
@@ -66,9 +75,54 @@ func itemIDs(items []conversations.ConversationItemUnion) []string {
 // TestConversationsSDK drives every Conversations route with OpenAI's Go
 // SDK: create with items and metadata, retrieve, update, items created,
 // listed in both orders with after, retrieved, deleted, and the errors.
+//
+// It runs on every backend: the mapping sits above the store, and what it
+// needs of one (messages by id, metadata, times) each backend provides.
 func TestConversationsSDK(t *testing.T) {
+	for name, storeURL := range testBackends(t) {
+		t.Run(name, func(t *testing.T) { conversationsSDK(t, storeURL+"skip_system_messages=false") })
+	}
+}
+
+// testBackends gives a store URL, ready for one more query parameter, for
+// each backend: memory and SQLite always, PostgreSQL and Redis when the
+// tests' variables name them (a schema or key prefix of the test's own,
+// removed afterwards).
+func testBackends(t *testing.T) map[string]string {
+	out := map[string]string{
+		"memory": "memory://?",
+		"sqlite": "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "conv.db")) + "?",
+	}
+	if base := os.Getenv("CHATSTORE_TEST_POSTGRES_URL"); base != "" || os.Getenv("CI") == "true" {
+		out["postgres"] = testenv.PostgresSchema(t, testenv.Get(t, "CHATSTORE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")) + "&"
+	} else {
+		t.Log("PostgreSQL left out: set CHATSTORE_TEST_POSTGRES_URL to run on it too")
+	}
+	if base := os.Getenv("CHATSTORE_TEST_REDIS_URL"); base != "" || os.Getenv("CI") == "true" {
+		b := make([]byte, 6)
+		rand.Read(b)
+		u := testenv.Get(t, "CHATSTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0") + "?key_prefix=chatstore_test_" + hex.EncodeToString(b) + ":"
+		t.Cleanup(func() {
+			st, err := chatstore.Open(context.Background(), u, nil)
+			if err != nil {
+				t.Errorf("cleaning up Redis: %v", err)
+				return
+			}
+			defer st.Close()
+			if err := st.DeleteAll(context.Background()); err != nil {
+				t.Errorf("cleaning up Redis: %v", err)
+			}
+		})
+		out["redis"] = u + "&"
+	} else {
+		t.Log("Redis left out: set CHATSTORE_TEST_REDIS_URL to run on it too")
+	}
+	return out
+}
+
+func conversationsSDK(t *testing.T, storeURL string) {
 	ctx := context.Background()
-	c, _ := oaiClient(t, "memory://?skip_system_messages=false", acmeToken)
+	c, _ := oaiClient(t, storeURL, acmeToken)
 	conv, err := c.Conversations.New(ctx, conversations.ConversationNewParams{
 		Items:    []responses.ResponseInputItemUnionParam{userItem("hi"), responses.ResponseInputItemParamOfMessage("be brief", responses.EasyInputMessageRoleDeveloper)},
 		Metadata: shared.Metadata{"topic": "weather"},
