@@ -8,6 +8,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,12 +153,13 @@ func prefix() string {
 	return "chatstore-rawtest-" + hex.EncodeToString(b[:]) + ":"
 }
 
-// keysLeft counts the keys starting with p on every master.
+// keysLeft counts the keys starting with p on every master (which
+// ForEachMaster visits at once, each in a goroutine of its own).
 func keysLeft(t *testing.T, c redis.UniversalClient, p string) int {
-	n := 0
+	var n atomic.Int64
 	scan := func(ctx context.Context, c *redis.Client) error {
 		keys, err := c.Keys(ctx, p+"*").Result()
-		n += len(keys)
+		n.Add(int64(len(keys)))
 		return err
 	}
 	var err error
@@ -169,7 +171,7 @@ func keysLeft(t *testing.T, c redis.UniversalClient, p string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return int(n.Load())
 }
 
 func TestRawRedis(t *testing.T) {
