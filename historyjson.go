@@ -48,3 +48,23 @@ func appendTime(b []byte, t time.Time) []byte {
 	}
 	return append(t.UTC().AppendFormat(append(b, '"'), TimeFormat), '"')
 }
+
+// AppendJSON appends the page as chatstore lists histories in JSON (the
+// HTTP API, MCP): {"histories": [each as HistoryInfo.AppendJSON],
+// "next_cursor": the cursor, or null on the last page}.
+func (p Page) AppendJSON(b []byte) []byte {
+	b = append(b, `{"histories":[`...)
+	for i, h := range p.Histories {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = h.AppendJSON(b)
+	}
+	b = append(b, `],"next_cursor":`...)
+	if p.NextCursor == "" {
+		b = append(b, "null"...)
+	} else {
+		b, _ = jsonx.AppendString(b, p.NextCursor, jsonx.Compact)
+	}
+	return append(b, '}')
+}

@@ -218,20 +218,7 @@ func listHistories(ctx context.Context, c call, a args) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := []byte(`{"histories":[`)
-	for i, h := range page.Histories {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = h.AppendJSON(b)
-	}
-	b = append(b, `],"next_cursor":`...)
-	if page.NextCursor == "" {
-		b = append(b, "null"...)
-	} else {
-		b, _ = jsonx.AppendString(b, page.NextCursor, jsonx.Compact)
-	}
-	return append(b, '}'), nil
+	return page.AppendJSON(nil), nil
 }
 
 func (s *server) readHistoryTool() tool {

@@ -137,9 +137,19 @@ func metadataParam(raw json.RawMessage) (map[string]string, error) {
 	if raw == nil || string(raw) == "null" {
 		return nil, nil
 	}
-	var md map[string]string
-	if err := json.Unmarshal(raw, &md); err != nil {
-		return nil, &paramError{badRequest("invalid_metadata", "metadata must be an object of string values"), "metadata"}
+	// Read as /v1's metadata is (duplicate keys refused, the count of keys
+	// bounded while reading), but a conversation's values are strings:
+	// there is no null to remove a key.
+	changes, err := metadataChanges(raw)
+	if err != nil {
+		return nil, &paramError{err, "metadata"}
+	}
+	md := make(map[string]string, len(changes))
+	for k, v := range changes {
+		if v == nil {
+			return nil, &paramError{badRequest("invalid_metadata", fmt.Sprintf("metadata.%.80s: values must be strings", k)), "metadata"}
+		}
+		md[k] = *v
 	}
 	if len(md) > chatstore.MaxMetadataPairs {
 		return nil, &paramError{badRequest("invalid_metadata", fmt.Sprintf("metadata has %d pairs; the limit is %d", len(md), chatstore.MaxMetadataPairs)), "metadata"}

@@ -811,19 +811,6 @@ func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant)
 	if err != nil {
 		return err
 	}
-	b := []byte(`{"histories":[`)
-	for i, h := range page.Histories {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = h.AppendJSON(b)
-	}
-	b = append(b, `],"next_cursor":`...)
-	if page.NextCursor == "" {
-		b = append(b, "null"...)
-	} else {
-		b, _ = jsonx.AppendString(b, page.NextCursor, jsonx.Compact)
-	}
-	writeJSON(w, http.StatusOK, append(b, "}\n"...))
+	writeJSON(w, http.StatusOK, append(page.AppendJSON(nil), '\n'))
 	return nil
 }
