@@ -571,7 +571,7 @@ func decodeOpenAIPart(d *jsonx.Decoder, path string) (Part, error) {
 	case (typ == "text" || typ == "") && hasText:
 		return Text{Text: text}, nil
 	case typ == "image_url" && hasImage:
-		mime, data, ok := parseDataURL(url)
+		mime, data, ok := ParseDataURL(url)
 		if !ok {
 			return nil, invalidf(joinPath(path, "image_url.url"), "must be a base64 data URL (data:image/png;base64,...); images are stored inline, not fetched")
 		}
@@ -581,7 +581,7 @@ func decodeOpenAIPart(d *jsonx.Decoder, path string) (Part, error) {
 		}
 		return img, nil
 	case typ == "file" && hasFile:
-		mime, data, ok := parseDataURL(fileData)
+		mime, data, ok := ParseDataURL(fileData)
 		if !ok {
 			return nil, invalidf(joinPath(path, "file.file_data"), "must be a base64 data URL (data:application/pdf;base64,...); uploaded file ids are not supported")
 		}
@@ -594,8 +594,10 @@ func decodeOpenAIPart(d *jsonx.Decoder, path string) (Part, error) {
 	return nil, invalidf(path, "unsupported content part; valid parts are {\"type\": \"text\", \"text\": ...}, {\"type\": \"image_url\", \"image_url\": {\"url\": \"data:...\"}} and {\"type\": \"file\", \"file\": {\"file_data\": \"data:...\"}}")
 }
 
-// parseDataURL splits "data:<mime>;base64,<data>".
-func parseDataURL(s string) (mime, data string, ok bool) {
+// ParseDataURL splits a data URL, "data:<mime>;base64,<data>", as OpenAI's
+// messages carry images and files; ok is false for any other shape. The
+// data is not decoded.
+func ParseDataURL(s string) (mime, data string, ok bool) {
 	rest, ok := strings.CutPrefix(s, "data:")
 	if !ok {
 		return "", "", false

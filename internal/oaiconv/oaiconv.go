@@ -620,17 +620,10 @@ func encodeArgs(args map[string]any) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// dataURL splits "data:MIME;base64,DATA".
+// dataURL splits "data:MIME;base64,DATA" (chat.ParseDataURL) whose data
+// is valid base64.
 func dataURL(s string) (mime, data string, ok bool) {
-	rest, ok := strings.CutPrefix(s, "data:")
-	if !ok {
-		return "", "", false
-	}
-	head, data, ok := strings.Cut(rest, ",")
-	if !ok {
-		return "", "", false
-	}
-	mime, ok = strings.CutSuffix(head, ";base64")
+	mime, data, ok = chat.ParseDataURL(s)
 	if !ok {
 		return "", "", false
 	}
