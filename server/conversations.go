@@ -286,16 +286,22 @@ func includes(q map[string][]string) (oaiconv.ItemOptions, error) {
 
 // readAll reads every message of a conversation, within the response limit.
 func (s *Server) readAll(r *http.Request, st *chatstore.Store, id string) ([]chatstore.StoredMessage, error) {
+	return s.readPage(r, st, id, chatstore.ReadOptions{LastK: chatstore.All})
+}
+
+// readPage reads the messages ro selects, within the response limit.
+func (s *Server) readPage(r *http.Request, st *chatstore.Store, id string, ro chatstore.ReadOptions) ([]chatstore.StoredMessage, error) {
 	var msgs []chatstore.StoredMessage
 	err := s.heldRead(r, func(maxBytes int) error {
 		return s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
-			msgs, err = st.ReadStored(ctx, id, chatstore.ReadOptions{LastK: chatstore.All, MaxBytes: maxBytes})
+			ro.MaxBytes = maxBytes
+			msgs, err = st.ReadStored(ctx, id, ro)
 			return err
 		})
 	})
 	if errors.Is(err, chatstore.ErrTooLarge) {
 		return nil, badRequest("response_too_large", fmt.Sprintf(
-			"the conversation is over the response limit of %d bytes, and the Conversations routes read it whole; read it in pages with GET /v1/histories/{id}/messages?after=…&limit=…", s.opts.MaxResponseBytes))
+			"the messages asked for are over the response limit of %d bytes: ask for fewer items, or page oldest first (order=asc), which reads one page; newest first reads the whole conversation (or read it in pages with GET /v1/histories/{id}/messages?after=…&limit=…)", s.opts.MaxResponseBytes))
 	}
 	return msgs, err
 }
@@ -350,14 +356,40 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request, t Tenant) err
 	if err != nil {
 		return err
 	}
+	if !desc {
+		// Oldest first: a page of the history's messages from the
+		// one after `after`'s, which costs O(limit) however long the
+		// conversation is. A message gives at least one item, so
+		// limit+1 of them tell whether there are more.
+		var items []oaiconv.Item
+		ro := chatstore.ReadOptions{Limit: limit + 1}
+		if v, ok := q["after"]; ok {
+			m, its, i, err := s.findItem(r, st, info.ID, v[0], o)
+			if err != nil {
+				return &paramError{err, "after"}
+			}
+			items = its[i+1:]
+			ro.After, _ = m.Message.Meta[chatstore.MessageIDKey].(string)
+		}
+		msgs, err := s.readPage(r, st, info.ID, ro)
+		if err != nil {
+			return err
+		}
+		items = append(items, itemsOf(msgs, o)...)
+		more := len(items) > limit
+		if more {
+			items = items[:limit]
+		}
+		return s.answerJSON(w, r, listJSON(items, more))
+	}
+	// Newest first: the store reads forwards only, so the whole
+	// conversation, within the response limit.
 	msgs, err := s.readAll(r, st, info.ID)
 	if err != nil {
 		return err
 	}
 	items := itemsOf(msgs, o)
-	if desc {
-		slices.Reverse(items)
-	}
+	slices.Reverse(items)
 	if v, ok := q["after"]; ok {
 		i := slices.IndexFunc(items, func(it oaiconv.Item) bool { return it.ID == v[0] })
 		if i < 0 {

@@ -373,6 +373,23 @@ func TestConversationsCrossFormat(t *testing.T) {
 	if page.Data[2].Arguments.OfString != `{"x":"1"}` || page.Data[4].CallID != "c1" || page.Data[4].Output.OfString != "42" {
 		t.Errorf("items %+v", page.Data)
 	}
+	// Paged oldest first from inside a message of several items, and
+	// across messages: every item once, in order.
+	var paged []string
+	for after := "msg_7_0"; ; {
+		p, err := c.Conversations.Items.List(ctx, "h", conversations.ItemListParams{Order: conversations.ItemListParamsOrderAsc, After: openai.String(after), Limit: openai.Int(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paged = append(paged, itemIDs(p.Data)...)
+		if !p.HasMore {
+			break
+		}
+		after = p.LastID
+	}
+	if !slices.Equal(paged, []string{"fc_7_1", "fc_7_2", "fco_8"}) {
+		t.Errorf("paged after msg_7_0: %v", paged)
+	}
 	_, err = c.Conversations.Items.Delete(ctx, "h", "fc_7_1")
 	oaiErr(t, err, 400, `one of the 3 items (msg_7_0, fc_7_1, fc_7_2) of the chatstore message "7"`)
 	if _, err := c.Conversations.Items.Delete(ctx, "h", "fco_8"); err != nil {
