@@ -460,6 +460,14 @@ type ReadOptions struct {
 	// history no longer holds After).
 	Offset, Limit int
 	After         string
+	// Newest, with Limit, reads the last Limit messages of the history
+	// instead of the first. Before, with Limit, reads the Limit messages
+	// written just before the message whose chat_message_id is Before
+	// (paging backwards by cursor, O(Limit) like After; needs
+	// driver.Editor; ErrNotFound if the history no longer holds Before).
+	// Both give them oldest first, and need Offset 0.
+	Newest bool
+	Before string
 	// MessageID, when set, reads the one message whose chat_message_id it
 	// is, or fails with ErrNotFound. Needs driver.Editor.
 	MessageID string
@@ -528,21 +536,33 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 			return nil, tooLarge(historyID, o.MaxBytes)
 		}
 		return []driver.Message{m}, nil
-	case o.Limit != 0 && o.After != "":
-		if o.Limit < 1 || o.Limit > MaxRangeLimit {
+	case o.After != "" || o.Before != "" || o.Newest:
+		if o.Limit < 1 || o.Limit > MaxRangeLimit || o.Offset != 0 {
 			return nil, rangeError(o.Offset, o.Limit)
 		}
-		if err := CheckMessageID(o.After); err != nil {
+		if o.After != "" && (o.Before != "" || o.Newest) {
+			return nil, fmt.Errorf("chatstore: %w: read after a message or the newest messages, not both", ErrInvalidRange)
+		}
+		span.Limit, span.Before = o.Limit, math.MaxInt64
+		cursor := o.After + o.Before
+		if cursor == "" {
+			break
+		}
+		if err := CheckMessageID(cursor); err != nil {
 			return nil, err
 		}
 		if !isEditor {
-			return nil, fmt.Errorf("chatstore: read after a message: %w", ErrNotSupported)
+			return nil, fmt.Errorf("chatstore: read from a message: %w", ErrNotSupported)
 		}
-		m, err := e.Message(ctx, historyID, o.After)
+		m, err := e.Message(ctx, historyID, cursor)
 		if err != nil {
-			return nil, notFound(s.unkey(historyID), o.After, err)
+			return nil, notFound(s.unkey(historyID), cursor, err)
 		}
-		span.From, span.Limit = m.Pos+1, o.Limit
+		if o.After != "" {
+			span.From, span.Before = m.Pos+1, 0
+		} else if span.Before = m.Pos; m.Pos == 0 {
+			return nil, nil // nothing is before the first position
+		}
 	case o.Limit != 0:
 		if o.Offset < 0 || o.Limit < 1 || o.Limit > MaxRangeLimit {
 			return nil, rangeError(o.Offset, o.Limit)
@@ -572,7 +592,14 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 	case bounded && o.MaxBytes > 0:
 		stored, err = b.ReadBounded(ctx, historyID, span, o.MaxBytes)
 	case span.Rounds == 0 && isEditor:
-		stored, err = e.Page(ctx, historyID, span.From, span.Skip, span.Limit)
+		stored, err = e.Page(ctx, historyID, span)
+	case span.Backward():
+		// Without an Editor positions have no gaps: the newest are the
+		// last positions.
+		var n int64
+		if n, err = s.drv.Count(ctx, historyID); err == nil {
+			stored, err = s.drv.Range(ctx, historyID, int(max(0, n-int64(span.Limit))), int(n))
+		}
 	case span.Rounds == 0:
 		stored, err = s.drv.Range(ctx, historyID, int(span.From), int(span.From)+min(span.Limit, math.MaxInt-int(span.From)))
 	default:

@@ -100,15 +100,21 @@ type Tailer interface {
 }
 
 // Span is the part of a history a read wants: the last Rounds rounds when
-// Rounds > 0 (as LastRounds), else up to Limit messages at positions ≥
-// From, after skipping the first Skip of them (Range is From, Limit; an
-// Editor's Page is all three).
+// Rounds > 0 (as LastRounds); else, when Before > 0, the last Limit
+// messages at positions < Before (paging backwards); else up to Limit
+// messages at positions ≥ From, after skipping the first Skip of them
+// (Range is From, Limit; an Editor's Page is any but Rounds). Messages
+// come oldest first whichever way the read goes.
 type Span struct {
 	Rounds int
 	From   int64
 	Skip   int
 	Limit  int
+	Before int64
 }
+
+// Backward reports whether the span is read from its end (Before).
+func (s Span) Backward() bool { return s.Rounds == 0 && s.Before > 0 }
 
 // ErrTooLarge is returned by ReadBounded for a read over its limit.
 var ErrTooLarge = errors.New("driver: read over its byte limit")
@@ -118,7 +124,7 @@ var ErrTooLarge = errors.New("driver: read over its byte limit")
 // a read too large to answer holds no more than that in memory. Drivers
 // without it read the whole span; the store checks its size afterwards.
 type BoundedReader interface {
-	// ReadBounded reads span as Tail or Range would, or fails with
+	// ReadBounded reads span as Tail, Range or an Editor's Page would, or fails with
 	// ErrTooLarge as soon as the JSON of the messages read adds up to more
 	// than maxBytes (> 0).
 	ReadBounded(ctx context.Context, historyID string, span Span, maxBytes int) ([]Message, error)

@@ -104,12 +104,12 @@ type Editor interface {
 	// history's Info.
 	Fork(ctx context.Context, historyID, newID string, through *string, now int64) (Info, error)
 
-	// Page returns up to limit messages, oldest first, among those at
-	// positions ≥ from, after skipping the first skip of them: paging by
-	// cursor (from the position after the last message of the previous
-	// page) costs O(limit), by offset (from 0, skip n) what skipping n
-	// costs the backend.
-	Page(ctx context.Context, historyID string, from int64, skip, limit int) ([]Message, error)
+	// Page returns the messages of span (Rounds is 0), oldest first:
+	// paging by cursor, forwards (From, the position after the last
+	// message of the previous page) or backwards (Before, the position of
+	// the first), costs O(Limit), by offset (From 0, Skip n) what skipping
+	// n costs the backend.
+	Page(ctx context.Context, historyID string, span Span) ([]Message, error)
 
 	// Query lists histories, with their Info (Metadata nil allowed if
 	// empty).

@@ -217,10 +217,20 @@ func (h *history) copyTo(dst *history, through *string) error {
 }
 
 // Page implements driver.Editor.
-func (s *Store) Page(ctx context.Context, historyID string, from int64, skip, limit int) ([]driver.Message, error) {
+func (s *Store) Page(ctx context.Context, historyID string, span driver.Span) ([]driver.Message, error) {
 	return s.read(ctx, historyID, func(h *history) []driver.Message {
-		out := make([]driver.Message, 0, min(limit, 256))
-		for i := int(min(from, int64(h.msgs.len()))); i < h.msgs.len() && len(out) < limit; i++ {
+		out := make([]driver.Message, 0, min(span.Limit, 256))
+		if span.Backward() {
+			for i := int(min(span.Before, int64(h.msgs.len()))) - 1; i >= 0 && len(out) < span.Limit; i-- {
+				if !h.msgs.at(i).deleted {
+					out = append(out, h.msgs.message(i))
+				}
+			}
+			slices.Reverse(out)
+			return out
+		}
+		skip := span.Skip
+		for i := int(min(span.From, int64(h.msgs.len()))); i < h.msgs.len() && len(out) < span.Limit; i++ {
 			if h.msgs.at(i).deleted {
 				continue
 			}

@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -322,6 +323,15 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 // ReadBounded implements driver.BoundedReader: rows are read one at a time,
 // and a read over maxBytes (> 0) stops at the row that crosses it.
 func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, error) {
+	if span.Backward() {
+		rows, err := s.pool.Query(ctx, s.q.before, historyID, span.Before, span.Limit)
+		if err != nil {
+			return nil, wrap("range", historyID, err)
+		}
+		msgs, err := collect(rows, maxBytes)
+		slices.Reverse(msgs)
+		return msgs, wrap("range", historyID, err)
+	}
 	if span.Rounds == 0 {
 		rows, err := s.pool.Query(ctx, s.q.rangeQ, historyID, span.From, span.Limit, span.Skip)
 		if err != nil {

@@ -178,7 +178,7 @@ func (s *Store) migrate(ctx context.Context, name string, target int) error {
 
 // queries holds the statements with the schema filled in.
 type queries struct {
-	count, tailPage, tailAll, rangeQ, deleteHistory, deletePrefix, deleteAll, list              string
+	count, tailPage, tailAll, rangeQ, before, deleteHistory, deletePrefix, deleteAll, list              string
 	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
 	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
 	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                 string
@@ -216,6 +216,10 @@ func makeQueries(schema string) queries {
 		tailAll: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
 		rangeQ: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
 			"WHERE h.name = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3 OFFSET $4"),
+		// The last $3 messages before position $2, newest first: an
+		// ordered walk of the primary key back from $2, as tailPage.
+		before: r.Replace("SELECT " + msgCols + " FROM S.histories h CROSS JOIN LATERAL " +
+			"(SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m WHERE h.name = $1"),
 		// A history goes with its messages, metadata and idempotency keys.
 		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid), " +
 			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)), " +

@@ -196,8 +196,12 @@ func (s *Store) Message(ctx context.Context, historyID, messageID string) (drive
 }
 
 // Page implements driver.Editor: one script (pageScript).
-func (s *Store) Page(ctx context.Context, historyID string, from int64, skip, limit int) ([]driver.Message, error) {
-	return s.readMessages(ctx, "page", historyID, pageScript, 5, from, skip, limit)
+func (s *Store) Page(ctx context.Context, historyID string, span driver.Span) ([]driver.Message, error) {
+	before := span.Before
+	if !span.Backward() {
+		before = 0
+	}
+	return s.readMessages(ctx, "page", historyID, pageScript, 5, span.From, span.Skip, span.Limit, before)
 }
 
 // edit runs a script of editHead's kind, then moves the history in the

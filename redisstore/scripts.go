@@ -399,32 +399,51 @@ if from >= to then return empty end
 return emit(from, to, tonumber(st[2]) or L, {})
 `)
 
-// pageScript: KEYS s, m, t, c, d; ARGV from, skip, limit. Steps over the
-// kinds from position "from", skipping tombstones and then the first skip
-// live messages, and returns emit's answer for the positions of the next
-// limit live ones: O(skip + limit) bytes of kinds, and the messages read.
+// pageScript: KEYS s, m, t, c, d; ARGV from, skip, limit, before. Forwards
+// (before 0), steps over the kinds from position "from", skipping
+// tombstones and then the first skip live messages, and returns emit's
+// answer for the positions of the next limit live ones; backwards, steps
+// back over the kinds from position before-1 to the limit-th live one
+// before it. O(skip + limit) bytes of kinds, and the messages read.
 var pageScript = redis.NewScript(`
 local ks, km, kt, kc, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 ` + stateSrc + emitSrc + `
 local L = redis.call('STRLEN', kt)
-local p, skip, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local p, skip, limit, before = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local s, e, got, chunk = -1, -1, 0, 256
-while p < L and got < limit do
-  local to = math.min(L - 1, p + chunk - 1)
-  local kinds = redis.call('GETRANGE', kt, p, to)
-  for i = 1, #kinds do
-    if string.byte(kinds, i) ~= 120 then
-      if skip > 0 then
-        skip = skip - 1
-      else
-        if s < 0 then s = p + i - 1 end
-        got, e = got + 1, p + i
+if before > 0 then
+  p = math.min(before, L) - 1
+  while p >= 0 and got < limit do
+    local from = math.max(0, p - chunk + 1)
+    local kinds = redis.call('GETRANGE', kt, from, p)
+    for i = #kinds, 1, -1 do
+      if string.byte(kinds, i) ~= 120 then
+        if e < 0 then e = from + i end
+        got, s = got + 1, from + i - 1
         if got == limit then break end
       end
     end
+    p = from - 1
+    chunk = math.min(chunk * 4, 65536)
   end
-  p = to + 1
-  chunk = math.min(chunk * 4, 65536)
+else
+  while p < L and got < limit do
+    local to = math.min(L - 1, p + chunk - 1)
+    local kinds = redis.call('GETRANGE', kt, p, to)
+    for i = 1, #kinds do
+      if string.byte(kinds, i) ~= 120 then
+        if skip > 0 then
+          skip = skip - 1
+        else
+          if s < 0 then s = p + i - 1 end
+          got, e = got + 1, p + i
+          if got == limit then break end
+        end
+      end
+    end
+    p = to + 1
+    chunk = math.min(chunk * 4, 65536)
+  end
 end
 if s < 0 then return empty end
 return emit(s, e, tonumber(st[2]) or L, {})

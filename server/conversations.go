@@ -284,11 +284,6 @@ func includes(q map[string][]string) (oaiconv.ItemOptions, error) {
 	return o, nil
 }
 
-// readAll reads every message of a conversation, within the response limit.
-func (s *Server) readAll(r *http.Request, st *chatstore.Store, id string) ([]chatstore.StoredMessage, error) {
-	return s.readPage(r, st, id, chatstore.ReadOptions{LastK: chatstore.All})
-}
-
 // readPage reads the messages ro selects, within the response limit.
 func (s *Server) readPage(r *http.Request, st *chatstore.Store, id string, ro chatstore.ReadOptions) ([]chatstore.StoredMessage, error) {
 	var msgs []chatstore.StoredMessage
@@ -301,7 +296,7 @@ func (s *Server) readPage(r *http.Request, st *chatstore.Store, id string, ro ch
 	})
 	if errors.Is(err, chatstore.ErrTooLarge) {
 		return nil, badRequest("response_too_large", fmt.Sprintf(
-			"the messages asked for are over the response limit of %d bytes: ask for fewer items, or page oldest first (order=asc), which reads one page; newest first reads the whole conversation (or read it in pages with GET /v1/histories/{id}/messages?after=…&limit=…)", s.opts.MaxResponseBytes))
+			"the messages asked for are over the response limit of %d bytes: ask for fewer items (or read the conversation in pages with GET /v1/histories/{id}/messages?after=…&limit=…)", s.opts.MaxResponseBytes))
 	}
 	return msgs, err
 }
@@ -356,46 +351,35 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request, t Tenant) err
 	if err != nil {
 		return err
 	}
-	if !desc {
-		// Oldest first: a page of the history's messages from the
-		// one after `after`'s, which costs O(limit) however long the
-		// conversation is. A message gives at least one item, so
-		// limit+1 of them tell whether there are more.
-		var items []oaiconv.Item
-		ro := chatstore.ReadOptions{Limit: limit + 1}
-		if v, ok := q["after"]; ok {
-			m, its, i, err := s.findItem(r, st, info.ID, v[0], o)
-			if err != nil {
-				return &paramError{err, "after"}
-			}
-			items = its[i+1:]
-			ro.After, _ = m.Message.Meta[chatstore.MessageIDKey].(string)
-		}
-		msgs, err := s.readPage(r, st, info.ID, ro)
+	// A page of the history's messages from the one after (oldest
+	// first) or before (newest first) `after`'s, which costs O(limit)
+	// however long the conversation is. A message gives at least one
+	// item, so limit+1 of them tell whether there are more.
+	var items []oaiconv.Item
+	ro := chatstore.ReadOptions{Limit: limit + 1, Newest: desc}
+	if v, ok := q["after"]; ok {
+		m, its, i, err := s.findItem(r, st, info.ID, v[0], o)
 		if err != nil {
-			return err
+			return &paramError{err, "after"}
 		}
-		items = append(items, itemsOf(msgs, o)...)
-		more := len(items) > limit
-		if more {
-			items = items[:limit]
+		mid, _ := m.Message.Meta[chatstore.MessageIDKey].(string)
+		if desc {
+			items, ro.Before = its[:i], mid
+		} else {
+			items, ro.After = its[i+1:], mid
 		}
-		return s.answerJSON(w, r, listJSON(items, more))
 	}
-	// Newest first: the store reads forwards only, so the whole
-	// conversation, within the response limit.
-	msgs, err := s.readAll(r, st, info.ID)
+	msgs, err := s.readPage(r, st, info.ID, ro)
 	if err != nil {
 		return err
 	}
-	items := itemsOf(msgs, o)
-	slices.Reverse(items)
-	if v, ok := q["after"]; ok {
-		i := slices.IndexFunc(items, func(it oaiconv.Item) bool { return it.ID == v[0] })
-		if i < 0 {
-			return &paramError{httpError(http.StatusNotFound, "item_not_found", fmt.Sprintf("after: the conversation has no item %q", truncate(v[0], 200))), "after"}
-		}
-		items = items[i+1:]
+	if desc {
+		// Newest first: the items of the messages read come before
+		// those left of after's message, all reversed.
+		items = append(itemsOf(msgs, o), items...)
+		slices.Reverse(items)
+	} else {
+		items = append(items, itemsOf(msgs, o)...)
 	}
 	more := len(items) > limit
 	if more {
@@ -544,8 +528,7 @@ func (s *Server) decodeItems(r *http.Request, st *chatstore.Store, convID string
 	msgs := make([]chat.Message, len(list))
 	ids := make([]string, len(list))
 	calls := map[string]chat.ToolCall{}
-	var stored []chatstore.StoredMessage
-	read := false
+	older := callFinder{s: s, r: r, st: st, convID: convID, calls: map[string]chat.ToolCall{}, done: !exists}
 	for i, raw := range list {
 		param := "items[" + strconv.Itoa(i) + "]"
 		d, err := oaiconv.Decode(raw, param)
@@ -567,15 +550,9 @@ func (s *Server) decodeItems(r *http.Request, st *chatstore.Store, convID string
 		}
 		if d.Type == oaiconv.TypeFunctionCallOutput {
 			call, ok := calls[d.CallID]
-			if !ok && exists && !read {
-				if stored, err = s.readAll(r, st, convID); err != nil {
-					return nil, nil, err
-				}
-				read = true
-			}
 			if !ok {
-				for j := len(stored) - 1; j >= 0 && !ok; j-- {
-					call, ok = findCall(stored[j].Message, d.CallID)
+				if call, ok, err = older.find(d.CallID); err != nil {
+					return nil, nil, err
 				}
 			}
 			if ok {
@@ -592,6 +569,46 @@ func (s *Server) decodeItems(r *http.Request, st *chatstore.Store, convID string
 		msgs[i], ids[i] = d.Message, mid
 	}
 	return msgs, ids, nil
+}
+
+// callFinder finds the function calls of a conversation, newest first, a
+// page of messages at a time, remembering what it has read: a call is
+// nearly always among the last messages, and a conversation can be too long
+// to read whole.
+type callFinder struct {
+	s      *Server
+	r      *http.Request
+	st     *chatstore.Store
+	convID string
+	calls  map[string]chat.ToolCall // the newest call of each id read
+	before string                   // the oldest message read
+	done   bool                     // read back to the first message
+}
+
+const callPage = 100
+
+func (f *callFinder) find(callID string) (chat.ToolCall, bool, error) {
+	for {
+		if c, ok := f.calls[callID]; ok || f.done {
+			return c, ok, nil
+		}
+		page, err := f.s.readPage(f.r, f.st, f.convID, chatstore.ReadOptions{Newest: true, Before: f.before, Limit: callPage})
+		if err != nil {
+			return chat.ToolCall{}, false, err
+		}
+		for j := len(page) - 1; j >= 0; j-- {
+			for _, p := range page[j].Message.Content {
+				if c, ok := p.(chat.ToolCall); ok && c.ID != nil {
+					if _, newer := f.calls[*c.ID]; !newer {
+						f.calls[*c.ID] = c
+					}
+				}
+			}
+		}
+		if f.done = len(page) < callPage; !f.done {
+			f.before, _ = page[0].Message.Meta[chatstore.MessageIDKey].(string)
+		}
+	}
 }
 
 // findCall returns m's tool call of id callID, or its first with "".

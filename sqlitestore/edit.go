@@ -293,8 +293,8 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 
 // Page implements driver.Editor: a range of the primary key from `from`,
 // skipping `skip` rows of it.
-func (s *Store) Page(ctx context.Context, historyID string, from int64, skip, limit int) ([]driver.Message, error) {
-	return s.ReadBounded(ctx, historyID, driver.Span{From: from, Skip: skip, Limit: limit}, 0)
+func (s *Store) Page(ctx context.Context, historyID string, span driver.Span) ([]driver.Message, error) {
+	return s.ReadBounded(ctx, historyID, span, 0)
 }
 
 // Query implements driver.Editor in one statement: the page of histories,

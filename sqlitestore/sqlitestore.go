@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -373,7 +374,15 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 		out, err := driver.LastRounds(span.Rounds, maxBytes, scanRows(rows))
 		return out, s.wrap("retrieve", historyID, err)
 	}
-	rows, err := s.stmts.rangeQ.QueryContext(ctx, historyID, span.From, span.Limit, span.Skip)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if span.Backward() {
+		rows, err = s.stmts.before.QueryContext(ctx, historyID, span.Before, span.Limit)
+	} else {
+		rows, err = s.stmts.rangeQ.QueryContext(ctx, historyID, span.From, span.Limit, span.Skip)
+	}
 	if err != nil {
 		return nil, s.wrap("range", historyID, err)
 	}
@@ -387,6 +396,9 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 			return nil, s.wrap("range", historyID, err)
 		}
 		if !ok {
+			if span.Backward() {
+				slices.Reverse(out)
+			}
 			return out, nil
 		}
 		if size += len(m.JSON); maxBytes > 0 && size > maxBytes {

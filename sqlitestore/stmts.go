@@ -41,6 +41,7 @@ type stmts struct {
 	// On the reader pool.
 	tail    *sql.Stmt
 	rangeQ  *sql.Stmt // messages by position
+	before  *sql.Stmt // the last messages before a position, newest first
 	count   *sql.Stmt
 	list    *sql.Stmt
 	info    *sql.Stmt // a history's row and metadata
@@ -116,6 +117,8 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 	p(readers, &st.tail, tailSQL)
 	p(readers, &st.rangeQ, "SELECT "+messageColumns+" FROM histories h JOIN messages m ON m.hid = h.hid "+
 		"WHERE h.name = ?1 AND m.seq >= ?2 ORDER BY m.seq LIMIT ?3 OFFSET ?4")
+	p(readers, &st.before, "SELECT "+messageColumns+" FROM histories h JOIN messages m ON m.hid = h.hid "+
+		"WHERE h.name = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3")
 	p(readers, &st.count, "SELECT count FROM histories WHERE name = ?")
 	p(readers, &st.list, "SELECT name, count FROM histories WHERE name > ? AND count > 0 ORDER BY name LIMIT ?")
 	p(readers, &st.info, "SELECT h.count, h.created_at, h.updated_at, m.key, m.value FROM histories h "+
@@ -131,7 +134,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 func (st *stmts) close() {
 	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.saveHistory, st.findMessage, st.metaGet, st.metaPut,
 		st.metaDelete, st.truncate, st.deleteSeq, st.forkMessages, st.forkMetadata, st.insertOne, st.insertBatch,
-		st.deleteHistory, st.dataVersion, st.keyPurge, st.keyGet, st.keyPut, st.tail, st.rangeQ, st.count, st.list,
+		st.deleteHistory, st.dataVersion, st.keyPurge, st.keyGet, st.keyPut, st.tail, st.rangeQ, st.before, st.count, st.list,
 		st.info, st.message} {
 		if s != nil {
 			s.Close()

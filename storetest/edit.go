@@ -69,6 +69,7 @@ func (s suite) checkUnsupported(t *testing.T, st *chatstore.Store) {
 		"Truncate":      func() error { _, err := st.Truncate(ctx(t), "h", "0"); return err }(),
 		"Fork":          func() error { _, err := st.Fork(ctx(t), "h", "f", ""); return err }(),
 		"Read after":    func() error { _, err := st.Read(ctx(t), "h", chatstore.ReadOptions{After: "0", Limit: 1}); return err }(),
+		"Read before":   func() error { _, err := st.Read(ctx(t), "h", chatstore.ReadOptions{Before: "0", Limit: 1}); return err }(),
 		"List by recency": func() error {
 			_, err := st.List(ctx(t), chatstore.ListOptions{Order: chatstore.ByUpdated})
 			return err
@@ -377,6 +378,54 @@ func (s suite) testPaging(t *testing.T) {
 	}
 	if _, err := st.Read(ctx(t), "h", chatstore.ReadOptions{After: "3", Limit: 5}); !errors.Is(err, chatstore.ErrNotFound) {
 		t.Errorf("after a deleted message: %v", err)
+	}
+	// Backwards by cursor, from the newest: the same messages, each page
+	// oldest first.
+	for _, limit := range []int{1, 7, 26, 100} {
+		var pages [][]string
+		page, err := st.Read(ctx(t), "h", chatstore.ReadOptions{Newest: true, Limit: limit})
+		for err == nil && len(page) > 0 {
+			pages = append(pages, texts(page))
+			page, err = st.Read(ctx(t), "h", chatstore.ReadOptions{Before: ids(page)[0], Limit: limit})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Reverse(pages)
+		if got := slices.Concat(pages...); !slices.Equal(got, all) {
+			t.Errorf("paging backwards by %d:\n got %v\nwant %v", limit, got, all)
+		}
+	}
+	if got, err := st.Read(ctx(t), "h", chatstore.ReadOptions{Before: "0", Limit: 5}); err != nil || len(got) != 0 {
+		t.Errorf("before the first message: %v %v", texts(got), err)
+	}
+	if _, err := st.Read(ctx(t), "h", chatstore.ReadOptions{Before: "4", Limit: 5}); !errors.Is(err, chatstore.ErrNotFound) {
+		t.Errorf("before a deleted message: %v", err)
+	}
+	// Long histories: backwards reads that step over many deleted
+	// messages (a backend may read positions in chunks), and a byte bound.
+	var long []chat.Message
+	for i := range 700 {
+		long = append(long, chat.User(fmt.Sprint("l", i)))
+	}
+	write(t, st, "long", long...)
+	for i := 100; i < 650; i++ {
+		if i != 300 {
+			if err := st.DeleteMessage(ctx(t), "long", strconv.Itoa(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	page, err := st.Read(ctx(t), "long", chatstore.ReadOptions{Newest: true, Limit: 52})
+	if want := append([]string{"l99", "l300"}, texts(long[650:])...); err != nil || !slices.Equal(texts(page), want) {
+		t.Errorf("the newest 52 of a history with gaps: %v %v, want %v", texts(page), err, want)
+	}
+	page, err = st.Read(ctx(t), "long", chatstore.ReadOptions{Before: "300", Limit: 3})
+	if err != nil || !slices.Equal(texts(page), []string{"l97", "l98", "l99"}) {
+		t.Errorf("the 3 before l300: %v %v", texts(page), err)
+	}
+	if _, err := st.Read(ctx(t), "long", chatstore.ReadOptions{Newest: true, Limit: 52, MaxBytes: 200}); !errors.Is(err, chatstore.ErrTooLarge) {
+		t.Errorf("the newest 52 within 200 bytes: %v, want ErrTooLarge", err)
 	}
 }
 

@@ -844,6 +844,31 @@ func (s suite) testRange(t *testing.T) {
 			t.Errorf("AppendJSON(offset %d, limit %d): %d messages, %v\n got  %s\n want %s", c.offset, c.limit, n, err, gotJSON, wantJSON)
 		}
 	}
+	// The newest messages, on every driver (with or without an Editor).
+	for _, limit := range []int{1, 5, 23, 1000} {
+		got, err := st.Read(ctx(t), "h", chatstore.ReadOptions{Newest: true, Limit: limit})
+		want := all[max(0, len(all)-limit):]
+		if err != nil || !slices.Equal(texts(got), texts(want)) || !slices.Equal(ids(got), ids(want)) {
+			t.Errorf("Read(Newest, limit %d) = %v %v %v, want %v %v", limit, texts(got), ids(got), err, texts(want), ids(want))
+		}
+	}
+	if got, err := st.Read(ctx(t), "unknown", chatstore.ReadOptions{Newest: true, Limit: 3}); err != nil || len(got) != 0 {
+		t.Errorf("newest of an unknown history: %v %v", got, err)
+	}
+	for _, bad := range []chatstore.ReadOptions{
+		{Newest: true},
+		{Before: "1", LastK: 2},
+		{Newest: true, Limit: 2, Offset: 1},
+		{Newest: true, Limit: chatstore.MaxRangeLimit + 1},
+		{Newest: true, Limit: 2, After: "0"},
+		{Before: "1", Limit: 2, After: "0"},
+	} {
+		if _, err := st.Read(ctx(t), "h", bad); err == nil {
+			t.Errorf("Read(%+v): no error", bad)
+		} else if !errors.Is(err, chatstore.ErrInvalidRange) {
+			t.Errorf("Read(%+v): %v, want ErrInvalidRange", bad, err)
+		}
+	}
 	if got, err := st.Range(ctx(t), "unknown", 0, 10); err != nil || len(got) != 0 {
 		t.Errorf("unknown history: %v %v", got, err)
 	}
