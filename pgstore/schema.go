@@ -178,7 +178,7 @@ func (s *Store) migrate(ctx context.Context, name string, target int) error {
 
 // queries holds the statements with the schema filled in.
 type queries struct {
-	count, tailPage, tailAll, rangeQ, before, deleteHistory, deletePrefix, deleteAll, list              string
+	count, tailPage, tailAll, rangeQ, before, deleteHistory, deletePrefix, deleteAll, list      string
 	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
 	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
 	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                 string
