@@ -286,6 +286,22 @@ func includes(q map[string][]string) (oaiconv.ItemOptions, error) {
 
 // readPage reads the messages ro selects, within the response limit.
 func (s *Server) readPage(r *http.Request, st *chatstore.Store, id string, ro chatstore.ReadOptions) ([]chatstore.StoredMessage, error) {
+	msgs, err := s.readStored(r, st, id, ro)
+	return msgs, s.pageTooLarge(err)
+}
+
+// pageTooLarge says what to do about a read over the response limit.
+func (s *Server) pageTooLarge(err error) error {
+	if errors.Is(err, chatstore.ErrTooLarge) {
+		return badRequest("response_too_large", fmt.Sprintf(
+			"the messages asked for are over the response limit of %d bytes: ask for fewer items (or read the conversation in pages with GET /v1/histories/{id}/messages?after=…&limit=…)", s.opts.MaxResponseBytes))
+	}
+	return err
+}
+
+// readStored reads the messages ro selects, failing with ErrTooLarge
+// over the response limit.
+func (s *Server) readStored(r *http.Request, st *chatstore.Store, id string, ro chatstore.ReadOptions) ([]chatstore.StoredMessage, error) {
 	var msgs []chatstore.StoredMessage
 	err := s.heldRead(r, func(maxBytes int) error {
 		return s.timed(r.Context(), "retrieve", func(ctx context.Context) (err error) {
@@ -294,10 +310,6 @@ func (s *Server) readPage(r *http.Request, st *chatstore.Store, id string, ro ch
 			return err
 		})
 	})
-	if errors.Is(err, chatstore.ErrTooLarge) {
-		return nil, badRequest("response_too_large", fmt.Sprintf(
-			"the messages asked for are over the response limit of %d bytes: ask for fewer items (or read the conversation in pages with GET /v1/histories/{id}/messages?after=…&limit=…)", s.opts.MaxResponseBytes))
-	}
 	return msgs, err
 }
 
@@ -528,7 +540,7 @@ func (s *Server) decodeItems(r *http.Request, st *chatstore.Store, convID string
 	msgs := make([]chat.Message, len(list))
 	ids := make([]string, len(list))
 	calls := map[string]chat.ToolCall{}
-	older := callFinder{s: s, r: r, st: st, convID: convID, calls: map[string]chat.ToolCall{}, done: !exists}
+	older := callFinder{s: s, r: r, st: st, convID: convID, calls: map[string]chat.ToolCall{}, done: !exists, page: 100}
 	for i, raw := range list {
 		param := "items[" + strconv.Itoa(i) + "]"
 		d, err := oaiconv.Decode(raw, param)
@@ -583,18 +595,23 @@ type callFinder struct {
 	calls  map[string]chat.ToolCall // the newest call of each id read
 	before string                   // the oldest message read
 	done   bool                     // read back to the first message
+	page   int                      // messages to read at a time
 }
-
-const callPage = 100
 
 func (f *callFinder) find(callID string) (chat.ToolCall, bool, error) {
 	for {
 		if c, ok := f.calls[callID]; ok || f.done {
 			return c, ok, nil
 		}
-		page, err := f.s.readPage(f.r, f.st, f.convID, chatstore.ReadOptions{Newest: true, Before: f.before, Limit: callPage})
+		ro := chatstore.ReadOptions{Newest: true, Before: f.before, Limit: max(f.page, 1)}
+		page, err := f.s.readStored(f.r, f.st, f.convID, ro)
+		if errors.Is(err, chatstore.ErrTooLarge) && ro.Limit > 1 {
+			// Large messages: fewer at a time.
+			f.page = ro.Limit / 2
+			continue
+		}
 		if err != nil {
-			return chat.ToolCall{}, false, err
+			return chat.ToolCall{}, false, f.s.pageTooLarge(err)
 		}
 		for j := len(page) - 1; j >= 0; j-- {
 			for _, p := range page[j].Message.Content {
@@ -605,7 +622,7 @@ func (f *callFinder) find(callID string) (chat.ToolCall, bool, error) {
 				}
 			}
 		}
-		if f.done = len(page) < callPage; !f.done {
+		if f.done = len(page) < ro.Limit; !f.done {
 			f.before, _ = page[0].Message.Meta[chatstore.MessageIDKey].(string)
 		}
 	}

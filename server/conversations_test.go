@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -397,5 +398,81 @@ func TestConversationsCrossFormat(t *testing.T) {
 	}
 	if r := f.do("GET", messagesPath("h")+"/8", ""); r.code != 404 {
 		t.Errorf("message 8 after its item was deleted: %d", r.code)
+	}
+}
+
+// TestConversationsLongConversation: a conversation far over the response
+// limit still lists in both orders, a page at a time, and a
+// function_call_output finds its call hundreds of messages back. A read
+// of the whole conversation is refused, so the pages prove that listing
+// reads only what it answers.
+func TestConversationsLongConversation(t *testing.T) {
+	for name, storeURL := range testBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, storeURL, &Options{MaxResponseBytes: 8 << 10})
+			hs := httptest.NewServer(f.srv)
+			t.Cleanup(hs.Close)
+			c := sdk(hs.URL, "")
+			// Message 0 calls a tool; then 300 messages, every tenth
+			// of them an assistant message of two items.
+			first := chat.Assistant("", chat.ToolCall{ToolName: "lookup", Arguments: map[string]any{"q": "x"}, ID: chat.Ptr("call_old")})
+			msgs := []chat.Message{first}
+			var want []string // item ids, oldest first
+			want = append(want, "fc_0")
+			for i := 1; i <= 300; i++ {
+				text := fmt.Sprintf("message %d %s", i, strings.Repeat("·", 40))
+				if i%10 == 0 {
+					msgs = append(msgs, chat.Assistant(text, chat.ToolCall{ToolName: "t", ID: chat.Ptr(fmt.Sprint("c", i))}))
+					want = append(want, fmt.Sprintf("msg_%d_0", i), fmt.Sprintf("fc_%d_1", i))
+				} else {
+					msgs = append(msgs, chat.User(text))
+					want = append(want, fmt.Sprintf("msg_%d", i))
+				}
+			}
+			if r := f.do("POST", messagesPath("long"), body(msgs...)); r.code != 200 {
+				t.Fatalf("%d %s", r.code, r.body)
+			}
+			if r := f.do("GET", messagesPath("long")+"?last_k=all", ""); r.code != 400 || !strings.Contains(string(r.body), "response_too_large") {
+				t.Fatalf("the whole conversation is not over the response limit: %d %.200s", r.code, r.body)
+			}
+			for _, order := range []conversations.ItemListParamsOrder{conversations.ItemListParamsOrderAsc, conversations.ItemListParamsOrderDesc} {
+				w := slices.Clone(want)
+				if order == conversations.ItemListParamsOrderDesc {
+					slices.Reverse(w)
+				}
+				var got []string
+				iter := c.Conversations.Items.ListAutoPaging(ctx, "long", conversations.ItemListParams{Order: order, Limit: openai.Int(7)})
+				for iter.Next() {
+					got = append(got, iter.Current().ID)
+				}
+				if err := iter.Err(); err != nil || !slices.Equal(got, w) {
+					t.Errorf("%s: %v (%d items), want %d items", order, err, len(got), len(w))
+				}
+			}
+			// From inside a message of two items, newest first: its
+			// first item, then the messages before it.
+			page, err := c.Conversations.Items.List(ctx, "long", conversations.ItemListParams{After: openai.String("fc_20_1"), Limit: openai.Int(3)})
+			if err != nil || !slices.Equal(itemIDs(page.Data), []string{"msg_20_0", "msg_19", "msg_18"}) || !page.HasMore {
+				t.Errorf("newest first after fc_20_1: %v %v %v", itemIDs(page.Data), page.HasMore, err)
+			}
+			page, err = c.Conversations.Items.List(ctx, "long", conversations.ItemListParams{After: openai.String("msg_1"), Limit: openai.Int(3)})
+			if err != nil || !slices.Equal(itemIDs(page.Data), []string{"fc_0"}) || page.HasMore {
+				t.Errorf("newest first after msg_1: %v %v %v", itemIDs(page.Data), page.HasMore, err)
+			}
+			// The origin of a result whose call is 300 messages back.
+			out := responses.ResponseInputItemParamOfFunctionCallOutput("found")
+			out.OfFunctionCallOutput.CallID = openai.String("call_old")
+			created, err := c.Conversations.Items.New(ctx, "long", conversations.ItemNewParams{Items: []responses.ResponseInputItemUnionParam{out}})
+			if err != nil {
+				var e *openai.Error
+				errors.As(err, &e)
+				t.Fatalf("%v: %s", err, e.RawJSON())
+			}
+			r := f.do("GET", messagesPath("long")+"/"+strings.TrimPrefix(created.Data[0].ID, "fco_"), "")
+			if r.code != 200 || !strings.Contains(string(r.body), `"origin":{"tool_name":"lookup","arguments":{"q":"x"},"id":"call_old",`) {
+				t.Errorf("the result's origin: %d %s", r.code, r.body)
+			}
+		})
 	}
 }
