@@ -13,11 +13,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/testenv"
+	"github.com/chatstore/chatstore/memstore"
 	_ "github.com/chatstore/chatstore/pgstore"
 	_ "github.com/chatstore/chatstore/redisstore"
 	_ "github.com/chatstore/chatstore/sqlitestore"
@@ -472,6 +475,86 @@ func TestConversationsLongConversation(t *testing.T) {
 			r := f.do("GET", messagesPath("long")+"/"+strings.TrimPrefix(created.Data[0].ID, "fco_"), "")
 			if r.code != 200 || !strings.Contains(string(r.body), `"origin":{"tool_name":"lookup","arguments":{"q":"x"},"id":"call_old",`) {
 				t.Errorf("the result's origin: %d %s", r.code, r.body)
+			}
+		})
+	}
+}
+
+// failingWrites fails the first writes with err; when stored is set, the
+// write is stored first (the outcome a client cannot know).
+type failingWrites struct {
+	*memstore.Store
+	err    error
+	stored bool
+	fails  atomic.Int32 // writes left to fail
+	calls  atomic.Int32
+}
+
+func (f *failingWrites) Write(ctx context.Context, id string, recs []driver.Record) (int, error) {
+	f.calls.Add(1)
+	if f.fails.Add(-1) < 0 {
+		return f.Store.Write(ctx, id, recs)
+	}
+	if f.stored {
+		if _, err := f.Store.Write(ctx, id, recs); err != nil {
+			return 0, err
+		}
+	}
+	return 0, f.err
+}
+
+// TestConversationsSDKRetries: OpenAI's SDK, with its retries on, repeats a
+// write the server says changed nothing (503 store_unavailable, with
+// Retry-After), and gets the items stored once; it does not repeat one
+// whose outcome is unknown (X-Should-Retry: false), which would store the
+// items a second time under new ids.
+func TestConversationsSDKRetries(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		err     error
+		stored  bool
+		wantErr string
+		calls   int32
+	}{
+		{"unavailable", fmt.Errorf("x: %w", chatstore.ErrUnavailable), false, "", 2},
+		{"outcome unknown", fmt.Errorf("x: %w: %w", chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable), true, "outcome_unknown", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			drv := &failingWrites{Store: memstore.New(), err: c.err, stored: c.stored}
+			st, err := chatstore.New(drv, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			srv, err := New(st, &Options{Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := httptest.NewServer(srv)
+			defer hs.Close()
+			cl := openai.NewClient(option.WithBaseURL(hs.URL+"/openai/v1/"), option.WithAPIKey("k"), option.WithMaxRetries(2))
+			conv, err := cl.Conversations.New(ctx, conversations.ConversationNewParams{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			drv.fails.Store(1)
+			drv.calls.Store(0)
+			_, err = cl.Conversations.Items.New(ctx, conv.ID, conversations.ItemNewParams{Items: []responses.ResponseInputItemUnionParam{userItem("once")}})
+			if c.wantErr == "" && err != nil {
+				t.Fatalf("the SDK's retry: %v", err)
+			}
+			if c.wantErr != "" {
+				var e *openai.Error
+				if !errors.As(err, &e) || e.StatusCode != 503 || e.Code != c.wantErr {
+					t.Fatalf("error %v, want a 503 %s", err, c.wantErr)
+				}
+			}
+			if n := drv.calls.Load(); n != c.calls {
+				t.Errorf("the store saw %d writes, want %d", n, c.calls)
+			}
+			if n, err := st.Count(ctx, conv.ID); err != nil || n != 1 {
+				t.Errorf("the conversation holds %d messages (%v), want 1", n, err)
 			}
 		})
 	}

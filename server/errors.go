@@ -48,6 +48,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("path", truncate(escapedPath(r), 200)), slog.Any("error", err))
 	}
 	if strings.HasPrefix(r.URL.Path, openaiPrefix) {
+		if code == apicode.OutcomeUnknown {
+			// OpenAI's SDKs repeat a request after a 5xx unless told
+			// not to; repeating a change that may have been stored
+			// could store it twice (items without ids get new ones).
+			w.Header().Set("X-Should-Retry", "false")
+		}
 		var pe *paramError
 		param := ""
 		if errors.As(err, &pe) {

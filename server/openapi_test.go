@@ -541,6 +541,27 @@ func TestOpenAPIErrorDocs(t *testing.T) {
 		if strings.HasPrefix(p, "/v1/") {
 			documents(rt.method, p, 503, "store_unavailable", "store_timeout")
 		}
+		if strings.HasPrefix(p, "/openai/") {
+			// OpenAI's routes: every error in OpenAI's envelope, and
+			// the 503s an SDK retries by itself, or (a change that may
+			// have been stored) is told not to.
+			documents(rt.method, p, 503, "store_unavailable", "store_timeout", "overloaded")
+			if rt.write {
+				documents(rt.method, p, 503, "outcome_unknown", "X-Should-Retry")
+				if _, _, ok := a.lookup("paths", p, strings.ToLower(rt.method), "responses", "503", "headers", "X-Should-Retry"); !ok {
+					t.Errorf("%s %s: the 503 answer does not document X-Should-Retry", rt.method, p)
+				}
+			}
+			resps, _, _ := a.lookup("paths", p, strings.ToLower(rt.method), "responses")
+			for status := range resps.(map[string]any) {
+				if status[0] == '2' {
+					continue
+				}
+				if _, ptr, ok := a.lookup("paths", p, strings.ToLower(rt.method), "responses", status, "content", "application/json", "schema"); !ok || ptr != "/components/schemas/OpenAIError" {
+					t.Errorf("%s %s: the %s answer's schema is %q, want OpenAI's envelope", rt.method, p, status, ptr)
+				}
+			}
+		}
 		if rt.write {
 			documents(rt.method, p, 403, "forbidden:")
 		}
