@@ -464,18 +464,24 @@ func storedMessage(raw []byte) (chatstore.StoredMessage, error) {
 	return sm, nil
 }
 
-// readQuery is the query of a read with o: last_k, or offset or after
-// with limit, or one message id; MaxBytes is the server's to decide.
+// readQuery is the query of a read with o: last_k, or offset, after,
+// before or newest with limit, or one message id; MaxBytes is the server's
+// to decide.
 func readQuery(o chatstore.ReadOptions) string {
 	q := url.Values{}
 	switch {
-	case o.Limit != 0 || o.After != "":
+	case o.Limit != 0 || o.After != "" || o.Before != "" || o.Newest:
 		if o.Limit != 0 {
 			q.Set("limit", strconv.Itoa(o.Limit))
 		}
-		if o.After != "" {
+		switch {
+		case o.After != "":
 			q.Set("after", o.After)
-		} else {
+		case o.Before != "":
+			q.Set("before", o.Before)
+		case o.Newest:
+			q.Set("newest", "true")
+		default:
 			q.Set("offset", strconv.Itoa(o.Offset))
 		}
 	case o.LastK == chatstore.All:
@@ -500,9 +506,10 @@ func readQuery(o chatstore.ReadOptions) string {
 const StoreDefault = -1
 
 // Read returns the messages o selects (GET …/messages): the last o.LastK
-// rounds (StoreDefault: the server's default), or o.Limit messages from position o.Offset or after the message
-// whose id is o.After (chatstore.ErrNotFound if it is not held). A
-// ReadOptions with MessageID reads that one message.
+// rounds (StoreDefault: the server's default), or o.Limit messages: from
+// position o.Offset, after or before the message whose id is o.After or
+// o.Before (chatstore.ErrNotFound if it is not held), or the newest
+// (o.Newest). A ReadOptions with MessageID reads that one message.
 func (c *Client) Read(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chat.Message, error) {
 	if o.MessageID != "" {
 		sm, err := c.Message(ctx, historyID, o.MessageID)

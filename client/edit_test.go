@@ -65,6 +65,15 @@ func TestClientAddressing(t *testing.T) {
 	if _, err := c.Read(ctx, id, chatstore.ReadOptions{After: "x", Limit: 5}); !errors.Is(err, chatstore.ErrNotFound) {
 		t.Errorf("Read after an absent id: %v", err)
 	}
+	if msgs, err := c.Read(ctx, id, chatstore.ReadOptions{Newest: true, Limit: 3}); err != nil || len(msgs) != 3 || msgs[0].Meta[chatstore.MessageIDKey] != "1" {
+		t.Errorf("Read the newest 3: %v %v", msgs, err)
+	}
+	if page, err := c.ReadStored(ctx, id, chatstore.ReadOptions{Before: "2", Limit: 5}); err != nil || len(page) != 2 || page[0].Message.Meta[chatstore.MessageIDKey] != "0" {
+		t.Errorf("ReadStored before 2: %+v %v", page, err)
+	}
+	if _, err := c.Read(ctx, id, chatstore.ReadOptions{Before: "x", Limit: 5}); !errors.Is(err, chatstore.ErrNotFound) {
+		t.Errorf("Read before an absent id: %v", err)
+	}
 	f, err := c.Fork(ctx, id, "fork", "1")
 	if err != nil || f.ID != "fork" || f.Count != 2 || f.Metadata["user_id"] != "u-42" {
 		t.Errorf("Fork: %+v %v", f, err)

@@ -108,6 +108,21 @@ func TestAddressing(t *testing.T) {
 	if r := f.do("GET", mp+"?after=1&offset=1", ""); r.code != 400 {
 		t.Errorf("after and offset: %d %s", r.code, r.body)
 	}
+	// Backwards: before an id, and the newest.
+	if got := replyIDs(t, f.do("GET", mp+"?before=3&limit=2", "")); got != "1,2" {
+		t.Errorf("before=3&limit=2: %s", got)
+	}
+	if got := replyIDs(t, f.do("GET", mp+"?newest=true&limit=3", "")); got != "1,2,3" {
+		t.Errorf("newest=true&limit=3: %s", got)
+	}
+	if r := f.do("GET", mp+"?before=9&limit=2", ""); r.code != 404 || r.errorCode(t) != "message_not_found" {
+		t.Errorf("before an absent id: %d %s", r.code, r.body)
+	}
+	for _, q := range []string{"before=1&after=2", "newest=true&offset=0", "newest=yes", "before=1&last_k=2", "newest=true&limit=0"} {
+		if r := f.do("GET", mp+"?"+q, ""); r.code != 400 || !strings.Contains(string(r.body), "must be") && !strings.Contains(string(r.body), "give") {
+			t.Errorf("%s: %d %s", q, r.code, r.body)
+		}
+	}
 	// Fork through a message, onto a new id; again is a 409.
 	r = f.do("POST", hp+"/fork", `{"chat_history_id":"s/2","through":"2"}`)
 	if r.code != 201 || r.json(t)["count"] != 3.0 || r.json(t)["chat_history_id"] != "s/2" || r.header.Get("Location") != "/v1/histories/s%2F2" {

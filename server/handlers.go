@@ -437,36 +437,51 @@ func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant)
 }
 
 func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	c, err := s.history(r, t, "last_k", "offset", "limit", "after", "format", "require_tool_call_ids", "include")
+	c, err := s.history(r, t, "last_k", "offset", "limit", "after", "before", "newest", "format", "require_tool_call_ids", "include")
 	if err != nil {
 		return err
 	}
 	q := c.query
 	// Either the last rounds (last_k, Haystack's retrieve) or a range of
-	// positions (offset and limit, for paging), or the messages after one
-	// (after and limit, paging by cursor).
+	// positions (offset and limit, for paging), or the messages after or
+	// before one (after or before, and limit: paging by cursor), or the
+	// newest (newest=true and limit).
 	sel := chatstore.ReadOptions{LastK: c.store.DefaultLastK()}
 	if sel.CreatedAt, err = includeParam(c); err != nil {
 		return err
 	}
-	_, hasOffset := q["offset"]
-	_, hasLimit := q["limit"]
-	after, hasAfter := q["after"]
-	if hasOffset || hasLimit || hasAfter {
-		if _, ok := q["last_k"]; ok {
-			return badRequest("invalid_query", `give either "last_k" (the last rounds) or "offset"/"after" and "limit" (a page), not both`)
+	var page []string // the page parameters given
+	for _, p := range []string{"offset", "after", "before", "newest", "limit"} {
+		if _, ok := q[p]; ok {
+			page = append(page, p)
 		}
-		if hasOffset && hasAfter {
-			return badRequest("invalid_query", `give either "offset" (a position) or "after" (a message id), not both`)
+	}
+	if len(page) > 0 {
+		if _, ok := q["last_k"]; ok {
+			return badRequest("invalid_query", `give either "last_k" (the last rounds) or "offset", "after", "before" or "newest" with "limit" (a page), not both`)
+		}
+		if len(page) > 2 || len(page) == 2 && page[1] != "limit" {
+			return badRequest("invalid_query", fmt.Sprintf(`give one of "offset" (a position), "after" or "before" (a message id) and "newest=true", with "limit"; got %s`, strings.Join(page, ", ")))
 		}
 		if sel.Offset, sel.Limit, err = rangeParams(q); err != nil {
 			return err
 		}
-		if hasAfter {
-			if err := chatstore.CheckMessageID(after[0]); err != nil {
-				return err
+		for _, p := range []struct {
+			name string
+			dst  *string
+		}{{"after", &sel.After}, {"before", &sel.Before}} {
+			if v, ok := q[p.name]; ok {
+				if err := chatstore.CheckMessageID(v[0]); err != nil {
+					return err
+				}
+				*p.dst = v[0]
 			}
-			sel.After = after[0]
+		}
+		if v, ok := q["newest"]; ok {
+			if v[0] != "true" {
+				return badRequest("invalid_query", fmt.Sprintf(`newest must be "true", got %q`, truncate(v[0], 50)))
+			}
+			sel.Newest = true
 		}
 	} else if v, ok := q["last_k"]; ok {
 		if sel.LastK, err = chatstore.ParseLastK(v[0]); err != nil {
