@@ -1,6 +1,10 @@
 package chatstore
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/chatstore/chatstore/search"
+)
 
 // Sentinel errors. Every error a Store returns for one of these conditions
 // wraps the sentinel, so callers test with errors.Is; backend errors are kept
@@ -18,6 +22,9 @@ var (
 	ErrTooManyMessages = errors.New("too many messages in one write")
 	// ErrInvalidCursor: a List cursor this store did not produce.
 	ErrInvalidCursor = errors.New("invalid list cursor")
+	// ErrInvalidQuery: a search query that cannot be run (search.Parse),
+	// or search options out of range; the message says which.
+	ErrInvalidQuery = search.ErrInvalidQuery
 	// ErrInvalidRange: a Range with a negative offset or a limit out of
 	// 1..MaxRangeLimit.
 	ErrInvalidRange = errors.New("invalid range")

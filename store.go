@@ -29,6 +29,7 @@ import (
 
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/driver"
+	"github.com/chatstore/chatstore/search"
 )
 
 // Limits and defaults.
@@ -136,6 +137,12 @@ func New(drv driver.Store, opts *Options) (*Store, error) {
 
 func newStore(drv driver.Store, o Options) *Store {
 	return &Store{drv: drv, opts: o, lifetime: new(lifetime)}
+}
+
+// indexing reports whether the driver indexes messages for Search.
+func (s *Store) indexing() bool {
+	sr, ok := s.drv.(driver.Searcher)
+	return ok && sr.Indexing()
 }
 
 // Options returns the store's options with defaults filled in.
@@ -298,6 +305,9 @@ func (s *Store) records(messages []chat.Message, times []int64) ([]driver.Record
 		rec.CreatedAt = now
 		if times != nil && times[i] != 0 {
 			rec.CreatedAt = times[i]
+		}
+		if s.indexing() {
+			rec.Role, rec.Doc = string(m.Role), search.Document(m)
 		}
 		buf = body
 		recs = append(recs, rec)

@@ -15,6 +15,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/chatstore/chatstore/search"
 )
 
 // Record is one message to write.
@@ -31,6 +33,10 @@ type Record struct {
 	// CreatedAt is when the Store was given the message, in Unix
 	// milliseconds. Drivers that implement Editor store it.
 	CreatedAt int64
+	// Role and Doc are the message's role and what it gives to the
+	// search index, for a Searcher that is Indexing; empty otherwise.
+	Role string
+	Doc  search.Doc
 }
 
 // Message is one stored message, as read back.

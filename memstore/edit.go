@@ -95,7 +95,10 @@ func (s *Store) DeleteMessage(ctx context.Context, historyID, messageID string, 
 		if !ok {
 			return driver.ErrNotFound
 		}
-		h.msgs.at(p).deleted = true
+		e := h.msgs.at(p)
+		e.deleted = true
+		s.ix.remove(e.doc)
+		e.doc = 0
 		h.ids.remove(messageID)
 		h.count--
 		h.touch(now)
@@ -117,6 +120,7 @@ func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int6
 				n++
 			}
 		}
+		s.ix.remove(h.docs(p)...)
 		h.msgs.truncate(p)
 		h.count -= int64(n)
 		h.touch(now)
@@ -175,6 +179,9 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 	if src, ok := s.histories[historyID]; ok {
 		src.mu.Lock()
 		err := src.copyTo(dst, through)
+		if err == nil {
+			s.indexCopy(newID, dst)
+		}
 		src.mu.Unlock()
 		if err != nil {
 			return driver.Info{}, err

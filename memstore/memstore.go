@@ -71,6 +71,9 @@ type Store struct {
 	// Query. idxMu is taken alone or under a history's lock.
 	idxMu  sync.Mutex
 	byMeta map[string]map[string]struct{}
+
+	// ix is the full-text index, taken after a history's lock.
+	ix *index
 }
 
 var (
@@ -83,7 +86,7 @@ var (
 
 // New returns an empty private store.
 func New() *Store {
-	return &Store{histories: map[string]*history{}}
+	return &Store{histories: map[string]*history{}, ix: newIndex()}
 }
 
 var (
@@ -116,6 +119,7 @@ type entry struct {
 	off, idLen int  // the id at arena[off:off+idLen], then the JSON up to end
 	end        int
 	createdAt  int64
+	doc        uint32 // its number in the search index; 0 if none
 }
 
 // chunk holds up to 1<<chunkBits entries and their bytes.
@@ -241,7 +245,7 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
 	var n int
 	err := s.locked(ctx, historyID, func(h *history) (err error) {
-		n, err = h.write(ctx, recs)
+		n, err = s.write(ctx, historyID, h, recs)
 		return err
 	})
 	return n, err
@@ -265,7 +269,7 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 			out.Replayed = true
 			return nil
 		}
-		n, err := h.write(ctx, recs)
+		n, err := s.write(ctx, historyID, h, recs)
 		if err != nil {
 			return err
 		}
@@ -334,15 +338,21 @@ func (h *history) held(_ context.Context, ids []string) (map[string]bool, error)
 	return found, nil
 }
 
-func (h *history) write(ctx context.Context, recs []driver.Record) (int, error) {
+// write writes recs to history h, whose id is id, under its lock, and
+// indexes them.
+func (s *Store) write(ctx context.Context, id string, h *history, recs []driver.Record) (int, error) {
 	plan, err := driver.MakePlan(ctx, h.next, recs, h.held)
 	if err != nil {
 		return 0, err
 	}
 	for _, p := range plan.Messages {
 		r := &recs[p.Index]
-		h.ids.add(p.ID, h.msgs.len())
+		i := h.msgs.len()
+		h.ids.add(p.ID, i)
 		h.msgs.append(r.Kind, p.ID, r.JSON, r.CreatedAt)
+		if !r.Doc.Empty() {
+			h.msgs.at(i).doc = s.ix.add(id, h.msgs.message(i), r.Role, r.Doc)
+		}
 	}
 	if n := len(plan.Messages); n > 0 {
 		h.next, h.count = plan.Next, h.count+int64(n)
@@ -466,9 +476,21 @@ func (s *Store) detach(ctx context.Context, take func(map[string]*history) map[s
 		h.mu.Lock()
 		h.deleted = true
 		s.index(id, h.meta, nil)
+		s.ix.remove(h.docs(0)...)
 		h.mu.Unlock()
 	}
 	return nil
+}
+
+// docs returns the search documents of h's messages from position p on.
+func (h *history) docs(p int) []uint32 {
+	var out []uint32
+	for i := p; i < h.msgs.len(); i++ {
+		if e := h.msgs.at(i); e.doc != 0 {
+			out = append(out, e.doc)
+		}
+	}
+	return out
 }
 
 // List implements driver.Store. It sorts the history ids on every call,

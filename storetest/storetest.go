@@ -86,6 +86,9 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"ListByRecencyAndMetadata", s.testListByRecencyAndMetadata},
 		{"RemovalModel", s.testRemovalModel},
 		{"EditConcurrent", s.testEditConcurrent},
+		{"Search", s.testSearch},
+		{"SearchTenants", s.testSearchTenants},
+		{"SearchModel", s.testSearchModel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,61 @@
+package search
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/chatstore/chatstore/chat"
+)
+
+// Doc is what a message gives to the index: its text, and apart from it
+// its reasoning, which a query searches only when asked to.
+type Doc struct {
+	Text      string
+	Reasoning string
+}
+
+// Empty reports whether d has nothing to index.
+func (d Doc) Empty() bool { return d.Text == "" && d.Reasoning == "" }
+
+// Document is what m gives to the index: its text parts, its tool calls'
+// names and arguments, its tool results (text, or the text parts of a
+// result made of parts); apart, its reasoning. Images and files give
+// nothing. Pieces are separated by newlines.
+func Document(m chat.Message) Doc {
+	var text, reasoning strings.Builder
+	add := func(b *strings.Builder, s string) {
+		if s == "" {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(s)
+	}
+	for _, p := range m.Content {
+		switch p := p.(type) {
+		case chat.Text:
+			add(&text, p.Text)
+		case chat.ToolCall:
+			add(&text, p.ToolName)
+			if len(p.Arguments) > 0 {
+				args, err := json.Marshal(p.Arguments)
+				if err == nil {
+					add(&text, string(args))
+				}
+			}
+		case chat.ToolCallResult:
+			if p.Parts == nil {
+				add(&text, p.Result)
+			}
+			for _, q := range p.Parts {
+				if t, ok := q.(chat.Text); ok {
+					add(&text, t.Text)
+				}
+			}
+		case chat.Reasoning:
+			add(&reasoning, p.ReasoningText)
+		}
+	}
+	return Doc{Text: text.String(), Reasoning: reasoning.String()}
+}
