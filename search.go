@@ -73,7 +73,7 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) (SearchPage, error)
 	defer s.mu.RUnlock()
 	sr, ok := s.drv.(driver.Searcher)
 	if !ok || !sr.Indexing() {
-		return SearchPage{}, fmt.Errorf("chatstore: search: %w", ErrNotSupported)
+		return SearchPage{}, fmt.Errorf("chatstore: search: %w: this store keeps no full-text index (the memory, SQLite and PostgreSQL backends search, unless opened with search=false; Redis does not)", ErrNotSupported)
 	}
 	q, err := s.searchQuery(o)
 	if err != nil {

@@ -129,7 +129,7 @@ func (s *Server) checkHistoryID(id string, t Tenant) error {
 
 // listQuery is query for GET /v1/histories, which takes besides its
 // parameters any number of metadata[KEY]=VALUE filters.
-func listQuery(r *http.Request) (url.Values, map[string]string, error) {
+func listQuery(r *http.Request, params ...string) (url.Values, map[string]string, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, nil, badRequest("invalid_query", "the query string is malformed: "+err.Error())
@@ -158,7 +158,7 @@ func listQuery(r *http.Request) (url.Values, map[string]string, error) {
 	if len(filter) > chatstore.MaxMetadataPairs {
 		return nil, nil, badRequest("invalid_metadata", fmt.Sprintf("%d metadata filters; a history has at most %d pairs", len(filter), chatstore.MaxMetadataPairs))
 	}
-	if err := checkQuery(q, "limit", "cursor", "prefix", "order", "metadata[KEY]"); err != nil {
+	if err := checkQuery(q, append(params, "metadata[KEY]")...); err != nil {
 		return nil, nil, err
 	}
 	return q, filter, nil
@@ -795,13 +795,21 @@ func (s *Server) deleteAll(w http.ResponseWriter, r *http.Request, t Tenant) err
 	return nil
 }
 
+// checkPrefix checks a prefix of history ids given to a listing or search.
+func (s *Server) checkPrefix(p string) error {
+	if p != "" && (len(p) > s.opts.MaxHistoryIDLen || chatstore.CheckHistoryID(p) != nil) {
+		return badRequest("invalid_query", fmt.Sprintf("prefix must be the start of a valid history id (UTF-8, no NUL, at most %d bytes)", s.opts.MaxHistoryIDLen))
+	}
+	return nil
+}
+
 func (s *Server) listHistories(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	q, filter, err := listQuery(r)
+	q, filter, err := listQuery(r, "limit", "cursor", "prefix", "order")
 	if err != nil {
 		return err
 	}
-	if p := q.Get("prefix"); p != "" && (len(p) > s.opts.MaxHistoryIDLen || chatstore.CheckHistoryID(p) != nil) {
-		return badRequest("invalid_query", fmt.Sprintf("prefix must be the start of a valid history id (UTF-8, no NUL, at most %d bytes)", s.opts.MaxHistoryIDLen))
+	if err := s.checkPrefix(q.Get("prefix")); err != nil {
+		return err
 	}
 	opts := chatstore.ListOptions{Cursor: q.Get("cursor"), Prefix: q.Get("prefix"), Metadata: filter}
 	switch o := q.Get("order"); o {

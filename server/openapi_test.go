@@ -666,6 +666,10 @@ func TestOpenAPIErrorAnswers(t *testing.T) {
 		{open, "POST", messagesRoute, "", `{"messages":[{"role":"user","content":[{"text":"` + strings.Repeat("x", 3000) + `"}]}]}`, nil, "", 200, ""},
 		{open, "GET", messagesRoute, "last_k=all", "", nil, "", 400, "response_too_large"},
 		{open, "GET", messagesRoute, "last_k=all&format=openai", "", nil, "", 400, "response_too_large"},
+		{open, "GET", "/v1/search", "q=hi", "", nil, "", 200, ""},
+		{open, "GET", "/v1/search", "q=%22x+y%22+-hi&limit=1&role=user&since=2000-01-01T00:00:00Z", "", nil, "", 200, ""},
+		{open, "GET", "/v1/search", "q=-hi", "", nil, "", 400, "invalid_query"},
+		{open, "GET", "/v1/search", "q=hi&cursor=x", "", nil, "", 400, "invalid_cursor"},
 	} {
 		target := strings.ReplaceAll(c.route, "{history_id}", "h")
 		if c.query != "" {

@@ -150,6 +150,7 @@ var routes = []route{
 	{"GET", "/assets/{name}", (*Server).webAsset, false, false},
 	{"GET", "/v1/histories", (*Server).listHistories, true, false},
 	{"DELETE", "/v1/histories", (*Server).deleteAll, true, true},
+	{"GET", "/v1/search", (*Server).search, true, false},
 	{"GET", "/v1/histories/{history_id}", (*Server).getHistory, true, false},
 	{"PATCH", "/v1/histories/{history_id}", (*Server).patchHistory, true, true},
 	{"DELETE", "/v1/histories/{history_id}", (*Server).deleteHistory, true, true},

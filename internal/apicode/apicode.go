@@ -92,6 +92,7 @@ var Invalid = []struct {
 	{"response_too_large", chatstore.ErrTooLarge},
 	{"invalid_metadata", chatstore.ErrInvalidMetadata},
 	{"invalid_message_id", chatstore.ErrInvalidMessageID},
+	{"invalid_query", chatstore.ErrInvalidQuery},
 }
 
 // The codes of a 503. store_unavailable and store_timeout say that nothing
