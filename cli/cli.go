@@ -80,6 +80,7 @@ func init() {
 		{"export", "write a history (or all) as JSON Lines", exportUsage, runExport},
 		{"histories", "list histories and their message counts", historiesUsage, runHistories},
 		{"show", "print the last rounds of a history", showUsage, runShow},
+		{"search", "find messages by their words, across histories", searchUsage, runSearch},
 		{"count", "print the number of messages of a history", countUsage, runCount},
 		{"delete", "delete a history, or one message of it", deleteUsage, runDelete},
 		{"truncate", "delete a message and every message after it", truncateUsage, runTruncate},
@@ -319,6 +320,7 @@ type target interface {
 	DeleteMessage(ctx context.Context, historyID, messageID string) error
 	Truncate(ctx context.Context, historyID, fromID string) (int, error)
 	Fork(ctx context.Context, historyID, newID, through string) (chatstore.HistoryInfo, error)
+	Search(ctx context.Context, o chatstore.SearchOptions) (chatstore.SearchPage, error)
 	Close() error
 }
 
