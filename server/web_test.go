@@ -661,3 +661,75 @@ func TestWebPageAddressing(t *testing.T) {
 		t.Errorf("after truncating: %d messages", n)
 	}
 }
+
+// TestWebPageSearch: the search box finds messages across histories, shows
+// each hit's snippet with its words marked (and stored text as text, never
+// HTML), pages, and opens a hit's conversation around the message,
+// marked and scrolled to, with earlier and later messages on demand.
+func TestWebPageSearch(t *testing.T) {
+	base, st := webServer(t, nil)
+	bg := context.Background()
+	var msgs []chat.Message
+	for i := range 300 {
+		text := fmt.Sprint("filler message ", i)
+		if i == 40 {
+			text = "the zeppelin refund <img src=x onerror=alert(1)> failed"
+		}
+		msgs = append(msgs, chat.User(text))
+	}
+	if _, err := st.Write(bg, "deep", msgs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 25 {
+		if _, err := st.Write(bg, fmt.Sprint("many/", i), []chat.Message{chat.User("a zeppelin sighting")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := browser(t)
+	do(t, ctx, chromedp.Navigate(base+"/"))
+	waitFor(t, ctx, "the list", `!document.getElementById("list-view").hidden`)
+	do(t, ctx, enter("message-search", "zeppelin refund"))
+	waitFor(t, ctx, "one hit", `document.querySelectorAll("#hits li").length === 1`)
+	if got := eval[string](t, ctx, `document.querySelector("#hits li .snippet").textContent`); got != "the zeppelin refund <img src=x onerror=alert(1)> failed" {
+		t.Errorf("snippet text %q", got)
+	}
+	if marks := eval[[]string](t, ctx, `[...document.querySelectorAll("#hits li .snippet mark")].map((m) => m.textContent)`); !slices.Equal(marks, []string{"zeppelin", "refund"}) {
+		t.Errorf("marked %v", marks)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#hits img").length`); n != 0 {
+		t.Errorf("stored text became HTML: %d img elements", n)
+	}
+	screenshot(t, ctx, "search.png")
+
+	// Pages of hits.
+	do(t, ctx, enter("message-search", "zeppelin"))
+	waitFor(t, ctx, "a first page", `document.querySelectorAll("#hits li").length === 20 && !document.getElementById("more-hits").hidden`)
+	do(t, ctx, chromedp.Click(chromedp.ID("more-hits"), chromedp.NodeVisible))
+	waitFor(t, ctx, "every hit", `document.querySelectorAll("#hits li").length === 26 && document.getElementById("more-hits").hidden`)
+
+	// A query that cannot run is said, with the list still shown.
+	do(t, ctx, enter("message-search", "-zeppelin"))
+	waitFor(t, ctx, "the refusal", `!document.getElementById("no-hits").hidden && document.getElementById("no-hits").textContent.includes("no word to find")`)
+
+	// A hit opens its conversation around the message.
+	do(t, ctx, enter("message-search", "zeppelin refund"))
+	waitFor(t, ctx, "one hit", `document.querySelectorAll("#hits li").length === 1`)
+	do(t, ctx, chromedp.Click(chromedp.CSS("#hits li a"), chromedp.NodeVisible))
+	waitFor(t, ctx, "the message", `location.hash === "#/h/deep/m/40" && document.querySelector("#messages li.hit") !== null`)
+	if id := eval[string](t, ctx, `document.querySelector("#messages li.hit").dataset.id`); id != "40" {
+		t.Errorf("marked message %s", id)
+	}
+	if !eval[bool](t, ctx, `(() => { const r = document.querySelector("#messages li.hit").getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; })()`) {
+		t.Error("the message found is not scrolled into view")
+	}
+	first := eval[string](t, ctx, `document.querySelector("#messages li").dataset.id`)
+	n := eval[int](t, ctx, `document.querySelectorAll("#messages li").length`)
+	if first != "0" || n != 140 || !eval[bool](t, ctx, `document.getElementById("load-earlier").hidden && !document.getElementById("load-later").hidden`) {
+		t.Errorf("around message 40: from %s, %d messages, earlier/later buttons wrong", first, n)
+	}
+	do(t, ctx, chromedp.Click(chromedp.ID("load-later"), chromedp.NodeVisible))
+	waitFor(t, ctx, "later messages", `document.querySelectorAll("#messages li").length === 240`)
+	do(t, ctx, chromedp.Click(chromedp.ID("load-later"), chromedp.NodeVisible))
+	waitFor(t, ctx, "the rest", `document.querySelectorAll("#messages li").length === 300 && document.getElementById("load-later").hidden`)
+	screenshot(t, ctx, "search-hit.png")
+}

@@ -5,7 +5,8 @@
 "use strict";
 
 const PAGE_SIZE = 50;       // histories per page of the list
-const MESSAGES_PER_PAGE = 100; // messages loaded at first and per "Load earlier"
+const MESSAGES_PER_PAGE = 100; // messages loaded at first and per "Load earlier" or "Load later"
+const HITS_PER_PAGE = 20;   // search hits per page
 const TOKEN_KEY = "chatstore-token";
 
 const $ = (id) => document.getElementById(id);
@@ -16,8 +17,11 @@ const state = {
   prefix: "",
   historyID: null,     // the open conversation
   loaded: [],          // its messages loaded so far, oldest first
-  offset: 0,           // the position of loaded[0] in the history
+  hasEarlier: false,   // messages before loaded[0]
+  hasLater: false,     // messages after the last loaded
   total: 0,            // messages in the open conversation
+  query: "",           // the message search
+  hitsCursor: null,    // its next page
   retry: null,         // what to run again once a token is given
 };
 
@@ -97,15 +101,19 @@ async function run(fn) {
 function route() {
   const hash = location.hash || "#/";
   if (hash.startsWith("#/h/")) {
-    let id;
+    // #/h/ID, or #/h/ID/m/MESSAGE_ID for one message of it (a search
+    // hit): both encoded, so the only "/" left is the separator.
+    let id, mid;
     try {
-      id = decodeURIComponent(hash.slice(4));
+      const [h, m] = hash.slice(4).split("/m/");
+      id = decodeURIComponent(h);
+      mid = m === undefined ? null : decodeURIComponent(m);
     } catch (e) {
       $("error-text").textContent = "the address does not name a history: " + hash;
       show("error-view");
       return;
     }
-    run(() => openConversation(id));
+    run(() => openConversation(id, mid));
   } else {
     run(() => openList(state.prefix));
   }
@@ -146,31 +154,129 @@ async function loadHistories() {
   $("no-histories").hidden = list.children.length > 0;
 }
 
+// ---------------------------------------------------------------- message search
+
+// searchMessages shows the messages that have the words of q (GET
+// /v1/search), most relevant first, within the list's id prefix; more
+// loads the next page.
+async function searchMessages(q, more) {
+  if (!more) {
+    state.query = q;
+    state.hitsCursor = null;
+    $("hits").replaceChildren();
+  }
+  $("hits-section").hidden = false;
+  const params = new URLSearchParams({ q: state.query, limit: String(HITS_PER_PAGE) });
+  if (state.hitsCursor) params.set("cursor", state.hitsCursor);
+  if (state.prefix) params.set("prefix", state.prefix);
+  let page;
+  try {
+    page = await api("GET", "/v1/search?" + params);
+  } catch (e) {
+    if (!(e instanceof APIError) || (e.status !== 400 && e.status !== 501)) throw e;
+    // A query that cannot run, or a store that does not search: said
+    // here, with the list still shown.
+    $("no-hits").textContent = e.message;
+    $("no-hits").hidden = false;
+    $("more-hits").hidden = true;
+    return;
+  }
+  const list = $("hits");
+  for (const h of page.hits) {
+    const li = el("li", "hit-item");
+    const a = el("a", "hit-link", h.chat_history_id + " #" + h.chat_message_id);
+    a.href = "#/h/" + encodeURIComponent(h.chat_history_id) + "/m/" + encodeURIComponent(h.chat_message_id);
+    const head = el("div", "hit-head");
+    head.append(a, el("span", "role", h.role), el("time", "msg-time", h.created_at));
+    const snippet = el("p", "snippet");
+    snippet.append(...snippetNodes(h.snippet));
+    li.append(head, snippet);
+    list.append(li);
+  }
+  state.hitsCursor = page.next_cursor;
+  $("more-hits").hidden = !state.hitsCursor;
+  $("no-hits").textContent = "No message has these words.";
+  $("no-hits").hidden = list.children.length > 0;
+}
+
+// snippetNodes turns a hit's snippet, which the server sends as escaped
+// text with the matches in <mark>…</mark>, into text nodes and <mark>
+// elements: its text reaches the page as text, never as HTML.
+function snippetNodes(snippet) {
+  const entities = { "&lt;": "<", "&gt;": ">", "&amp;": "&", "&#34;": '"', "&#39;": "'", "&quot;": '"' };
+  const text = (s) => s.replace(/&(lt|gt|amp|quot|#34|#39);/g, (e) => entities[e]);
+  const nodes = [];
+  let marked = false;
+  for (const piece of snippet.split(/(<mark>|<\/mark>)/)) {
+    if (piece === "<mark>" || piece === "</mark>") {
+      marked = piece === "<mark>";
+    } else if (piece !== "") {
+      nodes.push(marked ? el("mark", "", text(piece)) : document.createTextNode(text(piece)));
+    }
+  }
+  return nodes;
+}
+
 // ---------------------------------------------------------------- a conversation
 
-async function openConversation(id) {
+// messagesPage reads a page of the open history's messages, with their
+// times; query selects it (newest, before or after a message id).
+async function messagesPage(id, query) {
+  return (await api("GET", historyPath(id) + "/messages?" + query + "&include=created_at")).messages;
+}
+
+// openConversation shows a history: its newest messages, or, with mid,
+// those around that message, which is marked and scrolled to. Earlier and
+// later pages load on demand, by cursor.
+async function openConversation(id, mid) {
   const info = await api("GET", historyPath(id));
-  // The newest page first; earlier pages by position, on demand.
-  const offset = Math.max(0, info.count - MESSAGES_PER_PAGE);
-  const msgs = (await api("GET", historyPath(id) + "/messages?offset=" + offset + "&limit=" + MESSAGES_PER_PAGE + "&include=created_at")).messages;
+  let msgs;
+  if (mid == null) {
+    msgs = await messagesPage(id, "newest=true&limit=" + MESSAGES_PER_PAGE);
+    state.hasEarlier = msgs.length === MESSAGES_PER_PAGE;
+    state.hasLater = false;
+  } else {
+    const half = MESSAGES_PER_PAGE / 2;
+    const before = await messagesPage(id, "before=" + encodeURIComponent(mid) + "&limit=" + half);
+    const from = before.length > 0 ? "after=" + encodeURIComponent(before[before.length - 1].meta.chat_message_id) : "offset=0";
+    const rest = await messagesPage(id, from + "&limit=" + MESSAGES_PER_PAGE);
+    msgs = before.concat(rest);
+    state.hasEarlier = before.length === half;
+    state.hasLater = rest.length === MESSAGES_PER_PAGE;
+  }
   state.historyID = id;
   state.info = info;
   state.total = info.count;
-  state.offset = offset;
   state.loaded = msgs;
   $("conversation-title").textContent = id;
   showConversation();
   show("conversation-view");
   document.title = id + " · chatstore";
+  if (mid != null) {
+    const li = [...$("messages").children].find((li) => li.dataset.id === mid);
+    if (li) {
+      li.classList.add("hit");
+      li.hidden = false; // a result shown inside its call is shown on its own too
+      li.scrollIntoView({ block: "center" });
+    }
+  }
   await showWindow();
 }
 
 async function loadEarlier() {
-  const offset = Math.max(0, state.offset - MESSAGES_PER_PAGE);
-  const page = (await api("GET", historyPath(state.historyID) + "/messages?offset=" + offset +
-    "&limit=" + (state.offset - offset) + "&include=created_at")).messages;
+  const first = state.loaded[0].meta.chat_message_id;
+  const page = await messagesPage(state.historyID, "before=" + encodeURIComponent(first) + "&limit=" + MESSAGES_PER_PAGE);
   state.loaded = page.concat(state.loaded);
-  state.offset = offset;
+  state.hasEarlier = page.length === MESSAGES_PER_PAGE;
+  showConversation();
+  await showWindow();
+}
+
+async function loadLater() {
+  const last = state.loaded[state.loaded.length - 1].meta.chat_message_id;
+  const page = await messagesPage(state.historyID, "after=" + encodeURIComponent(last) + "&limit=" + MESSAGES_PER_PAGE);
+  state.loaded = state.loaded.concat(page);
+  state.hasLater = page.length === MESSAGES_PER_PAGE;
   showConversation();
   await showWindow();
 }
@@ -178,13 +284,14 @@ async function loadEarlier() {
 function showConversation() {
   const n = state.loaded.length;
   $("conversation-count").textContent = state.total + (state.total === 1 ? " message" : " messages") +
-    (n < state.total ? ", the last " + n + " shown" : "");
+    (n < state.total ? (state.hasLater ? ", " : ", the last ") + n + " shown" : "");
   const info = state.info || {};
   const md = Object.entries(info.metadata || {}).map(([k, v]) => k + "=" + v).join(", ");
   $("conversation-info").textContent = (info.created_at ? "created " + info.created_at + ", updated " + info.updated_at : "") +
     (md ? " · metadata: " + md : "");
   renderMessages(state.loaded);
-  $("load-earlier").hidden = state.offset === 0;
+  $("load-earlier").hidden = !state.hasEarlier;
+  $("load-later").hidden = !state.hasLater;
 }
 
 function renderMessages(msgs) {
@@ -443,11 +550,17 @@ document.addEventListener("DOMContentLoaded", () => {
     run(() => openList($("search").value));
   });
   $("more-histories").addEventListener("click", () => run(loadHistories));
+  $("message-search-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    run(() => searchMessages($("message-search").value, false));
+  });
+  $("more-hits").addEventListener("click", () => run(() => searchMessages(state.query, true)));
   $("lastk-form").addEventListener("submit", (e) => {
     e.preventDefault();
     run(showWindow);
   });
   $("load-earlier").addEventListener("click", () => run(loadEarlier));
+  $("load-later").addEventListener("click", () => run(loadLater));
   $("delete-history").addEventListener("click", () => run(deleteHistory));
   $("conversation-view").addEventListener("click", (e) => {
     const b = e.target.closest("button.msg-action");
