@@ -24,7 +24,6 @@ package oaiconv
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -32,6 +31,10 @@ import (
 
 	"github.com/chatstore/chatstore/chat"
 )
+
+// octetStream is the MIME type a data URL gives an image or file of no
+// known type.
+const octetStream = "application/octet-stream"
 
 // MetaKey is the message meta key that holds what an item has and
 // Haystack's model has not.
@@ -268,6 +271,17 @@ func decodeParts(raw json.RawMessage, param string, textOnly bool) ([]chat.Part,
 			}
 			detail, _ := shadow["detail"].(string)
 			img, err := chat.NewImage(data, mime, detail)
+			if err != nil && mime == octetStream {
+				// An image without a MIME type, which Haystack keeps when
+				// its bytes are of no type it knows, is written as
+				// application/octet-stream (writeParts), which is no image
+				// type: read back such an image as it was written, so that
+				// the item round-trips. Other images of that type are
+				// still refused.
+				if unknown, err2 := chat.NewImage(data, "", detail); err2 == nil && unknown.MimeType == "" {
+					img, err = unknown, nil
+				}
+			}
 			if err != nil {
 				return nil, nil, errorf(at+".image_url", "%s", strings.TrimPrefix(err.Error(), "chat: "))
 			}
@@ -375,7 +389,10 @@ func decodeReasoning(item map[string]json.RawMessage, param string, meta map[str
 		}
 		texts[i] = p.Text
 	}
-	if len(summary) != 1 {
+	// One part of text is the reasoning text, read back as that part; an
+	// empty text reads back as no part (a Haystack reasoning with no text),
+	// so one empty part is kept like any other count of parts.
+	if len(summary) != 1 || texts[0] == "" {
 		list := make([]any, len(summary))
 		for i, t := range texts {
 			list[i] = t
@@ -533,12 +550,12 @@ func writeParts(parts []chat.Part, shadows []any) []any {
 				j["text"] = p.Text
 			}
 		case chat.Image:
-			j["image_url"] = "data:" + orDefault(p.MimeType, "application/octet-stream") + ";base64," + p.Base64Image
+			j["image_url"] = "data:" + orDefault(p.MimeType, octetStream) + ";base64," + p.Base64Image
 		case chat.File:
 			if plain {
 				j["file_data"] = p.Base64Data
 			} else {
-				j["file_data"] = "data:" + orDefault(p.MimeType, "application/octet-stream") + ";base64," + p.Base64Data
+				j["file_data"] = "data:" + orDefault(p.MimeType, octetStream) + ";base64," + p.Base64Data
 			}
 		}
 		out[i] = j
@@ -622,12 +639,18 @@ func encodeArgs(args map[string]any) string {
 
 // dataURL splits "data:MIME;base64,DATA" (chat.ParseDataURL) whose data
 // is valid base64.
+//
+// Valid as package chat reads base64 (Python's b64decode(validate=True),
+// which Haystack uses), not as Go's decoder does: Python's padding rules
+// are looser ("AAAA=" is valid), and an image or file chatstore holds is
+// written back as a data URL of its base64 as it is, which must read back.
+// chat.NewFile with a MIME type checks just the base64.
 func dataURL(s string) (mime, data string, ok bool) {
 	mime, data, ok = chat.ParseDataURL(s)
 	if !ok {
 		return "", "", false
 	}
-	if _, err := base64.StdEncoding.DecodeString(data); err != nil {
+	if _, err := chat.NewFile(data, octetStream, ""); err != nil {
 		return "", "", false
 	}
 	return mime, data, true

@@ -70,6 +70,11 @@ func TestRoundTrip(t *testing.T) {
 		{"reasoning", `{"type":"reasoning","summary":[{"type":"summary_text","text":"think"}]}`, "", chat.RoleAssistant, TypeReasoning},
 		{"reasoning two summaries", `{"type":"reasoning","summary":[{"type":"summary_text","text":"a"},{"type":"summary_text","text":"b"}],"content":[{"type":"reasoning_text","text":"x"}]}`, "", chat.RoleAssistant, TypeReasoning},
 		{"reasoning empty", `{"type":"reasoning","summary":[]}`, "", chat.RoleAssistant, TypeReasoning},
+		{"reasoning one empty summary", `{"type":"reasoning","summary":[{"type":"summary_text","text":""}]}`, "", chat.RoleAssistant, TypeReasoning},
+		// How an image without a MIME type (bytes of no known type) is written.
+		{"image of no known type", `{"type":"message","role":"user","content":[{"type":"input_image","image_url":"data:application/octet-stream;base64,aGVsbG8=","detail":"auto"}]}`, "", chat.RoleUser, TypeMessage},
+		// Base64 with a stray "=", valid for Python and Haystack.
+		{"loose base64 padding", `{"type":"message","role":"user","content":[{"type":"input_image","image_url":"data:image/png;base64,AAAA=","detail":"auto"},{"type":"input_file","file_data":"data:application/pdf;base64,JVBERi0x="}]}`, "", chat.RoleUser, TypeMessage},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d, err := Decode(json.RawMessage(c.in), "items[0]")
@@ -197,6 +202,7 @@ func TestRefused(t *testing.T) {
 		{`{"type":"message","role":"user","content":[{"type":"input_image","file_id":"file_1","image_url":"data:image/png;base64,` + png1x1 + `"}]}`, "items[0].content[0].file_id", "file_id"},
 		{`{"type":"message","role":"user","content":[{"type":"input_file","file_url":"https://x","file_data":"JVBERi0="}]}`, "items[0].content[0].file_url", "file_url"},
 		{`{"type":"message","role":"user","content":[{"type":"input_image","image_url":"data:image/png;base64,!!"}]}`, "items[0].content[0].image_url", "data URL"},
+		{`{"type":"message","role":"user","content":[{"type":"input_image","image_url":"data:application/octet-stream;base64,` + png1x1 + `"}]}`, "items[0].content[0].image_url", "not a valid image MIME type"},
 		{`{"type":"message","role":"user","content":"x","extra":1}`, "items[0].extra", "no member"},
 		{`{"type":"function_call","name":"f","arguments":"{}"}`, "items[0].call_id", "missing"},
 		{`{"type":"function_call","call_id":"c","name":"f","arguments":{}}`, "items[0].arguments", "must be a string"},
