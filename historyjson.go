@@ -68,3 +68,41 @@ func (p Page) AppendJSON(b []byte) []byte {
 	}
 	return append(b, '}')
 }
+
+// AppendJSON appends h as chatstore writes a search hit in JSON (the HTTP
+// API, MCP, the command line): {"chat_history_id", "chat_message_id",
+// "role", "created_at", "snippet", "score"}.
+func (h SearchHit) AppendJSON(b []byte) []byte {
+	b = append(b, `{"chat_history_id":`...)
+	b, _ = jsonx.AppendString(b, h.HistoryID, jsonx.Compact)
+	b = append(b, `,"chat_message_id":`...)
+	b, _ = jsonx.AppendString(b, h.MessageID, jsonx.Compact)
+	b = append(b, `,"role":`...)
+	b, _ = jsonx.AppendString(b, string(h.Role), jsonx.Compact)
+	b = appendTime(append(b, `,"created_at":`...), h.CreatedAt)
+	b = append(b, `,"snippet":`...)
+	b, _ = jsonx.AppendString(b, h.Snippet, jsonx.Compact)
+	b = append(b, `,"score":`...)
+	b = strconv.AppendFloat(b, h.Score, 'g', -1, 64)
+	return append(b, '}')
+}
+
+// AppendJSON appends the page as chatstore answers a search in JSON:
+// {"hits": [each as SearchHit.AppendJSON], "next_cursor": the cursor, or
+// null on the last page}.
+func (p SearchPage) AppendJSON(b []byte) []byte {
+	b = append(b, `{"hits":[`...)
+	for i, h := range p.Hits {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = h.AppendJSON(b)
+	}
+	b = append(b, `],"next_cursor":`...)
+	if p.NextCursor == "" {
+		b = append(b, "null"...)
+	} else {
+		b, _ = jsonx.AppendString(b, p.NextCursor, jsonx.Compact)
+	}
+	return append(b, '}')
+}

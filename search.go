@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,47 @@ type SearchOptions struct {
 	Limit int
 	// Cursor is a SearchPage's NextCursor, for the page after it.
 	Cursor string
+}
+
+// ParseSearchParams reads search options from parameters given by name as
+// strings, as the HTTP API's query and the MCP tool's arguments give them:
+// q, limit, cursor, prefix, role (comma-separated roles), since and until
+// (RFC 3339), reasoning ("true" or "false"); "" is a parameter not given.
+// What the strings cannot be is ErrInvalidQuery; the rest Search checks.
+func ParseSearchParams(get func(name string) string) (SearchOptions, error) {
+	o := SearchOptions{Query: get("q"), Prefix: get("prefix"), Cursor: get("cursor")}
+	if v := get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxSearchLimit {
+			return o, fmt.Errorf("chatstore: %w: limit must be a number from 1 to %d, got %.50q", ErrInvalidQuery, MaxSearchLimit, v)
+		}
+		o.Limit = n
+	}
+	if v := get("role"); v != "" {
+		for _, r := range strings.Split(v, ",") {
+			o.Roles = append(o.Roles, chat.Role(strings.TrimSpace(r)))
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &o.Since}, {"until", &o.Until}} {
+		if v := get(p.name); v != "" {
+			at, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return o, fmt.Errorf("chatstore: %w: %s must be a time in RFC 3339 (2026-12-01T09:30:00Z), got %.50q", ErrInvalidQuery, p.name, v)
+			}
+			*p.dst = at
+		}
+	}
+	switch v := get("reasoning"); v {
+	case "", "false":
+	case "true":
+		o.Reasoning = true
+	default:
+		return o, fmt.Errorf("chatstore: %w: reasoning must be true or false, got %.50q", ErrInvalidQuery, v)
+	}
+	return o, nil
 }
 
 // SearchHit is a message that matches.

@@ -3,14 +3,11 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"html"
 	"strings"
-	"time"
 
 	"github.com/chatstore/chatstore"
-	"github.com/chatstore/chatstore/chat"
 )
 
 const searchUsage = `usage: chatstore search QUERY [--metadata KEY=VALUE]... [--role ROLE[,ROLE]] [--prefix P] [--since T] [--until T] [--reasoning] [--limit N] [--json] [--store URL | --server URL]
@@ -51,25 +48,14 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 	if *limit < 1 {
 		return f.usageErr("--limit must be 1 or more, got %d", *limit)
 	}
-	o := chatstore.SearchOptions{Query: pos[0], Prefix: *prefix, Reasoning: *reasoning, Limit: min(*limit, chatstore.MaxSearchLimit)}
+	params := map[string]string{"q": pos[0], "prefix": *prefix, "role": *roles, "since": *since, "until": *until, "reasoning": fmt.Sprint(*reasoning)}
+	o, err := chatstore.ParseSearchParams(func(name string) string { return params[name] })
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	o.Limit = min(*limit, chatstore.MaxSearchLimit)
 	if len(filter) > 0 {
 		o.Metadata = filter
-	}
-	if *roles != "" {
-		for _, r := range strings.Split(*roles, ",") {
-			o.Roles = append(o.Roles, chat.Role(strings.TrimSpace(r)))
-		}
-	}
-	for _, p := range []struct {
-		flag, v string
-		dst     *time.Time
-	}{{"since", *since, &o.Since}, {"until", *until, &o.Until}} {
-		if p.v == "" {
-			continue
-		}
-		if *p.dst, err = time.Parse(time.RFC3339Nano, p.v); err != nil {
-			return f.usageErr("--%s must be a time in RFC 3339 (2026-12-01T09:30:00Z), got %q", p.flag, p.v)
-		}
 	}
 	bold := [2]string{"**", "**"}
 	if env.StdoutTerminal {
@@ -87,12 +73,7 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 			}
 			n++
 			if *asJSON {
-				b, err := json.Marshal(map[string]any{"chat_history_id": h.HistoryID, "chat_message_id": h.MessageID, "role": h.Role,
-					"created_at": h.CreatedAt.Format(chatstore.TimeFormat), "snippet": h.Snippet, "score": h.Score})
-				if err != nil {
-					return err
-				}
-				w.Write(append(b, '\n'))
+				w.Write(append(h.AppendJSON(nil), '\n'))
 				continue
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", h.HistoryID, h.MessageID, h.Role, formatTime(h.CreatedAt), plainSnippet(h.Snippet, bold))

@@ -94,6 +94,21 @@ func (a args) integer(name, code string) (int, bool, error) {
 	return v, true, nil
 }
 
+// boolean reads a true or false argument.
+func (a args) boolean(name string) (v, ok bool, err error) {
+	m, ok := a.given(name)
+	if !ok {
+		return false, false, nil
+	}
+	switch string(m.Raw) {
+	case "true":
+		return true, true, nil
+	case "false":
+		return false, true, nil
+	}
+	return false, false, invalid("invalid_request", fmt.Sprintf("%s must be true or false, got %.30s", name, m.Raw))
+}
+
 // format reads the format argument: false for Haystack's (the default),
 // true for OpenAI's.
 func (a args) format() (openai bool, err error) {

@@ -433,3 +433,43 @@ func TestResourcePages(t *testing.T) {
 	}
 	mcptest.Resources(t, cs, want)
 }
+
+// TestSearchMessages: the search tool finds what the store finds, with its
+// filters and pages, and says what is wrong with a query.
+func TestSearchMessages(t *testing.T) {
+	st := openStore(t, "memory://")
+	ctx := t.Context()
+	for _, id := range []string{"support/a", "support/b", "sales/c"} {
+		if _, err := st.Write(ctx, id, []chat.Message{chat.User("my refund failed"), chat.Assistant("refund sent")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := connect(t, st, limits)
+	s, _ := mcptest.Tools(t, cs)
+	type page struct {
+		Hits []struct {
+			HistoryID string `json:"chat_history_id"`
+			MessageID string `json:"chat_message_id"`
+			Role      string `json:"role"`
+			Snippet   string `json:"snippet"`
+		} `json:"hits"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	var p page
+	s.OK(t, "search_messages", map[string]any{"q": "refund failed"}, &p)
+	if len(p.Hits) != 3 || p.NextCursor != nil || p.Hits[0].Role != "user" || p.Hits[0].Snippet != "my <mark>refund</mark> <mark>failed</mark>" {
+		t.Errorf("refund failed: %+v", p)
+	}
+	s.OK(t, "search_messages", map[string]any{"q": "refund", "prefix": "support/", "role": "assistant", "limit": 1}, &p)
+	if len(p.Hits) != 1 || p.NextCursor == nil || p.Hits[0].MessageID != "1" || !strings.HasPrefix(p.Hits[0].HistoryID, "support/") {
+		t.Fatalf("a filtered page: %+v", p)
+	}
+	s.OK(t, "search_messages", map[string]any{"q": "refund", "prefix": "support/", "role": "assistant", "limit": 1, "cursor": *p.NextCursor, "reasoning": false}, &p)
+	if len(p.Hits) != 1 || p.NextCursor != nil {
+		t.Errorf("the next page: %+v", p)
+	}
+	s.Fails(t, "search_messages", map[string]any{"q": "-refund"}, "invalid_query", "no word to find")
+	s.Fails(t, "search_messages", map[string]any{}, "invalid_request", "q is required")
+	s.Fails(t, "search_messages", map[string]any{"q": "refund", "reasoning": "yes"}, "invalid_request", "true or false")
+	s.Fails(t, "search_messages", map[string]any{"q": "refund", "since": "monday"}, "invalid_query", "RFC 3339")
+}

@@ -26,6 +26,7 @@ const (
 	ReadHistory    = "read_history"
 	GetMessage     = "get_message"
 	AppendMessages = "append_messages"
+	SearchMessages = "search_messages"
 )
 
 // tool is one tool: its definition, the arguments it takes, and what it
@@ -37,7 +38,7 @@ type tool struct {
 }
 
 func (s *server) tools() []tool {
-	ts := []tool{s.listHistoriesTool(), s.readHistoryTool(), s.getMessageTool()}
+	ts := []tool{s.listHistoriesTool(), s.readHistoryTool(), s.getMessageTool(), s.searchMessagesTool()}
 	if !s.o.ReadOnly {
 		ts = append(ts, s.appendMessagesTool())
 	}
@@ -213,6 +214,92 @@ func listHistories(ctx context.Context, c call, a args) ([]byte, error) {
 	var page chatstore.Page
 	err = c.do(ctx, "list", func(ctx context.Context) (err error) {
 		page, err = c.Store.List(ctx, opts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page.AppendJSON(nil), nil
+}
+
+func (s *server) searchMessagesTool() tool {
+	str := func(desc string) *jsonschema.Schema { return &jsonschema.Schema{Type: "string", Description: desc} }
+	return tool{
+		tool: &mcp.Tool{
+			Name:  SearchMessages,
+			Title: "Search messages",
+			Description: "Find messages by their words across the chat histories, most relevant first: to recall what a user said before, or to find the conversation " +
+				"where something happened. The query: words (all must match), \"exact phrases\", -excluded, prefix* (case and accents do not matter). " +
+				"Each hit names its history and message (read it, or its conversation around it, with read_history or get_message) and has a snippet " +
+				"with the matching words in <mark>…</mark>. One page at a time: call again with cursor set to next_cursor for more; it is null on the last page.",
+			Annotations: readOnly("Search messages"),
+			InputSchema: object([]string{"q"},
+				prop{"q", str("The query, for example: refund \"card declined\" -paypal")},
+				prop{"limit", &jsonschema.Schema{Type: "integer", Minimum: float(1), Maximum: float(chatstore.MaxSearchLimit), Default: raw(chatstore.DefaultSearchLimit),
+					Description: fmt.Sprintf("Hits per page, 1 to %d (default %d).", chatstore.MaxSearchLimit, chatstore.DefaultSearchLimit)}},
+				prop{"cursor", str("The next_cursor of the previous page; leave it out for the first page.")},
+				prop{"prefix", str("Only histories whose ids start with this.")},
+				prop{"role", str("Only messages of these roles, comma-separated: user, assistant, system, tool.")},
+				prop{"since", str("Only messages written at or after this time (RFC 3339).")},
+				prop{"until", str("Only messages written before this time (RFC 3339).")},
+				prop{"reasoning", &jsonschema.Schema{Type: "boolean", Default: raw(false), Description: "Also find messages whose reasoning matches."}},
+				prop{"metadata", &jsonschema.Schema{Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "string"},
+					Description: "Only the histories whose metadata holds every one of these key-value pairs."}},
+			),
+			OutputSchema: object([]string{"hits", "next_cursor"},
+				prop{"hits", &jsonschema.Schema{Type: "array", Items: object([]string{"chat_history_id", "chat_message_id", "role", "created_at", "snippet", "score"},
+					prop{"chat_history_id", &jsonschema.Schema{Type: "string"}},
+					prop{"chat_message_id", &jsonschema.Schema{Type: "string"}},
+					prop{"role", &jsonschema.Schema{Type: "string"}},
+					prop{"created_at", &jsonschema.Schema{Type: "string", Description: "When it was written (RFC 3339, UTC)."}},
+					prop{"snippet", str("The text around the match, as HTML, the matching words in <mark>…</mark>.")},
+					prop{"score", &jsonschema.Schema{Type: "number", Description: "Relevance; higher first."}},
+				)}},
+				prop{"next_cursor", &jsonschema.Schema{Types: []string{"string", "null"}, Description: "The cursor of the next page; null on the last."}},
+			),
+		},
+		args: []string{"q", "limit", "cursor", "prefix", "role", "since", "until", "reasoning", "metadata"},
+		run:  searchMessages,
+	}
+}
+
+func searchMessages(ctx context.Context, c call, a args) ([]byte, error) {
+	params := map[string]string{}
+	for _, name := range []string{"q", "cursor", "prefix", "role", "since", "until"} {
+		v, err := a.str(name, name == "q")
+		if err != nil {
+			return nil, err
+		}
+		params[name] = v
+	}
+	limit, hasLimit, err := a.integer("limit", "invalid_query")
+	if err != nil {
+		return nil, err
+	}
+	if hasLimit {
+		params["limit"] = strconv.Itoa(limit)
+	}
+	if reasoning, ok, err := a.boolean("reasoning"); err != nil {
+		return nil, err
+	} else if ok {
+		params["reasoning"] = strconv.FormatBool(reasoning)
+	}
+	if params["prefix"] != "" {
+		if err := c.checkID(params["prefix"]); err != nil {
+			_, _, msg := apicode.Classify(err)
+			return nil, invalid("invalid_request", "prefix must be the start of a valid history id: "+msg)
+		}
+	}
+	o, err := chatstore.ParseSearchParams(func(name string) string { return params[name] })
+	if err != nil {
+		return nil, err
+	}
+	if o.Metadata, err = a.strings("metadata"); err != nil {
+		return nil, err
+	}
+	var page chatstore.SearchPage
+	err = c.do(ctx, "search", func(ctx context.Context) (err error) {
+		page, err = c.Store.Search(ctx, o)
 		return err
 	})
 	if err != nil {

@@ -29,8 +29,8 @@ func NewClient() *mcp.Client {
 // ReadTools and AllTools are the tools a read-only and a read-write caller
 // are given.
 var (
-	ReadTools = []string{"get_message", "list_histories", "read_history"}
-	AllTools  = []string{"append_messages", "get_message", "list_histories", "read_history"}
+	ReadTools = []string{"get_message", "list_histories", "read_history", "search_messages"}
+	AllTools  = []string{"append_messages", "get_message", "list_histories", "read_history", "search_messages"}
 )
 
 // Result is a tool's answer: its structured content as JSON, and its text.
