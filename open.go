@@ -29,7 +29,8 @@ func Schemes() []string { return schemes.names() }
 // "postgres://...", "redis://...". The backend must be linked in, usually by
 // importing its package (blank imports are enough). The store-wide options
 // can be given as URL query parameters, named as in Haystack:
-// skip_system_messages=true|false and last_k=N|all; they override opts.
+// skip_system_messages=true|false, last_k=N|all and search=true|false;
+// they override opts.
 func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -91,6 +92,14 @@ func takeStoreParams(u *url.URL, o *Options) error {
 		}
 		o.LastK = StoreLastK(k)
 		q.Del("last_k")
+	}
+	if vs, ok := q["search"]; ok {
+		on, err := strconv.ParseBool(vs[len(vs)-1])
+		if err != nil || len(vs) > 1 {
+			return fmt.Errorf("chatstore: %w: search=%q: want one of true or false", ErrInvalidOptions, strings.Join(vs, ","))
+		}
+		o.NoSearch = !on
+		q.Del("search")
 	}
 	u.RawQuery = q.Encode()
 	return nil

@@ -113,15 +113,14 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) (SearchPage, error)
 		return SearchPage{}, err
 	}
 	defer s.mu.RUnlock()
-	sr, ok := s.drv.(driver.Searcher)
-	if !ok || !sr.Indexing() {
+	if !s.indexing() {
 		return SearchPage{}, fmt.Errorf("chatstore: search: %w: this store keeps no full-text index (the memory, SQLite and PostgreSQL backends search, unless opened with search=false; Redis does not)", ErrNotSupported)
 	}
 	q, err := s.searchQuery(o)
 	if err != nil {
 		return SearchPage{}, err
 	}
-	hits, err := sr.Search(ctx, q)
+	hits, err := s.drv.(driver.Searcher).Search(ctx, q)
 	if err != nil {
 		return SearchPage{}, err
 	}

@@ -73,6 +73,11 @@ type Options struct {
 	// and a history's created_at, a history's updated_at); nil means the
 	// system's. Tests set it to order histories by time.
 	Clock Clock
+	// NoSearch writes nothing to the backend's full-text index, for a
+	// store that does not want its cost: Search then answers
+	// ErrNotSupported. The URL parameter is search=false. Messages
+	// written so are not indexed later when search is turned back on.
+	NoSearch bool
 }
 
 // Clock tells the time (Options.Clock).
@@ -139,10 +144,10 @@ func newStore(drv driver.Store, o Options) *Store {
 	return &Store{drv: drv, opts: o, lifetime: new(lifetime)}
 }
 
-// indexing reports whether the driver indexes messages for Search.
+// indexing reports whether the store indexes messages for Search.
 func (s *Store) indexing() bool {
 	sr, ok := s.drv.(driver.Searcher)
-	return ok && sr.Indexing()
+	return ok && sr.Indexing() && !s.opts.NoSearch
 }
 
 // Options returns the store's options with defaults filled in.
@@ -294,6 +299,7 @@ func (s *Store) records(messages []chat.Message, times []int64) ([]driver.Record
 	}
 	buf := make([]byte, 0, size)
 	now := s.now()
+	indexing := s.indexing()
 	for i, m := range messages {
 		if m.Role == chat.RoleSystem && !s.opts.KeepSystemMessages {
 			continue
@@ -306,7 +312,7 @@ func (s *Store) records(messages []chat.Message, times []int64) ([]driver.Record
 		if times != nil && times[i] != 0 {
 			rec.CreatedAt = times[i]
 		}
-		if s.indexing() {
+		if indexing {
 			rec.Role, rec.Doc = string(m.Role), search.Document(m)
 		}
 		buf = body

@@ -211,3 +211,34 @@ func TestInvalidMessageError(t *testing.T) {
 		}
 	}
 }
+
+// TestNoSearch: search=false (Options.NoSearch) indexes nothing and
+// answers Search with ErrNotSupported; the writes go on as before.
+func TestNoSearch(t *testing.T) {
+	ctx := t.Context()
+	for _, u := range []string{"memory://?search=false", "memory://?search=0"} {
+		st, err := chatstore.Open(ctx, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write(ctx, "h", []chat.Message{chat.User("refund")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Search(ctx, chatstore.SearchOptions{Query: "refund"}); !errors.Is(err, chatstore.ErrNotSupported) || !strings.Contains(err.Error(), "search=false") {
+			t.Errorf("%s: Search: %v", u, err)
+		}
+		st.Close()
+	}
+	st, err := chatstore.Open(ctx, "memory://?search=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.Write(ctx, "h", []chat.Message{chat.User("refund")})
+	if p, err := st.Search(ctx, chatstore.SearchOptions{Query: "refund"}); err != nil || len(p.Hits) != 1 {
+		t.Errorf("search=true: %+v %v", p, err)
+	}
+	if _, err := chatstore.Open(ctx, "memory://?search=maybe", nil); !errors.Is(err, chatstore.ErrInvalidOptions) {
+		t.Errorf("search=maybe: %v", err)
+	}
+}

@@ -8,6 +8,9 @@
 //	W2  append 100,000 messages in batches of 100 over 1,000 histories
 //	W3  read the last 10 rounds of histories of 100, 10,000 and 100,000 messages
 //	W4  64 clients, each looping append-one then read-last-10 on its own history
+//	S1  search: fill 1,000,000 messages over 10,000 histories (text whose words
+//	    follow Zipf's law), then find the first page of two-word queries; not
+//	    run unless asked for, and not on a raw baseline
 //
 // Every history a run writes has the run's own id prefix, and the run deletes
 // them all at the end, also when it fails or is interrupted.
@@ -40,15 +43,19 @@ type Target interface {
 	Write(ctx context.Context, historyID string, msgs []chat.Message) (int, error)
 	RetrieveLast(ctx context.Context, historyID string, lastK int) ([]chat.Message, error)
 	Delete(ctx context.Context, historyID string) error
+	Search(ctx context.Context, o chatstore.SearchOptions) (chatstore.SearchPage, error)
 }
 
 // Workloads are the names Config.Workloads takes, in the order they run.
-var Workloads = []string{"W1", "W2", "W3", "W4"}
+var Workloads = []string{"W1", "W2", "W3", "W4", "S1"}
+
+// DefaultWorkloads are those a Config without Workloads runs.
+var DefaultWorkloads = Workloads[:4]
 
 // Config sets what a run does. The zero value runs every workload at the
 // sizes above.
 type Config struct {
-	// Workloads to run, from Workloads; empty means all.
+	// Workloads to run, from Workloads; empty means DefaultWorkloads.
 	Workloads []string
 	// Scale multiplies the sizes of W1, W2 and W3 (the message counts and
 	// W2's histories), for quick runs; 0 means 1. W3's history sizes are
@@ -58,7 +65,8 @@ type Config struct {
 	Clients int
 	// Duration is how long W4 runs; 0 means 10s.
 	Duration time.Duration
-	// Reads is how many reads W3 makes of each history; 0 means 1,000.
+	// Reads is how many reads W3 makes of each history, and queries S1
+	// makes; 0 means 1,000.
 	Reads int
 	// Prefix starts every history id the run writes; "" means
 	// "chatstore-bench-" and 8 random hex digits, so runs never meet.
@@ -135,6 +143,9 @@ func Run(ctx context.Context, t Target, targetName string, cfg Config) (*Report,
 // baseline (rawTarget).
 type target interface {
 	write(ctx context.Context, historyID string, msgs []chat.Message) error
+	// search runs a query for its first page of 20 hits and returns how
+	// many it found; a raw baseline cannot.
+	search(ctx context.Context, prefix, q string) (int, error)
 	// readLast reads the tail of a history: a store its last rounds
 	// rounds, a raw baseline its last msgs messages, which are what those
 	// rounds hold. It returns how many messages it read.
@@ -154,6 +165,11 @@ func (s storeTarget) write(ctx context.Context, id string, msgs []chat.Message) 
 func (s storeTarget) readLast(ctx context.Context, id string, rounds, _ int) (int, error) {
 	msgs, err := s.t.RetrieveLast(ctx, id, rounds)
 	return len(msgs), err
+}
+
+func (s storeTarget) search(ctx context.Context, prefix, q string) (int, error) {
+	page, err := s.t.Search(ctx, chatstore.SearchOptions{Query: q, Prefix: prefix, Limit: 20})
+	return len(page.Hits), err
 }
 
 func (s storeTarget) delete(ctx context.Context, id string) error { return s.t.Delete(ctx, id) }
@@ -178,7 +194,7 @@ func run(ctx context.Context, t target, targetName string, cfg Config) (*Report,
 
 func (c *Config) fill() error {
 	if len(c.Workloads) == 0 {
-		c.Workloads = Workloads
+		c.Workloads = DefaultWorkloads
 	}
 	for _, w := range c.Workloads {
 		if !slices.Contains(Workloads, w) {
@@ -276,6 +292,8 @@ func (r *runner) runAll(ctx context.Context, rep *Report) error {
 			res, err = r.w3(ctx)
 		case "W4":
 			res, err = r.w4(ctx)
+		case "S1":
+			res, err = r.s1(ctx)
 		}
 		rep.Results = append(rep.Results, res...)
 		if err != nil {
@@ -442,6 +460,59 @@ func (r *runner) w4(ctx context.Context) ([]Result, error) {
 	}
 	name := fmt.Sprintf("%s: append 1, read last 10 rounds, for %s", plural.Count(clients, "client", "clients"), r.cfg.Duration)
 	return []Result{result("W4", name, len(lat), len(lat), elapsed, len(lat), "loops/s", lat)}, nil
+}
+
+// s1 fills the search corpus, then runs two-word queries one after the
+// other, each for its first page of 20 hits, within the run's histories.
+func (r *runner) s1(ctx context.Context) ([]Result, error) {
+	if r.t.raw() {
+		return nil, fmt.Errorf("%w: S1 has no raw baseline", ErrConfig)
+	}
+	total := r.scaled(1000000)
+	histories := r.scaled(10000)
+	const batch = 100
+	r.setStage("S1 filling the search corpus", int64(total))
+	ids := make([]string, histories)
+	gens := make([]*generator, histories)
+	for h := range ids {
+		ids[h] = r.history(fmt.Sprintf("s1-%d", h))
+		gens[h] = newCorpusGenerator(uint64(20000 + h))
+	}
+	lat := make([]time.Duration, 0, total/batch+1)
+	var elapsed time.Duration
+	written := 0
+	for b := 0; written < total; b++ {
+		h := b % histories
+		msgs := gens[h].next(min(batch, total-written))
+		t0 := time.Now()
+		if err := r.t.write(ctx, ids[h], msgs); err != nil {
+			return nil, err
+		}
+		d := time.Since(t0)
+		elapsed += d
+		lat = append(lat, d)
+		written += len(msgs)
+		r.done.Add(int64(len(msgs)))
+	}
+	fill := result("S1", fmt.Sprintf("fill: %s in batches of %d over %s", plural.Count(total, "message", "messages"), batch, plural.Count(histories, "history", "histories")),
+		len(lat), written, elapsed, written, "msgs/s", lat)
+	queries := searchQueries(r.cfg.Reads)
+	r.setStage("S1 searching", int64(len(queries)))
+	lat = make([]time.Duration, 0, len(queries))
+	hits := 0
+	start := time.Now()
+	for _, q := range queries {
+		t0 := time.Now()
+		n, err := r.t.search(ctx, r.cfg.Prefix+"s1-", q)
+		if err != nil {
+			return []Result{fill}, err
+		}
+		lat = append(lat, time.Since(t0))
+		hits += n
+		r.done.Add(1)
+	}
+	name := fmt.Sprintf("search: first page of 20 for two-word queries over %s", plural.Count(total, "message", "messages"))
+	return []Result{fill, result("S1", name, len(queries), hits, time.Since(start), len(queries), "queries/s", lat)}, nil
 }
 
 // result summarizes a workload: counted of what unit counts (messages,

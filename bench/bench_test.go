@@ -252,3 +252,26 @@ func TestMachineOneCPU(t *testing.T) {
 		t.Errorf("%q, want %q", got, want)
 	}
 }
+
+// TestSearchWorkload: S1 fills its corpus and runs its queries, which find
+// messages (the queries are words the corpus holds), and leaves nothing.
+func TestSearchWorkload(t *testing.T) {
+	st := open(t)
+	rep, err := bench.Run(t.Context(), st, "memory://", bench.Config{Workloads: []string{"S1"}, Scale: 0.002, Reads: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%+v", rep.Results)
+	}
+	fill, search := rep.Results[0], rep.Results[1]
+	if fill.Messages != 2000 || fill.Unit != "msgs/s" || search.Ops != 100 || search.Unit != "queries/s" || search.P50 <= 0 {
+		t.Errorf("results %+v", rep.Results)
+	}
+	if search.Messages == 0 {
+		t.Error("no query found anything")
+	}
+	if n := histories(t, st.Store); n != 0 {
+		t.Errorf("%d histories left after the run", n)
+	}
+}

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/chatstore/chatstore/chat"
@@ -28,13 +29,64 @@ model prompt token reasoning plan step next previous result value`)
 // seed.
 type generator struct {
 	rng     *rand.Rand
+	word    func() string // the next word of a text
 	turn    int
 	call    int
 	pending []chat.Message // the rest of a turn that next has not returned yet
 }
 
 func newGenerator(seed uint64) *generator {
-	return &generator{rng: rand.New(rand.NewPCG(seed, 0x63686174))}
+	g := &generator{rng: rand.New(rand.NewPCG(seed, 0x63686174))}
+	g.word = func() string { return words[g.rng.IntN(len(words))] }
+	return g
+}
+
+// The search corpus (S1): the same turns, with text drawn from a larger
+// vocabulary by Zipf's law (s = 1.1), as the words of natural text are: a
+// few words in nearly every message, most words in few. The vocabulary is
+// the list above, then made-up words of two to four syllables.
+const corpusWords = 30000
+
+var corpusVocab = func() []string {
+	syl := strings.Fields("ka lo mi ren tos va del pur sin gao bel tur nix ome fra dun lys cor pel am sto vik ros ter ual ban quo ish ept zel")
+	rng := rand.New(rand.NewPCG(7, 7))
+	vocab := slices.Clone(words)
+	seen := map[string]bool{}
+	for _, w := range vocab {
+		seen[w] = true
+	}
+	for len(vocab) < corpusWords {
+		var b strings.Builder
+		for range 2 + rng.IntN(3) {
+			b.WriteString(syl[rng.IntN(len(syl))])
+		}
+		if w := b.String(); !seen[w] {
+			seen[w] = true
+			vocab = append(vocab, w)
+		}
+	}
+	return vocab
+}()
+
+// newCorpusGenerator makes the messages of one history of the search
+// corpus.
+func newCorpusGenerator(seed uint64) *generator {
+	g := newGenerator(seed)
+	z := rand.NewZipf(g.rng, 1.1, 1, corpusWords-1)
+	g.word = func() string { return corpusVocab[z.Uint64()] }
+	return g
+}
+
+// searchQueries are S1's queries: two words each, of middling frequency
+// (ranks 100 to 3,000 of the corpus's vocabulary), as people search for
+// what was particular to a conversation rather than for "the".
+func searchQueries(n int) []string {
+	rng := rand.New(rand.NewPCG(11, 11))
+	out := make([]string, n)
+	for i := range out {
+		out[i] = corpusVocab[100+rng.IntN(2900)] + " " + corpusVocab[100+rng.IntN(2900)]
+	}
+	return out
 }
 
 // text returns words up to about n characters, ending with a full stop.
@@ -45,7 +97,7 @@ func (g *generator) text(n int) string {
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(words[g.rng.IntN(len(words))])
+		b.WriteString(g.word())
 	}
 	b.WriteByte('.')
 	return b.String()

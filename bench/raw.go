@@ -120,6 +120,10 @@ func (t rawTarget) readLast(ctx context.Context, id string, _, msgs int) (int, e
 	return t.db.last(ctx, id, msgs)
 }
 
+func (rawTarget) search(context.Context, string, string) (int, error) {
+	return 0, fmt.Errorf("%w: S1 has no raw baseline", ErrConfig)
+}
+
 func (t rawTarget) delete(ctx context.Context, id string) error { return t.db.delete(ctx, id) }
 func (rawTarget) raw() bool                                     { return true }
 

@@ -48,7 +48,7 @@ func (s *Store) HaystackType() (string, map[string]any) {
 
 func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
 	if len(u.Query()) > 0 {
-		return nil, fmt.Errorf("memstore: %w: unknown URL parameters %q (memory:// takes only skip_system_messages and last_k)", chatstore.ErrInvalidOptions, u.RawQuery)
+		return nil, fmt.Errorf("memstore: %w: unknown URL parameters %q (memory:// takes only skip_system_messages, last_k and search)", chatstore.ErrInvalidOptions, u.RawQuery)
 	}
 	if u.User != nil || u.Port() != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
 		return nil, fmt.Errorf("memstore: %w: a memory URL is memory:// or memory://NAME, got %s", chatstore.ErrInvalidOptions, u.Redacted())
@@ -155,7 +155,13 @@ func (es *entries) at(i int) *entry {
 
 func (es *entries) append(kind driver.Kind, id string, json []byte, createdAt int64) {
 	if es.n>>chunkBits == len(es.chunks) {
-		es.chunks = append(es.chunks, chunk{entries: make([]entry, 0, 1<<chunkBits)})
+		// A history's first chunk grows as it fills: most histories are
+		// short, and a store holds many. The later ones are whole.
+		size := 1 << chunkBits
+		if len(es.chunks) == 0 {
+			size = 8
+		}
+		es.chunks = append(es.chunks, chunk{entries: make([]entry, 0, size)})
 	}
 	c := &es.chunks[len(es.chunks)-1]
 	off := len(c.arena)

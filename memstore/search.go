@@ -56,28 +56,39 @@ func (s *Store) Indexing() bool { return true }
 // add indexes message m of history hist, which gives d to the index with
 // the role role; it returns its document number.
 func (ix *index) add(hist string, m driver.Message, role string, d search.Doc) uint32 {
-	text := search.Tokens(nil, d.Text)
-	reason := search.Tokens(nil, d.Reasoning)
+	// Tokens as one string, split under the lock: a token becomes a
+	// string of its own only when it is new to the index.
+	text := search.IndexText(d.Text)
+	reason := search.IndexText(d.Reasoning)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	n := uint32(len(ix.docs))
-	ix.docs = append(ix.docs, doc{hist: hist, id: m.ID, json: m.JSON, pos: m.Pos, createdAt: m.CreatedAt, textLen: int32(len(text)), role: role})
-	post(ix.text, text, n)
+	count := post(ix.text, text, n)
 	post(ix.reason, reason, n)
+	ix.docs = append(ix.docs, doc{hist: hist, id: m.ID, json: m.JSON, pos: m.Pos, createdAt: m.CreatedAt, textLen: int32(count), role: role})
 	ix.live++
-	ix.tokens += int64(len(text))
+	ix.tokens += int64(count)
 	return n
 }
 
-// post adds document n to the postings of toks, once each.
-func post(m map[string][]uint32, toks []string, n uint32) {
-	for _, t := range toks {
-		p := m[t]
-		if len(p) > 0 && p[len(p)-1] == n {
+// post adds document n to the postings of the tokens of text (IndexText),
+// once each, and returns how many tokens it has.
+func post(m map[string][]uint32, text string, n uint32) int {
+	count := 0
+	for len(text) > 0 {
+		tok, rest, _ := strings.Cut(text, " ")
+		text = rest
+		count++
+		p, ok := m[tok]
+		if ok && p[len(p)-1] == n {
 			continue
 		}
-		m[t] = append(p, n)
+		if !ok {
+			tok = strings.Clone(tok) // not a slice of text, which it would keep
+		}
+		m[tok] = append(p, n)
 	}
+	return count
 }
 
 // remove drops documents from the index.
