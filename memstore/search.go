@@ -25,7 +25,7 @@ var _ driver.Searcher = (*Store)(nil)
 
 type index struct {
 	mu      sync.RWMutex
-	docs    []doc // by number; 0 is none
+	docs    docTable
 	text    map[string][]uint32
 	reason  map[string][]uint32
 	live    int
@@ -47,7 +47,30 @@ type doc struct {
 }
 
 func newIndex() *index {
-	return &index{docs: make([]doc, 1), text: map[string][]uint32{}, reason: map[string][]uint32{}}
+	ix := &index{text: map[string][]uint32{}, reason: map[string][]uint32{}}
+	ix.docs.add(doc{gone: true}) // number 0 is none
+	return ix
+}
+
+// docTable holds the documents by number, in chunks, so that adding one
+// never copies those before it.
+type docTable struct {
+	chunks [][]doc
+	n      int
+}
+
+const docChunk = 1 << 12
+
+func (t *docTable) len() int         { return t.n }
+func (t *docTable) at(n uint32) *doc { return &t.chunks[n/docChunk][n%docChunk] }
+
+func (t *docTable) add(d doc) {
+	if t.n%docChunk == 0 {
+		t.chunks = append(t.chunks, make([]doc, 0, docChunk))
+	}
+	c := &t.chunks[len(t.chunks)-1]
+	*c = append(*c, d)
+	t.n++
 }
 
 // Indexing implements driver.Searcher.
@@ -62,10 +85,10 @@ func (ix *index) add(hist string, m driver.Message, role string, d search.Doc) u
 	reason := search.IndexText(d.Reasoning)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	n := uint32(len(ix.docs))
+	n := uint32(ix.docs.len())
 	count := post(ix.text, text, n)
 	post(ix.reason, reason, n)
-	ix.docs = append(ix.docs, doc{hist: hist, id: m.ID, json: m.JSON, pos: m.Pos, createdAt: m.CreatedAt, textLen: int32(count), role: role})
+	ix.docs.add(doc{hist: hist, id: m.ID, json: m.JSON, pos: m.Pos, createdAt: m.CreatedAt, textLen: int32(count), role: role})
 	ix.live++
 	ix.tokens += int64(count)
 	return n
@@ -96,7 +119,7 @@ func (ix *index) remove(ns ...uint32) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, n := range ns {
-		d := &ix.docs[n]
+		d := ix.docs.at(n)
 		if n == 0 || d.gone {
 			continue
 		}
@@ -110,7 +133,7 @@ func (ix *index) remove(ns ...uint32) {
 			for t, p := range m {
 				q := p[:0]
 				for _, n := range p {
-					if !ix.docs[n].gone {
+					if !ix.docs.at(n).gone {
 						q = append(q, n)
 					}
 				}
@@ -169,7 +192,7 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 	}
 	top := &hitHeap{}
 	for n, score := range scores {
-		d := &ix.docs[n]
+		d := ix.docs.at(n)
 		switch {
 		case d.gone,
 			!strings.HasPrefix(d.hist, q.Prefix),
@@ -201,7 +224,7 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 	out := make([]driver.Hit, top.Len())
 	for i := len(out) - 1; i >= 0; i-- {
 		rh := heap.Pop(top).(rankedHit)
-		d := &ix.docs[rh.n]
+		d := ix.docs.at(rh.n)
 		rh.Hit.ID, rh.Hit.JSON = d.id, d.json
 		rh.Hit.CreatedAt = d.createdAt
 		out[i] = rh.Hit
@@ -271,7 +294,7 @@ func (ix *index) match(m map[string][]uint32, q search.Query, scores map[uint32]
 	}
 next:
 	for _, d := range lists[shortest].docs {
-		if ix.docs[d].gone {
+		if ix.docs.at(d).gone {
 			continue
 		}
 		for _, l := range lists {
@@ -284,7 +307,7 @@ next:
 				continue next
 			}
 		}
-		norm := bm25K1 * (1 - bm25B + bm25B*float64(ix.docs[d].textLen)/avg)
+		norm := bm25K1 * (1 - bm25B + bm25B*float64(ix.docs.at(d).textLen)/avg)
 		score := 0.0
 		for _, l := range lists {
 			score += l.idf * (bm25K1 + 1) / (1 + norm)
