@@ -89,6 +89,11 @@ func TestSearchRoute(t *testing.T) {
 			t.Errorf("%s: %d hits, want %d", q, len(got.Hits), want)
 		}
 	}
+	m := f.do("GET", "/metrics", "")
+	if !strings.Contains(string(m.body), `chatstore_store_operation_duration_seconds_count{op="search",outcome="ok"}`) ||
+		!strings.Contains(string(m.body), `chatstore_http_request_duration_seconds_count{route="GET /v1/search"}`) {
+		t.Errorf("/metrics has no search latency")
+	}
 	for q, code := range map[string]string{
 		"":                          "invalid_query",
 		"q=":                        "invalid_query",
