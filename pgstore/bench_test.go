@@ -14,10 +14,14 @@ import (
 	"github.com/chatstore/chatstore/pgstore"
 )
 
-func benchStore(b *testing.B) *chatstore.Store {
+func benchStore(b *testing.B) *chatstore.Store { return benchStoreWith(b, pgstore.Options{}) }
+
+// benchStoreWith is benchStore with options, the schema a fresh one.
+func benchStoreWith(b *testing.B, o pgstore.Options) *chatstore.Store {
 	b.Helper()
 	pool := testPool(b)
-	s, err := pgstore.New(context.Background(), pool, &pgstore.Options{Schema: freshSchema(b, pool)})
+	o.Schema = freshSchema(b, pool)
+	s, err := pgstore.New(context.Background(), pool, &o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,6 +39,17 @@ func BenchmarkRetrieveLast10(b *testing.B) {
 func BenchmarkWriteBatch100(b *testing.B) { storebench.WriteBatch100(b, benchStore(b)) }
 
 func BenchmarkWriteOne(b *testing.B) { storebench.WriteOne(b, benchStore(b), "h") }
+
+// The same without the full-text index (search=false), for what
+// indexing costs a write.
+
+func BenchmarkWriteBatch100NoSearch(b *testing.B) {
+	storebench.WriteBatch100(b, benchStoreWith(b, pgstore.Options{NoSearch: true}))
+}
+
+func BenchmarkWriteOneNoSearch(b *testing.B) {
+	storebench.WriteOne(b, benchStoreWith(b, pgstore.Options{NoSearch: true}), "h")
+}
 
 // BenchmarkLoop64: 64 clients, each appending one message to its own
 // history and reading its last 10 rounds, over and over.

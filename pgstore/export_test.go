@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chatstore/chatstore/driver"
 )
 
 // SchemaVersion is the version New migrates a schema to.
@@ -20,3 +22,16 @@ func NewAtVersion(ctx context.Context, pool *pgxpool.Pool, opts *Options, versio
 func RuntimeParams(s *Store) map[string]string {
 	return s.pool.Config().ConnConfig.RuntimeParams
 }
+
+// SearchSQL is the statement Search runs for q, and its arguments.
+func SearchSQL(s *Store, q driver.SearchQuery) (string, []any) { return s.searchSQL(q) }
+
+// TSQuery is q in to_tsquery's language, as Search writes it.
+var TSQuery = tsquery
+
+// CutIndexText is cutIndexText.
+var CutIndexText = cutIndexText
+
+// IndexBatch is how many rows a store indexes in one transaction when it
+// opens.
+const IndexBatch = indexBatch

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
@@ -53,6 +54,26 @@ func TestFixtureFromVersion3(t *testing.T) {
 	if info, ok, err := st.Info(ctx, "support/alice"); err != nil || !ok || info.Count != 7 || info.CreatedAt.IsZero() {
 		t.Fatalf("Info: %+v %v %v", info, ok, err)
 	}
+	// Opening indexed the old messages for search: texts, tool calls'
+	// names and arguments, tool results, by role. They have no time.
+	for _, c := range []struct {
+		o    chatstore.SearchOptions
+		want []string
+	}{
+		{chatstore.SearchOptions{Query: "shipped"}, []string{"support/alice/3", "support/alice/4"}},
+		{chatstore.SearchOptions{Query: "order"}, []string{"support/alice/1", "support/alice/2"}},
+		{chatstore.SearchOptions{Query: "lookup 42"}, []string{"support/alice/2"}},
+		{chatstore.SearchOptions{Query: "order", Roles: []chat.Role{chat.RoleUser}}, []string{"support/alice/1"}},
+		{chatstore.SearchOptions{Query: `"one more"`}, []string{"support/alice/5"}},
+		{chatstore.SearchOptions{Query: "ship* -yesterday"}, []string{"support/alice/3"}},
+		{chatstore.SearchOptions{Query: "support agent"}, []string{"support/alice/0"}},
+		{chatstore.SearchOptions{Query: "hello", Until: time.Now()}, []string{"bob/1"}},
+		{chatstore.SearchOptions{Query: "hello", Since: time.UnixMilli(1)}, nil},
+	} {
+		if got := hits(t, st, c.o); !slices.Equal(got, c.want) {
+			t.Errorf("search %+v: %v, want %v", c.o, got, c.want)
+		}
+	}
 	if _, err := st.Write(ctx, "support/alice", []chat.Message{chat.Assistant("You're welcome.")}); err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +91,13 @@ func TestFixtureFromVersion3(t *testing.T) {
 	}
 	if n, err := st.Truncate(ctx, "support/alice", "q-2"); err != nil || n != 3 {
 		t.Errorf("Truncate: %d %v", n, err)
+	}
+	// The fork's copies are found, the truncated messages are not.
+	if got := hits(t, st, chatstore.SearchOptions{Query: "shipped"}); !slices.Equal(got, []string{"copy/3", "support/alice/3"}) {
+		t.Errorf("shipped, after fork and truncate: %v", got)
+	}
+	if got := hits(t, st, chatstore.SearchOptions{Query: "thanks"}); !slices.Equal(got, []string{"copy/q-2"}) {
+		t.Errorf("thanks, after fork and truncate: %v", got)
 	}
 	v := "u-1"
 	if _, err := st.SetMetadata(ctx, "bob", map[string]*string{"user_id": &v}); err != nil {

@@ -1,15 +1,27 @@
 // Package pgstore is the PostgreSQL chatstore backend, registered as
 // "postgres://" and "postgresql://", on pgx v5 and its connection pool.
 //
-//	postgres://user:password@host:5432/db?sslmode=disable&schema=chatstore
+//	postgres://user:password@host:5432/db?sslmode=disable&schema=chatstore&search=true&search_config=simple
 //
 // All tables live in one PostgreSQL schema (schema=..., default "chatstore"),
 // so several deployments, or test runs, can share a database without seeing
-// each other; DeleteAll touches nothing outside it. The parameter schema and
-// the store-wide skip_system_messages and last_k are chatstore's: they never
-// reach the server, to which pgx sends the keys it does not know as run-time
-// settings. Every other parameter is pgx's. chatstore.Open and Open read a
-// URL the same way (Open also takes pgx's key=value form).
+// each other; DeleteAll touches nothing outside it. The parameters schema,
+// search and search_config, and the store-wide skip_system_messages and
+// last_k, are chatstore's: they never reach the server, to which pgx sends
+// the keys it does not know as run-time settings. Every other parameter is
+// pgx's. chatstore.Open and Open read a URL the same way (Open also takes
+// pgx's key=value form).
+//
+// Full-text search (driver.Searcher, chatstore.Store.Search) is on unless
+// search=false: each message row holds the tsvector of its text and, apart,
+// of its reasoning, computed by the statement that writes it, under GIN
+// indexes. search=false writes no tsvector, and Search fails with
+// chatstore.ErrNotSupported. search_config names the text search
+// configuration (default simple, which finds what the other backends find;
+// a language's, such as english, stems words and so finds more, and drops
+// stop words); a name the database does not know is
+// chatstore.ErrInvalidOptions. A store that opens with search indexes the
+// messages written without it (before the upgrade, or with search=false).
 //
 // Messages are stored as JSONB in Haystack's format, so SQL can look inside
 // (body->>'role'). A write is one transaction that first locks its history's
@@ -24,11 +36,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,7 +69,28 @@ type Options struct {
 	// DefaultSchema. It must be a plain identifier: lowercase letters,
 	// digits and underscores, not starting with a digit, at most 63 bytes.
 	Schema string
+	// NoSearch turns full-text search off (the URL's search=false):
+	// writes compute no tsvector, Indexing reports false, and so
+	// chatstore.Store.Search fails with chatstore.ErrNotSupported.
+	NoSearch bool
+	// SearchConfig is the PostgreSQL text search configuration (regconfig)
+	// that makes the tsvectors of messages and the tsqueries of Search
+	// (the URL's search_config); "" means DefaultSearchConfig. It must
+	// exist in the database.
+	SearchConfig string
+	// Logger receives the progress of indexing the messages that were
+	// written without the index, when a store with search opens (after an
+	// upgrade); nil means slog.Default().
+	Logger *slog.Logger
 }
+
+// DefaultSearchConfig is the text search configuration used when none is
+// given. "simple" only lowercases, and search.IndexText has folded the
+// text already, so its words are search.Tokens' and a query finds what
+// search.MatchDoc says it does. Configurations of a language ("english")
+// stem words and drop stop words: they find more than that ("refunds"
+// for "refund"), and a query of stop words alone finds nothing.
+const DefaultSearchConfig = "simple"
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
@@ -70,6 +105,8 @@ type Store struct {
 	pool   *pgxpool.Pool
 	owned  bool
 	schema string // quoted identifier
+	ix     indexing
+	log    *slog.Logger
 	q      queries
 
 	cacheMu sync.Mutex
@@ -84,13 +121,15 @@ var (
 	_ driver.PrefixDeleter = (*Store)(nil)
 	_ driver.KeyedWriter   = (*Store)(nil)
 	_ driver.Editor        = (*Store)(nil)
+	_ driver.Searcher      = (*Store)(nil)
 )
 
 // Open connects to PostgreSQL with a pool of its own (closed by Close) and
 // creates or migrates the schema. connString is a URL as in the package
-// documentation or pgx's key=value form; its schema parameter overrides
-// opts.Schema and is not passed on to pgx. The store-wide
-// skip_system_messages and last_k are chatstore.Open's, an error here.
+// documentation or pgx's key=value form; its schema, search and
+// search_config parameters override opts' and are not passed on to pgx.
+// The store-wide skip_system_messages and last_k are chatstore.Open's, an
+// error here.
 func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
 	cfg, o, err := ParseConfig(connString, opts)
 	if err != nil {
@@ -111,7 +150,9 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 
 // ParseConfig reads connString as Open does: it returns pgx's pool
 // configuration, with chatstore's parameters taken out, and opts with the
-// schema the string names (checked; DefaultSchema when none is named).
+// schema the string names (checked; DefaultSchema when none is named) and
+// its search parameters (search_config is checked by New, against the
+// server).
 // chatstore bench --raw connects with it.
 func ParseConfig(connString string, opts *Options) (*pgxpool.Config, *Options, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
@@ -129,6 +170,18 @@ func ParseConfig(connString string, opts *Options) (*pgxpool.Config, *Options, e
 	if v, ok := params["schema"]; ok {
 		o.Schema = v
 		delete(params, "schema")
+	}
+	if v, ok := params["search"]; ok {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pgstore: %w: search=%q: use true or false", chatstore.ErrInvalidOptions, v)
+		}
+		o.NoSearch = !on
+		delete(params, "search")
+	}
+	if v, ok := params["search_config"]; ok {
+		o.SearchConfig = v // checked by New, which asks the server
+		delete(params, "search_config")
 	}
 	for _, k := range []string{"skip_system_messages", "last_k"} {
 		if _, ok := params[k]; ok {
@@ -153,19 +206,59 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 // newStore is New with the schema brought to version (schemaVersion but in
 // tests of migrations).
 func newStore(ctx context.Context, pool *pgxpool.Pool, opts *Options, version int) (*Store, error) {
-	schema := DefaultSchema
-	if opts != nil && opts.Schema != "" {
-		schema = opts.Schema
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	schema := o.Schema
+	if schema == "" {
+		schema = DefaultSchema
 	}
 	if !schemaName.MatchString(schema) {
 		return nil, fmt.Errorf("pgstore: %w: schema %q: use lowercase letters, digits and underscores, not starting with a digit, at most 63 bytes", chatstore.ErrInvalidOptions, schema)
 	}
-	s := &Store{pool: pool, schema: pgx.Identifier{schema}.Sanitize(), cache: map[string]histState{}}
-	s.q = makeQueries(s.schema)
+	s := &Store{pool: pool, schema: pgx.Identifier{schema}.Sanitize(), cache: map[string]histState{}, log: o.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
 	if err := s.migrate(ctx, schema, version); err != nil {
 		return nil, fmt.Errorf("pgstore: schema %s: %w", schema, translate(err))
 	}
+	config, err := searchConfig(ctx, pool, o.SearchConfig)
+	if err != nil {
+		return nil, err
+	}
+	// A schema left at an older version (tests of migrations) has no
+	// columns to index into.
+	s.ix = indexing{on: !o.NoSearch && version >= searchVersion, config: config}
+	s.q = makeQueries(s.schema, s.ix)
+	if s.ix.on {
+		if err := s.indexExisting(ctx, schema); err != nil {
+			return nil, fmt.Errorf("pgstore: schema %s: indexing the messages written without search: %w", schema, translate(err))
+		}
+	}
 	return s, nil
+}
+
+// searchConfig checks that the text search configuration name (""
+// for DefaultSearchConfig) exists, and returns it as SQL for the
+// statements: its OID, a number, so that nothing in the name can reach
+// the SQL.
+func searchConfig(ctx context.Context, pool *pgxpool.Pool, name string) (string, error) {
+	if name == "" {
+		name = DefaultSearchConfig
+	}
+	var oid uint32
+	err := pool.QueryRow(ctx, "SELECT $1::regconfig::oid", name).Scan(&oid)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "42") || strings.HasPrefix(pgErr.Code, "22")) {
+		// 42704: no such configuration; 42602: not a name.
+		return "", fmt.Errorf("pgstore: %w: search_config %q: %s", chatstore.ErrInvalidOptions, name, pgErr.Message)
+	}
+	if err != nil {
+		return "", fmt.Errorf("pgstore: search_config %q: %w", name, translate(err))
+	}
+	return fmt.Sprintf("%d::oid::regconfig", oid), nil
 }
 
 // redact removes the password from a connection string, URL or key=value.

@@ -131,9 +131,39 @@ var migrations = []string{
 	);
 	CREATE INDEX metadata_by_pair ON S.metadata (key, value, hid);
 	CREATE INDEX histories_by_updated ON S.histories (updated_at DESC, name) WHERE updated_at IS NOT NULL;`,
+
+	// 4 → 5. Full-text search (driver.Searcher). Each message row holds
+	// its role and, apart, the tsvectors of its text and of its reasoning
+	// (search.IndexText of search.Document's two parts, through the
+	// store's text search configuration), set by the INSERT that writes the
+	// row. Columns of the row rather than a table of their own: a write
+	// stays one row and one primary-key entry per message, and every
+	// statement that deletes messages deletes their index entries with
+	// them, with nothing to add; what it costs is wider rows for reads.
+	//
+	// A tsvector is NULL when there is nothing to index (a message of
+	// images only; most messages have no reasoning), and each GIN index is
+	// partial, so that such rows, and rows written with search=false, add
+	// no entry to it (GIN indexes NULLs otherwise, one entry a row).
+	//
+	// role is NULL for a row nobody indexed yet: those written before this
+	// version, or with search=false, or by an older chatstore still running
+	// during an upgrade. A store that opens with search on indexes them in
+	// batches (indexExisting), finding them along messages_unindexed,
+	// which holds no entry for the rows a searching store writes.
+	`ALTER TABLE S.messages
+		ADD COLUMN role text,
+		ADD COLUMN text_tsv tsvector,
+		ADD COLUMN reasoning_tsv tsvector;
+	CREATE INDEX messages_text_search ON S.messages USING gin (text_tsv) WHERE text_tsv IS NOT NULL;
+	CREATE INDEX messages_reasoning_search ON S.messages USING gin (reasoning_tsv) WHERE reasoning_tsv IS NOT NULL;
+	CREATE INDEX messages_unindexed ON S.messages (hid, seq) WHERE role IS NULL;`,
 }
 
 var schemaVersion = len(migrations)
+
+// searchVersion is the first version with the columns of full-text search.
+const searchVersion = 5
 
 // migrate creates the schema and brings it to version target (schemaVersion
 // but in tests) in one transaction, under an advisory lock on the schema's
@@ -182,7 +212,7 @@ type queries struct {
 	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
 	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
 	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                 string
-	forkRow, forkCopy                                                                           string
+	forkRow, forkCopy, backfill                                                                 string
 }
 
 // msgCols are the columns a read returns for a message, from messages m:
@@ -200,8 +230,13 @@ func byID(n int) string {
 // metaOf is a history's metadata as a jsonb object, {} if none.
 const metaOf = "coalesce((SELECT jsonb_object_agg(x.key, x.value) FROM S.metadata x WHERE x.hid = h.hid), '{}')"
 
-func makeQueries(schema string) queries {
+// makeQueries writes the statements for the quoted schema. With ix.on,
+// writes index their messages (see migration 4 → 5).
+func makeQueries(schema string, ix indexing) queries {
 	r := strings.NewReplacer("S.", schema+".")
+	// The parameters of a guarded write's rows, from $10 on; a keyed
+	// write's key is in the four after them.
+	key := 10 + ix.rowParams()
 	return queries{
 		count: r.Replace("SELECT count FROM S.histories WHERE name = $1"),
 		// A history's count and its newest messages, newest first, in
@@ -243,8 +278,7 @@ func makeQueries(schema string) queries {
 		held: r.Replace("SELECT message_id FROM S.messages WHERE hid = $1 AND message_id = ANY($2) " +
 			"UNION ALL SELECT seq::text FROM S.messages WHERE hid = $1 AND message_id IS NULL AND seq = ANY($3)"),
 		// All rows of a write in one statement, whatever their number.
-		insertMessages: r.Replace("INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at) " +
-			"SELECT $1, seq, kind, id, body::jsonb, at FROM unnest($2::bigint[], $3::smallint[], $4::text[], $5::text[], $6::bigint[]) AS t (seq, kind, id, body, at)"),
+		insertMessages: r.Replace(ix.insert("$1") + ix.rows(2, false)),
 		// $2-$6: the history's new count, rounds closed by the write,
 		// caller_ids, next_seq, and the write's time (NULL if it stores
 		// nothing, which then creates nothing and changes no time:
@@ -260,10 +294,10 @@ func makeQueries(schema string) queries {
 		// never comes back once left: next_seq only grows, and at one
 		// next_seq count only falls (deletions); a deleted history's row
 		// comes back with another hid.
-		guardedWrite: guarded(r, "unnest($10::bigint[], $11::smallint[], $12::text[], $13::text[], $14::bigint[])"),
+		guardedWrite: guarded(r, ix, ix.rows(10, false)),
 		// The same for the most common write, one message: scalar
 		// parameters cost pgx far less client CPU to encode than arrays.
-		guardedWriteOne: guarded(r, "(VALUES ($10::bigint, $11::smallint, $12::text, $13::text, $14::bigint))"),
+		guardedWriteOne: guarded(r, ix, ix.rows(10, true)),
 
 		// Keyed writes. With the row locked, whether the history holds
 		// key $2, unexpired: a statement of its own after the one that
@@ -282,10 +316,10 @@ func makeQueries(schema string) queries {
 			"INSERT INTO S.idempotency_keys (hid, key, fingerprint, written, expires_at) " +
 			"VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 microsecond') " +
 			"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at"),
-		// guardedWrite and guardedWriteOne for a keyed write, with key
-		// $15, fingerprint $16, count $17, TTL $18 (microseconds).
-		guardedKeyed:    guardedKeyed(r, "unnest($10::bigint[], $11::smallint[], $12::text[], $13::text[], $14::bigint[])"),
-		guardedKeyedOne: guardedKeyed(r, "(VALUES ($10::bigint, $11::smallint, $12::text, $13::text, $14::bigint))"),
+		// guardedWrite and guardedWriteOne for a keyed write, with key,
+		// fingerprint, count and TTL (microseconds) after the rows.
+		guardedKeyed:    guardedKeyed(r, ix, ix.rows(10, false), key),
+		guardedKeyedOne: guardedKeyed(r, ix, ix.rows(10, true), key),
 
 		// Editing (driver.Editor).
 		info: r.Replace("SELECT h.count, h.created_at, h.updated_at, " + metaOf + " FROM S.histories h WHERE h.name = $1 AND h.created_at IS NOT NULL"),
@@ -332,8 +366,8 @@ func makeQueries(schema string) queries {
 		// was found, and the fork's state after.
 		forkCopy: r.Replace("WITH s AS (SELECT hid, next_seq, caller_ids FROM S.histories WHERE name = $2 AND created_at IS NOT NULL), " +
 			"p AS (SELECT m.seq FROM S.messages m, s WHERE m.hid = s.hid AND " + byID(3) + "), " +
-			"c AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at) " +
-			"SELECT $1, m.seq, m.kind, m.message_id, m.body, m.created_at FROM S.messages m, s " +
+			"c AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at, role, text_tsv, reasoning_tsv) " +
+			"SELECT $1, m.seq, m.kind, m.message_id, m.body, m.created_at, m.role, m.text_tsv, m.reasoning_tsv FROM S.messages m, s " +
 			"WHERE m.hid = s.hid AND ($3::text IS NULL OR m.seq <= (SELECT seq FROM p)) RETURNING kind), " +
 			"x AS (INSERT INTO S.metadata (hid, key, value) SELECT $1, key, value FROM S.metadata, s WHERE metadata.hid = s.hid), " +
 			"u AS (UPDATE S.histories h SET count = (SELECT count(*) FROM c), rounds = (SELECT count(*) FROM c WHERE kind <> 0), " +
@@ -341,7 +375,67 @@ func makeQueries(schema string) queries {
 			"RETURNING h.count, h.created_at, h.updated_at) " +
 			"SELECT (SELECT count(*) FROM p), u.count, u.created_at, u.updated_at, " +
 			"coalesce((SELECT jsonb_object_agg(key, value) FROM S.metadata, s WHERE metadata.hid = s.hid), '{}') FROM u"),
+
+		// Index rows written without their index (indexExisting): rows
+		// ($1, $2) get role $3 and the tsvectors of texts $4 and $5,
+		// unless someone indexed them first.
+		backfill: r.Replace("UPDATE S.messages m SET role = t.role, " +
+			"text_tsv = to_tsvector(" + ix.config + ", nullif(t.txt, '')), reasoning_tsv = to_tsvector(" + ix.config + ", nullif(t.rsn, '')) " +
+			"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS t (hid, seq, role, txt, rsn) " +
+			"WHERE m.hid = t.hid AND m.seq = t.seq AND m.role IS NULL"),
 	}
+}
+
+// indexing is how a store's writes index their messages.
+type indexing struct {
+	on     bool
+	config string // the text search configuration, as SQL: an OID cast to regconfig
+}
+
+// rowParams is how many parameters describe a write's rows: seq, kind,
+// id, body, created_at, and, when indexing, role, text and reasoning (each
+// search.IndexText'd).
+func (ix indexing) rowParams() int {
+	if ix.on {
+		return 8
+	}
+	return 5
+}
+
+// rows is the relation t of a write's rows, in parameters from $n on:
+// arrays, or with one, the scalars of one row, which cost pgx far less
+// client CPU to encode.
+func (ix indexing) rows(n int, one bool) string {
+	types := []string{"bigint", "smallint", "text", "text", "bigint", "text", "text", "text"}[:ix.rowParams()]
+	names := "seq, kind, id, body, at"
+	if ix.on {
+		names += ", role, txt, rsn"
+	}
+	ps := make([]string, len(types))
+	for i, t := range types {
+		ps[i] = fmt.Sprintf("$%d::%s", n+i, t)
+		if !one {
+			ps[i] += "[]"
+		}
+	}
+	if one {
+		return "(VALUES (" + strings.Join(ps, ", ") + ")) AS t (" + names + ")"
+	}
+	return "unnest(" + strings.Join(ps, ", ") + ") AS t (" + names + ")"
+}
+
+// insert is the start of an INSERT of the rows of t (rows) into history
+// hid, up to the FROM to follow. The tsvectors are computed in the
+// statement, from the texts; to_tsvector gives NULL for NULL, and nullif
+// makes an empty text NULL, so that it has no index entry.
+func (ix indexing) insert(hid string) string {
+	cols := "hid, seq, kind, message_id, body, created_at"
+	vals := hid + ", t.seq, t.kind, t.id, t.body::jsonb, t.at"
+	if ix.on {
+		cols += ", role, text_tsv, reasoning_tsv"
+		vals += ", t.role, to_tsvector(" + ix.config + ", nullif(t.txt, '')), to_tsvector(" + ix.config + ", nullif(t.rsn, ''))"
+	}
+	return "INSERT INTO S.messages (" + cols + ") SELECT " + vals + " FROM "
 }
 
 // setState sets a history's row to the state after a write, as
@@ -361,30 +455,28 @@ func expiredKeys(hid, key string) string {
 // $7-$9 the write was planned from.
 const guardCond = "hid = $1 AND count = $7 AND caller_ids = $8 AND next_seq = $9"
 
-// guarded is queries.guardedWrite over the rows given by from, a relation of
-// (seq, kind, id, body, at) in parameters $10-$14.
-func guarded(r *strings.Replacer, from string) string {
+// guarded is queries.guardedWrite over the rows given by from (ix.rows
+// from $10).
+func guarded(r *strings.Replacer, ix indexing, from string) string {
 	return r.Replace("WITH g AS (UPDATE S.histories SET " + setState + " WHERE " + guardCond + " RETURNING hid), " +
-		"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at) " +
-		"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb, t.at FROM g, " + from + " AS t (seq, kind, id, body, at)) " +
+		"i AS (" + ix.insert("g.hid") + "g, " + from + ") " +
 		"SELECT 1 / count(*) FROM g")
 }
 
 // guardedKeyed is guarded for a keyed write: the same statement also
-// records the key ($15-$18, as queries.recordKey's $2-$5) and deletes some
-// expired keys. The key's record is inserted, or replaces an expired one;
+// records the key ($k to $k+3, as queries.recordKey's $2-$5) and deletes
+// some expired keys. The key's record is inserted, or replaces an expired one;
 // an unexpired record makes the insert return no row, and the final
 // division by zero rolls the whole statement back, as a stale state does:
 // Write starts again with the row locked and finds the key with heldKey.
 // The row lock comes first: the key's CTEs read g, which locks the row.
-func guardedKeyed(r *strings.Replacer, from string) string {
+func guardedKeyed(r *strings.Replacer, ix indexing, from string, k int) string {
 	return r.Replace("WITH g AS (UPDATE S.histories SET " + setState + " WHERE " + guardCond + " RETURNING hid), " +
-		"i AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at) " +
-		"SELECT g.hid, t.seq, t.kind, t.id, t.body::jsonb, t.at FROM g, " + from + " AS t (seq, kind, id, body, at)), " +
+		"i AS (" + ix.insert("g.hid") + "g, " + from + "), " +
 		"k AS (INSERT INTO S.idempotency_keys AS k (hid, key, fingerprint, written, expires_at) " +
-		"SELECT g.hid, $15::text, $16::text, $17::integer, now() + $18::bigint * interval '1 microsecond' FROM g " +
+		fmt.Sprintf("SELECT g.hid, $%d::text, $%d::text, $%d::integer, now() + $%d::bigint * interval '1 microsecond' FROM g ", k, k+1, k+2, k+3) +
 		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at " +
 		"WHERE k.expires_at <= now() RETURNING 1), " +
-		"x AS (" + expiredKeys("(SELECT hid FROM g)", "$15") + ") " +
+		"x AS (" + expiredKeys("(SELECT hid FROM g)", fmt.Sprintf("$%d", k)) + ") " +
 		"SELECT 1 / (SELECT count(*) FROM g) / (SELECT count(*) FROM k)")
 }

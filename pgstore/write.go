@@ -182,7 +182,9 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 // guarded, the write is one statement that checks the row is still in state
 // h (see queries.guardedWrite); otherwise the transaction is open and the
 // row locked already, and the rest of it goes in one batch. A keyed write
-// records key with it.
+// records key with it. When the store indexes, each row also carries its
+// role and the search.IndexText of its text and of its reasoning, from
+// which the INSERT computes the tsvectors (indexing.insert).
 func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key *driver.Key, recs []driver.Record, guarded bool) (driver.Outcome, histState, error) {
 	plan, err := driver.MakePlan(ctx, h.next, recs, s.lookup(conn, h))
 	if err != nil {
@@ -195,18 +197,26 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 	seqs, kinds, ats := make([]int64, n), make([]int16, n), make([]int64, n)
 	ids := make([]*string, n) // nil: the id is the decimal string of seq
 	bodies := make([]string, n)
+	var roles, texts, reasonings []string // when indexing
+	if s.ix.on {
+		roles, texts, reasonings = make([]string, n), make([]string, n), make([]string, n)
+	}
 	var at *int64 // the write's time; nil if it stores nothing
 	for i, p := range plan.Messages {
-		seqs[i], kinds[i], ats[i] = p.Pos, int16(recs[p.Index].Kind), recs[p.Index].CreatedAt
+		rec := &recs[p.Index]
+		seqs[i], kinds[i], ats[i] = p.Pos, int16(rec.Kind), rec.CreatedAt
 		if at == nil || ats[i] > *at {
 			at = &ats[i]
 		}
 		if p.ID != strconv.FormatInt(p.Pos, 10) {
 			ids[i] = &plan.Messages[i].ID
 		}
-		bodies[i] = string(recs[p.Index].JSON)
-		if recs[p.Index].HasID {
+		bodies[i] = string(rec.JSON)
+		if rec.HasID {
 			next.callerIDs++
+		}
+		if s.ix.on {
+			roles[i], texts[i], reasonings[i] = rec.Role, indexText(rec.Doc.Text), indexText(rec.Doc.Reasoning)
 		}
 	}
 	out := driver.Outcome{Written: n}
@@ -215,13 +225,20 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 	}
 	if guarded {
 		args := []any{h.hid, next.count, closed, next.callerIDs, next.next, at, h.count, h.callerIDs, h.next, seqs, kinds, ids, bodies, ats}
+		if s.ix.on {
+			args = append(args, roles, texts, reasonings)
+		}
 		q, qOne := s.q.guardedWrite, s.q.guardedWriteOne
 		if key != nil {
 			q, qOne = s.q.guardedKeyed, s.q.guardedKeyedOne
 			args = append(args, key.Key, key.Fingerprint, n, key.TTL.Microseconds())
 		}
 		if n == 1 {
+			// One row's scalars in place of the arrays.
 			q, args[9], args[10], args[11], args[12], args[13] = qOne, seqs[0], kinds[0], ids[0], bodies[0], ats[0]
+			if s.ix.on {
+				args[14], args[15], args[16] = roles[0], texts[0], reasonings[0]
+			}
 		}
 		if _, err := conn.Exec(ctx, q, args...); err != nil {
 			return driver.Outcome{}, h, &commitFailed{err}
@@ -231,7 +248,11 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 	var b pgx.Batch
 	if n > 0 {
 		b.Queue(s.q.updateHistory, h.hid, next.count, closed, next.callerIDs, next.next, at)
-		b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats)
+		if s.ix.on {
+			b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats, roles, texts, reasonings)
+		} else {
+			b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats)
+		}
 	}
 	if key != nil {
 		b.Queue(s.q.recordKey, h.hid, key.Key, key.Fingerprint, n, key.TTL.Microseconds())
