@@ -96,8 +96,10 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // open is the URL opener chatstore.Open calls: Open, so that a URL means
 // the same whichever way it is opened.
-func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
-	return Open(ctx, u.String(), nil)
+// open is chatstore.Open's: search=false is a store-wide parameter there,
+// which it has taken out of the URL into opts.
+func open(ctx context.Context, u *url.URL, opts *chatstore.Options) (driver.Store, error) {
+	return Open(ctx, u.String(), &Options{NoSearch: opts != nil && opts.NoSearch})
 }
 
 // Store is a PostgreSQL driver.
