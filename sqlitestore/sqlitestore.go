@@ -23,11 +23,11 @@
 //
 // Search (driver.Searcher) uses an FTS5 index of every message's words,
 // updated in the transaction of each write and removal. It has a price: a
-// write takes about twice as long as without it, one message or a hundred
-// (under concurrent writes, which share transactions, about 1.5 times), a
-// fork re-indexes the messages it copies (100,000 in over a second), and the
-// index takes about three quarters of the size of the messages' text on
-// disk. A store that never searches can be opened with search=false: the
+// write takes two to two and a half times as long as without it, one
+// message or a hundred (64 concurrent writers, whose writes share
+// transactions, 1.5 to 2.2 times), a fork indexes the messages it copies
+// (100,000 in over a second), and the index takes about three quarters of
+// the size of the messages' text on disk. A store that never searches can be opened with search=false: the
 // file then keeps no index (opening drops one it has), and Search fails
 // with chatstore.ErrNotSupported. Opening a file that has no index with
 // search on builds it from the stored messages, as upgrading a file from
