@@ -16,10 +16,13 @@ import (
 // A request is one unit of work for the commit loop: it runs inside a
 // transaction shared with the other requests waiting at the same time.
 type request struct {
-	ctx  context.Context
-	fn   func(t *txn) error
-	err  error
-	done chan struct{}
+	ctx context.Context
+	fn  func(t *txn) error
+	// appends: fn only adds messages (a write), so the rows it gives the
+	// search index may wait for the end of the transaction (txn.docs).
+	appends bool
+	err     error
+	done    chan struct{}
 }
 
 // histRow is a history's bookkeeping row.
@@ -56,6 +59,9 @@ type txn struct {
 	pending   map[string]histRow
 	forgot    map[string]bool
 	forgotAll bool
+	// docs are the search index rows of the transaction's writes, not
+	// inserted yet (flushDocs).
+	docs []docRow
 }
 
 // stmt returns a prepared statement bound to the transaction, binding each
@@ -253,15 +259,34 @@ func (s *Store) runTx(requests []*request) error {
 		_ = tx.Rollback()
 		return err
 	}
+	if version != s.dataVersion {
+		// Another process may also have dropped or built the search
+		// index, opening the file with the other setting.
+		if err := t.checkIndex(); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
 	if version != s.dataVersion || len(s.cache) > maxCached {
 		clear(s.cache)
 		s.dataVersion = version
 	}
 	for _, r := range requests {
+		if !r.appends {
+			// It may remove messages whose rows are still waiting.
+			if err := t.flushDocs(); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+		}
 		if err := r.fn(t); err != nil {
 			_ = tx.Rollback()
 			return err
 		}
+	}
+	if err := t.flushDocs(); err != nil {
+		_ = tx.Rollback()
+		return err
 	}
 	if err := t.save(); err != nil {
 		_ = tx.Rollback()
@@ -295,9 +320,10 @@ func (e *commitError) Unwrap() error { return e.err }
 // Write implements driver.Store.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
 	var n int
-	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+	docs := s.docs(recs)
+	err := s.submit(ctx, &request{ctx: ctx, appends: true, fn: func(t *txn) error {
 		var err error
-		n, err = t.write(historyID, recs)
+		n, err = t.write(historyID, recs, docs)
 		return err
 	}})
 	if err != nil {
@@ -322,9 +348,10 @@ func (s *Store) wrapWrite(historyID string, err error) error {
 // recorded in the transaction of the write.
 func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key, recs []driver.Record) (driver.Outcome, error) {
 	var out driver.Outcome
-	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+	docs := s.docs(recs)
+	err := s.submit(ctx, &request{ctx: ctx, appends: true, fn: func(t *txn) error {
 		var err error
-		out, err = t.writeKeyed(historyID, key, recs)
+		out, err = t.writeKeyed(historyID, key, recs, docs)
 		return err
 	}})
 	if err != nil {
@@ -333,7 +360,7 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	return out, nil
 }
 
-func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record) (driver.Outcome, error) {
+func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record, docs []indexDoc) (driver.Outcome, error) {
 	ctx, s := t.ctx, t.s
 	now := time.Now().UnixMilli()
 	r, ok, err := t.row(historyID)
@@ -353,7 +380,7 @@ func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record)
 			return driver.Outcome{}, err
 		}
 	}
-	n, err := t.write(historyID, recs)
+	n, err := t.write(historyID, recs, docs)
 	if err != nil {
 		return driver.Outcome{}, err
 	}
@@ -369,8 +396,9 @@ func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record)
 	return driver.Outcome{Written: n, Fingerprint: key.Fingerprint}, nil
 }
 
-// write appends recs to a history.
-func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
+// write appends recs to a history, and what they give to the search index
+// (docs, from Store.docs) to the index.
+func (t *txn) write(historyID string, recs []driver.Record, docs []indexDoc) (int, error) {
 	ctx := t.ctx
 	r, ok, err := t.row(historyID)
 	if err != nil {
@@ -405,6 +433,9 @@ func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
 		}
 	}
 	if err := t.insertMessages(r, recs, plan.Messages); err != nil {
+		return 0, err
+	}
+	if err := t.index(r, docs, plan.Messages); err != nil {
 		return 0, err
 	}
 	t.pending[historyID] = r

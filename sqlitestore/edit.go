@@ -198,7 +198,8 @@ func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int6
 }
 
 // remove runs del (deleteSeq or truncate: hid, seq) from the message whose
-// id is id, and keeps the history's count; found is false if the history
+// id is id, and keeps the history's count (the trigger search_unindex
+// removes the messages' rows of the search index); found is false if the history
 // holds no such message; n is how many messages went.
 func (t *txn) remove(historyID, id string, now int64, del *sql.Stmt) (found bool, n int, err error) {
 	r, ok, err := t.row(historyID)
@@ -224,7 +225,9 @@ func (t *txn) remove(historyID, id string, now int64, del *sql.Stmt) (found bool
 }
 
 // Fork implements driver.Editor: the messages and the metadata are copied
-// by one INSERT … SELECT each, inside the database.
+// by one INSERT … SELECT each, inside the database; the copies are indexed
+// for search by reading them again (indexMessages), as the index keeps no
+// text to copy.
 func (s *Store) Fork(ctx context.Context, historyID, newID string, through *string, now int64) (driver.Info, error) {
 	var (
 		info  driver.Info
@@ -273,6 +276,11 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 			}
 			if dst.count, err = res.RowsAffected(); err != nil {
 				return err
+			}
+			if s.indexing {
+				if _, _, err := indexMessages(t.ctx, t.tx, dst.hid, nil); err != nil {
+					return err
+				}
 			}
 			if _, err := t.stmt(s.stmts.forkMetadata).ExecContext(t.ctx, dst.hid, src.hid); err != nil {
 				return err

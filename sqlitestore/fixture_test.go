@@ -18,9 +18,25 @@ func messageIDs(msgs []chat.Message) []string {
 	return out
 }
 
+// found returns the hits of a search as "history/message" ids, in rank
+// order.
+func found(t *testing.T, st *chatstore.Store, query string) []string {
+	t.Helper()
+	page, err := st.Search(t.Context(), chatstore.SearchOptions{Query: query, Limit: chatstore.MaxSearchLimit})
+	if err != nil {
+		t.Fatalf("Search(%q): %v", query, err)
+	}
+	var out []string
+	for _, h := range page.Hits {
+		out = append(out, h.HistoryID+"/"+h.MessageID)
+	}
+	return out
+}
+
 // TestFixtureFromVersion4 opens a file that the previous release wrote
 // (testdata/README.md): its histories read as they did, ids and rounds
-// included, and the operations of the new schema work on them.
+// included, the operations of the new schema work on them, and its
+// messages are found by Search, which the index built on opening answers.
 func TestFixtureFromVersion4(t *testing.T) {
 	data, err := os.ReadFile("testdata/v4.db")
 	if err != nil {
@@ -36,6 +52,20 @@ func TestFixtureFromVersion4(t *testing.T) {
 		t.Fatalf("opening a version 4 file: %v", err)
 	}
 	defer st.Close()
+
+	for q, want := range map[string][]string{
+		"shipped":         {"support/alice/3", "support/alice/4"},
+		"order":           {"support/alice/1", "support/alice/2"}, // the tool call's arguments are text too
+		"lookup":          {"support/alice/2"},
+		`"support agent"`: {"support/alice/0"},
+		"thanks":          {"support/alice/q-2"},
+		"hel*":            {"bob/1"},
+		"yesterday -it":   nil,
+	} {
+		if got := found(t, st, q); !slices.Equal(sorted(got), want) {
+			t.Errorf("Search(%q) = %v, want %v", q, got, want)
+		}
+	}
 
 	ids := func(id string, k int) []string {
 		t.Helper()
@@ -95,4 +125,28 @@ func TestFixtureFromVersion4(t *testing.T) {
 	if err != nil || len(page.Histories) != 1 || page.Histories[0].ID != "bob" {
 		t.Errorf("List by metadata: %+v %v", page, err)
 	}
+	// The index followed: "4" was deleted, the fork holds 0 to q-2, the
+	// original was truncated from q-2, and "7" was written.
+	for q, want := range map[string][]string{
+		"shipped": {"copy/3", "support/alice/3"},
+		"thanks":  {"copy/q-2"},
+		"welcome": nil,
+		"lookup":  {"copy/2", "support/alice/2"},
+	} {
+		if got := found(t, st, q); !slices.Equal(sorted(got), want) {
+			t.Errorf("after the changes, Search(%q) = %v, want %v", q, got, want)
+		}
+	}
+	if _, err := st.Write(ctx, "bob", []chat.Message{chat.User("Where is the welcome pack?")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(t, st, "welcome"); !slices.Equal(got, []string{"bob/2"}) {
+		t.Errorf("a new message: %v", got)
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }

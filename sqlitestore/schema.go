@@ -121,15 +121,46 @@ var migrations = []string{
 		PRIMARY KEY (hid, key)
 	) WITHOUT ROWID;
 	CREATE INDEX metadata_by_pair ON metadata (key, value, hid);`,
+
+	// 5 → 6: the full-text index of Search (search.go). One row per
+	// message that has words, keyed by (hid << 32) + seq, so that it needs
+	// no key of its own in messages (a WITHOUT ROWID table) and a message's
+	// row is found from its index row by primary key. Its columns are
+	// search.IndexText of the message's text and of its reasoning: tokens
+	// already folded, separated by spaces, which FTS5's ascii tokenizer
+	// splits at the spaces and nowhere else, changing nothing (it folds
+	// only A-Z, which tokens never hold), so that FTS5's tokens are exactly
+	// package search's in every script; unicode61 would fold and split
+	// again by tables of its own (a Devanagari word at its vowel signs).
+	// Contentless, the text is not stored twice; contentless_delete lets a
+	// row be deleted by its key alone, which the trigger does whenever a
+	// message row goes, however it goes: DeleteMessage, Truncate, and the
+	// ON DELETE CASCADE of Delete, DeletePrefix and DeleteAll. Rows are
+	// added in Go, with the messages (Record.Doc); Open fills the index
+	// from the stored messages in the transaction of this step, and drops
+	// it for a store opened with search=false (see syncIndex).
+	`CREATE VIRTUAL TABLE search_index USING fts5 (text, reasoning,
+		content = '', contentless_delete = 1, tokenize = 'ascii');
+	CREATE TRIGGER search_unindex AFTER DELETE ON messages BEGIN
+		DELETE FROM search_index WHERE rowid = (old.hid << 32) + old.seq;
+	END;`,
 }
+
+// indexVersion is the schema version that brought the search index: its
+// step creates it, and Open creates it again with that step where
+// search=false dropped it. A version that changes the index must change
+// syncIndex too.
+const indexVersion = 6
 
 // schemaVersion is the version this code reads and writes.
 var schemaVersion = len(migrations)
 
 // migrate brings the database to schemaVersion (or to target, for tests),
 // inside one immediate transaction so that processes opening the file at the
-// same time do not race: the second waits, then finds nothing to do.
-func migrate(ctx context.Context, db *sql.DB, target int) error {
+// same time do not race: the second waits, then finds nothing to do. At
+// indexVersion or later, it also makes the search index what o asks for
+// (syncIndex), in the same transaction.
+func migrate(ctx context.Context, db *sql.DB, target int, o Options) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
@@ -166,6 +197,11 @@ func migrate(ctx context.Context, db *sql.DB, target int) error {
 	for v := version; v < target; v++ {
 		if _, err := conn.ExecContext(ctx, migrations[v]); err != nil {
 			return fmt.Errorf("migrating schema from version %d to %d: %w", v, v+1, err)
+		}
+	}
+	if target >= indexVersion {
+		if err := syncIndex(ctx, conn, version < indexVersion, o); err != nil {
+			return fmt.Errorf("search index: %w", err)
 		}
 	}
 	if version < target {

@@ -96,7 +96,7 @@ func TestSynchronousFull(t *testing.T) {
 func TestMigrateFromVersion1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v1.db")
 	db := rawDB(t, path)
-	if err := migrate(t.Context(), db, 1); err != nil {
+	if err := migrate(t.Context(), db, 1, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	body, _ := chat.User("written by version 1").MarshalJSON()
@@ -221,7 +221,7 @@ func TestConcurrentFirstOpen(t *testing.T) {
 func TestMigrateToVersion4(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v3.db")
 	db := rawDB(t, path)
-	if err := migrate(t.Context(), db, 3); err != nil {
+	if err := migrate(t.Context(), db, 3, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	bodies := map[driver.Kind]string{
@@ -332,7 +332,7 @@ func TestMigrateToVersion4(t *testing.T) {
 func TestMigrateToVersion5(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v4.db")
 	db := rawDB(t, path)
-	if err := migrate(t.Context(), db, 4); err != nil {
+	if err := migrate(t.Context(), db, 4, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	user := func(text string) string { b, _ := chat.User(text).MarshalJSON(); return string(b) }

@@ -12,6 +12,7 @@
 //	                          full also through a power loss or OS crash, at
 //	                          the cost of an fsync at every commit.
 //	busy_timeout=5s           how long to wait for another process's lock.
+//	search=false              keep no full-text index (see below).
 //
 // The file is in WAL mode, so readers never wait for writers. Concurrent
 // writes from one process are grouped into shared transactions (group commit):
@@ -19,6 +20,22 @@
 // at that moment, and each Write still returns only after its transaction is
 // committed. Several processes may use the file at once; SQLite's locking
 // serializes their transactions.
+//
+// Search (driver.Searcher) uses an FTS5 index of every message's words,
+// updated in the transaction of each write and removal. It has a price: a
+// write takes two to two and a half times as long as without it, one
+// message or a hundred (64 concurrent writers, whose writes share
+// transactions, 1.5 to 2.2 times), a fork indexes the messages it copies
+// (100,000 in over a second), and the index takes about three quarters of
+// the size of the messages' text on disk. A store that never searches can be opened with search=false: the
+// file then keeps no index (opening drops one it has), and Search fails
+// with chatstore.ErrNotSupported. Opening a file that has no index with
+// search on builds it from the stored messages, as upgrading a file from
+// before the index does (about 50,000 messages a second, holding the write
+// lock), with progress in the log (Options.Logger, or slog's default).
+// Every process that opens one file must use the same setting: a store
+// notices when another process changed it, and its writes then fail until
+// it is reopened.
 package sqlitestore
 
 import (
@@ -27,10 +44,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +74,13 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock another process
 	// holds before failing. Zero means 5 seconds.
 	BusyTimeout time.Duration
+	// NoSearch: keep no full-text index, sparing its cost to every write;
+	// Search then fails with ErrNotSupported. The file's index, if it has
+	// one, is dropped on opening.
+	NoSearch bool
+	// Logger receives the progress of building the search index when
+	// opening a file that has none; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
@@ -84,8 +110,14 @@ func ParseURL(u *url.URL) (string, *Options, error) {
 				return "", nil, fmt.Errorf("sqlitestore: %w: busy_timeout=%q: want a duration such as 5s", chatstore.ErrInvalidOptions, v)
 			}
 			opts.BusyTimeout = d
+		case "search":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return "", nil, fmt.Errorf("sqlitestore: %w: search=%q: want true or false", chatstore.ErrInvalidOptions, v)
+			}
+			opts.NoSearch = !on
 		default:
-			return "", nil, fmt.Errorf("sqlitestore: %w: unknown URL parameter %q (known: synchronous, busy_timeout, skip_system_messages, last_k)", chatstore.ErrInvalidOptions, key)
+			return "", nil, fmt.Errorf("sqlitestore: %w: unknown URL parameter %q (known: synchronous, busy_timeout, search, skip_system_messages, last_k)", chatstore.ErrInvalidOptions, key)
 		}
 	}
 	return path, &opts, nil
@@ -117,6 +149,9 @@ type Store struct {
 	readers *sql.DB // pool for reads, in deferred read transactions
 	writer  *sql.DB // one connection, used only by the group-commit loop
 	stmts   *stmts
+	// indexing: the file has a search index, which writes keep (not
+	// Options.NoSearch).
+	indexing bool
 
 	// txMu is held while a transaction runs on the writer connection, by
 	// the commit loop or by a caller taking the fast path; it guards the
@@ -166,7 +201,8 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	if err := retryBusy(ctx, o.BusyTimeout, func() error { return migrate(ctx, writer, schemaVersion) }); err != nil {
+	o.Logger = o.Logger.With("path", path)
+	if err := retryBusy(ctx, o.BusyTimeout, func() error { return migrate(ctx, writer, schemaVersion, o) }); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlitestore: %s: %w", path, explainCantOpen(path, err))
 	}
@@ -180,7 +216,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	var st *stmts
 	err = retryBusy(ctx, o.BusyTimeout, func() error {
 		var err error
-		st, err = prepare(ctx, writer, readers)
+		st, err = prepare(ctx, writer, readers, !o.NoSearch)
 		return err
 	})
 	if err != nil {
@@ -189,16 +225,17 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
 	}
 	s := &Store{
-		stmts:   st,
-		cache:   map[string]histRow{},
-		queries: map[string]*sql.Stmt{},
-		path:    path,
-		readers: readers,
-		writer:  writer,
-		life:    context.WithoutCancel(ctx),
-		queue:   make(chan *request, 1024),
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		stmts:    st,
+		indexing: !o.NoSearch,
+		cache:    map[string]histRow{},
+		queries:  map[string]*sql.Stmt{},
+		path:     path,
+		readers:  readers,
+		writer:   writer,
+		life:     context.WithoutCancel(ctx),
+		queue:    make(chan *request, 1024),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	go s.commitLoop()
 	return s, nil
@@ -219,6 +256,9 @@ func (opts *Options) withDefaults() (Options, error) {
 	}
 	if o.BusyTimeout == 0 {
 		o.BusyTimeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	return o, nil
 }
@@ -429,7 +469,9 @@ func scanRows(rows *sql.Rows) driver.Next {
 	}
 }
 
-// Delete implements driver.Store; the messages go by ON DELETE CASCADE.
+// Delete implements driver.Store; the messages go by ON DELETE CASCADE,
+// and their rows of the search index with them (the trigger
+// search_unindex fires for cascaded deletes too).
 func (s *Store) Delete(ctx context.Context, historyID string) error {
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		t.forget(historyID)
@@ -458,6 +500,13 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	// deletions are ordered with writes.
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		t.forgetEverything()
+		if s.indexing {
+			// At once, rather than a row at a time by the trigger, which
+			// then finds nothing to delete.
+			if _, err := t.tx.ExecContext(t.ctx, "INSERT INTO search_index (search_index) VALUES ('delete-all')"); err != nil {
+				return err
+			}
+		}
 		_, err := t.tx.ExecContext(t.ctx, "DELETE FROM messages; DELETE FROM idempotency_keys; DELETE FROM metadata; DELETE FROM histories")
 		return err
 	}})

@@ -37,6 +37,8 @@ type stmts struct {
 	keyPurge      *sql.Stmt // delete a few of a history's expired keys
 	keyGet        *sql.Stmt // a key's fingerprint and count, unless expired
 	keyPut        *sql.Stmt // record a key (over an expired one)
+	hasIndex      *sql.Stmt // whether the file has a search index
+	insertDocs    *sql.Stmt // rows of the search index; nil without search
 
 	// On the reader pool.
 	tail    *sql.Stmt
@@ -83,7 +85,7 @@ func insertSQL(n int) string {
 		row + strings.Repeat(","+row, n-1)
 }
 
-func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
+func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmts, error) {
 	var st stmts
 	var errs []error
 	p := func(db *sql.DB, dst **sql.Stmt, query string) {
@@ -114,6 +116,10 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 	p(writer, &st.keyGet, "SELECT fingerprint, written FROM idempotency_keys WHERE hid = ? AND key = ? AND expires_at > ?")
 	p(writer, &st.keyPut, "INSERT INTO idempotency_keys (hid, key, fingerprint, written, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) "+
 		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = ?3, written = ?4, expires_at = ?5")
+	p(writer, &st.hasIndex, hasIndexSQL)
+	if indexing {
+		p(writer, &st.insertDocs, insertDocsSQL)
+	}
 	p(readers, &st.tail, tailSQL)
 	p(readers, &st.rangeQ, "SELECT "+messageColumns+" FROM histories h JOIN messages m ON m.hid = h.hid "+
 		"WHERE h.name = ?1 AND m.seq >= ?2 ORDER BY m.seq LIMIT ?3 OFFSET ?4")
@@ -134,7 +140,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB) (*stmts, error) {
 func (st *stmts) close() {
 	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.saveHistory, st.findMessage, st.metaGet, st.metaPut,
 		st.metaDelete, st.truncate, st.deleteSeq, st.forkMessages, st.forkMetadata, st.insertOne, st.insertBatch,
-		st.deleteHistory, st.dataVersion, st.keyPurge, st.keyGet, st.keyPut, st.tail, st.rangeQ, st.before, st.count, st.list,
+		st.deleteHistory, st.dataVersion, st.keyPurge, st.keyGet, st.keyPut, st.hasIndex, st.insertDocs, st.tail, st.rangeQ, st.before, st.count, st.list,
 		st.info, st.message} {
 		if s != nil {
 			s.Close()

@@ -14,7 +14,7 @@ import (
 func TestOpenByURL(t *testing.T) {
 	dir := t.TempDir()
 	abs := filepath.Join(dir, "abs.db")
-	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(abs)+"?synchronous=full&busy_timeout=2s&last_k=3", nil)
+	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(abs)+"?synchronous=full&busy_timeout=2s&last_k=3&search=true", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +44,7 @@ func TestOpenByURL(t *testing.T) {
 		"sqlite:x.db?mode=ro", // unknown parameter
 		"sqlite:x.db?synchronous=extra",
 		"sqlite:x.db?busy_timeout=soon",
+		"sqlite:x.db?search=maybe",
 	} {
 		if _, err := chatstore.Open(t.Context(), bad, nil); !errors.Is(err, chatstore.ErrInvalidOptions) {
 			t.Errorf("%s: err = %v, want ErrInvalidOptions", bad, err)
@@ -51,6 +52,35 @@ func TestOpenByURL(t *testing.T) {
 	}
 	if _, err := chatstore.Open(t.Context(), "sqlite:///nonexistent-dir/sub/chat.db", nil); err == nil {
 		t.Errorf("opened a file in a directory that does not exist")
+	}
+}
+
+// TestOpenWithoutSearch: search=false keeps no index; Search is not
+// supported, and everything else works.
+func TestOpenWithoutSearch(t *testing.T) {
+	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "chat.db"))+"?search=false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	if _, err := st.Write(ctx, "h", []chat.Message{chat.User("hello"), chat.Assistant("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Search(ctx, chatstore.SearchOptions{Query: "hello"}); !errors.Is(err, chatstore.ErrNotSupported) {
+		t.Errorf("Search: %v, want ErrNotSupported", err)
+	}
+	if _, err := st.Fork(ctx, "h", "f", "0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteMessage(ctx, "h", "0"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, err := st.RetrieveLast(ctx, "h", chatstore.All); err != nil || len(msgs) != 1 {
+		t.Errorf("read: %d %v", len(msgs), err)
+	}
+	if err := st.DeleteAll(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 

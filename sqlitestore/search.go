@@ -1,0 +1,448 @@
+package sqlitestore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
+	"github.com/chatstore/chatstore/search"
+)
+
+// driver.Searcher, with the FTS5 table search_index (schema version 6): one
+// row per message that has words, keyed by docKey, holding search.IndexText
+// of its text and of its reasoning. Writes add the rows of their messages in
+// their transaction; the trigger search_unindex removes a message's row
+// with the message, whatever removes it; Fork and Open (filling the index
+// of an older file) add rows by reading the messages again.
+
+var _ driver.Searcher = (*Store)(nil)
+
+// Indexing implements driver.Searcher: false for a store opened with
+// search=false.
+func (s *Store) Indexing() bool { return s.indexing }
+
+// hasIndexSQL tells whether the file has a search index.
+const hasIndexSQL = `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'search_index')`
+
+// docKey is the key of message seq of history hid in the index: the two in
+// one integer, as FTS5 rows have no other key. It fits positions below 2^32
+// and hids below 2^31 (hids count up from 1 as histories are created).
+func docKey(hid, seq int64) (int64, error) {
+	if hid < 0 || hid >= 1<<31 || seq < 0 || seq >= 1<<32 {
+		return 0, fmt.Errorf("message %d of history row %d is beyond what the search index can key (positions below 2^32, history rows below 2^31)", seq, hid)
+	}
+	return hid<<32 | seq, nil
+}
+
+// docRow is a message's row in the index.
+type docRow struct {
+	key             int64
+	text, reasoning string // search.IndexText
+}
+
+// indexDoc is what a record gives to the index; it gives nothing when both
+// are empty.
+type indexDoc struct{ text, reasoning string }
+
+func (d indexDoc) empty() bool { return d.text == "" && d.reasoning == "" }
+
+func newIndexDoc(d search.Doc) indexDoc {
+	return indexDoc{search.IndexText(d.Text), search.IndexText(d.Reasoning)}
+}
+
+// docs returns what recs give to the index, by their index in recs, or nil
+// when the store does not index or none gives anything. Writes work it out
+// before their transaction, which holds the writer while it runs.
+func (s *Store) docs(recs []driver.Record) []indexDoc {
+	if !s.indexing {
+		return nil
+	}
+	var docs []indexDoc
+	for i, r := range recs {
+		if r.Doc.Empty() {
+			continue
+		}
+		if docs == nil {
+			docs = make([]indexDoc, len(recs))
+		}
+		docs[i] = newIndexDoc(r.Doc)
+	}
+	return docs
+}
+
+// insertDocsSQL adds rows to the index from a JSON array of [key, text,
+// reasoning] arrays (encodeDocs): one statement for any number of rows.
+// That matters beyond compiling it: FTS5 writes the rows it holds to a new
+// segment of the index whenever a statement that may need rolling back
+// begins in the transaction (its savepoint), and each segment costs pages
+// now and merging later.
+const insertDocsSQL = `INSERT INTO search_index (rowid, text, reasoning) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)`
+
+// encodeDocs is rows as insertDocsSQL reads them.
+func encodeDocs(rows []docRow) (string, error) {
+	a := make([][3]any, len(rows))
+	for i, r := range rows {
+		a[i] = [3]any{r.key, r.text, r.reasoning}
+	}
+	b, err := json.Marshal(a)
+	return string(b), err
+}
+
+// queryer is what indexMessages reads and writes with: a connection (Open's
+// migration) or a transaction (Fork).
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// reindexBatch is how many messages indexMessages reads at a time.
+const reindexBatch = 1000
+
+// indexMessages adds to the index the messages of history hid, or of every
+// history when hid is 0, reading them again: decoding each body and making
+// its search.Document, as the Store does for a write. The index keeps no
+// text to copy (a contentless table), which costs this for forks and for
+// files written before the index, and saves storing every message's words
+// twice. Messages are read reindexBatch at a time, by primary key; progress
+// gets the count so far after each batch. A body that does not decode is
+// left out of the index (and counted in skipped): it cannot be read back
+// either.
+func indexMessages(ctx context.Context, x queryer, hid int64, progress func(done int64)) (done, skipped int64, err error) {
+	query := "SELECT hid, seq, body FROM messages WHERE (hid, seq) > (?1, ?2) ORDER BY hid, seq LIMIT " + strconv.Itoa(reindexBatch)
+	afterHid, afterSeq := int64(math.MinInt64), int64(math.MinInt64)
+	if hid != 0 {
+		query = "SELECT hid, seq, body FROM messages WHERE hid = ?1 AND seq > ?2 ORDER BY seq LIMIT " + strconv.Itoa(reindexBatch)
+		afterHid, afterSeq = hid, -1
+	}
+	type stored struct {
+		hid, seq int64
+		body     []byte
+	}
+	batch := make([]stored, 0, reindexBatch)
+	docs := make([]docRow, 0, reindexBatch)
+	for {
+		rows, err := x.QueryContext(ctx, query, afterHid, afterSeq)
+		if err != nil {
+			return done, skipped, err
+		}
+		batch = batch[:0]
+		for rows.Next() {
+			var m stored
+			if err := rows.Scan(&m.hid, &m.seq, &m.body); err != nil {
+				rows.Close()
+				return done, skipped, err
+			}
+			batch = append(batch, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return done, skipped, err
+		}
+		docs = docs[:0]
+		for _, m := range batch {
+			msg, err := chat.Unmarshal(m.body)
+			if err != nil {
+				skipped++
+				continue
+			}
+			d := newIndexDoc(search.Document(msg))
+			if d.empty() {
+				continue
+			}
+			key, err := docKey(m.hid, m.seq)
+			if err != nil {
+				return done, skipped, err
+			}
+			docs = append(docs, docRow{key, d.text, d.reasoning})
+		}
+		if len(docs) > 0 {
+			j, err := encodeDocs(docs)
+			if err != nil {
+				return done, skipped, err
+			}
+			if _, err := x.ExecContext(ctx, insertDocsSQL, j); err != nil {
+				return done, skipped, err
+			}
+		}
+		done += int64(len(batch))
+		if progress != nil {
+			progress(done)
+		}
+		if len(batch) < reindexBatch {
+			return done, skipped, nil
+		}
+		last := batch[len(batch)-1]
+		afterHid, afterSeq = last.hid, last.seq
+	}
+}
+
+// progressEvery is how many messages filling the index logs progress after
+// (a variable for tests).
+var progressEvery int64 = 10_000
+
+// syncIndex makes the file's search index what o asks for, inside the
+// migration's transaction (conn has begun it). With search on, an index
+// that the step to indexVersion has just created, or that search=false had
+// dropped (then created again here), is filled from the stored messages.
+// With search=false, an index is dropped: its store would not add its
+// writes to it, and an index that misses messages would answer wrong; a
+// file never holds one, and opening it with search on again builds it anew.
+func syncIndex(ctx context.Context, conn *sql.Conn, created bool, o Options) error {
+	var has bool
+	if err := conn.QueryRowContext(ctx, hasIndexSQL).Scan(&has); err != nil {
+		return err
+	}
+	switch {
+	case o.NoSearch && has:
+		_, err := conn.ExecContext(ctx, "DROP TRIGGER search_unindex; DROP TABLE search_index")
+		return err
+	case o.NoSearch, has && !created:
+		return nil
+	case !has:
+		if _, err := conn.ExecContext(ctx, migrations[indexVersion-1]); err != nil {
+			return err
+		}
+	}
+	return fillIndex(ctx, conn, cmp.Or(o.Logger, slog.Default()))
+}
+
+// fillIndex indexes every stored message, logging its progress: a large
+// file takes a while (about 50,000 messages a second), and holds the write
+// lock meanwhile.
+func fillIndex(ctx context.Context, conn *sql.Conn, log *slog.Logger) error {
+	var total int64
+	if err := conn.QueryRowContext(ctx, "SELECT coalesce(sum(count), 0) FROM histories").Scan(&total); err != nil {
+		return err
+	}
+	if total == 0 {
+		return nil
+	}
+	start := time.Now()
+	log.Info("sqlitestore: indexing messages for search", "messages", total)
+	next := progressEvery
+	done, skipped, err := indexMessages(ctx, conn, 0, func(done int64) {
+		if done >= next {
+			log.Info("sqlitestore: indexing messages for search", "done", done, "of", total)
+			next = done - done%progressEvery + progressEvery
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if skipped > 0 {
+		log.Warn("sqlitestore: messages that do not decode are left out of the search index", "messages", skipped)
+	}
+	log.Info("sqlitestore: indexed messages for search", "messages", done, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// checkIndex fails when the file's index is not what this store expects:
+// another process opened the file since with the other search setting,
+// which dropped the index or built it again. Either way this store's writes
+// would leave the index wrong (or fail on a table that is gone), so they
+// fail with an error that says to reopen. The commit loop checks whenever
+// another process has committed.
+func (t *txn) checkIndex() error {
+	var has bool
+	if err := t.stmt(t.s.stmts.hasIndex).QueryRowContext(t.ctx).Scan(&has); err != nil {
+		return err
+	}
+	switch {
+	case t.s.indexing && !has:
+		return fmt.Errorf("%w: the search index was dropped by a process that opened the file with search=false; reopen the store to build it again", chatstore.ErrIncompatibleSchema)
+	case !t.s.indexing && has:
+		return fmt.Errorf("%w: a process opened the file with search on, which built the search index, and this store (search=false) would leave its writes out of it; reopen the store", chatstore.ErrIncompatibleSchema)
+	}
+	return nil
+}
+
+// index adds the planned messages of history r that give the index
+// something (docs, by record) to the transaction's rows for the index.
+func (t *txn) index(r histRow, docs []indexDoc, msgs []driver.Planned) error {
+	if docs == nil {
+		return nil
+	}
+	for _, p := range msgs {
+		d := docs[p.Index]
+		if d.empty() {
+			continue
+		}
+		key, err := docKey(r.hid, p.Pos)
+		if err != nil {
+			return err
+		}
+		t.docs = append(t.docs, docRow{key, d.text, d.reasoning})
+	}
+	return nil
+}
+
+// flushDocs inserts the rows waiting for the index, in one statement: the
+// writes of a transaction then make one segment of the index between them,
+// not one each (see insertDocsSQL). It runs before the transaction commits,
+// and before any request that may remove messages, whose rows must be in
+// the index for the trigger to remove them.
+func (t *txn) flushDocs() error {
+	if len(t.docs) == 0 {
+		return nil
+	}
+	j, err := encodeDocs(t.docs)
+	if err != nil {
+		return err
+	}
+	t.docs = t.docs[:0]
+	_, err = t.stmt(t.s.stmts.insertDocs).ExecContext(t.ctx, j)
+	return err
+}
+
+// matchExpr is q as an FTS5 query on the text column, or, with reasoning,
+// on the text column or on the reasoning column: each column must match
+// the whole query by itself, as search.MatchDoc has it. Every term is an
+// FTS5 string, a phrase of its tokens (which split the same way, at their
+// spaces), its last token a prefix with "*"; the terms are ANDed, and each
+// excluded one is taken away with NOT.
+func matchExpr(q search.Query, reasoning bool) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	n := 0
+	for _, t := range q.Terms {
+		if !t.Exclude {
+			if n > 0 {
+				b.WriteString(" AND ")
+			}
+			writeTerm(&b, t)
+			n++
+		}
+	}
+	b.WriteByte(')')
+	for _, t := range q.Terms {
+		if t.Exclude {
+			b.WriteString(" NOT ")
+			writeTerm(&b, t)
+		}
+	}
+	e := b.String()
+	if reasoning {
+		return "text : (" + e + ") OR reasoning : (" + e + ")"
+	}
+	return "text : (" + e + ")"
+}
+
+func writeTerm(b *strings.Builder, t search.Term) {
+	b.WriteByte('"')
+	// Tokens hold no quotes; doubling them would keep the string one.
+	b.WriteString(strings.ReplaceAll(strings.Join(t.Tokens, " "), `"`, `""`))
+	b.WriteByte('"')
+	if t.Prefix {
+		b.WriteByte('*')
+	}
+}
+
+// searchSQL is Search's statement and its arguments. The inner query ranks
+// the index's matches, joining only what the filters need (a history's row
+// by the key's hid; a message's row for its role or time), and keeps the
+// page; the outer one reads those messages. The score is -bm25 (higher is
+// better), the same expression in the cursor's condition as in the result,
+// so that a score from a cursor compares equal to itself.
+func searchSQL(q driver.SearchQuery) (string, []any) {
+	args := []any{matchExpr(q.Query, q.Reasoning)}
+	from := "search_index CROSS JOIN histories AS h"
+	where := []string{"search_index MATCH ?", "h.hid = search_index.rowid >> 32"}
+	if len(q.Roles) > 0 || q.Since != 0 || q.Until != 0 {
+		from += " CROSS JOIN messages AS m"
+		where = append(where, "m.hid = h.hid AND m.seq = search_index.rowid & 4294967295")
+	}
+	if q.Prefix != "" {
+		where = append(where, "h.name >= ? AND substr(h.name, 1, length(?)) = ?")
+		args = append(args, q.Prefix, q.Prefix, q.Prefix)
+	}
+	for _, k := range slices.Sorted(mapKeys(q.Metadata)) {
+		where = append(where, "EXISTS (SELECT 1 FROM metadata md WHERE md.hid = h.hid AND md.key = ? AND md.value = ?)")
+		args = append(args, k, q.Metadata[k])
+	}
+	if len(q.Roles) > 0 {
+		// The role is read from the body, only for the matches: keeping
+		// it in a column would cost every write.
+		where = append(where, "m.body ->> '$.role' IN (?"+strings.Repeat(",?", len(q.Roles)-1)+")")
+		for _, r := range q.Roles {
+			args = append(args, r)
+		}
+	}
+	if q.Since != 0 {
+		where = append(where, "m.created_at >= ?")
+		args = append(args, q.Since)
+	}
+	if q.Until != 0 {
+		where = append(where, "m.created_at < ?")
+		args = append(args, q.Until)
+	}
+	if a := q.After; a != nil {
+		where = append(where, "(score < ? OR score = ? AND (h.name > ? OR h.name = ? AND (search_index.rowid & 4294967295) > ?))")
+		args = append(args, a.Score, a.Score, a.HistoryID, a.HistoryID, a.Pos)
+	}
+	args = append(args, q.Limit)
+	query := "WITH top AS MATERIALIZED (SELECT search_index.rowid >> 32 AS hid, search_index.rowid & 4294967295 AS seq, h.name AS name, -bm25(search_index) AS score FROM " + from +
+		" WHERE " + strings.Join(where, " AND ") + " ORDER BY score DESC, name, seq LIMIT ?) " +
+		"SELECT top.name, top.score, " + messageColumns + " FROM top CROSS JOIN messages AS m ON m.hid = top.hid AND m.seq = top.seq " +
+		"ORDER BY top.score DESC, top.name, top.seq"
+	return query, args
+}
+
+func mapKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Search implements driver.Searcher in one statement (searchSQL).
+func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit, error) {
+	if !s.indexing {
+		return nil, fmt.Errorf("sqlitestore: search: %w: the store was opened with search=false", chatstore.ErrNotSupported)
+	}
+	query, args := searchSQL(q)
+	stmt, kept, err := s.queryStmt(ctx, query)
+	if err != nil {
+		return nil, s.wrap("search", "", err)
+	}
+	if !kept {
+		defer stmt.Close()
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, s.wrap("search", "", err)
+	}
+	defer rows.Close()
+	hits := make([]driver.Hit, 0, min(q.Limit, 128))
+	for rows.Next() {
+		var (
+			h          driver.Hit
+			kind       int64
+			body       []byte
+			id         string
+			pos, ctime int64
+		)
+		if err := rows.Scan(&h.HistoryID, &h.Score, &pos, &kind, &id, &body, &ctime); err != nil {
+			return nil, s.wrap("search", "", err)
+		}
+		h.Message = driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind), CreatedAt: ctime}
+		hits = append(hits, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("search", "", err)
+	}
+	return hits, nil
+}
