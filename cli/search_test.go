@@ -52,8 +52,8 @@ func TestSearchCommand(t *testing.T) {
 	}
 	fs.Write(ctx, "h", []chat.Message{chat.User("Crème brûlée recipe")})
 	fs.Close()
-	if _, err := run(t, "search", "creme", "--store", file); err != nil && !strings.Contains(err.Error(), "not supported") {
-		t.Errorf("search on a store file: %v", err)
+	if out, err := run(t, "search", "creme", "--store", file); err != nil || !strings.HasPrefix(out, "h\t0\tuser\t") || !strings.Contains(out, "**Crème** brûlée recipe") {
+		t.Errorf("search on a store file: %q %v", out, err)
 	}
 	for _, args := range [][]string{
 		{"search", "--server", url},

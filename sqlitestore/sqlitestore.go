@@ -49,7 +49,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,11 +82,14 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
+// open is chatstore.Open's: search=false is a store-wide parameter there,
+// which it has taken out of the URL into co.
+func open(ctx context.Context, u *url.URL, co *chatstore.Options) (driver.Store, error) {
 	path, opts, err := ParseURL(u)
 	if err != nil {
 		return nil, err
 	}
+	opts.NoSearch = co != nil && co.NoSearch
 	return Open(ctx, path, opts)
 }
 
@@ -110,14 +112,8 @@ func ParseURL(u *url.URL) (string, *Options, error) {
 				return "", nil, fmt.Errorf("sqlitestore: %w: busy_timeout=%q: want a duration such as 5s", chatstore.ErrInvalidOptions, v)
 			}
 			opts.BusyTimeout = d
-		case "search":
-			on, err := strconv.ParseBool(v)
-			if err != nil {
-				return "", nil, fmt.Errorf("sqlitestore: %w: search=%q: want true or false", chatstore.ErrInvalidOptions, v)
-			}
-			opts.NoSearch = !on
 		default:
-			return "", nil, fmt.Errorf("sqlitestore: %w: unknown URL parameter %q (known: synchronous, busy_timeout, search, skip_system_messages, last_k)", chatstore.ErrInvalidOptions, key)
+			return "", nil, fmt.Errorf("sqlitestore: %w: unknown URL parameter %q (known: synchronous, busy_timeout, and the store-wide skip_system_messages, last_k, search)", chatstore.ErrInvalidOptions, key)
 		}
 	}
 	return path, &opts, nil
