@@ -60,13 +60,7 @@ func (p Page) AppendJSON(b []byte) []byte {
 		}
 		b = h.AppendJSON(b)
 	}
-	b = append(b, `],"next_cursor":`...)
-	if p.NextCursor == "" {
-		b = append(b, "null"...)
-	} else {
-		b, _ = jsonx.AppendString(b, p.NextCursor, jsonx.Compact)
-	}
-	return append(b, '}')
+	return appendNextCursor(b, p.NextCursor)
 }
 
 // AppendJSON appends h as chatstore writes a search hit in JSON (the HTTP
@@ -98,11 +92,17 @@ func (p SearchPage) AppendJSON(b []byte) []byte {
 		}
 		b = h.AppendJSON(b)
 	}
+	return appendNextCursor(b, p.NextCursor)
+}
+
+// appendNextCursor ends a page: `],"next_cursor":` and the cursor, or null
+// on the last page, and the page's closing brace.
+func appendNextCursor(b []byte, cursor string) []byte {
 	b = append(b, `],"next_cursor":`...)
-	if p.NextCursor == "" {
+	if cursor == "" {
 		b = append(b, "null"...)
 	} else {
-		b, _ = jsonx.AppendString(b, p.NextCursor, jsonx.Compact)
+		b, _ = jsonx.AppendString(b, cursor, jsonx.Compact)
 	}
 	return append(b, '}')
 }

@@ -325,17 +325,28 @@ func (r *runner) w1(ctx context.Context) ([]Result, error) {
 // w2 appends batches of 100 over many histories, each history's batches in
 // order, one writer.
 func (r *runner) w2(ctx context.Context) ([]Result, error) {
-	total := r.scaled(100000)
+	total, histories := r.scaled(100000), r.scaled(1000)
+	r.setStage("W2 batches of 100", int64(total))
+	res, err := r.batches(ctx, "W2", "w2-", total, histories, func(h int) *generator { return newGenerator(uint64(1000 + h)) })
+	if err != nil {
+		return nil, err
+	}
+	return []Result{res}, nil
+}
+
+// batches writes total messages in batches of 100 over histories histories
+// (named prefix and their number), each history's batches in order, one
+// writer, each history's messages from gen; it times the writes, not the
+// making of the messages.
+func (r *runner) batches(ctx context.Context, workload, prefix string, total, histories int, gen func(h int) *generator) (Result, error) {
 	const batch = 100
-	histories := r.scaled(1000)
 	batches := (total + batch - 1) / batch
 	ids := make([]string, histories)
 	gens := make([]*generator, histories)
 	for h := range ids {
-		ids[h] = r.history(fmt.Sprintf("w2-%d", h))
-		gens[h] = newGenerator(uint64(1000 + h))
+		ids[h] = r.history(fmt.Sprint(prefix, h))
+		gens[h] = gen(h)
 	}
-	r.setStage("W2 batches of 100", int64(total))
 	lat := make([]time.Duration, 0, batches)
 	var elapsed time.Duration
 	written := 0
@@ -344,16 +355,16 @@ func (r *runner) w2(ctx context.Context) ([]Result, error) {
 		msgs := gens[h].next(min(batch, total-written))
 		t0 := time.Now()
 		if err := r.t.write(ctx, ids[h], msgs); err != nil {
-			return nil, err
+			return Result{}, err
 		}
 		d := time.Since(t0)
-		elapsed += d // generating the messages is not the store's time
+		elapsed += d
 		lat = append(lat, d)
 		written += len(msgs)
 		r.done.Add(int64(len(msgs)))
 	}
 	name := fmt.Sprintf("append %s in batches of %d over %s", plural.Count(total, "message", "messages"), batch, plural.Count(histories, "history", "histories"))
-	return []Result{result("W2", name, batches, written, elapsed, written, "msgs/s", lat)}, nil
+	return result(workload, name, batches, written, elapsed, written, "msgs/s", lat), nil
 }
 
 // w3 fills histories of three sizes and reads the last 10 rounds of each.
@@ -468,37 +479,16 @@ func (r *runner) s1(ctx context.Context) ([]Result, error) {
 	if r.t.raw() {
 		return nil, fmt.Errorf("%w: S1 has no raw baseline", ErrConfig)
 	}
-	total := r.scaled(1000000)
-	histories := r.scaled(10000)
-	const batch = 100
+	total, histories := r.scaled(1000000), r.scaled(10000)
 	r.setStage("S1 filling the search corpus", int64(total))
-	ids := make([]string, histories)
-	gens := make([]*generator, histories)
-	for h := range ids {
-		ids[h] = r.history(fmt.Sprintf("s1-%d", h))
-		gens[h] = newCorpusGenerator(uint64(20000 + h))
+	fill, err := r.batches(ctx, "S1", "s1-", total, histories, func(h int) *generator { return newCorpusGenerator(uint64(20000 + h)) })
+	if err != nil {
+		return nil, err
 	}
-	lat := make([]time.Duration, 0, total/batch+1)
-	var elapsed time.Duration
-	written := 0
-	for b := 0; written < total; b++ {
-		h := b % histories
-		msgs := gens[h].next(min(batch, total-written))
-		t0 := time.Now()
-		if err := r.t.write(ctx, ids[h], msgs); err != nil {
-			return nil, err
-		}
-		d := time.Since(t0)
-		elapsed += d
-		lat = append(lat, d)
-		written += len(msgs)
-		r.done.Add(int64(len(msgs)))
-	}
-	fill := result("S1", fmt.Sprintf("fill: %s in batches of %d over %s", plural.Count(total, "message", "messages"), batch, plural.Count(histories, "history", "histories")),
-		len(lat), written, elapsed, written, "msgs/s", lat)
+	fill.Name = "fill: " + fill.Name
 	queries := searchQueries(r.cfg.Reads)
 	r.setStage("S1 searching", int64(len(queries)))
-	lat = make([]time.Duration, 0, len(queries))
+	lat := make([]time.Duration, 0, len(queries))
 	hits := 0
 	start := time.Now()
 	for _, q := range queries {
