@@ -84,7 +84,7 @@ func (s suite) testSearch(t *testing.T) {
 	)
 	c.tick()
 	write(t, st, "support/bob",
-		withID(chat.User("Where is my parcel? 私は東京に住んでいます"), "u1"),
+		withID(chat.User("Where is my parcel? 私は東京に住んでいます。我的退款还没有到账。"), "u1"),
 		withID(chat.Assistant("The refund failed once, then succeeded."), "a1"),
 	)
 	if _, err := st.SetMetadata(ctx(t), "support/bob", map[string]*string{"user_id": ptr("bob")}); err != nil && !errors.Is(err, chatstore.ErrNotSupported) {
@@ -114,6 +114,8 @@ func (s suite) testSearch(t *testing.T) {
 		{q: "東京", want: []string{"support/bob/u1"}},
 		{q: "京東", want: nil},
 		{q: "住んで", want: []string{"support/bob/u1"}},
+		{q: "退款 到账", want: []string{"support/bob/u1"}},
+		{q: "退到", want: nil},
 		{q: "charged", want: nil},
 		{q: "charged", o: chatstore.SearchOptions{Reasoning: true}, want: []string{"support/alice/a2"}},
 		{q: "double refund", o: chatstore.SearchOptions{Reasoning: true}, want: nil}, // text and reasoning are matched apart
