@@ -311,10 +311,10 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 // metadata, in opts.Order, only those holding every pair of opts.Metadata.
 // opts.Prefix is not supported by the API and must be empty.
 func (c *Client) List(ctx context.Context, opts chatstore.ListOptions) (chatstore.Page, error) {
-	if opts.Prefix != "" {
-		return chatstore.Page{}, errors.New("client: List with a prefix is not part of the HTTP API")
-	}
 	q := url.Values{}
+	if opts.Prefix != "" {
+		q.Set("prefix", opts.Prefix)
+	}
 	if opts.Limit != 0 {
 		q.Set("limit", strconv.Itoa(opts.Limit))
 	}

@@ -106,4 +106,7 @@ func TestClientAddressing(t *testing.T) {
 	if err != nil || len(p.Histories) != 1 || p.Histories[0].ID != "fork" {
 		t.Errorf("List by metadata: %+v %v", p, err)
 	}
+	if p, err = c.List(ctx, chatstore.ListOptions{Prefix: "a/"}); err != nil || len(p.Histories) != 1 || p.Histories[0].ID != id {
+		t.Errorf("List with a prefix: %+v %v", p, err)
+	}
 }
