@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -119,8 +120,24 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 	return out, err
 }
 
+// checkMetadataFilter checks a filter by metadata (List, Search): pairs a
+// history could hold, no more than it could hold.
+func checkMetadataFilter(m map[string]string) error {
+	if len(m) > MaxMetadataPairs {
+		return fmt.Errorf("chatstore: %w: %d metadata pairs to match; a history holds at most %d", ErrInvalidMetadata, len(m), MaxMetadataPairs)
+	}
+	for k, v := range m {
+		if err := checkMetadataPair(k, &v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func checkMetadataPair(k string, v *string) error {
 	switch {
+	case strings.ContainsRune(k, 0) || v != nil && strings.ContainsRune(*v, 0):
+		return fmt.Errorf("chatstore: %w: key %.80q: keys and values may not hold NUL (PostgreSQL cannot store it)", ErrInvalidMetadata, k)
 	case k == "" || len(k) > MaxMetadataKeyLen:
 		return fmt.Errorf("chatstore: %w: key %.80q: keys are 1 to %d bytes", ErrInvalidMetadata, k, MaxMetadataKeyLen)
 	case !utf8.ValidString(k):

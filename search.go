@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,7 +118,7 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) (SearchPage, error)
 		return SearchPage{}, fmt.Errorf("chatstore: search: %w: this store keeps no full-text index (the memory, SQLite and PostgreSQL backends search, unless opened with search=false; Redis does not)", ErrNotSupported)
 	}
 	q, err := s.searchQuery(o)
-	if err != nil {
+	if err != nil || q.Until < 0 {
 		return SearchPage{}, err
 	}
 	hits, err := s.drv.(driver.Searcher).Search(ctx, q)
@@ -163,21 +164,32 @@ func (s *Store) searchQuery(o SearchOptions) (driver.SearchQuery, error) {
 	for _, r := range o.Roles {
 		switch r {
 		case chat.RoleUser, chat.RoleAssistant, chat.RoleSystem, chat.RoleTool:
-			q.Roles = append(q.Roles, string(r))
+			if !slices.Contains(q.Roles, string(r)) {
+				q.Roles = append(q.Roles, string(r))
+			}
 		default:
 			return q, fmt.Errorf("chatstore: %w: unknown role %.40q (user, assistant, system or tool)", ErrInvalidQuery, r)
 		}
 	}
-	for k, v := range o.Metadata {
-		if err := checkMetadataPair(k, &v); err != nil {
-			return q, err
+	if err := checkMetadataFilter(o.Metadata); err != nil {
+		return q, err
+	}
+	// Times are stored in whole milliseconds: a bound between two is
+	// the next one up, for since (at or after) as for until (before).
+	ceilMS := func(t time.Time) int64 {
+		ms := t.UnixMilli()
+		if t.After(time.UnixMilli(ms)) {
+			ms++
 		}
+		return ms
 	}
 	if !o.Since.IsZero() {
-		q.Since = o.Since.UnixMilli()
+		q.Since = max(0, ceilMS(o.Since)) // 0: no bound, as all times are after
 	}
 	if !o.Until.IsZero() {
-		q.Until = o.Until.UnixMilli()
+		if q.Until = ceilMS(o.Until); q.Until <= 0 {
+			q.Until = -1 // before 1970: nothing, which Search answers at once
+		}
 	}
 	if q.Since != 0 && q.Until != 0 && q.Since >= q.Until {
 		return q, fmt.Errorf("chatstore: %w: since (%s) must be before until (%s)", ErrInvalidQuery, o.Since.Format(TimeFormat), o.Until.Format(TimeFormat))

@@ -845,6 +845,9 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (Page, error) {
 // query is List for a driver with driver.Editor: every order and filter,
 // and each history's Info.
 func (s *Store) query(ctx context.Context, e driver.Editor, opts ListOptions, limit int) (Page, error) {
+	if err := checkMetadataFilter(opts.Metadata); err != nil {
+		return Page{}, err
+	}
 	q := driver.Query{Prefix: s.prefix + opts.Prefix, Metadata: opts.Metadata, Limit: limit + 2}
 	var err error
 	switch opts.Order {

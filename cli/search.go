@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"strings"
+	"unicode"
 
 	"github.com/chatstore/chatstore"
 )
@@ -89,6 +90,25 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 // plainSnippet turns a snippet's HTML into one line of text, its marks
 // into bold's two strings.
 func plainSnippet(s string, bold [2]string) string {
-	s = strings.NewReplacer("<mark>", bold[0], "</mark>", bold[1]).Replace(s)
-	return strings.Join(strings.Fields(html.UnescapeString(s)), " ")
+	// The marks become two private-use characters while the text is
+	// unescaped (a "<mark>" written in a message is "&lt;mark&gt;" here,
+	// and stays text), and stored text must not reach the terminal as
+	// control sequences: each control character, and each of those two
+	// already in the text, is a space, which Fields then folds away.
+	const open, end = '\uE000', '\uE001'
+	s = strings.Map(func(r rune) rune {
+		if r == open || r == end {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.NewReplacer("<mark>", string(open), "</mark>", string(end)).Replace(s)
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, html.UnescapeString(s))
+	s = strings.Join(strings.Fields(s), " ")
+	return strings.NewReplacer(string(open), bold[0], string(end), bold[1]).Replace(s)
 }

@@ -67,3 +67,19 @@ func TestSearchCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainSnippet: a snippet printed on a terminal shows its marks and
+// nothing of the stored text as control sequences or marks.
+func TestPlainSnippet(t *testing.T) {
+	bold := [2]string{"[", "]"}
+	for in, want := range map[string]string{
+		"my <mark>refund</mark> &amp; more":                "my [refund] & more",
+		"&lt;mark&gt;not a match&lt;/mark&gt;":             "<mark>not a match</mark>",
+		"title \x1b]0;owned\a\x1b[2J <mark>x</mark>\nnext": "title ]0;owned [2J [x] next",
+		"\ue000fake\ue001 <mark>real</mark>":               "fake [real]",
+	} {
+		if got := plainSnippet(in, bold); got != want {
+			t.Errorf("plainSnippet(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

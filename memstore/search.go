@@ -3,7 +3,6 @@ package memstore
 import (
 	"container/heap"
 	"context"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -29,8 +28,7 @@ type index struct {
 	text    map[string][]uint32
 	reason  map[string][]uint32
 	live    int
-	removed int   // since the last compaction
-	tokens  int64 // of live documents' text, for the average length
+	removed int // since the last compaction
 }
 
 // doc is one indexed message; its JSON is a slice of its history's arena,
@@ -90,7 +88,6 @@ func (ix *index) add(hist string, m driver.Message, role string, d search.Doc) u
 	post(ix.reason, reason, n)
 	ix.docs.add(doc{hist: hist, id: m.ID, json: m.JSON, pos: m.Pos, createdAt: m.CreatedAt, textLen: int32(count), role: role})
 	ix.live++
-	ix.tokens += int64(count)
 	return n
 }
 
@@ -123,7 +120,6 @@ func (ix *index) remove(ns ...uint32) {
 		if n == 0 || d.gone {
 			continue
 		}
-		ix.tokens -= int64(d.textLen)
 		*d = doc{gone: true}
 		ix.live--
 		ix.removed++
@@ -241,10 +237,16 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// BM25's parameters, as Lucene's and SQLite's.
+// The score is BM25's for a message that holds each word once, against a
+// fixed average length, without the store-wide parts: every hit holds every
+// required word, so idf would add the same to each, and the store's average
+// length would only rescale. A score of the message alone never depends on
+// other histories, another tenant's among them (which could otherwise be
+// probed through it), and a page's cursor keeps its meaning across writes.
 const (
-	bm25K1 = 1.2
-	bm25B  = 0.75
+	bm25K1    = 1.2
+	bm25B     = 0.75
+	bm25AvgLn = 32 // tokens
 )
 
 // match scores, in scores, the documents of field m that hold every word of
@@ -252,13 +254,9 @@ const (
 // (phrases are checked later, by verify). A document already in scores
 // from another field keeps the higher score.
 func (ix *index) match(m map[string][]uint32, q search.Query, scores map[uint32]float64) {
-	type list struct {
-		docs []uint32
-		idf  float64
-	}
+	type list struct{ docs []uint32 }
 	var lists []list
 	var exclude [][]uint32
-	n := float64(max(ix.live, 1))
 	for _, t := range q.Terms {
 		for i, tok := range t.Tokens {
 			var p []uint32
@@ -273,10 +271,7 @@ func (ix *index) match(m map[string][]uint32, q search.Query, scores map[uint32]
 				}
 				continue
 			}
-			// Postings may still hold removed documents: df is at
-			// most the live ones, so that idf stays positive.
-			df := min(float64(len(p)), n)
-			lists = append(lists, list{p, math.Log(1 + (n-df+0.5)/(df+0.5))})
+			lists = append(lists, list{p})
 		}
 	}
 	if len(lists) == 0 {
@@ -287,10 +282,6 @@ func (ix *index) match(m map[string][]uint32, q search.Query, scores map[uint32]
 		if len(l.docs) < len(lists[shortest].docs) {
 			shortest = i
 		}
-	}
-	avg := float64(ix.tokens) / n
-	if avg <= 0 {
-		avg = 1
 	}
 next:
 	for _, d := range lists[shortest].docs {
@@ -307,11 +298,8 @@ next:
 				continue next
 			}
 		}
-		norm := bm25K1 * (1 - bm25B + bm25B*float64(ix.docs.at(d).textLen)/avg)
-		score := 0.0
-		for _, l := range lists {
-			score += l.idf * (bm25K1 + 1) / (1 + norm)
-		}
+		norm := bm25K1 * (1 - bm25B + bm25B*float64(ix.docs.at(d).textLen)/bm25AvgLn)
+		score := float64(len(lists)) * (bm25K1 + 1) / (1 + norm)
 		if old, ok := scores[d]; !ok || score > old {
 			scores[d] = score
 		}

@@ -1,7 +1,9 @@
 package search
 
 import (
-	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/chatstore/chatstore/chat"
@@ -12,6 +14,29 @@ import (
 type Doc struct {
 	Text      string
 	Reasoning string
+}
+
+// addValue adds the keys and values of a tool call's arguments, each as
+// text of its own, keys sorted: not their JSON, whose escapes would glue
+// words together ("a\nb" is "a", "\", "nb") or make up some ("<" is
+// "u003c").
+func addValue(b *strings.Builder, v any, add func(*strings.Builder, string)) {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			add(b, k)
+			addValue(b, v[k], add)
+		}
+	case []any:
+		for _, e := range v {
+			addValue(b, e, add)
+		}
+	case string:
+		add(b, v)
+	case nil:
+	default: // numbers, booleans
+		add(b, fmt.Sprint(v))
+	}
 }
 
 // Empty reports whether d has nothing to index.
@@ -38,12 +63,7 @@ func Document(m chat.Message) Doc {
 			add(&text, p.Text)
 		case chat.ToolCall:
 			add(&text, p.ToolName)
-			if len(p.Arguments) > 0 {
-				args, err := json.Marshal(p.Arguments)
-				if err == nil {
-					add(&text, string(args))
-				}
-			}
+			addValue(&text, p.Arguments, add)
 		case chat.ToolCallResult:
 			if p.Parts == nil {
 				add(&text, p.Result)

@@ -107,7 +107,7 @@ func TestDocument(t *testing.T) {
 	a := chat.Assistant("Let me check", chat.ToolCall{ToolName: "lookup_order", Arguments: map[string]any{"order": "A-42"}, ID: &id})
 	a.Content = append(a.Content, chat.Reasoning{ReasoningText: "the user wants order status"}, chat.Image{Base64Image: "aGVsbG8=", MimeType: "image/png"})
 	d := Document(a)
-	if d.Text != "Let me check\nlookup_order\n{\"order\":\"A-42\"}" || d.Reasoning != "the user wants order status" {
+	if d.Text != "Let me check\nlookup_order\norder\nA-42" || d.Reasoning != "the user wants order status" {
 		t.Errorf("Document = %+v", d)
 	}
 	r := chat.Tool("shipped on Monday", chat.ToolCall{ToolName: "lookup_order"}, false)

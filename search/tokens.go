@@ -126,6 +126,9 @@ func walk(s string, emit func(tok []byte, start, end int)) {
 					start = i
 				}
 				d = unicode.ToLower(d)
+				if d == 'ς' {
+					d = 'σ' // Greek's final sigma: the same letter as σ, which Σ lowers to
+				}
 				tok, wide = utf8.AppendRune(tok, d), wide || d >= utf8.RuneSelf
 				end, base = i+size, d
 			default:

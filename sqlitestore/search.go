@@ -387,8 +387,17 @@ func searchSQL(q driver.SearchQuery) (string, []any) {
 		args = append(args, q.Until)
 	}
 	if a := q.After; a != nil {
-		where = append(where, "(score < ? OR score = ? AND (h.name > ? OR h.name = ? AND (search_index.rowid & 4294967295) > ?))")
-		args = append(args, a.Score, a.Score, a.HistoryID, a.HistoryID, a.Pos)
+		// bm25 weighs words by the whole index, so a write anywhere
+		// since the last page moves every score: the cursor's message
+		// is scored again, in this statement's snapshot, and its old
+		// score serves only when it no longer matches.
+		cursor := "coalesce((SELECT -bm25(search_index) FROM search_index WHERE search_index MATCH ? AND " +
+			"search_index.rowid = ((SELECT hid FROM histories WHERE name = ?) << 32) + ?), ?)"
+		where = append(where, "(score < "+cursor+" OR score = "+cursor+" AND (h.name > ? OR h.name = ? AND (search_index.rowid & 4294967295) > ?))")
+		for range 2 {
+			args = append(args, args[0], a.HistoryID, a.Pos, a.Score)
+		}
+		args = append(args, a.HistoryID, a.HistoryID, a.Pos)
 	}
 	args = append(args, q.Limit)
 	query := "WITH top AS MATERIALIZED (SELECT search_index.rowid >> 32 AS hid, search_index.rowid & 4294967295 AS seq, h.name AS name, -bm25(search_index) AS score FROM " + from +

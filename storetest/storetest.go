@@ -89,6 +89,8 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"Search", s.testSearch},
 		{"SearchTenants", s.testSearchTenants},
 		{"SearchModel", s.testSearchModel},
+		{"SearchProbePagingAcrossUnrelatedWrite", s.testSearchProbePagingAcrossUnrelatedWrite},
+		{"SearchProbeTimeBounds", s.testSearchProbeTimeBounds},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
