@@ -20,8 +20,9 @@ var (
 	ErrInvalidMessage = errors.New("invalid message")
 	// ErrTooManyMessages: a write of more than Options.MaxWriteMessages.
 	ErrTooManyMessages = errors.New("too many messages in one write")
-	// ErrInvalidCursor: a List cursor this store did not produce.
-	ErrInvalidCursor = errors.New("invalid list cursor")
+	// ErrInvalidCursor: a List or Search cursor this store did not
+	// produce.
+	ErrInvalidCursor = errors.New("invalid cursor")
 	// ErrInvalidQuery: a search query that cannot be run (search.Parse),
 	// or search options out of range; the message says which.
 	ErrInvalidQuery = search.ErrInvalidQuery

@@ -428,7 +428,7 @@ func TestResourcePages(t *testing.T) {
 	if len(first.Resources) != chatstore.DefaultListLimit || first.NextCursor == "" {
 		t.Errorf("the first page: %d resources, cursor %q", len(first.Resources), first.NextCursor)
 	}
-	if _, err := cs.ListResources(t.Context(), &mcp.ListResourcesParams{Cursor: "not-a-cursor"}); err == nil || !strings.Contains(err.Error(), "invalid list cursor") {
+	if _, err := cs.ListResources(t.Context(), &mcp.ListResourcesParams{Cursor: "not-a-cursor"}); err == nil || !strings.Contains(err.Error(), "invalid cursor") {
 		t.Errorf("a cursor the store did not make: %v", err)
 	}
 	mcptest.Resources(t, cs, want)

@@ -476,8 +476,11 @@ func (s *Store) detach(ctx context.Context, take func(map[string]*history) map[s
 		s.mu.Unlock()
 		return errClosed
 	}
+	defer s.mu.Unlock()
 	removed := take(s.histories)
-	s.mu.Unlock()
+	// Under the store's lock, as Fork fills a history: a search sees the
+	// histories and their messages in the index together, never a
+	// removed history's messages still there.
 	for id, h := range removed {
 		h.mu.Lock()
 		h.deleted = true

@@ -187,7 +187,11 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 		phrases = phrases || len(t.Tokens) > 1
 	}
 	top := &hitHeap{}
+	i := 0
 	for n, score := range scores {
+		if i++; i%1024 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		d := ix.docs.at(n)
 		switch {
 		case d.gone,

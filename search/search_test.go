@@ -140,3 +140,17 @@ func TestSnippet(t *testing.T) {
 		t.Errorf("Japanese: %q", got)
 	}
 }
+
+// TestSnippetOfALargeMessage: a snippet looks through the start of a large
+// message only, and still says something.
+func TestSnippetOfALargeMessage(t *testing.T) {
+	q, _ := Parse("needle")
+	big := strings.Repeat("hay ", 1<<20) + "needle"
+	got := Snippet(Doc{Text: big}, q)
+	if !strings.HasPrefix(got, "hay hay") || strings.Contains(got, "<mark>") || len(got) > 400 {
+		t.Errorf("a match past the first 64 KiB: %.100q…", got)
+	}
+	if got := Snippet(Doc{Text: "needle " + big}, q); !strings.HasPrefix(got, "<mark>needle</mark> hay") {
+		t.Errorf("a match at the start: %.100q…", got)
+	}
+}

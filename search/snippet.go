@@ -11,7 +11,8 @@ const (
 	snippetTokens = 30
 )
 
-// Snippet is the part of d around the first word of q it holds, as HTML:
+// Snippet is the part of d around the first word of q it holds (within its
+// first 64 KiB), as HTML:
 // the text escaped, each token that matches a word of q (or begins with a
 // prefix of q) in <mark>…</mark>, and "…" where text was left out. It
 // looks in the text, then the reasoning; a message that matches neither
@@ -27,6 +28,7 @@ func Snippet(d Doc, q Query) string {
 		return false
 	}
 	for _, text := range []string{d.Text, d.Reasoning} {
+		text = head(text, snippetScan)
 		sp := spans(text)
 		for i, s := range sp {
 			if matches(s.tok) {
@@ -34,7 +36,24 @@ func Snippet(d Doc, q Query) string {
 			}
 		}
 	}
-	return render(d.Text, spans(d.Text), 0, matches)
+	text := head(d.Text, snippetScan)
+	return render(text, spans(text), 0, matches)
+}
+
+// snippetScan bounds the text a snippet looks through, so that a page of
+// hits on messages of megabytes costs what their first part does; a match
+// further on shows the start of the message.
+const snippetScan = 64 << 10
+
+// head is s cut to at most n bytes, at a rune boundary.
+func head(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
 }
 
 // render writes the tokens of text from sp[from] on, snippetTokens of them
@@ -69,13 +88,10 @@ func render(text string, sp []span, from int, matches func(string) bool) string 
 	return b.String()
 }
 
-// truncate cuts s to at most n bytes, at a rune boundary.
+// truncate cuts s to at most n bytes, at a rune boundary, marking the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
+	return head(s, n) + "…"
 }
