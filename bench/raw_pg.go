@@ -68,18 +68,23 @@ func (r *rawPG) append(ctx context.Context, id string, bodies [][]byte) error {
 	return err
 }
 
-func (r *rawPG) last(ctx context.Context, id string, n int) (int, error) {
+func (r *rawPG) last(ctx context.Context, id string, n int) ([][]byte, error) {
 	rows, err := r.pool.Query(ctx, r.tail, id, n)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	var bodies [][]byte
 	for rows.Next() {
-		bodies = append(bodies, append([]byte(nil), rows.RawValues()[0]...))
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		bodies = append(bodies, b)
 	}
 	rows.Close()
 	reverse(bodies)
-	return len(bodies), rows.Err()
+	return bodies, rows.Err()
 }
 
 func (r *rawPG) delete(ctx context.Context, id string) error {

@@ -41,12 +41,16 @@ func (r *rawRedis) append(ctx context.Context, id string, bodies [][]byte) error
 	return r.c.RPush(ctx, r.key(id), args...).Err()
 }
 
-func (r *rawRedis) last(ctx context.Context, id string, n int) (int, error) {
+func (r *rawRedis) last(ctx context.Context, id string, n int) ([][]byte, error) {
 	if n == 0 {
-		return 0, nil
+		return nil, nil
 	}
-	bodies, err := r.c.LRange(ctx, r.key(id), int64(-n), -1).Result()
-	return len(bodies), err
+	vals, err := r.c.LRange(ctx, r.key(id), int64(-n), -1).Result()
+	bodies := make([][]byte, len(vals))
+	for i, v := range vals {
+		bodies[i] = []byte(v)
+	}
+	return bodies, err
 }
 
 func (r *rawRedis) delete(ctx context.Context, id string) error {

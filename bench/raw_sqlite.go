@@ -90,10 +90,10 @@ func (r *rawSQLite) append(ctx context.Context, id string, bodies [][]byte) erro
 	return tx.Commit()
 }
 
-func (r *rawSQLite) last(ctx context.Context, id string, n int) (int, error) {
+func (r *rawSQLite) last(ctx context.Context, id string, n int) ([][]byte, error) {
 	rows, err := r.tail.QueryContext(ctx, id, n)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer rows.Close()
 	var (
@@ -102,12 +102,12 @@ func (r *rawSQLite) last(ctx context.Context, id string, n int) (int, error) {
 	)
 	for rows.Next() {
 		if err := rows.Scan(&b); err != nil {
-			return 0, err
+			return nil, err
 		}
 		bodies = append(bodies, append([]byte(nil), b...))
 	}
 	reverse(bodies)
-	return len(bodies), rows.Err()
+	return bodies, rows.Err()
 }
 
 func (r *rawSQLite) delete(ctx context.Context, id string) error {
