@@ -92,6 +92,24 @@ func (s *server) toolError(ctx context.Context, name string, err error) *mcp.Cal
 	}
 }
 
+// metadataFilterProp is the metadata argument of the tools that filter
+// histories by it.
+var metadataFilterProp = prop{"metadata", &jsonschema.Schema{Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "string"},
+	Description: "Only the histories whose metadata holds every one of these key-value pairs."}}
+
+// checkPrefix checks a prefix of history ids (list_histories,
+// search_messages): "" or the start of an id the scope takes.
+func (c call) checkPrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	if err := c.checkID(p); err != nil {
+		_, _, msg := apicode.Classify(err)
+		return invalid("invalid_request", "prefix must be the start of a valid history id: "+msg)
+	}
+	return nil
+}
+
 // historyID reads the chat_history_id argument, by the scope's rules.
 func (c call) historyID(a args) (string, error) {
 	id, err := a.str("chat_history_id", true)
@@ -154,8 +172,7 @@ func (s *server) listHistoriesTool() tool {
 				prop{"prefix", &jsonschema.Schema{Type: "string", Description: "Only histories whose ids start with this."}},
 				prop{"order", &jsonschema.Schema{Type: "string", Enum: []any{"id", "updated_at"}, Default: raw("id"),
 					Description: `"id" (the default): byte order of the ids; "updated_at": the most recently changed first.`}},
-				prop{"metadata", &jsonschema.Schema{Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "string"},
-					Description: "Only the histories whose metadata holds every one of these key-value pairs."}},
+				metadataFilterProp,
 			),
 			OutputSchema: object([]string{"histories", "next_cursor"},
 				prop{"histories", &jsonschema.Schema{Type: "array", Items: object([]string{"chat_history_id", "count", "created_at", "updated_at", "metadata"},
@@ -191,11 +208,8 @@ func listHistories(ctx context.Context, c call, a args) ([]byte, error) {
 	if opts.Prefix, err = a.str("prefix", false); err != nil {
 		return nil, err
 	}
-	if opts.Prefix != "" {
-		if err := c.checkID(opts.Prefix); err != nil {
-			_, _, msg := apicode.Classify(err)
-			return nil, invalid("invalid_request", "prefix must be the start of a valid history id: "+msg)
-		}
+	if err := c.checkPrefix(opts.Prefix); err != nil {
+		return nil, err
 	}
 	order, err := a.str("order", false)
 	if err != nil {
@@ -243,8 +257,7 @@ func (s *server) searchMessagesTool() tool {
 				prop{"since", str("Only messages written at or after this time (RFC 3339).")},
 				prop{"until", str("Only messages written before this time (RFC 3339).")},
 				prop{"reasoning", &jsonschema.Schema{Type: "boolean", Default: raw(false), Description: "Also find messages whose reasoning matches."}},
-				prop{"metadata", &jsonschema.Schema{Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "string"},
-					Description: "Only the histories whose metadata holds every one of these key-value pairs."}},
+				metadataFilterProp,
 			),
 			OutputSchema: object([]string{"hits", "next_cursor"},
 				prop{"hits", &jsonschema.Schema{Type: "array", Items: object([]string{"chat_history_id", "chat_message_id", "role", "created_at", "snippet", "score"},
@@ -284,11 +297,8 @@ func searchMessages(ctx context.Context, c call, a args) ([]byte, error) {
 	} else if ok {
 		params["reasoning"] = strconv.FormatBool(reasoning)
 	}
-	if params["prefix"] != "" {
-		if err := c.checkID(params["prefix"]); err != nil {
-			_, _, msg := apicode.Classify(err)
-			return nil, invalid("invalid_request", "prefix must be the start of a valid history id: "+msg)
-		}
+	if err := c.checkPrefix(params["prefix"]); err != nil {
+		return nil, err
 	}
 	o, err := chatstore.ParseSearchParams(func(name string) string { return params[name] })
 	if err != nil {

@@ -70,6 +70,15 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
+// bareConversation is conversation for a route that takes no query
+// parameters, which are refused first.
+func (s *Server) bareConversation(r *http.Request, t Tenant) (*chatstore.Store, chatstore.HistoryInfo, error) {
+	if _, err := query(r); err != nil {
+		return nil, chatstore.HistoryInfo{}, err
+	}
+	return s.conversation(r, t)
+}
+
 // conversation reads the path's conversation id, checks it, and returns it
 // with the tenant's store and the history's info; 404 if it does not exist.
 func (s *Server) conversation(r *http.Request, t Tenant) (*chatstore.Store, chatstore.HistoryInfo, error) {
@@ -202,10 +211,7 @@ func (s *Server) createConversation(w http.ResponseWriter, r *http.Request, t Te
 }
 
 func (s *Server) getConversation(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	if _, err := query(r); err != nil {
-		return err
-	}
-	_, info, err := s.conversation(r, t)
+	_, info, err := s.bareConversation(r, t)
 	if err != nil {
 		return err
 	}
@@ -215,10 +221,7 @@ func (s *Server) getConversation(w http.ResponseWriter, r *http.Request, t Tenan
 // updateConversation answers POST /openai/v1/conversations/{id}: the
 // metadata given replaces the conversation's.
 func (s *Server) updateConversation(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	if _, err := query(r); err != nil {
-		return err
-	}
-	st, info, err := s.conversation(r, t)
+	st, info, err := s.bareConversation(r, t)
 	if err != nil {
 		return err
 	}
@@ -252,10 +255,7 @@ func (s *Server) updateConversation(w http.ResponseWriter, r *http.Request, t Te
 }
 
 func (s *Server) deleteConversation(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	if _, err := query(r); err != nil {
-		return err
-	}
-	st, info, err := s.conversation(r, t)
+	st, info, err := s.bareConversation(r, t)
 	if err != nil {
 		return err
 	}
@@ -451,10 +451,7 @@ func (s *Server) getItem(w http.ResponseWriter, r *http.Request, t Tenant) error
 // message that holds several (one written through /v1), which is deleted
 // whole through /v1. It answers the conversation, as OpenAI does.
 func (s *Server) deleteItem(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	if _, err := query(r); err != nil {
-		return err
-	}
-	st, info, err := s.conversation(r, t)
+	st, info, err := s.bareConversation(r, t)
 	if err != nil {
 		return err
 	}
