@@ -29,7 +29,8 @@ func Schemes() []string { return schemes.names() }
 // "postgres://...", "redis://...". The backend must be linked in, usually by
 // importing its package (blank imports are enough). The store-wide options
 // can be given as URL query parameters, named as in Haystack:
-// skip_system_messages=true|false, last_k=N|all and search=true|false;
+// skip_system_messages=true|false, last_k=N|all, search=true|false and
+// tokenizer=approx|o200k_base|cl100k_base;
 // they override opts.
 func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	o, err := opts.withDefaults()
@@ -48,7 +49,12 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newStore(drv, o), nil
+	st, err := newStore(drv, o)
+	if err != nil {
+		drv.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // ParseURL parses a store URL as Open does and returns it as the backend's
@@ -100,6 +106,14 @@ func takeStoreParams(u *url.URL, o *Options) error {
 		}
 		o.NoSearch = !on
 		q.Del("search")
+	}
+	if vs, ok := q["tokenizer"]; ok {
+		m, err := NewMeter(vs[len(vs)-1])
+		if err != nil || len(vs) > 1 {
+			return fmt.Errorf("chatstore: %w: tokenizer=%q: want one of %s, once", ErrInvalidOptions, strings.Join(vs, ","), strings.Join(Tokenizers(), ", "))
+		}
+		o.Tokenizer = m.Name()
+		q.Del("tokenizer")
 	}
 	u.RawQuery = q.Encode()
 	return nil

@@ -27,7 +27,7 @@ import (
 // (component.StoreDict): Haystack's stores have no prefix, and a store
 // loaded from one would see every history.
 func Prefixed(s *Store, prefix string) *Store {
-	return &Store{drv: s.drv, opts: s.opts, prefix: s.prefix + prefix, view: true, lifetime: s.lifetime}
+	return &Store{drv: s.drv, opts: s.opts, meter: s.meter, prefix: s.prefix + prefix, view: true, lifetime: s.lifetime}
 }
 
 // key returns the id the driver keeps a history under: the store's prefix
@@ -63,7 +63,7 @@ func (s *Store) deleteUnder(ctx context.Context) error {
 	}
 	// Listed from the whole store, as the view cannot name the history
 	// whose id is its prefix.
-	whole := &Store{drv: s.drv, opts: s.opts, view: true, lifetime: s.lifetime}
+	whole := &Store{drv: s.drv, opts: s.opts, meter: s.meter, view: true, lifetime: s.lifetime}
 	for {
 		// Always the first page: deleting what it lists moves the rest up.
 		page, err := whole.List(ctx, ListOptions{Prefix: s.prefix, Limit: MaxListLimit})

@@ -78,6 +78,12 @@ type Options struct {
 	// ErrNotSupported. The URL parameter is search=false. Messages
 	// written so are not indexed later when search is turned back on.
 	NoSearch bool
+	// Tokenizer names the counter that measures each message for token
+	// budgets when it is written: TokenizerApprox (the default, for "")
+	// or a tiktoken encoding, TokenizerO200k or TokenizerCl100k. The URL
+	// parameter is tokenizer=. A backend that stores costs (driver.Coster)
+	// measures again, when opened, what it holds under another counter.
+	Tokenizer string
 }
 
 // Clock tells the time (Options.Clock).
@@ -109,14 +115,20 @@ func (o *Options) withDefaults() (Options, error) {
 	case out.IdempotencyWindow == 0:
 		out.IdempotencyWindow = DefaultIdempotencyWindow
 	}
+	m, err := NewMeter(out.Tokenizer)
+	if err != nil {
+		return out, err
+	}
+	out.Tokenizer = m.Name()
 	return out, nil
 }
 
 // Store is a chat message store over a backend driver. It is safe for
 // concurrent use.
 type Store struct {
-	drv  driver.Store
-	opts Options
+	drv   driver.Store
+	opts  Options
+	meter *Meter
 	// prefix starts the ids the driver keeps this store's histories under:
 	// "" but for a view made by Prefixed.
 	prefix string
@@ -137,12 +149,22 @@ func New(drv driver.Store, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newStore(drv, o), nil
+	return newStore(drv, o)
 }
 
-func newStore(drv driver.Store, o Options) *Store {
-	return &Store{drv: drv, opts: o, lifetime: new(lifetime)}
+func newStore(drv driver.Store, o Options) (*Store, error) {
+	m, err := NewMeter(o.Tokenizer)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := drv.(driver.Coster); ok && c.Counter() != m.Name() {
+		return nil, fmt.Errorf("chatstore: %w: the driver holds token counts of tokenizer %s, not %s: open it with the tokenizer the store asks for", ErrInvalidOptions, c.Counter(), m.Name())
+	}
+	return &Store{drv: drv, opts: o, meter: m, lifetime: new(lifetime)}, nil
 }
+
+// Meter returns the store's token meter (Options.Tokenizer).
+func (s *Store) Meter() *Meter { return s.meter }
 
 // indexing reports whether the store indexes messages for Search.
 func (s *Store) indexing() bool {
@@ -300,6 +322,7 @@ func (s *Store) records(messages []chat.Message, times []int64) ([]driver.Record
 	buf := make([]byte, 0, size)
 	now := s.now()
 	indexing := s.indexing()
+	_, costs := s.drv.(driver.Coster)
 	for i, m := range messages {
 		if m.Role == chat.RoleSystem && !s.opts.KeepSystemMessages {
 			continue
@@ -314,6 +337,9 @@ func (s *Store) records(messages []chat.Message, times []int64) ([]driver.Record
 		}
 		if indexing {
 			rec.Role, rec.Doc = string(m.Role), search.Document(m)
+		}
+		if costs {
+			rec.Cost = s.meter.Cost(m)
 		}
 		buf = body
 		recs = append(recs, rec)

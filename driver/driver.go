@@ -37,6 +37,9 @@ type Record struct {
 	// search index, for a Searcher that is Indexing; empty otherwise.
 	Role string
 	Doc  search.Doc
+	// Cost is what the message counts toward a token budget, for a
+	// driver that implements Coster; it may be zero for others.
+	Cost Cost
 }
 
 // Message is one stored message, as read back.
@@ -48,6 +51,9 @@ type Message struct {
 	// CreatedAt is Record.CreatedAt, for drivers that implement Editor;
 	// 0 otherwise.
 	CreatedAt int64
+	// Cost is Record.Cost, for drivers that implement Coster; zero
+	// otherwise.
+	Cost Cost
 }
 
 // History is one entry of a listing.

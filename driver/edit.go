@@ -17,6 +17,9 @@ type Info struct {
 	CreatedAt, UpdatedAt int64
 	// Metadata is never nil for a history that exists.
 	Metadata map[string]string
+	// Cost is the sum of the Costs of the messages it holds, for drivers
+	// that implement Coster; zero otherwise.
+	Cost Cost
 }
 
 // ErrNotFound is returned by Editor methods for a message (or, for Fork,
