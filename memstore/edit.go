@@ -22,7 +22,7 @@ func (h *history) touch(now int64) {
 
 // info is the history's driver.Info; h.mu is held.
 func (h *history) info(id string) driver.Info {
-	return driver.Info{ID: id, Count: h.count, CreatedAt: h.created, UpdatedAt: h.updated, Metadata: maps.Clone(h.meta)}
+	return driver.Info{ID: id, Count: h.count, CreatedAt: h.created, UpdatedAt: h.updated, Metadata: maps.Clone(h.meta), Cost: h.cost}
 }
 
 // Info implements driver.Editor.
@@ -97,6 +97,7 @@ func (s *Store) DeleteMessage(ctx context.Context, historyID, messageID string, 
 		}
 		e := h.msgs.at(p)
 		e.deleted = true
+		h.cost = h.cost.Sub(e.cost)
 		s.ix.remove(e.doc)
 		e.doc = 0
 		h.ids.remove(messageID)
@@ -117,6 +118,7 @@ func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int6
 		for i := p; i < h.msgs.len(); i++ {
 			if e := h.msgs.at(i); !e.deleted {
 				h.ids.remove(h.msgs.message(i).ID)
+				h.cost = h.cost.Sub(e.cost)
 				n++
 			}
 		}
@@ -211,11 +213,20 @@ func (h *history) copyTo(dst *history, through *string) error {
 			if e := h.msgs.at(i); !e.deleted {
 				m := h.msgs.message(i)
 				dst.ids.add(m.ID, dst.msgs.len())
-				dst.msgs.append(m.Kind, m.ID, m.JSON, m.CreatedAt)
+				dst.msgs.append(m.Kind, m.ID, m.JSON, m.CreatedAt, m.Cost)
 				dst.count++
+				dst.cost = dst.cost.Add(m.Cost)
 			}
 		}
 		dst.meta = maps.Clone(h.meta)
+		// The records of messages copied, pointing at the copies.
+		for _, c := range h.compactions {
+			p, ok := h.ids.pos(c.Through)
+			if q, copied := dst.ids.pos(c.Through); ok && int64(p) == c.ThroughPos && copied {
+				c.ThroughPos = int64(q)
+				dst.compactions = append(dst.compactions, c)
+			}
+		}
 	}
 	// Generated ids of the copy continue after the original's, so that
 	// none equals one it holds.

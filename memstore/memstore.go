@@ -46,17 +46,40 @@ func (s *Store) HaystackType() (string, map[string]any) {
 	return HaystackType, nil
 }
 
-func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
+func open(ctx context.Context, u *url.URL, co *chatstore.Options) (driver.Store, error) {
 	if len(u.Query()) > 0 {
 		return nil, fmt.Errorf("memstore: %w: unknown URL parameters %q (memory:// takes only skip_system_messages, last_k and search)", chatstore.ErrInvalidOptions, u.RawQuery)
 	}
 	if u.User != nil || u.Port() != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
 		return nil, fmt.Errorf("memstore: %w: a memory URL is memory:// or memory://NAME, got %s", chatstore.ErrInvalidOptions, u.Redacted())
 	}
+	var s *Store
 	if u.Host == "" {
-		return New(), nil
+		s = New()
+	} else {
+		s = Shared(u.Host)
 	}
-	return Shared(u.Host), nil
+	if co != nil {
+		if err := s.SetTokenizer(co.Tokenizer); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// SetTokenizer makes the store measure messages for token budgets with the
+// tokenizer named as chatstore.Options.Tokenizer names it, measuring again
+// every message it holds if they were measured with another. A Store made
+// with New counts with the default one (chatstore.TokenizerApprox).
+func (s *Store) SetTokenizer(name string) error {
+	m, err := chatstore.NewMeter(name)
+	if err != nil {
+		return err
+	}
+	if err := s.count(m.Name(), m.Measure); err != nil {
+		return fmt.Errorf("memstore: measure the messages with tokenizer %s: %w", m.Name(), err)
+	}
+	return nil
 }
 
 // Store is an in-memory driver.
@@ -66,6 +89,7 @@ type Store struct {
 	mu        sync.RWMutex
 	histories map[string]*history
 	closed    bool
+	counter   string // the tokenizer of the messages' costs (driver.Coster)
 
 	// byMeta indexes histories by metadata pair ("key\x00value"), for
 	// Query. idxMu is taken alone or under a history's lock.
@@ -82,11 +106,14 @@ var (
 	_ driver.PrefixDeleter = (*Store)(nil)
 	_ driver.KeyedWriter   = (*Store)(nil)
 	_ driver.HaystackTyper = (*Store)(nil)
+	_ driver.Coster        = (*Store)(nil)
+	_ driver.Compactor     = (*Store)(nil)
 )
 
-// New returns an empty private store.
+// New returns an empty private store, which measures messages for token
+// budgets with the default tokenizer (chatstore.TokenizerApprox).
 func New() *Store {
-	return &Store{histories: map[string]*history{}, ix: newIndex()}
+	return &Store{histories: map[string]*history{}, ix: newIndex(), counter: chatstore.TokenizerApprox}
 }
 
 var (
@@ -119,6 +146,7 @@ type entry struct {
 	off, idLen int  // the id at arena[off:off+idLen], then the JSON up to end
 	end        int
 	createdAt  int64
+	cost       driver.Cost
 	doc        uint32 // its number in the search index; 0 if none
 }
 
@@ -146,14 +174,14 @@ func (es *entries) len() int { return es.n }
 func (es *entries) message(i int) driver.Message {
 	c := &es.chunks[i>>chunkBits]
 	e := &c.entries[i&(1<<chunkBits-1)]
-	return driver.Message{ID: string(c.arena[e.off : e.off+e.idLen]), JSON: c.arena[e.off+e.idLen : e.end : e.end], Pos: int64(i), Kind: e.kind, CreatedAt: e.createdAt}
+	return driver.Message{ID: string(c.arena[e.off : e.off+e.idLen]), JSON: c.arena[e.off+e.idLen : e.end : e.end], Pos: int64(i), Kind: e.kind, CreatedAt: e.createdAt, Cost: e.cost}
 }
 
 func (es *entries) at(i int) *entry {
 	return &es.chunks[i>>chunkBits].entries[i&(1<<chunkBits-1)]
 }
 
-func (es *entries) append(kind driver.Kind, id string, json []byte, createdAt int64) {
+func (es *entries) append(kind driver.Kind, id string, json []byte, createdAt int64, cost driver.Cost) {
 	if es.n>>chunkBits == len(es.chunks) {
 		// A history's first chunk grows as it fills: most histories are
 		// short, and a store holds many. The later ones are whole.
@@ -166,7 +194,7 @@ func (es *entries) append(kind driver.Kind, id string, json []byte, createdAt in
 	c := &es.chunks[len(es.chunks)-1]
 	off := len(c.arena)
 	c.arena = append(append(c.arena, id...), json...)
-	c.entries = append(c.entries, entry{kind: kind, off: off, idLen: len(id), end: len(c.arena), createdAt: createdAt})
+	c.entries = append(c.entries, entry{kind: kind, off: off, idLen: len(id), end: len(c.arena), createdAt: createdAt, cost: cost})
 	es.n++
 }
 
@@ -196,6 +224,10 @@ type history struct {
 	// count is the messages it holds (entries less tombstones); next the
 	// counter generated ids start from, which never goes back.
 	count, next int64
+	// cost is the sum of the costs of the messages it holds.
+	cost driver.Cost
+	// compactions are its compaction records, oldest first.
+	compactions []driver.Compaction
 	// created is 0 until the history exists (driver.Editor): a message
 	// written, or metadata set.
 	created, updated int64
@@ -355,7 +387,8 @@ func (s *Store) write(ctx context.Context, id string, h *history, recs []driver.
 		r := &recs[p.Index]
 		i := h.msgs.len()
 		h.ids.add(p.ID, i)
-		h.msgs.append(r.Kind, p.ID, r.JSON, r.CreatedAt)
+		h.msgs.append(r.Kind, p.ID, r.JSON, r.CreatedAt, r.Cost)
+		h.cost = h.cost.Add(r.Cost)
 		if !r.Doc.Empty() {
 			h.msgs.at(i).doc = s.ix.add(id, h.msgs.message(i), r.Role, r.Doc)
 		}
