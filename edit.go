@@ -64,7 +64,10 @@ func (s *Store) Info(ctx context.Context, historyID string) (info HistoryInfo, o
 // info turns a driver's Info into a HistoryInfo, its id without the
 // store's prefix.
 func (s *Store) info(di driver.Info) HistoryInfo {
-	h := HistoryInfo{ID: di.ID[min(len(s.prefix), len(di.ID)):], Count: int(di.Count), Metadata: di.Metadata}
+	h := HistoryInfo{ID: di.ID[min(len(s.prefix), len(di.ID)):], Count: int(di.Count), Metadata: di.Metadata, Tokens: -1}
+	if _, ok := s.drv.(driver.Coster); ok {
+		h.Tokens = s.meter.Tokens(di.Cost, di.Count)
+	}
 	if di.CreatedAt != 0 {
 		h.CreatedAt = time.UnixMilli(di.CreatedAt).UTC()
 	}

@@ -11,7 +11,7 @@ import (
 
 // AppendJSON appends h as chatstore writes a history in JSON, in the HTTP
 // API, over MCP and on the command line: {"chat_history_id", "count",
-// "created_at", "updated_at", "metadata"}, the times in TimeFormat or null
+// "tokens" (null when not known), "created_at", "updated_at", "metadata"}, the times in TimeFormat or null
 // when not known (a history that does not exist, a driver that keeps
 // none), the metadata's keys sorted.
 func (h HistoryInfo) AppendJSON(b []byte) []byte {
@@ -22,11 +22,12 @@ func (h HistoryInfo) AppendJSON(b []byte) []byte {
 }
 
 // AppendFieldsJSON appends the members of AppendJSON but the id, without
-// braces: "count":N,"created_at":…,"updated_at":…,"metadata":{…}, for a
+// braces: "count":N,"tokens":N,"created_at":…,"updated_at":…,"metadata":{…}, for a
 // document that names the history elsewhere.
 func (h HistoryInfo) AppendFieldsJSON(b []byte) []byte {
 	b = append(b, `"count":`...)
 	b = strconv.AppendInt(b, int64(h.Count), 10)
+	b = appendCount(append(b, `,"tokens":`...), h.Tokens)
 	b = appendTime(append(b, `,"created_at":`...), h.CreatedAt)
 	b = appendTime(append(b, `,"updated_at":`...), h.UpdatedAt)
 	b = append(b, `,"metadata":{`...)
@@ -105,4 +106,65 @@ func appendNextCursor(b []byte, cursor string) []byte {
 		b, _ = jsonx.AppendString(b, cursor, jsonx.Compact)
 	}
 	return append(b, '}')
+}
+
+// AppendJSON appends w as chatstore writes what a windowed read returned
+// (the HTTP API, MCP, the command line): {"tokens", "rounds", "more",
+// "exceeded", "pruned", "compaction", "omitted", "omitted_tokens"}, where
+// compaction is null or {"through", "created_at", "tokens", "summarized"},
+// and the omitted counts are null when not known.
+func (w Window) AppendJSON(b []byte) []byte {
+	b = append(b, `{"tokens":`...)
+	b = strconv.AppendInt(b, w.Tokens, 10)
+	b = append(b, `,"rounds":`...)
+	b = strconv.AppendInt(b, int64(w.Rounds), 10)
+	b = append(b, `,"more":`...)
+	b = strconv.AppendBool(b, w.More)
+	b = append(b, `,"exceeded":`...)
+	b = strconv.AppendBool(b, w.Exceeded)
+	b = append(b, `,"pruned":`...)
+	b = strconv.AppendInt(b, int64(w.Pruned), 10)
+	b = append(b, `,"compaction":`...)
+	if c := w.Compaction; c == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, `{"through":`...)
+		b, _ = jsonx.AppendString(b, c.Through, jsonx.Compact)
+		b = appendTime(append(b, `,"created_at":`...), c.CreatedAt)
+		b = append(b, `,"tokens":`...)
+		b = strconv.AppendInt(b, c.Tokens, 10)
+		b = append(b, `,"summarized":`...)
+		b = strconv.AppendBool(b, w.Summarized)
+		b = append(b, '}')
+	}
+	b = appendCount(append(b, `,"omitted":`...), w.Omitted)
+	b = appendCount(append(b, `,"omitted_tokens":`...), w.OmittedTokens)
+	return append(b, '}')
+}
+
+// appendCount appends n, or null if it is negative (not known).
+func appendCount(b []byte, n int64) []byte {
+	if n < 0 {
+		return append(b, "null"...)
+	}
+	return strconv.AppendInt(b, n, 10)
+}
+
+// AppendJSON appends c as chatstore writes a compaction record:
+// {"through", "summary" (the message in Haystack's format, its
+// chat_message_id through), "tokens", "created_at", "in_effect"}.
+func (c Compaction) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"through":`...)
+	b, _ = jsonx.AppendString(b, c.Through, jsonx.Compact)
+	b = append(b, `,"summary":`...)
+	b, err := c.Summary.AppendJSON(b)
+	if err != nil {
+		return b, err
+	}
+	b = append(b, `,"tokens":`...)
+	b = strconv.AppendInt(b, c.Tokens, 10)
+	b = appendTime(append(b, `,"created_at":`...), c.CreatedAt)
+	b = append(b, `,"in_effect":`...)
+	b = strconv.AppendBool(b, c.InEffect)
+	return append(b, '}'), nil
 }

@@ -518,6 +518,18 @@ type ReadOptions struct {
 	// 3339 string in UTC, or null from a driver without driver.Editor).
 	// Haystack's own readers do not know the member: ask only for it.
 	CreatedAt bool
+	// MaxTokens, when > 0, makes a last_k read a budgeted one: the
+	// newest whole rounds that fit it, by the store's counter, and LastK
+	// (window.go states the rule). Negative is ErrInvalidRange.
+	MaxTokens int64
+	// Uncompacted makes a last_k read return the history's messages where
+	// a compaction's summary stands for them (Compact).
+	Uncompacted bool
+	// PruneToolResults makes a last_k read replace older large tool
+	// results with Haystack's placeholder (window.go).
+	PruneToolResults bool
+	// Window, when not nil, is set to what a last_k read returned.
+	Window *Window
 	// MaxBytes, when > 0, bounds the stored JSON of the messages read:
 	// a read that selects more fails with ErrTooLarge, and, on drivers
 	// that can stop part way (driver.BoundedReader), holds no more than
@@ -620,8 +632,21 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 		if o.LastK < 0 {
 			return nil, fmt.Errorf("chatstore: %w: last_k must be 0 or greater, got %d", ErrInvalidLastK, o.LastK)
 		}
+		if o.MaxTokens < 0 {
+			return nil, fmt.Errorf("chatstore: %w: max_tokens must be 1 or greater, got %d", ErrInvalidRange, o.MaxTokens)
+		}
 		if o.LastK == 0 {
+			if o.Window != nil {
+				*o.Window = Window{Omitted: -1, OmittedTokens: -1}
+			}
 			return nil, nil
+		}
+		stored, ok, err := s.windowRead(ctx, historyID, o)
+		if errors.Is(err, driver.ErrTooLarge) {
+			return nil, tooLarge(historyID, o.MaxBytes)
+		}
+		if ok || err != nil {
+			return stored, err
 		}
 		span.Rounds = o.LastK
 	}
@@ -653,6 +678,9 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 	}
 	if errors.Is(err, driver.ErrTooLarge) || (err == nil && o.MaxBytes > 0 && driver.Size(stored) > o.MaxBytes) {
 		return nil, tooLarge(historyID, o.MaxBytes)
+	}
+	if err == nil && span.Rounds > 0 && o.Window != nil {
+		*o.Window = s.tailWindow(stored)
 	}
 	return stored, err
 }
@@ -790,6 +818,11 @@ type HistoryInfo struct {
 	// Metadata is the history's metadata (SetMetadata); not nil for a
 	// history that exists.
 	Metadata map[string]string
+	// Tokens is the token count, by the store's counter, of the messages
+	// the history holds, counted together (Meter.Tokens), whatever
+	// compactions stand for some of them in windowed reads; -1 from a
+	// driver without driver.Coster.
+	Tokens int64
 }
 
 // Page is one page of List.
@@ -863,7 +896,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (Page, error) {
 			page.NextCursor = encodeCursor(hs[i-1].ID)
 			break
 		}
-		page.Histories = append(page.Histories, HistoryInfo{ID: h.ID[len(s.prefix):], Count: int(h.Count)})
+		page.Histories = append(page.Histories, HistoryInfo{ID: h.ID[len(s.prefix):], Count: int(h.Count), Tokens: -1})
 	}
 	return page, nil
 }

@@ -78,6 +78,20 @@ type RunOptions struct {
 	// CurrentMessages are combined with the history: their system messages
 	// first, then the history, then the rest of them.
 	CurrentMessages []chat.Message
+	// MaxTokens, when > 0, is a token budget for what Run returns, by the
+	// store's counter: the current messages and ToolTokens are taken from
+	// it, and the history gets the rest (chatstore.ReadOptions.MaxTokens),
+	// none if nothing is left.
+	MaxTokens int64
+	// ToolTokens is an allowance, within MaxTokens, for what the model is
+	// sent besides the messages: tool schemas, a provider's formatting.
+	ToolTokens int64
+	// PruneToolResults and Uncompacted are chatstore.ReadOptions's, for
+	// the history.
+	PruneToolResults, Uncompacted bool
+	// Window, when not nil, is set to what the history read returned,
+	// with Tokens counting everything Run returns and ToolTokens.
+	Window *chatstore.Window
 }
 
 // Run returns the messages to send to a model: the system messages of
@@ -95,16 +109,45 @@ func (r *Retriever) Run(ctx context.Context, historyID string, opts RunOptions) 
 	case k < 0:
 		return nil, fmt.Errorf("component: %w: the retriever's last_k must be 0 or greater, got %d", chatstore.ErrInvalidLastK, k)
 	}
+	if opts.MaxTokens < 0 || opts.ToolTokens < 0 {
+		return nil, fmt.Errorf("component: %w: max_tokens must be 1 or greater and the tools' allowance 0 or greater, got %d and %d", chatstore.ErrInvalidRange, opts.MaxTokens, opts.ToolTokens)
+	}
+	ro := chatstore.ReadOptions{LastK: k, MaxBytes: r.MaxBytes, PruneToolResults: opts.PruneToolResults, Uncompacted: opts.Uncompacted}
+	var win chatstore.Window
+	if opts.Window != nil {
+		ro.Window = &win
+	}
+	var current int64 // tokens of the current messages and the allowance
+	if opts.MaxTokens > 0 {
+		current = r.Store.Meter().Count(opts.CurrentMessages, nil) + opts.ToolTokens
+		if len(opts.CurrentMessages) > 0 {
+			current++ // the "\n" that joins them to the history
+		}
+		ro.MaxTokens = opts.MaxTokens - current
+		if ro.MaxTokens <= 0 {
+			ro.LastK, win.Exceeded = 0, true
+		}
+	}
 	var history []chat.Message
 	var err error
-	if k == 0 {
+	if ro.LastK == 0 {
 		// Still reject a bad history id, as a read would.
 		err = chatstore.CheckHistoryID(historyID)
 	} else {
-		history, err = r.Store.Read(ctx, historyID, chatstore.ReadOptions{LastK: k, MaxBytes: r.MaxBytes})
+		history, err = r.Store.Read(ctx, historyID, ro)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if opts.Window != nil {
+		if opts.MaxTokens <= 0 {
+			current = r.Store.Meter().Count(opts.CurrentMessages, nil) + opts.ToolTokens
+			if len(opts.CurrentMessages) > 0 && len(history) > 0 {
+				current++
+			}
+		}
+		win.Tokens += current
+		*opts.Window = win
 	}
 	out := make([]chat.Message, 0, len(history)+len(opts.CurrentMessages))
 	for _, m := range opts.CurrentMessages {
