@@ -34,8 +34,8 @@ type Compaction struct {
 
 // compaction is a driver's record in use by a read.
 type compaction struct {
-	rec  driver.Compaction
-	kind driver.Kind
+	rec   driver.Compaction
+	kind  driver.Kind
 	meter *Meter
 }
 

@@ -189,9 +189,9 @@ func (s *Store) newestFirst(ctx context.Context, historyID string, floor int64) 
 	e, isEditor := s.drv.(driver.Editor)
 	_, costs := s.drv.(driver.Coster)
 	var (
-		page     []driver.Message // oldest first; consumed from its end
-		before   int64 = -1       // position the next page ends before; -1 before the first
-		size           = 16
+		page     []driver.Message      // oldest first; consumed from its end
+		before   int64            = -1 // position the next page ends before; -1 before the first
+		size                      = 16
 		finished bool
 	)
 	fetch := func() error {
@@ -547,4 +547,3 @@ func (w *walker) window(msgs []driver.Message, comp *compaction) Window {
 	}
 	return win
 }
-

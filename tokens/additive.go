@@ -43,7 +43,6 @@ func (a *Approximate) Total(text, flat, n int64) int64 {
 	return int64(min(float64(text+n-1)/a.charsPerToken, math.MaxInt32)) + flat
 }
 
-
 // Measure returns the tokens of m's rendered text and its flat charge.
 func (t *Tiktoken) Measure(m chat.Message) (text, flat int64) {
 	buf := appendMessage(make([]byte, 0, 256), m)
