@@ -109,13 +109,20 @@ func appendNextCursor(b []byte, cursor string) []byte {
 }
 
 // AppendJSON appends w as chatstore writes what a windowed read returned
-// (the HTTP API, MCP, the command line): {"tokens", "rounds", "more",
+// (the HTTP API, MCP, the command line): {"tokens", "max_tokens" (null
+// for none), "rounds", "more",
 // "exceeded", "pruned", "compaction", "omitted", "omitted_tokens"}, where
 // compaction is null or {"through", "created_at", "tokens", "summarized"},
 // and the omitted counts are null when not known.
 func (w Window) AppendJSON(b []byte) []byte {
 	b = append(b, `{"tokens":`...)
 	b = strconv.AppendInt(b, w.Tokens, 10)
+	b = append(b, `,"max_tokens":`...)
+	if w.MaxTokens > 0 {
+		b = strconv.AppendInt(b, w.MaxTokens, 10)
+	} else {
+		b = append(b, "null"...)
+	}
 	b = append(b, `,"rounds":`...)
 	b = strconv.AppendInt(b, int64(w.Rounds), 10)
 	b = append(b, `,"more":`...)

@@ -64,8 +64,8 @@ const (
 // Window describes what a windowed read returned (ReadOptions.Window).
 type Window struct {
 	// Tokens is the token count of the messages returned, by the store's
-	// counter (Meter.Tokens).
-	Tokens int64
+	// counter (Meter.Tokens), and MaxTokens the budget (0 for none).
+	Tokens, MaxTokens int64
 	// Rounds is the number of rounds returned, whole or, when Exceeded,
 	// the newest in part.
 	Rounds int
@@ -119,6 +119,7 @@ func (s *Store) windowRead(ctx context.Context, historyID string, o ReadOptions)
 	}
 	if o.Window != nil {
 		*o.Window = w.window(msgs, comp)
+		o.Window.MaxTokens = max(o.MaxTokens, 0)
 		if err := s.omitted(ctx, historyID, o, msgs, comp); err != nil {
 			return nil, true, err
 		}

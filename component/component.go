@@ -147,6 +147,7 @@ func (r *Retriever) Run(ctx context.Context, historyID string, opts RunOptions) 
 			}
 		}
 		win.Tokens += current
+		win.MaxTokens = opts.MaxTokens
 		*opts.Window = win
 	}
 	out := make([]chat.Message, 0, len(history)+len(opts.CurrentMessages))
