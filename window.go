@@ -1,6 +1,7 @@
 package chatstore
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -128,8 +129,8 @@ func (s *Store) windowRead(ctx context.Context, historyID string, o ReadOptions)
 }
 
 // tailWindow describes a last_k read that the driver's tail read served:
-// no compaction in effect, no budget, nothing pruned. Whether older
-// rounds exist is not known there (More is false).
+// no compaction in effect, no budget, nothing pruned; the caller finds
+// out More.
 func (s *Store) tailWindow(msgs []driver.Message) Window {
 	_, costs := s.drv.(driver.Coster)
 	w := Window{Omitted: -1, OmittedTokens: -1}
@@ -370,8 +371,10 @@ func (w *walker) walk(next driver.Next, comp *compaction) ([]driver.Message, err
 	if err := w.offerAll(cur, alone); err != nil {
 		return nil, err
 	}
+	// Taken by rounds, newest first; the open round is taken before the
+	// system messages written after it began.
 	out := slices.Clone(w.taken)
-	slices.Reverse(out)
+	slices.SortFunc(out, func(a, b driver.Message) int { return cmp.Compare(a.Pos, b.Pos) })
 	return out, nil
 }
 
