@@ -30,3 +30,19 @@ func BenchmarkWriteOne(b *testing.B) {
 }
 
 func BenchmarkWriteBatch100(b *testing.B) { storebench.WriteBatch100(b, benchStore(b)) }
+
+func BenchmarkWindow(b *testing.B) { storebench.Window(b, benchStore(b), 100, 1_000_000) }
+
+// BenchmarkWriteBatch100Tiktoken is WriteBatch100 on a store that counts
+// with tiktoken's o200k_base: the cost of that tokenizer at write.
+func BenchmarkWriteBatch100Tiktoken(b *testing.B) {
+	s := memstore.New()
+	if err := s.SetTokenizer(chatstore.TokenizerO200k); err != nil {
+		b.Fatal(err)
+	}
+	st, err := chatstore.New(s, &chatstore.Options{Tokenizer: chatstore.TokenizerO200k})
+	if err != nil {
+		b.Fatal(err)
+	}
+	storebench.WriteBatch100(b, st)
+}
