@@ -33,16 +33,17 @@ func BenchmarkWriteBatch100(b *testing.B) { storebench.WriteBatch100(b, benchSto
 
 func BenchmarkWindow(b *testing.B) { storebench.Window(b, benchStore(b), 100, 1_000_000) }
 
-// BenchmarkWriteBatch100Tiktoken is WriteBatch100 on a store that counts
-// with tiktoken's o200k_base: the cost of that tokenizer at write.
-func BenchmarkWriteBatch100Tiktoken(b *testing.B) {
-	s := memstore.New()
-	if err := s.SetTokenizer(chatstore.TokenizerO200k); err != nil {
-		b.Fatal(err)
-	}
-	st, err := chatstore.New(s, &chatstore.Options{Tokenizer: chatstore.TokenizerO200k})
-	if err != nil {
-		b.Fatal(err)
-	}
-	storebench.WriteBatch100(b, st)
+// BenchmarkTokenizers: the write cost of each tokenizer.
+func BenchmarkTokenizers(b *testing.B) {
+	storebench.Tokenizers(b, func(b *testing.B, name string) *chatstore.Store {
+		s := memstore.New()
+		if err := s.SetTokenizer(name); err != nil {
+			b.Fatal(err)
+		}
+		st, err := chatstore.New(s, &chatstore.Options{Tokenizer: name})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	})
 }

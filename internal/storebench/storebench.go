@@ -114,6 +114,16 @@ func Window(b *testing.B, st *chatstore.Store, sizes ...int) {
 	b.Run(fmt.Sprintf("history=%d/compacted", sizes[len(sizes)-1]), read(last, chatstore.ReadOptions{}))
 }
 
+// Tokenizers runs WriteBatch100 and WriteOne on a store of each tokenizer
+// open returns, as sub-benchmarks "tokenizer=NAME/batch100" and
+// "…/one": what measuring every message costs a write, side by side.
+func Tokenizers(b *testing.B, open func(b *testing.B, tokenizer string) *chatstore.Store) {
+	for _, name := range chatstore.Tokenizers() {
+		b.Run("tokenizer="+name+"/batch100", func(b *testing.B) { WriteBatch100(b, open(b, name)) })
+		b.Run("tokenizer="+name+"/one", func(b *testing.B) { WriteOne(b, open(b, name), "h") })
+	}
+}
+
 // WriteBatch100 writes batches of 100 messages from one goroutine,
 // to 100 histories in turn, and reports msgs/s.
 func WriteBatch100(b *testing.B, st *chatstore.Store) {
