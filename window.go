@@ -218,7 +218,10 @@ func (s *Store) newestFirst(ctx context.Context, historyID string, floor int64) 
 				if err != nil {
 					return err
 				}
-				before = n
+				if before = n; n == 0 {
+					finished = true
+					return nil
+				}
 			}
 			from := max(0, before-int64(size))
 			var err error
@@ -473,9 +476,10 @@ func (w *walker) overrun(r round) error {
 		c, n = c.Add(sc), n+len(st)
 		kept = append(st, kept...)
 	}
-	// Newest first, as taken holds them.
 	all := append(keep, kept...)
-	slices.Reverse(all)
+	if len(all) == 0 {
+		return nil // a round of tool results alone: nothing to keep
+	}
 	return w.take(all, 1)
 }
 
