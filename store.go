@@ -680,12 +680,7 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 		return nil, tooLarge(historyID, o.MaxBytes)
 	}
 	if err == nil && span.Rounds > 0 && o.Window != nil {
-		*o.Window = s.tailWindow(stored)
-		// Older messages exist if the history holds more.
-		var n int64
-		if n, err = s.drv.Count(ctx, historyID); err == nil {
-			o.Window.More = n > int64(len(stored))
-		}
+		err = s.tailWindow(ctx, historyID, stored, o.Window)
 	}
 	return stored, err
 }
