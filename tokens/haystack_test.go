@@ -1,7 +1,7 @@
 package tokens
 
 // TestHaystackFixtures compares the counters with numbers that Haystack's
-// own code gave, kept in testdata/haystack_counts.json (its header names the
+// own code gave, kept in storetest/testdata/haystack_counts.json (its header names the
 // Haystack commit, the js-tiktoken version and the date). How they were made,
 // to make them again:
 //
@@ -86,7 +86,7 @@ type haystackCase struct {
 
 func loadHaystackFixtures(t *testing.T) haystackFixtures {
 	t.Helper()
-	data, err := os.ReadFile("testdata/haystack_counts.json")
+	data, err := os.ReadFile("../storetest/testdata/haystack_counts.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func loadHaystackFixtures(t *testing.T) haystackFixtures {
 		t.Fatal(err)
 	}
 	if len(f.Cases) < 150 {
-		t.Fatalf("%d cases in testdata/haystack_counts.json, want at least 150", len(f.Cases))
+		t.Fatalf("%d cases in storetest/testdata/haystack_counts.json, want at least 150", len(f.Cases))
 	}
 	return f
 }
