@@ -205,20 +205,10 @@ func TestMeasuringInterrupted(t *testing.T) {
 	schema := freshSchema(t, pool)
 	fill(t, pool, schema, chatstore.TokenizerApprox)
 
-	cfg, err := pgxpool.ParseConfig(testenv.Get(t, urlEnv, urlExample))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	tr := &batchCounter{after: 2, do: cancel}
-	cfg.ConnConfig.Tracer = tr
-	traced, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer traced.Close()
-	if _, err := pgstore.New(ctx, traced, &pgstore.Options{Schema: schema, Tokenizer: chatstore.TokenizerO200k}); err == nil {
+	if _, err := pgstore.New(ctx, tracedPool(t, tr), &pgstore.Options{Schema: schema, Tokenizer: chatstore.TokenizerO200k}); err == nil {
 		t.Fatal("New succeeded, its context canceled")
 	}
 	if tr.n.Load() < 2 {
@@ -234,6 +224,23 @@ func TestMeasuringInterrupted(t *testing.T) {
 	if !strings.Contains(logged.String(), "measured messages for token budgets") {
 		t.Errorf("the log says:\n%s", logged.String())
 	}
+}
+
+// tracedPool is a pool on the test server whose connections report to
+// tracer, closed when the test ends.
+func tracedPool(t *testing.T, tracer pgx.QueryTracer) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.Get(t, urlEnv, urlExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // batchCounter is a pgx tracer that calls do once after the batches that
@@ -485,3 +492,60 @@ func TestCompactionRecords(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestTailOneStatement: with compaction records possible, a last_k read of
+// a history without any is still one statement (driver.CompactionTailer),
+// for a history that holds messages, an empty one and an unknown one; of
+// a compacted history, the read sees the records.
+func TestTailOneStatement(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	var queries atomic.Int64
+	s, err := pgstore.New(t.Context(), tracedPool(t, queryCounter{&queries}), &pgstore.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := chatstore.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := st.Write(ctx, "h", []chat.Message{chat.User("q0"), chat.Assistant("a0"), chat.User("q1"), chat.Assistant("a1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetMetadata(ctx, "empty", map[string]*string{"k": ptr("v")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id   string
+		want int
+	}{{"h", 2}, {"empty", 0}, {"unknown", 0}} {
+		queries.Store(0)
+		msgs, err := st.RetrieveLast(ctx, c.id, 1)
+		if err != nil || len(msgs) != c.want {
+			t.Fatalf("%s: %d messages, %v", c.id, len(msgs), err)
+		}
+		if n := queries.Load(); n != 1 {
+			t.Errorf("%s: %d statements, want 1", c.id, n)
+		}
+	}
+	if _, err := st.Compact(ctx, "h", "3", chat.User("summary")); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := st.RetrieveLast(ctx, "h", 1)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("compacted: %v %v", msgs, err)
+	}
+	if text, _ := msgs[0].Text(); text != "summary" {
+		t.Errorf("compacted: %q, want the summary", text)
+	}
+}
+
+// queryCounter is a pgx tracer that counts statements.
+type queryCounter struct{ n *atomic.Int64 }
+
+func (c queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}

@@ -153,6 +153,8 @@ var (
 	_ driver.Searcher      = (*Store)(nil)
 	_ driver.Coster        = (*Store)(nil)
 	_ driver.Compactor     = (*Store)(nil)
+
+	_ driver.CompactionTailer = (*Store)(nil)
 )
 
 // Open connects to PostgreSQL with a pool of its own (closed by Close) and
@@ -484,15 +486,36 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 		msgs, err := collect(rows, maxBytes)
 		return msgs, wrap("range", historyID, err)
 	}
-	out, err := s.tail(ctx, s.pool, historyID, span.Rounds, s.firstPage(historyID, span.Rounds), true, maxBytes)
+	out, err := s.tailRead(ctx, historyID, span.Rounds, maxBytes, nil)
+	return out, wrap("retrieve", historyID, err)
+}
+
+// TailUncompacted implements driver.CompactionTailer: the tail read,
+// whose first statement also finds out, in its snapshot, whether the
+// history holds compaction records (queries.tailUncompacted), and then
+// reads none of its messages.
+func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, bool, error) {
+	var compacted bool
+	out, err := s.tailRead(ctx, historyID, span.Rounds, maxBytes, &compacted)
+	if compacted {
+		return nil, true, nil
+	}
+	return out, false, wrap("retrieve", historyID, err)
+}
+
+// tailRead reads the last rounds of a history, within maxBytes, as
+// ReadBounded says; with compacted, it reads nothing of a history that
+// holds compaction records, and says so there.
+func (s *Store) tailRead(ctx context.Context, historyID string, rounds, maxBytes int, compacted *bool) ([]driver.Message, error) {
+	out, err := s.tail(ctx, s.pool, historyID, rounds, s.firstPage(historyID, rounds), true, maxBytes, compacted)
 	if errors.Is(err, errMorePages) {
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			var err error
-			out, err = s.tail(ctx, tx, historyID, span.Rounds, s.firstPage(historyID, span.Rounds)*4, false, maxBytes)
+			out, err = s.tail(ctx, tx, historyID, rounds, s.firstPage(historyID, rounds)*4, false, maxBytes, compacted)
 			return err
 		})
 	}
-	return out, wrap("retrieve", historyID, err)
+	return out, err
 }
 
 // scan reads a (seq, kind, id, body, created_at, cost) row (msgCols).
@@ -545,8 +568,11 @@ type querier interface {
 // tail reads backwards in pages, each four times the last, for
 // driver.LastRounds; with onePage it gives up with errMorePages after the
 // first. When the first page shows that every message is wanted (rounds at
-// least the count) and there are more, it reads the history forwards.
-func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool, maxBytes int) ([]driver.Message, error) {
+// least the count) and there are more, it reads the history forwards. With
+// compacted, the first page is read with queries.tailUncompacted, which
+// gives, for a history with compaction records, only a row at position
+// -1: then tail sets *compacted and returns nothing.
+func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool, maxBytes int, compacted *bool) ([]driver.Message, error) {
 	var (
 		rows    pgx.Rows // of the page being read; nil between pages
 		n       int64    // rows read from it
@@ -565,8 +591,12 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 	out, err := driver.LastRounds(rounds, maxBytes, func() (driver.Message, bool, error) {
 		for {
 			if rows == nil {
+				query := s.q.tailPage
+				if compacted != nil && before == math.MaxInt64 {
+					query = s.q.tailUncompacted
+				}
 				var err error
-				if rows, err = q.Query(ctx, s.q.tailPage, historyID, before, page); err != nil {
+				if rows, err = q.Query(ctx, query, historyID, before, page); err != nil {
 					return driver.Message{}, false, err
 				}
 				n = 0
@@ -577,6 +607,10 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 					return driver.Message{}, false, err
 				}
 				m.Kind = driver.Kind(kind)
+				if m.Pos < 0 { // tailUncompacted's mark
+					*compacted = true
+					return driver.Message{}, false, nil
+				}
 				if n == 0 && before == math.MaxInt64 && int64(rounds) >= total && total > page {
 					readAll = true // every message is wanted, and there are more: read forwards
 					return driver.Message{}, false, nil
@@ -602,6 +636,9 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 	if rows != nil {
 		rows.Close()
 		rows = nil
+	}
+	if compacted != nil && *compacted {
+		return nil, err
 	}
 	if readAll && err == nil {
 		return s.all(ctx, q, historyID, maxBytes)

@@ -261,7 +261,7 @@ type queries struct {
 	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
 	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                 string
 	forkRow, forkCopy, backfill                                                                 string
-	compact, compactions, lockMeasured, measured, remeasureCompactions                          string
+	compact, compactions, tailUncompacted, lockMeasured, measured, remeasureCompactions         string
 }
 
 // msgCols are the columns a read returns for a message, from messages m:
@@ -302,6 +302,18 @@ func makeQueries(schema string, ix indexing) queries {
 		tailPage: r.Replace("SELECT h.count, " + msgCols + " " +
 			"FROM S.histories h CROSS JOIN LATERAL (SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m " +
 			"WHERE h.name = $1"),
+		// tailPage for driver.CompactionTailer: the same of a history
+		// without compaction records, and, of one with, only a row at
+		// position -1, in one statement (one snapshot). Whether it has
+		// any is one probe of the records' primary key, made once (the
+		// OFFSET 0 keeps the subquery whole), so a read of the common
+		// history, which has none, stays one statement and reads what it
+		// did.
+		tailUncompacted: r.Replace("SELECT h.count, " + msgCols + " " +
+			"FROM (SELECT x.hid, x.count, EXISTS (SELECT FROM S.compactions k WHERE k.hid = x.hid) AS compacted FROM S.histories x WHERE x.name = $1 OFFSET 0) h " +
+			"CROSS JOIN LATERAL ((SELECT m.seq, m.kind, m.message_id, m.body, m.created_at, m.cost_text, m.cost_flat FROM S.messages m " +
+			"WHERE m.hid = h.hid AND m.seq < $2 AND NOT h.compacted ORDER BY m.seq DESC LIMIT $3) " +
+			"UNION ALL SELECT -1, 0, NULL, NULL, NULL, NULL, NULL WHERE h.compacted) m"),
 		tailAll: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
 		rangeQ: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
 			"WHERE h.name = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3 OFFSET $4"),
