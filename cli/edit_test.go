@@ -56,7 +56,7 @@ func TestAddressingCommands(t *testing.T) {
 		t.Errorf("histories --metadata: %q %v", out, err)
 	}
 	out, err = run(t, "histories", "--server", url, "--json")
-	if err != nil || !strings.Contains(out, `{"chat_history_id":"h","count":4,"created_at":"20`) || !strings.Contains(out, `"metadata":{"user_id":"u-42"}}`) {
+	if err != nil || !strings.Contains(out, `{"chat_history_id":"h","count":4,"tokens":`) || !strings.Contains(out, `,"created_at":"20`) || !strings.Contains(out, `"metadata":{"user_id":"u-42"}}`) {
 		t.Errorf("histories --json: %q %v", out, err)
 	}
 	if _, err := run(t, "histories", "--server", url, "--metadata", "novalue"); err == nil {
@@ -108,7 +108,7 @@ func TestExportVersions(t *testing.T) {
 	out, err := run(t, "export", "--all", "--server", srcURL)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if err != nil || len(lines) != 4 || lines[0] != `{"chatstore_export":2}` ||
-		!strings.HasPrefix(lines[1], `{"chat_history_id":"h","history":{"count":2,"created_at":"20`) || !strings.HasSuffix(lines[1], `"metadata":{"user_id":"u-42"}}}`) ||
+		!strings.HasPrefix(lines[1], `{"chat_history_id":"h","history":{"count":2,"tokens":`) || !strings.Contains(lines[1], `,"created_at":"20`) || !strings.HasSuffix(lines[1], `"metadata":{"user_id":"u-42"}}}`) ||
 		!strings.Contains(lines[2], `},"created_at":"20`) {
 		t.Fatalf("export --all: %v\n%s", err, out)
 	}
