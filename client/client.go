@@ -274,7 +274,8 @@ func (c *Client) messages(ctx context.Context, path string) ([]chat.Message, err
 	// Split with jsonx rather than encoding/json: the answer is mostly
 	// messages, and encoding/json scanning them once more before
 	// chat.UnmarshalList reads them took longer than the request itself.
-	ms, err := jsonx.Members(raw, "messages")
+	// A read of the last rounds has its window too (issue 17).
+	ms, err := jsonx.Members(raw, "messages", "window")
 	if err == nil && ms["messages"].Raw == nil {
 		err = errors.New(`no "messages" member`)
 	}
