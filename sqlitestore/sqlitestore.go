@@ -287,9 +287,9 @@ func (opts *Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	m, err := chatstore.NewMeter(o.Tokenizer)
+	m, err := chatstore.NewMeter(o.Tokenizer) // ErrInvalidOptions, saying so
 	if err != nil {
-		return o, fmt.Errorf("sqlitestore: %w", err)
+		return o, err
 	}
 	o.Tokenizer = m.Name()
 	return o, nil
