@@ -1,6 +1,7 @@
 package chatstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,42 +60,49 @@ func (c *compaction) public() Compaction {
 // record's Through message so ends it, and an older record takes over.
 func (s *Store) inEffect(ctx context.Context, c driver.Compactor, historyID string) (*compaction, error) {
 	recs, err := c.Compactions(ctx, historyID)
-	if err != nil || len(recs) == 0 {
+	if err != nil {
 		return nil, err
 	}
-	e, ok := s.drv.(driver.Editor)
-	if !ok {
-		return nil, nil
+	i, err := s.pick(ctx, historyID, recs)
+	if err != nil || i < 0 {
+		return nil, err
 	}
-	// Newest first already: a stable sort keeps the newest of equals first.
-	slices.SortStableFunc(recs, func(a, b driver.Compaction) int { return -cmpInt(a.ThroughPos, b.ThroughPos) })
-	for _, r := range recs {
+	r := recs[i]
+	summary, err := chat.Unmarshal(r.JSON)
+	if err != nil {
+		return nil, fmt.Errorf("chatstore: history %q: compaction through %q: %w", s.unkey(historyID), r.Through, err)
+	}
+	return &compaction{rec: r, kind: Classify(summary), meter: s.meter}, nil
+}
+
+// pick returns the index of the record in effect among recs (newest
+// first), or -1.
+func (s *Store) pick(ctx context.Context, historyID string, recs []driver.Compaction) (int, error) {
+	e, ok := s.drv.(driver.Editor)
+	if !ok || len(recs) == 0 {
+		return -1, nil
+	}
+	// By place, furthest first; a stable sort keeps the newest of equals
+	// first.
+	order := make([]int, len(recs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(recs[b].ThroughPos, recs[a].ThroughPos) })
+	for _, i := range order {
+		r := recs[i]
 		m, err := e.Message(ctx, historyID, r.Through)
 		switch {
 		case isNotFound(err):
 			continue
 		case err != nil:
-			return nil, err
+			return -1, err
 		case m.Pos != r.ThroughPos:
 			continue
 		}
-		summary, err := chat.Unmarshal(r.JSON)
-		if err != nil {
-			return nil, fmt.Errorf("chatstore: history %q: compaction through %q: %w", s.unkey(historyID), r.Through, err)
-		}
-		return &compaction{rec: r, kind: Classify(summary), meter: s.meter}, nil
+		return i, nil
 	}
-	return nil, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return -1, nil
 }
 
 // Compact records that summary stands, from now on, for the messages of a
@@ -165,18 +173,14 @@ func (s *Store) Compactions(ctx context.Context, historyID string) ([]Compaction
 		if err != nil {
 			return err
 		}
-		cur, err := s.inEffect(ctx, c, key)
+		cur, err := s.pick(ctx, key, recs)
 		if err != nil {
 			return err
 		}
-		for _, r := range recs {
-			summary, err := chat.Unmarshal(r.JSON)
-			if err != nil {
-				return err
-			}
-			cp := compaction{rec: r, kind: Classify(summary), meter: s.meter}
+		for i, r := range recs {
+			cp := compaction{rec: r, meter: s.meter}
 			pc := cp.public()
-			pc.InEffect = cur != nil && r.Through == cur.rec.Through && r.ThroughPos == cur.rec.ThroughPos && r.CreatedAt == cur.rec.CreatedAt
+			pc.InEffect = i == cur
 			out = append(out, pc)
 		}
 		return nil

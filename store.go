@@ -680,7 +680,7 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 		return nil, tooLarge(historyID, o.MaxBytes)
 	}
 	if err == nil && span.Rounds > 0 && o.Window != nil {
-		*o.Window = s.tailWindow(stored)
+		err = s.tailWindow(ctx, historyID, stored, o.Window)
 	}
 	return stored, err
 }

@@ -1,6 +1,7 @@
 package chatstore
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -91,14 +92,36 @@ type Window struct {
 // than the driver's own tail read: a budget, pruning, or a compaction in
 // effect (which it loads).
 func (s *Store) windowRead(ctx context.Context, historyID string, o ReadOptions) ([]driver.Message, bool, error) {
+	c, compacting := s.drv.(driver.Compactor)
+	compacting = compacting && !o.Uncompacted
+	plain := o.MaxTokens <= 0 && !o.PruneToolResults
+	if !compacting && plain {
+		return nil, false, nil
+	}
+	if ct, ok := s.drv.(driver.CompactionTailer); ok && plain {
+		// Most histories have no compaction: one call reads them.
+		msgs, compacted, err := ct.TailUncompacted(ctx, historyID, driver.Span{Rounds: o.LastK}, o.MaxBytes)
+		if err == nil && !compacted {
+			if o.MaxBytes > 0 && driver.Size(msgs) > o.MaxBytes {
+				return nil, true, driver.ErrTooLarge
+			}
+			if o.Window != nil {
+				err = s.tailWindow(ctx, historyID, msgs, o.Window)
+			}
+			return msgs, true, err
+		}
+		if err != nil {
+			return nil, true, err
+		}
+	}
 	var comp *compaction
-	if c, ok := s.drv.(driver.Compactor); ok && !o.Uncompacted {
+	if compacting {
 		var err error
 		if comp, err = s.inEffect(ctx, c, historyID); err != nil {
 			return nil, true, err
 		}
 	}
-	if comp == nil && o.MaxTokens <= 0 && !o.PruneToolResults {
+	if comp == nil && plain {
 		return nil, false, nil
 	}
 	w := walker{
@@ -128,9 +151,9 @@ func (s *Store) windowRead(ctx context.Context, historyID string, o ReadOptions)
 }
 
 // tailWindow describes a last_k read that the driver's tail read served:
-// no compaction in effect, no budget, nothing pruned. Whether older
-// rounds exist is not known there (More is false).
-func (s *Store) tailWindow(msgs []driver.Message) Window {
+// no compaction in effect, no budget, nothing pruned; the caller finds
+// out More.
+func (s *Store) tailWindow(ctx context.Context, historyID string, msgs []driver.Message, win *Window) error {
 	_, costs := s.drv.(driver.Coster)
 	w := Window{Omitted: -1, OmittedTokens: -1}
 	var sum driver.Cost
@@ -152,7 +175,11 @@ func (s *Store) tailWindow(msgs []driver.Message) Window {
 		}
 	}
 	w.Tokens = s.meter.Tokens(sum, int64(len(msgs)))
-	return w
+	// Older messages exist if the history holds more.
+	n, err := s.drv.Count(ctx, historyID)
+	w.More = n > int64(len(msgs))
+	*win = w
+	return err
 }
 
 // omitted fills in Window.Omitted for a budgeted read.
@@ -217,7 +244,10 @@ func (s *Store) newestFirst(ctx context.Context, historyID string, floor int64) 
 				if err != nil {
 					return err
 				}
-				before = n
+				if before = n; n == 0 {
+					finished = true
+					return nil
+				}
 			}
 			from := max(0, before-int64(size))
 			var err error
@@ -370,8 +400,10 @@ func (w *walker) walk(next driver.Next, comp *compaction) ([]driver.Message, err
 	if err := w.offerAll(cur, alone); err != nil {
 		return nil, err
 	}
+	// Taken by rounds, newest first; the open round is taken before the
+	// system messages written after it began.
 	out := slices.Clone(w.taken)
-	slices.Reverse(out)
+	slices.SortFunc(out, func(a, b driver.Message) int { return cmp.Compare(a.Pos, b.Pos) })
 	return out, nil
 }
 
@@ -470,9 +502,10 @@ func (w *walker) overrun(r round) error {
 		c, n = c.Add(sc), n+len(st)
 		kept = append(st, kept...)
 	}
-	// Newest first, as taken holds them.
 	all := append(keep, kept...)
-	slices.Reverse(all)
+	if len(all) == 0 {
+		return nil // a round of tool results alone: nothing to keep
+	}
 	return w.take(all, 1)
 }
 

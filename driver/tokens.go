@@ -84,3 +84,15 @@ type Compactor interface {
 	// history that does not exist.
 	Compactions(ctx context.Context, historyID string) ([]Compaction, error)
 }
+
+// CompactionTailer is implemented by Compactor drivers that can find out
+// whether a history holds compaction records in the same step as a tail
+// read, so that a store's last_k read of a history without any costs the
+// one call it cost before compactions existed. Drivers without it are
+// asked for the records first.
+type CompactionTailer interface {
+	// TailUncompacted reads span (Rounds > 0) as Tail, or as ReadBounded
+	// when maxBytes > 0, unless the history holds compaction records:
+	// then it returns compacted true and no messages (nor ErrTooLarge).
+	TailUncompacted(ctx context.Context, historyID string, span Span, maxBytes int) (msgs []Message, compacted bool, err error)
+}

@@ -30,3 +30,20 @@ func BenchmarkWriteOne(b *testing.B) {
 }
 
 func BenchmarkWriteBatch100(b *testing.B) { storebench.WriteBatch100(b, benchStore(b)) }
+
+func BenchmarkWindow(b *testing.B) { storebench.Window(b, benchStore(b), 100, 1_000_000) }
+
+// BenchmarkTokenizers: the write cost of each tokenizer.
+func BenchmarkTokenizers(b *testing.B) {
+	storebench.Tokenizers(b, func(b *testing.B, name string) *chatstore.Store {
+		s := memstore.New()
+		if err := s.SetTokenizer(name); err != nil {
+			b.Fatal(err)
+		}
+		st, err := chatstore.New(s, &chatstore.Options{Tokenizer: name})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	})
+}

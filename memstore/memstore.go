@@ -108,6 +108,8 @@ var (
 	_ driver.HaystackTyper = (*Store)(nil)
 	_ driver.Coster        = (*Store)(nil)
 	_ driver.Compactor     = (*Store)(nil)
+
+	_ driver.CompactionTailer = (*Store)(nil)
 )
 
 // New returns an empty private store, which measures messages for token
@@ -405,28 +407,55 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 	var err error
 	msgs, rerr := s.read(ctx, historyID, func(h *history) []driver.Message {
 		var out []driver.Message
-		// The walk needs only positions and kinds (no byte bound), so the
-		// ids and JSON are filled in for the messages it keeps, not for
-		// every message it steps over.
-		i := h.msgs.len()
-		out, err = driver.LastRounds(rounds, 0, func() (driver.Message, bool, error) {
-			for i > 0 {
-				i--
-				if e := h.msgs.at(i); !e.deleted {
-					return driver.Message{Pos: int64(i), Kind: e.kind}, true, nil
-				}
-			}
-			return driver.Message{}, false, nil
-		})
-		for j := range out {
-			out[j] = h.msgs.message(int(out[j].Pos))
-		}
+		out, err = h.tail(rounds)
 		return out
 	})
 	if rerr != nil {
 		return nil, rerr
 	}
 	return msgs, err
+}
+
+// TailUncompacted implements driver.CompactionTailer. A memstore holds its
+// messages in memory: maxBytes bounds nothing that is not held already.
+func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driver.Span, _ int) ([]driver.Message, bool, error) {
+	var (
+		err       error
+		compacted bool
+	)
+	msgs, rerr := s.read(ctx, historyID, func(h *history) []driver.Message {
+		if compacted = len(h.compactions) > 0; compacted {
+			return nil
+		}
+		var out []driver.Message
+		out, err = h.tail(span.Rounds)
+		return out
+	})
+	if rerr != nil {
+		return nil, false, rerr
+	}
+	return msgs, compacted, err
+}
+
+// tail reads the last rounds of h; h.mu is held.
+func (h *history) tail(rounds int) ([]driver.Message, error) {
+	// The walk needs only positions and kinds (no byte bound), so the ids
+	// and JSON are filled in for the messages it keeps, not for every
+	// message it steps over.
+	i := h.msgs.len()
+	out, err := driver.LastRounds(rounds, 0, func() (driver.Message, bool, error) {
+		for i > 0 {
+			i--
+			if e := h.msgs.at(i); !e.deleted {
+				return driver.Message{Pos: int64(i), Kind: e.kind}, true, nil
+			}
+		}
+		return driver.Message{}, false, nil
+	})
+	for j := range out {
+		out[j] = h.msgs.message(int(out[j].Pos))
+	}
+	return out, err
 }
 
 // Range implements driver.Store.

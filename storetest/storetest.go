@@ -91,6 +91,12 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"SearchModel", s.testSearchModel},
 		{"SearchProbePagingAcrossUnrelatedWrite", s.testSearchProbePagingAcrossUnrelatedWrite},
 		{"SearchProbeTimeBounds", s.testSearchProbeTimeBounds},
+		{"Tokens", s.testTokens},
+		{"BudgetModel", s.testBudgetModel},
+		{"Compactions", s.testCompactions},
+		{"CompactionLifecycle", s.testCompactionLifecycle},
+		{"CompactionConcurrent", s.testCompactionConcurrent},
+		{"Pruning", s.testPruning},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"math"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/chatstore/chatstore/chat"
@@ -27,10 +28,25 @@ var (
 	_ Additive = (*Tiktoken)(nil)
 )
 
+// renderBufs are the buffers Measure renders into: a store measures every
+// message it writes.
+var renderBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// rendered calls f with m rendered.
+func rendered[T any](m chat.Message, f func([]byte) T) T {
+	bp := renderBufs.Get().(*[]byte)
+	*bp = appendMessage((*bp)[:0], m)
+	out := f(*bp)
+	if cap(*bp) <= 64<<10 {
+		renderBufs.Put(bp)
+	}
+	return out
+}
+
 // Measure returns the code points of m's rendered text and its flat charge.
 func (a *Approximate) Measure(m chat.Message) (text, flat int64) {
-	buf := appendMessage(make([]byte, 0, 256), m)
-	return int64(utf8.RuneCount(buf)), flat1(m, a.perImage, a.perFile)
+	n := rendered(m, utf8.RuneCount)
+	return int64(n), flat1(m, a.perImage, a.perFile)
 }
 
 // Total is Count's number for the run: the code points of the messages'
@@ -45,8 +61,8 @@ func (a *Approximate) Total(text, flat, n int64) int64 {
 
 // Measure returns the tokens of m's rendered text and its flat charge.
 func (t *Tiktoken) Measure(m chat.Message) (text, flat int64) {
-	buf := appendMessage(make([]byte, 0, 256), m)
-	return int64(t.enc.count(string(buf))), flat1(m, t.perImage, t.perFile)
+	n := rendered(m, func(b []byte) int { return t.enc.count(string(b)) })
+	return int64(n), flat1(m, t.perImage, t.perFile)
 }
 
 // Total counts each message's tokens as measured alone and one token for

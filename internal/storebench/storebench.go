@@ -77,6 +77,53 @@ func RetrieveLast10(b *testing.B, st *chatstore.Store, sizes ...int) {
 	}
 }
 
+// Window reads a budgeted window (ReadOptions.MaxTokens 1000, about 30
+// rounds of Conversation) of histories of each of the sizes, as
+// sub-benchmarks "history=N", and of the largest with a compaction in
+// effect 100 messages before its end ("history=N/compacted"): the time must
+// not grow with the size (issue 17: within 1.5× from 100 messages to a
+// million).
+func Window(b *testing.B, st *chatstore.Store, sizes ...int) {
+	ctx := context.Background()
+	read := func(id string, o chatstore.ReadOptions) func(b *testing.B) {
+		return func(b *testing.B) {
+			b.ReportAllocs()
+			var win chatstore.Window
+			o.LastK, o.MaxTokens, o.Window = chatstore.All, 1000, &win
+			for b.Loop() {
+				if msgs, err := st.Read(ctx, id, o); err != nil || len(msgs) < 20 || win.Tokens > 1000 {
+					b.Fatalf("%d messages, %d tokens, %v", len(msgs), win.Tokens, err)
+				}
+			}
+		}
+	}
+	var last string
+	for _, n := range sizes {
+		last = fmt.Sprint("w", n)
+		Fill(b, st, last, n)
+		b.Run(fmt.Sprint("history=", n), read(last, chatstore.ReadOptions{}))
+	}
+	page, err := st.Read(ctx, last, chatstore.ReadOptions{Newest: true, Limit: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	through, _ := page[0].Meta[chatstore.MessageIDKey].(string)
+	if _, err := st.Compact(ctx, last, through, chat.User("<conversation_summary>\nWeather questions about Berlin, all answered: sunny, 22 degrees.\n</conversation_summary>")); err != nil {
+		b.Fatal(err)
+	}
+	b.Run(fmt.Sprintf("history=%d/compacted", sizes[len(sizes)-1]), read(last, chatstore.ReadOptions{}))
+}
+
+// Tokenizers runs WriteBatch100 and WriteOne on a store of each tokenizer
+// open returns, as sub-benchmarks "tokenizer=NAME/batch100" and
+// "…/one": what measuring every message costs a write, side by side.
+func Tokenizers(b *testing.B, open func(b *testing.B, tokenizer string) *chatstore.Store) {
+	for _, name := range chatstore.Tokenizers() {
+		b.Run("tokenizer="+name+"/batch100", func(b *testing.B) { WriteBatch100(b, open(b, name)) })
+		b.Run("tokenizer="+name+"/one", func(b *testing.B) { WriteOne(b, open(b, name), "h") })
+	}
+}
+
 // WriteBatch100 writes batches of 100 messages from one goroutine,
 // to 100 histories in turn, and reports msgs/s.
 func WriteBatch100(b *testing.B, st *chatstore.Store) {
