@@ -233,6 +233,9 @@ func TestCompactions(t *testing.T) {
 		if got, err := drv.Compactions(ctx, "h"); err != nil || len(got) != 0 {
 			t.Fatalf("nothing recorded: %+v %v", got, err)
 		}
+		if msgs, compacted, err := drv.TailUncompacted(ctx, "h", driver.Span{Rounds: 1}, 0); err != nil || compacted || len(msgs) != 2 {
+			t.Errorf("tail of a history without records: %d messages, %v, %v", len(msgs), compacted, err)
+		}
 		want := []driver.Compaction{rec("1", 1, 100), rec("3", 3, 200), rec("1", 1, 300), rec("2", 2, 400)}
 		for _, r := range want {
 			if err := drv.Compact(ctx, "h", r, 3); err != nil {
@@ -256,6 +259,9 @@ func TestCompactions(t *testing.T) {
 			}
 		}
 		check("h", want[3], want[2], want[1])
+		if msgs, compacted, err := drv.TailUncompacted(ctx, "h", driver.Span{Rounds: 1}, 0); err != nil || !compacted || len(msgs) != 0 {
+			t.Errorf("tail of a history with records: %d messages, %v, %v", len(msgs), compacted, err)
+		}
 		if info, _, _ := drv.Info(ctx, "h"); info.UpdatedAt != 400 && info.UpdatedAt < time.Now().Add(-time.Hour).UnixMilli() {
 			t.Errorf("updated %d after compacting", info.UpdatedAt)
 		}

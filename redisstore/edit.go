@@ -231,7 +231,7 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 
 // Message implements driver.Editor: one script (messageScript).
 func (s *Store) Message(ctx context.Context, historyID, messageID string) (driver.Message, error) {
-	msgs, err := s.readMessages(ctx, "read message", historyID, messageScript, messageID)
+	msgs, _, err := s.readMessages(ctx, "read message", historyID, messageScript, messageID)
 	if err != nil {
 		return driver.Message{}, err
 	}
@@ -247,7 +247,8 @@ func (s *Store) Page(ctx context.Context, historyID string, span driver.Span) ([
 	if !span.Backward() {
 		before = 0
 	}
-	return s.readMessages(ctx, "page", historyID, pageScript, span.From, span.Skip, span.Limit, before)
+	msgs, _, err := s.readMessages(ctx, "page", historyID, pageScript, span.From, span.Skip, span.Limit, before)
+	return msgs, err
 }
 
 // edit runs a script of editHead's kind, with its own arguments after the

@@ -117,6 +117,8 @@ var (
 	_ driver.KeyedWriter = (*Store)(nil)
 	_ driver.Coster      = (*Store)(nil)
 	_ driver.Compactor   = (*Store)(nil)
+
+	_ driver.CompactionTailer = (*Store)(nil)
 )
 
 // New returns a Store on a client the caller owns (Close leaves it open).
@@ -339,10 +341,8 @@ func (s *Store) keys(id string) []string {
 // Indexes into keys' answer.
 const (
 	kS, kM, kT, kC, kD, kI, kG, kW, kZ, kK, kR = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-	// s to z: what scripts that change a history get, and expire with a
-	// TTL; reads get s to w.
+	// s to z: what scripts on a history get, and expire with a TTL.
 	nHistoryKeys = 9
-	nReadKeys    = 8
 )
 
 // base starts the name of every key of a history: the prefix, then the id
@@ -607,31 +607,45 @@ func translateWrite(err error) error {
 // Tail implements driver.Tailer with the tail script: one round trip,
 // reading only the last rounds.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	return s.readMessages(ctx, "retrieve", historyID, tailScript, rounds)
+	msgs, _, err := s.readMessages(ctx, "retrieve", historyID, tailScript, rounds, "0")
+	return msgs, err
+}
+
+// TailUncompacted implements driver.CompactionTailer: the tail script,
+// which answers that the history holds compaction records instead when it
+// does. maxBytes bounds nothing: Redis sends the tail whole, and the
+// store checks its size.
+func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driver.Span, _ int) ([]driver.Message, bool, error) {
+	return s.readMessages(ctx, "retrieve", historyID, tailScript, span.Rounds, "1")
 }
 
 // Range implements driver.Store: one script, reading only the range.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
-	return s.readMessages(ctx, "range", historyID, rangeScript, from, to)
+	msgs, _, err := s.readMessages(ctx, "range", historyID, rangeScript, from, to)
+	return msgs, err
 }
 
 // readMessages runs a read script (readHead in scripts.go), which answers
-// as emit does, with args and the counter.
-func (s *Store) readMessages(ctx context.Context, op, historyID string, script *redis.Script, args ...any) ([]driver.Message, error) {
+// as emit does (or, the tail script, that the history is compacted), with
+// args and the counter.
+func (s *Store) readMessages(ctx context.Context, op, historyID string, script *redis.Script, args ...any) (msgs []driver.Message, compacted bool, err error) {
 	var res []string
 	args = append(args, s.counter)
-	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = script.Run(ctx, s.c, s.keys(historyID)[:nReadKeys], args...).StringSlice()
+	err = s.upgraded(ctx, historyID, func() (err error) {
+		res, err = script.Run(ctx, s.c, s.keys(historyID)[:nHistoryKeys], args...).StringSlice()
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: %s %q: %w", op, historyID, translate(err))
+		return nil, false, fmt.Errorf("redisstore: %s %q: %w", op, historyID, translate(err))
+	}
+	if len(res) == 1 && res[0] == compactedAnswer {
+		return nil, true, nil
 	}
 	msgs, ok := decodeTail(res)
 	if !ok {
-		return nil, fmt.Errorf("redisstore: %s %q: %w: the script's answer is malformed", op, historyID, chatstore.ErrIncompatibleSchema)
+		return nil, false, fmt.Errorf("redisstore: %s %q: %w: the script's answer is malformed", op, historyID, chatstore.ErrIncompatibleSchema)
 	}
-	return msgs, nil
+	return msgs, false, nil
 }
 
 // decodeTail reads the answer of a read script (emit in scripts.go): the

@@ -359,19 +359,22 @@ redis.call('DEL', unpack(KEYS))
 return meta
 `)
 
-// readHead starts the read scripts: KEYS s, m, t, c, d, i, g, w; ARGV
+// readHead starts the read scripts: KEYS s, m, t, c, d, i, g, w, z; ARGV
 // their own, then the counter.
 const readHead = `
 local ks, km, kt, kc, kd, ki, kw = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8]
 local counter = ARGV[#ARGV]
 ` + stateSrc + emitSrc
 
-// tailScript: KEYS s, m, t, c, d, i, g, w; ARGV rounds, counter. Walks the
-// kinds back from the newest, stepping over tombstones, as driver.LastRounds
-// does (the same steps, in the same order; see the rule in
-// driver/rounds.go), to the first position S of the tail, and returns emit's
-// answer from S on, leaving out the system messages of older rounds.
+// tailScript: KEYS s, m, t, c, d, i, g, w, z; ARGV rounds, uncompacted,
+// counter. Walks the kinds back from the newest, stepping over tombstones,
+// as driver.LastRounds does (the same steps, in the same order; see the
+// rule in driver/rounds.go), to the first position S of the tail, and
+// returns emit's answer from S on, leaving out the system messages of older
+// rounds. If uncompacted is "1" and the history holds compaction records,
+// it returns {"compacted"} instead (driver.CompactionTailer).
 var tailScript = redis.NewScript(readHead + `
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[9]) == 1 then return {'` + compactedAnswer + `'} end
 local count = tonumber(st[1]) or 0
 if count == 0 then return empty end
 local L = redis.call('STRLEN', kt)
@@ -434,7 +437,7 @@ end
 return emit(s, L, tonumber(st[2]) or L, drop)
 `)
 
-// rangeScript: KEYS s, m, t, c, d, i, g, w; ARGV from, to, counter.
+// rangeScript: KEYS s, m, t, c, d, i, g, w, z; ARGV from, to, counter.
 // Returns emit's answer for the positions from "from" up to "to" (or the
 // end).
 var rangeScript = redis.NewScript(readHead + `
@@ -445,7 +448,7 @@ if from >= to then return empty end
 return emit(from, to, tonumber(st[2]) or L, {})
 `)
 
-// pageScript: KEYS s, m, t, c, d, i, g, w; ARGV from, skip, limit, before,
+// pageScript: KEYS s, m, t, c, d, i, g, w, z; ARGV from, skip, limit, before,
 // counter. Forwards (before 0), steps over the kinds from position "from",
 // skipping tombstones and then the first skip live messages, and returns
 // emit's answer for the positions of the next limit live ones; backwards,
@@ -493,7 +496,7 @@ if s < 0 then return empty end
 return emit(s, e, tonumber(st[2]) or L, {})
 `)
 
-// messageScript: KEYS s, m, t, c, d, i, g, w; ARGV id, counter. Returns
+// messageScript: KEYS s, m, t, c, d, i, g, w, z; ARGV id, counter. Returns
 // emit's answer for the message with that id, or an empty one.
 var messageScript = redis.NewScript(readHead + `
 local L = redis.call('STRLEN', kt)
@@ -819,6 +822,10 @@ if ttl > 0 then
 end
 return 1
 `)
+
+// compactedAnswer is the tail script's answer for a history with
+// compaction records, when asked.
+const compactedAnswer = "compacted"
 
 // upgradeNeeded starts the error every script gives for a history of an
 // earlier layout.
