@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,31 +24,30 @@ import (
 // two counters.
 func (s *Store) Counter() string { return s.counter }
 
-// appendCost appends a KEY:w entry, "TEXT FLAT".
+// costSize is the bytes of a cost in KEY:w.
+const costSize = 16
+
+// appendCost appends a cost as KEY:w holds it: Text and Flat as big-endian
+// int64s.
 func appendCost(b []byte, c driver.Cost) []byte {
-	b = strconv.AppendInt(b, c.Text, 10)
-	b = append(b, ' ')
-	return strconv.AppendInt(b, c.Flat, 10)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Text))
+	return binary.BigEndian.AppendUint64(b, uint64(c.Flat))
 }
 
-// parseCost reads a KEY:w entry.
-func parseCost(e string) (driver.Cost, bool) {
-	t, f, ok := strings.Cut(e, " ")
-	text, err1 := strconv.ParseInt(t, 10, 64)
-	flat, err2 := strconv.ParseInt(f, 10, 64)
-	return driver.Cost{Text: text, Flat: flat}, ok && err1 == nil && err2 == nil
+// costAt reads the i-th cost of w, a part of KEY:w.
+func costAt(w string, i int) driver.Cost {
+	b := w[i*costSize : (i+1)*costSize]
+	return driver.Cost{Text: int64(binary.BigEndian.Uint64([]byte(b[:8]))), Flat: int64(binary.BigEndian.Uint64([]byte(b[8:])))}
 }
 
 // encodeCompaction is c as a KEY:z entry: "CREATED THROUGHPOS TEXT FLAT
 // IDLEN\n", the Through id, then the JSON.
 func encodeCompaction(c driver.Compaction) string {
-	b := make([]byte, 0, 48+len(c.Through)+len(c.JSON))
-	b = strconv.AppendInt(b, c.CreatedAt, 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, c.ThroughPos, 10)
-	b = append(b, ' ')
-	b = appendCost(b, c.Cost)
-	b = append(b, ' ')
+	b := make([]byte, 0, 64+len(c.Through)+len(c.JSON))
+	for _, n := range []int64{c.CreatedAt, c.ThroughPos, c.Cost.Text, c.Cost.Flat} {
+		b = strconv.AppendInt(b, n, 10)
+		b = append(b, ' ')
+	}
 	b = strconv.AppendInt(b, int64(len(c.Through)), 10)
 	b = append(b, '\n')
 	b = append(b, c.Through...)
@@ -141,7 +141,7 @@ func (s *Store) measureOnce(ctx context.Context, historyID string) (bool, error)
 	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		st = p.HMGet(ctx, k[kS], "c", "n", "cr", "up", "tk")
 		kinds = p.Get(ctx, k[kT])
-		ncost = p.LLen(ctx, k[kW])
+		ncost = p.StrLen(ctx, k[kW])
 		recs = p.LRange(ctx, k[kZ], 0, -1)
 		return nil
 	})
@@ -168,18 +168,18 @@ func (s *Store) measureOnce(ctx context.Context, historyID string) (bool, error)
 	}
 	tk, _ := st.Val()[4].(string)
 	L := len(kinds.Val())
-	if tk == s.counter && ncost.Val() == int64(L) {
+	if tk == s.counter && ncost.Val() == int64(costSize*L) {
 		return true, nil
 	}
 	newest := ""
 	if len(recs.Val()) > 0 {
 		newest = recs.Val()[0]
 	}
-	args := make([]any, 0, 11+len(recs.Val())+L)
+	args := make([]any, 0, 12+len(recs.Val()))
 	args = append(args, state...)
 	args = append(args, L, len(recs.Val()), newest, s.counter)
 	var sum driver.Cost
-	costs := make([]any, 0, L)
+	costs := make([]byte, 0, costSize*L)
 	for from := 0; from < L; from += measurePage {
 		to := min(from+measurePage, L)
 		page, err := s.c.LRange(ctx, k[kM], int64(from), int64(to-1)).Result()
@@ -192,7 +192,7 @@ func (s *Store) measureOnce(ctx context.Context, historyID string) (bool, error)
 		for i, body := range page {
 			p := from + i
 			if kinds.Val()[p] == tombstone {
-				costs = append(costs, "")
+				costs = appendCost(costs, driver.Cost{})
 				continue
 			}
 			c, err := s.measure([]byte(body))
@@ -200,7 +200,7 @@ func (s *Store) measureOnce(ctx context.Context, historyID string) (bool, error)
 				return false, fmt.Errorf("%w: stored message at position %d cannot be read to measure it: %w", chatstore.ErrIncompatibleSchema, p, err)
 			}
 			sum = sum.Add(c)
-			costs = append(costs, string(appendCost(nil, c)))
+			costs = appendCost(costs, c)
 		}
 	}
 	args = append(args, sum.Text, sum.Flat, len(recs.Val()))
@@ -214,7 +214,7 @@ func (s *Store) measureOnce(ctx context.Context, historyID string) (bool, error)
 		}
 		args = append(args, encodeCompaction(c))
 	}
-	args = append(args, costs...)
+	args = append(args, costs)
 	stored, err := measuredScript.Run(ctx, s.c, []string{k[kS], k[kT], k[kW], k[kZ]}, args...).Int64()
 	if err != nil {
 		return false, translate(err)
@@ -331,7 +331,7 @@ func (s *Store) unmeasured(ctx context.Context, ids []string) ([]string, error) 
 			k := s.keys(id)
 			states[i] = p.HMGet(ctx, k[kS], "c", "r", "v", "tk")
 			kinds[i] = p.StrLen(ctx, k[kT])
-			costs[i] = p.LLen(ctx, k[kW])
+			costs[i] = p.StrLen(ctx, k[kW])
 		}
 		return nil
 	})
@@ -345,7 +345,7 @@ func (s *Store) unmeasured(ctx context.Context, ids []string) ([]string, error) 
 			continue // gone
 		}
 		tk, _ := st[3].(string)
-		if st[1] != nil || st[2] == nil || tk != s.counter || kinds[i].Val() != costs[i].Val() {
+		if st[1] != nil || st[2] == nil || tk != s.counter || costSize*kinds[i].Val() != costs[i].Val() {
 			out = append(out, id)
 		}
 	}

@@ -333,9 +333,22 @@ func escapeID(id string) string {
 // keys returns the keys of a history: state, messages, kinds, times, ids
 // (list), ids (hash), metadata, costs, compaction records, idempotency
 // keys (KEY:k), and layout 1's round starts. scripts.go describes them.
+// They are cut from one string: every call of the store builds them.
 func (s *Store) keys(id string) []string {
 	base := s.base(id)
-	return []string{base + "s", base + "m", base + "t", base + "c", base + "d", base + "i", base + "g", base + "w", base + "z", base + "k", base + "r"}
+	const names = "smtcdigwzkr"
+	var b strings.Builder
+	b.Grow(len(names) * (len(base) + 1))
+	for i := range len(names) {
+		b.WriteString(base)
+		b.WriteByte(names[i])
+	}
+	all, n := b.String(), len(base)+1
+	out := make([]string, len(names))
+	for i := range out {
+		out[i] = all[i*n : (i+1)*n]
+	}
+	return out
 }
 
 // Indexes into keys' answer.
@@ -470,11 +483,12 @@ func (s *Store) list(ctx context.Context, historyID string, created bool, update
 }
 
 // writeArgs appends the write script's arguments to args: ttl, codes,
-// times, the history id, the counter, the costs, the supplied ids, the
-// JSON of every record (writeBody).
+// times, the history id, the counter, the costs and their sum, the
+// supplied ids, the JSON of every record (writeBody).
 func writeArgs(args []any, ttlMS int64, historyID, counter string, records []driver.Record) []any {
 	codes := make([]byte, len(records))
-	costs := make([]byte, 0, 6*len(records))
+	costs := make([]byte, 0, costSize*(len(records)+1))
+	var sum driver.Cost
 	nids := 0
 	for i, r := range records {
 		codes[i] = '0' + byte(r.Kind)
@@ -482,11 +496,10 @@ func writeArgs(args []any, ttlMS int64, historyID, counter string, records []dri
 			codes[i] += 3
 			nids++
 		}
-		if i > 0 {
-			costs = append(costs, ',')
-		}
 		costs = appendCost(costs, r.Cost)
+		sum = sum.Add(r.Cost)
 	}
+	costs = appendCost(costs, sum)
 	times := strconv.FormatInt(records[0].CreatedAt, 10)
 	for _, r := range records[1:] {
 		if r.CreatedAt != records[0].CreatedAt {
@@ -501,8 +514,9 @@ func writeArgs(args []any, ttlMS int64, historyID, counter string, records []dri
 			break
 		}
 	}
-	args = slices.Grow(args, 6+nids+len(records))
-	args = append(args, ttlMS, codes, times, historyID, counter, costs)
+	args = slices.Grow(args, 7+nids+len(records))
+	n := costSize * len(records)
+	args = append(args, ttlMS, codes, times, historyID, counter, costs[:n], costs[n:])
 	for _, r := range records {
 		if r.HasID {
 			args = append(args, r.ID)
@@ -681,10 +695,13 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 	}
 	n := end - start
 	kinds := res[1]
-	if n < 0 || int64(len(res)) < 2+3*n || int64(len(kinds)) != n {
+	if n < 0 || int64(len(res)) < 3+2*n || int64(len(kinds)) != n {
 		return nil, false
 	}
-	vals, times, costs, ids := res[2:2+n], res[2+n:2+2*n], res[2+2*n:2+3*n], res[2+3*n:]
+	vals, times, costs, ids := res[2:2+n], res[2+n:2+2*n], res[2+2*n], res[3+2*n:]
+	if int64(len(costs)) != costSize*n {
+		return nil, false
+	}
 	dbase := max(xp, start)
 	if xp < end && int64(len(ids)) != end-dbase {
 		return nil, false
@@ -709,11 +726,7 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 		if err != nil {
 			return nil, false
 		}
-		c, ok := parseCost(costs[i])
-		if !ok {
-			return nil, false
-		}
-		out = append(out, driver.Message{ID: id, JSON: []byte(v), Pos: p, Kind: kind, CreatedAt: at, Cost: c})
+		out = append(out, driver.Message{ID: id, JSON: []byte(v), Pos: p, Kind: kind, CreatedAt: at, Cost: costAt(costs, i)})
 	}
 	return out, true
 }

@@ -24,8 +24,8 @@ import "github.com/redis/go-redis/v9"
 //	              deleted)
 //	KEY:i   hash  id → position, for the ids of the messages from xp on
 //	KEY:g   hash  the history's metadata
-//	KEY:w   list  the messages' costs, "TEXT FLAT" (driver.Cost), at their
-//	              positions ("" once deleted)
+//	KEY:w   string the messages' costs (driver.Cost), 16 bytes each: Text
+//	              and Flat as big-endian int64s (zeros once deleted)
 //	KEY:z   list  the compaction records, newest first, each
 //	              "CREATED THROUGHPOS TEXT FLAT IDLEN\n" then the
 //	              Through id (IDLEN bytes) then the summary's JSON
@@ -65,7 +65,7 @@ import "github.com/redis/go-redis/v9"
 // o, os and a list KEY:r of round starts; layout 2 had no times, no n, cr,
 // up, v, and a set KEY:i. A history whose tk is not the store's counter
 // (stored before costs were kept, or measured by a store of another
-// tokenizer), or whose KEY:w is not as long as its kinds (a chatstore before
+// tokenizer), or whose KEY:w does not cover its kinds (a chatstore before
 // costs appended to it), is refused the same way and measured again
 // (Store.measureHistory): every script is given the store's counter, so no
 // script ever reads or adds costs of two counters. Store.Prepare measures
@@ -81,12 +81,17 @@ if st[3] or (st[1] and not st[4]) then return redis.error_reply('` + upgradeNeed
 if st[1] and st[8] ~= counter then return redis.error_reply('` + upgradeNeeded + ` history measured with another counter') end
 `
 
-// costSrc defines cost(e): the two numbers of a KEY:w entry (0, 0 for a
-// tombstone's "").
-const costSrc = `local function cost(e)
-  local t, f = string.match(e or '', '^(%-?%d+) (%-?%d+)$')
-  return tonumber(t) or 0, tonumber(f) or 0
+// costSrc defines sum(w): the sums of the Text and Flat of the costs in w,
+// part of a KEY:w string; and zero, a deleted message's cost.
+const costSrc = `local function sum(w)
+  local t, f = 0, 0
+  for q = 1, #w - 15, 16 do
+    local a, b = struct.unpack('>i8i8', w, q)
+    t, f = t + a, f + b
+  end
+  return t, f
 end
+local zero = string.rep('\0', 16)
 `
 
 // posSrc defines posOf(id): the position of the live message with that id
@@ -107,8 +112,8 @@ end
 // emitSrc defines emit(s, e, head): the answer of every read, for the
 // positions s ≤ p < e of the history: a header "S XP E DROP…" (head's
 // values after the first three are positions to leave out), their kinds,
-// their messages, their times, their costs, then their kept ids from
-// max(S, XP) on. Ids below XP are positions and are not sent; the reader
+// their messages, their times, their costs (one string, as KEY:w), then
+// their kept ids from max(S, XP) on. Ids below XP are positions and are not sent; the reader
 // spells them, and leaves out tombstones. Costs missing (a chatstore before
 // costs appended to the history) make it refuse the history, to be measured.
 const emitSrc = `local function emit(s, e, xp, drop)
@@ -117,9 +122,9 @@ const emitSrc = `local function emit(s, e, xp, drop)
   local out = {table.concat(head, ' '), redis.call('GETRANGE', kt, s, e - 1)}
   for _, v in ipairs(redis.call('LRANGE', km, s, e - 1)) do out[#out + 1] = v end
   for _, v in ipairs(redis.call('LRANGE', kc, s, e - 1)) do out[#out + 1] = v end
-  local w = redis.call('LRANGE', kw, s, e - 1)
-  if #w ~= e - s then return redis.error_reply('` + upgradeNeeded + ` costs missing') end
-  for _, v in ipairs(w) do out[#out + 1] = v end
+  local w = redis.call('GETRANGE', kw, 16 * s, 16 * e - 1)
+  if #w ~= 16 * (e - s) then return redis.error_reply('` + upgradeNeeded + ` costs missing') end
+  out[#out + 1] = w
   if xp < e then
     for _, v in ipairs(redis.call('LRANGE', kd, math.max(s - xp, 0), e - xp - 1)) do out[#out + 1] = v end
   end
@@ -139,11 +144,12 @@ end
 
 // writeBody is the write, shared by the two write scripts: KEYS s, m, t,
 // c, d, i, g, w, z; ARGV from o+1 on: ttl_ms, codes, times, the history id,
-// the counter, costs, then the supplied ids in record order, then the JSON
-// of every record. codes has one digit per record: its kind (0 joins, 1
-// closes, 2 alone), plus 3 if it supplies an id; times is the records' time
-// (Unix ms), or one per record separated by spaces; costs is one "TEXT
-// FLAT" per record, separated by commas. It leaves written, before (the
+// the counter, costs, their sum, then the supplied ids in record order,
+// then the JSON of every record. codes has one digit per record: its kind
+// (0 joins, 1 closes, 2 alone), plus 3 if it supplies an id; times is the
+// records' time (Unix ms), or one per record separated by spaces; costs is
+// the records' costs as KEY:w holds them, and their sum one more. It
+// leaves written, before (the
 // count before the write), created (1 if the write created the history)
 // and up (its updated time) in locals. If the keys ix+1 and ix+2 are given
 // (a single Redis: every key is on one node), it updates the listing
@@ -162,9 +168,8 @@ local xp = tonumber(st[2])
 local before = count
 local L = redis.call('STRLEN', kt)
 local nxt = tonumber(st[5]) or L
-if st[1] and redis.call('LLEN', kw) ~= L then return redis.error_reply('` + upgradeNeeded + ` costs missing') end
-local cw = {}
-for e in string.gmatch(ARGV[o + 6], '[^,]+') do cw[#cw + 1] = e end
+if st[1] and redis.call('STRLEN', kw) ~= 16 * L then return redis.error_reply('` + upgradeNeeded + ` costs missing') end
+local costs = ARGV[o + 6]
 
 local tm = {}
 if string.find(times, ' ', 1, true) then
@@ -174,12 +179,12 @@ else
 end
 
 local supplied, sids = {}, {}
-local nids = #ARGV - o - 6 - n
-for a = o + 7, o + 6 + nids do
+local nids = #ARGV - o - 7 - n
+for a = o + 8, o + 7 + nids do
   local id = ARGV[a]
   if not supplied[id] then supplied[id] = true; sids[#sids + 1] = id end
 end
-local jsonBase = o + 6 + nids
+local jsonBase = o + 7 + nids
 if xp == nil and nids > 0 then
   xp = L
   redis.call('HSET', ks, 'xp', xp)
@@ -213,11 +218,10 @@ local function positional(id)
 end
 
 local skipped, nskipped = {}, 0
-local newids, kinds, wtimes, wcosts = {}, {}, {}, {}
-local dt, df = 0, 0
+local newids, kinds, wtimes = {}, {}, {}
 local taken = {}
 local gen = nxt
-local nextSupplied = o + 7
+local nextSupplied = o + 8
 for j = 1, n do
   local code = string.byte(codes, j) - 48
   local id
@@ -245,9 +249,6 @@ for j = 1, n do
   if write then
     kinds[#kinds + 1] = code
     wtimes[#wtimes + 1] = tm[j]
-    wcosts[#wcosts + 1] = cw[j]
-    local t, f = cost(cw[j])
-    dt, df = dt + t, df + f
     if xp ~= nil then
       newids[#newids + 1] = id
       held[id] = true
@@ -279,7 +280,19 @@ if written > 0 then
   end
   redis.call('APPEND', kt, table.concat(kinds))
   push('RPUSH', kc, wtimes, 1, #wtimes)
-  push('RPUSH', kw, wcosts, 1, #wcosts)
+  local dt, df
+  if nskipped == 0 then
+    redis.call('APPEND', kw, costs)
+    dt, df = struct.unpack('>i8i8', ARGV[o + 7])
+  else
+    local w = {}
+    for j = 1, n do
+      if not skipped[j] then w[#w + 1] = string.sub(costs, 16 * j - 15, 16 * j) end
+    end
+    w = table.concat(w)
+    redis.call('APPEND', kw, w)
+    dt, df = sum(w)
+  end
   if #newids > 0 then
     push('RPUSH', kd, newids, 1, #newids)
     local pairs = {}
@@ -531,9 +544,9 @@ local tt, tf = tonumber(st[9]) or 0, tonumber(st[10]) or 0
 // positions do not move, and takes its cost off the sums. Returns {1,
 // updated}.
 var deleteMessageScript = redis.NewScript(editHead + `
-local t, f = cost(redis.call('LINDEX', kw, p))
+local t, f = sum(redis.call('GETRANGE', kw, 16 * p, 16 * p + 15))
 redis.call('LSET', km, p, '')
-redis.call('LSET', kw, p, '')
+redis.call('SETRANGE', kw, 16 * p, zero)
 redis.call('SETRANGE', kt, p, 'x')
 if xp and p >= xp then
   redis.call('LSET', kd, p - xp, '')
@@ -547,22 +560,20 @@ return {1, up}
 // truncateScript cuts the lists at the message's position; n keeps its
 // value, and xp goes down to the new length, since the positions freed are
 // used again by later writes but the ids generated from them are not.
-// The costs of the messages cut come off the sums (a tombstone's is "").
+// The costs of the messages cut come off the sums (a tombstone's is zero).
 // Returns {removed, updated}.
 var truncateScript = redis.NewScript(editHead + `
 local tail = redis.call('GETRANGE', kt, p, -1)
 local _, dead = string.gsub(tail, 'x', '')
 local removed = #tail - dead
-for _, e in ipairs(redis.call('LRANGE', kw, p, -1)) do
-  local t, f = cost(e)
-  tt, tf = tt - t, tf - f
-end
+local t, f = sum(redis.call('GETRANGE', kw, 16 * p, -1))
+tt, tf = tt - t, tf - f
 if p == 0 then
   redis.call('DEL', km, kt, kc, kw)
 else
   redis.call('LTRIM', km, 0, p - 1)
   redis.call('LTRIM', kc, 0, p - 1)
-  redis.call('LTRIM', kw, 0, p - 1)
+  redis.call('SET', kw, redis.call('GETRANGE', kw, 0, 16 * p - 1))
   redis.call('SET', kt, redis.call('GETRANGE', kt, 0, p - 1))
 end
 if xp then
@@ -629,8 +640,8 @@ return out
 // forkReadSrc reads the history of KEYS[kb..kb+8] (s, m, t, c, d, i, g,
 // w, z) for a fork, up to and including the message with id ARGV[2] if
 // ARGV[1] is "1", into the table D: {E, xp (-1 for none), n, live, pairs,
-// kinds, tt, tf, records, pairs×2 metadata, E messages, E times, E costs,
-// the ids from xp to E, the compaction records whose Through it copies},
+// kinds, tt, tf, records, costs, pairs×2 metadata, E messages, E times, the
+// ids from xp to E, the compaction records whose Through it copies},
 // all strings; or returns {-1} if that message does not exist. The local
 // counter must be set.
 const forkReadSrc = `
@@ -658,11 +669,12 @@ if not dxp and nxt ~= E then dxp = E end
 -- The copy's sums: the history's, less the costs of the messages after E.
 local tt, tf = tonumber(st[9]) or 0, tonumber(st[10]) or 0
 if E < L then
-  for _, e in ipairs(redis.call('LRANGE', kw, E, -1)) do
-    local t, f = cost(e)
-    tt, tf = tt - t, tf - f
-  end
+  local t, f = sum(redis.call('GETRANGE', kw, 16 * E, -1))
+  tt, tf = tt - t, tf - f
 end
+local w = ''
+if E > 0 then w = redis.call('GETRANGE', kw, 0, 16 * E - 1) end
+if #w ~= 16 * E then return redis.error_reply('` + upgradeNeeded + ` costs missing') end
 -- The records whose Through message is copied, at the same position.
 local recs = {}
 for _, r in ipairs(redis.call('LRANGE', kz, 0, -1)) do
@@ -672,14 +684,11 @@ for _, r in ipairs(redis.call('LRANGE', kz, 0, -1)) do
 end
 local meta = redis.call('HGETALL', kg)
 local D = {tostring(E), tostring(dxp or -1), tostring(nxt), tostring(E - dead), tostring(#meta / 2), kinds,
-  string.format('%d', tt), string.format('%d', tf), tostring(#recs)}
+  string.format('%d', tt), string.format('%d', tf), tostring(#recs), w}
 for _, v in ipairs(meta) do D[#D + 1] = v end
 if E > 0 then
   for _, v in ipairs(redis.call('LRANGE', km, 0, E - 1)) do D[#D + 1] = v end
   for _, v in ipairs(redis.call('LRANGE', kc, 0, E - 1)) do D[#D + 1] = v end
-  local w = redis.call('LRANGE', kw, 0, E - 1)
-  if #w ~= E then return redis.error_reply('` + upgradeNeeded + ` costs missing') end
-  for _, v in ipairs(w) do D[#D + 1] = v end
   if xp and xp < E then
     for _, v in ipairs(redis.call('LRANGE', kd, 0, E - xp - 1)) do D[#D + 1] = v end
   end
@@ -697,7 +706,7 @@ local dw, dz = KEYS[kb + 7], KEYS[kb + 8]
 if redis.call('EXISTS', ds) == 1 then return {0} end
 local E, dxp, nxt, live, npairs = tonumber(D[o + 1]), tonumber(D[o + 2]), tonumber(D[o + 3]), tonumber(D[o + 4]), tonumber(D[o + 5])
 local tt, tf, nrec = D[o + 7], D[o + 8], tonumber(D[o + 9])
-local a = o + 10
+local a = o + 11
 local function push(cmd, key, from, to)
   for b = from, to, 1000 do
     redis.call(cmd, key, unpack(D, b, math.min(b + 999, to)))
@@ -707,10 +716,10 @@ if npairs > 0 then push('HSET', dg, a, a + 2 * npairs - 1) end
 a = a + 2 * npairs
 if E > 0 then
   redis.call('SET', dt, D[o + 6])
+  redis.call('SET', dw, D[o + 10])
   push('RPUSH', dm, a, a + E - 1)
   push('RPUSH', dc, a + E, a + 2 * E - 1)
-  push('RPUSH', dw, a + 2 * E, a + 3 * E - 1)
-  a = a + 3 * E
+  a = a + 2 * E
   if dxp >= 0 and dxp < E then
     local ids = {}
     for j = a, a + E - dxp - 1 do
@@ -793,9 +802,9 @@ return redis.call('LRANGE', KEYS[2], 0, -1)
 // history, if it has not changed since it was read: KEYS s, t, w, z; ARGV
 // what the history was (c, n, cr, up, the length of its kinds, the number
 // of its compaction records and the newest), counter, tt, tf, the number
-// of records, the records with their new costs, then one cost per position
-// ("" for a tombstone). Returns 1 if it stored them, 0 if the history
-// changed. A history with a TTL keeps it, for the costs too.
+// of records, the records with their new costs, then the costs as KEY:w
+// holds them. Returns 1 if it stored them, 0 if the history changed. A
+// history with a TTL keeps it, for the costs too.
 var measuredScript = redis.NewScript(`
 local st = redis.call('HMGET', KEYS[1], 'c', 'n', 'cr', 'up')
 for j = 1, 4 do
@@ -806,9 +815,10 @@ if redis.call('STRLEN', KEYS[2]) ~= tonumber(ARGV[5]) or redis.call('LLEN', KEYS
   return 0
 end
 local nrec = tonumber(ARGV[11])
-redis.call('DEL', KEYS[3])
-for a = 12 + nrec, #ARGV, 1000 do
-  redis.call('RPUSH', KEYS[3], unpack(ARGV, a, math.min(a + 999, #ARGV)))
+if ARGV[12 + nrec] == '' then
+  redis.call('DEL', KEYS[3])
+else
+  redis.call('SET', KEYS[3], ARGV[12 + nrec])
 end
 if nrec > 0 then
   redis.call('DEL', KEYS[4])
