@@ -153,8 +153,14 @@ func (s *Store) Compact(ctx context.Context, historyID, through string, summary 
 		}
 		cp := &compaction{rec: r, kind: rec.Kind, meter: s.meter}
 		out = cp.public()
-		out.InEffect = false // not known without reading the others
-		return nil
+		// In effect unless another covers more: read them all.
+		recs, err := c.Compactions(ctx, key)
+		if err != nil {
+			return err
+		}
+		i, err := s.pick(ctx, key, recs)
+		out.InEffect = i == 0 && recs[0].Through == r.Through && recs[0].CreatedAt == r.CreatedAt
+		return err
 	})
 	return out, err
 }

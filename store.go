@@ -637,7 +637,7 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions) ([]dr
 		}
 		if o.LastK == 0 {
 			if o.Window != nil {
-				*o.Window = Window{Omitted: -1, OmittedTokens: -1}
+				*o.Window = Window{MaxTokens: o.MaxTokens, Omitted: -1, OmittedTokens: -1}
 			}
 			return nil, nil
 		}

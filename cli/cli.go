@@ -1,5 +1,6 @@
 // Package cli is the chatstore command: serve, mcp, import, export,
-// histories, show, count, delete, bench and version. cmd/chatstore only
+// histories, show, search, count, delete, truncate, fork, compact,
+// compactions, bench and version. cmd/chatstore only
 // calls Run.
 package cli
 
@@ -85,6 +86,8 @@ func init() {
 		{"delete", "delete a history, or one message of it", deleteUsage, runDelete},
 		{"truncate", "delete a message and every message after it", truncateUsage, runTruncate},
 		{"fork", "copy a history, up to a message, into a new one", forkUsage, runFork},
+		{"compact", "record a summary that stands for a history's older messages", compactUsage, runCompact},
+		{"compactions", "list a history's compaction records", compactionsUsage, runCompactions},
 		{"bench", "measure a store or a server with the standard workloads", benchUsage, runBench},
 		{"version", "print the version", versionUsage, runVersion},
 	}
@@ -109,8 +112,12 @@ examples:
 
 func usage() string {
 	var b strings.Builder
+	width := 0
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-*s %s\n", width, c.name, c.summary)
 	}
 	return fmt.Sprintf(mainUsage, b.String())
 }
@@ -316,11 +323,14 @@ type target interface {
 	List(ctx context.Context, opts chatstore.ListOptions) (chatstore.Page, error)
 	Info(ctx context.Context, historyID string) (chatstore.HistoryInfo, bool, error)
 	SetMetadata(ctx context.Context, historyID string, changes map[string]*string) (chatstore.HistoryInfo, error)
+	Read(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chat.Message, error)
 	ReadStored(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chatstore.StoredMessage, error)
 	DeleteMessage(ctx context.Context, historyID, messageID string) error
 	Truncate(ctx context.Context, historyID, fromID string) (int, error)
 	Fork(ctx context.Context, historyID, newID, through string) (chatstore.HistoryInfo, error)
 	Search(ctx context.Context, o chatstore.SearchOptions) (chatstore.SearchPage, error)
+	Compact(ctx context.Context, historyID, through string, summary chat.Message) (chatstore.Compaction, error)
+	Compactions(ctx context.Context, historyID string) ([]chatstore.Compaction, error)
 	Close() error
 }
 

@@ -52,8 +52,8 @@ Writes a history, oldest message first, as JSON Lines to FILE or stdout:
 one message per line in Haystack's format, or OpenAI's with --format openai.
 With --all, every history in a versioned format that "import" without
 --history reads back: a first line {"chatstore_export":2}; for each history a
-line {"chat_history_id": ID, "history": {"count", "created_at", "updated_at",
-"metadata"}}, then its messages, each {"chat_history_id": ID, "message":
+line {"chat_history_id": ID, "history": {"count", "tokens", "created_at",
+"updated_at", "metadata"}}, then its messages, each {"chat_history_id": ID, "message":
 {...}, "created_at": TIME}.
 
 examples:
@@ -68,7 +68,8 @@ const historiesUsage = `usage: chatstore histories [--json] [--order id|updated]
 
 Lists every history with its message count, in byte order of the ids: one
 "ID<TAB>COUNT" line each, or JSON Lines {"chat_history_id", "count",
-"created_at", "updated_at", "metadata"} with --json. --order updated lists
+"tokens", "created_at", "updated_at", "metadata"} with --json ("tokens" is
+null from a store that cannot count them). --order updated lists
 the most recently changed first; --metadata lists only the histories with
 that metadata value (several: all must match); with either, each line has a
 third column, when the history last changed.
@@ -81,12 +82,20 @@ examples:
 flags:
 `
 
-const showUsage = `usage: chatstore show ID [--last-k N|all] [--format haystack|openai|text] [--timestamps] [--store URL | --server URL]
+const showUsage = `usage: chatstore show ID [--last-k N|all] [--max-tokens N] [--no-compaction] [--prune-tool-results] [--format haystack|openai|text] [--timestamps] [--store URL | --server URL]
 
 Prints the messages of the last N rounds of a history (the store's default
 last_k without --last-k), one per line: Haystack JSON, OpenAI JSON, or a
 readable transcript with --format text. --timestamps adds when each message
 was stored: a "created_at" member in JSON, after the id in text.
+
+A compaction in effect ("chatstore compact") shows its summary in place of
+the messages it covers; --no-compaction shows those messages instead.
+--max-tokens shows only the newest whole rounds that fit N tokens, by the
+store's counter, and --prune-tool-results replaces older large tool results
+with Haystack's placeholder. With any of these three flags, a last line
+describes the window: in text, its tokens, rounds, what was left out and the
+compaction; in JSON, {"window": {...}} as the HTTP API writes it.
 
 A history without messages (an unknown id, a typo, a deleted history) is an
 error: show says so on stderr and exits 1, as grep does when nothing matches,
@@ -96,6 +105,7 @@ examples:
   chatstore show session-42
   chatstore show session-42 --last-k all --format text
   chatstore show session-42 --format openai --server http://127.0.0.1:8080
+  chatstore show session-42 --max-tokens 4000 --prune-tool-results --format text
 
 flags:
 `
@@ -468,8 +478,8 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 
 // exportHeader is the first line of a versioned export ("export --all"
 // since version 2): then each history has a line
-// {"chat_history_id", "history": {"count", "created_at", "updated_at",
-// "metadata"}} before its messages, and each message line
+// {"chat_history_id", "history": {"count", "tokens", "created_at",
+// "updated_at", "metadata"}} before its messages, and each message line
 // {"chat_history_id", "message", "created_at"}. An export without it is of
 // version 1: message lines without times, no history lines.
 const exportHeader = `{"chatstore_export":2}`
@@ -587,6 +597,10 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 	lastK := f.String("last-k", "", "rounds to show, or all (default: the store's last_k)")
 	format := f.choice("format", "message format", "haystack", "openai", "text")
 	timestamps := f.Bool("timestamps", false, "show when each message was stored (a created_at member in JSON, beside the role in text)")
+	var maxTokens budget
+	f.Var(&maxTokens, "max-tokens", "show the newest whole rounds that fit this many `tokens`, by the store's counter")
+	uncompacted := f.Bool("no-compaction", false, "show the messages a compaction's summary stands for, not the summary")
+	prune := f.Bool("prune-tool-results", false, "replace older large tool results with Haystack's placeholder")
 	t, pos, err := openTarget(ctx, f, args, 1)
 	if err != nil {
 		return err
@@ -603,14 +617,22 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("%w: --last-k: %w", ErrUsage, perr)
 		}
 	}
+	o := chatstore.ReadOptions{LastK: k, MaxTokens: int64(maxTokens), Uncompacted: *uncompacted, PruneToolResults: *prune}
+	var win chatstore.Window
+	windowed := maxTokens > 0 || *uncompacted || *prune
+	if windowed {
+		o.Window = &win
+	}
 	switch {
 	case *timestamps:
 		var stored []chatstore.StoredMessage
-		stored, err = t.ReadStored(ctx, pos[0], chatstore.ReadOptions{LastK: k})
+		stored, err = t.ReadStored(ctx, pos[0], o)
 		for _, sm := range stored {
 			msgs = append(msgs, sm.Message)
 			times = append(times, sm.CreatedAt)
 		}
+	case windowed:
+		msgs, err = t.Read(ctx, pos[0], o)
 	case *lastK == "":
 		msgs, err = t.Retrieve(ctx, pos[0])
 	default:
@@ -638,6 +660,9 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 			stamps = append(stamps, formatTime(t))
 		}
 		transcript.Write(w, msgs, stamps)
+		if windowed {
+			fmt.Fprintln(w, windowLine(win))
+		}
 		return w.Flush()
 	}
 	enc := encoder{openai: *format == "openai"}
@@ -650,6 +675,9 @@ func runShow(ctx context.Context, env *Env, args []string) error {
 			line = withCreatedAt(line, times[i])
 		}
 		w.Write(line)
+	}
+	if windowed {
+		w.Write(append(win.AppendJSON([]byte(`{"window":`)), "}\n"...))
 	}
 	return w.Flush()
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -56,7 +57,8 @@ func TestAddressingCommands(t *testing.T) {
 		t.Errorf("histories --metadata: %q %v", out, err)
 	}
 	out, err = run(t, "histories", "--server", url, "--json")
-	if err != nil || !strings.Contains(out, `{"chat_history_id":"h","count":4,"created_at":"20`) || !strings.Contains(out, `"metadata":{"user_id":"u-42"}}`) {
+	info, _, _ := st.Info(ctx, "h")
+	if err != nil || !strings.Contains(out, fmt.Sprintf(`{"chat_history_id":"h","count":4,"tokens":%d,"created_at":"20`, info.Tokens)) || !strings.Contains(out, `"metadata":{"user_id":"u-42"}}`) {
 		t.Errorf("histories --json: %q %v", out, err)
 	}
 	if _, err := run(t, "histories", "--server", url, "--metadata", "novalue"); err == nil {
@@ -107,8 +109,9 @@ func TestExportVersions(t *testing.T) {
 	src.SetMetadata(ctx, "h", map[string]*string{"user_id": &u})
 	out, err := run(t, "export", "--all", "--server", srcURL)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
+	srcInfo, _, _ := src.Info(ctx, "h")
 	if err != nil || len(lines) != 4 || lines[0] != `{"chatstore_export":2}` ||
-		!strings.HasPrefix(lines[1], `{"chat_history_id":"h","history":{"count":2,"created_at":"20`) || !strings.HasSuffix(lines[1], `"metadata":{"user_id":"u-42"}}}`) ||
+		!strings.HasPrefix(lines[1], fmt.Sprintf(`{"chat_history_id":"h","history":{"count":2,"tokens":%d,"created_at":"20`, srcInfo.Tokens)) || !strings.HasSuffix(lines[1], `"metadata":{"user_id":"u-42"}}}`) ||
 		!strings.Contains(lines[2], `},"created_at":"20`) {
 		t.Fatalf("export --all: %v\n%s", err, out)
 	}

@@ -156,9 +156,10 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, hea
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	// A POST is a write: if it failed after it may have been sent, it may
-	// have been stored, and the error says so (chatstore.ErrOutcomeUnknown).
-	write := method == http.MethodPost && strings.HasSuffix(path, "/messages")
+	// A POST of messages or of a compaction is a write: if it failed after
+	// it may have been sent, it may have been stored, and the error says so
+	// (chatstore.ErrOutcomeUnknown).
+	write := method == http.MethodPost && (strings.HasSuffix(path, "/messages") || strings.HasSuffix(path, "/compactions"))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		unknown := write && !sentNothing(err)
@@ -247,7 +248,7 @@ func (c *Client) write(ctx context.Context, historyID, key string, messages []ch
 // Retrieve returns the last rounds of a history, as many as the server's
 // store is configured to return.
 func (c *Client) Retrieve(ctx context.Context, historyID string) ([]chat.Message, error) {
-	return c.messages(ctx, historyPath(historyID, "/messages"))
+	return c.messages(ctx, historyPath(historyID, "/messages"), nil)
 }
 
 // RetrieveLast returns the messages of the last lastK rounds of a history;
@@ -257,33 +258,47 @@ func (c *Client) RetrieveLast(ctx context.Context, historyID string, lastK int) 
 	if lastK == chatstore.All {
 		k = "all"
 	}
-	return c.messages(ctx, historyPath(historyID, "/messages?last_k="+k))
+	return c.messages(ctx, historyPath(historyID, "/messages?last_k="+k), nil)
 }
 
 // Range returns up to limit messages of a history from position offset on
 // (GET …/messages?offset=&limit=; see chatstore.Store.Range).
 func (c *Client) Range(ctx context.Context, historyID string, offset, limit int) ([]chat.Message, error) {
-	return c.messages(ctx, historyPath(historyID, "/messages?offset="+strconv.Itoa(offset)+"&limit="+strconv.Itoa(limit)))
+	return c.messages(ctx, historyPath(historyID, "/messages?offset="+strconv.Itoa(offset)+"&limit="+strconv.Itoa(limit)), nil)
 }
 
-func (c *Client) messages(ctx context.Context, path string) ([]chat.Message, error) {
+// messages reads a list of messages (GET path), and its window into win
+// when win is not nil and the answer has one.
+func (c *Client) messages(ctx context.Context, path string, win *chatstore.Window) ([]chat.Message, error) {
 	var raw json.RawMessage
 	if err := c.do(ctx, "GET", path, nil, &raw); err != nil {
 		return nil, err
 	}
+	return messageList("GET", path, raw, win)
+}
+
+// messageList decodes an answer {"messages": [...], "window": {...}} (the
+// window only for last_k reads and contexts), the window into win when it
+// is not nil and the answer has one.
+func messageList(method, path string, raw []byte, win *chatstore.Window) ([]chat.Message, error) {
 	// Split with jsonx rather than encoding/json: the answer is mostly
 	// messages, and encoding/json scanning them once more before
 	// chat.UnmarshalList reads them took longer than the request itself.
-	ms, err := jsonx.Members(raw, "messages")
+	ms, err := jsonx.Members(raw, "messages", "window")
 	if err == nil && ms["messages"].Raw == nil {
 		err = errors.New(`no "messages" member`)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("client: GET %s: the answer is not what the API describes: %w", path, err)
+		return nil, fmt.Errorf("client: %s %s: the answer is not what the API describes: %w", method, path, err)
 	}
 	msgs, err := chat.UnmarshalList(ms["messages"].Raw)
 	if err != nil {
-		return nil, fmt.Errorf("client: GET %s: the server sent invalid messages: %w", path, err)
+		return nil, fmt.Errorf("client: %s %s: the server sent invalid messages: %w", method, path, err)
+	}
+	if w, ok := ms["window"]; ok && win != nil {
+		if *win, err = decodeWindow(w.Raw, msgs); err != nil {
+			return nil, fmt.Errorf("client: %s %s: the answer is not what the API describes: window: %w", method, path, err)
+		}
 	}
 	return msgs, nil
 }
@@ -361,13 +376,14 @@ func (c *Client) Ping(ctx context.Context) error {
 type historyJSON struct {
 	ID        string            `json:"chat_history_id"`
 	Count     int               `json:"count"`
+	Tokens    *int64            `json:"tokens"`
 	CreatedAt *time.Time        `json:"created_at"`
 	UpdatedAt *time.Time        `json:"updated_at"`
 	Metadata  map[string]string `json:"metadata"`
 }
 
 func (h historyJSON) info() chatstore.HistoryInfo {
-	out := chatstore.HistoryInfo{ID: h.ID, Count: h.Count, Metadata: h.Metadata}
+	out := chatstore.HistoryInfo{ID: h.ID, Count: h.Count, Tokens: orUnknown(h.Tokens), Metadata: h.Metadata}
 	if h.CreatedAt != nil {
 		out.CreatedAt = h.CreatedAt.UTC()
 	}
@@ -464,13 +480,15 @@ func storedMessage(raw []byte) (chatstore.StoredMessage, error) {
 	return sm, nil
 }
 
-// readQuery is the query of a read with o: last_k, or offset, after,
-// before or newest with limit, or one message id; MaxBytes is the server's
-// to decide.
+// readQuery is the query of a read with o: last_k, with its budget and
+// how to read compactions and tool results, or offset, after, before or
+// newest with limit, or one message id; MaxBytes is the server's to
+// decide.
 func readQuery(o chatstore.ReadOptions) string {
 	q := url.Values{}
+	paged := o.Limit != 0 || o.After != "" || o.Before != "" || o.Newest
 	switch {
-	case o.Limit != 0 || o.After != "" || o.Before != "" || o.Newest:
+	case paged:
 		if o.Limit != 0 {
 			q.Set("limit", strconv.Itoa(o.Limit))
 		}
@@ -491,6 +509,18 @@ func readQuery(o chatstore.ReadOptions) string {
 	default:
 		q.Set("last_k", strconv.Itoa(o.LastK))
 	}
+	if !paged {
+		// As the store, a paged read ignores them.
+		if o.MaxTokens > 0 {
+			q.Set("max_tokens", strconv.FormatInt(o.MaxTokens, 10))
+		}
+		if o.Uncompacted {
+			q.Set("compacted", "false")
+		}
+		if o.PruneToolResults {
+			q.Set("prune_tool_results", "true")
+		}
+	}
 	if o.CreatedAt {
 		q.Set("include", "created_at")
 	}
@@ -510,6 +540,12 @@ const StoreDefault = -1
 // position o.Offset, after or before the message whose id is o.After or
 // o.Before (chatstore.ErrNotFound if it is not held), or the newest
 // (o.Newest). A ReadOptions with MessageID reads that one message.
+//
+// A last_k read takes o.MaxTokens, o.Uncompacted and o.PruneToolResults
+// as chatstore.Store.Read does (the server's store counts the tokens and
+// applies the rules of window.go), and sets *o.Window, when not nil, to the
+// window the server describes. Its Compaction has the summary message when
+// the window holds it (Summarized); otherwise Compactions has it.
 func (c *Client) Read(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chat.Message, error) {
 	if o.MessageID != "" {
 		sm, err := c.Message(ctx, historyID, o.MessageID)
@@ -518,11 +554,15 @@ func (c *Client) Read(ctx context.Context, historyID string, o chatstore.ReadOpt
 		}
 		return []chat.Message{sm.Message}, nil
 	}
+	if err := checkBudget(o.MaxTokens); err != nil {
+		return nil, err
+	}
 	o.CreatedAt = false
-	return c.messages(ctx, historyPath(historyID, "/messages"+readQuery(o)))
+	return c.messages(ctx, historyPath(historyID, "/messages"+readQuery(o)), o.Window)
 }
 
-// ReadStored is Read, with each message's time (?include=created_at).
+// ReadStored is Read, with each message's time (?include=created_at), and
+// the window of a last_k read in *o.Window as Read sets it.
 func (c *Client) ReadStored(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chatstore.StoredMessage, error) {
 	if o.MessageID != "" {
 		sm, err := c.Message(ctx, historyID, o.MessageID)
@@ -531,19 +571,31 @@ func (c *Client) ReadStored(ctx context.Context, historyID string, o chatstore.R
 		}
 		return []chatstore.StoredMessage{sm}, nil
 	}
+	if err := checkBudget(o.MaxTokens); err != nil {
+		return nil, err
+	}
 	o.CreatedAt = true
 	path := historyPath(historyID, "/messages"+readQuery(o))
 	var out struct {
 		Messages []json.RawMessage `json:"messages"`
+		Window   json.RawMessage   `json:"window"`
 	}
 	if err := c.do(ctx, "GET", path, nil, &out); err != nil {
 		return nil, err
 	}
 	stored := make([]chatstore.StoredMessage, len(out.Messages))
+	msgs := make([]chat.Message, len(out.Messages))
 	for i, raw := range out.Messages {
 		var err error
 		if stored[i], err = storedMessage(raw); err != nil {
 			return nil, fmt.Errorf("client: GET %s: the server sent an invalid message: messages[%d]: %w", path, i, err)
+		}
+		msgs[i] = stored[i].Message
+	}
+	if o.Window != nil && out.Window != nil {
+		var err error
+		if *o.Window, err = decodeWindow(out.Window, msgs); err != nil {
+			return nil, fmt.Errorf("client: GET %s: the answer is not what the API describes: window: %w", path, err)
 		}
 	}
 	return stored, nil

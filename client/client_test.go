@@ -92,19 +92,38 @@ func TestClientAgainstServer(t *testing.T) {
 	}
 }
 
+// serve serves st over HTTP for the test and returns a client of it.
+func serve(t *testing.T, st *chatstore.Store) *client.Client {
+	t.Helper()
+	srv, err := server.New(st, &server.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	c, err := client.New(ts.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// newServed opens an in-memory store for the test and serves it.
+func newServed(t *testing.T) (*chatstore.Store, *client.Client) {
+	t.Helper()
+	st, err := chatstore.Open(context.Background(), "memory://", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, serve(t, st)
+}
+
 // TestOddIDs reaches histories whose ids are path syntax. They once made
 // the server redirect, and DELETE of "." then deleted every history.
 func TestOddIDs(t *testing.T) {
 	ctx := context.Background()
-	st, err := chatstore.Open(ctx, "memory://", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv, _ := server.New(st, &server.Options{Logger: slog.New(slog.DiscardHandler)})
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	c, _ := client.New(ts.URL, nil)
+	st, c := newServed(t)
 	ids := []string{".", "..", "/", "//", "a/../b", "./a", "%2E", "?x=1", "#", " "}
 	for i, id := range ids {
 		if _, err := c.Write(ctx, id, []chat.Message{chat.User(id)}); err != nil {

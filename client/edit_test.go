@@ -3,30 +3,18 @@ package client_test
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
-	"github.com/chatstore/chatstore/client"
-	"github.com/chatstore/chatstore/server"
 )
 
 // TestClientAddressing calls each operation of issue 16 through a server
 // over the in-memory store, and checks it against the store itself.
 func TestClientAddressing(t *testing.T) {
 	ctx := context.Background()
-	st, err := chatstore.Open(ctx, "memory://", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv, _ := server.New(st, &server.Options{Logger: slog.New(slog.DiscardHandler)})
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	c, _ := client.New(ts.URL, nil)
+	st, c := newServed(t)
 	const id = "a/b"
 	if _, ok, err := c.Info(ctx, id); ok || err != nil {
 		t.Errorf("Info of an unknown history: %v %v", ok, err)

@@ -3,30 +3,18 @@ package client_test
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
-	"github.com/chatstore/chatstore/client"
-	"github.com/chatstore/chatstore/server"
 )
 
 // TestClientSearch: the client's Search answers what the store's does,
 // every option carried, and its errors are the store's.
 func TestClientSearch(t *testing.T) {
 	ctx := context.Background()
-	st, err := chatstore.Open(ctx, "memory://", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv, _ := server.New(st, &server.Options{Logger: slog.New(slog.DiscardHandler)})
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	c, _ := client.New(ts.URL, nil)
+	st, c := newServed(t)
 	for i, id := range []string{"s/a", "s/b", "t/c"} {
 		m := chat.Assistant("the refund failed, card declined")
 		m.Content = append(m.Content, chat.Reasoning{ReasoningText: "a duplicate charge"})

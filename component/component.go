@@ -113,7 +113,8 @@ func (r *Retriever) Run(ctx context.Context, historyID string, opts RunOptions) 
 		return nil, fmt.Errorf("component: %w: max_tokens must be 1 or greater and the tools' allowance 0 or greater, got %d and %d", chatstore.ErrInvalidRange, opts.MaxTokens, opts.ToolTokens)
 	}
 	ro := chatstore.ReadOptions{LastK: k, MaxBytes: r.MaxBytes, PruneToolResults: opts.PruneToolResults, Uncompacted: opts.Uncompacted}
-	var win chatstore.Window
+	// Not read, the history's omitted messages are not known.
+	win := chatstore.Window{Omitted: -1, OmittedTokens: -1}
 	if opts.Window != nil {
 		ro.Window = &win
 	}

@@ -175,9 +175,10 @@ func (s *server) listHistoriesTool() tool {
 				metadataFilterProp,
 			),
 			OutputSchema: object([]string{"histories", "next_cursor"},
-				prop{"histories", &jsonschema.Schema{Type: "array", Items: object([]string{"chat_history_id", "count", "created_at", "updated_at", "metadata"},
+				prop{"histories", &jsonschema.Schema{Type: "array", Items: object([]string{"chat_history_id", "count", "tokens", "created_at", "updated_at", "metadata"},
 					prop{"chat_history_id", &jsonschema.Schema{Type: "string"}},
 					prop{"count", &jsonschema.Schema{Type: "integer", Minimum: float(0), Description: "Its number of messages."}},
+					prop{"tokens", &jsonschema.Schema{Types: []string{"integer", "null"}, Minimum: float(0), Description: "The tokens of its messages, by the store's counter; null if the store cannot count them."}},
 					prop{"created_at", &jsonschema.Schema{Types: []string{"string", "null"}, Description: "When it was created (RFC 3339, UTC); null if the store keeps no times."}},
 					prop{"updated_at", &jsonschema.Schema{Types: []string{"string", "null"}, Description: "When it last changed (RFC 3339, UTC)."}},
 					prop{"metadata", &jsonschema.Schema{Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "string"}}},
@@ -333,7 +334,9 @@ func (s *server) readHistoryTool() tool {
 			Title: "Read a chat history",
 			Description: "Read the messages of a chat history, oldest first, each with its id in meta.chat_message_id. " +
 				"By default, the last rounds of the conversation (last_k): a round ends with an assistant reply that calls no tool, so a tool call always comes with its results. " +
-				"Or, with offset and limit instead, up to limit messages from position offset (0 is the first message written), to read a long history page by page. " +
+				"With max_tokens, only the newest whole rounds that fit that many tokens; where a summary was recorded for the older messages (a compaction), it stands in their place. " +
+				"Such a read also answers a window: the tokens and rounds returned, and whether older ones were left out (more) or not even the newest round fit (exceeded). " +
+				"Or, with offset and limit instead, up to limit messages from position offset (0 is the first message written), to read a long history page by page, as stored. " +
 				"A history that does not exist has no messages.",
 			Annotations: readOnly("Read a chat history"),
 			InputSchema: object([]string{"chat_history_id"},
@@ -346,12 +349,19 @@ func (s *server) readHistoryTool() tool {
 					Description: "Instead of last_k: the position of the first message to read, 0 for the first message written."}},
 				prop{"limit", &jsonschema.Schema{Type: "integer", Minimum: float(1), Maximum: float(chatstore.MaxRangeLimit), Default: raw(chatstore.DefaultRangeLimit),
 					Description: fmt.Sprintf("Instead of last_k: how many messages to read from offset, 1 to %d (default %d). Fewer come back at the end of the history.", chatstore.MaxRangeLimit, chatstore.DefaultRangeLimit)}},
+				prop{"max_tokens", &jsonschema.Schema{Type: "integer", Minimum: float(1),
+					Description: "With last_k (not offset and limit): a budget of tokens, by the store's counter; only the newest whole rounds that fit it are read."}},
+				prop{"compacted", &jsonschema.Schema{Type: "boolean", Default: raw(true),
+					Description: "With last_k: true (the default) reads a compaction's summary in place of the messages it stands for; false reads those messages."}},
+				prop{"prune_tool_results", &jsonschema.Schema{Type: "boolean", Default: raw(false),
+					Description: "With last_k: replace large tool results older than the newest tool-calling step with a short placeholder that names the tool."}},
 				formatProp,
 			),
 			OutputSchema: historyAnswer("messages", &jsonschema.Schema{Type: "array", Items: &jsonschema.Schema{Type: "object"},
-				Description: "The messages, oldest first, in the format asked for."}),
+				Description: "The messages, oldest first, in the format asked for."},
+				prop{"window", windowSchema()}),
 		},
-		args: []string{"chat_history_id", "last_k", "offset", "limit", "format"},
+		args: []string{"chat_history_id", "last_k", "offset", "limit", "max_tokens", "compacted", "prune_tool_results", "format"},
 		run:  readHistory,
 	}
 }
@@ -377,9 +387,17 @@ func readHistory(ctx context.Context, c call, a args) ([]byte, error) {
 		return nil, err
 	}
 	lastK, hasLastK := a.given("last_k")
+	var window []string // the arguments of a windowed read given
+	for _, name := range []string{"max_tokens", "compacted", "prune_tool_results"} {
+		if _, ok := a.given(name); ok {
+			window = append(window, name)
+		}
+	}
 	switch {
 	case (hasOffset || hasLimit) && hasLastK:
 		return nil, invalid("invalid_request", "give either last_k (the last rounds) or offset and limit (a range of positions), not both")
+	case (hasOffset || hasLimit) && len(window) > 0:
+		return nil, invalid("invalid_request", strings.Join(window, ", ")+" apply only to a read of the last rounds (last_k), not to offset and limit (a range of positions, read as stored)")
 	case hasOffset || hasLimit:
 		sel.Offset, sel.Limit = offset, chatstore.DefaultRangeLimit
 		if hasLimit {
@@ -390,6 +408,11 @@ func readHistory(ctx context.Context, c call, a args) ([]byte, error) {
 		}
 	case hasLastK:
 		if sel.LastK, _, err = chatstore.LastKJSON(lastK.Raw); err != nil {
+			return nil, err
+		}
+	}
+	if sel.Limit == 0 {
+		if err := windowArgs(a, &sel); err != nil {
 			return nil, err
 		}
 	}
@@ -435,7 +458,34 @@ func readHistory(ctx context.Context, c call, a args) ([]byte, error) {
 	c.tally(0, n)
 	b := append(answerHead(id, openai), `"messages":`...)
 	b = append(b, msgs...)
+	if sel.Window != nil {
+		b = sel.Window.AppendJSON(append(b, `,"window":`...))
+	}
 	return append(b, '}'), nil
+}
+
+// windowArgs reads the arguments of a windowed read (a read of the last
+// rounds) into sel, and asks for its window: what they do is the store's
+// (chatstore.ReadOptions).
+func windowArgs(a args, sel *chatstore.ReadOptions) error {
+	maxTokens, ok, err := a.integer("max_tokens", "invalid_request")
+	switch {
+	case err != nil:
+		return err
+	case ok && maxTokens < 1:
+		return invalid("invalid_request", fmt.Sprintf("max_tokens must be a whole number ≥ 1, got %d", maxTokens))
+	}
+	sel.MaxTokens = int64(maxTokens)
+	compacted, ok, err := a.boolean("compacted")
+	if err != nil {
+		return err
+	}
+	sel.Uncompacted = ok && !compacted
+	if sel.PruneToolResults, _, err = a.boolean("prune_tool_results"); err != nil {
+		return err
+	}
+	sel.Window = new(chatstore.Window)
+	return nil
 }
 
 func (s *server) getMessageTool() tool {
@@ -618,13 +668,44 @@ func object(required []string, props ...prop) *jsonschema.Schema {
 }
 
 // historyAnswer is the schema of an answer about one history holding
-// what, under name.
-func historyAnswer(name string, what *jsonschema.Schema) *jsonschema.Schema {
-	return object([]string{"chat_history_id", "format", name},
-		prop{"chat_history_id", &jsonschema.Schema{Type: "string"}},
-		prop{"format", &jsonschema.Schema{Type: "string", Enum: []any{"haystack", "openai"}}},
-		prop{name, what},
+// what, under name, and optionally more.
+func historyAnswer(name string, what *jsonschema.Schema, more ...prop) *jsonschema.Schema {
+	return object([]string{"chat_history_id", "format", name}, append([]prop{
+		{"chat_history_id", &jsonschema.Schema{Type: "string"}},
+		{"format", &jsonschema.Schema{Type: "string", Enum: []any{"haystack", "openai"}}},
+		{name, what},
+	}, more...)...)
+}
+
+// windowSchema is the schema of a window (chatstore.Window.AppendJSON).
+func windowSchema() *jsonschema.Schema {
+	count := func(desc string) *jsonschema.Schema {
+		return &jsonschema.Schema{Type: "integer", Minimum: float(0), Description: desc}
+	}
+	countOrNull := func(desc string) *jsonschema.Schema {
+		return &jsonschema.Schema{Types: []string{"integer", "null"}, Minimum: float(0), Description: desc}
+	}
+	compaction := object([]string{"through", "created_at", "tokens", "summarized"},
+		prop{"through", &jsonschema.Schema{Type: "string", Description: "The chat_message_id of the last message the summary stands for; the summary has this id."}},
+		prop{"created_at", &jsonschema.Schema{Type: "string", Description: "When it was recorded (RFC 3339, UTC)."}},
+		prop{"tokens", count("The summary's tokens.")},
+		prop{"summarized", &jsonschema.Schema{Type: "boolean", Description: "Whether the summary is among the messages returned."}},
 	)
+	compaction.Type, compaction.Types = "", []string{"object", "null"}
+	compaction.Description = "The compaction in effect: its summary stands for the messages through its through message; null for none."
+	w := object([]string{"tokens", "max_tokens", "rounds", "more", "exceeded", "pruned", "compaction", "omitted", "omitted_tokens"},
+		prop{"tokens", count("The tokens of the messages returned, by the store's counter.")},
+		prop{"max_tokens", countOrNull("The budget read with; null for none.")},
+		prop{"rounds", count("How many rounds were returned.")},
+		prop{"more", &jsonschema.Schema{Type: "boolean", Description: "Whether older rounds were left out (not counting those a summary stands for)."}},
+		prop{"exceeded", &jsonschema.Schema{Type: "boolean", Description: "Whether not even the newest round fit max_tokens: then only its latest user message and newest tool-calling steps were returned, and tokens may be over the budget."}},
+		prop{"pruned", count("How many tool results were replaced by a placeholder.")},
+		prop{"compaction", compaction},
+		prop{"omitted", countOrNull("How many stored messages were not returned; null when not known.")},
+		prop{"omitted_tokens", countOrNull("Their tokens; null when not known.")},
+	)
+	w.Description = "What a read of the last rounds returned."
+	return w
 }
 
 func readOnly(title string) *mcp.ToolAnnotations {

@@ -22,10 +22,15 @@ func position(id string) int64 {
 	return -1
 }
 
+// infoDest are the scan targets of infoCols.
+func infoDest(i *driver.Info) []any {
+	return []any{&i.Count, &i.CreatedAt, &i.UpdatedAt, &i.Metadata, &i.Cost.Text, &i.Cost.Flat}
+}
+
 // Info implements driver.Editor: one statement.
 func (s *Store) Info(ctx context.Context, historyID string) (driver.Info, bool, error) {
 	info := driver.Info{ID: historyID}
-	err := s.pool.QueryRow(ctx, s.q.info, historyID).Scan(&info.Count, &info.CreatedAt, &info.UpdatedAt, &info.Metadata)
+	err := s.pool.QueryRow(ctx, s.q.info, historyID).Scan(infoDest(&info)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return driver.Info{ID: historyID}, false, nil
 	}
@@ -77,7 +82,7 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 		if n > maxPairs {
 			return driver.ErrTooManyPairs
 		}
-		return tx.QueryRow(ctx, s.q.touch, hid, now).Scan(&info.Count, &info.CreatedAt, &info.UpdatedAt, &info.Metadata)
+		return tx.QueryRow(ctx, s.q.touch, hid, now).Scan(infoDest(&info)...)
 	})
 	if errors.Is(err, driver.ErrTooManyPairs) {
 		return driver.Info{}, err
@@ -103,17 +108,19 @@ func (s *Store) Message(ctx context.Context, historyID, messageID string) (drive
 
 // edit runs an edit: one round trip of BEGIN, the history's row locked,
 // the edit's statement (q with args, whose answer scan reads) and COMMIT.
-// The edit's statement finds nothing if the history does not exist. The
-// process forgets the history's state, which the edit changed: its next
-// write reads it again (the guard of a guarded write would refuse the
-// remembered state anyway).
-func (s *Store) edit(ctx context.Context, op, historyID string, scan func(pgx.Row) error, q string, args ...any) error {
+// The edit's statement finds nothing if the history does not exist. With
+// forget, the process forgets the history's state, which the edit changes:
+// its next write reads it again (the guard of a guarded write would refuse
+// the remembered state anyway).
+func (s *Store) edit(ctx context.Context, op, historyID string, forget bool, scan func(pgx.Row) error, q string, args ...any) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return wrap(op, historyID, err)
 	}
 	defer conn.Release()
-	defer s.forget(historyID)
+	if forget {
+		defer s.forget(historyID)
+	}
 	var b pgx.Batch
 	b.Queue("BEGIN")
 	b.Queue(s.q.lockEdit, historyID)
@@ -125,13 +132,13 @@ func (s *Store) edit(ctx context.Context, op, historyID string, scan func(pgx.Ro
 			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}
-	return wrap(op, historyID, err)
+	return wrap(op, historyID, invalidContent(err))
 }
 
 // DeleteMessage implements driver.Editor.
 func (s *Store) DeleteMessage(ctx context.Context, historyID, messageID string, now int64) error {
 	var n int
-	err := s.edit(ctx, "delete message", historyID, func(r pgx.Row) error { return r.Scan(&n) },
+	err := s.edit(ctx, "delete message", historyID, true, func(r pgx.Row) error { return r.Scan(&n) },
 		s.q.deleteMessage, historyID, messageID, position(messageID), now)
 	if err == nil && n == 0 {
 		return driver.ErrNotFound
@@ -142,7 +149,7 @@ func (s *Store) DeleteMessage(ctx context.Context, historyID, messageID string, 
 // Truncate implements driver.Editor: a range of the primary key deleted.
 func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int64) (int, error) {
 	var found, n int
-	err := s.edit(ctx, "truncate", historyID, func(r pgx.Row) error { return r.Scan(&found, &n) },
+	err := s.edit(ctx, "truncate", historyID, true, func(r pgx.Row) error { return r.Scan(&found, &n) },
 		s.q.truncate, historyID, fromID, position(fromID), now)
 	if err == nil && found == 0 {
 		return 0, driver.ErrNotFound
@@ -175,7 +182,7 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 			return err
 		}
 		var found int
-		if err := tx.QueryRow(ctx, s.q.forkCopy, hid, historyID, thr, pos).Scan(&found, &info.Count, &info.CreatedAt, &info.UpdatedAt, &info.Metadata); err != nil {
+		if err := tx.QueryRow(ctx, s.q.forkCopy, hid, historyID, thr, pos).Scan(append([]any{&found}, infoDest(&info)...)...); err != nil {
 			return err
 		}
 		if through != nil && found == 0 {
@@ -230,16 +237,16 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 	for _, k := range slices.Sorted(maps.Keys(q.Metadata)) {
 		where = append(where, "h.hid IN (SELECT hid FROM S.metadata WHERE key = "+arg(k)+" AND value = "+arg(q.Metadata[k])+")")
 	}
-	sql := "SELECT p.name, p.count, p.created_at, p.updated_at, " + strings.Replace(metaOf, "h.hid", "p.hid", 1) + " FROM (" +
-		"SELECT h.hid, h.name, h.count, h.created_at, h.updated_at FROM S.histories h WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY " + order + " LIMIT " + arg(q.Limit) + ") p ORDER BY " + strings.ReplaceAll(order, "h.", "p.")
+	sql := "SELECT h.name, " + infoCols + " FROM (" +
+		"SELECT h.hid, h.name, h.count, h.created_at, h.updated_at, h.cost_text, h.cost_flat FROM S.histories h WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY " + order + " LIMIT " + arg(q.Limit) + ") h ORDER BY " + order
 	rows, err := s.pool.Query(ctx, strings.ReplaceAll(sql, "S.", s.schema+"."), args...)
 	if err != nil {
 		return nil, wrap("query", "", err)
 	}
 	infos, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.Info, error) {
 		var i driver.Info
-		err := r.Scan(&i.ID, &i.Count, &i.CreatedAt, &i.UpdatedAt, &i.Metadata)
+		err := r.Scan(append([]any{&i.ID}, infoDest(&i)...)...)
 		return i, err
 	})
 	return infos, wrap("query", "", err)

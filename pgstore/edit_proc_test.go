@@ -13,6 +13,7 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/internal/proctest"
+	"github.com/chatstore/chatstore/pgstore"
 )
 
 // childRole runs the roles of this package's own tests in several
@@ -115,11 +116,13 @@ func editUntilDone(ctx context.Context, st *chatstore.Store) (removed, forks int
 
 // TestTwoProcessesEditAndWrite: one process writes a history while another
 // deletes, truncates and forks it. Afterwards the count is what was written less
-// what was removed, every id is unique, and no generated id was given
-// twice: the ids are positions below the number of messages ever written.
+// what was removed, every id is unique, no generated id was given twice
+// (the ids are positions below the number of messages ever written), and
+// every history's cost is the sum of its messages'.
 func TestTwoProcessesEditAndWrite(t *testing.T) {
 	pool := testPool(t)
-	u := storeURL(t, freshSchema(t, pool))
+	schema := freshSchema(t, pool)
+	u := storeURL(t, schema)
 	const batches = 150
 	var (
 		wg   sync.WaitGroup
@@ -170,6 +173,8 @@ func TestTwoProcessesEditAndWrite(t *testing.T) {
 		}
 		checkPositions(t, fmt.Sprint("fork-", f), fm)
 	}
+	// Every history's cost is the sum of its messages'.
+	checkCosts(t, pool, schema, st.Driver().(*pgstore.Store), chatstore.TokenizerApprox)
 	t.Logf("%d messages written, %d removed, %d forks", written, removed, forks)
 }
 

@@ -35,3 +35,7 @@ var CutIndexText = cutIndexText
 // IndexBatch is how many rows a store indexes in one transaction when it
 // opens.
 const IndexBatch = indexBatch
+
+// MeasureBatch is how many rows a store measures in one transaction when
+// it opens.
+const MeasureBatch = measureBatch

@@ -1,29 +1,42 @@
 package pgstore_test
 
 import (
+	"bytes"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/pgstore"
+	"github.com/chatstore/chatstore/tokens"
 )
+
+// loadFixture loads testdata/VERSION.sql into a fresh schema, and
+// returns its name.
+func loadFixture(t *testing.T, pool *pgxpool.Pool, version string) string {
+	t.Helper()
+	schema := freshSchema(t, pool)
+	dump, err := os.ReadFile("testdata/" + version + ".sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(t.Context(), strings.ReplaceAll(string(dump), "fixture_"+version, schema)); err != nil {
+		t.Fatalf("loading the fixture: %v", err)
+	}
+	return schema
+}
 
 // TestFixtureFromVersion3 loads a schema that the previous release wrote
 // (testdata/README.md): its histories read as they did, ids and rounds
 // included, and the operations of the new schema work on them.
 func TestFixtureFromVersion3(t *testing.T) {
 	pool := testPool(t)
-	schema := freshSchema(t, pool)
-	dump, err := os.ReadFile("testdata/v3.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(t.Context(), strings.ReplaceAll(string(dump), "fixture_v3", schema)); err != nil {
-		t.Fatalf("loading the fixture: %v", err)
-	}
+	schema := loadFixture(t, pool, "v3")
 	ctx := t.Context()
 	st, err := chatstore.Open(ctx, storeURL(t, schema)+"&skip_system_messages=false", nil)
 	if err != nil {
@@ -53,6 +66,11 @@ func TestFixtureFromVersion3(t *testing.T) {
 	}
 	if info, ok, err := st.Info(ctx, "support/alice"); err != nil || !ok || info.Count != 7 || info.CreatedAt.IsZero() {
 		t.Fatalf("Info: %+v %v %v", info, ok, err)
+	}
+	// Opening measured the old messages for token budgets.
+	drv := st.Driver().(*pgstore.Store)
+	if n := checkCosts(t, pool, schema, drv, chatstore.TokenizerApprox); n != 9 {
+		t.Errorf("%d messages measured, want 9", n)
 	}
 	// Opening indexed the old messages for search: texts, tool calls'
 	// names and arguments, tool results, by role. They have no time.
@@ -107,4 +125,53 @@ func TestFixtureFromVersion3(t *testing.T) {
 	if err != nil || len(page.Histories) != 1 || page.Histories[0].ID != "bob" || page.Histories[0].Count != 2 {
 		t.Errorf("List by metadata: %+v %v", page, err)
 	}
+	checkCosts(t, pool, schema, drv, chatstore.TokenizerApprox)
+}
+
+// TestFixtureFromVersion5 loads a schema of the release before costs
+// (testdata/README.md): opening it measures every message, once, saying
+// so in the log, so that each costs what the tokenizer measures and each
+// history's sum is that of its messages; the operations that change
+// messages keep the sums, and compaction records can be made.
+func TestFixtureFromVersion5(t *testing.T) {
+	pool := testPool(t)
+	schema := loadFixture(t, pool, "v5")
+	ctx := t.Context()
+	var logged bytes.Buffer
+	s := newStore(t, pool, schema, "", &logged)
+	if n := checkCosts(t, pool, schema, s, chatstore.TokenizerApprox); n != 18 {
+		t.Errorf("%d messages, want 18", n)
+	}
+	if !strings.Contains(logged.String(), "measured messages for token budgets") || !strings.Contains(logged.String(), "messages=18") {
+		t.Errorf("the log says:\n%s", logged.String())
+	}
+	// The picture is charged for.
+	if info, _, err := s.Info(ctx, "carol"); err != nil || info.Cost.Flat != tokens.DefaultTokensPerImage+tokens.DefaultTokensPerFile || info.Count != 3 {
+		t.Errorf("carol: %+v %v", info, err)
+	}
+	st, err := chatstore.New(s, &chatstore.Options{KeepSystemMessages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(ctx, "carol", []chat.Message{chat.Assistant("A PDF of one empty page.")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteMessage(ctx, "support/alice", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Compact(ctx, "support/alice", "q-2", chat.User("The order shipped.")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Fork(ctx, "support/alice", "alice-2", "5"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Truncate(ctx, "alice-fork", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := s.Compactions(ctx, "alice-2"); err != nil || len(recs) != 1 || recs[0].Through != "q-2" || recs[0].ThroughPos != 5 {
+		t.Errorf("the fork's compactions: %+v %v", recs, err)
+	}
+	checkCosts(t, pool, schema, s, chatstore.TokenizerApprox)
+	// And with another tokenizer.
+	checkCosts(t, pool, schema, newStore(t, pool, schema, chatstore.TokenizerO200k, nil), chatstore.TokenizerO200k)
 }

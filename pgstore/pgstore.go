@@ -1,13 +1,14 @@
 // Package pgstore is the PostgreSQL chatstore backend, registered as
 // "postgres://" and "postgresql://", on pgx v5 and its connection pool.
 //
-//	postgres://user:password@host:5432/db?sslmode=disable&schema=chatstore&search=true&search_config=simple
+//	postgres://user:password@host:5432/db?sslmode=disable&schema=chatstore&search=true&search_config=simple&tokenizer=approx
 //
 // All tables live in one PostgreSQL schema (schema=..., default "chatstore"),
 // so several deployments, or test runs, can share a database without seeing
 // each other; DeleteAll touches nothing outside it. The parameters schema,
-// search and search_config, and the store-wide skip_system_messages and
-// last_k, are chatstore's: they never reach the server, to which pgx sends
+// search, search_config and tokenizer, and the store-wide
+// skip_system_messages and last_k, are chatstore's: they never reach the
+// server, to which pgx sends
 // the keys it does not know as run-time settings. Every other parameter is
 // pgx's. chatstore.Open and Open read a URL the same way (Open also takes
 // pgx's key=value form).
@@ -22,6 +23,21 @@
 // stop words); a name the database does not know is
 // chatstore.ErrInvalidOptions. A store that opens with search indexes the
 // messages written without it (before the upgrade, or with search=false).
+//
+// Token budgets (driver.Coster, driver.Compactor): each message row holds
+// its cost, as the store's tokenizer (tokenizer=, Options.Tokenizer,
+// default approx) measured it when the message was written, and each
+// history's row the sum over its messages, kept by the statement that adds
+// or removes messages. The schema records the tokenizer its costs are of.
+// A store opened with another, or over a schema of an earlier version
+// (which kept no costs), measures every message again before Open or New
+// returns: 500 rows a transaction, each body decoded and measured in Go,
+// every row rewritten once (roughly 50 to 100 µs a message on a small
+// server, and the table's size doubled until vacuum), with progress in the
+// log (Options.Logger); servers opening together wait for the one that
+// measures. Every server of a schema should count with one tokenizer: one
+// still running with another keeps writing costs of its own. Compaction
+// records are a table of their own, deleted with their history's row.
 //
 // Messages are stored as JSONB in Haystack's format, so SQL can look inside
 // (body->>'role'). A write is one transaction that first locks its history's
@@ -78,9 +94,15 @@ type Options struct {
 	// (the URL's search_config); "" means DefaultSearchConfig. It must
 	// exist in the database.
 	SearchConfig string
-	// Logger receives the progress of indexing the messages that were
-	// written without the index, when a store with search opens (after an
-	// upgrade); nil means slog.Default().
+	// Tokenizer names the counter that measures messages for token
+	// budgets (driver.Coster), as chatstore.Options.Tokenizer does (the
+	// URL's tokenizer=); "" means chatstore.TokenizerApprox. A schema whose
+	// costs are of another is measured again when the store opens.
+	Tokenizer string
+	// Logger receives the progress of measuring the messages whose costs
+	// are not the tokenizer's, and of indexing those that were written
+	// without the index, when a store opens (after an upgrade, or with
+	// another tokenizer); nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -96,20 +118,25 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // open is the URL opener chatstore.Open calls: Open, so that a URL means
 // the same whichever way it is opened.
-// open is chatstore.Open's: search=false is a store-wide parameter there,
-// which it has taken out of the URL into opts.
+// open is chatstore.Open's: search=false and tokenizer= are store-wide
+// parameters there, which it has taken out of the URL into opts.
 func open(ctx context.Context, u *url.URL, opts *chatstore.Options) (driver.Store, error) {
-	return Open(ctx, u.String(), &Options{NoSearch: opts != nil && opts.NoSearch})
+	var o Options
+	if opts != nil {
+		o.NoSearch, o.Tokenizer = opts.NoSearch, opts.Tokenizer
+	}
+	return Open(ctx, u.String(), &o)
 }
 
 // Store is a PostgreSQL driver.
 type Store struct {
-	pool   *pgxpool.Pool
-	owned  bool
-	schema string // quoted identifier
-	ix     indexing
-	log    *slog.Logger
-	q      queries
+	pool    *pgxpool.Pool
+	owned   bool
+	schema  string // quoted identifier
+	ix      indexing
+	counter string // the tokenizer of the costs (driver.Coster)
+	log     *slog.Logger
+	q       queries
 
 	cacheMu sync.Mutex
 	cache   map[string]histState // the histories this process wrote, as it left them
@@ -124,12 +151,17 @@ var (
 	_ driver.KeyedWriter   = (*Store)(nil)
 	_ driver.Editor        = (*Store)(nil)
 	_ driver.Searcher      = (*Store)(nil)
+	_ driver.Coster        = (*Store)(nil)
+	_ driver.Compactor     = (*Store)(nil)
+
+	_ driver.CompactionTailer = (*Store)(nil)
 )
 
 // Open connects to PostgreSQL with a pool of its own (closed by Close) and
 // creates or migrates the schema. connString is a URL as in the package
-// documentation or pgx's key=value form; its schema, search and
-// search_config parameters override opts' and are not passed on to pgx.
+// documentation or pgx's key=value form; its schema, search,
+// search_config and tokenizer parameters override opts' and are not passed
+// on to pgx.
 // The store-wide skip_system_messages and last_k are chatstore.Open's, an
 // error here.
 func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
@@ -152,9 +184,9 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 
 // ParseConfig reads connString as Open does: it returns pgx's pool
 // configuration, with chatstore's parameters taken out, and opts with the
-// schema the string names (checked; DefaultSchema when none is named) and
+// schema the string names (checked; DefaultSchema when none is named),
 // its search parameters (search_config is checked by New, against the
-// server).
+// server) and its tokenizer (checked).
 // chatstore bench --raw connects with it.
 func ParseConfig(connString string, opts *Options) (*pgxpool.Config, *Options, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
@@ -184,6 +216,14 @@ func ParseConfig(connString string, opts *Options) (*pgxpool.Config, *Options, e
 	if v, ok := params["search_config"]; ok {
 		o.SearchConfig = v // checked by New, which asks the server
 		delete(params, "search_config")
+	}
+	if v, ok := params["tokenizer"]; ok {
+		m, err := chatstore.NewMeter(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pgstore: %w: tokenizer=%q: want one of %s", chatstore.ErrInvalidOptions, v, strings.Join(chatstore.Tokenizers(), ", "))
+		}
+		o.Tokenizer = m.Name()
+		delete(params, "tokenizer")
 	}
 	for _, k := range []string{"skip_system_messages", "last_k"} {
 		if _, ok := params[k]; ok {
@@ -219,7 +259,11 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts *Options, version in
 	if !schemaName.MatchString(schema) {
 		return nil, fmt.Errorf("pgstore: %w: schema %q: use lowercase letters, digits and underscores, not starting with a digit, at most 63 bytes", chatstore.ErrInvalidOptions, schema)
 	}
-	s := &Store{pool: pool, schema: pgx.Identifier{schema}.Sanitize(), cache: map[string]histState{}, log: o.Logger}
+	meter, err := chatstore.NewMeter(o.Tokenizer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{pool: pool, schema: pgx.Identifier{schema}.Sanitize(), cache: map[string]histState{}, log: o.Logger, counter: meter.Name()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -234,6 +278,13 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts *Options, version in
 	// columns to index into.
 	s.ix = indexing{on: !o.NoSearch && version >= searchVersion, config: config}
 	s.q = makeQueries(s.schema, s.ix)
+	// A schema left at an older version has no costs to measure, and
+	// the store does not write to it.
+	if version >= costVersion {
+		if err := s.measureExisting(ctx, schema, meter); err != nil {
+			return nil, fmt.Errorf("pgstore: schema %s: measuring the messages with tokenizer %s: %w", schema, meter.Name(), translate(err))
+		}
+	}
 	if s.ix.on {
 		if err := s.indexExisting(ctx, schema); err != nil {
 			return nil, fmt.Errorf("pgstore: schema %s: indexing the messages written without search: %w", schema, translate(err))
@@ -435,21 +486,42 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 		msgs, err := collect(rows, maxBytes)
 		return msgs, wrap("range", historyID, err)
 	}
-	out, err := s.tail(ctx, s.pool, historyID, span.Rounds, s.firstPage(historyID, span.Rounds), true, maxBytes)
-	if errors.Is(err, errMorePages) {
-		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-			var err error
-			out, err = s.tail(ctx, tx, historyID, span.Rounds, s.firstPage(historyID, span.Rounds)*4, false, maxBytes)
-			return err
-		})
-	}
+	out, err := s.tailRead(ctx, historyID, span.Rounds, maxBytes, nil)
 	return out, wrap("retrieve", historyID, err)
 }
 
-// scan reads a (seq, kind, id, body, created_at) row (msgCols).
+// TailUncompacted implements driver.CompactionTailer: the tail read,
+// whose first statement also finds out, in its snapshot, whether the
+// history holds compaction records (queries.tailUncompacted), and then
+// reads none of its messages.
+func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, bool, error) {
+	var compacted bool
+	out, err := s.tailRead(ctx, historyID, span.Rounds, maxBytes, &compacted)
+	if compacted {
+		return nil, true, nil
+	}
+	return out, false, wrap("retrieve", historyID, err)
+}
+
+// tailRead reads the last rounds of a history, within maxBytes, as
+// ReadBounded says; with compacted, it reads nothing of a history that
+// holds compaction records, and says so there.
+func (s *Store) tailRead(ctx context.Context, historyID string, rounds, maxBytes int, compacted *bool) ([]driver.Message, error) {
+	out, err := s.tail(ctx, s.pool, historyID, rounds, s.firstPage(historyID, rounds), true, maxBytes, compacted)
+	if errors.Is(err, errMorePages) {
+		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			var err error
+			out, err = s.tail(ctx, tx, historyID, rounds, s.firstPage(historyID, rounds)*4, false, maxBytes, compacted)
+			return err
+		})
+	}
+	return out, err
+}
+
+// scan reads a (seq, kind, id, body, created_at, cost) row (msgCols).
 func scan(rows pgx.Rows, m *driver.Message) error {
 	var kind int16
-	err := rows.Scan(&m.Pos, &kind, &m.ID, &m.JSON, &m.CreatedAt)
+	err := rows.Scan(&m.Pos, &kind, &m.ID, &m.JSON, &m.CreatedAt, &m.Cost.Text, &m.Cost.Flat)
 	m.Kind = driver.Kind(kind)
 	return err
 }
@@ -496,8 +568,11 @@ type querier interface {
 // tail reads backwards in pages, each four times the last, for
 // driver.LastRounds; with onePage it gives up with errMorePages after the
 // first. When the first page shows that every message is wanted (rounds at
-// least the count) and there are more, it reads the history forwards.
-func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool, maxBytes int) ([]driver.Message, error) {
+// least the count) and there are more, it reads the history forwards. With
+// compacted, the first page is read with queries.tailUncompacted, which
+// gives, for a history with compaction records, only a row at position
+// -1: then tail sets *compacted and returns nothing.
+func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool, maxBytes int, compacted *bool) ([]driver.Message, error) {
 	var (
 		rows    pgx.Rows // of the page being read; nil between pages
 		n       int64    // rows read from it
@@ -516,18 +591,26 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 	out, err := driver.LastRounds(rounds, maxBytes, func() (driver.Message, bool, error) {
 		for {
 			if rows == nil {
+				query := s.q.tailPage
+				if compacted != nil && before == math.MaxInt64 {
+					query = s.q.tailUncompacted
+				}
 				var err error
-				if rows, err = q.Query(ctx, s.q.tailPage, historyID, before, page); err != nil {
+				if rows, err = q.Query(ctx, query, historyID, before, page); err != nil {
 					return driver.Message{}, false, err
 				}
 				n = 0
 			}
 			if rows.Next() {
 				m = driver.Message{}
-				if err := rows.Scan(&total, &m.Pos, &kind, &m.ID, &m.JSON, &m.CreatedAt); err != nil {
+				if err := rows.Scan(&total, &m.Pos, &kind, &m.ID, &m.JSON, &m.CreatedAt, &m.Cost.Text, &m.Cost.Flat); err != nil {
 					return driver.Message{}, false, err
 				}
 				m.Kind = driver.Kind(kind)
+				if m.Pos < 0 { // tailUncompacted's mark
+					*compacted = true
+					return driver.Message{}, false, nil
+				}
 				if n == 0 && before == math.MaxInt64 && int64(rounds) >= total && total > page {
 					readAll = true // every message is wanted, and there are more: read forwards
 					return driver.Message{}, false, nil
@@ -553,6 +636,9 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 	if rows != nil {
 		rows.Close()
 		rows = nil
+	}
+	if compacted != nil && *compacted {
+		return nil, err
 	}
 	if readAll && err == nil {
 		return s.all(ctx, q, historyID, maxBytes)

@@ -158,12 +158,60 @@ var migrations = []string{
 	CREATE INDEX messages_text_search ON S.messages USING gin (text_tsv) WHERE text_tsv IS NOT NULL;
 	CREATE INDEX messages_reasoning_search ON S.messages USING gin (reasoning_tsv) WHERE reasoning_tsv IS NOT NULL;
 	CREATE INDEX messages_unindexed ON S.messages (hid, seq) WHERE role IS NULL;`,
+
+	// 5 → 6. Token budgets (driver.Coster, driver.Compactor).
+	//
+	// Each message row holds its cost (driver.Cost: cost_text, cost_flat),
+	// written by the INSERT that writes the row, and each history's row
+	// the sum over the messages it holds, kept by every statement that
+	// adds or removes messages, in its own transaction. The sum is of
+	// coalesce(cost, 0): a NULL cost is a row nobody measured yet, as for
+	// search's role: those written before this version, or by an older
+	// chatstore still running during an upgrade (which adds nothing to
+	// the sum). A store that opens measures them (measureExisting), finding
+	// them along messages_unmeasured, which holds no entry for the rows it
+	// writes. Adding the columns rewrites nothing: they are NULL, and the
+	// histories' sums are a default.
+	//
+	// chatstore_schema.counter names the counter (chatstore.Options.
+	// Tokenizer) the costs are of; NULL until the first store that opens
+	// has measured every row. A store that opens with another measures
+	// every row again, then records its own.
+	//
+	// A compaction record (driver.Compaction) belongs to its history's
+	// row: n numbers a history's records in the order they were made (the
+	// newest is the greatest), and ON DELETE CASCADE removes them with the
+	// row, whatever deletes it. A record is only ever inserted with its
+	// history's row locked, where the foreign key's check costs nothing.
+	`ALTER TABLE S.chatstore_schema ADD COLUMN counter text;
+	ALTER TABLE S.messages
+		ADD COLUMN cost_text bigint,
+		ADD COLUMN cost_flat bigint;
+	ALTER TABLE S.histories
+		ADD COLUMN cost_text bigint NOT NULL DEFAULT 0,
+		ADD COLUMN cost_flat bigint NOT NULL DEFAULT 0;
+	CREATE INDEX messages_unmeasured ON S.messages (hid, seq) WHERE cost_text IS NULL;
+	CREATE TABLE S.compactions (
+		hid         bigint NOT NULL REFERENCES S.histories (hid) ON DELETE CASCADE,
+		n           bigint NOT NULL,
+		through     text NOT NULL,
+		through_pos bigint NOT NULL,
+		body        jsonb NOT NULL,
+		cost_text   bigint NOT NULL,
+		cost_flat   bigint NOT NULL,
+		created_at  bigint NOT NULL,
+		PRIMARY KEY (hid, n)
+	);`,
 }
 
 var schemaVersion = len(migrations)
 
-// searchVersion is the first version with the columns of full-text search.
-const searchVersion = 5
+// searchVersion is the first version with the columns of full-text search,
+// and costVersion the first with costs and compaction records.
+const (
+	searchVersion = 5
+	costVersion   = 6
+)
 
 // migrate creates the schema and brings it to version target (schemaVersion
 // but in tests) in one transaction, under an advisory lock on the schema's
@@ -213,11 +261,17 @@ type queries struct {
 	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
 	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                 string
 	forkRow, forkCopy, backfill                                                                 string
+	compact, compactions, tailUncompacted, lockMeasured, measured, remeasureCompactions         string
 }
 
 // msgCols are the columns a read returns for a message, from messages m:
-// driver.Message's Pos, Kind, ID, JSON, CreatedAt.
-const msgCols = "m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body, coalesce(m.created_at, 0)"
+// driver.Message's Pos, Kind, ID, JSON, CreatedAt, Cost. A row nobody
+// measured yet (see migration 5 → 6) costs nothing until a store opens.
+const msgCols = "m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body, coalesce(m.created_at, 0), coalesce(m.cost_text, 0), coalesce(m.cost_flat, 0)"
+
+// infoCols are the columns of a driver.Info from histories h: Count,
+// CreatedAt, UpdatedAt, Metadata, Cost.
+const infoCols = "h.count, h.created_at, h.updated_at, " + metaOf + ", h.cost_text, h.cost_flat"
 
 // byID is the condition on messages m that its id is $n, with $n+1 the
 // position the id names if it is a decimal one (-1 otherwise): ids stored
@@ -234,9 +288,9 @@ const metaOf = "coalesce((SELECT jsonb_object_agg(x.key, x.value) FROM S.metadat
 // writes index their messages (see migration 4 → 5).
 func makeQueries(schema string, ix indexing) queries {
 	r := strings.NewReplacer("S.", schema+".")
-	// The parameters of a guarded write's rows, from $10 on; a keyed
+	// The parameters of a guarded write's rows, from $12 on; a keyed
 	// write's key is in the four after them.
-	key := 10 + ix.rowParams()
+	key := 12 + ix.rowParams()
 	return queries{
 		count: r.Replace("SELECT count FROM S.histories WHERE name = $1"),
 		// A history's count and its newest messages, newest first, in
@@ -248,6 +302,18 @@ func makeQueries(schema string, ix indexing) queries {
 		tailPage: r.Replace("SELECT h.count, " + msgCols + " " +
 			"FROM S.histories h CROSS JOIN LATERAL (SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m " +
 			"WHERE h.name = $1"),
+		// tailPage for driver.CompactionTailer: the same of a history
+		// without compaction records, and, of one with, only a row at
+		// position -1, in one statement (one snapshot). Whether it has
+		// any is one probe of the records' primary key, made once (the
+		// OFFSET 0 keeps the subquery whole), so a read of the common
+		// history, which has none, stays one statement and reads what it
+		// did.
+		tailUncompacted: r.Replace("SELECT h.count, " + msgCols + " " +
+			"FROM (SELECT x.hid, x.count, EXISTS (SELECT FROM S.compactions k WHERE k.hid = x.hid) AS compacted FROM S.histories x WHERE x.name = $1 OFFSET 0) h " +
+			"CROSS JOIN LATERAL ((SELECT m.seq, m.kind, m.message_id, m.body, m.created_at, m.cost_text, m.cost_flat FROM S.messages m " +
+			"WHERE m.hid = h.hid AND m.seq < $2 AND NOT h.compacted ORDER BY m.seq DESC LIMIT $3) " +
+			"UNION ALL SELECT -1, 0, NULL, NULL, NULL, NULL, NULL WHERE h.compacted) m"),
 		tailAll: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
 		rangeQ: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
 			"WHERE h.name = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3 OFFSET $4"),
@@ -255,7 +321,8 @@ func makeQueries(schema string, ix indexing) queries {
 		// ordered walk of the primary key back from $2, as tailPage.
 		before: r.Replace("SELECT " + msgCols + " FROM S.histories h CROSS JOIN LATERAL " +
 			"(SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m WHERE h.name = $1"),
-		// A history goes with its messages, metadata and idempotency keys.
+		// A history goes with its messages, metadata and idempotency keys,
+		// and its compaction records by the foreign key's cascade.
 		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid), " +
 			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)), " +
 			"d AS (DELETE FROM S.metadata WHERE hid IN (SELECT hid FROM h)) " +
@@ -266,7 +333,7 @@ func makeQueries(schema string, ix indexing) queries {
 			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)), " +
 			"d AS (DELETE FROM S.metadata WHERE hid IN (SELECT hid FROM h)) " +
 			"DELETE FROM S.idempotency_keys WHERE hid IN (SELECT hid FROM h)"),
-		deleteAll: r.Replace("TRUNCATE S.messages, S.histories, S.idempotency_keys, S.metadata"),
+		deleteAll: r.Replace("TRUNCATE S.messages, S.histories, S.idempotency_keys, S.metadata, S.compactions"),
 		list:      r.Replace("SELECT name, count FROM S.histories WHERE name > $1 AND count > 0 ORDER BY name LIMIT $2"),
 		// The history is created if needed (without touching an existing
 		// row), then its row is locked until the transaction ends: writers
@@ -279,25 +346,25 @@ func makeQueries(schema string, ix indexing) queries {
 			"UNION ALL SELECT seq::text FROM S.messages WHERE hid = $1 AND message_id IS NULL AND seq = ANY($3)"),
 		// All rows of a write in one statement, whatever their number.
 		insertMessages: r.Replace(ix.insert("$1") + ix.rows(2, false)),
-		// $2-$6: the history's new count, rounds closed by the write,
-		// caller_ids, next_seq, and the write's time (NULL if it stores
+		// $2-$8: the history's new count, rounds closed by the write,
+		// caller_ids, next_seq, the write's time (NULL if it stores
 		// nothing, which then creates nothing and changes no time:
-		// greatest ignores NULLs).
+		// greatest ignores NULLs), and the sum of its rows' costs.
 		updateHistory: r.Replace("UPDATE S.histories SET " + setState + " WHERE hid = $1"),
 		// A whole write as one statement, hence one transaction without
-		// BEGIN or COMMIT: move the history's row from the state $7-$9
+		// BEGIN or COMMIT: move the history's row from the state $9-$11
 		// (count, caller_ids, next_seq) the write was planned from to the
-		// new one (as updateHistory's $2-$6), which also locks it, and
+		// new one (as updateHistory's $2-$8), which also locks it, and
 		// insert the rows. If the row is not in that state, nothing is
 		// inserted and the final division by zero rolls the statement back,
 		// which tells Write to start again with the row locked. The state
 		// never comes back once left: next_seq only grows, and at one
 		// next_seq count only falls (deletions); a deleted history's row
 		// comes back with another hid.
-		guardedWrite: guarded(r, ix, ix.rows(10, false)),
+		guardedWrite: guarded(r, ix, ix.rows(12, false)),
 		// The same for the most common write, one message: scalar
 		// parameters cost pgx far less client CPU to encode than arrays.
-		guardedWriteOne: guarded(r, ix, ix.rows(10, true)),
+		guardedWriteOne: guarded(r, ix, ix.rows(12, true)),
 
 		// Keyed writes. With the row locked, whether the history holds
 		// key $2, unexpired: a statement of its own after the one that
@@ -318,11 +385,11 @@ func makeQueries(schema string, ix indexing) queries {
 			"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at"),
 		// guardedWrite and guardedWriteOne for a keyed write, with key,
 		// fingerprint, count and TTL (microseconds) after the rows.
-		guardedKeyed:    guardedKeyed(r, ix, ix.rows(10, false), key),
-		guardedKeyedOne: guardedKeyed(r, ix, ix.rows(10, true), key),
+		guardedKeyed:    guardedKeyed(r, ix, ix.rows(12, false), key),
+		guardedKeyedOne: guardedKeyed(r, ix, ix.rows(12, true), key),
 
 		// Editing (driver.Editor).
-		info: r.Replace("SELECT h.count, h.created_at, h.updated_at, " + metaOf + " FROM S.histories h WHERE h.name = $1 AND h.created_at IS NOT NULL"),
+		info: r.Replace("SELECT " + infoCols + " FROM S.histories h WHERE h.name = $1 AND h.created_at IS NOT NULL"),
 		message: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
 			"WHERE h.name = $1 AND " + byID(2)),
 		// Edits lock the history's row first, in a statement of their
@@ -331,18 +398,19 @@ func makeQueries(schema string, ix indexing) queries {
 		lockEdit: r.Replace("SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL FOR UPDATE"),
 		// Delete message $2 (position $3 if decimal) of history $1, at
 		// time $4; how many were deleted (0 or 1). rounds, which only
-		// sizes reads, loses the round the message closed.
+		// sizes reads, loses the round the message closed; the cost sum
+		// loses its cost.
 		deleteMessage: r.Replace("WITH h AS (SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL), " +
-			"d AS (DELETE FROM S.messages m USING h WHERE m.hid = h.hid AND " + byID(2) + " RETURNING m.kind), " +
-			"u AS (UPDATE S.histories SET count = count - 1, rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4) " +
+			"d AS (DELETE FROM S.messages m USING h WHERE m.hid = h.hid AND " + byID(2) + " RETURNING m.kind, m.cost_text, m.cost_flat), " +
+			"u AS (UPDATE S.histories SET count = count - 1, rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4), " + lessDeleted + " " +
 			"WHERE hid = (SELECT hid FROM h) AND EXISTS (SELECT FROM d)) " +
 			"SELECT count(*) FROM d"),
 		// Delete message $2 (as deleteMessage) and every later one;
 		// whether $2 was found, and how many were deleted.
 		truncate: r.Replace("WITH h AS (SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL), " +
 			"p AS (SELECT m.seq FROM S.messages m, h WHERE m.hid = h.hid AND " + byID(2) + "), " +
-			"d AS (DELETE FROM S.messages m USING h, p WHERE m.hid = h.hid AND m.seq >= p.seq RETURNING m.kind), " +
-			"u AS (UPDATE S.histories SET count = count - (SELECT count(*) FROM d), rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4) " +
+			"d AS (DELETE FROM S.messages m USING h, p WHERE m.hid = h.hid AND m.seq >= p.seq RETURNING m.kind, m.cost_text, m.cost_flat), " +
+			"u AS (UPDATE S.histories SET count = count - (SELECT count(*) FROM d), rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4), " + lessDeleted + " " +
 			"WHERE hid = (SELECT hid FROM h) AND EXISTS (SELECT FROM p)) " +
 			"SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM d)"),
 		// Set pairs ($3, $4) and remove keys $2 of history $1 (locked).
@@ -352,7 +420,7 @@ func makeQueries(schema string, ix indexing) queries {
 		pairs: r.Replace("SELECT count(*) FROM S.metadata WHERE hid = $1"),
 		// A metadata change at $2 creates the history if need be.
 		touch: r.Replace("UPDATE S.histories h SET created_at = coalesce(created_at, $2), updated_at = greatest(updated_at, $2) WHERE hid = $1 " +
-			"RETURNING h.count, h.created_at, h.updated_at, " + metaOf),
+			"RETURNING " + infoCols),
 		// A fork's row, at $2: new, or the row of a history that does not
 		// exist (a write's that stored nothing); none if it exists. The
 		// row is locked either way.
@@ -360,21 +428,47 @@ func makeQueries(schema string, ix indexing) queries {
 			"ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at, updated_at = excluded.updated_at WHERE h.created_at IS NULL " +
 			"RETURNING hid"),
 		// Copy history $2's messages, up to and including message $3 (as
-		// byID; all of them if $3 is NULL), and its metadata into the fork
-		// $1, and give it the original's counter, in one statement: one
-		// snapshot of the original, which need not be locked. Whether $3
-		// was found, and the fork's state after.
+		// byID; all of them if $3 is NULL), with their costs, its metadata,
+		// and the compaction records whose message (through at
+		// through_pos) is among those copied, into the fork $1, and give
+		// it the original's counter and the sum of the copies' costs, in
+		// one statement: one snapshot of the original, which need not be
+		// locked. A fork keeps positions, so a record's through_pos is
+		// right in it. Whether $3 was found, and the fork's state after.
 		forkCopy: r.Replace("WITH s AS (SELECT hid, next_seq, caller_ids FROM S.histories WHERE name = $2 AND created_at IS NOT NULL), " +
 			"p AS (SELECT m.seq FROM S.messages m, s WHERE m.hid = s.hid AND " + byID(3) + "), " +
-			"c AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at, role, text_tsv, reasoning_tsv) " +
-			"SELECT $1, m.seq, m.kind, m.message_id, m.body, m.created_at, m.role, m.text_tsv, m.reasoning_tsv FROM S.messages m, s " +
-			"WHERE m.hid = s.hid AND ($3::text IS NULL OR m.seq <= (SELECT seq FROM p)) RETURNING kind), " +
+			"c AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at, role, text_tsv, reasoning_tsv, cost_text, cost_flat) " +
+			"SELECT $1, m.seq, m.kind, m.message_id, m.body, m.created_at, m.role, m.text_tsv, m.reasoning_tsv, m.cost_text, m.cost_flat FROM S.messages m, s " +
+			"WHERE m.hid = s.hid AND ($3::text IS NULL OR m.seq <= (SELECT seq FROM p)) RETURNING kind, cost_text, cost_flat), " +
 			"x AS (INSERT INTO S.metadata (hid, key, value) SELECT $1, key, value FROM S.metadata, s WHERE metadata.hid = s.hid), " +
+			"k AS (INSERT INTO S.compactions (hid, n, through, through_pos, body, cost_text, cost_flat, created_at) " +
+			"SELECT $1, k.n, k.through, k.through_pos, k.body, k.cost_text, k.cost_flat, k.created_at FROM S.compactions k, s " +
+			"WHERE k.hid = s.hid AND ($3::text IS NULL OR k.through_pos <= (SELECT seq FROM p)) AND EXISTS (SELECT FROM S.messages m " +
+			"WHERE m.hid = s.hid AND m.seq = k.through_pos AND coalesce(m.message_id, m.seq::text) = k.through)), " +
 			"u AS (UPDATE S.histories h SET count = (SELECT count(*) FROM c), rounds = (SELECT count(*) FROM c WHERE kind <> 0), " +
-			"next_seq = coalesce((SELECT next_seq FROM s), 0), caller_ids = coalesce((SELECT caller_ids FROM s), 0) WHERE hid = $1 " +
-			"RETURNING h.count, h.created_at, h.updated_at) " +
+			"next_seq = coalesce((SELECT next_seq FROM s), 0), caller_ids = coalesce((SELECT caller_ids FROM s), 0), " +
+			"cost_text = (SELECT coalesce(sum(cost_text), 0) FROM c), cost_flat = (SELECT coalesce(sum(cost_flat), 0) FROM c) WHERE hid = $1 " +
+			"RETURNING h.count, h.created_at, h.updated_at, h.cost_text, h.cost_flat) " +
 			"SELECT (SELECT count(*) FROM p), u.count, u.created_at, u.updated_at, " +
-			"coalesce((SELECT jsonb_object_agg(key, value) FROM S.metadata, s WHERE metadata.hid = s.hid), '{}') FROM u"),
+			"coalesce((SELECT jsonb_object_agg(key, value) FROM S.metadata, s WHERE metadata.hid = s.hid), '{}'), u.cost_text, u.cost_flat FROM u"),
+
+		// Compaction records (driver.Compactor). Record compaction ($4
+		// body, $5 and $6 its cost, $7 its time) of history $1 (locked) if
+		// it holds message $2 at position $3, as the history's newest (n
+		// one more than the greatest), keeping the newest $8 (≥ 1): the
+		// older ones from the $8th newest of those before go. Whether the
+		// message was found.
+		compact: r.Replace("WITH h AS (SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL), " +
+			"p AS (SELECT h.hid FROM S.messages m JOIN h ON m.hid = h.hid WHERE m.seq = $3 AND coalesce(m.message_id, m.seq::text) = $2), " +
+			"i AS (INSERT INTO S.compactions (hid, n, through, through_pos, body, cost_text, cost_flat, created_at) " +
+			"SELECT p.hid, coalesce((SELECT max(n) FROM S.compactions k WHERE k.hid = p.hid), 0) + 1, $2, $3, $4::jsonb, $5, $6, $7 FROM p), " +
+			"d AS (DELETE FROM S.compactions k USING p WHERE k.hid = p.hid AND " +
+			"k.n <= (SELECT n FROM S.compactions WHERE hid = p.hid ORDER BY n DESC OFFSET $8::bigint - 1 LIMIT 1)), " +
+			"u AS (UPDATE S.histories SET updated_at = greatest(updated_at, $7) WHERE hid = (SELECT hid FROM p)) " +
+			"SELECT count(*) FROM p"),
+		// A history's records, newest first.
+		compactions: r.Replace("SELECT k.through, k.through_pos, k.body, k.cost_text, k.cost_flat, k.created_at " +
+			"FROM S.histories h JOIN S.compactions k ON k.hid = h.hid WHERE h.name = $1 ORDER BY k.n DESC"),
 
 		// Index rows written without their index (indexExisting): rows
 		// ($1, $2) get role $3 and the tsvectors of texts $4 and $5,
@@ -383,6 +477,28 @@ func makeQueries(schema string, ix indexing) queries {
 			"text_tsv = to_tsvector(" + ix.config + ", nullif(t.txt, '')), reasoning_tsv = to_tsvector(" + ix.config + ", nullif(t.rsn, '')) " +
 			"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS t (hid, seq, role, txt, rsn) " +
 			"WHERE m.hid = t.hid AND m.seq = t.seq AND m.role IS NULL"),
+
+		// Measuring the rows a store holds (measureExisting). The
+		// histories $1 of a batch, locked in order, in a statement of
+		// their own, so that measured's snapshot, taken after, sees what
+		// the writers and editors that held them committed.
+		lockMeasured: r.Replace("SELECT hid FROM S.histories WHERE hid = ANY($1) ORDER BY hid FOR UPDATE"),
+		// Rows ($1, $2) cost ($3, $4) now, ($5, $6) more than they did
+		// (a NULL cost, in no sum, counting as 0): each history's sum
+		// moves by what its rows that are still there moved. The sum of
+		// the histories $7, which the measuring reaches for the first
+		// time, is first taken again from all their rows (as they were
+		// before the statement), so that it is exact whatever it was.
+		measured: r.Replace("WITH u AS (UPDATE S.messages m SET cost_text = t.ct, cost_flat = t.cf " +
+			"FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS t (hid, seq, ct, cf, dt, df) " +
+			"WHERE m.hid = t.hid AND m.seq = t.seq RETURNING m.hid, t.dt, t.df), " +
+			"b AS (SELECT hid, sum(coalesce(cost_text, 0)) AS bt, sum(coalesce(cost_flat, 0)) AS bf FROM S.messages WHERE hid = ANY($7::bigint[]) GROUP BY hid), " +
+			"d AS (SELECT hid, sum(dt) AS dt, sum(df) AS df FROM u GROUP BY hid) " +
+			"UPDATE S.histories h SET cost_text = (coalesce(b.bt, h.cost_text) + d.dt)::bigint, cost_flat = (coalesce(b.bf, h.cost_flat) + d.df)::bigint " +
+			"FROM d LEFT JOIN b ON b.hid = d.hid WHERE h.hid = d.hid"),
+		// Compaction records ($1, $2) cost ($3, $4) now.
+		remeasureCompactions: r.Replace("UPDATE S.compactions k SET cost_text = t.ct, cost_flat = t.cf " +
+			"FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t (hid, n, ct, cf) WHERE k.hid = t.hid AND k.n = t.n"),
 	}
 }
 
@@ -393,21 +509,21 @@ type indexing struct {
 }
 
 // rowParams is how many parameters describe a write's rows: seq, kind,
-// id, body, created_at, and, when indexing, role, text and reasoning (each
-// search.IndexText'd).
+// id, body, created_at, cost (text, flat), and, when indexing, role, text
+// and reasoning (each search.IndexText'd).
 func (ix indexing) rowParams() int {
 	if ix.on {
-		return 8
+		return 10
 	}
-	return 5
+	return 7
 }
 
 // rows is the relation t of a write's rows, in parameters from $n on:
 // arrays, or with one, the scalars of one row, which cost pgx far less
 // client CPU to encode.
 func (ix indexing) rows(n int, one bool) string {
-	types := []string{"bigint", "smallint", "text", "text", "bigint", "text", "text", "text"}[:ix.rowParams()]
-	names := "seq, kind, id, body, at"
+	types := []string{"bigint", "smallint", "text", "text", "bigint", "bigint", "bigint", "text", "text", "text"}[:ix.rowParams()]
+	names := "seq, kind, id, body, at, ct, cf"
 	if ix.on {
 		names += ", role, txt, rsn"
 	}
@@ -429,8 +545,8 @@ func (ix indexing) rows(n int, one bool) string {
 // statement, from the texts; to_tsvector gives NULL for NULL, and nullif
 // makes an empty text NULL, so that it has no index entry.
 func (ix indexing) insert(hid string) string {
-	cols := "hid, seq, kind, message_id, body, created_at"
-	vals := hid + ", t.seq, t.kind, t.id, t.body::jsonb, t.at"
+	cols := "hid, seq, kind, message_id, body, created_at, cost_text, cost_flat"
+	vals := hid + ", t.seq, t.kind, t.id, t.body::jsonb, t.at, t.ct, t.cf"
 	if ix.on {
 		cols += ", role, text_tsv, reasoning_tsv"
 		vals += ", t.role, to_tsvector(" + ix.config + ", nullif(t.txt, '')), to_tsvector(" + ix.config + ", nullif(t.rsn, ''))"
@@ -440,7 +556,12 @@ func (ix indexing) insert(hid string) string {
 
 // setState sets a history's row to the state after a write, as
 // queries.updateHistory says.
-const setState = "count = $2, rounds = rounds + $3, caller_ids = $4, next_seq = $5, created_at = coalesce(created_at, $6), updated_at = greatest(updated_at, $6)"
+const setState = "count = $2, rounds = rounds + $3, caller_ids = $4, next_seq = $5, created_at = coalesce(created_at, $6), updated_at = greatest(updated_at, $6), " +
+	"cost_text = cost_text + $7, cost_flat = cost_flat + $8"
+
+// lessDeleted takes the costs of the messages a statement deleted (d,
+// returning cost_text and cost_flat) from their history's sum.
+const lessDeleted = "cost_text = cost_text - (SELECT coalesce(sum(cost_text), 0) FROM d), cost_flat = cost_flat - (SELECT coalesce(sum(cost_flat), 0) FROM d)"
 
 // expiredKeys deletes up to 16 of history hid's expired keys other than
 // key, oldest first. A keyed write adds at most one key, so a history's
@@ -452,11 +573,11 @@ func expiredKeys(hid, key string) string {
 }
 
 // guardCond is the guard of a guarded write: the row is in the state
-// $7-$9 the write was planned from.
-const guardCond = "hid = $1 AND count = $7 AND caller_ids = $8 AND next_seq = $9"
+// $9-$11 the write was planned from.
+const guardCond = "hid = $1 AND count = $9 AND caller_ids = $10 AND next_seq = $11"
 
 // guarded is queries.guardedWrite over the rows given by from (ix.rows
-// from $10).
+// from $12).
 func guarded(r *strings.Replacer, ix indexing, from string) string {
 	return r.Replace("WITH g AS (UPDATE S.histories SET " + setState + " WHERE " + guardCond + " RETURNING hid), " +
 		"i AS (" + ix.insert("g.hid") + "g, " + from + ") " +

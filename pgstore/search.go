@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -56,7 +55,7 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 			h    driver.Hit
 			kind int16
 		)
-		err := r.Scan(&h.HistoryID, &h.Pos, &kind, &h.ID, &h.JSON, &h.CreatedAt, &h.Score)
+		err := r.Scan(&h.HistoryID, &h.Pos, &kind, &h.ID, &h.JSON, &h.CreatedAt, &h.Cost.Text, &h.Cost.Flat, &h.Score)
 		h.Kind = driver.Kind(kind)
 		return h, err
 	})
@@ -115,8 +114,9 @@ func (s *Store) searchSQL(q driver.SearchQuery) (string, []any) {
 	// OFFSET 0 keeps the subquery whole, so that score is computed once
 	// per match: merged into the statement, each mention of x.score in
 	// the cursor's condition would be another ts_rank_cd.
-	sql := "SELECT x.name, x.seq, x.kind, x.id, x.body, x.created_at, x.score FROM (" +
-		"SELECT h.name, m.seq, m.kind, coalesce(m.message_id, m.seq::text) AS id, m.body, coalesce(m.created_at, 0) AS created_at, " + score + " AS score " +
+	sql := "SELECT x.name, x.seq, x.kind, x.id, x.body, x.created_at, x.ct, x.cf, x.score FROM (" +
+		"SELECT h.name, m.seq, m.kind, coalesce(m.message_id, m.seq::text) AS id, m.body, coalesce(m.created_at, 0) AS created_at, " +
+		"coalesce(m.cost_text, 0) AS ct, coalesce(m.cost_flat, 0) AS cf, " + score + " AS score " +
 		"FROM to_tsquery(" + s.ix.config + ", $1) AS q (q) JOIN S.messages m ON " + match + " JOIN S.histories h ON h.hid = m.hid " +
 		"WHERE " + strings.Join(where, " AND ") + " OFFSET 0) x" + after +
 		" ORDER BY x.score DESC, x.name, x.seq LIMIT " + arg(q.Limit)
@@ -236,36 +236,8 @@ func (s *Store) indexExisting(ctx context.Context, schema string) error {
 	if left == 0 {
 		return nil
 	}
-	log := s.log.With(slog.String("schema", schema))
-	log.LogAttrs(ctx, slog.LevelInfo, "pgstore: indexing messages for search", slog.Int64("messages", left))
-	var (
-		start     = time.Now()
-		lastLog   = start
-		done      int
-		undecoded int
-		hid, seq  int64 = -1, -1 // the last row of the batch before
-	)
-	for {
-		n, bad, err := s.indexSome(ctx, &hid, &seq)
-		if err != nil {
-			return err
-		}
-		done, undecoded = done+n, undecoded+bad
-		if n < indexBatch {
-			break
-		}
-		if time.Since(lastLog) >= 5*time.Second {
-			lastLog = time.Now()
-			log.LogAttrs(ctx, slog.LevelInfo, "pgstore: indexing messages for search", slog.Int("done", done), slog.Int64("of", left),
-				slog.Duration("elapsed", time.Since(start).Round(time.Millisecond)))
-		}
-	}
-	if undecoded > 0 {
-		log.LogAttrs(ctx, slog.LevelWarn, "pgstore: messages that do not decode are not searchable", slog.Int("messages", undecoded))
-	}
-	log.LogAttrs(ctx, slog.LevelInfo, "pgstore: indexed messages for search", slog.Int("messages", done),
-		slog.Duration("elapsed", time.Since(start).Round(time.Millisecond)))
-	return nil
+	return overRows(ctx, s.log.With(slog.String("schema", schema)), left, indexBatch, "pgstore: indexing messages for search", "pgstore: indexed messages for search",
+		"pgstore: messages that do not decode are not searchable", func(hid, seq *int64) (int, int, error) { return s.indexSome(ctx, hid, seq) })
 }
 
 // indexSome indexes the next batch of unindexed rows after (hid, seq), and

@@ -184,7 +184,8 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 // row locked already, and the rest of it goes in one batch. A keyed write
 // records key with it. When the store indexes, each row also carries its
 // role and the search.IndexText of its text and of its reasoning, from
-// which the INSERT computes the tsvectors (indexing.insert).
+// which the INSERT computes the tsvectors (indexing.insert). Each row
+// carries its cost, and the history's row gains their sum.
 func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key *driver.Key, recs []driver.Record, guarded bool) (driver.Outcome, histState, error) {
 	plan, err := driver.MakePlan(ctx, h.next, recs, s.lookup(conn, h))
 	if err != nil {
@@ -195,16 +196,21 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 	n := len(plan.Messages)
 	next.next, next.count, next.rounds = plan.Next, h.count+int64(n), h.rounds+closed
 	seqs, kinds, ats := make([]int64, n), make([]int16, n), make([]int64, n)
+	costTexts, costFlats := make([]int64, n), make([]int64, n)
 	ids := make([]*string, n) // nil: the id is the decimal string of seq
 	bodies := make([]string, n)
 	var roles, texts, reasonings []string // when indexing
 	if s.ix.on {
 		roles, texts, reasonings = make([]string, n), make([]string, n), make([]string, n)
 	}
-	var at *int64 // the write's time; nil if it stores nothing
+	var (
+		at   *int64      // the write's time; nil if it stores nothing
+		cost driver.Cost // the sum of its rows' costs
+	)
 	for i, p := range plan.Messages {
 		rec := &recs[p.Index]
 		seqs[i], kinds[i], ats[i] = p.Pos, int16(rec.Kind), rec.CreatedAt
+		costTexts[i], costFlats[i], cost = rec.Cost.Text, rec.Cost.Flat, cost.Add(rec.Cost)
 		if at == nil || ats[i] > *at {
 			at = &ats[i]
 		}
@@ -224,7 +230,8 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 		out.Fingerprint = key.Fingerprint
 	}
 	if guarded {
-		args := []any{h.hid, next.count, closed, next.callerIDs, next.next, at, h.count, h.callerIDs, h.next, seqs, kinds, ids, bodies, ats}
+		args := []any{h.hid, next.count, closed, next.callerIDs, next.next, at, cost.Text, cost.Flat, h.count, h.callerIDs, h.next,
+			seqs, kinds, ids, bodies, ats, costTexts, costFlats}
 		if s.ix.on {
 			args = append(args, roles, texts, reasonings)
 		}
@@ -235,9 +242,9 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 		}
 		if n == 1 {
 			// One row's scalars in place of the arrays.
-			q, args[9], args[10], args[11], args[12], args[13] = qOne, seqs[0], kinds[0], ids[0], bodies[0], ats[0]
+			q, args[11], args[12], args[13], args[14], args[15], args[16], args[17] = qOne, seqs[0], kinds[0], ids[0], bodies[0], ats[0], costTexts[0], costFlats[0]
 			if s.ix.on {
-				args[14], args[15], args[16] = roles[0], texts[0], reasonings[0]
+				args[18], args[19], args[20] = roles[0], texts[0], reasonings[0]
 			}
 		}
 		if _, err := conn.Exec(ctx, q, args...); err != nil {
@@ -247,11 +254,11 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 	}
 	var b pgx.Batch
 	if n > 0 {
-		b.Queue(s.q.updateHistory, h.hid, next.count, closed, next.callerIDs, next.next, at)
+		b.Queue(s.q.updateHistory, h.hid, next.count, closed, next.callerIDs, next.next, at, cost.Text, cost.Flat)
 		if s.ix.on {
-			b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats, roles, texts, reasonings)
+			b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats, costTexts, costFlats, roles, texts, reasonings)
 		} else {
-			b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats)
+			b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats, costTexts, costFlats)
 		}
 	}
 	if key != nil {

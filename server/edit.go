@@ -34,8 +34,8 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, t Tenant) er
 	})
 	if errors.Is(err, chatstore.ErrNotSupported) {
 		// A backend without times and metadata still has counts: the
-		// answer this route gave before them.
-		info = chatstore.HistoryInfo{ID: c.id}
+		// answer this route gave before them, and no tokens.
+		info = chatstore.HistoryInfo{ID: c.id, Tokens: -1}
 		err = s.timed(r.Context(), "count", func(ctx context.Context) (err error) {
 			info.Count, err = c.store.Count(ctx, c.id)
 			return err

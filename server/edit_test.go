@@ -22,7 +22,7 @@ func TestAddressing(t *testing.T) {
 	mp := messagesPath("s/1")
 	// Unknown history: today's answer, with null times and no metadata.
 	r := f.do("GET", hp, "")
-	if r.code != 200 || string(r.body) != `{"chat_history_id":"s/1","count":0,"created_at":null,"updated_at":null,"metadata":{}}`+"\n" {
+	if r.code != 200 || string(r.body) != `{"chat_history_id":"s/1","count":0,"tokens":0,"created_at":null,"updated_at":null,"metadata":{}}`+"\n" {
 		t.Fatalf("unknown history: %d %s", r.code, r.body)
 	}
 	msgs := []chat.Message{chat.User("a"), chat.Assistant("b"), chat.User("c"), chat.Assistant("d")}
@@ -196,25 +196,28 @@ func TestAddressing(t *testing.T) {
 
 func replyIDs(t *testing.T, r reply) string {
 	t.Helper()
-	var ids []string
-	for _, m := range replyMessages(t, r) {
-		ids = append(ids, m.Meta["chat_message_id"].(string))
+	return strings.Join(ids(replyMessages(t, r)), ",")
+}
+
+// newTenantsFixture is a server with the tenants acme and globex, and a
+// read-only token of acme's; it returns the header of each token.
+func newTenantsFixture(t *testing.T) (f *fixture, acme, globex, acmeReadOnly []string) {
+	t.Helper()
+	tokens, err := ParseTokens(strings.NewReader("acme 0123456789abcdef0123\nglobex fedcba9876543210fedc\nacme ro-0123456789abcdef read-only\n"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.Join(ids, ",")
+	return newFixture(t, "memory://", &Options{Tokens: tokens}),
+		[]string{"Authorization", "Bearer 0123456789abcdef0123"},
+		[]string{"Authorization", "Bearer fedcba9876543210fedc"},
+		[]string{"Authorization", "Bearer ro-0123456789abcdef"}
 }
 
 // TestAddressingTenants: the new routes stay inside the caller's tenant,
 // metadata filters see only its histories, and a read-only token may read
 // but not change.
 func TestAddressingTenants(t *testing.T) {
-	tokens, err := ParseTokens(strings.NewReader("acme 0123456789abcdef0123\nglobex fedcba9876543210fedc\nacme ro-0123456789abcdef read-only\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFixture(t, "memory://", &Options{Tokens: tokens})
-	acme := []string{"Authorization", "Bearer 0123456789abcdef0123"}
-	globex := []string{"Authorization", "Bearer fedcba9876543210fedc"}
-	ro := []string{"Authorization", "Bearer ro-0123456789abcdef"}
+	f, acme, globex, ro := newTenantsFixture(t)
 	w := `{"messages":[{"role":"user","content":[{"text":"hi"}]}],"metadata":{"user_id":"u-42"}}`
 	f.do("POST", messagesPath("h"), w, acme...)
 	f.do("POST", messagesPath("h"), w, globex...)
@@ -252,21 +255,20 @@ func TestOpenAPIAddressing(t *testing.T) {
 	a := loadAPISchemas(t)
 	f := newFixture(t, "memory://", nil)
 	const (
-		history = "/v1/histories/{history_id}"
 		message = messagesRoute + "/{message_id}"
-		fork    = history + "/fork"
+		fork    = historyRoute + "/fork"
 	)
 	write := `{"messages":[{"role":"user","content":[{"text":"a"}]},{"role":"assistant","content":[{"text":"b"}]},{"role":"user","content":[{"text":"c"}]}],"metadata":{"user_id":"u-42"}}`
 	for _, c := range []struct {
 		method, route, target, body string
 		status                      int
 	}{
-		{"GET", history, "/v1/histories/none", "", 200},
+		{"GET", historyRoute, "/v1/histories/none", "", 200},
 		{"POST", messagesRoute, messagesPath("h"), write, 200},
 		{"POST", messagesRoute, messagesPath("h"), `{"messages":[],"metadata":{"k":5}}`, 400},
-		{"GET", history, "/v1/histories/h", "", 200},
-		{"PATCH", history, "/v1/histories/h", `{"metadata":{"topic":"tax","user_id":null}}`, 200},
-		{"PATCH", history, "/v1/histories/h", `{"metadata":{"":"x"}}`, 400},
+		{"GET", historyRoute, "/v1/histories/h", "", 200},
+		{"PATCH", historyRoute, "/v1/histories/h", `{"metadata":{"topic":"tax","user_id":null}}`, 200},
+		{"PATCH", historyRoute, "/v1/histories/h", `{"metadata":{"":"x"}}`, 400},
 		{"GET", "/v1/histories", "/v1/histories?order=updated_at&metadata%5Btopic%5D=tax", "", 200},
 		{"GET", "/v1/histories", "/v1/histories?order=name", "", 400},
 		{"GET", messagesRoute, messagesPath("h") + "?after=0&limit=1&include=created_at", "", 200},
@@ -294,13 +296,22 @@ func TestOpenAPIAddressing(t *testing.T) {
 				t.Errorf("%s %s: the request does not validate: %v", c.method, c.route, err)
 			}
 		}
-		r := f.do(c.method, c.target, c.body)
-		if r.code != c.status {
-			t.Errorf("%s %s: %d %s, want %d", c.method, c.target, r.code, r.body, c.status)
-		}
-		desc := a.answer(t, c.method, c.route, c.target, r)
-		if r.code >= 400 && !strings.Contains(desc, r.errorCode(t)) {
-			t.Errorf("%s %s: the document's %d answer does not name %s: %q", c.method, c.target, r.code, r.errorCode(t), desc)
-		}
+		a.send(t, f, c.method, c.route, c.target, c.body, c.status)
 	}
+}
+
+// send sends a request to a route and checks its answer: the status
+// wanted, and what the document says for it (apiSchemas.answer), which
+// for an error names its code.
+func (a *apiSchemas) send(t *testing.T, f *fixture, method, route, target, body string, status int) reply {
+	t.Helper()
+	r := f.do(method, target, body)
+	if r.code != status {
+		t.Errorf("%s %s: %d %s, want %d", method, target, r.code, r.body, status)
+	}
+	desc := a.answer(t, method, route, target, r)
+	if r.code >= 400 && !strings.Contains(desc, r.errorCode(t)) {
+		t.Errorf("%s %s: the document's %d answer does not name %s: %q", method, target, r.code, r.errorCode(t), desc)
+	}
+	return r
 }

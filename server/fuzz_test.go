@@ -89,11 +89,17 @@ func checkAnswer(t *testing.T, what string, r reply) bool {
 }
 
 // messagesOf returns the "messages" array of a 200 answer, which must be
-// the answer's only member.
-func messagesOf(t *testing.T, what string, r reply) json.RawMessage {
+// the answer's only member but, when windowed (a read of the last rounds,
+// a context request), "window" (checkWindow).
+func messagesOf(t *testing.T, what string, r reply, windowed bool) json.RawMessage {
 	t.Helper()
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(r.body, &top); err != nil || len(top) != 1 {
+	if windowed {
+		if err := json.Unmarshal(r.body, &top); err != nil || len(top) != 2 || top["window"] == nil {
+			t.Fatalf("%s: the answer is not {\"messages\":[…],\"window\":{…}}: %q", what, r.body)
+		}
+		checkWindow(t, what, top["window"])
+	} else if err := json.Unmarshal(r.body, &top); err != nil || len(top) != 1 {
 		t.Fatalf("%s: the answer is not {\"messages\":[…]}: %q", what, r.body)
 	}
 	raw := top["messages"]
@@ -295,7 +301,7 @@ func FuzzWriteMessages(f *testing.F) {
 		if !checkAnswer(t, "reading back after "+what, rr) {
 			t.Fatalf("reading back after %s: %d %s", what, rr.code, rr.body)
 		}
-		msgs := storedMessages(t, "reading back after "+what, messagesOf(t, "reading back", rr))
+		msgs := storedMessages(t, "reading back after "+what, messagesOf(t, "reading back", rr, true))
 		if len(msgs) != after {
 			t.Fatalf("%s: the history counts %d messages but reads back %d", what, after, len(msgs))
 		}
@@ -343,7 +349,7 @@ func FuzzContext(f *testing.F) {
 			if r.code != 200 {
 				t.Fatalf("%s: status %d, want 200", what, r.code)
 			}
-			raw := messagesOf(t, what, r)
+			raw := messagesOf(t, what, r, true)
 			if query == "" {
 				if _, err := chat.UnmarshalList(raw); err != nil {
 					t.Fatalf("%s: the answer's messages do not decode: %v: %s", what, err, r.body)
@@ -384,7 +390,10 @@ func FuzzReadQuery(f *testing.F) {
 		"format=xml", "last_k=2&last_k=3", "last-k=2", "%zz", "a;b", "&&", "=",
 		"limit=1", "limit=2", "limit=1000", "limit=0", "limit=1001", "limit=x", "cursor=",
 		"limit=2&cursor=" + url.QueryEscape(page.NextCursor), "cursor=" + url.QueryEscape(page.NextCursor),
-		"cursor=h1.", "cursor=h1.!!", "cursor=nope", "limit=1&limit=2"} {
+		"cursor=h1.", "cursor=h1.!!", "cursor=nope", "limit=1&limit=2",
+		"max_tokens=1", "max_tokens=20", "max_tokens=100000", "max_tokens=0", "max_tokens=-1", "max_tokens=x", "max_tokens=",
+		"max_tokens=99999999999999999999", "last_k=1&max_tokens=30", "max_tokens=30&format=openai", "max_tokens=30&offset=0",
+		"compacted=false", "compacted=no", "prune_tool_results=true", "prune_tool_results=true&max_tokens=5", "newest=true&limit=2&compacted=true"} {
 		f.Add(q)
 	}
 	f.Fuzz(func(t *testing.T, query string) {
@@ -394,13 +403,15 @@ func FuzzReadQuery(f *testing.F) {
 			if r.code != 200 {
 				t.Fatalf("%s: status %d, want 200", what, r.code)
 			}
-			raw := messagesOf(t, what, r)
+			q, _ := url.ParseQuery(query)
+			paged := q.Has("offset") || q.Has("limit") || q.Has("after") || q.Has("before") || q.Has("newest")
+			raw := messagesOf(t, what, r, !paged)
 			var list []json.RawMessage
 			json.Unmarshal(raw, &list)
 			if len(list) > total {
 				t.Fatalf("%s: %d messages from a history of %d", what, len(list), total)
 			}
-			if q, _ := url.ParseQuery(query); q.Get("format") != "openai" {
+			if q.Get("format") != "openai" {
 				storedMessages(t, what, raw)
 			}
 		}
@@ -411,6 +422,7 @@ func FuzzReadQuery(f *testing.F) {
 				Histories []struct {
 					ID        *string           `json:"chat_history_id"`
 					Count     int               `json:"count"`
+					Tokens    *int64            `json:"tokens"`
 					CreatedAt any               `json:"created_at"`
 					UpdatedAt any               `json:"updated_at"`
 					Metadata  map[string]string `json:"metadata"`
@@ -424,7 +436,7 @@ func FuzzReadQuery(f *testing.F) {
 			}
 			prev := ""
 			for i, h := range page.Histories {
-				if h.ID == nil || h.Count <= 0 || (i > 0 && *h.ID <= prev) {
+				if h.ID == nil || h.Count <= 0 || h.Tokens == nil || *h.Tokens <= 0 || (i > 0 && *h.ID <= prev) {
 					t.Fatalf("%s: history %d is out of order or empty: %s", what, i, r.body)
 				}
 				prev = *h.ID
@@ -482,7 +494,7 @@ func FuzzHistoryPath(f *testing.F) {
 		}
 		r = expect("GET", p+"/messages?last_k=all", nil)
 		if valid {
-			got := storedMessages(t, "GET "+p+"/messages", messagesOf(t, "GET "+p+"/messages", r))
+			got := storedMessages(t, "GET "+p+"/messages", messagesOf(t, "GET "+p+"/messages", r, true))
 			if len(got) != len(written) {
 				t.Fatalf("GET %s/messages: %d messages, wrote %d", p, len(got), len(written))
 			}
@@ -504,7 +516,7 @@ func FuzzHistoryPath(f *testing.F) {
 		expect("GET", p+"/messages", nil)
 		r = expect("POST", p+"/context", contextBody)
 		if valid {
-			if got, err := chat.UnmarshalList(messagesOf(t, "POST "+p+"/context", r)); err != nil || len(got) != 5 {
+			if got, err := chat.UnmarshalList(messagesOf(t, "POST "+p+"/context", r, true)); err != nil || len(got) != 5 {
 				t.Fatalf("POST %s/context: %v: %s, want the last round and the current message", p, err, r.body)
 			}
 		}
@@ -523,13 +535,15 @@ func checkHistory(t *testing.T, what string, r reply, id string, count int) {
 	var h struct {
 		ID        *string           `json:"chat_history_id"`
 		Count     *int              `json:"count"`
+		Tokens    *int64            `json:"tokens"`
 		CreatedAt any               `json:"created_at"`
 		UpdatedAt any               `json:"updated_at"`
 		Metadata  map[string]string `json:"metadata"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&h); err != nil || h.ID == nil || h.Count == nil || *h.ID != id || *h.Count != count {
-		t.Fatalf("%s: %s, want {\"chat_history_id\":%q,\"count\":%d}", what, r.body, id, count)
+	if err := dec.Decode(&h); err != nil || h.ID == nil || h.Count == nil || *h.ID != id || *h.Count != count ||
+		h.Tokens == nil || (*h.Tokens == 0) != (count == 0) {
+		t.Fatalf("%s: %s, want {\"chat_history_id\":%q,\"count\":%d,\"tokens\":…}, tokens 0 only for no messages", what, r.body, id, count)
 	}
 }

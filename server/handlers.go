@@ -335,26 +335,36 @@ func bodyErr(where string, err error) error {
 // decodeMessages reads a JSON array of messages in the chosen format. Error
 // paths are made relative to the body: "messages[3].content[0].text".
 func decodeMessages(m jsonx.Member, name string, openai bool) ([]chat.Message, error) {
-	var (
-		msgs []chat.Message
-		err  error
-	)
+	decode := chat.UnmarshalList
 	if openai {
-		msgs, err = chat.UnmarshalOpenAIList(m.Raw)
-	} else {
-		msgs, err = chat.UnmarshalList(m.Raw)
+		decode = chat.UnmarshalOpenAIList
 	}
-	if err != nil {
-		var ce *chat.Error
-		if errors.As(err, &ce) {
-			ce.Within(name)
-			if ce.Offset >= 0 {
-				ce.Offset += m.Offset
-			}
+	msgs, err := decode(m.Raw)
+	return msgs, inBody(err, m, name)
+}
+
+// decodeMessage reads one message in the chosen format, as decodeMessages
+// reads a list: "summary.content[0].text".
+func decodeMessage(m jsonx.Member, name string, openai bool) (chat.Message, error) {
+	decode := chat.Unmarshal
+	if openai {
+		decode = chat.UnmarshalOpenAI
+	}
+	msg, err := decode(m.Raw)
+	return msg, inBody(err, m, name)
+}
+
+// inBody places a message's error in the request body: its path under
+// the member's name, its offset from the body's start.
+func inBody(err error, m jsonx.Member, name string) error {
+	var ce *chat.Error
+	if errors.As(err, &ce) {
+		ce.Within(name)
+		if ce.Offset >= 0 {
+			ce.Offset += m.Offset
 		}
-		return nil, err
 	}
-	return msgs, nil
+	return err
 }
 
 // idempotencyKeyHeader names the key of a write that may be retried
@@ -437,15 +447,17 @@ func (s *Server) writeMessages(w http.ResponseWriter, r *http.Request, t Tenant)
 }
 
 func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	c, err := s.history(r, t, "last_k", "offset", "limit", "after", "before", "newest", "format", "require_tool_call_ids", "include")
+	c, err := s.history(r, t, "last_k", "offset", "limit", "after", "before", "newest", "format", "require_tool_call_ids", "include",
+		"max_tokens", "compacted", "prune_tool_results")
 	if err != nil {
 		return err
 	}
 	q := c.query
-	// Either the last rounds (last_k, Haystack's retrieve) or a range of
-	// positions (offset and limit, for paging), or the messages after or
-	// before one (after or before, and limit: paging by cursor), or the
-	// newest (newest=true and limit).
+	// Either the last rounds (last_k, Haystack's retrieve, within a
+	// budget of tokens and with compactions: a windowed read) or a range
+	// of positions (offset and limit, for paging), or the messages after
+	// or before one (after or before, and limit: paging by cursor), or
+	// the newest (newest=true and limit).
 	sel := chatstore.ReadOptions{LastK: c.store.DefaultLastK()}
 	if sel.CreatedAt, err = includeParam(c); err != nil {
 		return err
@@ -462,6 +474,15 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 		}
 		if len(page) > 2 || len(page) == 2 && page[1] != "limit" {
 			return badRequest("invalid_query", fmt.Sprintf(`give one of "offset" (a position), "after" or "before" (a message id) and "newest=true", with "limit"; got %s`, strings.Join(page, ", ")))
+		}
+		var window []string
+		for _, p := range []string{"max_tokens", "compacted", "prune_tool_results"} {
+			if _, ok := q[p]; ok {
+				window = append(window, p)
+			}
+		}
+		if len(window) > 0 {
+			return badRequest("invalid_query", fmt.Sprintf(`%s apply only to a read of the last rounds (last_k), not to a page (%s): a page returns the messages as they are stored`, strings.Join(window, ", "), strings.Join(page, ", ")))
 		}
 		if sel.Offset, sel.Limit, err = rangeParams(q); err != nil {
 			return err
@@ -483,10 +504,16 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 			}
 			sel.Newest = true
 		}
-	} else if v, ok := q["last_k"]; ok {
-		if sel.LastK, err = chatstore.ParseLastK(v[0]); err != nil {
+	} else {
+		if v, ok := q["last_k"]; ok {
+			if sel.LastK, err = chatstore.ParseLastK(v[0]); err != nil {
+				return err
+			}
+		}
+		if err := windowParams(q, &sel); err != nil {
 			return err
 		}
+		sel.Window = new(chatstore.Window)
 	}
 	if !c.out.openai {
 		// Haystack's format is what the store keeps: no need to decode.
@@ -503,7 +530,40 @@ func (s *Server) readMessages(w http.ResponseWriter, r *http.Request, t Tenant) 
 	if err != nil {
 		return err
 	}
-	return s.writeMessageList(w, r, msgs, c.out)
+	return s.writeMessageList(w, r, msgs, c.out, sel.Window)
+}
+
+// windowParams reads the parameters of a windowed read: max_tokens (a
+// whole number ≥ 1), compacted (true, the default, or false) and
+// prune_tool_results (false, the default, or true). What they do is the
+// store's (chatstore.ReadOptions).
+func windowParams(q url.Values, sel *chatstore.ReadOptions) error {
+	if v, ok := q["max_tokens"]; ok {
+		n, big, ok := num.Parse(v[0])
+		if !ok || big || n < 1 {
+			return badRequest("invalid_query", fmt.Sprintf("max_tokens must be a whole number ≥ 1, the most tokens the messages may count, got %q", truncate(v[0], 50)))
+		}
+		sel.MaxTokens = int64(n)
+	}
+	compacted, given, err := boolParam(q, "compacted")
+	if err != nil {
+		return err
+	}
+	sel.Uncompacted = given && !compacted
+	sel.PruneToolResults, _, err = boolParam(q, "prune_tool_results")
+	return err
+}
+
+// boolParam reads a query parameter that is true or false.
+func boolParam(q url.Values, name string) (v, given bool, err error) {
+	s, ok := q[name]
+	if !ok {
+		return false, false, nil
+	}
+	if v, err = strconv.ParseBool(s[0]); err != nil {
+		return false, false, badRequest("invalid_query", fmt.Sprintf("%s must be true or false, got %q", name, truncate(s[0], 100)))
+	}
+	return v, true, nil
 }
 
 // readFailed adds to a read's ErrTooLarge how to read the history instead.
@@ -581,7 +641,8 @@ func rangeParams(q url.Values) (offset, limit int, err error) {
 	return offset, limit, nil
 }
 
-// writeStoredList answers {"messages":[…]} in Haystack's format, straight
+// writeStoredList answers {"messages":[…]} in Haystack's format, with
+// "window" after them for a windowed read (sel.Window), straight
 // from the store's encoding (Store.WriteJSON), sent as it is made: a large
 // answer is never whole in memory. The status and headers go with the first
 // piece, so an error before it is answered as usual; one after it (a write
@@ -601,7 +662,7 @@ func (s *Server) writeStoredList(w http.ResponseWriter, r *http.Request, c histo
 		})
 	})
 	if err == nil {
-		_, err = out.Write([]byte("}\n"))
+		_, err = out.Write(appendWindow(make([]byte, 0, 256), sel.Window))
 	}
 	if err != nil && out.started {
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "answer broken off", slog.String("path", truncate(escapedPath(r), 200)), slog.Any("error", err))
@@ -662,17 +723,12 @@ func outputFormat(q url.Values) (outFormat, error) {
 		return outFormat{}, err
 	}
 	f := outFormat{openai: openai}
-	if v, ok := q["require_tool_call_ids"]; ok {
-		if !openai {
-			return f, badRequest("invalid_query", "require_tool_call_ids applies only with format=openai")
-		}
-		b, err := strconv.ParseBool(v[0])
-		if err != nil {
-			return f, badRequest("invalid_query", fmt.Sprintf("require_tool_call_ids must be true or false, got %q", truncate(v[0], 100)))
-		}
-		f.opts.RequireToolCallIDs = b
+	require, given, err := boolParam(q, "require_tool_call_ids")
+	if given && !openai {
+		return f, badRequest("invalid_query", "require_tool_call_ids applies only with format=openai")
 	}
-	return f, nil
+	f.opts.RequireToolCallIDs = require
+	return f, err
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -685,7 +741,18 @@ func putBuf(bp *[]byte) {
 	}
 }
 
-func (s *Server) writeMessageList(w http.ResponseWriter, r *http.Request, msgs []chat.Message, f outFormat) error {
+// appendWindow ends an answer of messages: with `,"window":{…}` when win
+// is not nil (a windowed read's), then the closing brace.
+func appendWindow(b []byte, win *chatstore.Window) []byte {
+	if win != nil {
+		b = win.AppendJSON(append(b, `,"window":`...))
+	}
+	return append(b, "}\n"...)
+}
+
+// writeMessageList answers {"messages":[…]} in the format asked, with
+// "window" after them when win is not nil.
+func (s *Server) writeMessageList(w http.ResponseWriter, r *http.Request, msgs []chat.Message, f outFormat, win *chatstore.Window) error {
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], `{"messages":[`...)
@@ -711,7 +778,7 @@ func (s *Server) writeMessageList(w http.ResponseWriter, r *http.Request, msgs [
 			return s.readFailed(chatstore.ErrTooLarge)
 		}
 	}
-	b = append(b, "]}\n"...)
+	b = appendWindow(append(b, ']'), win)
 	*bp = b
 	if err := s.holdAnswer(r, len(b)); err != nil {
 		return err
@@ -726,15 +793,16 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 	if err != nil {
 		return err
 	}
-	// Both members are optional, and so is the body: none reads the
+	// Every member is optional, and so is the body: none reads the
 	// store's default last_k.
 	ms := map[string]jsonx.Member{}
 	if r.ContentLength != 0 {
-		if ms, err = s.members(w, r, "current_messages", "last_k"); err != nil {
+		if ms, err = s.members(w, r, "current_messages", "last_k", "max_tokens", "tool_tokens", "prune_tool_results", "compacted"); err != nil {
 			return err
 		}
 	}
-	var opts component.RunOptions
+	var win chatstore.Window
+	opts := component.RunOptions{Window: &win}
 	if raw, ok := ms["current_messages"]; ok && !bytes.Equal(raw.Raw, []byte("null")) {
 		if opts.CurrentMessages, err = decodeMessages(raw, "current_messages", c.out.openai); err != nil {
 			return err
@@ -753,6 +821,20 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 			opts.LastK = &k
 		}
 	}
+	if opts.MaxTokens, err = countMember(ms, "max_tokens", 1); err != nil {
+		return err
+	}
+	if opts.ToolTokens, err = countMember(ms, "tool_tokens", 0); err != nil {
+		return err
+	}
+	if opts.PruneToolResults, _, err = boolMember(ms, "prune_tool_results"); err != nil {
+		return err
+	}
+	compacted, given, err := boolMember(ms, "compacted")
+	if err != nil {
+		return err
+	}
+	opts.Uncompacted = given && !compacted
 	retriever := component.Retriever{Store: c.store, LastK: component.StoreDefault}
 	var msgs []chat.Message
 	err = s.boundedRead(r, func(maxBytes int) error {
@@ -765,7 +847,34 @@ func (s *Server) context(w http.ResponseWriter, r *http.Request, t Tenant) error
 	if err != nil {
 		return err
 	}
-	return s.writeMessageList(w, r, msgs, c.out)
+	return s.writeMessageList(w, r, msgs, c.out, &win)
+}
+
+// countMember reads a member of a body that is a whole number of tokens,
+// least or more, or null; absent or null is 0.
+func countMember(ms map[string]jsonx.Member, name string, least int) (int64, error) {
+	m, ok := ms[name]
+	if !ok || string(m.Raw) == "null" {
+		return 0, nil
+	}
+	n, big, ok := num.Parse(string(m.Raw)) // digits only: no sign, fraction or exponent
+	if !ok || big || n < least {
+		return 0, badRequest("invalid_request", fmt.Sprintf("%s must be a whole number of tokens ≥ %d, or null, got %.40s", name, least, m.Raw))
+	}
+	return int64(n), nil
+}
+
+// boolMember reads a member of a body that is true, false or null (not
+// given).
+func boolMember(ms map[string]jsonx.Member, name string) (v, given bool, err error) {
+	m, ok := ms[name]
+	if !ok || string(m.Raw) == "null" {
+		return false, false, nil
+	}
+	if v, err = jsonx.NewDecoder(m.Raw).Bool(); err != nil {
+		return false, false, badRequest("invalid_request", fmt.Sprintf("%s must be true, false or null, got %.40s", name, m.Raw))
+	}
+	return v, true, nil
 }
 
 func (s *Server) deleteHistory(w http.ResponseWriter, r *http.Request, t Tenant) error {

@@ -532,6 +532,13 @@ func (b brokenTail) Tail(context.Context, string, int) ([]driver.Message, error)
 	return []driver.Message{{ID: "0", JSON: j}, {ID: "1", JSON: []byte(`{"content":[{"nope":1}],"role":"user"}`)}}, nil
 }
 
+// TailUncompacted is Tail too: the store reads a last_k through it when
+// the driver has it (memstore does).
+func (b brokenTail) TailUncompacted(ctx context.Context, historyID string, span driver.Span, _ int) ([]driver.Message, bool, error) {
+	msgs, err := b.Tail(ctx, historyID, span.Rounds)
+	return msgs, false, err
+}
+
 // TestBrokenAnswerIsNotA200: an answer streamed as it is made, that fails
 // part way, breaks the connection: the client sees an unfinished answer,
 // not a 200 it could take for the whole history.

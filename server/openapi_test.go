@@ -274,8 +274,10 @@ func loadChatFixtures(t *testing.T, name string) []chatFixture {
 }
 
 const (
-	messagesRoute = "/v1/histories/{history_id}/messages"
-	contextRoute  = "/v1/histories/{history_id}/context"
+	historyRoute     = "/v1/histories/{history_id}"
+	messagesRoute    = historyRoute + "/messages"
+	contextRoute     = historyRoute + "/context"
+	compactionsRoute = historyRoute + "/compactions"
 )
 
 // readBack reads a history in both formats; each answer, a 200 or a 400

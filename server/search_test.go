@@ -141,21 +141,30 @@ func TestSearchTenants(t *testing.T) {
 	}
 }
 
-// plainDriver is a driver with no optional capability: it does not search.
+// plainDriver is a driver with no optional capability: it does not search,
+// keep times, token counts or compactions.
 type plainDriver struct{ driver.Store }
 
-// TestSearchNotSupported: a store that does not search answers 501 and
-// says which do.
-func TestSearchNotSupported(t *testing.T) {
+// newPlainFixture is a server over an in-memory store without its
+// optional capabilities (plainDriver).
+func newPlainFixture(t *testing.T) *fixture {
+	t.Helper()
 	st, err := chatstore.New(plainDriver{memstore.New()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	srv, err := New(st, &Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, store: st, srv: srv}
+	return &fixture{t: t, store: st, srv: srv}
+}
+
+// TestSearchNotSupported: a store that does not search answers 501 and
+// says which do.
+func TestSearchNotSupported(t *testing.T) {
+	f := newPlainFixture(t)
 	r := f.do("GET", "/v1/search?q=refund", "")
 	if r.code != 501 || r.errorCode(t) != "not_supported" || !strings.Contains(string(r.body), "SQLite and PostgreSQL") {
 		t.Errorf("%d %s", r.code, r.body)

@@ -161,6 +161,8 @@ var routes = []route{
 	{"DELETE", "/v1/histories/{history_id}/messages/{message_id}", (*Server).deleteMessage, true, true},
 	{"POST", "/v1/histories/{history_id}/context", (*Server).context, true, false},
 	{"POST", "/v1/histories/{history_id}/fork", (*Server).fork, true, true},
+	{"GET", "/v1/histories/{history_id}/compactions", (*Server).compactions, true, false},
+	{"POST", "/v1/histories/{history_id}/compactions", (*Server).compact, true, true},
 	// OpenAI's Conversations API (conversations.go), for OpenAI's SDKs
 	// with the base URL …/openai/v1.
 	{"POST", "/openai/v1/conversations", (*Server).createConversation, true, true},

@@ -179,7 +179,9 @@ func TestWriteReadCountDelete(t *testing.T) {
 		t.Errorf("unknown history returned %d", n)
 	}
 	r = f.do("GET", "/v1/histories/s%2F1", "")
-	if r.code != 200 || !strings.HasPrefix(string(r.body), `{"chat_history_id":"s/1","count":6,"created_at":"`) || !strings.HasSuffix(string(r.body), `"metadata":{}}`+"\n") {
+	// The tokens of the messages rendered together, by the store's counter.
+	head := fmt.Sprintf(`{"chat_history_id":"s/1","count":6,"tokens":%d,"created_at":"`, f.store.Meter().Count(conversation(), nil))
+	if r.code != 200 || !strings.HasPrefix(string(r.body), head) || !strings.HasSuffix(string(r.body), `"metadata":{}}`+"\n") {
 		t.Errorf("count: %d %s", r.code, r.body)
 	}
 	if r := f.do("DELETE", "/v1/histories/s%2F1", ""); r.code != 204 || len(r.body) != 0 {

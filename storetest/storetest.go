@@ -92,6 +92,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"SearchProbePagingAcrossUnrelatedWrite", s.testSearchProbePagingAcrossUnrelatedWrite},
 		{"SearchProbeTimeBounds", s.testSearchProbeTimeBounds},
 		{"Tokens", s.testTokens},
+		{"HaystackTokens", s.testHaystackTokens},
 		{"BudgetModel", s.testBudgetModel},
 		{"Compactions", s.testCompactions},
 		{"CompactionLifecycle", s.testCompactionLifecycle},

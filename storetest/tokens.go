@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -655,5 +657,70 @@ func (s suite) testPruning(t *testing.T) {
 	got, err = st.Read(ctx(t), "h", chatstore.ReadOptions{LastK: chatstore.All, PruneToolResults: true, MaxTokens: full - 200})
 	if err != nil || len(got) != len(msgs) {
 		t.Errorf("pruned to fit %d tokens: %d messages, %v", full-200, len(got), err)
+	}
+}
+
+// haystackCounts are the counts Haystack's own ApproximateTokenCounter gave
+// for lists of messages (testdata/haystack_counts.json; package tokens
+// checks its counters against all of its numbers).
+//
+//go:embed testdata/haystack_counts.json
+var haystackCounts []byte
+
+// testHaystackTokens: a history holding each list of messages of the
+// fixtures has the tokens Haystack counted for it, and a budget of exactly
+// that many reads it whole.
+func (s suite) testHaystackTokens(t *testing.T) {
+	st := s.costStore(t, newClock())
+	var f struct {
+		Cases []struct {
+			Name     string            `json:"name"`
+			Messages []json.RawMessage `json:"messages"`
+			Tools    []any             `json:"tools"`
+			Approx   int64             `json:"approximate"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(haystackCounts, &f); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for i, c := range f.Cases {
+		if len(c.Tools) > 0 || len(c.Messages) == 0 {
+			continue // a store holds messages, not tools
+		}
+		msgs := make([]chat.Message, len(c.Messages))
+		for j, raw := range c.Messages {
+			var err error
+			if msgs[j], err = chat.Unmarshal(raw); err != nil {
+				t.Fatalf("case %d (%s): message %d: %v", i, c.Name, j, err)
+			}
+			delete(msgs[j].Meta, chatstore.MessageIDKey)
+		}
+		id := "haystack-" + strconv.Itoa(i)
+		if _, err := st.Write(ctx(t), id, msgs); err != nil {
+			if errors.Is(err, chatstore.ErrInvalidMessage) {
+				continue // a shape Haystack builds but a store refuses
+			}
+			t.Fatalf("case %d (%s): %v", i, c.Name, err)
+		}
+		if n := len(fullRead(t, st, id)); n != len(msgs) {
+			t.Fatalf("case %d (%s): %d of %d messages stored", i, c.Name, n, len(msgs))
+		}
+		info, _, err := st.Info(ctx(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Tokens != c.Approx {
+			t.Errorf("case %d (%s): the history has %d tokens, Haystack counted %d", i, c.Name, info.Tokens, c.Approx)
+		}
+		var win chatstore.Window
+		got, err := st.Read(ctx(t), id, chatstore.ReadOptions{LastK: chatstore.All, MaxTokens: max(c.Approx, 1), Window: &win})
+		if err != nil || win.Tokens != c.Approx || (len(got) != len(msgs) && !win.Exceeded) {
+			t.Errorf("case %d (%s): a budget of %d tokens reads %d of %d messages, %d tokens, %v", i, c.Name, c.Approx, len(got), len(msgs), win.Tokens, err)
+		}
+		checked++
+	}
+	if checked < 100 {
+		t.Errorf("only %d of the %d cases could be checked", checked, len(f.Cases))
 	}
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Python package's tests (unittest, standard library only) against real
-# "chatstore serve" processes over SQLite: one without tokens and one with a
-# tokens file, each on a free port. Run from anywhere:
+# "chatstore serve" processes: over SQLite one without tokens and one with a
+# tokens file, and one over the in-memory store, each on a free port. Run from anywhere:
 #
 #   bash clients/python/run_tests.sh               # builds the server with go build
 #   CHATSTORE_BIN=/path/to/chatstore bash clients/python/run_tests.sh
@@ -63,6 +63,8 @@ export CHATSTORE_TEST_SERVER_URL=$url
 serve tokens --store "sqlite://$work/py-tokens.db" --tokens-file "$work/tokens"
 export CHATSTORE_TEST_TOKEN_SERVER_URL=$url
 export CHATSTORE_TEST_TOKEN=$token CHATSTORE_TEST_READONLY_TOKEN=$readonly_token
+serve memory --store memory:// # compaction records: the in-memory store keeps them
+export CHATSTORE_TEST_MEMORY_SERVER_URL=$url
 unset CHATSTORE_TOKEN # the store's default token must come from the tests alone
 
 # The package as pip would install it: the files of its sdist.
@@ -78,6 +80,6 @@ for f in chatstore_haystack/__init__.py chatstore_haystack/_http.py chatstore_ha
 	[ -f "$pkg/$f" ] || { echo "the sdist lacks $f" >&2; exit 1; }
 done
 
-echo "python: $("$python" --version 2>&1); servers: $CHATSTORE_TEST_SERVER_URL, $CHATSTORE_TEST_TOKEN_SERVER_URL (tokens)" >&2
+echo "python: $("$python" --version 2>&1); servers: $CHATSTORE_TEST_SERVER_URL, $CHATSTORE_TEST_TOKEN_SERVER_URL (tokens), $CHATSTORE_TEST_MEMORY_SERVER_URL (memory)" >&2
 cd "$here/tests"
 PYTHONPATH="$pkg" PYTHONDONTWRITEBYTECODE=1 "$python" -m unittest discover -s . -t . "$@"

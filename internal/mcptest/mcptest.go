@@ -180,6 +180,14 @@ type (
 		ID       string    `json:"chat_history_id"`
 		Format   string    `json:"format"`
 		Messages []Message `json:"messages"`
+		Window   *Window   `json:"window"` // of a read of the last rounds
+	}
+	Window struct {
+		Tokens    int64  `json:"tokens"`
+		MaxTokens *int64 `json:"max_tokens"`
+		Rounds    int    `json:"rounds"`
+		More      bool   `json:"more"`
+		Exceeded  bool   `json:"exceeded"`
 	}
 	History struct {
 		ID    string `json:"chat_history_id"`
@@ -333,6 +341,43 @@ func Run(t *testing.T, cs *mcp.ClientSession) {
 		s.Fails(t, "read_history", map[string]any{"chat_history_id": id, "offset": 1.5}, "invalid_range", "whole number")
 		s.Fails(t, "read_history", map[string]any{"chat_history_id": id, "last-k": 2}, "invalid_request", `"last-k"`)
 		s.Fails(t, "read_history", map[string]any{"chat_history_id": id, "format": "xml"}, "invalid_format")
+	})
+
+	t.Run("read_history with max_tokens", func(t *testing.T) {
+		var all, got Messages
+		s.OK(t, "read_history", map[string]any{"chat_history_id": id, "last_k": "all"}, &all)
+		if w := all.Window; w == nil || w.MaxTokens != nil || w.Rounds != 2 || w.More || w.Tokens <= 0 {
+			t.Fatalf("a read of the last rounds: window %+v", w)
+		}
+		whole := all.Window.Tokens
+		s.OK(t, "read_history", map[string]any{"chat_history_id": id, "max_tokens": whole}, &got)
+		if len(got.Messages) != 6 || got.Window == nil || got.Window.MaxTokens == nil || *got.Window.MaxTokens != whole || got.Window.Tokens != whole {
+			t.Errorf("a budget the history fits: %d messages, %+v", len(got.Messages), got.Window)
+		}
+		// One token less: the last round only, its question first.
+		s.OK(t, "read_history", map[string]any{"chat_history_id": id, "max_tokens": whole - 1, "compacted": true, "prune_tool_results": false}, &got)
+		if w := got.Window; !slices.Equal(texts(got.Messages), texts(all.Messages[2:])) || w.Rounds != 1 || !w.More || w.Exceeded || w.Tokens > whole-1 {
+			t.Errorf("one token less: %q, %+v", texts(got.Messages), w)
+		}
+		s.OK(t, "read_history", map[string]any{"chat_history_id": id, "max_tokens": 1, "format": "openai"}, &got)
+		if w := got.Window; w == nil || !w.Exceeded || w.Tokens <= 1 || len(got.Messages) == 0 {
+			t.Errorf("one token: %d messages, %+v", len(got.Messages), w)
+		}
+		s.OK(t, "read_history", map[string]any{"chat_history_id": id, "last_k": 1, "compacted": false}, &got)
+		if len(got.Messages) != 4 || got.Window == nil || got.Window.Rounds != 1 {
+			t.Errorf("last_k 1, compacted false: %d messages, %+v", len(got.Messages), got.Window)
+		}
+		var page Messages
+		s.OK(t, "read_history", map[string]any{"chat_history_id": id, "offset": 0}, &page)
+		if len(page.Messages) != 6 || page.Window != nil {
+			t.Errorf("a range: %d messages, window %+v", len(page.Messages), page.Window)
+		}
+		s.Fails(t, "read_history", map[string]any{"chat_history_id": id, "max_tokens": 0}, "invalid_request", "max_tokens")
+		s.Fails(t, "read_history", map[string]any{"chat_history_id": id, "max_tokens": 1.5}, "invalid_request", "max_tokens", "whole number")
+		s.Fails(t, "read_history", map[string]any{"chat_history_id": id, "max_tokens": "100"}, "invalid_request", "max_tokens")
+		s.Fails(t, "read_history", map[string]any{"chat_history_id": id, "max_tokens": 100, "offset": 0}, "invalid_request", "max_tokens", "offset")
+		s.Fails(t, "read_history", map[string]any{"chat_history_id": id, "compacted": "no", "limit": 5}, "invalid_request", "compacted")
+		s.Fails(t, "read_history", map[string]any{"chat_history_id": id, "prune_tool_results": "yes"}, "invalid_request", "prune_tool_results")
 	})
 
 	t.Run("get_message", func(t *testing.T) {

@@ -20,6 +20,8 @@ const state = {
   hasEarlier: false,   // messages before loaded[0]
   hasLater: false,     // messages after the last loaded
   total: 0,            // messages in the open conversation
+  compaction: null,    // its compaction in effect (GET …/compactions), or null
+  expanded: false,     // the messages the compaction's summary stands for are shown
   query: "",           // the message search
   hitsCursor: null,    // its next page
   retry: null,         // what to run again once a token is given
@@ -225,11 +227,25 @@ async function messagesPage(id, query) {
   return (await api("GET", historyPath(id) + "/messages?" + query + "&include=created_at")).messages;
 }
 
+// compactionInEffect returns the compaction of a history that windowed
+// reads use, or null: none, or a server or store that keeps none.
+async function compactionInEffect(id) {
+  let answer;
+  try {
+    answer = await api("GET", historyPath(id) + "/compactions");
+  } catch (e) {
+    if (e instanceof APIError && (e.status === 501 || e.status === 404)) return null;
+    throw e;
+  }
+  return answer.compactions.find((c) => c.in_effect) || null;
+}
+
 // openConversation shows a history: its newest messages, or, with mid,
 // those around that message, which is marked and scrolled to. Earlier and
 // later pages load on demand, by cursor.
 async function openConversation(id, mid) {
   const info = await api("GET", historyPath(id));
+  const compaction = await compactionInEffect(id);
   let msgs;
   if (mid == null) {
     msgs = await messagesPage(id, "newest=true&limit=" + MESSAGES_PER_PAGE);
@@ -244,7 +260,9 @@ async function openConversation(id, mid) {
     state.hasEarlier = before.length === half;
     state.hasLater = rest.length === MESSAGES_PER_PAGE;
   }
+  if (state.historyID !== id) state.expanded = false;
   state.historyID = id;
+  state.compaction = compaction;
   state.info = info;
   state.total = info.count;
   state.loaded = msgs;
@@ -281,17 +299,101 @@ async function loadLater() {
   await showWindow();
 }
 
+const count = (n, one, many) => n + " " + (n === 1 ? one : many);
+
 function showConversation() {
   const n = state.loaded.length;
   $("conversation-count").textContent = state.total + (state.total === 1 ? " message" : " messages") +
     (n < state.total ? (state.hasLater ? ", " : ", the last ") + n + " shown" : "");
   const info = state.info || {};
+  // null from a store that cannot count them.
+  $("conversation-tokens").textContent = info.tokens == null ? "" : count(info.tokens, "token", "tokens");
   const md = Object.entries(info.metadata || {}).map(([k, v]) => k + "=" + v).join(", ");
   $("conversation-info").textContent = (info.created_at ? "created " + info.created_at + ", updated " + info.updated_at : "") +
     (md ? " · metadata: " + md : "");
   renderMessages(state.loaded);
   $("load-earlier").hidden = !state.hasEarlier;
   $("load-later").hidden = !state.hasLater;
+  showCompaction();
+}
+
+// showCompaction shows the compaction in effect as windowed reads see the
+// history: its summary in place of the messages it stands for (its through
+// message and every one before it), which stay in the list, hidden, until
+// expanded. When the through message is not loaded but every later one is,
+// the summary heads the list and expanding it loads earlier pages; when the
+// later ones are not all loaded either, where it stands is not known and
+// only the window says it is in effect.
+function showCompaction() {
+  const c = state.compaction;
+  if (!c) return;
+  const list = $("messages");
+  const items = [...list.children];
+  const at = items.findIndex((li) => li.dataset.id === c.through);
+  if (at < 0 && state.hasLater) return;
+  const covered = items.slice(0, at + 1);
+  for (const li of covered) {
+    li.classList.add("compacted");
+    li.querySelector(".msg-head").append(el("span", "compacted-tag", "in the summary"));
+  }
+  const summary = renderSummary(c, covered.length);
+  if (at < 0) {
+    list.prepend(summary);
+  } else {
+    items[at].after(summary);
+  }
+  showCompacted();
+}
+
+// renderSummary shows a compaction's summary message, marked, with the
+// button that shows or hides the n loaded messages it stands for.
+function renderSummary(c, n) {
+  const m = c.summary;
+  const li = el("li", "msg summary role-" + m.role);
+  li.dataset.summary = c.through;
+  li.dataset.covered = String(n);
+  const head = el("div", "msg-head");
+  head.append(el("span", "role", m.role), el("span", "summary-label", "Summary of #" + c.through + " and every message before it"),
+    el("span", "msg-tokens", count(c.tokens, "token", "tokens")), el("time", "msg-time", c.created_at));
+  li.append(head);
+  for (const p of m.content) li.append(renderPart(p, noView));
+  const meta = renderMeta(m);
+  if (meta) li.append(meta);
+  const b = el("button", "expand-compacted");
+  b.type = "button";
+  li.append(b);
+  return li;
+}
+
+// showCompacted shows or hides the messages the summary stands for, as
+// state.expanded says; earlier pages hold only such messages, so their
+// button shows with them.
+function showCompacted() {
+  const summary = $("messages").querySelector("li.summary");
+  if (!summary) return;
+  const n = Number(summary.dataset.covered);
+  for (const li of $("messages").querySelectorAll("li.compacted")) {
+    li.hidden = !state.expanded || li.classList.contains("folded");
+  }
+  if (n > 0) $("load-earlier").hidden = !state.hasEarlier || !state.expanded;
+  const b = summary.querySelector("button.expand-compacted");
+  b.setAttribute("aria-expanded", String(state.expanded));
+  b.textContent = state.expanded ? "Hide the messages it stands for" :
+    n > 0 ? "Show the " + count(n, "message", "messages") + " it stands for" + (state.hasEarlier ? " and earlier ones" : "") :
+    "Show the messages it stands for";
+}
+
+// toggleCompacted expands or collapses the messages the summary stands
+// for; expanding a summary none of whose messages is loaded loads the page
+// before the first loaded message.
+async function toggleCompacted() {
+  state.expanded = !state.expanded;
+  const summary = $("messages").querySelector("li.summary");
+  if (state.expanded && summary && summary.dataset.covered === "0" && state.hasEarlier) {
+    await loadEarlier();
+    return;
+  }
+  showCompacted();
 }
 
 function renderMessages(msgs) {
@@ -456,23 +558,40 @@ function renderFile(f) {
   return a;
 }
 
-// showWindow shows which messages a retrieve with the chosen last_k
-// returns, as the server computes it: no round logic is repeated here. The
-// window is the end of the history, so it is marked once, where it starts;
-// a window holding the whole history is said in the summary, not marked.
+// showWindow shows which messages a retrieve with the chosen last_k and
+// token budget returns, as the server computes it: no round or token logic
+// is repeated here. The window is the end of the history (with a
+// compaction in effect, the summary and the messages after it), so it is
+// marked once, where it starts; a window holding the whole history is said
+// in the summary, not marked. Messages after the start that the window
+// leaves out (the newest round of a window over its budget keeps only part
+// of it) are dimmed.
 async function showWindow() {
   const k = $("lastk").value.trim();
+  const budget = $("max-tokens").value.trim();
+  $("window-tokens").textContent = "";
   if (!/^\d+$/.test(k)) {
     $("window-summary").textContent = "last_k must be a whole number ≥ 0";
     return;
   }
-  const msgs = (await api("GET", historyPath(state.historyID) + "/messages?last_k=" + k)).messages;
+  if (budget !== "" && !/^[1-9]\d*$/.test(budget)) {
+    $("window-summary").textContent = "max tokens must be a whole number ≥ 1, or empty for no budget";
+    return;
+  }
+  const asked = "last_k=" + k + (budget ? ", max_tokens=" + budget : "");
+  const answer = await api("GET", historyPath(state.historyID) + "/messages?last_k=" + k + (budget ? "&max_tokens=" + budget : ""));
+  const msgs = answer.messages;
+  const win = answer.window || null; // a server before token budgets sends none
+  const summarized = !!(win && win.compaction && win.compaction.summarized);
   const ids = new Set(msgs.map((m) => m.meta.chat_message_id));
   for (const old of $("messages").querySelectorAll(".window-start")) old.remove();
   let shown = 0;
   let first = null;
   for (const li of $("messages").children) {
-    const inside = ids.has(li.dataset.id);
+    // The summary stands where its through message stood, which the
+    // window, reading the summary, does not hold.
+    let inside = ids.has(li.dataset.id) && !li.classList.contains("compacted");
+    if (li.dataset.summary !== undefined) inside = summarized;
     li.classList.toggle("in-window", inside); // which ones: not styled, only the start is
     li.classList.remove("window-first");
     if (inside) {
@@ -480,23 +599,56 @@ async function showWindow() {
       if (!first && !li.hidden) first = li;
     }
   }
+  let after = false;
+  for (const li of $("messages").children) {
+    after = after || li === first;
+    li.classList.toggle("dropped", after && !li.classList.contains("in-window"));
+  }
   const n = msgs.length;
-  const plural = (n) => n + (n === 1 ? " message" : " messages");
+  const plural = (n) => count(n, "message", "messages");
   const notLoaded = n - shown;
-  let text = "last_k=" + k + " returns ";
+  let text = asked + " returns ";
+  let mark = true;
   if (n === 0) {
     text += "no messages";
+    mark = false;
+  } else if (summarized) {
+    text += "the summary of #" + win.compaction.through + " and every message before it" + (n > 1 ? ", then " + plural(n - 1) : "");
+  } else if (win && win.exceeded) {
+    text += "part of the newest round: " + plural(n) + ", from #" + msgs[0].meta.chat_message_id;
   } else if (n >= state.total) {
     text += n === 1 ? "the only message, the whole history" : "all " + plural(n) + ", the whole history";
+    mark = false;
   } else {
     text += "the last " + plural(n) + ", from #" + msgs[0].meta.chat_message_id;
-    if (notLoaded === 0 && first) {
-      first.classList.add("window-first");
-      first.prepend(el("div", "window-start", "last_k=" + k + " starts here"));
-    }
+  }
+  if (mark && notLoaded === 0 && first) {
+    first.classList.add("window-first");
+    first.prepend(el("div", "window-start", asked + " starts here"));
   }
   if (notLoaded > 0) text += "; " + notLoaded + " not loaded";
   $("window-summary").textContent = text;
+  $("window-tokens").textContent = windowDetail(win);
+}
+
+// windowDetail describes a window as the server gives it: its tokens and
+// rounds, what it left out, and the compaction in effect.
+function windowDetail(w) {
+  if (!w) return "";
+  const parts = [(w.max_tokens != null ? w.tokens + " of " + count(w.max_tokens, "token", "tokens") : count(w.tokens, "token", "tokens")) +
+    ", " + count(w.rounds, "round", "rounds")];
+  if (w.exceeded) parts.push("over the budget: even the newest round does not fit, and part of it is left out");
+  if (w.more) {
+    parts.push("older rounds left out" + (w.omitted ? " (" + count(w.omitted, "message", "messages") + ", " + count(w.omitted_tokens, "token", "tokens") + " not shown)" : ""));
+  } else if (!w.exceeded && !w.compaction) {
+    parts.push("nothing left out");
+  }
+  if (w.pruned > 0) parts.push(count(w.pruned, "tool result", "tool results") + " pruned");
+  if (w.compaction) {
+    parts.push("compaction through #" + w.compaction.through + " in effect: " +
+      (w.compaction.summarized ? "its summary (" + count(w.compaction.tokens, "token", "tokens") + ") stands for #" + w.compaction.through + " and the messages before it" : "its summary is older than the window"));
+  }
+  return parts.join("; ");
 }
 
 // messageAction deletes one message, truncates from it, or forks the
@@ -565,6 +717,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("conversation-view").addEventListener("click", (e) => {
     const b = e.target.closest("button.msg-action");
     if (b) run(() => messageAction(b.dataset.action, b.dataset.id));
+    if (e.target.closest("button.expand-compacted")) run(toggleCompacted);
   });
   window.addEventListener("hashchange", route);
   route();

@@ -6,7 +6,7 @@ the HTTP client and the exceptions (standard library only) import without Haysta
 
 from typing import TYPE_CHECKING, Any
 
-from ._http import DEFAULT_URL, ChatstoreClient, History, HistoryPage, history_path
+from ._http import DEFAULT_URL, ChatstoreClient, History, HistoryPage, Retrieved, history_path
 from .errors import (
     ChatstoreAuthError,
     ChatstoreError,
@@ -29,6 +29,7 @@ __all__ = [
     "ChatstoreUnavailableError",
     "History",
     "HistoryPage",
+    "Retrieved",
     "history_path",
 ]
 

@@ -28,7 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import (
@@ -38,7 +38,7 @@ from .errors import (
     ChatstoreUnavailableError,
 )
 
-__all__ = ["DEFAULT_URL", "ChatstoreClient", "History", "HistoryPage", "history_path"]
+__all__ = ["DEFAULT_URL", "ChatstoreClient", "History", "HistoryPage", "Retrieved", "history_path"]
 
 #: The address ``chatstore serve`` listens on by default.
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -56,10 +56,13 @@ LastK = Union[int, str, None]
 
 @dataclass(frozen=True)
 class History:
-    """One history of a listing: its id and how many messages it holds."""
+    """One history of a listing: its id, how many messages it holds, and their tokens
+    by the server's counter (``None`` from a store that cannot count them, or a server
+    before token budgets). Two Histories are equal when their ids and counts are."""
 
     chat_history_id: str
     count: int
+    tokens: Optional[int] = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,18 @@ class HistoryPage:
 
     histories: List[History]
     next_cursor: Optional[str]
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What a read of the last rounds returned: ``messages``, oldest first, and
+    ``window``, the server's description of them as the API writes it (a dict:
+    ``tokens``, ``max_tokens``, ``rounds``, ``more``, ``exceeded``, ``pruned``,
+    ``compaction`` and ``omitted``/``omitted_tokens``; docs/SERVER.md), or ``None``
+    from a server before token budgets."""
+
+    messages: List[Dict[str, Any]]
+    window: Optional[Dict[str, Any]]
 
 
 def history_path(chat_history_id: str, suffix: str = "") -> str:
@@ -110,6 +125,33 @@ def _last_k_param(last_k: LastK) -> Optional[str]:
 def _check_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+
+
+def _window_query(
+    last_k: LastK, max_tokens: Optional[int], compacted: bool, prune_tool_results: bool
+) -> Dict[str, str]:
+    """The query of a read of the last rounds; what the options do is the server's."""
+    query = {}
+    param = _last_k_param(last_k)
+    if param is not None:
+        query["last_k"] = param
+    if max_tokens is not None:
+        _check_int("max_tokens", max_tokens)
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be 1 or greater, or None for no budget")
+        query["max_tokens"] = str(max_tokens)
+    _check_bool("compacted", compacted)
+    _check_bool("prune_tool_results", prune_tool_results)
+    if not compacted:
+        query["compacted"] = "false"
+    if prune_tool_results:
+        query["prune_tool_results"] = "true"
+    return query
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -235,16 +277,72 @@ class ChatstoreClient:
         replayed = (answer.headers.get("Idempotent-Replayed") or "").lower() == "true"
         return int(data["messages_written"]), replayed
 
-    def retrieve(self, chat_history_id: str, last_k: LastK = None) -> List[Dict[str, Any]]:
+    def retrieve(
+        self,
+        chat_history_id: str,
+        last_k: LastK = None,
+        *,
+        max_tokens: Optional[int] = None,
+        compacted: bool = True,
+        prune_tool_results: bool = False,
+    ) -> List[Dict[str, Any]]:
         """The last ``last_k`` rounds of a history, oldest first (docs/STORE.md: a round
         ends with an assistant's answer, so a tool call comes with its results).
         ``None``: the server's default (its store URL's ``last_k``, 10 rounds unless
-        set); ``"all"``: every message; 0: none."""
-        query = {}
-        param = _last_k_param(last_k)
-        if param is not None:
-            query["last_k"] = param
-        return list(self._json("GET", history_path(chat_history_id, "/messages"), query=query)["messages"])
+        set); ``"all"``: every message; 0: none.
+
+        ``max_tokens``: only the newest whole rounds that fit this many tokens, by the
+        server's counter. ``compacted``: with a compaction in effect (:meth:`compact`),
+        its summary in place of the messages it stands for (the default), or those
+        messages (False). ``prune_tool_results``: older large tool results replaced by
+        Haystack's placeholder. :meth:`retrieve_window` also returns what was left out.
+        """
+        return self.retrieve_window(
+            chat_history_id, last_k, max_tokens=max_tokens, compacted=compacted, prune_tool_results=prune_tool_results
+        ).messages
+
+    def retrieve_window(
+        self,
+        chat_history_id: str,
+        last_k: LastK = None,
+        *,
+        max_tokens: Optional[int] = None,
+        compacted: bool = True,
+        prune_tool_results: bool = False,
+    ) -> Retrieved:
+        """:meth:`retrieve`, with the server's description of the window: its tokens,
+        rounds, whether older rounds or part of the newest were left out, the tool
+        results pruned and the compaction in effect (:class:`Retrieved`)."""
+        query = _window_query(last_k, max_tokens, compacted, prune_tool_results)
+        data = self._json("GET", history_path(chat_history_id, "/messages"), query=query)
+        return Retrieved(messages=list(data["messages"]), window=data.get("window"))
+
+    def compact(self, chat_history_id: str, through: str, summary: Mapping[str, Any]) -> Dict[str, Any]:
+        """Records that ``summary`` (a message dict; Haystack's summarizing compactor makes
+        a user message) stands, in reads of the last rounds, for the messages of the
+        history up to and including the one whose ``chat_message_id`` is ``through``.
+        The messages stay: :meth:`range` and ``compacted=False`` read them. Returns the
+        record: ``through``, ``summary`` (marked with ``meta["context_compaction"]``,
+        its id ``through``), ``tokens``, ``created_at`` and ``in_effect`` (False here:
+        :meth:`compactions` says which is).
+
+        A ``through`` the history does not hold is a :class:`ChatstoreError` with code
+        ``message_not_found`` (404); a server whose store keeps no compactions answers
+        ``not_supported`` (501). A try whose answer was lost is sent again, which may
+        record the same summary twice: harmless, as equal records stand for the same.
+        """
+        if not isinstance(through, str) or through == "":
+            raise ValueError("through must be the chat_message_id of a message of the history (a non-empty string)")
+        if not isinstance(summary, Mapping):
+            raise TypeError(f"summary must be a message dict, got {type(summary).__name__}")
+        path = history_path(chat_history_id, "/compactions")
+        answer = self._request("POST", path, body={"through": through, "summary": dict(summary)})
+        return self._decode(answer, "POST", path)
+
+    def compactions(self, chat_history_id: str) -> List[Dict[str, Any]]:
+        """The history's compaction records (as :meth:`compact` returns them), newest
+        first, the one that reads use with ``in_effect`` True."""
+        return list(self._json("GET", history_path(chat_history_id, "/compactions"))["compactions"])
 
     def range(self, chat_history_id: str, offset: int = 0, limit: int = 100) -> List[Dict[str, Any]]:
         """Up to ``limit`` (1–1000) messages from position ``offset`` (0 is the first
@@ -289,7 +387,7 @@ class ChatstoreClient:
             query["prefix"] = prefix
         data = self._json("GET", "/v1/histories", query=query)
         return HistoryPage(
-            histories=[History(h["chat_history_id"], int(h["count"])) for h in data["histories"]],
+            histories=[History(h["chat_history_id"], int(h["count"]), h.get("tokens")) for h in data["histories"]],
             next_cursor=data.get("next_cursor"),
         )
 

@@ -149,7 +149,15 @@ class ChatstoreChatMessageStore:
             raise ValueError("Please provide a list of ChatMessages.")
         return self._client.write(chat_history_id, [m.to_dict() for m in messages])
 
-    def retrieve_messages(self, chat_history_id: str, last_k: Optional[int] = None) -> List[ChatMessage]:
+    def retrieve_messages(
+        self,
+        chat_history_id: str,
+        last_k: Optional[int] = None,
+        *,
+        max_tokens: Optional[int] = None,
+        compacted: bool = True,
+        prune_tool_results: bool = False,
+    ) -> List[ChatMessage]:
         """
         Retrieves the last ``last_k`` rounds of a history, oldest first.
 
@@ -158,10 +166,19 @@ class ChatstoreChatMessageStore:
             with any tool calls and results between). ``None``: the server's default,
             which is 10 rounds as ``InMemoryChatMessageStore``'s unless its store URL
             sets ``last_k`` (``last_k=all``: every message). 0: none.
+        :param max_tokens: only the newest whole rounds that fit this many tokens, by
+            the server's counter; ``None``: no budget.
+        :param compacted: with a compaction in effect (:meth:`compact`), its summary in
+            place of the messages it stands for; False: those messages.
+        :param prune_tool_results: replace older large tool results with Haystack's
+            placeholder, as its ToolResultPruningCompactor does.
         :returns: the messages, each with ``meta["chat_message_id"]``.
-        :raises ValueError: if last_k is less than 0.
+        :raises ValueError: if last_k is less than 0 or max_tokens less than 1.
         """
-        return [ChatMessage.from_dict(d) for d in self._client.retrieve(chat_history_id, last_k)]
+        found = self._client.retrieve(
+            chat_history_id, last_k, max_tokens=max_tokens, compacted=compacted, prune_tool_results=prune_tool_results
+        )
+        return [ChatMessage.from_dict(d) for d in found]
 
     def delete_messages(self, chat_history_id: str) -> None:
         """
@@ -179,6 +196,25 @@ class ChatstoreChatMessageStore:
         self._client.delete_all()
 
     # Beyond the protocol.
+
+    def compact(self, chat_history_id: str, through: str, summary: ChatMessage) -> Dict[str, Any]:
+        """
+        Records that ``summary`` stands, in :meth:`retrieve_messages`, for the messages
+        up to and including the one whose ``chat_message_id`` is ``through``: what
+        Haystack's SummarizationCompactor makes, kept by the server
+        (:meth:`ChatstoreClient.compact`).
+
+        :returns: the record: ``through``, ``summary`` (a ChatMessage), ``tokens``,
+            ``created_at`` and ``in_effect``.
+        """
+        if not isinstance(summary, ChatMessage):
+            raise ValueError("Please provide the summary as a ChatMessage.")
+        return _with_message(self._client.compact(chat_history_id, through, summary.to_dict()))
+
+    def compactions(self, chat_history_id: str) -> List[Dict[str, Any]]:
+        """The history's compaction records, newest first, as :meth:`compact` returns
+        them; ``in_effect`` marks the one :meth:`retrieve_messages` uses."""
+        return [_with_message(r) for r in self._client.compactions(chat_history_id)]
 
     def list_histories(
         self, limit: Optional[int] = None, cursor: Optional[str] = None, prefix: Optional[str] = None
@@ -209,3 +245,8 @@ class ChatstoreChatMessageStore:
         """Every message of a history, oldest first, reading ``page_size`` at a time."""
         for d in self._client.iter_messages(chat_history_id, page_size):
             yield ChatMessage.from_dict(d)
+
+
+def _with_message(record: Dict[str, Any]) -> Dict[str, Any]:
+    """A compaction record with its summary as a ChatMessage."""
+    return {**record, "summary": ChatMessage.from_dict(record["summary"])}

@@ -5,7 +5,9 @@ The real servers are started by ../run_tests.sh, which sets:
 
 - ``CHATSTORE_TEST_SERVER_URL``: ``chatstore serve`` over SQLite, without tokens;
 - ``CHATSTORE_TEST_TOKEN_SERVER_URL``: one with a tokens file, whose tokens are
-  ``CHATSTORE_TEST_TOKEN`` and ``CHATSTORE_TEST_READONLY_TOKEN`` (read-only).
+  ``CHATSTORE_TEST_TOKEN`` and ``CHATSTORE_TEST_READONLY_TOKEN`` (read-only);
+- ``CHATSTORE_TEST_MEMORY_SERVER_URL``: one over the in-memory store, which keeps
+  compaction records.
 
 Without them the tests that need a server skip, saying so; with CI=true they fail.
 """
@@ -25,6 +27,7 @@ SERVER_URL = os.environ.get("CHATSTORE_TEST_SERVER_URL", "")
 TOKEN_SERVER_URL = os.environ.get("CHATSTORE_TEST_TOKEN_SERVER_URL", "")
 TOKEN = os.environ.get("CHATSTORE_TEST_TOKEN", "")
 READONLY_TOKEN = os.environ.get("CHATSTORE_TEST_READONLY_TOKEN", "")
+MEMORY_SERVER_URL = os.environ.get("CHATSTORE_TEST_MEMORY_SERVER_URL", "")
 
 _CI = os.environ.get("CI", "").lower() == "true"
 
@@ -41,6 +44,10 @@ def need(value: str, what: str) -> str:
 
 def server_url() -> str:
     return need(SERVER_URL, "CHATSTORE_TEST_SERVER_URL")
+
+
+def memory_server_url() -> str:
+    return need(MEMORY_SERVER_URL, "CHATSTORE_TEST_MEMORY_SERVER_URL")
 
 
 def unique(prefix: str = "py") -> str:
@@ -78,6 +85,20 @@ def tool_result(result: str, origin: Dict[str, Any], error: bool = False) -> Dic
         "name": None,
         "content": [{"tool_call_result": {"result": result, "origin": origin, "error": error}}],
     }
+
+
+def agent_turns() -> List[Dict[str, Any]]:
+    """Two agent turns whose tool results (#2, #8) are large enough to be pruned, and two
+    plain rounds: internal/chattest.AgentTurns of the Go tests."""
+    big = "sunny and warm, " * 150
+    c1 = tool_call("get_weather", {"city": "Paris"}, "call_1")
+    c2 = tool_call("get_weather", {"city": "Rome"}, "call_2")
+    return [
+        user("Weather in Paris?"), assistant_calls(c1), tool_result(big, c1), assistant("Sunny."),
+        user("Thanks."), assistant("You're welcome."),
+        user("And Rome?"), assistant_calls(c2), tool_result(big, c2), assistant("Sunny too."),
+        user("Tomorrow?"), assistant("I cannot tell."),
+    ]
 
 
 def with_id(message: Dict[str, Any], chat_message_id: str) -> Dict[str, Any]:

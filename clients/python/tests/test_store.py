@@ -128,7 +128,14 @@ class StoreTest(unittest.TestCase):
         for name, params in expected.items():
             with self.subTest(method=name):
                 sig = inspect.signature(getattr(ChatstoreChatMessageStore, name))
-                self.assertEqual(list(sig.parameters)[1:], params)
+                # The protocol's parameters, then only keyword-only ones with
+                # defaults (retrieve_messages's budget), which no caller of the
+                # protocol passes.
+                ps = list(sig.parameters.values())[1:]
+                self.assertEqual([p.name for p in ps if p.kind != p.KEYWORD_ONLY], params)
+                for p in ps:
+                    if p.kind == p.KEYWORD_ONLY:
+                        self.assertIsNot(p.default, p.empty, p.name)
         self.assertIs(inspect.signature(ChatstoreChatMessageStore.retrieve_messages).parameters["last_k"].default, None)
         self.assertIsInstance(inspect.getattr_static(ChatstoreChatMessageStore, "from_dict"), classmethod)
 
