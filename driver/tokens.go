@@ -36,8 +36,9 @@ type Measure func(json []byte) (Cost, error)
 //     fork);
 //   - records the name of the counter its costs are of, and, when opened
 //     with another counter (or over data stored before it kept costs),
-//     measures again every message it holds before it serves a call, so that
-//     every Cost it returns is of one counter.
+//     measures again every message it holds, and the summaries of its
+//     compaction records if it is a Compactor, before it serves a call, so
+//     that every Cost it returns is of one counter.
 //
 // Stores on drivers without it measure each message when they read it, and
 // have no history totals.

@@ -28,6 +28,19 @@ func BenchmarkRetrieveLast10(b *testing.B) {
 	storebench.RetrieveLast10(b, openBench(b, b.TempDir(), ""), 100, 100_000, 1_000_000)
 }
 
+// BenchmarkWindow: budgeted reads, which walk the history backwards a page
+// at a time and stop at the budget, of a short and a long history.
+func BenchmarkWindow(b *testing.B) {
+	storebench.Window(b, openBench(b, b.TempDir(), ""), 100, 1_000_000)
+}
+
+// BenchmarkTokenizers: the write cost of each tokenizer.
+func BenchmarkTokenizers(b *testing.B) {
+	storebench.Tokenizers(b, func(b *testing.B, name string) *chatstore.Store {
+		return openBench(b, b.TempDir(), "?tokenizer="+name)
+	})
+}
+
 // withSearch runs bench as sub-benchmarks search=true (the default: writes
 // keep the full-text index) and search=false, with the URL parameter.
 func withSearch(b *testing.B, bench func(b *testing.B, param string)) {

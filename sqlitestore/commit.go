@@ -33,6 +33,7 @@ type histRow struct {
 	callerIDs int64 // messages stored with a caller's id
 	created   int64
 	updated   int64
+	cost      driver.Cost // the sum of the costs of the messages held
 }
 
 // positional reports whether the history's ids are exactly "0" to
@@ -87,7 +88,7 @@ func (t *txn) row(name string) (histRow, bool, error) {
 		}
 	}
 	var r histRow
-	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.count, &r.next, &r.callerIDs, &r.created, &r.updated)
+	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.count, &r.next, &r.callerIDs, &r.created, &r.updated, &r.cost.Text, &r.cost.Flat)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -96,7 +97,7 @@ func (t *txn) row(name string) (histRow, bool, error) {
 
 // create inserts a history's row, with r's bookkeeping, and sets r.hid.
 func (t *txn) create(name string, r *histRow) error {
-	return t.stmt(t.s.stmts.newHistory).QueryRowContext(t.ctx, name, r.count, r.next, r.callerIDs, r.created, r.updated).Scan(&r.hid)
+	return t.stmt(t.s.stmts.newHistory).QueryRowContext(t.ctx, name, r.count, r.next, r.callerIDs, r.created, r.updated, r.cost.Text, r.cost.Flat).Scan(&r.hid)
 }
 
 // save flushes the bookkeeping of the histories changed in this
@@ -104,7 +105,7 @@ func (t *txn) create(name string, r *histRow) error {
 // many of its writes the transaction holds.
 func (t *txn) save() error {
 	for _, r := range t.pending {
-		if _, err := t.stmt(t.s.stmts.saveHistory).ExecContext(t.ctx, r.hid, r.count, r.next, r.callerIDs, r.updated); err != nil {
+		if _, err := t.stmt(t.s.stmts.saveHistory).ExecContext(t.ctx, r.hid, r.count, r.next, r.callerIDs, r.updated, r.cost.Text, r.cost.Flat); err != nil {
 			return err
 		}
 	}
@@ -261,8 +262,9 @@ func (s *Store) runTx(requests []*request) error {
 	}
 	if version != s.dataVersion {
 		// Another process may also have dropped or built the search
-		// index, opening the file with the other setting.
-		if err := t.checkIndex(); err != nil {
+		// index, opening the file with the other setting, or measured
+		// the messages again with another counter.
+		if err := t.checkFile(); err != nil {
 			_ = tx.Rollback()
 			return err
 		}
@@ -421,6 +423,7 @@ func (t *txn) write(historyID string, recs []driver.Record, docs []indexDoc) (in
 		if recs[p.Index].HasID {
 			r.callerIDs++
 		}
+		r.cost = r.cost.Add(recs[p.Index].Cost)
 	}
 	now := recs[plan.Messages[0].Index].CreatedAt
 	r.count += int64(len(plan.Messages))
@@ -459,7 +462,8 @@ func (t *txn) insertMessages(r histRow, recs []driver.Record, msgs []driver.Plan
 			}
 			// The body goes in as TEXT, so SQL users can query it with
 			// json_extract(body, '$.role').
-			args = append(args, r.hid, p.Pos, recs[p.Index].Kind, id, string(recs[p.Index].JSON), recs[p.Index].CreatedAt)
+			rec := &recs[p.Index]
+			args = append(args, r.hid, p.Pos, rec.Kind, id, string(rec.JSON), rec.CreatedAt, rec.Cost.Text, rec.Cost.Flat)
 		}
 		var err error
 		switch n {

@@ -58,7 +58,7 @@ func (t *txn) metadata(hid int64) (map[string]string, error) {
 }
 
 func (r histRow) info(id string, meta map[string]string) driver.Info {
-	return driver.Info{ID: id, Count: r.count, CreatedAt: r.created, UpdatedAt: r.updated, Metadata: meta}
+	return driver.Info{ID: id, Count: r.count, CreatedAt: r.created, UpdatedAt: r.updated, Metadata: meta, Cost: r.cost}
 }
 
 // Info implements driver.Editor: one statement, the history's row joined
@@ -73,7 +73,7 @@ func (s *Store) Info(ctx context.Context, historyID string) (driver.Info, bool, 
 	ok := false
 	for rows.Next() {
 		var k, v sql.NullString
-		if err := rows.Scan(&info.Count, &info.CreatedAt, &info.UpdatedAt, &k, &v); err != nil {
+		if err := rows.Scan(&info.Count, &info.CreatedAt, &info.UpdatedAt, &info.Cost.Text, &info.Cost.Flat, &k, &v); err != nil {
 			return info, false, s.wrap("info", historyID, err)
 		}
 		if !ok {
@@ -197,10 +197,11 @@ func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int6
 	return n, nil
 }
 
-// remove runs del (deleteSeq or truncate: hid, seq) from the message whose
-// id is id, and keeps the history's count (the trigger search_unindex
-// removes the messages' rows of the search index); found is false if the history
-// holds no such message; n is how many messages went.
+// remove runs del (deleteSeq or truncate: hid, seq, returning the costs of
+// the messages it deletes) from the message whose id is id, and keeps the
+// history's count and sum of costs (the trigger search_unindex removes the
+// messages' rows of the search index); found is false if the history holds
+// no such message; n is how many messages went.
 func (t *txn) remove(historyID, id string, now int64, del *sql.Stmt) (found bool, n int, err error) {
 	r, ok, err := t.row(historyID)
 	if err != nil || !ok {
@@ -210,24 +211,33 @@ func (t *txn) remove(historyID, id string, now int64, del *sql.Stmt) (found bool
 	if err != nil || !ok {
 		return false, 0, err
 	}
-	res, err := t.stmt(del).ExecContext(t.ctx, r.hid, seq)
+	rows, err := t.stmt(del).QueryContext(t.ctx, r.hid, seq)
 	if err != nil {
 		return false, 0, err
 	}
-	removed, err := res.RowsAffected()
-	if err != nil {
+	defer rows.Close()
+	for rows.Next() {
+		var c driver.Cost
+		if err := rows.Scan(&c.Text, &c.Flat); err != nil {
+			return false, 0, err
+		}
+		r.cost = r.cost.Sub(c)
+		n++
+	}
+	if err := rows.Err(); err != nil {
 		return false, 0, err
 	}
-	r.count -= removed
+	r.count -= int64(n)
 	r.touch(now)
 	t.pending[historyID] = r
-	return true, int(removed), nil
+	return true, n, nil
 }
 
-// Fork implements driver.Editor: the messages and the metadata are copied
-// by one INSERT … SELECT each, inside the database; the copies are indexed
-// for search by reading them again (indexMessages), as the index keeps no
-// text to copy.
+// Fork implements driver.Editor: the messages, the metadata and the
+// compaction records in effect are copied by one INSERT … SELECT each,
+// inside the database, and the copy's sum of costs added up there; the
+// copies are indexed for search by reading them again (indexMessages), as
+// the index keeps no text to copy.
 func (s *Store) Fork(ctx context.Context, historyID, newID string, through *string, now int64) (driver.Info, error) {
 	var (
 		info  driver.Info
@@ -275,6 +285,12 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 				return err
 			}
 			if dst.count, err = res.RowsAffected(); err != nil {
+				return err
+			}
+			if err := t.stmt(s.stmts.forkCost).QueryRowContext(t.ctx, dst.hid).Scan(&dst.cost.Text, &dst.cost.Flat); err != nil {
+				return err
+			}
+			if _, err := t.stmt(s.stmts.forkCompacted).ExecContext(t.ctx, dst.hid, src.hid, end); err != nil {
 				return err
 			}
 			if s.indexing {
@@ -356,9 +372,9 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	query := "WITH page AS (SELECT h.hid, h.name, h.count, h.created_at, h.updated_at FROM " + from + cond +
+	query := "WITH page AS (SELECT h.hid, h.name, h.count, h.created_at, h.updated_at, h.tok_text, h.tok_flat FROM " + from + cond +
 		" ORDER BY h." + strings.ReplaceAll(order, ", ", ", h.") + " LIMIT ?) " +
-		"SELECT p.name, p.count, p.created_at, p.updated_at, md.key, md.value FROM page p " +
+		"SELECT p.name, p.count, p.created_at, p.updated_at, p.tok_text, p.tok_flat, md.key, md.value FROM page p " +
 		"LEFT JOIN metadata md ON md.hid = p.hid ORDER BY p." + strings.ReplaceAll(order, ", ", ", p.")
 	args = append(args, q.Limit)
 	stmt, kept, err := s.queryStmt(ctx, query)
@@ -379,7 +395,7 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 			info driver.Info
 			k, v sql.NullString
 		)
-		if err := rows.Scan(&info.ID, &info.Count, &info.CreatedAt, &info.UpdatedAt, &k, &v); err != nil {
+		if err := rows.Scan(&info.ID, &info.Count, &info.CreatedAt, &info.UpdatedAt, &info.Cost.Text, &info.Cost.Flat, &k, &v); err != nil {
 			return nil, s.wrap("query", "", err)
 		}
 		if len(out) == 0 || out[len(out)-1].ID != info.ID {

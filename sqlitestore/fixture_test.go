@@ -35,8 +35,9 @@ func found(t *testing.T, st *chatstore.Store, query string) []string {
 
 // TestFixtureFromVersion4 opens a file that the previous release wrote
 // (testdata/README.md): its histories read as they did, ids and rounds
-// included, the operations of the new schema work on them, and its
-// messages are found by Search, which the index built on opening answers.
+// included, the operations of the new schema work on them, its messages
+// are found by Search, which the index built on opening answers, and cost
+// what the counter measures.
 func TestFixtureFromVersion4(t *testing.T) {
 	data, err := os.ReadFile("testdata/v4.db")
 	if err != nil {
@@ -142,6 +143,11 @@ func TestFixtureFromVersion4(t *testing.T) {
 	}
 	if got := found(t, st, "welcome"); !slices.Equal(got, []string{"bob/2"}) {
 		t.Errorf("a new message: %v", got)
+	}
+	// Its messages were measured on opening, and the histories' sums
+	// followed every change since.
+	if n := checkCosts(t, openDriver(t, path, nil), meterOf(t, chatstore.TokenizerApprox)); n != 12 {
+		t.Errorf("%d messages", n)
 	}
 }
 

@@ -1,16 +1,18 @@
 package sqlitestore_test
 
 // Tests with more than one process: a child writes while the parent kills it
-// with SIGKILL, and two children write one history at once. The children are
+// with SIGKILL, two children write one history at once, two open a file
+// that needs measuring at once, and one is killed while measuring. The children are
 // this test binary started again with CHATSTORE_SQLITE_CHILD set; TestMain
 // runs the child's part instead of the tests.
 
 import (
 	"bufio"
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +41,9 @@ func child(args []string) error {
 	}
 	if len(args) == 3 && args[0] == "edit" {
 		return editor(args[1], args[2])
+	}
+	if len(args) == 4 && args[0] == "open" {
+		return opener(args[1], args[2], args[3])
 	}
 	if len(args) != 3 || args[0] != "crash" {
 		return fmt.Errorf("unknown role %q", args)
@@ -180,15 +185,7 @@ func checkAfterCrash(t *testing.T, path, history string, acked map[string]int) {
 	if n, _ := st.Count(t.Context(), history); n != len(msgs) {
 		t.Errorf("count %d, but %d messages", n, len(msgs))
 	}
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var check string
-	if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check: %q %v", check, err)
-	}
+	integrity(t, path)
 	t.Logf("%d acknowledged writes, %d messages, all present once and in order", len(acked), len(msgs))
 }
 
@@ -376,4 +373,199 @@ func TestEditWhileAnotherProcessWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d written, %d removed, %d forks", 3*batches, removed, len(forks))
+}
+
+// opener runs as "open PATH TOKENIZER HISTORY": it opens the file with the
+// tokenizer, logging on stdout (progress every 1,000 messages), waiting up
+// to a minute for another process's lock (measuring under the race
+// detector takes longer than the default 5 seconds), then writes
+// a message to the history and says "wrote", or "refused" if the file's
+// counter changed since it opened (another process opened it with another
+// tokenizer).
+func opener(path, tokenizer, history string) error {
+	sqlitestore.SetProgressEvery(1000)
+	ctx := context.Background()
+	fmt.Println("opening", time.Now().UnixNano())
+	drv, err := sqlitestore.Open(ctx, path, &sqlitestore.Options{Tokenizer: tokenizer, BusyTimeout: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(os.Stdout, nil))})
+	if err != nil {
+		return err
+	}
+	fmt.Println("opened", time.Now().UnixNano())
+	st, err := chatstore.New(drv, &chatstore.Options{Tokenizer: tokenizer})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.Write(ctx, history, []chat.Message{chat.User("written after opening")})
+	switch {
+	case errors.Is(err, chatstore.ErrIncompatibleSchema):
+		fmt.Println("refused")
+	case err != nil:
+		return err
+	default:
+		fmt.Println("wrote")
+	}
+	return nil
+}
+
+// openerLines runs opener in a child and returns its stdout's lines once it
+// has ended, failing the test if it failed.
+func openerLines(t *testing.T, path, tokenizer, history string) func() []string {
+	cmd, out := startChild(t, fmt.Sprintf("open %s %s %s", path, tokenizer, history))
+	lines := make(chan []string, 1)
+	go func() {
+		var l []string
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			l = append(l, sc.Text())
+		}
+		lines <- l
+	}()
+	return func() []string {
+		t.Helper()
+		l := <-lines
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("opener of %s: %v\n%s", tokenizer, err, strings.Join(l, "\n"))
+		}
+		return l
+	}
+}
+
+func count(lines []string, word string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, word) {
+			n++
+		}
+	}
+	return n
+}
+
+func integrity(t *testing.T, path string) {
+	t.Helper()
+	var check string
+	if err := sqlitestore.RawDB(t, path).QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check: %q %v", check, err)
+	}
+}
+
+// TestTwoProcessesOpenAnOldFile: two processes open a version 6 file at
+// once, which the first to take the write lock migrates and measures while
+// the other waits. With one tokenizer, the messages are measured once;
+// with two, each measures with its own in turn, and the process whose
+// counter the file no longer has refuses to write. Either way every cost in
+// the file is of the counter it records, and every history's sum right.
+func TestTwoProcessesOpenAnOldFile(t *testing.T) {
+	const histories, perHistory = 4, 2500
+	for _, tc := range []struct {
+		name       string
+		tokenizers [2]string
+	}{
+		{"one tokenizer", [2]string{chatstore.TokenizerApprox, chatstore.TokenizerApprox}},
+		{"two tokenizers", [2]string{chatstore.TokenizerApprox, chatstore.TokenizerO200k}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "v6.db")
+			writeOldFile(t, path, histories, perHistory)
+			var waits [2]func() []string
+			for i, tok := range tc.tokenizers {
+				waits[i] = openerLines(t, path, tok, fmt.Sprint("p", i))
+			}
+			var lines [2][]string
+			measured, wrote := 0, 0
+			for i, wait := range waits {
+				lines[i] = wait()
+				measured += count(lines[i], "before=")
+				wrote += count(lines[i], "wrote")
+				if count(lines[i], "wrote")+count(lines[i], "refused") != 1 {
+					t.Fatalf("process %d:\n%s", i, strings.Join(lines[i], "\n"))
+				}
+			}
+			same := tc.tokenizers[0] == tc.tokenizers[1]
+			switch {
+			case same && (measured != 1 || wrote != 2):
+				t.Errorf("one tokenizer: measured %d times, %d processes wrote; want 1 and 2", measured, wrote)
+			case !same && measured < 1:
+				t.Errorf("two tokenizers: measured %d times", measured)
+			}
+			if v := fileInt(t, path, "PRAGMA user_version"); v != 7 {
+				t.Errorf("user_version %d", v)
+			}
+			integrity(t, path)
+			counter := fileCounter(t, path)
+			s := openDriver(t, path, &sqlitestore.Options{Tokenizer: counter})
+			if n := checkCosts(t, s, meterOf(t, counter)); n != histories*perHistory+wrote {
+				t.Errorf("%d messages, want %d and the %d written", n, histories*perHistory, wrote)
+			}
+			t.Logf("measured %d times, %d processes wrote, the file counts with %s; %s", measured, wrote, counter, overlap(lines))
+		})
+	}
+}
+
+// overlap says whether one process began to open while the other was
+// opening (the two really ran at once).
+func overlap(lines [2][]string) string {
+	var opening, opened [2]int64
+	for i, l := range lines {
+		for _, line := range l {
+			fmt.Sscanf(line, "opening %d", &opening[i])
+			fmt.Sscanf(line, "opened %d", &opened[i])
+		}
+	}
+	if opening[0] < opened[1] && opening[1] < opened[0] {
+		return "they opened it at the same time"
+	}
+	return "one opened it after the other had"
+}
+
+// TestKilledWhileMeasuring kills a process with SIGKILL while it measures
+// the messages of a file it opens: first a version 6 file being migrated,
+// then the migrated file being opened with another tokenizer. The file is
+// left as it was before each (the version, the counter and every cost), and
+// passes integrity_check.
+func TestKilledWhileMeasuring(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v6.db")
+	const histories, perHistory = 2, 15000
+	writeOldFile(t, path, histories, perHistory)
+	kill := func(tokenizer string) bool {
+		t.Helper()
+		cmd, out := startChild(t, fmt.Sprintf("open %s %s k", path, tokenizer))
+		sc := bufio.NewScanner(out)
+		for sc.Scan() && !strings.Contains(sc.Text(), "done=") {
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		var rest []string
+		for sc.Scan() {
+			rest = append(rest, sc.Text())
+		}
+		_ = cmd.Wait()
+		integrity(t, path)
+		// The kill lands while it measures but for a very slow kill.
+		return count(rest, "measured messages") == 0
+	}
+	if kill(chatstore.TokenizerO200k) {
+		if v := fileInt(t, path, "PRAGMA user_version"); v != 6 {
+			t.Errorf("user_version %d after a migration was killed", v)
+		}
+	} else {
+		t.Log("the migration ended before the kill")
+	}
+	s := openDriver(t, path, nil)
+	if n := checkCosts(t, s, meterOf(t, chatstore.TokenizerApprox)); n != histories*perHistory {
+		t.Errorf("%d messages", n)
+	}
+	s.Close()
+
+	if !kill(chatstore.TokenizerO200k) {
+		t.Log("measuring ended before the kill")
+		return
+	}
+	if c := fileCounter(t, path); c != chatstore.TokenizerApprox {
+		t.Errorf("counter %q after measuring with o200k_base was killed", c)
+	}
+	s = openDriver(t, path, nil) // measures nothing: the costs must be approx's still
+	checkCosts(t, s, meterOf(t, chatstore.TokenizerApprox))
 }

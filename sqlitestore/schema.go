@@ -144,6 +144,39 @@ var migrations = []string{
 	CREATE TRIGGER search_unindex AFTER DELETE ON messages BEGIN
 		DELETE FROM search_index WHERE rowid = (old.hid << 32) + old.seq;
 	END;`,
+
+	// 6 → 7: token budgets (driver.Coster, driver.Compactor). Each message
+	// row holds its cost (driver.Cost: tok_text, tok_flat), written with
+	// it by the INSERT that stores it, and each history row the sum over
+	// the messages it holds, kept by the same update of its bookkeeping
+	// that keeps its count. The costs are of one counter, whose name is
+	// the row 'counter' of settings (the file's own settings, not a
+	// history's metadata); Open measures every message again, in its
+	// migration's transaction, when that row is not the counter it is
+	// opened with, or is missing, as it is right after this step: the
+	// zeros it gives the old rows are never served (see syncCosts).
+	// compactions holds a history's compaction records, numbered by seq
+	// in the order they were recorded (newest highest), and goes with its
+	// history by ON DELETE CASCADE.
+	`ALTER TABLE messages ADD COLUMN tok_text INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE messages ADD COLUMN tok_flat INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE histories ADD COLUMN tok_text INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE histories ADD COLUMN tok_flat INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE settings (
+		key   TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE compactions (
+		hid         INTEGER NOT NULL REFERENCES histories (hid) ON DELETE CASCADE,
+		seq         INTEGER NOT NULL,
+		through     TEXT NOT NULL,    -- the id of the newest message it covers
+		through_pos INTEGER NOT NULL, -- that message's seq when it was recorded
+		body        TEXT NOT NULL,    -- the summary message's JSON
+		tok_text    INTEGER NOT NULL,
+		tok_flat    INTEGER NOT NULL,
+		created_at  INTEGER NOT NULL,
+		PRIMARY KEY (hid, seq)
+	) WITHOUT ROWID;`,
 }
 
 // indexVersion is the schema version that brought the search index: its
@@ -152,6 +185,11 @@ var migrations = []string{
 // syncIndex too.
 const indexVersion = 6
 
+// costVersion is the schema version that brought the costs of messages:
+// from it on, Open makes them the costs of the counter it is opened with
+// (syncCosts).
+const costVersion = 7
+
 // schemaVersion is the version this code reads and writes.
 var schemaVersion = len(migrations)
 
@@ -159,7 +197,8 @@ var schemaVersion = len(migrations)
 // inside one immediate transaction so that processes opening the file at the
 // same time do not race: the second waits, then finds nothing to do. At
 // indexVersion or later, it also makes the search index what o asks for
-// (syncIndex), in the same transaction.
+// (syncIndex), and at costVersion or later the messages' costs those of
+// o's counter (syncCosts), in the same transaction.
 func migrate(ctx context.Context, db *sql.DB, target int, o Options) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -202,6 +241,11 @@ func migrate(ctx context.Context, db *sql.DB, target int, o Options) error {
 	if target >= indexVersion {
 		if err := syncIndex(ctx, conn, version < indexVersion, o); err != nil {
 			return fmt.Errorf("search index: %w", err)
+		}
+	}
+	if target >= costVersion {
+		if err := syncCosts(ctx, conn, o); err != nil {
+			return fmt.Errorf("token costs: %w", err)
 		}
 	}
 	if version < target {

@@ -19,7 +19,9 @@ import (
 	"github.com/chatstore/chatstore/driver"
 )
 
-func rawDB(t *testing.T, path string) *sql.DB {
+// rawDB opens the file at path with database/sql, as another program
+// would, until the test ends.
+func rawDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {

@@ -35,6 +35,10 @@ func (s *Store) Indexing() bool { return s.indexing }
 // hasIndexSQL tells whether the file has a search index.
 const hasIndexSQL = `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'search_index')`
 
+// fileStateSQL tells what checkFile checks: whether the file has a search
+// index, and the counter of its costs.
+const fileStateSQL = `SELECT (` + hasIndexSQL + `), coalesce((SELECT value FROM settings WHERE key = 'counter'), '')`
+
 // docKey is the key of message seq of history hid in the index: the two in
 // one integer, as FTS5 rows have no other key. It fits positions below 2^32
 // and hids below 2^31 (hids count up from 1 as histories are created).
@@ -106,49 +110,71 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// reindexBatch is how many messages indexMessages reads at a time.
+// reindexBatch is how many rows eachStored reads at a time.
 const reindexBatch = 1000
 
-// indexMessages adds to the index the messages of history hid, or of every
-// history when hid is 0, reading them again: decoding each body and making
-// its search.Document, as the Store does for a write. The index keeps no
-// text to copy (a contentless table), which costs this for forks and for
-// files written before the index, and saves storing every message's words
-// twice. Messages are read reindexBatch at a time, by primary key; progress
-// gets the count so far after each batch. A body that does not decode is
-// left out of the index (and counted in skipped): it cannot be read back
-// either.
-func indexMessages(ctx context.Context, x queryer, hid int64, progress func(done int64)) (done, skipped int64, err error) {
-	query := "SELECT hid, seq, body FROM messages WHERE (hid, seq) > (?1, ?2) ORDER BY hid, seq LIMIT " + strconv.Itoa(reindexBatch)
+// stored is a row eachStored reads.
+type stored struct {
+	hid, seq int64
+	body     []byte
+}
+
+// eachStored calls fn with the rows of table (messages, or compactions:
+// both keyed by (hid, seq), with a body) of history hid, or of every history
+// when hid is 0, reindexBatch at a time in the order of the primary key:
+// what Open and Fork use to go through stored messages again, holding a
+// batch in memory, never the file.
+func eachStored(ctx context.Context, x queryer, table string, hid int64, fn func([]stored) error) error {
+	limit := " ORDER BY hid, seq LIMIT " + strconv.Itoa(reindexBatch)
+	query := "SELECT hid, seq, body FROM " + table + " WHERE (hid, seq) > (?1, ?2)" + limit
 	afterHid, afterSeq := int64(math.MinInt64), int64(math.MinInt64)
 	if hid != 0 {
-		query = "SELECT hid, seq, body FROM messages WHERE hid = ?1 AND seq > ?2 ORDER BY seq LIMIT " + strconv.Itoa(reindexBatch)
-		afterHid, afterSeq = hid, -1
-	}
-	type stored struct {
-		hid, seq int64
-		body     []byte
+		query = "SELECT hid, seq, body FROM " + table + " WHERE hid = ?1 AND seq > ?2" + limit
+		afterHid, afterSeq = hid, math.MinInt64
 	}
 	batch := make([]stored, 0, reindexBatch)
-	docs := make([]docRow, 0, reindexBatch)
 	for {
 		rows, err := x.QueryContext(ctx, query, afterHid, afterSeq)
 		if err != nil {
-			return done, skipped, err
+			return err
 		}
 		batch = batch[:0]
 		for rows.Next() {
 			var m stored
 			if err := rows.Scan(&m.hid, &m.seq, &m.body); err != nil {
 				rows.Close()
-				return done, skipped, err
+				return err
 			}
 			batch = append(batch, m)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return done, skipped, err
+			return err
 		}
+		if len(batch) > 0 {
+			if err := fn(batch); err != nil {
+				return err
+			}
+		}
+		if len(batch) < reindexBatch {
+			return nil
+		}
+		last := batch[len(batch)-1]
+		afterHid, afterSeq = last.hid, last.seq
+	}
+}
+
+// indexMessages adds to the index the messages of history hid, or of every
+// history when hid is 0, reading them again (eachStored): decoding each
+// body and making its search.Document, as the Store does for a write. The
+// index keeps no text to copy (a contentless table), which costs this for
+// forks and for files written before the index, and saves storing every
+// message's words twice. progress gets the count so far after each batch.
+// A body that does not decode is left out of the index (and counted in
+// skipped): it cannot be read back either.
+func indexMessages(ctx context.Context, x queryer, hid int64, progress func(done int64)) (done, skipped int64, err error) {
+	docs := make([]docRow, 0, reindexBatch)
+	err = eachStored(ctx, x, "messages", hid, func(batch []stored) error {
 		docs = docs[:0]
 		for _, m := range batch {
 			msg, err := chat.Unmarshal(m.body)
@@ -162,29 +188,26 @@ func indexMessages(ctx context.Context, x queryer, hid int64, progress func(done
 			}
 			key, err := docKey(m.hid, m.seq)
 			if err != nil {
-				return done, skipped, err
+				return err
 			}
 			docs = append(docs, docRow{key, d.text, d.reasoning})
 		}
 		if len(docs) > 0 {
 			j, err := encodeDocs(docs)
 			if err != nil {
-				return done, skipped, err
+				return err
 			}
 			if _, err := x.ExecContext(ctx, insertDocsSQL, j); err != nil {
-				return done, skipped, err
+				return err
 			}
 		}
 		done += int64(len(batch))
 		if progress != nil {
 			progress(done)
 		}
-		if len(batch) < reindexBatch {
-			return done, skipped, nil
-		}
-		last := batch[len(batch)-1]
-		afterHid, afterSeq = last.hid, last.seq
-	}
+		return nil
+	})
+	return done, skipped, err
 }
 
 // progressEvery is how many messages filling the index logs progress after
@@ -221,22 +244,13 @@ func syncIndex(ctx context.Context, conn *sql.Conn, created bool, o Options) err
 // file takes a while (about 50,000 messages a second), and holds the write
 // lock meanwhile.
 func fillIndex(ctx context.Context, conn *sql.Conn, log *slog.Logger) error {
-	var total int64
-	if err := conn.QueryRowContext(ctx, "SELECT coalesce(sum(count), 0) FROM histories").Scan(&total); err != nil {
+	total, err := storedMessages(ctx, conn)
+	if err != nil || total == 0 {
 		return err
-	}
-	if total == 0 {
-		return nil
 	}
 	start := time.Now()
 	log.Info("sqlitestore: indexing messages for search", "messages", total)
-	next := progressEvery
-	done, skipped, err := indexMessages(ctx, conn, 0, func(done int64) {
-		if done >= next {
-			log.Info("sqlitestore: indexing messages for search", "done", done, "of", total)
-			next = done - done%progressEvery + progressEvery
-		}
-	})
+	done, skipped, err := indexMessages(ctx, conn, 0, logProgress(log, "sqlitestore: indexing messages for search", total))
 	if err != nil {
 		return err
 	}
@@ -247,18 +261,44 @@ func fillIndex(ctx context.Context, conn *sql.Conn, log *slog.Logger) error {
 	return nil
 }
 
-// checkIndex fails when the file's index is not what this store expects:
-// another process opened the file since with the other search setting,
-// which dropped the index or built it again. Either way this store's writes
-// would leave the index wrong (or fail on a table that is gone), so they
-// fail with an error that says to reopen. The commit loop checks whenever
+// storedMessages is the number of messages the file holds.
+func storedMessages(ctx context.Context, conn *sql.Conn) (int64, error) {
+	var total int64
+	err := conn.QueryRowContext(ctx, "SELECT coalesce(sum(count), 0) FROM histories").Scan(&total)
+	return total, err
+}
+
+// logProgress returns a progress function for a pass over total messages
+// (indexMessages, measureMessages) that logs msg with the count done every
+// progressEvery messages.
+func logProgress(log *slog.Logger, msg string, total int64) func(done int64) {
+	next := progressEvery
+	return func(done int64) {
+		if done >= next {
+			log.Info(msg, "done", done, "of", total)
+			next = done - done%progressEvery + progressEvery
+		}
+	}
+}
+
+// checkFile fails when the file is not what this store expects: another
+// process opened it since with the other search setting, which dropped the
+// index or built it again, or with another tokenizer, which measured every
+// message again (syncCosts). Either way this store's writes would leave the
+// index or the costs wrong (or fail on a table that is gone), so they fail
+// with an error that says to reopen. The commit loop checks whenever
 // another process has committed.
-func (t *txn) checkIndex() error {
-	var has bool
-	if err := t.stmt(t.s.stmts.hasIndex).QueryRowContext(t.ctx).Scan(&has); err != nil {
+func (t *txn) checkFile() error {
+	var (
+		has     bool
+		counter string
+	)
+	if err := t.stmt(t.s.stmts.fileState).QueryRowContext(t.ctx).Scan(&has, &counter); err != nil {
 		return err
 	}
 	switch {
+	case counter != t.s.counter:
+		return fmt.Errorf("%w: a process opened the file with tokenizer %s and measured its messages again; this store counts with %s: reopen it with the tokenizer the file's other users have", chatstore.ErrIncompatibleSchema, counter, t.s.counter)
 	case t.s.indexing && !has:
 		return fmt.Errorf("%w: the search index was dropped by a process that opened the file with search=false; reopen the store to build it again", chatstore.ErrIncompatibleSchema)
 	case !t.s.indexing && has:
@@ -443,11 +483,12 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 			body       []byte
 			id         string
 			pos, ctime int64
+			cost       driver.Cost
 		)
-		if err := rows.Scan(&h.HistoryID, &h.Score, &pos, &kind, &id, &body, &ctime); err != nil {
+		if err := rows.Scan(&h.HistoryID, &h.Score, &pos, &kind, &id, &body, &ctime, &cost.Text, &cost.Flat); err != nil {
 			return nil, s.wrap("search", "", err)
 		}
-		h.Message = driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind), CreatedAt: ctime}
+		h.Message = driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind), CreatedAt: ctime, Cost: cost}
 		hits = append(hits, h)
 	}
 	if err := rows.Err(); err != nil {

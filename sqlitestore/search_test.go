@@ -131,7 +131,7 @@ func TestMigrateToVersion6(t *testing.T) {
 			t.Errorf("the log does not say %q:\n%s", want, log)
 		}
 	}
-	if v := pragmaInt(t, rawDB(t, path), "user_version"); v != 6 {
+	if v := pragmaInt(t, rawDB(t, path), "user_version"); v != schemaVersion {
 		t.Errorf("user_version %d", v)
 	}
 	st.Close()

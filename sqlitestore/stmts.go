@@ -29,7 +29,11 @@ type stmts struct {
 	truncate      *sql.Stmt
 	deleteSeq     *sql.Stmt
 	forkMessages  *sql.Stmt // copy messages up to a seq to another history
+	forkCost      *sql.Stmt // the sum of a history's costs
 	forkMetadata  *sql.Stmt
+	forkCompacted *sql.Stmt // copy the compaction records of the messages copied
+	compact       *sql.Stmt // record a compaction
+	compactTrim   *sql.Stmt // drop a history's compactions but the newest few
 	insertOne     *sql.Stmt // one message
 	insertBatch   *sql.Stmt // insertBatch messages
 	deleteHistory *sql.Stmt
@@ -37,17 +41,19 @@ type stmts struct {
 	keyPurge      *sql.Stmt // delete a few of a history's expired keys
 	keyGet        *sql.Stmt // a key's fingerprint and count, unless expired
 	keyPut        *sql.Stmt // record a key (over an expired one)
-	hasIndex      *sql.Stmt // whether the file has a search index
+	fileState     *sql.Stmt // whether the file has a search index, and its counter
 	insertDocs    *sql.Stmt // rows of the search index; nil without search
 
 	// On the reader pool.
-	tail    *sql.Stmt
-	rangeQ  *sql.Stmt // messages by position
-	before  *sql.Stmt // the last messages before a position, newest first
-	count   *sql.Stmt
-	list    *sql.Stmt
-	info    *sql.Stmt // a history's row and metadata
-	message *sql.Stmt // one message by id (findSQL)
+	tail            *sql.Stmt
+	tailUncompacted *sql.Stmt // tailSQL after a row if the history has compactions
+	rangeQ          *sql.Stmt // messages by position
+	before          *sql.Stmt // the last messages before a position, newest first
+	count           *sql.Stmt
+	list            *sql.Stmt
+	info            *sql.Stmt // a history's row and metadata
+	message         *sql.Stmt // one message by id (findSQL)
+	compactions     *sql.Stmt // a history's compaction records, newest first
 }
 
 // tailSQL reads history ?1 newest first, for driver.LastRounds, which stops
@@ -58,8 +64,20 @@ type stmts struct {
 const tailSQL = `SELECT ` + messageColumns + ` FROM messages m
 WHERE m.hid = (SELECT hid FROM histories WHERE name = ?1) ORDER BY m.seq DESC`
 
+// tailUncompactedSQL is tailSQL after a row that stands for the
+// history's compaction records, if it has any: a position (compactedMark)
+// above any message's, so that it comes first. The ORDER BY merges a row
+// with the walk of the primary key, which stays a walk (no sort).
+const tailUncompactedSQL = `SELECT ` + compactedMark + `, 0, '', '', 0, 0, 0 WHERE EXISTS (SELECT 1 FROM compactions c
+WHERE c.hid = (SELECT hid FROM histories WHERE name = ?1)) UNION ALL SELECT ` + messageColumns + ` FROM messages m
+WHERE m.hid = (SELECT hid FROM histories WHERE name = ?1) ORDER BY 1 DESC`
+
+// compactedMark is the position of tailUncompactedSQL's row for compaction
+// records: math.MaxInt64.
+const compactedMark = "9223372036854775807"
+
 // messageColumns are what scanRows reads.
-const messageColumns = `m.seq, m.kind, coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body, m.created_at`
+const messageColumns = `m.seq, m.kind, coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body, m.created_at, m.tok_text, m.tok_flat`
 
 // findSQL selects the message of history ?1 (a hid when hidArg, else a
 // name) whose id is ?3: stored as NULL beside seq ?2 when the id is the
@@ -75,13 +93,13 @@ func findSQL(columns string, byName bool) string {
 }
 
 // historyColumns are what scanHistory reads.
-const historyColumns = `h.hid, h.count, h.next_seq, h.caller_ids, h.created_at, h.updated_at`
+const historyColumns = `h.hid, h.count, h.next_seq, h.caller_ids, h.created_at, h.updated_at, h.tok_text, h.tok_flat`
 
-const insertColumns = 6
+const insertColumns = 8
 
 func insertSQL(n int) string {
 	row := "(?" + strings.Repeat(",?", insertColumns-1) + ")"
-	return "INSERT INTO messages (hid, seq, kind, message_id, body, created_at) VALUES " +
+	return "INSERT INTO messages (hid, seq, kind, message_id, body, created_at, tok_text, tok_flat) VALUES " +
 		row + strings.Repeat(","+row, n-1)
 }
 
@@ -96,17 +114,31 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 		*dst = s
 	}
 	p(writer, &st.history, "SELECT "+historyColumns+" FROM histories h WHERE h.name = ?")
-	p(writer, &st.newHistory, "INSERT INTO histories (name, count, next_seq, caller_ids, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING hid")
-	p(writer, &st.saveHistory, "UPDATE histories SET count = ?2, next_seq = ?3, caller_ids = ?4, updated_at = ?5 WHERE hid = ?1")
+	p(writer, &st.newHistory, "INSERT INTO histories (name, count, next_seq, caller_ids, created_at, updated_at, tok_text, tok_flat) "+
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING hid")
+	p(writer, &st.saveHistory, "UPDATE histories SET count = ?2, next_seq = ?3, caller_ids = ?4, updated_at = ?5, tok_text = ?6, tok_flat = ?7 WHERE hid = ?1")
 	p(writer, &st.findMessage, findSQL("m.seq", false))
 	p(writer, &st.metaGet, "SELECT key, value FROM metadata WHERE hid = ?")
 	p(writer, &st.metaPut, "INSERT INTO metadata (hid, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (hid, key) DO UPDATE SET value = ?3")
 	p(writer, &st.metaDelete, "DELETE FROM metadata WHERE hid = ? AND key = ?")
-	p(writer, &st.truncate, "DELETE FROM messages WHERE hid = ? AND seq >= ?")
-	p(writer, &st.deleteSeq, "DELETE FROM messages WHERE hid = ? AND seq = ?")
-	p(writer, &st.forkMessages, "INSERT INTO messages (hid, seq, kind, message_id, body, created_at) "+
-		"SELECT ?1, seq, kind, message_id, body, created_at FROM messages WHERE hid = ?2 AND seq <= ?3")
+	// The removals return the costs of what they removed, for the
+	// history's sum.
+	p(writer, &st.truncate, "DELETE FROM messages WHERE hid = ? AND seq >= ? RETURNING tok_text, tok_flat")
+	p(writer, &st.deleteSeq, "DELETE FROM messages WHERE hid = ? AND seq = ? RETURNING tok_text, tok_flat")
+	p(writer, &st.forkMessages, "INSERT INTO messages (hid, seq, kind, message_id, body, created_at, tok_text, tok_flat) "+
+		"SELECT ?1, seq, kind, message_id, body, created_at, tok_text, tok_flat FROM messages WHERE hid = ?2 AND seq <= ?3")
+	p(writer, &st.forkCost, "SELECT coalesce(sum(tok_text), 0), coalesce(sum(tok_flat), 0) FROM messages WHERE hid = ?")
 	p(writer, &st.forkMetadata, "INSERT INTO metadata (hid, key, value) SELECT ?1, key, value FROM metadata WHERE hid = ?2")
+	// The records in effect (the history holds their message at their
+	// position) up to seq ?3; the copy keeps positions.
+	p(writer, &st.forkCompacted, "INSERT INTO compactions (hid, seq, through, through_pos, body, tok_text, tok_flat, created_at) "+
+		"SELECT ?1, c.seq, c.through, c.through_pos, c.body, c.tok_text, c.tok_flat, c.created_at FROM compactions c "+
+		"WHERE c.hid = ?2 AND c.through_pos <= ?3 AND EXISTS (SELECT 1 FROM messages m WHERE m.hid = ?2 AND m.seq = c.through_pos "+
+		"AND coalesce(m.message_id, CAST(m.seq AS TEXT)) = c.through)")
+	p(writer, &st.compact, "INSERT INTO compactions (hid, seq, through, through_pos, body, tok_text, tok_flat, created_at) "+
+		"VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM compactions WHERE hid = ?1), ?2, ?3, ?4, ?5, ?6, ?7)")
+	p(writer, &st.compactTrim, "DELETE FROM compactions WHERE hid = ?1 AND seq <= "+
+		"(SELECT seq FROM compactions WHERE hid = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)")
 	p(writer, &st.insertOne, insertSQL(1))
 	p(writer, &st.insertBatch, insertSQL(insertBatch))
 	p(writer, &st.deleteHistory, "DELETE FROM histories WHERE name = ?")
@@ -116,20 +148,23 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 	p(writer, &st.keyGet, "SELECT fingerprint, written FROM idempotency_keys WHERE hid = ? AND key = ? AND expires_at > ?")
 	p(writer, &st.keyPut, "INSERT INTO idempotency_keys (hid, key, fingerprint, written, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) "+
 		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = ?3, written = ?4, expires_at = ?5")
-	p(writer, &st.hasIndex, hasIndexSQL)
+	p(writer, &st.fileState, fileStateSQL)
 	if indexing {
 		p(writer, &st.insertDocs, insertDocsSQL)
 	}
 	p(readers, &st.tail, tailSQL)
+	p(readers, &st.tailUncompacted, tailUncompactedSQL)
 	p(readers, &st.rangeQ, "SELECT "+messageColumns+" FROM histories h JOIN messages m ON m.hid = h.hid "+
 		"WHERE h.name = ?1 AND m.seq >= ?2 ORDER BY m.seq LIMIT ?3 OFFSET ?4")
 	p(readers, &st.before, "SELECT "+messageColumns+" FROM histories h JOIN messages m ON m.hid = h.hid "+
 		"WHERE h.name = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3")
 	p(readers, &st.count, "SELECT count FROM histories WHERE name = ?")
 	p(readers, &st.list, "SELECT name, count FROM histories WHERE name > ? AND count > 0 ORDER BY name LIMIT ?")
-	p(readers, &st.info, "SELECT h.count, h.created_at, h.updated_at, m.key, m.value FROM histories h "+
+	p(readers, &st.info, "SELECT h.count, h.created_at, h.updated_at, h.tok_text, h.tok_flat, m.key, m.value FROM histories h "+
 		"LEFT JOIN metadata m ON m.hid = h.hid WHERE h.name = ?")
 	p(readers, &st.message, findSQL(messageColumns, true))
+	p(readers, &st.compactions, "SELECT c.through, c.through_pos, c.body, c.tok_text, c.tok_flat, c.created_at "+
+		"FROM histories h JOIN compactions c ON c.hid = h.hid WHERE h.name = ? ORDER BY c.seq DESC")
 	if err := errors.Join(errs...); err != nil {
 		st.close()
 		return nil, err
@@ -139,9 +174,10 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 
 func (st *stmts) close() {
 	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.saveHistory, st.findMessage, st.metaGet, st.metaPut,
-		st.metaDelete, st.truncate, st.deleteSeq, st.forkMessages, st.forkMetadata, st.insertOne, st.insertBatch,
-		st.deleteHistory, st.dataVersion, st.keyPurge, st.keyGet, st.keyPut, st.hasIndex, st.insertDocs, st.tail, st.rangeQ, st.before, st.count, st.list,
-		st.info, st.message} {
+		st.metaDelete, st.truncate, st.deleteSeq, st.forkMessages, st.forkCost, st.forkMetadata, st.forkCompacted,
+		st.compact, st.compactTrim, st.insertOne, st.insertBatch, st.deleteHistory, st.dataVersion, st.keyPurge,
+		st.keyGet, st.keyPut, st.fileState, st.insertDocs, st.tail, st.tailUncompacted, st.rangeQ, st.before, st.count, st.list,
+		st.info, st.message, st.compactions} {
 		if s != nil {
 			s.Close()
 		}
