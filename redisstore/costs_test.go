@@ -22,7 +22,7 @@ import (
 
 // driverOn is a driver under prefix with the tokenizer, whose keys are
 // deleted when the test ends.
-func driverOn(t *testing.T, c redis.UniversalClient, prefix, tokenizer string, ttl time.Duration) *redisstore.Store {
+func driverOn(t testing.TB, c redis.UniversalClient, prefix, tokenizer string, ttl time.Duration) *redisstore.Store {
 	t.Helper()
 	drv, err := redisstore.New(c, &redisstore.Options{KeyPrefix: prefix, Tokenizer: tokenizer, TTL: ttl, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -37,7 +37,7 @@ func driverOn(t *testing.T, c redis.UniversalClient, prefix, tokenizer string, t
 }
 
 // storeOn is a chatstore.Store over drv, counting with drv's counter.
-func storeOn(t *testing.T, drv *redisstore.Store) *chatstore.Store {
+func storeOn(t testing.TB, drv *redisstore.Store) *chatstore.Store {
 	t.Helper()
 	st, err := chatstore.New(drv, &chatstore.Options{Tokenizer: drv.Counter()})
 	if err != nil {

@@ -140,9 +140,9 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 	if o.TTL < 0 || (o.TTL > 0 && o.TTL < time.Millisecond) {
 		return nil, fmt.Errorf("redisstore: %w: ttl %v must be at least 1ms (or 0 for none)", chatstore.ErrInvalidOptions, o.TTL)
 	}
-	m, err := chatstore.NewMeter(o.Tokenizer)
+	m, err := chatstore.NewMeter(o.Tokenizer) // ErrInvalidOptions, saying so
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: %w", err)
+		return nil, err
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
