@@ -33,6 +33,20 @@ func BenchmarkWriteBatch100(b *testing.B) {
 
 func BenchmarkWriteOne(b *testing.B) { storebench.WriteOne(b, benchStore(b, singleClient(b)), "h") }
 
+// BenchmarkWindow: budgeted reads, which walk the history backwards a page
+// at a time and stop at the budget, of a short and a long history.
+func BenchmarkWindow(b *testing.B) {
+	storebench.Window(b, benchStore(b, singleClient(b)), 100, 100_000)
+}
+
+// BenchmarkTokenizers: the write cost of each tokenizer.
+func BenchmarkTokenizers(b *testing.B) {
+	c := singleClient(b)
+	storebench.Tokenizers(b, func(b *testing.B, name string) *chatstore.Store {
+		return storeOn(b, driverOn(b, c, testPrefix(), name, 0))
+	})
+}
+
 // BenchmarkLoop64: 64 clients, each appending one message to its own
 // history and reading its last 10 rounds, over and over.
 func BenchmarkLoop64(b *testing.B) { storebench.Clients64(b, benchStore(b, singleClient(b)), true) }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -31,17 +32,23 @@ func pairMap(pairs []string) map[string]string {
 	return m
 }
 
+// infoFields are the fields of KEY:s that infoOf reads.
+var infoFields = []string{"c", "cr", "up", "tt", "tf", "tk"}
+
 // infos returns the Info of each history of ids that exists, in order: one
 // pipeline of an HMGET and an HGETALL per history. If prune is set, ids of
 // histories that do not exist are taken out of the listing and recency
-// indexes (listings call it so).
+// indexes (listings call it so). A history whose costs are not of the
+// store's counter is measured first (upgrade) and read again; one that
+// cannot be measured (a stored message that does not decode) is listed
+// with no cost, rather than failing the listing.
 func (s *Store) infos(ctx context.Context, ids []string, prune bool) ([]driver.Info, error) {
 	states := make([]*redis.SliceCmd, len(ids))
 	metas := make([]*redis.MapStringStringCmd, len(ids))
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			k := s.keys(id)
-			states[i] = p.HMGet(ctx, k[kS], "c", "cr", "up")
+			states[i] = p.HMGet(ctx, k[kS], infoFields...)
 			metas[i] = p.HGetAll(ctx, k[kG])
 		}
 		return nil
@@ -51,7 +58,20 @@ func (s *Store) infos(ctx context.Context, ids []string, prune bool) ([]driver.I
 	}
 	out := make([]driver.Info, 0, len(ids))
 	for i, id := range ids {
-		if info, ok := infoOf(id, states[i].Val(), metas[i].Val()); ok {
+		info, ok, measured := s.infoOf(id, states[i].Val(), metas[i].Val())
+		if ok && !measured {
+			var again driver.Info
+			again, ok, err = s.info(ctx, id)
+			switch {
+			case errors.Is(err, chatstore.ErrIncompatibleSchema):
+				info.Cost, ok = driver.Cost{}, true
+			case err != nil:
+				return nil, err
+			default:
+				info = again
+			}
+		}
+		if ok {
 			out = append(out, info)
 		} else if !prune {
 			continue
@@ -64,45 +84,68 @@ func (s *Store) infos(ctx context.Context, ids []string, prune bool) ([]driver.I
 	return out, nil
 }
 
-// infoOf builds a history's Info from the HMGET of c, cr, up and its
+// infoOf builds a history's Info from the HMGET of infoFields and its
 // metadata. A history exists once cr is set; one of layout 2, not yet
-// upgraded, once it has messages.
-func infoOf(id string, st []any, meta map[string]string) (driver.Info, bool) {
+// upgraded, once it has messages. measured is false for one whose costs
+// are not of the store's counter.
+func (s *Store) infoOf(id string, st []any, meta map[string]string) (info driver.Info, ok, measured bool) {
 	num := func(v any) int64 {
 		s, _ := v.(string)
 		n, _ := strconv.ParseInt(s, 10, 64)
 		return n
 	}
-	if len(st) != 3 {
-		return driver.Info{ID: id}, false
+	if len(st) != len(infoFields) {
+		return driver.Info{ID: id}, false, false
 	}
-	info := driver.Info{ID: id, Count: num(st[0]), CreatedAt: num(st[1]), UpdatedAt: num(st[2]), Metadata: meta}
+	info = driver.Info{ID: id, Count: num(st[0]), CreatedAt: num(st[1]), UpdatedAt: num(st[2]), Metadata: meta,
+		Cost: driver.Cost{Text: num(st[3]), Flat: num(st[4])}}
 	if st[1] == nil && info.Count == 0 {
-		return driver.Info{ID: id}, false
+		return driver.Info{ID: id}, false, false
 	}
 	if info.Metadata == nil {
 		info.Metadata = map[string]string{}
 	}
-	return info, true
+	tk, _ := st[5].(string)
+	return info, true, tk == s.counter
 }
 
-// Info implements driver.Editor: one MULTI of an HMGET and an HGETALL.
+// Info implements driver.Editor: one MULTI of an HMGET and an HGETALL
+// (and, for a history whose costs are not of the store's counter, its
+// measuring first).
 func (s *Store) Info(ctx context.Context, historyID string) (driver.Info, bool, error) {
-	k := s.keys(historyID)
-	var (
-		st   *redis.SliceCmd
-		meta *redis.MapStringStringCmd
-	)
-	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		st = p.HMGet(ctx, k[kS], "c", "cr", "up")
-		meta = p.HGetAll(ctx, k[kG])
-		return nil
-	})
+	info, ok, err := s.info(ctx, historyID)
 	if err != nil {
 		return driver.Info{}, false, fmt.Errorf("redisstore: info %q: %w", historyID, translate(err))
 	}
-	info, ok := infoOf(historyID, st.Val(), meta.Val())
 	return info, ok, nil
+}
+
+func (s *Store) info(ctx context.Context, historyID string) (driver.Info, bool, error) {
+	k := s.keys(historyID)
+	for try := 0; ; try++ {
+		var (
+			st   *redis.SliceCmd
+			meta *redis.MapStringStringCmd
+		)
+		_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			st = p.HMGet(ctx, k[kS], infoFields...)
+			meta = p.HGetAll(ctx, k[kG])
+			return nil
+		})
+		if err != nil {
+			return driver.Info{}, false, err
+		}
+		info, ok, measured := s.infoOf(historyID, st.Val(), meta.Val())
+		if !ok || measured {
+			return info, ok, nil
+		}
+		if try == 2 {
+			return driver.Info{}, false, fmt.Errorf("%w: the history is being measured with another tokenizer meanwhile", chatstore.ErrUnavailable)
+		}
+		if err := s.upgrade(ctx, historyID); err != nil {
+			return driver.Info{}, false, err
+		}
+	}
 }
 
 // SetMetadata implements driver.Editor: one script changes the metadata
@@ -118,8 +161,8 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	args := make([]any, 0, 3+2*len(keys))
-	args = append(args, maxPairs, now, s.ttlMS)
+	args := make([]any, 0, 4+2*len(keys))
+	args = append(args, maxPairs, now, s.ttlMS, s.counter)
 	for _, k := range keys {
 		if v := changes[k]; v != nil {
 			args = append(args, k, "="+*v)
@@ -141,7 +184,8 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 	if len(res) == 1 && res[0] == int64(-1) {
 		return fail(driver.ErrTooManyPairs)
 	}
-	if len(res) < 4+len(keys) {
+	const head = 6 // created, cr, up, count, tt, tf
+	if len(res) < head+len(keys) {
 		return fail(fmt.Errorf("%w: the script's answer is malformed", chatstore.ErrIncompatibleSchema))
 	}
 	created, _ := res[0].(int64)
@@ -149,7 +193,9 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 	info.CreatedAt, _ = res[1].(int64)
 	info.UpdatedAt, _ = res[2].(int64)
 	info.Count, _ = res[3].(int64)
-	after := res[4+len(keys):]
+	info.Cost.Text, _ = res[4].(int64)
+	info.Cost.Flat, _ = res[5].(int64)
+	after := res[head+len(keys):]
 	for i := 0; i+1 < len(after); i += 2 {
 		k, _ := after[i].(string)
 		v, _ := after[i+1].(string)
@@ -162,7 +208,7 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 		}
 		p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-info.UpdatedAt), Member: historyID})
 		for i, k := range keys {
-			old, had := res[4+i].(string)
+			old, had := res[head+i].(string)
 			v := changes[k]
 			if had && (v == nil || *v != old) {
 				p.SRem(ctx, s.pairKey(k, old), historyID)
@@ -185,7 +231,7 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 
 // Message implements driver.Editor: one script (messageScript).
 func (s *Store) Message(ctx context.Context, historyID, messageID string) (driver.Message, error) {
-	msgs, err := s.readMessages(ctx, "read message", historyID, messageScript, 6, messageID)
+	msgs, _, err := s.readMessages(ctx, "read message", historyID, messageScript, messageID)
 	if err != nil {
 		return driver.Message{}, err
 	}
@@ -201,19 +247,33 @@ func (s *Store) Page(ctx context.Context, historyID string, span driver.Span) ([
 	if !span.Backward() {
 		before = 0
 	}
-	return s.readMessages(ctx, "page", historyID, pageScript, 5, span.From, span.Skip, span.Limit, before)
+	msgs, _, err := s.readMessages(ctx, "page", historyID, pageScript, span.From, span.Skip, span.Limit, before)
+	return msgs, err
 }
 
-// edit runs a script of editHead's kind, then moves the history in the
-// recency index.
-func (s *Store) edit(ctx context.Context, op, historyID, messageID string, now int64, script *redis.Script) (int64, error) {
+// edit runs a script of editHead's kind, with its own arguments after the
+// common ones, then moves the history in the recency index. A script given
+// with its source (compactSrc) runs as a write, never sent twice
+// (runWrite).
+func (s *Store) edit(ctx context.Context, op, historyID, messageID string, now int64, script *redis.Script, src string, more ...any) (int64, error) {
 	var res []int64
+	keys := s.keys(historyID)[:nHistoryKeys]
+	args := append([]any{messageID, now, s.ttlMS, s.counter}, more...)
 	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = script.Run(ctx, s.c, s.keys(historyID)[:nHistoryKeys], messageID, now, s.ttlMS).Int64Slice()
+		if src != "" {
+			res, err = s.runWrite(ctx, script, src, keys, args).Int64Slice()
+		} else {
+			res, err = script.Run(ctx, s.c, keys, args...).Int64Slice()
+		}
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("redisstore: %s %q: %w", op, historyID, translate(err))
+		if src != "" {
+			err = translateWrite(err)
+		} else {
+			err = translate(err)
+		}
+		return 0, fmt.Errorf("redisstore: %s %q: %w", op, historyID, err)
 	}
 	if len(res) == 1 && res[0] == -1 {
 		return 0, fmt.Errorf("redisstore: %s %q: %w", op, historyID, driver.ErrNotFound)
@@ -230,13 +290,13 @@ func (s *Store) edit(ctx context.Context, op, historyID, messageID string, now i
 // DeleteMessage implements driver.Editor: the entry stays as a tombstone,
 // so that positions do not move (deleteMessageScript).
 func (s *Store) DeleteMessage(ctx context.Context, historyID, messageID string, now int64) error {
-	_, err := s.edit(ctx, "delete message", historyID, messageID, now, deleteMessageScript)
+	_, err := s.edit(ctx, "delete message", historyID, messageID, now, deleteMessageScript, "")
 	return err
 }
 
 // Truncate implements driver.Editor (truncateScript).
 func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int64) (int, error) {
-	n, err := s.edit(ctx, "truncate", historyID, fromID, now, truncateScript)
+	n, err := s.edit(ctx, "truncate", historyID, fromID, now, truncateScript, "")
 	return int(n), err
 }
 
@@ -261,10 +321,10 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 	err := s.upgraded(ctx, historyID, func() error {
 		if s.single {
 			var err error
-			res, err = forkScript.Run(ctx, s.c, append(slices.Clip(src), dst...), flag, tid, now, s.ttlMS).Int64Slice()
+			res, err = forkScript.Run(ctx, s.c, append(slices.Clip(src), dst...), flag, tid, now, s.ttlMS, s.counter).Int64Slice()
 			return err
 		}
-		d, err := forkReadScript.Run(ctx, s.c, src, flag, tid).Slice()
+		d, err := forkReadScript.Run(ctx, s.c, src, flag, tid, s.counter).Slice()
 		if err != nil {
 			return err
 		}
@@ -272,7 +332,7 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 			res = []int64{-1}
 			return nil
 		}
-		res, err = s.runWrite(ctx, forkCreateScript, forkCreateMain, dst, append([]any{now, s.ttlMS}, d...)).Int64Slice()
+		res, err = s.runWrite(ctx, forkCreateScript, forkCreateMain, dst, append([]any{now, s.ttlMS, s.counter}, d...)).Int64Slice()
 		return err
 	})
 	switch {
@@ -282,7 +342,7 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 		return fail(driver.ErrNotFound)
 	case len(res) == 1 && res[0] == 0:
 		return fail(driver.ErrExists)
-	case len(res) != 2:
+	case len(res) != 4:
 		return fail(fmt.Errorf("%w: the script's answer is malformed", chatstore.ErrIncompatibleSchema))
 	}
 	if err := s.relist(ctx, newID); err != nil {
@@ -291,7 +351,8 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 	info, ok, err := s.Info(ctx, newID)
 	if err != nil || !ok {
 		// Deleted already: what the fork made.
-		info = driver.Info{ID: newID, Count: res[1], CreatedAt: now, UpdatedAt: now, Metadata: map[string]string{}}
+		info = driver.Info{ID: newID, Count: res[1], CreatedAt: now, UpdatedAt: now, Metadata: map[string]string{},
+			Cost: driver.Cost{Text: res[2], Flat: res[3]}}
 	}
 	return info, nil
 }

@@ -19,6 +19,16 @@
 // (scripts.go). Reading the last k rounds is one script too, and reads only
 // those rounds. A sorted set of history ids (not KEYS) serves listings.
 //
+// For token budgets (driver.Coster) each message is stored with its cost,
+// as the counter of the tokenizer= parameter (chatstore.Options.Tokenizer)
+// measured it, and each history keeps their sum, in the same scripts;
+// compaction records (driver.Compactor) are a list of the history's. The
+// counter's name is recorded per history and for the store. Opening a store
+// whose costs are of another counter, or were never stored (data of an
+// earlier release), measures every message again first (Prepare): a SCAN
+// of the Redis database and a read of each history to measure, in batches,
+// with progress in the log, resumed by the next open if it stops.
+//
 // go-redis logs some events itself, through one logger per process that a
 // store does not touch; redis.SetLogger(redisstore.SlogLogger(logger)) sends
 // them to a slog.Logger.
@@ -58,10 +68,10 @@ type Options struct {
 	// KeyPrefix starts every key of the store; "" means DefaultKeyPrefix.
 	// It may not contain '{' or '}'. Every key of a store is the prefix
 	// followed by '{' (a history's keys), '}' (the indexes of recency and
-	// metadata) or "histories" (the listing), so no store's keys start
-	// with another store's prefix and a '{' or '}', even when one prefix
-	// starts with the other, and DeleteAll finds its own with the patterns
-	// PREFIX{* and PREFIX}*.
+	// metadata, and the name of the tokenizer of the costs) or "histories"
+	// (the listing), so no store's keys start with another store's prefix
+	// and a '{' or '}', even when one prefix starts with the other, and
+	// DeleteAll finds its own with the patterns PREFIX{* and PREFIX}*.
 	KeyPrefix string
 	// TTL, when positive, makes a history expire as a whole TTL after its
 	// last write. Every write renews the expiry of all of the history's
@@ -69,6 +79,14 @@ type Options struct {
 	// results from their calls. An idempotency key expires after its
 	// window or TTL, whichever is shorter, so never after its history.
 	TTL time.Duration
+	// Tokenizer names the counter that measured the costs the store
+	// keeps for token budgets, as chatstore.Options.Tokenizer names it
+	// ("" is chatstore.TokenizerApprox); chatstore.Open passes its own.
+	// Costs of another counter are measured again (Prepare).
+	Tokenizer string
+	// Logger receives the progress of measuring the messages again
+	// (Prepare); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Store is a Redis driver.
@@ -83,6 +101,13 @@ type Store struct {
 	// single is true for a *redis.Client (one node, where a script may
 	// touch keys of any slot): writes then update the indexes themselves.
 	single bool
+	// counter names the tokenizer of the costs (driver.Coster), measure
+	// measures with it, and tokenizer is the key that records it for the
+	// whole store (Prepare).
+	counter   string
+	measure   driver.Measure
+	tokenizer string
+	log       *slog.Logger
 }
 
 var (
@@ -90,11 +115,17 @@ var (
 	_ driver.Pinger      = (*Store)(nil)
 	_ driver.Tailer      = (*Store)(nil)
 	_ driver.KeyedWriter = (*Store)(nil)
+	_ driver.Coster      = (*Store)(nil)
+	_ driver.Compactor   = (*Store)(nil)
+
+	_ driver.CompactionTailer = (*Store)(nil)
 )
 
 // New returns a Store on a client the caller owns (Close leaves it open).
 // The client may be a *redis.Client, a *redis.ClusterClient, or any other
-// redis.UniversalClient.
+// redis.UniversalClient. It does not connect: each history whose costs are
+// not of opts.Tokenizer's counter is measured again when first used;
+// Prepare measures them all at once, as Open does.
 func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 	o := Options{}
 	if opts != nil {
@@ -109,14 +140,24 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 	if o.TTL < 0 || (o.TTL > 0 && o.TTL < time.Millisecond) {
 		return nil, fmt.Errorf("redisstore: %w: ttl %v must be at least 1ms (or 0 for none)", chatstore.ErrInvalidOptions, o.TTL)
 	}
+	m, err := chatstore.NewMeter(o.Tokenizer) // ErrInvalidOptions, saying so
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 	_, single := client.(*redis.Client)
 	return &Store{c: client, prefix: o.KeyPrefix, index: o.KeyPrefix + "histories", updated: o.KeyPrefix + "}updated",
-		ttlMS: o.TTL.Milliseconds(), single: single}, nil
+		ttlMS: o.TTL.Milliseconds(), single: single,
+		counter: m.Name(), measure: m.Measure, tokenizer: o.KeyPrefix + "}tokenizer", log: o.Logger}, nil
 }
 
-// Open connects with a client of its own (closed by Close). rawURL is one
-// of the forms in the package documentation, read as chatstore.Open reads
-// it; its key_prefix and ttl override opts.
+// Open connects with a client of its own (closed by Close) and measures
+// again what the store holds if its costs are not of opts.Tokenizer's
+// counter (Prepare). rawURL is one of the forms in the package
+// documentation, read as chatstore.Open reads it; its key_prefix and ttl
+// override opts.
 func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -131,8 +172,12 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 // it, the records of every Redis client in the process would go to whichever
 // store was opened last, and a program's own choice would be overridden.
 // The program sets it once, with SlogLogger; chatstore serve does.
-func open(ctx context.Context, u *url.URL, _ *chatstore.Options) (driver.Store, error) {
-	return openURL(ctx, u, nil)
+func open(ctx context.Context, u *url.URL, co *chatstore.Options) (driver.Store, error) {
+	var o Options
+	if co != nil {
+		o.Tokenizer = co.Tokenizer
+	}
+	return openURL(ctx, u, &o)
 }
 
 // SlogLogger adapts log for redis.SetLogger: go-redis's own records then go
@@ -163,6 +208,10 @@ func openURL(ctx context.Context, u *url.URL, opts *Options) (*Store, error) {
 	}
 	s.owned = true
 	if err := s.Ping(ctx); err != nil {
+		client.Close()
+		return nil, err
+	}
+	if err := s.Prepare(ctx); err != nil {
 		client.Close()
 		return nil, err
 	}
@@ -242,12 +291,7 @@ func (s *Store) Close() error {
 
 // Ping checks that Redis answers (every master, on a cluster).
 func (s *Store) Ping(ctx context.Context) error {
-	var err error
-	if cc, ok := s.c.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
-	} else {
-		err = s.c.Ping(ctx).Err()
-	}
+	err := s.forEachNode(ctx, func(ctx context.Context, c redis.Cmdable) error { return c.Ping(ctx).Err() })
 	if err != nil {
 		return fmt.Errorf("redisstore: ping: %w", translate(err))
 	}
@@ -287,17 +331,31 @@ func escapeID(id string) string {
 }
 
 // keys returns the keys of a history: state, messages, kinds, times, ids
-// (list), ids (hash), metadata, idempotency keys (KEY:k), and layout 1's
-// round starts. scripts.go describes them.
+// (list), ids (hash), metadata, costs, compaction records, idempotency
+// keys (KEY:k), and layout 1's round starts. scripts.go describes them.
+// They are cut from one string: every call of the store builds them.
 func (s *Store) keys(id string) []string {
 	base := s.base(id)
-	return []string{base + "s", base + "m", base + "t", base + "c", base + "d", base + "i", base + "g", base + "k", base + "r"}
+	const names = "smtcdigwzkr"
+	var b strings.Builder
+	b.Grow(len(names) * (len(base) + 1))
+	for i := range len(names) {
+		b.WriteString(base)
+		b.WriteByte(names[i])
+	}
+	all, n := b.String(), len(base)+1
+	out := make([]string, len(names))
+	for i := range out {
+		out[i] = all[i*n : (i+1)*n]
+	}
+	return out
 }
 
 // Indexes into keys' answer.
 const (
-	kS, kM, kT, kC, kD, kI, kG, kK, kR = 0, 1, 2, 3, 4, 5, 6, 7, 8
-	nHistoryKeys                       = 7 // s to g: what scripts that change a history get
+	kS, kM, kT, kC, kD, kI, kG, kW, kZ, kK, kR = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+	// s to z: what scripts on a history get, and expire with a TTL.
+	nHistoryKeys = 9
 )
 
 // base starts the name of every key of a history: the prefix, then the id
@@ -324,7 +382,7 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 	var res []int64
 	keys := s.withIndexes(s.keys(historyID)[:nHistoryKeys])
 	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = s.runWrite(ctx, writeScript, writeSrc, keys, writeArgs(nil, s.ttlMS, historyID, records)).Int64Slice()
+		res, err = s.runWrite(ctx, writeScript, writeSrc, keys, writeArgs(nil, s.ttlMS, historyID, s.counter, records)).Int64Slice()
 		return err
 	})
 	if err != nil {
@@ -350,7 +408,7 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	px := max(key.TTL.Milliseconds(), 1)
 	var res []any
 	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, writeArgs([]any{key.Fingerprint, px}, s.ttlMS, historyID, records)).Slice()
+		res, err = s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, writeArgs([]any{key.Fingerprint, px}, s.ttlMS, historyID, s.counter, records)).Slice()
 		return err
 	})
 	if err != nil {
@@ -425,10 +483,12 @@ func (s *Store) list(ctx context.Context, historyID string, created bool, update
 }
 
 // writeArgs appends the write script's arguments to args: ttl, codes,
-// times, the history id, the supplied ids, the JSON of every record
-// (writeBody).
-func writeArgs(args []any, ttlMS int64, historyID string, records []driver.Record) []any {
+// times, the history id, the counter, the costs and their sum, the
+// supplied ids, the JSON of every record (writeBody).
+func writeArgs(args []any, ttlMS int64, historyID, counter string, records []driver.Record) []any {
 	codes := make([]byte, len(records))
+	costs := make([]byte, 0, costSize*(len(records)+1))
+	var sum driver.Cost
 	nids := 0
 	for i, r := range records {
 		codes[i] = '0' + byte(r.Kind)
@@ -436,7 +496,10 @@ func writeArgs(args []any, ttlMS int64, historyID string, records []driver.Recor
 			codes[i] += 3
 			nids++
 		}
+		costs = appendCost(costs, r.Cost)
+		sum = sum.Add(r.Cost)
 	}
+	costs = appendCost(costs, sum)
 	times := strconv.FormatInt(records[0].CreatedAt, 10)
 	for _, r := range records[1:] {
 		if r.CreatedAt != records[0].CreatedAt {
@@ -451,8 +514,9 @@ func writeArgs(args []any, ttlMS int64, historyID string, records []driver.Recor
 			break
 		}
 	}
-	args = slices.Grow(args, 4+nids+len(records))
-	args = append(args, ttlMS, codes, times, historyID)
+	args = slices.Grow(args, 7+nids+len(records))
+	n := costSize * len(records)
+	args = append(args, ttlMS, codes, times, historyID, counter, costs[:n], costs[n:])
 	for _, r := range records {
 		if r.HasID {
 			args = append(args, r.ID)
@@ -557,35 +621,50 @@ func translateWrite(err error) error {
 // Tail implements driver.Tailer with the tail script: one round trip,
 // reading only the last rounds.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	return s.readMessages(ctx, "retrieve", historyID, tailScript, 5, rounds)
+	msgs, _, err := s.readMessages(ctx, "retrieve", historyID, tailScript, rounds, "0")
+	return msgs, err
+}
+
+// TailUncompacted implements driver.CompactionTailer: the tail script,
+// which answers that the history holds compaction records instead when it
+// does. maxBytes bounds nothing: Redis sends the tail whole, and the
+// store checks its size.
+func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driver.Span, _ int) ([]driver.Message, bool, error) {
+	return s.readMessages(ctx, "retrieve", historyID, tailScript, span.Rounds, "1")
 }
 
 // Range implements driver.Store: one script, reading only the range.
 func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]driver.Message, error) {
-	return s.readMessages(ctx, "range", historyID, rangeScript, 5, from, to)
+	msgs, _, err := s.readMessages(ctx, "range", historyID, rangeScript, from, to)
+	return msgs, err
 }
 
-// readMessages runs a script that answers as emit does (scripts.go), with
-// the first nkeys keys of the history.
-func (s *Store) readMessages(ctx context.Context, op, historyID string, script *redis.Script, nkeys int, args ...any) ([]driver.Message, error) {
+// readMessages runs a read script (readHead in scripts.go), which answers
+// as emit does (or, the tail script, that the history is compacted), with
+// args and the counter.
+func (s *Store) readMessages(ctx context.Context, op, historyID string, script *redis.Script, args ...any) (msgs []driver.Message, compacted bool, err error) {
 	var res []string
-	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = script.Run(ctx, s.c, s.keys(historyID)[:nkeys], args...).StringSlice()
+	args = append(args, s.counter)
+	err = s.upgraded(ctx, historyID, func() (err error) {
+		res, err = script.Run(ctx, s.c, s.keys(historyID)[:nHistoryKeys], args...).StringSlice()
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: %s %q: %w", op, historyID, translate(err))
+		return nil, false, fmt.Errorf("redisstore: %s %q: %w", op, historyID, translate(err))
+	}
+	if len(res) == 1 && res[0] == compactedAnswer {
+		return nil, true, nil
 	}
 	msgs, ok := decodeTail(res)
 	if !ok {
-		return nil, fmt.Errorf("redisstore: %s %q: %w: the script's answer is malformed", op, historyID, chatstore.ErrIncompatibleSchema)
+		return nil, false, fmt.Errorf("redisstore: %s %q: %w: the script's answer is malformed", op, historyID, chatstore.ErrIncompatibleSchema)
 	}
-	return msgs, nil
+	return msgs, false, nil
 }
 
 // decodeTail reads the answer of a read script (emit in scripts.go): the
 // messages of positions S to E, less tombstones and the positions the
-// header lists.
+// header lists, with their times and costs.
 func decodeTail(res []string) ([]driver.Message, bool) {
 	if len(res) < 2 {
 		return nil, false
@@ -616,10 +695,13 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 	}
 	n := end - start
 	kinds := res[1]
-	if n < 0 || int64(len(res)) < 2+2*n || int64(len(kinds)) != n {
+	if n < 0 || int64(len(res)) < 3+2*n || int64(len(kinds)) != n {
 		return nil, false
 	}
-	vals, times, ids := res[2:2+n], res[2+n:2+2*n], res[2+2*n:]
+	vals, times, costs, ids := res[2:2+n], res[2+n:2+2*n], res[2+2*n], res[3+2*n:]
+	if int64(len(costs)) != costSize*n {
+		return nil, false
+	}
 	dbase := max(xp, start)
 	if xp < end && int64(len(ids)) != end-dbase {
 		return nil, false
@@ -644,7 +726,7 @@ func decodeTail(res []string) ([]driver.Message, bool) {
 		if err != nil {
 			return nil, false
 		}
-		out = append(out, driver.Message{ID: id, JSON: []byte(v), Pos: p, Kind: kind, CreatedAt: at})
+		out = append(out, driver.Message{ID: id, JSON: []byte(v), Pos: p, Kind: kind, CreatedAt: at, Cost: costAt(costs, i)})
 	}
 	return out, true
 }
@@ -671,7 +753,8 @@ func (s *Store) upgraded(ctx context.Context, historyID string, op func() error)
 
 // upgrade rewrites a history of an earlier layout to the current one: a
 // layout-1 history to layout 2 (upgrade1), then a layout-2 history to
-// layout 3 inside Redis (upgrade3Script).
+// layout 3 inside Redis (upgrade3Script), then measures its messages if
+// their costs are not of the store's counter (measureHistory).
 func (s *Store) upgrade(ctx context.Context, historyID string) error {
 	k := s.keys(historyID)
 	layout1, err := s.c.HExists(ctx, k[kS], "r").Result()
@@ -686,7 +769,7 @@ func (s *Store) upgrade(ctx context.Context, historyID string) error {
 	if err := upgrade3Script.Run(ctx, s.c, []string{k[kS], k[kM], k[kC], k[kD], k[kI]}).Err(); err != nil {
 		return translate(err)
 	}
-	return nil
+	return s.measureHistory(ctx, historyID)
 }
 
 // upgrade1 rewrites a layout-1 history to layout 2: it reads the messages,
@@ -791,12 +874,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 		}
 		return nil
 	}
-	var err error
-	if cc, ok := s.c.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return del(ctx, c) })
-	} else {
-		err = del(ctx, s.c)
-	}
+	err := s.forEachNode(ctx, del)
 	if err == nil {
 		err = s.c.Unlink(ctx, s.index).Err()
 	}
@@ -808,37 +886,46 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 
 // deleteMatching unlinks the keys of one node that match pattern.
 func (s *Store) deleteMatching(ctx context.Context, c redis.Cmdable, pattern string) error {
-	{
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		var batch []string
-		flush := func() error {
-			if len(batch) == 0 {
-				return nil
+	return scan(ctx, c, pattern, func(keys []string) error {
+		// One key per command: on a cluster, the keys of a batch are in
+		// different slots.
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				p.Unlink(ctx, k)
 			}
-			// One key per command: on a cluster, the keys of a batch are
-			// in different slots.
-			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for _, k := range batch {
-					p.Unlink(ctx, k)
-				}
-				return nil
-			})
-			batch = batch[:0]
-			return err
-		}
-		for iter.Next(ctx) {
-			batch = append(batch, iter.Val())
-			if len(batch) == 1000 {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := iter.Err(); err != nil {
-			return err
-		}
-		return flush()
+			return nil
+		})
+		return err
+	})
+}
+
+// forEachNode runs f on every master of a cluster, at once, or on the one
+// node.
+func (s *Store) forEachNode(ctx context.Context, f func(ctx context.Context, c redis.Cmdable) error) error {
+	if cc, ok := s.c.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return f(ctx, c) })
 	}
+	return f(ctx, s.c)
+}
+
+// scan calls f with the keys of node c that match pattern, found with SCAN
+// (never KEYS), up to 1000 at a time.
+func scan(ctx context.Context, c redis.Cmdable, pattern string, f func(keys []string) error) error {
+	iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 1000 {
+			if err := f(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := iter.Err(); err != nil || len(batch) == 0 {
+		return err
+	}
+	return f(batch)
 }
 
 // globEscape escapes every byte that is special in a SCAN MATCH pattern, so

@@ -10,7 +10,10 @@ import "github.com/redis/go-redis/v9"
 //	KEY:s   hash  c (live messages), n (the next position of generated
 //	              ids: driver.MakePlan's counter, never going back), xp
 //	              (see below), cr and up (created and updated, Unix ms),
-//	              v (the layout: 3)
+//	              v (the layout: 3), tk (the counter of the costs in
+//	              KEY:w and KEY:z, as chatstore.Options.Tokenizer names
+//	              it), tt and tf (the sums of the Text and Flat costs of
+//	              the live messages: driver.Info.Cost)
 //	KEY:m   list  the messages' JSON, at their positions ("" once deleted)
 //	KEY:t   string the messages' kinds (driver.Kind), one digit each ('0'
 //	              joins a round, '1' closes it, '2' is a round by itself,
@@ -21,6 +24,11 @@ import "github.com/redis/go-redis/v9"
 //	              deleted)
 //	KEY:i   hash  id → position, for the ids of the messages from xp on
 //	KEY:g   hash  the history's metadata
+//	KEY:w   string the messages' costs (driver.Cost), 16 bytes each: Text
+//	              and Flat as big-endian int64s (zeros once deleted)
+//	KEY:z   list  the compaction records, newest first, each
+//	              "CREATED THROUGHPOS TEXT FLAT IDLEN\n" then the
+//	              Through id (IDLEN bytes) then the summary's JSON
 //	KEY:k   zset  the names of the KEY:k:… keys, scored by their expiry
 //	              (Unix ms), so that deleting the history finds them
 //	KEY:k:K string "WRITTEN FINGERPRINT" of the keyed write with
@@ -55,13 +63,35 @@ import "github.com/redis/go-redis/v9"
 // refuses them with an error starting upgradeNeeded, and the store rewrites
 // them (Store.upgrade) and retries. Layout 1 kept round numbers in KEY:s's r,
 // o, os and a list KEY:r of round starts; layout 2 had no times, no n, cr,
-// up, v, and a set KEY:i.
+// up, v, and a set KEY:i. A history whose tk is not the store's counter
+// (stored before costs were kept, or measured by a store of another
+// tokenizer), or whose KEY:w does not cover its kinds (a chatstore before
+// costs appended to it), is refused the same way and measured again
+// (Store.measureHistory): every script is given the store's counter, so no
+// script ever reads or adds costs of two counters. Store.Prepare measures
+// every history so, when a store opens, and then records the counter in
+// PREFIX}tokenizer.
 
 // stateSrc reads the state hash of the history whose KEY:s is ks into st
-// (c, xp, r, v, n, cr, up) and refuses an earlier layout: layout 1 has r,
-// layout 2 has c without v.
-const stateSrc = `local st = redis.call('HMGET', ks, 'c', 'xp', 'r', 'v', 'n', 'cr', 'up')
+// (c, xp, r, v, n, cr, up, tk, tt, tf) and refuses an earlier layout
+// (layout 1 has r, layout 2 has c without v) and a history whose costs are
+// not of the local counter.
+const stateSrc = `local st = redis.call('HMGET', ks, 'c', 'xp', 'r', 'v', 'n', 'cr', 'up', 'tk', 'tt', 'tf')
 if st[3] or (st[1] and not st[4]) then return redis.error_reply('` + upgradeNeeded + ` history stored by an earlier chatstore') end
+if st[1] and st[8] ~= counter then return redis.error_reply('` + upgradeNeeded + ` history measured with another counter') end
+`
+
+// costSrc defines sum(w): the sums of the Text and Flat of the costs in w,
+// part of a KEY:w string; and zero, a deleted message's cost.
+const costSrc = `local function sum(w)
+  local t, f = 0, 0
+  for q = 1, #w - 15, 16 do
+    local a, b = struct.unpack('>i8i8', w, q)
+    t, f = t + a, f + b
+  end
+  return t, f
+end
+local zero = string.rep('\0', 16)
 `
 
 // posSrc defines posOf(id): the position of the live message with that id
@@ -82,15 +112,19 @@ end
 // emitSrc defines emit(s, e, head): the answer of every read, for the
 // positions s ≤ p < e of the history: a header "S XP E DROP…" (head's
 // values after the first three are positions to leave out), their kinds,
-// their messages, their times, then their kept ids from max(S, XP) on. Ids
-// below XP are positions and are not sent; the reader spells them, and
-// leaves out tombstones.
+// their messages, their times, their costs (one string, as KEY:w), then
+// their kept ids from max(S, XP) on. Ids below XP are positions and are not sent; the reader
+// spells them, and leaves out tombstones. Costs missing (a chatstore before
+// costs appended to the history) make it refuse the history, to be measured.
 const emitSrc = `local function emit(s, e, xp, drop)
   local head = {s, xp, e}
   for _, q in ipairs(drop) do head[#head + 1] = q end
   local out = {table.concat(head, ' '), redis.call('GETRANGE', kt, s, e - 1)}
   for _, v in ipairs(redis.call('LRANGE', km, s, e - 1)) do out[#out + 1] = v end
   for _, v in ipairs(redis.call('LRANGE', kc, s, e - 1)) do out[#out + 1] = v end
+  local w = redis.call('GETRANGE', kw, 16 * s, 16 * e - 1)
+  if #w ~= 16 * (e - s) then return redis.error_reply('` + upgradeNeeded + ` costs missing') end
+  out[#out + 1] = w
   if xp < e then
     for _, v in ipairs(redis.call('LRANGE', kd, math.max(s - xp, 0), e - xp - 1)) do out[#out + 1] = v end
   end
@@ -99,37 +133,43 @@ end
 local empty = {'0 0 0', ''}
 `
 
-// renewSrc renews the expiry of the history's seven keys (KEYS[1..7] from
-// kb) when ttl > 0.
+// renewSrc renews the expiry of the history's keys s to z (KEYS[kb] on)
+// when ttl > 0.
 const renewSrc = `local function renew(kb, ttl)
   if ttl > 0 then
-    for k = kb, kb + 6 do redis.call('PEXPIRE', KEYS[k], ttl) end
+    for k = kb, kb + 8 do redis.call('PEXPIRE', KEYS[k], ttl) end
   end
 end
 `
 
 // writeBody is the write, shared by the two write scripts: KEYS s, m, t,
-// c, d, i, g; ARGV from o+1 on: ttl_ms, codes, times, the history id, then
-// the supplied ids in record order, then the JSON of every record. codes
-// has one digit per record: its kind (0 joins, 1 closes, 2 alone), plus 3
-// if it supplies an id; times is the records' time (Unix ms), or one per
-// record separated by spaces. It leaves written, before (the count before
-// the write), created (1 if the write created the history) and up (its
-// updated time) in locals. If the keys ix+1 and ix+2 are given (a single
-// Redis: every key is on one node), it updates the listing indexes too.
+// c, d, i, g, w, z; ARGV from o+1 on: ttl_ms, codes, times, the history id,
+// the counter, costs, their sum, then the supplied ids in record order,
+// then the JSON of every record. codes has one digit per record: its kind
+// (0 joins, 1 closes, 2 alone), plus 3 if it supplies an id; times is the
+// records' time (Unix ms), or one per record separated by spaces; costs is
+// the records' costs as KEY:w holds them, and their sum one more. It
+// leaves written, before (the
+// count before the write), created (1 if the write created the history)
+// and up (its updated time) in locals. If the keys ix+1 and ix+2 are given
+// (a single Redis: every key is on one node), it updates the listing
+// indexes too.
 const writeBody = `
-local ks, km, kt, kc, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local ks, km, kt, kc, kd, ki, kw = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8]
 local ttl = tonumber(ARGV[o + 1])
 local codes = ARGV[o + 2]
 local times = ARGV[o + 3]
 local member = ARGV[o + 4]
+local counter = ARGV[o + 5]
 local n = #codes
-` + stateSrc + `
+` + stateSrc + costSrc + `
 local count = tonumber(st[1]) or 0
 local xp = tonumber(st[2])
 local before = count
 local L = redis.call('STRLEN', kt)
 local nxt = tonumber(st[5]) or L
+if st[1] and redis.call('STRLEN', kw) ~= 16 * L then return redis.error_reply('` + upgradeNeeded + ` costs missing') end
+local costs = ARGV[o + 6]
 
 local tm = {}
 if string.find(times, ' ', 1, true) then
@@ -139,12 +179,12 @@ else
 end
 
 local supplied, sids = {}, {}
-local nids = #ARGV - o - 4 - n
-for a = o + 5, o + 4 + nids do
+local nids = #ARGV - o - 7 - n
+for a = o + 8, o + 7 + nids do
   local id = ARGV[a]
   if not supplied[id] then supplied[id] = true; sids[#sids + 1] = id end
 end
-local jsonBase = o + 4 + nids
+local jsonBase = o + 7 + nids
 if xp == nil and nids > 0 then
   xp = L
   redis.call('HSET', ks, 'xp', xp)
@@ -180,8 +220,8 @@ end
 local skipped, nskipped = {}, 0
 local newids, kinds, wtimes = {}, {}, {}
 local taken = {}
-local counter = nxt
-local nextSupplied = o + 5
+local gen = nxt
+local nextSupplied = o + 8
 for j = 1, n do
   local code = string.byte(codes, j) - 48
   local id
@@ -193,12 +233,12 @@ for j = 1, n do
     if taken[id] or held[id] or positional(id) then write = false else taken[id] = true end
     code = code - 3
   elseif xp == nil then
-    counter = counter + 1 -- the id is the position; nothing to check or keep
+    gen = gen + 1 -- the id is the position; nothing to check or keep
   else
     while true do
       -- A candidate is never below nxt ≥ L ≥ xp, so never positional.
-      local cand = string.format('%d', counter)
-      counter = counter + 1
+      local cand = string.format('%d', gen)
+      gen = gen + 1
       if not supplied[cand] and not held[cand] and
         (checked[cand] or xp >= L or redis.call('HEXISTS', ki, cand) == 0) then
         id = cand
@@ -240,6 +280,19 @@ if written > 0 then
   end
   redis.call('APPEND', kt, table.concat(kinds))
   push('RPUSH', kc, wtimes, 1, #wtimes)
+  local dt, df
+  if nskipped == 0 then
+    redis.call('APPEND', kw, costs)
+    dt, df = struct.unpack('>i8i8', ARGV[o + 7])
+  else
+    local w = {}
+    for j = 1, n do
+      if not skipped[j] then w[#w + 1] = string.sub(costs, 16 * j - 15, 16 * j) end
+    end
+    w = table.concat(w)
+    redis.call('APPEND', kw, w)
+    dt, df = sum(w)
+  end
   if #newids > 0 then
     push('RPUSH', kd, newids, 1, #newids)
     local pairs = {}
@@ -250,20 +303,22 @@ if written > 0 then
     push('HSET', ki, pairs, 1, #pairs)
   end
   up = math.max(up, tonumber(wtimes[1]))
+  local tt, tf = (tonumber(st[9]) or 0) + dt, (tonumber(st[10]) or 0) + df
   if st[6] then
-    redis.call('HSET', ks, 'c', count, 'n', nxt + written, 'up', up)
+    redis.call('HSET', ks, 'c', count, 'n', nxt + written, 'up', up, 'tt', tt, 'tf', tf)
   else
     created = 1
-    redis.call('HSET', ks, 'c', count, 'n', nxt + written, 'up', up, 'cr', wtimes[1], 'v', 3)
+    redis.call('HSET', ks, 'c', count, 'n', nxt + written, 'up', up, 'cr', wtimes[1], 'v', 3,
+      'tk', counter, 'tt', tt, 'tf', tf)
   end
-  local ix = (o == 0) and 7 or 9
+  local ix = (o == 0) and 9 or 11
   if KEYS[ix + 2] then
     if created == 1 then redis.call('ZADD', KEYS[ix + 1], 0, member) end
     redis.call('ZADD', KEYS[ix + 2], 'LT', -up, member)
   end
 end
 if ttl > 0 and count > 0 then
-  for k = 1, 7 do redis.call('PEXPIRE', KEYS[k], ttl) end
+  for k = 1, 9 do redis.call('PEXPIRE', KEYS[k], ttl) end
 end
 `
 
@@ -273,7 +328,7 @@ const writeSrc = "local o = 0\n" + writeBody + "return {written, before, created
 
 // keyedWriteSrc: writeBody with an idempotency key, checked and recorded in
 // the same script, so that two writes with one key never both write. KEYS s,
-// m, t, c, d, i, g, then KEY:k:K (the key's record) and KEY:k; ARGV
+// m, t, c, d, i, g, w, z, then KEY:k:K (the key's record) and KEY:k; ARGV
 // fingerprint, window_ms, then writeBody's arguments (o = 2). A key already
 // recorded writes nothing and returns {-1, "WRITTEN FINGERPRINT"}, as the
 // first write recorded it; otherwise the write returns as writeSrc. The
@@ -282,18 +337,18 @@ const writeSrc = "local o = 0\n" + writeBody + "return {written, before, created
 // the record never outlives the history. KEY:k expires with its
 // longest-lived record, and loses its expired entries on each keyed write.
 const keyedWriteSrc = `
-local rec = redis.call('GET', KEYS[8])
+local rec = redis.call('GET', KEYS[10])
 if rec then return {-1, rec} end
 local o = 2
 ` + writeBody + `
 local px = tonumber(ARGV[2])
 if ttl > 0 and ttl < px then px = ttl end
-redis.call('SET', KEYS[8], string.format('%d %s', written, ARGV[1]), 'PX', px)
+redis.call('SET', KEYS[10], string.format('%d %s', written, ARGV[1]), 'PX', px)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', string.format('(%d', now))
-redis.call('ZADD', KEYS[9], string.format('%d', now + px), KEYS[8])
-if redis.call('PTTL', KEYS[9]) < px then redis.call('PEXPIRE', KEYS[9], px) end
+redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', string.format('(%d', now))
+redis.call('ZADD', KEYS[11], string.format('%d', now + px), KEYS[10])
+if redis.call('PTTL', KEYS[11]) < px then redis.call('PEXPIRE', KEYS[11], px) end
 return {written, before, created, up}
 `
 
@@ -302,14 +357,14 @@ var (
 	keyedWriteScript = redis.NewScript(keyedWriteSrc)
 )
 
-// deleteScript: KEYS s, m, t, c, d, i, g, k, and r (layout 1's round
+// deleteScript: KEYS s, m, t, c, d, i, g, w, z, k, and r (layout 1's round
 // starts). Deletes the history and the records of its idempotency keys,
 // whose names KEY:k holds (keys of the history's slot, so a cluster node
 // serves them with the declared ones). Returns the metadata it had, as
 // HGETALL, for the indexes.
 var deleteScript = redis.NewScript(`
 local meta = redis.call('HGETALL', KEYS[7])
-local names = redis.call('ZRANGE', KEYS[8], 0, -1)
+local names = redis.call('ZRANGE', KEYS[10], 0, -1)
 for a = 1, #names, 1000 do
   redis.call('DEL', unpack(names, a, math.min(a + 999, #names)))
 end
@@ -317,14 +372,22 @@ redis.call('DEL', unpack(KEYS))
 return meta
 `)
 
-// tailScript: KEYS s, m, t, c, d; ARGV rounds. Walks the kinds back from
-// the newest, stepping over tombstones, as driver.LastRounds does (the same
-// steps, in the same order; see the rule in driver/rounds.go), to the first
-// position S of the tail, and returns emit's answer from S on, leaving out
-// the system messages of older rounds.
-var tailScript = redis.NewScript(`
-local ks, km, kt, kc, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-` + stateSrc + emitSrc + `
+// readHead starts the read scripts: KEYS s, m, t, c, d, i, g, w, z; ARGV
+// their own, then the counter.
+const readHead = `
+local ks, km, kt, kc, kd, ki, kw = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8]
+local counter = ARGV[#ARGV]
+` + stateSrc + emitSrc
+
+// tailScript: KEYS s, m, t, c, d, i, g, w, z; ARGV rounds, uncompacted,
+// counter. Walks the kinds back from the newest, stepping over tombstones,
+// as driver.LastRounds does (the same steps, in the same order; see the
+// rule in driver/rounds.go), to the first position S of the tail, and
+// returns emit's answer from S on, leaving out the system messages of older
+// rounds. If uncompacted is "1" and the history holds compaction records,
+// it returns {"compacted"} instead (driver.CompactionTailer).
+var tailScript = redis.NewScript(readHead + `
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[9]) == 1 then return {'` + compactedAnswer + `'} end
 local count = tonumber(st[1]) or 0
 if count == 0 then return empty end
 local L = redis.call('STRLEN', kt)
@@ -387,11 +450,10 @@ end
 return emit(s, L, tonumber(st[2]) or L, drop)
 `)
 
-// rangeScript: KEYS s, m, t, c, d; ARGV from, to. Returns emit's answer
-// for the positions from "from" up to "to" (or the end).
-var rangeScript = redis.NewScript(`
-local ks, km, kt, kc, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-` + stateSrc + emitSrc + `
+// rangeScript: KEYS s, m, t, c, d, i, g, w, z; ARGV from, to, counter.
+// Returns emit's answer for the positions from "from" up to "to" (or the
+// end).
+var rangeScript = redis.NewScript(readHead + `
 local L = redis.call('STRLEN', kt)
 local from = tonumber(ARGV[1])
 local to = math.min(tonumber(ARGV[2]), L)
@@ -399,15 +461,13 @@ if from >= to then return empty end
 return emit(from, to, tonumber(st[2]) or L, {})
 `)
 
-// pageScript: KEYS s, m, t, c, d; ARGV from, skip, limit, before. Forwards
-// (before 0), steps over the kinds from position "from", skipping
-// tombstones and then the first skip live messages, and returns emit's
-// answer for the positions of the next limit live ones; backwards, steps
-// back over the kinds from position before-1 to the limit-th live one
+// pageScript: KEYS s, m, t, c, d, i, g, w, z; ARGV from, skip, limit, before,
+// counter. Forwards (before 0), steps over the kinds from position "from",
+// skipping tombstones and then the first skip live messages, and returns
+// emit's answer for the positions of the next limit live ones; backwards,
+// steps back over the kinds from position before-1 to the limit-th live one
 // before it. O(skip + limit) bytes of kinds, and the messages read.
-var pageScript = redis.NewScript(`
-local ks, km, kt, kc, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-` + stateSrc + emitSrc + `
+var pageScript = redis.NewScript(readHead + `
 local L = redis.call('STRLEN', kt)
 local p, skip, limit, before = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local s, e, got, chunk = -1, -1, 0, 256
@@ -449,11 +509,9 @@ if s < 0 then return empty end
 return emit(s, e, tonumber(st[2]) or L, {})
 `)
 
-// messageScript: KEYS s, m, t, c, d, i; ARGV id. Returns emit's answer for
-// the message with that id, or an empty one.
-var messageScript = redis.NewScript(`
-local ks, km, kt, kc, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-` + stateSrc + emitSrc + `
+// messageScript: KEYS s, m, t, c, d, i, g, w, z; ARGV id, counter. Returns
+// emit's answer for the message with that id, or an empty one.
+var messageScript = redis.NewScript(readHead + `
 local L = redis.call('STRLEN', kt)
 local xp = tonumber(st[2])
 ` + posSrc + `
@@ -463,11 +521,13 @@ return emit(p, p + 1, xp or L, {})
 `)
 
 // editHead starts the scripts that change an existing history: KEYS s, m,
-// t, c, d, i, g; ARGV id, now, ttl. They answer {-1} when the history or
-// the message does not exist, and otherwise {…, updated}.
+// t, c, d, i, g, w, z; ARGV id, now, ttl, counter, then their own. They
+// answer {-1} when the history or the message does not exist, and
+// otherwise {…, updated}.
 const editHead = `
-local ks, km, kt, kc, kd, ki = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-` + stateSrc + renewSrc + `
+local ks, km, kt, kc, kd, ki, kw, kz = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8], KEYS[9]
+local counter = ARGV[4]
+` + stateSrc + renewSrc + costSrc + `
 if not st[6] then return {-1} end
 local L = redis.call('STRLEN', kt)
 local xp = tonumber(st[2])
@@ -477,18 +537,22 @@ local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
 local p = posOf(ARGV[1])
 if not p then return {-1} end
 local up = math.max(tonumber(st[7]) or 0, now)
+local tt, tf = tonumber(st[9]) or 0, tonumber(st[10]) or 0
 `
 
 // deleteMessageScript leaves a tombstone where the message was, so that
-// positions do not move. Returns {1, updated}.
+// positions do not move, and takes its cost off the sums. Returns {1,
+// updated}.
 var deleteMessageScript = redis.NewScript(editHead + `
+local t, f = sum(redis.call('GETRANGE', kw, 16 * p, 16 * p + 15))
 redis.call('LSET', km, p, '')
+redis.call('SETRANGE', kw, 16 * p, zero)
 redis.call('SETRANGE', kt, p, 'x')
 if xp and p >= xp then
   redis.call('LSET', kd, p - xp, '')
   redis.call('HDEL', ki, ARGV[1])
 end
-redis.call('HSET', ks, 'c', count - 1, 'up', up)
+redis.call('HSET', ks, 'c', count - 1, 'up', up, 'tt', tt - t, 'tf', tf - f)
 renew(1, ttl)
 return {1, up}
 `)
@@ -496,16 +560,20 @@ return {1, up}
 // truncateScript cuts the lists at the message's position; n keeps its
 // value, and xp goes down to the new length, since the positions freed are
 // used again by later writes but the ids generated from them are not.
+// The costs of the messages cut come off the sums (a tombstone's is zero).
 // Returns {removed, updated}.
 var truncateScript = redis.NewScript(editHead + `
 local tail = redis.call('GETRANGE', kt, p, -1)
 local _, dead = string.gsub(tail, 'x', '')
 local removed = #tail - dead
+local t, f = sum(redis.call('GETRANGE', kw, 16 * p, -1))
+tt, tf = tt - t, tf - f
 if p == 0 then
-  redis.call('DEL', km, kt, kc)
+  redis.call('DEL', km, kt, kc, kw)
 else
   redis.call('LTRIM', km, 0, p - 1)
   redis.call('LTRIM', kc, 0, p - 1)
+  redis.call('SET', kw, redis.call('GETRANGE', kw, 0, 16 * p - 1))
   redis.call('SET', kt, redis.call('GETRANGE', kt, 0, p - 1))
 end
 if xp then
@@ -520,32 +588,34 @@ if xp then
   if p <= xp then redis.call('DEL', kd) else redis.call('LTRIM', kd, 0, p - xp - 1) end
 end
 local nxt = tonumber(st[5]) or L
-redis.call('HSET', ks, 'c', count - removed, 'xp', math.min(xp or p, p), 'n', nxt, 'up', up)
+redis.call('HSET', ks, 'c', count - removed, 'xp', math.min(xp or p, p), 'n', nxt, 'up', up, 'tt', tt, 'tf', tf)
 renew(1, ttl)
 return {removed, up}
 `)
 
-// setMetadataScript: KEYS s, m, t, c, d, i, g; ARGV maxPairs, now, ttl,
-// then per change its key and '=' and the value, or '-' to remove it.
-// Refuses with {-1} a result of more than maxPairs pairs, changing nothing.
-// Otherwise returns {created, cr, up, count, the changed keys' old values
-// (false for none), the metadata after as HGETALL}.
+// setMetadataScript: KEYS s, m, t, c, d, i, g, w, z; ARGV maxPairs, now,
+// ttl, counter, then per change its key and '=' and the value, or '-' to
+// remove it. Refuses with {-1} a result of more than maxPairs pairs,
+// changing nothing. Otherwise returns {created, cr, up, count, tt, tf, the
+// changed keys' old values (false for none), the metadata after as
+// HGETALL}.
 var setMetadataScript = redis.NewScript(`
 local ks, kg = KEYS[1], KEYS[7]
+local counter = ARGV[4]
 ` + stateSrc + renewSrc + `
 local maxp, now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local keys = {}
-for a = 4, #ARGV, 2 do keys[#keys + 1] = ARGV[a] end
+for a = 5, #ARGV, 2 do keys[#keys + 1] = ARGV[a] end
 local old = {}
 if #keys > 0 then old = redis.call('HMGET', kg, unpack(keys)) end
 local len = redis.call('HLEN', kg)
 for j = 1, #keys do
-  local set = string.sub(ARGV[3 + 2 * j], 1, 1) == '='
+  local set = string.sub(ARGV[4 + 2 * j], 1, 1) == '='
   if set and not old[j] then len = len + 1 elseif not set and old[j] then len = len - 1 end
 end
 if len > maxp then return {-1} end
 for j = 1, #keys do
-  local v = ARGV[3 + 2 * j]
+  local v = ARGV[4 + 2 * j]
   if string.sub(v, 1, 1) == '=' then
     redis.call('HSET', kg, keys[j], string.sub(v, 2))
   elseif old[j] then
@@ -558,23 +628,26 @@ if cr then
   redis.call('HSET', ks, 'up', up)
 else
   created, cr = 1, now
-  redis.call('HSET', ks, 'c', 0, 'n', 0, 'v', 3, 'cr', now, 'up', up)
+  redis.call('HSET', ks, 'c', 0, 'n', 0, 'v', 3, 'cr', now, 'up', up, 'tk', counter, 'tt', 0, 'tf', 0)
 end
 renew(1, ttl)
-local out = {created, tonumber(cr), up, tonumber(st[1]) or 0}
+local out = {created, tonumber(cr), up, tonumber(st[1]) or 0, tonumber(st[9]) or 0, tonumber(st[10]) or 0}
 for j = 1, #keys do out[#out + 1] = old[j] end
 for _, v in ipairs(redis.call('HGETALL', kg)) do out[#out + 1] = v end
 return out
 `)
 
-// forkReadSrc reads the history of KEYS[kb..kb+6] (s, m, t, c, d, i, g)
-// for a fork, up to and including the message with id ARGV[2] if ARGV[1]
-// is "1", into the table D: {E, xp (-1 for none), n, live, pairs, kinds,
-// pairs×2 metadata, E messages, E times, the ids from xp to E}, all
-// strings; or returns {-1} if that message does not exist.
+// forkReadSrc reads the history of KEYS[kb..kb+8] (s, m, t, c, d, i, g,
+// w, z) for a fork, up to and including the message with id ARGV[2] if
+// ARGV[1] is "1", into the table D: {E, xp (-1 for none), n, live, pairs,
+// kinds, tt, tf, records, costs, pairs×2 metadata, E messages, E times, the
+// ids from xp to E, the compaction records whose Through it copies},
+// all strings; or returns {-1} if that message does not exist. The local
+// counter must be set.
 const forkReadSrc = `
 local ks, km, kt, kc, kd, ki, kg = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3], KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6]
-` + stateSrc + `
+local kw, kz = KEYS[kb + 7], KEYS[kb + 8]
+` + stateSrc + costSrc + `
 local L = redis.call('STRLEN', kt)
 local xp = tonumber(st[2])
 ` + posSrc + `
@@ -593,8 +666,25 @@ local _, dead = string.gsub(kinds, 'x', '')
 local dxp = xp
 if dxp and dxp > E then dxp = E end
 if not dxp and nxt ~= E then dxp = E end
+-- The copy's sums: the history's, less the costs of the messages after E.
+local tt, tf = tonumber(st[9]) or 0, tonumber(st[10]) or 0
+if E < L then
+  local t, f = sum(redis.call('GETRANGE', kw, 16 * E, -1))
+  tt, tf = tt - t, tf - f
+end
+local w = ''
+if E > 0 then w = redis.call('GETRANGE', kw, 0, 16 * E - 1) end
+if #w ~= 16 * E then return redis.error_reply('` + upgradeNeeded + ` costs missing') end
+-- The records whose Through message is copied, at the same position.
+local recs = {}
+for _, r in ipairs(redis.call('LRANGE', kz, 0, -1)) do
+  local pos, idlen, at = string.match(r, '^%-?%d+ (%-?%d+) %-?%d+ %-?%d+ (%d+)\n()')
+  pos = tonumber(pos)
+  if pos and pos < E and posOf(string.sub(r, at, at + tonumber(idlen) - 1)) == pos then recs[#recs + 1] = r end
+end
 local meta = redis.call('HGETALL', kg)
-local D = {tostring(E), tostring(dxp or -1), tostring(nxt), tostring(E - dead), tostring(#meta / 2), kinds}
+local D = {tostring(E), tostring(dxp or -1), tostring(nxt), tostring(E - dead), tostring(#meta / 2), kinds,
+  string.format('%d', tt), string.format('%d', tf), tostring(#recs), w}
 for _, v in ipairs(meta) do D[#D + 1] = v end
 if E > 0 then
   for _, v in ipairs(redis.call('LRANGE', km, 0, E - 1)) do D[#D + 1] = v end
@@ -603,17 +693,20 @@ if E > 0 then
     for _, v in ipairs(redis.call('LRANGE', kd, 0, E - xp - 1)) do D[#D + 1] = v end
   end
 end
+for _, r in ipairs(recs) do D[#D + 1] = r end
 `
 
-// forkCreateSrc creates the history of KEYS[kb..kb+6] from D[o+1…] (as
-// forkReadSrc leaves it) at time now, with ttl; it returns {0} if the
-// history exists, else {1}. All of the new history's keys are written by
-// this one script: nobody sees it half made.
+// forkCreateSrc creates the history of KEYS[kb..kb+8] from D[o+1…] (as
+// forkReadSrc leaves it) at time now, with ttl and the local counter; it
+// returns {0} if the history exists, else {1, live, tt, tf}. All of the new
+// history's keys are written by this one script: nobody sees it half made.
 const forkCreateSrc = `
 local ds, dm, dt, dc, dd, di, dg = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3], KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6]
+local dw, dz = KEYS[kb + 7], KEYS[kb + 8]
 if redis.call('EXISTS', ds) == 1 then return {0} end
 local E, dxp, nxt, live, npairs = tonumber(D[o + 1]), tonumber(D[o + 2]), tonumber(D[o + 3]), tonumber(D[o + 4]), tonumber(D[o + 5])
-local a = o + 7
+local tt, tf, nrec = D[o + 7], D[o + 8], tonumber(D[o + 9])
+local a = o + 11
 local function push(cmd, key, from, to)
   for b = from, to, 1000 do
     redis.call(cmd, key, unpack(D, b, math.min(b + 999, to)))
@@ -623,6 +716,7 @@ if npairs > 0 then push('HSET', dg, a, a + 2 * npairs - 1) end
 a = a + 2 * npairs
 if E > 0 then
   redis.call('SET', dt, D[o + 6])
+  redis.call('SET', dw, D[o + 10])
   push('RPUSH', dm, a, a + E - 1)
   push('RPUSH', dc, a + E, a + 2 * E - 1)
   a = a + 2 * E
@@ -641,41 +735,107 @@ if E > 0 then
     end
   end
 end
-redis.call('HSET', ds, 'c', live, 'n', nxt, 'v', 3, 'cr', now, 'up', now)
+-- The records are D's last nrec values, newest first as in the source.
+if nrec > 0 then push('RPUSH', dz, #D - nrec + 1, #D) end
+redis.call('HSET', ds, 'c', live, 'n', nxt, 'v', 3, 'cr', now, 'up', now, 'tk', counter, 'tt', tt, 'tf', tf)
 if dxp >= 0 then redis.call('HSET', ds, 'xp', dxp) end
 if ttl > 0 then
-  for k = kb, kb + 6 do redis.call('PEXPIRE', KEYS[k], ttl) end
+  for k = kb, kb + 8 do redis.call('PEXPIRE', KEYS[k], ttl) end
 end
-return {1, live}
+return {1, live, tonumber(tt), tonumber(tf)}
 `
 
 // forkScript is a fork on one Redis node: KEYS the source's s, m, t, c,
-// d, i, g, then the new history's; ARGV through given ("1" or "0"), its
-// id, now, ttl. One script: {-1} no such message, {0} exists, {1, live}.
+// d, i, g, w, z, then the new history's; ARGV through given ("1" or "0"),
+// its id, now, ttl, counter. One script: {-1} no such message, {0} exists,
+// {1, live, tt, tf}.
 var forkScript = redis.NewScript(`
-local now, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, ttl, counter = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local kb = 1
 ` + forkReadSrc + `
-kb = 8
+kb = 10
 local o = 0
 ` + forkCreateSrc)
 
 // forkReadScript is the first half of a fork on a cluster, where the two
-// histories are in different slots: KEYS the source's seven; ARGV through
-// given, its id. Returns D (forkReadSrc).
+// histories are in different slots: KEYS the source's nine; ARGV through
+// given, its id, counter. Returns D (forkReadSrc).
 var forkReadScript = redis.NewScript(`
-local kb = 1
+local kb, counter = 1, ARGV[3]
 ` + forkReadSrc + `
 return D
 `)
 
-// forkCreateScript is the second half: KEYS the new history's seven; ARGV
-// now, ttl, then D.
+// forkCreateScript is the second half: KEYS the new history's nine; ARGV
+// now, ttl, counter, then D.
 var forkCreateScript = redis.NewScript(forkCreateMain)
 
 const forkCreateMain = `
-local now, ttl, kb, o, D = tonumber(ARGV[1]), tonumber(ARGV[2]), 1, 2, ARGV
+local now, ttl, counter, kb, o, D = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], 1, 3, ARGV
 ` + forkCreateSrc
+
+// compactSrc records a compaction (Store.Compact), an editHead script with
+// ARGV id (Through), now (its CreatedAt), ttl, counter, then ThroughPos,
+// max and the record: the record goes first in KEY:z, which keeps its
+// newest max, only if the history holds Through at ThroughPos. The
+// history's updated time becomes the record's. Returns {0, updated}, or
+// {-1}.
+const compactSrc = editHead + `
+if p ~= tonumber(ARGV[5]) then return {-1} end
+redis.call('LPUSH', kz, ARGV[7])
+redis.call('LTRIM', kz, 0, tonumber(ARGV[6]) - 1)
+redis.call('HSET', ks, 'up', up)
+renew(1, ttl)
+return {0, up}
+`
+
+var compactScript = redis.NewScript(compactSrc)
+
+// compactionsScript: KEYS s, z; ARGV counter. Returns KEY:z, newest first.
+var compactionsScript = redis.NewScript(`
+local ks, counter = KEYS[1], ARGV[1]
+` + stateSrc + `
+return redis.call('LRANGE', KEYS[2], 0, -1)
+`)
+
+// measuredScript stores the costs Store.measureHistory measured for a
+// history, if it has not changed since it was read: KEYS s, t, w, z; ARGV
+// what the history was (c, n, cr, up, the length of its kinds, the number
+// of its compaction records and the newest), counter, tt, tf, the number
+// of records, the records with their new costs, then the costs as KEY:w
+// holds them. Returns 1 if it stored them, 0 if the history changed. A
+// history with a TTL keeps it, for the costs too.
+var measuredScript = redis.NewScript(`
+local st = redis.call('HMGET', KEYS[1], 'c', 'n', 'cr', 'up')
+for j = 1, 4 do
+  if (st[j] or '') ~= ARGV[j] then return 0 end
+end
+if redis.call('STRLEN', KEYS[2]) ~= tonumber(ARGV[5]) or redis.call('LLEN', KEYS[4]) ~= tonumber(ARGV[6]) or
+  (redis.call('LINDEX', KEYS[4], 0) or '') ~= ARGV[7] then
+  return 0
+end
+local nrec = tonumber(ARGV[11])
+if ARGV[12 + nrec] == '' then
+  redis.call('DEL', KEYS[3])
+else
+  redis.call('SET', KEYS[3], ARGV[12 + nrec])
+end
+if nrec > 0 then
+  redis.call('DEL', KEYS[4])
+  redis.call('RPUSH', KEYS[4], unpack(ARGV, 12, 11 + nrec))
+end
+redis.call('HSET', KEYS[1], 'tk', ARGV[8], 'tt', ARGV[9], 'tf', ARGV[10])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[3], ttl)
+  redis.call('PEXPIRE', KEYS[4], ttl)
+end
+return 1
+`)
+
+// compactedAnswer is the tail script's answer for a history with
+// compaction records, when asked.
+const compactedAnswer = "compacted"
 
 // upgradeNeeded starts the error every script gives for a history of an
 // earlier layout.

@@ -3,7 +3,9 @@ package redisstore_test
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -120,6 +122,10 @@ func TestUpgradeLayout1(t *testing.T) {
 		if msgs, err := st.RetrieveLast(ctx, "w", 1); err != nil || len(msgs) != 2 {
 			t.Errorf("one round of user and answer: %d messages, %v", len(msgs), err)
 		}
+		// Upgraded, they are measured too.
+		drv := driverOn(t, c, prefix, "", 0)
+		checkCosts(t, c, prefix, drv, "h", chatstore.TokenizerApprox)
+		checkCosts(t, c, prefix, drv, "w", chatstore.TokenizerApprox)
 	})
 }
 
@@ -181,5 +187,105 @@ func TestUpgradeLayout2(t *testing.T) {
 		if !slices.Equal(ids, []string{"0", "x", "3"}) {
 			t.Errorf("ids after the upgrade, a write and a delete: %v", ids)
 		}
+		checkCosts(t, c, prefix, driverOn(t, c, prefix, "", 0), "h", chatstore.TokenizerApprox)
+	})
+}
+
+// layout3 writes histories as the release before costs stored them (layout
+// 3, no KEY:w, no tk, tt, tf): "h" with a deleted message, "ids" with
+// caller ids and a TTL, "meta" with metadata and no messages.
+func layout3(t *testing.T, c redis.UniversalClient, prefix string) {
+	t.Helper()
+	ctx := t.Context()
+	body := func(m chat.Message) string {
+		b, err := m.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	h, ids, meta := prefix+"{h}:", prefix+"{ids}:", prefix+"{meta}:"
+	for _, err := range []error{
+		c.RPush(ctx, h+"m", body(chat.User("zero")), "", body(chat.User("two, with ünïcode")), body(chat.Assistant(strings.Repeat("three ", 40)))).Err(),
+		c.Set(ctx, h+"t", "0x01", 0).Err(),
+		c.RPush(ctx, h+"c", 1000, 1001, 1002, 1003).Err(),
+		c.HSet(ctx, h+"s", "c", 3, "n", 4, "v", 3, "cr", 1000, "up", 2000).Err(),
+
+		c.RPush(ctx, ids+"m", body(chat.User("a question")), body(chat.Assistant("an answer"))).Err(),
+		c.Set(ctx, ids+"t", "01", 0).Err(),
+		c.RPush(ctx, ids+"c", 1000, 1001).Err(),
+		c.RPush(ctx, ids+"d", "qa", "qb").Err(),
+		c.HSet(ctx, ids+"i", "qa", 0, "qb", 1).Err(),
+		c.HSet(ctx, ids+"s", "c", 2, "n", 2, "xp", 0, "v", 3, "cr", 1000, "up", 1001).Err(),
+
+		c.HSet(ctx, meta+"g", "user", "u1").Err(),
+		c.HSet(ctx, meta+"s", "c", 0, "n", 0, "v", 3, "cr", 1000, "up", 1000).Err(),
+		c.ZAdd(ctx, prefix+"histories", redis.Z{Member: "h"}, redis.Z{Member: "ids"}, redis.Z{Member: "meta"}).Err(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"s", "m", "t", "c", "d", "i"} {
+		if err := c.Expire(ctx, ids+k, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestUpgradeLayout3: histories of the release before costs get, when the
+// store opens (Prepare), each message's cost as the counter measures it
+// from the stored JSON and their sum, keep their TTL, and the counter is
+// recorded; with no Prepare, each is measured when first used.
+func TestUpgradeLayout3(t *testing.T) {
+	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
+		ctx := t.Context()
+		histories := []string{"h", "ids", "meta"}
+		t.Run("prepare", func(t *testing.T) {
+			prefix := testPrefix()
+			drv := driverOn(t, c, prefix, chatstore.TokenizerO200k, 0)
+			layout3(t, c, prefix)
+			if err := drv.Prepare(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Get(ctx, prefix+"}tokenizer").Val(); got != chatstore.TokenizerO200k {
+				t.Errorf("recorded tokenizer %q", got)
+			}
+			for _, id := range histories {
+				checkCosts(t, c, prefix, drv, id, chatstore.TokenizerO200k)
+			}
+			if d := c.PTTL(ctx, prefix+"{ids}:w").Val(); d < 59*time.Minute || d > time.Hour {
+				t.Errorf("the costs of a history with a TTL expire in %v", d)
+			}
+			st := storeOn(t, drv)
+			if _, err := st.Write(ctx, "h", []chat.Message{chat.User("four")}); err != nil {
+				t.Fatal(err)
+			}
+			checkCosts(t, c, prefix, drv, "h", chatstore.TokenizerO200k)
+			page, err := st.List(ctx, chatstore.ListOptions{})
+			if err != nil || len(page.Histories) != 3 {
+				t.Errorf("list: %+v %v", page, err)
+			}
+		})
+		t.Run("lazy", func(t *testing.T) {
+			prefix := testPrefix()
+			drv := driverOn(t, c, prefix, "", 0)
+			layout3(t, c, prefix)
+			if _, err := drv.Tail(ctx, "h", 1); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := drv.Info(ctx, "meta"); err != nil || !ok {
+				t.Fatalf("info: %v %v", ok, err)
+			}
+			if infos, err := drv.Query(ctx, driver.Query{Prefix: "ids", Limit: 10}); err != nil || len(infos) != 1 {
+				t.Fatalf("query: %+v %v", infos, err)
+			}
+			for _, id := range histories {
+				checkCosts(t, c, prefix, drv, id, chatstore.TokenizerApprox)
+			}
+			if n := c.Exists(ctx, prefix+"}tokenizer").Val(); n != 0 {
+				t.Error("the tokenizer is recorded with no Prepare")
+			}
+		})
 	})
 }
