@@ -2,7 +2,10 @@ package chatstore_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -58,6 +61,70 @@ func TestWindowReadsOnlyTheWindow(t *testing.T) {
 		}
 		if n := drv.read.Load(); n > int64(len(got))+100 {
 			t.Errorf("compacted %v: a window of %d messages read %d", compacted, len(got), n)
+		}
+	}
+}
+
+// TestSlidingWindowCases: the windows of Haystack's own
+// SlidingWindowCompactor tests (test_sliding_window.py; its test counter is
+// the approximate counter without flat charges, as these messages have
+// none), on a store that skips system messages, as stores do by default:
+// Haystack keeps the leading system message besides, which a store's read
+// leaves to the caller's current messages.
+func TestSlidingWindowCases(t *testing.T) {
+	ctx := t.Context()
+	tc := func(id string) chat.Message {
+		return chat.Assistant("", chat.ToolCall{ToolName: "search", ID: chat.Ptr(id), Arguments: map[string]any{}})
+	}
+	tr := func(text, id string) chat.Message {
+		return chat.Tool(text, chat.ToolCall{ToolName: "search", ID: chat.Ptr(id), Arguments: map[string]any{}}, false)
+	}
+	cases := []struct {
+		name   string
+		msgs   []chat.Message
+		budget int64
+		want   []int // indices into msgs
+	}{{
+		// Test_sliding_window's history case: the newest whole turns.
+		name: "turns",
+		msgs: []chat.Message{chat.System("rules"), chat.User("old question"), chat.Assistant(strings.Repeat("old answer ", 100)),
+			chat.User("recent question"), chat.Assistant("recent answer"), chat.User("current task"), chat.Assistant("current answer")},
+		budget: 30,
+		want:   []int{3, 4, 5, 6},
+	}, {
+		// The current task overruns: its user message and the newest step.
+		name: "current task overruns",
+		msgs: []chat.Message{chat.System("rules"), chat.User("old question"), tc("old-call"), tr("old result", "old-call"), chat.Assistant("old final answer"),
+			chat.User("current task"), tc("current-call-1"), tr(strings.Repeat("large intermediate result ", 100), "current-call-1"),
+			tc("current-call-2"), tr("latest result", "current-call-2")},
+		budget: 52,
+		want:   []int{5, 8, 9},
+	}}
+	for _, c := range cases {
+		st, err := chatstore.New(memstore.New(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range c.msgs {
+			c.msgs[i] = c.msgs[i].WithMeta("i", i)
+		}
+		if _, err := st.Write(ctx, "h", c.msgs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Read(ctx, "h", chatstore.ReadOptions{LastK: chatstore.All, MaxTokens: c.budget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var idx []int
+		for _, m := range got {
+			n, err := strconv.Atoi(fmt.Sprint(m.Meta["i"]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx = append(idx, n)
+		}
+		if !slices.Equal(idx, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, idx, c.want)
 		}
 	}
 }
