@@ -25,11 +25,24 @@ func benchStoreWith(b *testing.B, o pgstore.Options) *chatstore.Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := chatstore.New(s, nil)
+	st, err := chatstore.New(s, &chatstore.Options{Tokenizer: o.Tokenizer})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return st
+}
+
+// BenchmarkWindow: budgeted reads, which walk the history backwards a page
+// at a time and stop at the budget, of a short and a long history.
+func BenchmarkWindow(b *testing.B) {
+	storebench.Window(b, benchStore(b), 100, 1_000_000)
+}
+
+// BenchmarkTokenizers: the write cost of each tokenizer.
+func BenchmarkTokenizers(b *testing.B) {
+	storebench.Tokenizers(b, func(b *testing.B, name string) *chatstore.Store {
+		return benchStoreWith(b, pgstore.Options{Tokenizer: name})
+	})
 }
 
 func BenchmarkRetrieveLast10(b *testing.B) {
