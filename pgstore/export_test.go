@@ -39,3 +39,12 @@ const IndexBatch = indexBatch
 // MeasureBatch is how many rows a store measures in one transaction when
 // it opens.
 const MeasureBatch = measureBatch
+
+// EditSQL are the statements that find a message by id: Message's, and
+// those of DeleteMessage, Truncate and Fork.
+func EditSQL(s *Store) map[string]string {
+	return map[string]string{"message": s.q.message, "deleteMessage": s.q.deleteMessage, "truncate": s.q.truncate, "forkCopy": s.q.forkCopy}
+}
+
+// Position is the position an id names for the statements that take one.
+var Position = position
