@@ -36,7 +36,7 @@ func BenchmarkWriteOne(b *testing.B) { storebench.WriteOne(b, benchStore(b, sing
 // BenchmarkWindow: budgeted reads, which walk the history backwards a page
 // at a time and stop at the budget, of a short and a long history.
 func BenchmarkWindow(b *testing.B) {
-	storebench.Window(b, benchStore(b, singleClient(b)), 100, 100_000)
+	storebench.Window(b, benchStore(b, singleClient(b)), 100, 1_000_000)
 }
 
 // BenchmarkTokenizers: the write cost of each tokenizer.
