@@ -143,7 +143,7 @@ func (s *Store) windowRead(ctx context.Context, historyID string, o ReadOptions)
 	if o.Window != nil {
 		*o.Window = w.window(msgs, comp)
 		o.Window.MaxTokens = max(o.MaxTokens, 0)
-		if err := s.omitted(ctx, historyID, o, msgs, comp); err != nil {
+		if err := s.omitted(ctx, historyID, o, msgs, comp, w.orig); err != nil {
 			return nil, true, err
 		}
 	}
@@ -183,7 +183,7 @@ func (s *Store) tailWindow(ctx context.Context, historyID string, msgs []driver.
 }
 
 // omitted fills in Window.Omitted for a budgeted read.
-func (s *Store) omitted(ctx context.Context, historyID string, o ReadOptions, msgs []driver.Message, comp *compaction) error {
+func (s *Store) omitted(ctx context.Context, historyID string, o ReadOptions, msgs []driver.Message, comp *compaction, orig map[int64]driver.Cost) error {
 	o.Window.Omitted, o.Window.OmittedTokens = -1, -1
 	e, isEditor := s.drv.(driver.Editor)
 	_, costs := s.drv.(driver.Coster)
@@ -200,7 +200,11 @@ func (s *Store) omitted(ctx context.Context, historyID string, o ReadOptions, ms
 		if comp != nil && m.Pos == comp.rec.ThroughPos {
 			continue // the summary
 		}
-		c, n = c.Add(m.Cost), n+1
+		cost, pruned := orig[m.Pos] // as stored, not as pruned
+		if !pruned {
+			cost = m.Cost
+		}
+		c, n = c.Add(cost), n+1
 	}
 	// A write between the walk and Info can make these off by its
 	// messages; never negative.
@@ -308,6 +312,10 @@ type walker struct {
 	protect  bool // still in the newest agent step with results (pruning)
 	// sawResult: a tool result of the newest step with results was met.
 	sawResult bool
+	// older is set by walk (see there).
+	older func() (bool, error)
+	// orig are the costs of the messages pruned, by position, before.
+	orig map[int64]driver.Cost
 
 	taken    []driver.Message // newest first
 	cost     driver.Cost
@@ -324,8 +332,9 @@ func (w *walker) fits(c driver.Cost, n int) bool {
 	return w.budget <= 0 || w.meter.Tokens(w.cost.Add(c), int64(len(w.taken)+n)) <= w.budget
 }
 
-// offer takes a whole round if it may, or ends the walk.
-func (w *walker) offer(r round) error {
+// offer takes a whole round if it may, or ends the walk; older says
+// whether the view holds anything older than r.
+func (w *walker) offer(r round, older bool) error {
 	if w.done || len(r.msgs) == 0 {
 		return nil
 	}
@@ -334,10 +343,11 @@ func (w *walker) offer(r round) error {
 		return nil
 	}
 	if !w.fits(r.cost, len(r.msgs)) {
-		w.done, w.more = true, true
+		w.done = true
 		if w.nRounds == 0 {
-			return w.overrun(r)
+			return w.overrun(r, older)
 		}
+		w.more = true
 		return nil
 	}
 	return w.take(r.msgs, 1)
@@ -366,6 +376,15 @@ func (w *walker) walk(next driver.Next, comp *compaction) ([]driver.Message, err
 		alone []round // system messages met since: rounds after cur's
 	)
 	summary := comp != nil
+	// older reports whether the view holds a message older than the last
+	// one read, reading one more.
+	w.older = func() (bool, error) {
+		if summary {
+			return true, nil
+		}
+		_, ok, err := next()
+		return ok, err
+	}
 	for !w.done {
 		m, ok, err := next()
 		if err != nil {
@@ -387,7 +406,7 @@ func (w *walker) walk(next driver.Next, comp *compaction) ([]driver.Message, err
 			alone = append(alone, round{msgs: []driver.Message{m}, cost: m.Cost})
 			continue
 		case driver.Closes:
-			if err := w.offerAll(cur, alone); err != nil {
+			if err := w.offerAll(cur, alone, true); err != nil {
 				return nil, err
 			}
 			cur, alone = round{}, nil
@@ -397,7 +416,7 @@ func (w *walker) walk(next driver.Next, comp *compaction) ([]driver.Message, err
 			return nil, err
 		}
 	}
-	if err := w.offerAll(cur, alone); err != nil {
+	if err := w.offerAll(cur, alone, false); err != nil {
 		return nil, err
 	}
 	// Taken by rounds, newest first; the open round is taken before the
@@ -411,8 +430,9 @@ func (w *walker) walk(next driver.Next, comp *compaction) ([]driver.Message, err
 // known without reading the rest of it, which may be long (an agent's run
 // of thousands of steps without a reply): a round other than the newest
 // that is over the limits already cannot be taken; the newest, once over
-// the budget, needs no message older than its latest user task; a round
-// that would be taken but is over the byte bound fails the read.
+// the budget, needs no message older than its latest user task. (A round
+// over the byte bound fails the read only when it is taken: its older
+// part may yet put it over the budget.)
 func (w *walker) early(cur *round, m driver.Message) error {
 	over := !w.fits(cur.cost, len(cur.msgs))
 	switch {
@@ -424,21 +444,25 @@ func (w *walker) early(cur *round, m driver.Message) error {
 			return err
 		}
 		if msg.Role == chat.RoleUser && !compacted(msg) {
-			w.done, w.more = true, true
-			return w.overrun(*cur)
+			w.done = true
+			older, err := w.older()
+			if err != nil {
+				return err
+			}
+			return w.overrun(*cur, older)
 		}
-	case !over && w.maxBytes > 0 && w.size+cur.size > w.maxBytes:
-		return driver.ErrTooLarge
 	}
 	return nil
 }
 
-func (w *walker) offerAll(cur round, alone []round) error {
-	if err := w.offer(cur); err != nil {
+// offerAll offers cur, then the system messages' rounds met while it was
+// read; older says whether the view holds anything older than them all.
+func (w *walker) offerAll(cur round, alone []round, older bool) error {
+	if err := w.offer(cur, older || len(alone) > 0); err != nil {
 		return err
 	}
-	for _, r := range alone {
-		if err := w.offer(r); err != nil {
+	for i, r := range alone {
+		if err := w.offer(r, older || i < len(alone)-1); err != nil {
 			return err
 		}
 	}
@@ -448,13 +472,15 @@ func (w *walker) offerAll(cur round, alone []round) error {
 // overrun takes what SlidingWindowCompactor keeps of a newest round r that
 // does not fit: its latest user task and the newest agent steps that fit
 // with it, at least the newest.
-func (w *walker) overrun(r round) error {
+func (w *walker) overrun(r round, older bool) error {
 	w.exceeded = true
+	w.more = older // and, below, if it leaves some of r out
 	msgs := slices.Clone(r.msgs)
 	slices.Reverse(msgs) // oldest first
 	if len(msgs) == 1 && msgs[0].Kind == driver.Alone {
 		return w.take(msgs, 1)
 	}
+	defer func() { w.more = w.more || len(w.taken) < len(msgs) }()
 	decoded := make([]chat.Message, len(msgs))
 	for i, m := range msgs {
 		var err error
@@ -561,6 +587,10 @@ func (w *walker) pruned(m driver.Message) (driver.Message, error) {
 		return m, err
 	}
 	w.nPruned++
+	if w.orig == nil {
+		w.orig = map[int64]driver.Cost{}
+	}
+	w.orig[m.Pos] = m.Cost
 	m.JSON, m.Cost = js, cost
 	return m, nil
 }

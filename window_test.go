@@ -13,6 +13,7 @@ import (
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/memstore"
+	"github.com/chatstore/chatstore/tokens"
 )
 
 // pageCounter is a memstore that counts the messages its pages return.
@@ -126,5 +127,54 @@ func TestSlidingWindowCases(t *testing.T) {
 		if !slices.Equal(idx, c.want) {
 			t.Errorf("%s: got %v, want %v", c.name, idx, c.want)
 		}
+	}
+}
+
+// TestWindowEdges: the window's report and bounds where a round is large.
+func TestWindowEdges(t *testing.T) {
+	ctx := t.Context()
+	open := func(msgs ...chat.Message) *chatstore.Store {
+		st, err := chatstore.New(memstore.New(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write(ctx, "h", msgs); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	long := func(n int) string { return strings.Repeat("x", n) }
+
+	// A round that the budget leaves out is not read whole to be refused
+	// for its bytes: only what is taken counts toward MaxBytes.
+	st := open(chat.User(long(4000)), chat.Assistant(long(2500)), chat.User("hi"), chat.Assistant("hello"))
+	var win chatstore.Window
+	got, err := st.Read(ctx, "h", chatstore.ReadOptions{LastK: chatstore.All, MaxTokens: 800, MaxBytes: 2500, Window: &win})
+	if err != nil || len(got) != 2 || !win.More {
+		t.Errorf("a small window past a large round: %d messages, %+v, %v", len(got), win, err)
+	}
+
+	// A newest round over the budget with nothing older and nothing left
+	// out of it: exceeded, but no more.
+	st = open(chat.User(long(4000)), chat.Assistant("ok"))
+	if got, err = st.Read(ctx, "h", chatstore.ReadOptions{LastK: chatstore.All, MaxTokens: 100, Window: &win}); err != nil || len(got) != 2 || !win.Exceeded || win.More {
+		t.Errorf("one round over the budget: %d messages, %+v, %v", len(got), win, err)
+	}
+
+	// The omitted tokens are those of the messages as stored, whatever a
+	// pruned read returned in their place.
+	call := chat.ToolCall{ToolName: "search", ID: chat.Ptr("c"), Arguments: map[string]any{}}
+	msgs := []chat.Message{
+		chat.User("first"), chat.Assistant("one"),
+		chat.User("second"), chat.Assistant("", call), chat.Tool(long(2000), call, false), chat.Assistant("two"),
+		chat.User("third"), chat.Assistant("", call), chat.Tool("small", call, false), chat.Assistant("three"),
+	}
+	st = open(msgs...)
+	if got, err = st.Read(ctx, "h", chatstore.ReadOptions{LastK: 2, MaxTokens: 100_000, PruneToolResults: true, Window: &win}); err != nil || win.Pruned != 1 {
+		t.Fatalf("pruned read: %d messages, %+v, %v", len(got), win, err)
+	}
+	counter, _ := tokens.NewApproximate(nil)
+	if want := int64(counter.Count(msgs[:2], nil)); win.Omitted != 2 || win.OmittedTokens != want {
+		t.Errorf("omitted %d messages of %d tokens, want 2 of %d", win.Omitted, win.OmittedTokens, want)
 	}
 }
