@@ -118,13 +118,18 @@ func (r *Retriever) Run(ctx context.Context, historyID string, opts RunOptions) 
 	if opts.Window != nil {
 		ro.Window = &win
 	}
-	var current int64 // tokens of the current messages and the allowance
-	if opts.MaxTokens > 0 {
+	// The current messages and the allowance are counted once; the "\n"
+	// joining them to the history counts if there is history, so the
+	// budget keeps a token for it.
+	var current, join int64
+	if opts.MaxTokens > 0 || opts.Window != nil {
 		current = r.Store.Meter().Count(opts.CurrentMessages, nil) + opts.ToolTokens
 		if len(opts.CurrentMessages) > 0 {
-			current++ // the "\n" that joins them to the history
+			join = 1
 		}
-		ro.MaxTokens = opts.MaxTokens - current
+	}
+	if opts.MaxTokens > 0 {
+		ro.MaxTokens = opts.MaxTokens - current - join
 		if ro.MaxTokens <= 0 {
 			ro.LastK, win.Exceeded = 0, true
 		}
@@ -141,11 +146,8 @@ func (r *Retriever) Run(ctx context.Context, historyID string, opts RunOptions) 
 		return nil, err
 	}
 	if opts.Window != nil {
-		if opts.MaxTokens <= 0 {
-			current = r.Store.Meter().Count(opts.CurrentMessages, nil) + opts.ToolTokens
-			if len(opts.CurrentMessages) > 0 && len(history) > 0 {
-				current++
-			}
+		if len(history) > 0 {
+			current += join
 		}
 		win.Tokens += current
 		win.MaxTokens = opts.MaxTokens
