@@ -70,7 +70,10 @@ type Compaction struct {
 // Compactor is implemented by drivers that keep compaction records. Delete,
 // DeleteAll and DeletePrefix remove a history's records with it; Fork
 // copies, in its atomic step, the records whose Through message it copies,
-// with ThroughPos that message's position in the new history. Records are
+// with ThroughPos that message's position in the new history. A driver
+// whose Truncate frees positions that later writes use again (memstore,
+// redisstore) removes, in Truncate's step, the records whose ThroughPos it
+// freed, lest a message written there take their summary. Records are
 // otherwise never changed. Stores on drivers without it answer
 // ErrNotSupported for compactions, and their reads are never compacted.
 type Compactor interface {

@@ -124,6 +124,10 @@ func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int6
 		}
 		s.ix.remove(h.docs(p)...)
 		h.msgs.truncate(p)
+		// The positions freed are used again: the compaction records
+		// through them go, lest a message written there later take
+		// their summary.
+		h.compactions = slices.DeleteFunc(h.compactions, func(c driver.Compaction) bool { return c.ThroughPos >= int64(p) })
 		h.count -= int64(n)
 		h.touch(now)
 		return nil

@@ -560,8 +560,8 @@ return {1, up}
 // truncateScript cuts the lists at the message's position; n keeps its
 // value, and xp goes down to the new length, since the positions freed are
 // used again by later writes but the ids generated from them are not.
-// The costs of the messages cut come off the sums (a tombstone's is zero).
-// Returns {removed, updated}.
+// The costs of the messages cut come off the sums (a tombstone's is zero),
+// and the compaction records through them go. Returns {removed, updated}.
 var truncateScript = redis.NewScript(editHead + `
 local tail = redis.call('GETRANGE', kt, p, -1)
 local _, dead = string.gsub(tail, 'x', '')
@@ -586,6 +586,22 @@ if xp then
     redis.call('HDEL', ki, unpack(ids, a, math.min(a + 999, #ids)))
   end
   if p <= xp then redis.call('DEL', kd) else redis.call('LTRIM', kd, 0, p - xp - 1) end
+end
+-- The positions freed are used again: the compaction records through
+-- them go, lest a message written there later take their summary.
+local recs = redis.call('LRANGE', kz, 0, -1)
+if #recs > 0 then
+  local keep = {}
+  for _, r in ipairs(recs) do
+    local at = tonumber(string.match(r, '^%S+ (%S+)'))
+    if at and at < p then keep[#keep + 1] = r end
+  end
+  if #keep < #recs then
+    redis.call('DEL', kz)
+    for a = 1, #keep, 1000 do
+      redis.call('RPUSH', kz, unpack(keep, a, math.min(a + 999, #keep)))
+    end
+  end
 end
 local nxt = tonumber(st[5]) or L
 redis.call('HSET', ks, 'c', count - removed, 'xp', math.min(xp or p, p), 'n', nxt, 'up', up, 'tt', tt, 'tf', tf)

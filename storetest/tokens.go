@@ -528,6 +528,20 @@ func (s suite) testCompactionLifecycle(t *testing.T) {
 	if list, err := st.Compactions(ctx(t), "h"); err != nil || len(list) != 0 {
 		t.Errorf("a history deleted and written again holds %d records, %v", len(list), err)
 	}
+	// Truncating through a compaction's message and writing its id again,
+	// as an edit-and-regenerate does, does not bring the summary back,
+	// wherever the driver puts the new message.
+	numbered(t, st, "r", 0, 2)
+	compact(t, st, "r", "a0", "old")
+	if _, err := st.Truncate(ctx(t), "r", "a0"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, st, "r", chat.Assistant("new").WithMeta(chatstore.MessageIDKey, "a0").WithMeta("tag", "a0'"))
+	numbered(t, st, "r", 3, 1)
+	if got := windowTags(t, st, "r", chatstore.ReadOptions{}); !slices.Equal(got, []string{"u0", "a0'", "u3", "a3"}) {
+		t.Errorf("after truncating the compaction's message and writing its id again: %v", got)
+	}
+
 	// At most MaxCompactions, the newest.
 	for i := range chatstore.MaxCompactions + 3 {
 		compact(t, st, "h", "a0", strconv.Itoa(i))
