@@ -13,9 +13,17 @@ import (
 	"github.com/chatstore/chatstore/driver"
 )
 
-// MaxCompactions is how many compaction records a history keeps: recording
-// one more drops the oldest.
-const MaxCompactions = 64
+// Bounds of compaction records. A windowed read of a history with records
+// reads them all to find the one in effect, so together they are held to
+// MaxCompactions × MaxSummaryBytes, 1 MiB. A summary is meant to be short:
+// Haystack's SummarizationCompactor aims at about 1,024 tokens.
+const (
+	// MaxCompactions is how many records a history keeps: recording one
+	// more drops the oldest.
+	MaxCompactions = 16
+	// MaxSummaryBytes bounds a summary's JSON.
+	MaxSummaryBytes = 64 << 10
+)
 
 // Compaction is a summary that stands, in windowed reads, for the messages
 // of a history up to and including the one whose id is Through (Compact).
@@ -142,6 +150,9 @@ func (s *Store) Compact(ctx context.Context, historyID, through string, summary 
 		rec, js, err := toRecord(summary, nil)
 		if err != nil {
 			return fmt.Errorf("chatstore: %w: summary: %w", ErrInvalidMessage, err)
+		}
+		if len(js) > MaxSummaryBytes {
+			return fmt.Errorf("chatstore: %w: summary: its JSON is %d bytes; the limit is %d", ErrInvalidMessage, len(js), MaxSummaryBytes)
 		}
 		m, err := e.Message(ctx, key, through)
 		if err != nil {

@@ -472,6 +472,9 @@ func (s suite) testCompactions(t *testing.T) {
 	if _, err := st.Compact(ctx(t), "unknown", "u0", summaryOf("x")); !errors.Is(err, chatstore.ErrNotFound) {
 		t.Errorf("in an unknown history: %v", err)
 	}
+	if _, err := st.Compact(ctx(t), "h", "u5", summaryOf(strings.Repeat("x", chatstore.MaxSummaryBytes))); !errors.Is(err, chatstore.ErrInvalidMessage) {
+		t.Errorf("a summary over MaxSummaryBytes: %v", err)
+	}
 	bad := chat.Message{Role: "robot", Content: []chat.Part{chat.Text{Text: "x"}}}
 	if _, err := st.Compact(ctx(t), "h", "u5", bad); !errors.Is(err, chatstore.ErrInvalidMessage) {
 		t.Errorf("an invalid summary: %v", err)
