@@ -84,6 +84,7 @@ func init() {
 		{"search", "find messages by their words, across histories", searchUsage, runSearch},
 		{"count", "print the number of messages of a history", countUsage, runCount},
 		{"delete", "delete a history, or one message of it", deleteUsage, runDelete},
+		{"erase", "delete every history whose metadata matches (a person's data)", eraseUsage, runErase},
 		{"truncate", "delete a message and every message after it", truncateUsage, runTruncate},
 		{"fork", "copy a history, up to a message, into a new one", forkUsage, runFork},
 		{"compact", "record a summary that stands for a history's older messages", compactUsage, runCompact},
@@ -331,6 +332,7 @@ type target interface {
 	Search(ctx context.Context, o chatstore.SearchOptions) (chatstore.SearchPage, error)
 	Compact(ctx context.Context, historyID, through string, summary chat.Message) (chatstore.Compaction, error)
 	Compactions(ctx context.Context, historyID string) ([]chatstore.Compaction, error)
+	Erase(ctx context.Context, metadata map[string]string) (chatstore.Erasure, error)
 	Close() error
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -161,5 +162,40 @@ func TestExportVersions(t *testing.T) {
 	e.Stdin = strings.NewReader(`{"chatstore_export":3}` + "\n")
 	if err := Run(ctx, e.Env, []string{"import", "--server", dstURL}); err == nil || !strings.Contains(err.Error(), "version 3") {
 		t.Errorf("version 3: %v", err)
+	}
+}
+
+// TestErase: chatstore erase deletes the histories whose metadata matches,
+// and refuses to run without a pair.
+func TestErase(t *testing.T) {
+	ctx := t.Context()
+	db := "sqlite:" + filepath.ToSlash(filepath.Join(t.TempDir(), "erase.db"))
+	st, err := chatstore.Open(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, user := range map[string]string{"a": "u-42", "b": "u-7", "c": "u-42"} {
+		if _, err := st.Write(ctx, h, []chat.Message{chat.User("hi"), chat.Assistant("hello")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SetMetadata(ctx, h, map[string]*string{"user_id": &user}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	if _, err := run(t, "erase", "--store", db); !errors.Is(err, ErrUsage) {
+		t.Errorf("erase without --metadata: %v", err)
+	}
+	out, err := run(t, "erase", "--store", db, "--metadata", "user_id=u-42")
+	if err != nil || out != "erased 2 histories, 4 messages\n" {
+		t.Fatalf("erase: %q, %v", out, err)
+	}
+	if st, err = chatstore.Open(ctx, db, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	page, err := st.List(ctx, chatstore.ListOptions{})
+	if err != nil || len(page.Histories) != 1 || page.Histories[0].ID != "b" {
+		t.Errorf("after the erasure: %+v, %v", page.Histories, err)
 	}
 }

@@ -322,6 +322,25 @@ func (c *Client) DeleteAll(ctx context.Context) error {
 	return c.do(ctx, "DELETE", "/v1/histories", nil, nil)
 }
 
+// Erase deletes every history the client's token may see whose metadata
+// holds every pair of metadata (chatstore.Store.Erase), and says how many
+// histories and messages it removed. An error part way may have removed
+// some; calling it again finishes the job.
+func (c *Client) Erase(ctx context.Context, metadata map[string]string) (chatstore.Erasure, error) {
+	if len(metadata) == 0 {
+		return chatstore.Erasure{}, fmt.Errorf("client: erase: %w: give at least one metadata pair to match", chatstore.ErrInvalidMetadata)
+	}
+	q := url.Values{}
+	for k, v := range metadata {
+		q.Set("metadata["+k+"]", v)
+	}
+	var out struct {
+		Erased chatstore.Erasure `json:"erased"`
+	}
+	err := c.do(ctx, "DELETE", "/v1/histories?"+q.Encode(), nil, &out)
+	return out.Erased, err
+}
+
 // List returns one page of histories with their counts, times and
 // metadata, in opts.Order, only those holding every pair of opts.Metadata.
 // opts.Prefix is not supported by the API and must be empty.

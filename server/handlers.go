@@ -893,14 +893,45 @@ func (s *Server) deleteHistory(w http.ResponseWriter, r *http.Request, t Tenant)
 // without tenants, the tenant's histories with them (Store.DeleteAll of its
 // view): in one atomic step on drivers with driver.PrefixDeleter; on
 // others one at a time, so a failure part way leaves the rest.
+//
+// With metadata[KEY]=VALUE filters it erases instead: only the histories
+// whose metadata holds every pair (Store.Erase), answering how many
+// histories and messages it removed, and recording the erasure (the pairs
+// matched, the counts, the tenant, never the content) in the log and in
+// /metrics. A failure part way has removed some; the same request again
+// finishes the job.
 func (s *Server) deleteAll(w http.ResponseWriter, r *http.Request, t Tenant) error {
-	if _, err := query(r); err != nil {
+	_, filter, err := listQuery(r)
+	if err != nil {
 		return err
 	}
-	if err := s.timed(r.Context(), "delete_all", s.storeOf(t).DeleteAll); err != nil {
+	if len(filter) == 0 {
+		if err := s.timed(r.Context(), "delete_all", s.storeOf(t).DeleteAll); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	var erased chatstore.Erasure
+	err = s.timed(r.Context(), "erase", func(ctx context.Context) (err error) {
+		erased, err = s.storeOf(t).Erase(ctx, filter)
+		return err
+	})
+	s.metrics.erased.WithLabelValues("histories").Add(float64(erased.Histories))
+	s.metrics.erased.WithLabelValues("messages").Add(float64(erased.Messages))
+	level, outcome := slog.LevelInfo, "done"
+	if err != nil {
+		level, outcome = slog.LevelWarn, "stopped part way: the same request again finishes it"
+	} else {
+		s.metrics.erased.WithLabelValues("erasures").Inc()
+	}
+	s.log.LogAttrs(r.Context(), level, "erasure", slog.String("tenant", t.Name), slog.Any("matched", filter),
+		slog.Int64("histories", erased.Histories), slog.Int64("messages", erased.Messages), slog.String("outcome", outcome))
+	if err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	body := fmt.Appendf(nil, `{"erased":{"histories":%d,"messages":%d}}`+"\n", erased.Histories, erased.Messages)
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 

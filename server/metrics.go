@@ -26,6 +26,9 @@ type metrics struct {
 	storeOps *prometheus.HistogramVec // op, outcome
 	written  prometheus.Counter
 	read     prometheus.Counter
+	// erased counts erasures and what they removed: "erasures",
+	// "histories", "messages".
+	erased *prometheus.CounterVec
 	// inFlight is read by a GaugeFunc at each scrape rather than kept in a
 	// prometheus.Gauge, so that tests can read the number directly.
 	inFlight atomic.Int64
@@ -57,6 +60,10 @@ func newMetrics(log *slog.Logger) *metrics {
 			Name: "chatstore_messages_read_total",
 			Help: "Messages returned by reads.",
 		}),
+		erased: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatstore_erased_total",
+			Help: "Erasures by metadata (DELETE /v1/histories?metadata[KEY]=VALUE), and the histories and messages they removed.",
+		}, []string{"what"}),
 	}
 	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "chatstore_http_requests_in_flight",
@@ -67,7 +74,7 @@ func newMetrics(log *slog.Logger) *metrics {
 		Help: "When the server started, in Unix seconds.",
 	})
 	start.Set(float64(time.Now().Unix()))
-	reg.MustRegister(m.requests, m.latency, m.storeOps, m.written, m.read, inFlight, start,
+	reg.MustRegister(m.requests, m.latency, m.storeOps, m.written, m.read, m.erased, inFlight, start,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{

@@ -391,7 +391,7 @@ func TestErrors(t *testing.T) {
 		{"bad UTF-8 id", "GET", "/v1/histories/a%FFb", "", "", 400, "invalid_history_id", ""},
 		{"bad limit", "GET", "/v1/histories?limit=0", "", "", 400, "invalid_limit", ""},
 		{"bad cursor", "GET", "/v1/histories?cursor=nope", "", "", 400, "invalid_cursor", ""},
-		{"query on delete", "DELETE", "/v1/histories?force=1", "", "", 400, "invalid_query", "takes none"},
+		{"query on delete", "DELETE", "/v1/histories?force=1", "", "", 400, "invalid_query", `unknown query parameter "force"`},
 		{"unknown route", "GET", "/v2/histories", "", "", 404, "not_found", "/v2/histories"},
 		{"unknown top-level path", "GET", "/index.php", "", "", 404, "not_found", ""},
 		{"unknown route under a history", "GET", "/v1/histories/session%2F7/summary", "", "", 404, "not_found", "GET /v1/histories/session%2F7/summary"},

@@ -98,6 +98,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"CompactionLifecycle", s.testCompactionLifecycle},
 		{"CompactionConcurrent", s.testCompactionConcurrent},
 		{"Pruning", s.testPruning},
+		{"Erase", s.testErase},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
