@@ -54,14 +54,20 @@ func appendTime(b []byte, t time.Time) []byte {
 // HTTP API, MCP): {"histories": [each as HistoryInfo.AppendJSON],
 // "next_cursor": the cursor, or null on the last page}.
 func (p Page) AppendJSON(b []byte) []byte {
-	b = append(b, `{"histories":[`...)
-	for i, h := range p.Histories {
+	return appendPage(b, `{"histories":[`, p.Histories, p.NextCursor)
+}
+
+// appendPage appends a page: open, the items as their AppendJSON writes
+// them, and the cursor (appendNextCursor).
+func appendPage[T interface{ AppendJSON([]byte) []byte }](b []byte, open string, items []T, cursor string) []byte {
+	b = append(b, open...)
+	for i, it := range items {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = h.AppendJSON(b)
+		b = it.AppendJSON(b)
 	}
-	return appendNextCursor(b, p.NextCursor)
+	return appendNextCursor(b, cursor)
 }
 
 // AppendJSON appends h as chatstore writes a search hit in JSON (the HTTP
@@ -86,14 +92,7 @@ func (h SearchHit) AppendJSON(b []byte) []byte {
 // {"hits": [each as SearchHit.AppendJSON], "next_cursor": the cursor, or
 // null on the last page}.
 func (p SearchPage) AppendJSON(b []byte) []byte {
-	b = append(b, `{"hits":[`...)
-	for i, h := range p.Hits {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = h.AppendJSON(b)
-	}
-	return appendNextCursor(b, p.NextCursor)
+	return appendPage(b, `{"hits":[`, p.Hits, p.NextCursor)
 }
 
 // appendNextCursor ends a page: `],"next_cursor":` and the cursor, or null
