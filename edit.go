@@ -74,6 +74,7 @@ func (s *Store) info(di driver.Info) HistoryInfo {
 	if di.UpdatedAt != 0 {
 		h.UpdatedAt = time.UnixMilli(di.UpdatedAt).UTC()
 	}
+	expiryInfo(&h, di)
 	if h.Metadata == nil && (di.CreatedAt != 0 || di.Count > 0) {
 		h.Metadata = map[string]string{}
 	}

@@ -115,6 +115,14 @@ func takeStoreParams(u *url.URL, o *Options) error {
 		o.Tokenizer = m.Name()
 		q.Del("tokenizer")
 	}
+	if vs, ok := q["ttl"]; ok {
+		d, err := ParseTTL(vs[len(vs)-1])
+		if err != nil || len(vs) > 1 {
+			return fmt.Errorf("chatstore: %w: ttl=%q: want a duration such as 30d, 24h or 90m, or none, once", ErrInvalidOptions, strings.Join(vs, ","))
+		}
+		o.TTL = d
+		q.Del("ttl")
+	}
 	u.RawQuery = q.Encode()
 	return nil
 }

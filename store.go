@@ -84,6 +84,11 @@ type Options struct {
 	// parameter is tokenizer=. A backend that stores costs (driver.Coster)
 	// measures again, when opened, what it holds under another counter.
 	Tokenizer string
+	// TTL, when > 0, is the time to live of the histories that have none
+	// of their own (SetExpiry): a sliding expiry, which each change to a
+	// history pushes back. The URL parameter is ttl= (ParseTTL: 30d, 24h).
+	// Needs a driver that implements driver.Expirer.
+	TTL time.Duration
 }
 
 // Clock tells the time (Options.Clock).
@@ -114,6 +119,9 @@ func (o *Options) withDefaults() (Options, error) {
 		return out, fmt.Errorf("chatstore: %w: IdempotencyWindow must not be negative, got %v", ErrInvalidOptions, out.IdempotencyWindow)
 	case out.IdempotencyWindow == 0:
 		out.IdempotencyWindow = DefaultIdempotencyWindow
+	}
+	if out.TTL < 0 || out.TTL > MaxTTL {
+		return out, fmt.Errorf("chatstore: %w: TTL is 0 (none) to %v, got %v", ErrInvalidOptions, MaxTTL, out.TTL)
 	}
 	m, err := NewMeter(out.Tokenizer)
 	if err != nil {
@@ -160,7 +168,12 @@ func newStore(drv driver.Store, o Options) (*Store, error) {
 	if c, ok := drv.(driver.Coster); ok && c.Counter() != m.Name() {
 		return nil, fmt.Errorf("chatstore: %w: the driver holds token counts of tokenizer %s, not %s: open it with the tokenizer the store asks for", ErrInvalidOptions, c.Counter(), m.Name())
 	}
-	return &Store{drv: drv, opts: o, meter: m, lifetime: new(lifetime)}, nil
+	if _, ok := drv.(driver.Expirer); !ok && o.TTL > 0 {
+		return nil, fmt.Errorf("chatstore: %w: a ttl needs a backend whose histories can expire", ErrInvalidOptions)
+	}
+	s := &Store{drv: drv, opts: o, meter: m, lifetime: new(lifetime)}
+	s.setUpExpiry()
+	return s, nil
 }
 
 // Meter returns the store's token meter (Options.Tokenizer).
@@ -823,6 +836,11 @@ type HistoryInfo struct {
 	// compactions stand for some of them in windowed reads; -1 from a
 	// driver without driver.Coster.
 	Tokens int64
+	// ExpiresAt is when the history expires (zero for never): by its own
+	// Expiry if it has one, else its default TTL after UpdatedAt. Expiry
+	// is its own (SetExpiry), zero for none.
+	ExpiresAt time.Time
+	Expiry    Expiry
 }
 
 // Page is one page of List.

@@ -20,6 +20,11 @@ type Info struct {
 	// Cost is the sum of the Costs of the messages it holds, for drivers
 	// that implement Coster; zero otherwise.
 	Cost Cost
+	// Expiry is the history's own expiry, and ExpiresAt when it expires
+	// (ExpiresAt, 0 for never), for drivers that implement Expirer; zero
+	// otherwise.
+	Expiry    Expiry
+	ExpiresAt int64
 }
 
 // ErrNotFound is returned by Editor methods for a message (or, for Fork,
