@@ -34,6 +34,8 @@ type histRow struct {
 	created   int64
 	updated   int64
 	cost      driver.Cost // the sum of the costs of the messages held
+	own       driver.Expiry
+	expiresAt int64 // driver.ExpiresAt as of the last change; 0 for never
 }
 
 // positional reports whether the history's ids are exactly "0" to
@@ -41,8 +43,13 @@ type histRow struct {
 // caller's id nor lost a message.
 func (r histRow) positional() bool { return r.callerIDs == 0 && r.count == r.next }
 
-// touch records a change at now.
-func (r *histRow) touch(now int64) { r.updated = max(r.updated, now) }
+// touch records a change at now to history name: every change moves
+// updated_at, and with it the time the history expires, with the default
+// TTL the policy gives now.
+func (t *txn) touch(name string, r *histRow, now int64) {
+	r.updated = max(r.updated, now)
+	r.expiresAt = t.s.policy.ExpiresAt(name, r.own, r.updated)
+}
 
 // maxCached bounds the commit loop's cache of history rows.
 const maxCached = 10_000
@@ -77,7 +84,8 @@ func (t *txn) stmt(st *sql.Stmt) *sql.Stmt {
 }
 
 // row returns a history's row, from this transaction, the cache, or the
-// database; ok is false for a history that does not exist.
+// database; ok is false for a history that does not exist. The row may
+// have expired: changes look histories up with live or claim.
 func (t *txn) row(name string) (histRow, bool, error) {
 	if r, ok := t.pending[name]; ok {
 		return r, true, nil
@@ -88,7 +96,8 @@ func (t *txn) row(name string) (histRow, bool, error) {
 		}
 	}
 	var r histRow
-	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.count, &r.next, &r.callerIDs, &r.created, &r.updated, &r.cost.Text, &r.cost.Flat)
+	err := t.stmt(t.s.stmts.history).QueryRowContext(t.ctx, name).Scan(&r.hid, &r.count, &r.next, &r.callerIDs, &r.created, &r.updated, &r.cost.Text, &r.cost.Flat,
+		&r.own.TTL, &r.own.At, &r.expiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -97,7 +106,8 @@ func (t *txn) row(name string) (histRow, bool, error) {
 
 // create inserts a history's row, with r's bookkeeping, and sets r.hid.
 func (t *txn) create(name string, r *histRow) error {
-	return t.stmt(t.s.stmts.newHistory).QueryRowContext(t.ctx, name, r.count, r.next, r.callerIDs, r.created, r.updated, r.cost.Text, r.cost.Flat).Scan(&r.hid)
+	return t.stmt(t.s.stmts.newHistory).QueryRowContext(t.ctx, name, r.count, r.next, r.callerIDs, r.created, r.updated, r.cost.Text, r.cost.Flat,
+		r.own.TTL, r.own.At, r.expiresAt).Scan(&r.hid)
 }
 
 // save flushes the bookkeeping of the histories changed in this
@@ -105,7 +115,8 @@ func (t *txn) create(name string, r *histRow) error {
 // many of its writes the transaction holds.
 func (t *txn) save() error {
 	for _, r := range t.pending {
-		if _, err := t.stmt(t.s.stmts.saveHistory).ExecContext(t.ctx, r.hid, r.count, r.next, r.callerIDs, r.updated, r.cost.Text, r.cost.Flat); err != nil {
+		if _, err := t.stmt(t.s.stmts.saveHistory).ExecContext(t.ctx, r.hid, r.count, r.next, r.callerIDs, r.updated, r.cost.Text, r.cost.Flat,
+			r.own.TTL, r.own.At, r.expiresAt); err != nil {
 			return err
 		}
 	}
@@ -365,7 +376,7 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record, docs []indexDoc) (driver.Outcome, error) {
 	ctx, s := t.ctx, t.s
 	now := time.Now().UnixMilli()
-	r, ok, err := t.row(historyID)
+	r, ok, err := t.claim(historyID)
 	if err != nil {
 		return driver.Outcome{}, err
 	}
@@ -402,7 +413,7 @@ func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record,
 // (docs, from Store.docs) to the index.
 func (t *txn) write(historyID string, recs []driver.Record, docs []indexDoc) (int, error) {
 	ctx := t.ctx
-	r, ok, err := t.row(historyID)
+	r, ok, err := t.claim(historyID)
 	if err != nil {
 		return 0, err
 	}
@@ -428,7 +439,7 @@ func (t *txn) write(historyID string, recs []driver.Record, docs []indexDoc) (in
 	now := recs[plan.Messages[0].Index].CreatedAt
 	r.count += int64(len(plan.Messages))
 	r.next = plan.Next
-	r.touch(now)
+	t.touch(historyID, &r, now)
 	if !ok {
 		r.created = now
 		if err := t.create(historyID, &r); err != nil {

@@ -150,7 +150,7 @@ func (s *Store) Compact(ctx context.Context, historyID string, c driver.Compacti
 	var found bool
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		found = false
-		r, ok, err := t.row(historyID)
+		r, ok, err := t.live(historyID)
 		if err != nil || !ok {
 			return err
 		}
@@ -164,7 +164,7 @@ func (s *Store) Compact(ctx context.Context, historyID string, c driver.Compacti
 		if _, err := t.stmt(s.stmts.compactTrim).ExecContext(t.ctx, r.hid, max); err != nil {
 			return err
 		}
-		r.touch(c.CreatedAt)
+		t.touch(historyID, &r, c.CreatedAt)
 		t.pending[historyID] = r
 		found = true
 		return nil
@@ -180,7 +180,7 @@ func (s *Store) Compact(ctx context.Context, historyID string, c driver.Compacti
 
 // Compactions implements driver.Compactor: one statement.
 func (s *Store) Compactions(ctx context.Context, historyID string) ([]driver.Compaction, error) {
-	rows, err := s.stmts.compactions.QueryContext(ctx, historyID)
+	rows, err := s.stmts.compactions.QueryContext(ctx, historyID, s.policy.Now())
 	if err != nil {
 		return nil, s.wrap("compactions", historyID, err)
 	}

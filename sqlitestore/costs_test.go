@@ -218,7 +218,7 @@ func TestMigrateToVersion7(t *testing.T) {
 			t.Errorf("the log does not say %q:\n%s", want, logs.String())
 		}
 	}
-	if v := fileInt(t, path, "PRAGMA user_version"); v != 7 {
+	if v := fileInt(t, path, "PRAGMA user_version"); v != int64(sqlitestore.SchemaVersion) {
 		t.Errorf("user_version %d", v)
 	}
 	if c := fileCounter(t, path); c != "approx" {

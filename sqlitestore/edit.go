@@ -32,7 +32,7 @@ func idSeq(id string) int64 {
 
 // find returns the seq of the message whose id is id in history hid.
 func (t *txn) find(hid int64, id string) (seq int64, ok bool, err error) {
-	err = t.stmt(t.s.stmts.findMessage).QueryRowContext(t.ctx, hid, idSeq(id), id).Scan(&seq)
+	err = t.stmt(t.s.stmts.findMessage).QueryRowContext(t.ctx, hid, nil, idSeq(id), id).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -58,14 +58,15 @@ func (t *txn) metadata(hid int64) (map[string]string, error) {
 }
 
 func (r histRow) info(id string, meta map[string]string) driver.Info {
-	return driver.Info{ID: id, Count: r.count, CreatedAt: r.created, UpdatedAt: r.updated, Metadata: meta, Cost: r.cost}
+	return driver.Info{ID: id, Count: r.count, CreatedAt: r.created, UpdatedAt: r.updated, Metadata: meta, Cost: r.cost,
+		Expiry: r.own, ExpiresAt: r.expiresAt}
 }
 
 // Info implements driver.Editor: one statement, the history's row joined
-// with its metadata.
+// with its metadata, unless it has expired.
 func (s *Store) Info(ctx context.Context, historyID string) (driver.Info, bool, error) {
 	info := driver.Info{ID: historyID}
-	rows, err := s.stmts.info.QueryContext(ctx, historyID)
+	rows, err := s.stmts.info.QueryContext(ctx, historyID, s.policy.Now())
 	if err != nil {
 		return info, false, s.wrap("info", historyID, err)
 	}
@@ -73,7 +74,8 @@ func (s *Store) Info(ctx context.Context, historyID string) (driver.Info, bool, 
 	ok := false
 	for rows.Next() {
 		var k, v sql.NullString
-		if err := rows.Scan(&info.Count, &info.CreatedAt, &info.UpdatedAt, &info.Cost.Text, &info.Cost.Flat, &k, &v); err != nil {
+		if err := rows.Scan(&info.Count, &info.CreatedAt, &info.UpdatedAt, &info.Cost.Text, &info.Cost.Flat,
+			&info.Expiry.TTL, &info.Expiry.At, &info.ExpiresAt, &k, &v); err != nil {
 			return info, false, s.wrap("info", historyID, err)
 		}
 		if !ok {
@@ -94,7 +96,7 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 	)
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		info, opErr = driver.Info{}, nil
-		r, ok, err := t.row(historyID)
+		r, ok, err := t.claim(historyID)
 		if err != nil {
 			return err
 		}
@@ -115,8 +117,9 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 			opErr = driver.ErrTooManyPairs
 			return nil
 		}
+		t.touch(historyID, &r, now)
 		if !ok {
-			r = histRow{created: now, updated: now}
+			r.created = now
 			if err := t.create(historyID, &r); err != nil {
 				return err
 			}
@@ -131,7 +134,6 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 				return err
 			}
 		}
-		r.touch(now)
 		t.pending[historyID] = r
 		info = r.info(historyID, meta)
 		return nil
@@ -145,7 +147,7 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 // Message implements driver.Editor: one lookup by primary key (an id
 // stored as NULL) or by the index of ids.
 func (s *Store) Message(ctx context.Context, historyID, messageID string) (driver.Message, error) {
-	rows, err := s.stmts.message.QueryContext(ctx, historyID, idSeq(messageID), messageID)
+	rows, err := s.stmts.message.QueryContext(ctx, historyID, s.policy.Now(), idSeq(messageID), messageID)
 	if err != nil {
 		return driver.Message{}, s.wrap("message", historyID, err)
 	}
@@ -203,7 +205,7 @@ func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int6
 // messages' rows of the search index); found is false if the history holds
 // no such message; n is how many messages went.
 func (t *txn) remove(historyID, id string, now int64, del *sql.Stmt) (found bool, n int, err error) {
-	r, ok, err := t.row(historyID)
+	r, ok, err := t.live(historyID)
 	if err != nil || !ok {
 		return false, 0, err
 	}
@@ -228,7 +230,7 @@ func (t *txn) remove(historyID, id string, now int64, del *sql.Stmt) (found bool
 		return false, 0, err
 	}
 	r.count -= int64(n)
-	r.touch(now)
+	t.touch(historyID, &r, now)
 	t.pending[historyID] = r
 	return true, n, nil
 }
@@ -245,13 +247,13 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 	)
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		info, opErr = driver.Info{}, nil
-		if _, exists, err := t.row(newID); err != nil {
+		if _, exists, err := t.claim(newID); err != nil {
 			return err
 		} else if exists {
 			opErr = driver.ErrExists
 			return nil
 		}
-		src, srcOK, err := t.row(historyID)
+		src, srcOK, err := t.live(historyID)
 		if err != nil {
 			return err
 		}
@@ -271,10 +273,12 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 		// The copy's generated ids continue after the original's, so
 		// that none equals one it holds; its count < next, or its
 		// caller ids, make its writes look ids up.
-		dst := histRow{created: now, updated: now}
+		// It keeps the original's own expiry, counted from now.
+		dst := histRow{created: now}
 		if srcOK {
-			dst.next, dst.callerIDs = src.next, src.callerIDs
+			dst.next, dst.callerIDs, dst.own = src.next, src.callerIDs, src.own
 		}
+		t.touch(newID, &dst, now)
 		if err := t.create(newID, &dst); err != nil {
 			return err
 		}
@@ -333,6 +337,8 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 		args  []any
 	)
 	from := "histories h"
+	where = append(where, unexpiredAt("?"))
+	args = append(args, s.policy.Now())
 	if len(q.Metadata) > 0 {
 		keys := slices.Sorted(func(yield func(string) bool) {
 			for k := range q.Metadata {
@@ -372,9 +378,9 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	query := "WITH page AS (SELECT h.hid, h.name, h.count, h.created_at, h.updated_at, h.tok_text, h.tok_flat FROM " + from + cond +
+	query := "WITH page AS (SELECT h.hid, h.name, h.count, h.created_at, h.updated_at, h.tok_text, h.tok_flat, h.ttl, h.fixed_at, h.expires_at FROM " + from + cond +
 		" ORDER BY h." + strings.ReplaceAll(order, ", ", ", h.") + " LIMIT ?) " +
-		"SELECT p.name, p.count, p.created_at, p.updated_at, p.tok_text, p.tok_flat, md.key, md.value FROM page p " +
+		"SELECT p.name, p.count, p.created_at, p.updated_at, p.tok_text, p.tok_flat, p.ttl, p.fixed_at, p.expires_at, md.key, md.value FROM page p " +
 		"LEFT JOIN metadata md ON md.hid = p.hid ORDER BY p." + strings.ReplaceAll(order, ", ", ", p.")
 	args = append(args, q.Limit)
 	stmt, kept, err := s.queryStmt(ctx, query)
@@ -395,7 +401,8 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 			info driver.Info
 			k, v sql.NullString
 		)
-		if err := rows.Scan(&info.ID, &info.Count, &info.CreatedAt, &info.UpdatedAt, &info.Cost.Text, &info.Cost.Flat, &k, &v); err != nil {
+		if err := rows.Scan(&info.ID, &info.Count, &info.CreatedAt, &info.UpdatedAt, &info.Cost.Text, &info.Cost.Flat,
+			&info.Expiry.TTL, &info.Expiry.At, &info.ExpiresAt, &k, &v); err != nil {
 			return nil, s.wrap("query", "", err)
 		}
 		if len(out) == 0 || out[len(out)-1].ID != info.ID {

@@ -28,3 +28,6 @@ func SetProgressEvery(n int64) int64 {
 
 // RawDB is rawDB, for the tests outside the package.
 func RawDB(t testing.TB, path string) *sql.DB { return rawDB(t, path) }
+
+// SchemaVersion is the version this code reads and writes.
+var SchemaVersion = schemaVersion

@@ -498,7 +498,7 @@ func TestTwoProcessesOpenAnOldFile(t *testing.T) {
 			case !same && measured < 1:
 				t.Errorf("two tokenizers: measured %d times", measured)
 			}
-			if v := fileInt(t, path, "PRAGMA user_version"); v != 7 {
+			if v := fileInt(t, path, "PRAGMA user_version"); v != int64(sqlitestore.SchemaVersion) {
 				t.Errorf("user_version %d", v)
 			}
 			integrity(t, path)

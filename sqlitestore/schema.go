@@ -177,6 +177,20 @@ var migrations = []string{
 		created_at  INTEGER NOT NULL,
 		PRIMARY KEY (hid, seq)
 	) WITHOUT ROWID;`,
+
+	// 7 → 8: expiry (driver.Expirer). Each history row holds its own
+	// expiry (driver.Expiry: ttl, a sliding time to live in milliseconds,
+	// or fixed_at, a fixed time; 0 for none) and expires_at, the time it
+	// expires as driver.ExpiresAt worked it out at its last change, with
+	// the default TTL of that moment (0 for never). Reads compare
+	// expires_at with the time in the statement that looks the history up
+	// anyway, so hiding an expired history costs no statement; the partial
+	// index holds only the histories that expire, in the order Sweep takes
+	// them. Existing histories get no expiry until their next change.
+	`ALTER TABLE histories ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE histories ADD COLUMN fixed_at INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE histories ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX histories_by_expiry ON histories (expires_at) WHERE expires_at > 0;`,
 }
 
 // indexVersion is the schema version that brought the search index: its

@@ -393,11 +393,13 @@ func writeTerm(b *strings.Builder, t search.Term) {
 // by the key's hid; a message's row for its role or time), and keeps the
 // page; the outer one reads those messages. The score is -bm25 (higher is
 // better), the same expression in the cursor's condition as in the result,
-// so that a score from a cursor compares equal to itself.
-func searchSQL(q driver.SearchQuery) (string, []any) {
+// so that a score from a cursor compares equal to itself. Histories that
+// have expired at now are left out.
+func searchSQL(q driver.SearchQuery, now int64) (string, []any) {
 	args := []any{matchExpr(q.Query, q.Reasoning)}
 	from := "search_index CROSS JOIN histories AS h"
-	where := []string{"search_index MATCH ?", "h.hid = search_index.rowid >> 32"}
+	where := []string{"search_index MATCH ?", "h.hid = search_index.rowid >> 32", unexpiredAt("?")}
+	args = append(args, now)
 	if len(q.Roles) > 0 || q.Since != 0 || q.Until != 0 {
 		from += " CROSS JOIN messages AS m"
 		where = append(where, "m.hid = h.hid AND m.seq = search_index.rowid & 4294967295")
@@ -462,7 +464,7 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 	if !s.indexing {
 		return nil, fmt.Errorf("sqlitestore: search: %w: the store was opened with search=false", chatstore.ErrNotSupported)
 	}
-	query, args := searchSQL(q)
+	query, args := searchSQL(q, s.policy.Now())
 	stmt, kept, err := s.queryStmt(ctx, query)
 	if err != nil {
 		return nil, s.wrap("search", "", err)

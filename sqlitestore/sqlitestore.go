@@ -67,6 +67,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -101,6 +102,12 @@ type Options struct {
 	// of another counter, or from before costs were kept, measures every
 	// message again (see the package doc).
 	Tokenizer string
+	// NoSecureDelete turns SQLite's secure_delete off: by default every
+	// connection sets it on, so that SQLite overwrites what a deletion
+	// removes (an erased or expired history, a deleted message) with zeros
+	// instead of leaving it in free space of the file. Deletions then
+	// write more (see the package doc).
+	NoSecureDelete bool
 	// Logger receives the progress of building the search index when
 	// opening a file that has none, and of measuring its messages again;
 	// nil means slog.Default().
@@ -139,8 +146,14 @@ func ParseURL(u *url.URL) (string, *Options, error) {
 				return "", nil, fmt.Errorf("sqlitestore: %w: busy_timeout=%q: want a duration such as 5s", chatstore.ErrInvalidOptions, v)
 			}
 			opts.BusyTimeout = d
+		case "secure_delete":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return "", nil, fmt.Errorf("sqlitestore: %w: secure_delete=%q: want true or false", chatstore.ErrInvalidOptions, v)
+			}
+			opts.NoSecureDelete = !on
 		default:
-			return "", nil, fmt.Errorf("sqlitestore: %w: unknown URL parameter %q (known: synchronous, busy_timeout, and the store-wide skip_system_messages, last_k, search, tokenizer)", chatstore.ErrInvalidOptions, key)
+			return "", nil, fmt.Errorf("sqlitestore: %w: unknown URL parameter %q (known: synchronous, busy_timeout, secure_delete, and the store-wide skip_system_messages, last_k, search, tokenizer, ttl)", chatstore.ErrInvalidOptions, key)
 		}
 	}
 	return path, &opts, nil
@@ -178,6 +191,8 @@ type Store struct {
 	// counter is the tokenizer of the costs the store writes and the
 	// file holds (Options.Tokenizer).
 	counter string
+	// policy gives the clock and default TTLs of expiry (driver.Expirer).
+	policy driver.Policy
 
 	// txMu is held while a transaction runs on the writer connection, by
 	// the commit loop or by a caller taking the fast path; it guards the
@@ -304,6 +319,8 @@ func (o Options) dsn(path, txlock string) string {
 	q.Set("_synchronous", o.Synchronous)
 	q.Set("_foreign_keys", "1")
 	q.Set("_txlock", txlock)
+	// On every connection: the setting is a connection's, not the file's.
+	q.Set("_pragma", "secure_delete("+strconv.FormatBool(!o.NoSecureDelete)+")")
 	return path + "?" + q.Encode()
 }
 
@@ -416,7 +433,7 @@ func (s *Store) wrap(op, history string, err error) error {
 // Count implements driver.Store.
 func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 	var n int64
-	err := s.stmts.count.QueryRowContext(ctx, historyID).Scan(&n)
+	err := s.stmts.count.QueryRowContext(ctx, historyID, s.policy.Now()).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -446,9 +463,9 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 		err  error
 	)
 	if span.Backward() {
-		rows, err = s.stmts.before.QueryContext(ctx, historyID, span.Before, span.Limit)
+		rows, err = s.stmts.before.QueryContext(ctx, historyID, s.policy.Now(), span.Before, span.Limit)
 	} else {
-		rows, err = s.stmts.rangeQ.QueryContext(ctx, historyID, span.From, span.Limit, span.Skip)
+		rows, err = s.stmts.rangeQ.QueryContext(ctx, historyID, s.policy.Now(), span.From, span.Limit, span.Skip)
 	}
 	if err != nil {
 		return nil, s.wrap("range", historyID, err)
@@ -480,7 +497,7 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 // when the history has compaction records: then compacted is true, and
 // nothing more is read).
 func (s *Store) tail(ctx context.Context, stmt *sql.Stmt, historyID string, rounds, maxBytes int) (msgs []driver.Message, compacted bool, err error) {
-	rows, err := stmt.QueryContext(ctx, historyID)
+	rows, err := stmt.QueryContext(ctx, historyID, s.policy.Now())
 	if err != nil {
 		return nil, false, s.wrap("retrieve", historyID, err)
 	}
@@ -572,7 +589,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 
 // List implements driver.Store.
 func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.History, error) {
-	rows, err := s.stmts.list.QueryContext(ctx, after, limit)
+	rows, err := s.stmts.list.QueryContext(ctx, after, s.policy.Now(), limit)
 	if err != nil {
 		return nil, s.wrap("list", "", err)
 	}

@@ -37,6 +37,8 @@ type stmts struct {
 	insertOne     *sql.Stmt // one message
 	insertBatch   *sql.Stmt // insertBatch messages
 	deleteHistory *sql.Stmt
+	purge         *sql.Stmt // delete a history by hid (an expired one)
+	sweep         *sql.Stmt // delete expired histories (sweepSQL)
 	dataVersion   *sql.Stmt
 	keyPurge      *sql.Stmt // delete a few of a history's expired keys
 	keyGet        *sql.Stmt // a key's fingerprint and count, unless expired
@@ -56,21 +58,38 @@ type stmts struct {
 	compactions     *sql.Stmt // a history's compaction records, newest first
 }
 
+// unexpiredAt is the condition, on a history's row, that it has not
+// expired at the time in parameter p: driver.Expired, mirrored in SQL.
+// Every read tests it in the statement that looks the history up, on the
+// row it reads anyway, so an expired history costs it no statement more
+// and is hidden from it at once, swept or not. The column is not
+// qualified: of the tables reads join, only histories has it.
+func unexpiredAt(p string) string { return "(expires_at = 0 OR expires_at > " + p + ")" }
+
+// unexpired is the condition of the reads by name, whose parameters are
+// the history's name ?1 and the time ?2.
+var unexpired = unexpiredAt("?2")
+
+// liveHid is the hid of history ?1 unless it has expired at ?2 (NULL
+// then, which matches no row).
+var liveHid = `(SELECT hid FROM histories WHERE name = ?1 AND ` + unexpired + `)`
+
 // tailSQL reads history ?1 newest first, for driver.LastRounds, which stops
 // reading (and so the statement) once it has the last rounds: one
 // statement, which sees one state of the history, that reads only the tail
 // and the message before it. The history's id is a scalar subquery, so the
-// query is a backwards range scan of the primary key.
-const tailSQL = `SELECT ` + messageColumns + ` FROM messages m
-WHERE m.hid = (SELECT hid FROM histories WHERE name = ?1) ORDER BY m.seq DESC`
+// query is a backwards range scan of the primary key. ?2 is the time, as
+// for every read by name (unexpired).
+var tailSQL = `SELECT ` + messageColumns + ` FROM messages m
+WHERE m.hid = ` + liveHid + ` ORDER BY m.seq DESC`
 
 // tailUncompactedSQL is tailSQL after a row that stands for the
 // history's compaction records, if it has any: a position (compactedMark)
 // above any message's, so that it comes first. The ORDER BY merges a row
 // with the walk of the primary key, which stays a walk (no sort).
-const tailUncompactedSQL = `SELECT ` + compactedMark + `, 0, '', '', 0, 0, 0 WHERE EXISTS (SELECT 1 FROM compactions c
-WHERE c.hid = (SELECT hid FROM histories WHERE name = ?1)) UNION ALL SELECT ` + messageColumns + ` FROM messages m
-WHERE m.hid = (SELECT hid FROM histories WHERE name = ?1) ORDER BY 1 DESC`
+var tailUncompactedSQL = `SELECT ` + compactedMark + `, 0, '', '', 0, 0, 0 WHERE EXISTS (SELECT 1 FROM compactions c
+WHERE c.hid = ` + liveHid + `) UNION ALL SELECT ` + messageColumns + ` FROM messages m
+WHERE m.hid = ` + liveHid + ` ORDER BY 1 DESC`
 
 // compactedMark is the position of tailUncompactedSQL's row for compaction
 // records: math.MaxInt64.
@@ -79,21 +98,22 @@ const compactedMark = "9223372036854775807"
 // messageColumns are what scanRows reads.
 const messageColumns = `m.seq, m.kind, coalesce(m.message_id, CAST(m.seq AS TEXT)), m.body, m.created_at, m.tok_text, m.tok_flat`
 
-// findSQL selects the message of history ?1 (a hid when hidArg, else a
-// name) whose id is ?3: stored as NULL beside seq ?2 when the id is the
-// decimal string of a position (?2 is -1 otherwise), or in message_id. Ids
-// are unique in a history, so at most one branch finds a row.
+// findSQL selects the message of history ?1 (a hid, or a name when
+// byName, of a history that has not expired at ?2) whose id is ?4: stored
+// as NULL beside seq ?3 when the id is the decimal string of a position (?3
+// is -1 otherwise), or in message_id. Ids are unique in a history, so at
+// most one branch finds a row. With a hid, ?2 is unused, and NULL.
 func findSQL(columns string, byName bool) string {
 	hid := "?1"
 	if byName {
-		hid = "(SELECT hid FROM histories WHERE name = ?1)"
+		hid = liveHid
 	}
-	return "SELECT " + columns + " FROM messages m WHERE m.hid = " + hid + " AND m.seq = ?2 AND m.message_id IS NULL " +
-		"UNION ALL SELECT " + columns + " FROM messages m WHERE m.hid = " + hid + " AND m.message_id = ?3"
+	return "SELECT " + columns + " FROM messages m WHERE m.hid = " + hid + " AND m.seq = ?3 AND m.message_id IS NULL " +
+		"UNION ALL SELECT " + columns + " FROM messages m WHERE m.hid = " + hid + " AND m.message_id = ?4"
 }
 
-// historyColumns are what scanHistory reads.
-const historyColumns = `h.hid, h.count, h.next_seq, h.caller_ids, h.created_at, h.updated_at, h.tok_text, h.tok_flat`
+// historyColumns are what txn.row reads.
+const historyColumns = `h.hid, h.count, h.next_seq, h.caller_ids, h.created_at, h.updated_at, h.tok_text, h.tok_flat, h.ttl, h.fixed_at, h.expires_at`
 
 const insertColumns = 8
 
@@ -114,9 +134,10 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 		*dst = s
 	}
 	p(writer, &st.history, "SELECT "+historyColumns+" FROM histories h WHERE h.name = ?")
-	p(writer, &st.newHistory, "INSERT INTO histories (name, count, next_seq, caller_ids, created_at, updated_at, tok_text, tok_flat) "+
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING hid")
-	p(writer, &st.saveHistory, "UPDATE histories SET count = ?2, next_seq = ?3, caller_ids = ?4, updated_at = ?5, tok_text = ?6, tok_flat = ?7 WHERE hid = ?1")
+	p(writer, &st.newHistory, "INSERT INTO histories (name, count, next_seq, caller_ids, created_at, updated_at, tok_text, tok_flat, ttl, fixed_at, expires_at) "+
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING hid")
+	p(writer, &st.saveHistory, "UPDATE histories SET count = ?2, next_seq = ?3, caller_ids = ?4, updated_at = ?5, tok_text = ?6, tok_flat = ?7, "+
+		"ttl = ?8, fixed_at = ?9, expires_at = ?10 WHERE hid = ?1")
 	p(writer, &st.findMessage, findSQL("m.seq", false))
 	p(writer, &st.metaGet, "SELECT key, value FROM metadata WHERE hid = ?")
 	p(writer, &st.metaPut, "INSERT INTO metadata (hid, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (hid, key) DO UPDATE SET value = ?3")
@@ -142,6 +163,8 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 	p(writer, &st.insertOne, insertSQL(1))
 	p(writer, &st.insertBatch, insertSQL(insertBatch))
 	p(writer, &st.deleteHistory, "DELETE FROM histories WHERE name = ?")
+	p(writer, &st.purge, "DELETE FROM histories WHERE hid = ?")
+	p(writer, &st.sweep, sweepSQL)
 	p(writer, &st.dataVersion, "PRAGMA data_version")
 	p(writer, &st.keyPurge, "DELETE FROM idempotency_keys WHERE hid = ?1 AND key IN "+
 		"(SELECT key FROM idempotency_keys WHERE hid = ?1 AND expires_at <= ?2 ORDER BY expires_at LIMIT "+strconv.Itoa(keyPurgeBatch)+")")
@@ -154,17 +177,18 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 	}
 	p(readers, &st.tail, tailSQL)
 	p(readers, &st.tailUncompacted, tailUncompactedSQL)
+	// Every read by name: history ?1, at time ?2 (unexpired).
 	p(readers, &st.rangeQ, "SELECT "+messageColumns+" FROM histories h JOIN messages m ON m.hid = h.hid "+
-		"WHERE h.name = ?1 AND m.seq >= ?2 ORDER BY m.seq LIMIT ?3 OFFSET ?4")
+		"WHERE h.name = ?1 AND "+unexpired+" AND m.seq >= ?3 ORDER BY m.seq LIMIT ?4 OFFSET ?5")
 	p(readers, &st.before, "SELECT "+messageColumns+" FROM histories h JOIN messages m ON m.hid = h.hid "+
-		"WHERE h.name = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3")
-	p(readers, &st.count, "SELECT count FROM histories WHERE name = ?")
-	p(readers, &st.list, "SELECT name, count FROM histories WHERE name > ? AND count > 0 ORDER BY name LIMIT ?")
-	p(readers, &st.info, "SELECT h.count, h.created_at, h.updated_at, h.tok_text, h.tok_flat, m.key, m.value FROM histories h "+
-		"LEFT JOIN metadata m ON m.hid = h.hid WHERE h.name = ?")
+		"WHERE h.name = ?1 AND "+unexpired+" AND m.seq < ?3 ORDER BY m.seq DESC LIMIT ?4")
+	p(readers, &st.count, "SELECT count FROM histories WHERE name = ?1 AND "+unexpired)
+	p(readers, &st.list, "SELECT name, count FROM histories WHERE name > ?1 AND count > 0 AND "+unexpired+" ORDER BY name LIMIT ?3")
+	p(readers, &st.info, "SELECT h.count, h.created_at, h.updated_at, h.tok_text, h.tok_flat, h.ttl, h.fixed_at, h.expires_at, m.key, m.value "+
+		"FROM histories h LEFT JOIN metadata m ON m.hid = h.hid WHERE h.name = ?1 AND "+unexpired)
 	p(readers, &st.message, findSQL(messageColumns, true))
 	p(readers, &st.compactions, "SELECT c.through, c.through_pos, c.body, c.tok_text, c.tok_flat, c.created_at "+
-		"FROM histories h JOIN compactions c ON c.hid = h.hid WHERE h.name = ? ORDER BY c.seq DESC")
+		"FROM histories h JOIN compactions c ON c.hid = h.hid WHERE h.name = ?1 AND "+unexpired+" ORDER BY c.seq DESC")
 	if err := errors.Join(errs...); err != nil {
 		st.close()
 		return nil, err
@@ -175,7 +199,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 func (st *stmts) close() {
 	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.saveHistory, st.findMessage, st.metaGet, st.metaPut,
 		st.metaDelete, st.truncate, st.deleteSeq, st.forkMessages, st.forkCost, st.forkMetadata, st.forkCompacted,
-		st.compact, st.compactTrim, st.insertOne, st.insertBatch, st.deleteHistory, st.dataVersion, st.keyPurge,
+		st.compact, st.compactTrim, st.insertOne, st.insertBatch, st.deleteHistory, st.purge, st.sweep, st.dataVersion, st.keyPurge,
 		st.keyGet, st.keyPut, st.fileState, st.insertDocs, st.tail, st.tailUncompacted, st.rangeQ, st.before, st.count, st.list,
 		st.info, st.message, st.compactions} {
 		if s != nil {

@@ -1,0 +1,137 @@
+package sqlitestore
+
+import (
+	"context"
+
+	"github.com/chatstore/chatstore/driver"
+)
+
+// driver.Expirer, with the columns of schema version 8: each history row's
+// own expiry (ttl, fixed_at) and the time it expires (expires_at), which
+// every change works out again (txn.touch) and txn.save writes with the
+// rest of the history's bookkeeping. Reads hide an expired history in the
+// statement that looks it up (unexpired); changes find it with live or
+// claim; Sweep deletes expired histories through the commit loop.
+
+var _ driver.Expirer = (*Store)(nil)
+
+// Policy implements driver.Expirer.
+func (s *Store) Policy() *driver.Policy { return &s.policy }
+
+// live is row for a history that has not expired: an expired one is
+// reported missing, as every read reports it. It is for the changes that
+// fail on a missing history (DeleteMessage, Truncate, Compact, a Fork's
+// source), which then change nothing.
+func (t *txn) live(name string) (histRow, bool, error) {
+	r, ok, err := t.row(name)
+	if err != nil || !ok || !driver.Expired(r.expiresAt, t.s.policy.Now()) {
+		return r, ok, err
+	}
+	return histRow{}, false, nil
+}
+
+// claim is row for a change that creates a history it does not find (a
+// write, SetMetadata, SetExpiry, a Fork's new history): an expired history
+// is deleted first, in the transaction of the change, with everything it
+// held (by ON DELETE CASCADE, and the trigger search_unindex), so that the
+// change starts a new one, which is reported missing.
+func (t *txn) claim(name string) (histRow, bool, error) {
+	r, ok, err := t.row(name)
+	if err != nil || !ok || !driver.Expired(r.expiresAt, t.s.policy.Now()) {
+		return r, ok, err
+	}
+	// The rows the search index has yet to get may be of its messages
+	// (an earlier write in this transaction), which the trigger can remove
+	// only once they are in.
+	if err := t.flushDocs(); err != nil {
+		return histRow{}, false, err
+	}
+	if _, err := t.stmt(t.s.stmts.purge).ExecContext(t.ctx, r.hid); err != nil {
+		return histRow{}, false, err
+	}
+	t.forget(name)
+	return histRow{}, false, nil
+}
+
+// SetExpiry implements driver.Expirer.
+func (s *Store) SetExpiry(ctx context.Context, historyID string, x driver.Expiry, now int64) (driver.Info, error) {
+	var info driver.Info
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+		info = driver.Info{}
+		r, ok, err := t.claim(historyID)
+		if err != nil {
+			return err
+		}
+		meta := map[string]string{}
+		if ok {
+			if meta, err = t.metadata(r.hid); err != nil {
+				return err
+			}
+		}
+		r.own = x
+		t.touch(historyID, &r, now)
+		if !ok {
+			r.created = now
+			if err := t.create(historyID, &r); err != nil {
+				return err
+			}
+		}
+		t.pending[historyID] = r
+		info = r.info(historyID, meta)
+		return nil
+	}})
+	if err != nil {
+		return driver.Info{}, s.wrap("set expiry", historyID, err)
+	}
+	return info, nil
+}
+
+// sweepSQL deletes up to ?2 histories that have expired at ?1, soonest
+// expired first, found by the partial index histories_by_expiry, and
+// returns their names and message counts. The condition mirrors
+// driver.Expired; it is tested by the statement that deletes, under the
+// write lock, so a history that a write (of any process) renewed before it
+// is not deleted. Their messages, metadata, compaction records and
+// idempotency keys go by ON DELETE CASCADE, and the messages' rows of the
+// search index by the trigger search_unindex.
+const sweepSQL = `DELETE FROM histories WHERE hid IN (SELECT hid FROM histories
+WHERE expires_at > 0 AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2) RETURNING name, count`
+
+// Sweep implements driver.Expirer: one statement (sweepSQL), in a
+// transaction of the commit loop. Several processes sweeping one file take
+// the write lock in turn, and each deletes only what is still there and
+// still expired, so none counts a history another removed.
+func (s *Store) Sweep(ctx context.Context, now int64, limit int) (driver.Swept, error) {
+	var out driver.Swept
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+		out = driver.Swept{}
+		// The changes earlier in this transaction reach their rows only
+		// when it ends (txn.save): one that renewed a history must reach
+		// it before the statement tests it.
+		if err := t.save(); err != nil {
+			return err
+		}
+		rows, err := t.stmt(s.stmts.sweep).QueryContext(t.ctx, now, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				name  string
+				count int64
+			)
+			if err := rows.Scan(&name, &count); err != nil {
+				return err
+			}
+			t.forget(name)
+			out.Histories++
+			out.Messages += count
+		}
+		return rows.Err()
+	}})
+	if err != nil {
+		return driver.Swept{}, s.wrap("sweep", "", err)
+	}
+	return out, nil
+}
