@@ -104,34 +104,41 @@ WHERE expires_at > 0 AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2) RETURNIN
 func (s *Store) Sweep(ctx context.Context, now int64, limit int) (driver.Swept, error) {
 	var out driver.Swept
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
-		out = driver.Swept{}
-		// The changes earlier in this transaction reach their rows only
-		// when it ends (txn.save): one that renewed a history must reach
-		// it before the statement tests it.
-		if err := t.save(); err != nil {
-			return err
-		}
-		rows, err := t.stmt(s.stmts.sweep).QueryContext(t.ctx, now, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				name  string
-				count int64
-			)
-			if err := rows.Scan(&name, &count); err != nil {
-				return err
-			}
-			t.forget(name)
-			out.Histories++
-			out.Messages += count
-		}
-		return rows.Err()
+		var err error
+		out, err = t.sweep(now, limit)
+		return err
 	}})
 	if err != nil {
 		return driver.Swept{}, s.wrap("sweep", "", err)
 	}
 	return out, nil
+}
+
+// sweep is Sweep's work in the transaction t.
+func (t *txn) sweep(now int64, limit int) (driver.Swept, error) {
+	// The changes earlier in this transaction reach their rows only when
+	// it ends (txn.save): one that renewed a history must reach it before
+	// the statement tests it.
+	if err := t.save(); err != nil {
+		return driver.Swept{}, err
+	}
+	rows, err := t.stmt(t.s.stmts.sweep).QueryContext(t.ctx, now, limit)
+	if err != nil {
+		return driver.Swept{}, err
+	}
+	defer rows.Close()
+	var out driver.Swept
+	for rows.Next() {
+		var (
+			name  string
+			count int64
+		)
+		if err := rows.Scan(&name, &count); err != nil {
+			return driver.Swept{}, err
+		}
+		t.forget(name)
+		out.Histories++
+		out.Messages += count
+	}
+	return out, rows.Err()
 }

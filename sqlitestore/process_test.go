@@ -36,6 +36,12 @@ func TestMain(m *testing.M) { proctest.Main(m, childEnv, child) }
 // child runs as "crash PATH HISTORY": write until killed, acknowledging each
 // write on stdout.
 func child(args []string) error {
+	if len(args) == 3 && args[0] == "sweep" {
+		return sweeper(args[1], args[2])
+	}
+	if len(args) == 2 && args[0] == "erase" {
+		return eraser(args[1])
+	}
 	if len(args) == 3 && args[0] == "editwrite" {
 		return editWriter(args[1], args[2])
 	}
