@@ -254,3 +254,44 @@ func BenchmarkSearch(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSecureDelete: what secure_delete (on by default) costs. op=delete
+// deletes histories of 20 messages (search on), each a transaction of its
+// own; op=write-one is BenchmarkWriteOne's workload, which deletes nothing
+// but rewrites pages (the history's row, the search index's segments).
+func BenchmarkSecureDelete(b *testing.B) {
+	for _, on := range []bool{true, false} {
+		param := fmt.Sprint("?secure_delete=", on)
+		b.Run(fmt.Sprint("op=delete/secure_delete=", on), func(b *testing.B) {
+			st := openBench(b, b.TempDir(), param)
+			ctx := context.Background()
+			msgs := storebench.Conversation(20)
+			var ids []string
+			fill := func(n int) {
+				b.StopTimer()
+				defer b.StartTimer()
+				for range n {
+					id := fmt.Sprint("h", len(ids))
+					if _, err := st.Write(ctx, id, msgs); err != nil {
+						b.Fatal(err)
+					}
+					ids = append(ids, id)
+				}
+			}
+			next := 0
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if next == len(ids) {
+					fill(500)
+				}
+				if err := st.Delete(ctx, ids[next]); err != nil {
+					b.Fatal(err)
+				}
+				next++
+			}
+		})
+		b.Run(fmt.Sprint("op=write-one/secure_delete=", on), func(b *testing.B) {
+			storebench.WriteOne(b, openBench(b, b.TempDir(), param), "h")
+		})
+	}
+}

@@ -439,12 +439,8 @@ func (t *txn) write(historyID string, recs []driver.Record, docs []indexDoc) (in
 	now := recs[plan.Messages[0].Index].CreatedAt
 	r.count += int64(len(plan.Messages))
 	r.next = plan.Next
-	t.touch(historyID, &r, now)
-	if !ok {
-		r.created = now
-		if err := t.create(historyID, &r); err != nil {
-			return 0, err
-		}
+	if err := t.keep(historyID, &r, ok, now); err != nil {
+		return 0, err
 	}
 	if err := t.insertMessages(r, recs, plan.Messages); err != nil {
 		return 0, err
@@ -452,7 +448,6 @@ func (t *txn) write(historyID string, recs []driver.Record, docs []indexDoc) (in
 	if err := t.index(r, docs, plan.Messages); err != nil {
 		return 0, err
 	}
-	t.pending[historyID] = r
 	return len(plan.Messages), nil
 }
 

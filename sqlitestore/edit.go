@@ -96,15 +96,9 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 	)
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		info, opErr = driver.Info{}, nil
-		r, ok, err := t.claim(historyID)
+		r, meta, ok, err := t.claimMetadata(historyID)
 		if err != nil {
 			return err
-		}
-		meta := map[string]string{}
-		if ok {
-			if meta, err = t.metadata(r.hid); err != nil {
-				return err
-			}
 		}
 		for k, v := range changes {
 			if v == nil {
@@ -117,12 +111,8 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 			opErr = driver.ErrTooManyPairs
 			return nil
 		}
-		t.touch(historyID, &r, now)
-		if !ok {
-			r.created = now
-			if err := t.create(historyID, &r); err != nil {
-				return err
-			}
+		if err := t.keep(historyID, &r, ok, now); err != nil {
+			return err
 		}
 		for k, v := range changes {
 			if v == nil {
@@ -134,7 +124,6 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 				return err
 			}
 		}
-		t.pending[historyID] = r
 		info = r.info(historyID, meta)
 		return nil
 	}})

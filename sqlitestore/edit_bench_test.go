@@ -61,7 +61,9 @@ func listFile(b *testing.B, n int) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	path := filepath.Join(dir, fmt.Sprintf("list-v5-%d.db", n))
+	// Named by the schema version, which opening it migrates to: an older
+	// chatstore refuses a file a newer one migrated.
+	path := filepath.Join(dir, fmt.Sprintf("list-v%d-%d.db", sqlitestore.SchemaVersion, n))
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}

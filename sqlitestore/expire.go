@@ -53,30 +53,46 @@ func (t *txn) claim(name string) (histRow, bool, error) {
 	return histRow{}, false, nil
 }
 
+// claimMetadata is claim, with the history's metadata (none for a history
+// it does not find).
+func (t *txn) claimMetadata(name string) (r histRow, meta map[string]string, ok bool, err error) {
+	if r, ok, err = t.claim(name); err != nil {
+		return r, nil, false, err
+	}
+	meta = map[string]string{}
+	if ok {
+		meta, err = t.metadata(r.hid)
+	}
+	return r, meta, ok, err
+}
+
+// keep records a change at now to history name (touch) in this
+// transaction, creating its row if it did not exist (existed false).
+func (t *txn) keep(name string, r *histRow, existed bool, now int64) error {
+	t.touch(name, r, now)
+	if !existed {
+		r.created = now
+		if err := t.create(name, r); err != nil {
+			return err
+		}
+	}
+	t.pending[name] = *r
+	return nil
+}
+
 // SetExpiry implements driver.Expirer.
 func (s *Store) SetExpiry(ctx context.Context, historyID string, x driver.Expiry, now int64) (driver.Info, error) {
 	var info driver.Info
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		info = driver.Info{}
-		r, ok, err := t.claim(historyID)
+		r, meta, ok, err := t.claimMetadata(historyID)
 		if err != nil {
 			return err
 		}
-		meta := map[string]string{}
-		if ok {
-			if meta, err = t.metadata(r.hid); err != nil {
-				return err
-			}
-		}
 		r.own = x
-		t.touch(historyID, &r, now)
-		if !ok {
-			r.created = now
-			if err := t.create(historyID, &r); err != nil {
-				return err
-			}
+		if err := t.keep(historyID, &r, ok, now); err != nil {
+			return err
 		}
-		t.pending[historyID] = r
 		info = r.info(historyID, meta)
 		return nil
 	}})

@@ -15,6 +15,8 @@
 //	search=false              keep no full-text index (see below).
 //	tokenizer=approx          the counter of token budgets: approx (the
 //	                          default), o200k_base or cl100k_base (see below).
+//	secure_delete=false       leave deleted content in the file's free space
+//	                          (see below); by default SQLite overwrites it.
 //
 // The file is in WAL mode, so readers never wait for writers. Concurrent
 // writes from one process are grouped into shared transactions (group commit):
@@ -53,6 +55,19 @@
 // to do again. Every process that opens one file must use the same
 // tokenizer: a store notices when another process measured the file again
 // with another, and its writes then fail until it is reopened.
+//
+// Expiry (driver.Expirer): each history row holds the time it expires,
+// worked out at each change and written with the rest of its bookkeeping;
+// every read compares it with the time in the statement that looks the
+// history up, and Sweep deletes expired histories, found through an index
+// of expiry times, in a transaction of the commit loop. Every connection
+// sets SQLite's secure_delete, so that what a deletion removes (an erased,
+// deleted or expired history) is overwritten with zeros rather than left in
+// the file's free space; a deletion then writes more, the pages it frees.
+// The search index keeps the words of deleted messages until its segments
+// are merged, and the WAL keeps older copies of pages until it is
+// checkpointed: docs/STORE.md ("Expiry on SQLite") says what an operator
+// does about them.
 package sqlitestore
 
 import (
