@@ -480,3 +480,53 @@ func (d *flakySweep) Sweep(ctx context.Context, now int64, limit int) (driver.Sw
 	}
 	return d.Store.Sweep(ctx, now, limit)
 }
+
+// FuzzPatchHistory sends any body to PATCH /v1/histories/{id}: the answer
+// is a 200 with the history, expires_at and ttl_seconds as the API
+// describes them, or an error of the API's shape, never a 5xx; a refused
+// PATCH changes nothing.
+func FuzzPatchHistory(f *testing.F) {
+	srv, st := newTestServer(f, "memory://", &Options{MaxBodyBytes: fuzzMaxBody})
+	ctx := context.Background()
+	for _, b := range []string{
+		`{"ttl_seconds":60}`, `{"ttl_seconds":null}`, `{"expires_at":"2100-01-01T00:00:00Z"}`, `{"expires_at":null}`,
+		`{"expires_at":"2000-01-01T00:00:00.123456789+05:30"}`, `{"ttl_seconds":3153600000}`, `{"ttl_seconds":3153600001}`,
+		`{"ttl_seconds":1,"expires_at":null}`, `{"ttl_seconds":1,"expires_at":"2100-01-01T00:00:00Z"}`,
+		`{"metadata":{"k":"v"},"ttl_seconds":5}`, `{"metadata":{"k":1},"ttl_seconds":5}`, `{"ttl_seconds":-1}`,
+		`{"ttl_seconds":0.5}`, `{"ttl_seconds":"5"}`, `{"expires_at":5}`, `{"expires_at":"9999-12-31T23:59:59Z"}`,
+		`{"expires_at":"0001-01-01T00:00:00Z"}`, `{"expires_at":"1970-01-01T00:00:00.001Z"}`, `{}`, `[]`, `null`, `{`, ``,
+	} {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		// A history with a fixed expiry far ahead, so that nothing the fuzzer
+		// sets makes the next one refuse less.
+		if _, err := st.SetExpiry(ctx, "h", chatstore.Expiry{At: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
+			t.Fatal(err)
+		}
+		before, _, _ := st.Info(ctx, "h")
+		r := send(srv, "PATCH", "/v1/histories/h", "", body)
+		what := fmt.Sprintf("PATCH with %q", body)
+		if !checkAnswer(t, what, r) {
+			if after, _, _ := st.Info(ctx, "h"); !after.ExpiresAt.Equal(before.ExpiresAt) || !after.UpdatedAt.Equal(before.UpdatedAt) {
+				t.Fatalf("%s: answered %d and the history changed: %+v, was %+v", what, r.code, after, before)
+			}
+			return
+		}
+		var h struct {
+			ExpiresAt *string  `json:"expires_at"`
+			TTL       *float64 `json:"ttl_seconds"`
+		}
+		if err := json.Unmarshal(r.body, &h); err != nil || r.code != 200 {
+			t.Fatalf("%s: %d %s", what, r.code, r.body)
+		}
+		if h.ExpiresAt != nil {
+			if at, err := time.Parse(time.RFC3339, *h.ExpiresAt); err != nil || *h.ExpiresAt != stamp(at) {
+				t.Fatalf("%s: expires_at %q is not in the API's format", what, *h.ExpiresAt)
+			}
+		}
+		if h.TTL != nil && (*h.TTL < 1 || *h.TTL != float64(int64(*h.TTL))) {
+			t.Fatalf("%s: ttl_seconds %v", what, *h.TTL)
+		}
+	})
+}
