@@ -36,30 +36,18 @@ func (c *testClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// syncBuffer is a log's output that tests read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// take returns what was logged since the last take.
-func (s *syncBuffer) take() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.b.String()
-	s.b.Reset()
+// takeLog returns what was logged since the last take. The tests call
+// the server and the sweeper from their own goroutine, so the log is a
+// plain buffer.
+func takeLog(b *bytes.Buffer) string {
+	out := b.String()
+	b.Reset()
 	return out
 }
 
 // expiryFixture is a server over drv (a memory store when nil) whose store
 // runs on a clock the test moves, with default TTL ttl, logging to log.
-func expiryFixture(t *testing.T, drv driver.Store, ttl time.Duration, opts *Options) (*fixture, *testClock, *syncBuffer) {
+func expiryFixture(t *testing.T, drv driver.Store, ttl time.Duration, opts *Options) (*fixture, *testClock, *bytes.Buffer) {
 	t.Helper()
 	if drv == nil {
 		drv = memstore.New()
@@ -74,13 +62,9 @@ func expiryFixture(t *testing.T, drv driver.Store, ttl time.Duration, opts *Opti
 	if opts != nil {
 		o = *opts
 	}
-	log := &syncBuffer{}
+	log := &bytes.Buffer{}
 	o.Logger = slog.New(slog.NewTextHandler(log, nil))
-	srv, err := New(st, &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{t: t, store: st, srv: srv}, clk, log
+	return &fixture{t: t, store: st, srv: newServerOn(t, st, &o)}, clk, log
 }
 
 // errorMessage is the message of an error answer, "" for another.
@@ -410,7 +394,7 @@ func TestSweeper(t *testing.T) {
 	if got, err := sw.sweepOnce(t.Context()); err != nil || got.Histories != 0 {
 		t.Fatalf("idle tick: %+v %v", got, err)
 	}
-	if l := log.take(); l != "" {
+	if l := takeLog(log); l != "" {
 		t.Errorf("an idle tick logged %q", l)
 	}
 	clk.add(2 * time.Hour)
@@ -420,7 +404,7 @@ func TestSweeper(t *testing.T) {
 		if err != nil || got.Histories != want || got.Messages != 2*want {
 			t.Errorf("tick %d: %+v %v, want %d histories", i, got, err, want)
 		}
-		l := log.take()
+		l := takeLog(log)
 		if want > 0 && (strings.Count(l, "\n") != 1 || !strings.Contains(l, fmt.Sprintf("msg=sweep histories=%d messages=%d duration=", want, 2*want))) {
 			t.Errorf("tick %d logged %q", i, l)
 		}
@@ -443,7 +427,7 @@ func TestSweeper(t *testing.T) {
 	if _, err := sw.sweepOnce(t.Context()); !errors.Is(err, chatstore.ErrUnavailable) {
 		t.Errorf("failing tick: %v", err)
 	}
-	if l := log.take(); !strings.Contains(l, "level=WARN msg=sweep histories=0 messages=0") || !strings.Contains(l, "connection refused") {
+	if l := takeLog(log); !strings.Contains(l, "level=WARN msg=sweep histories=0 messages=0") || !strings.Contains(l, "connection refused") {
 		t.Errorf("a failing tick logged %q", l)
 	}
 	drv.fail = false
