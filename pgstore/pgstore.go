@@ -39,6 +39,14 @@
 // still running with another keeps writing costs of its own. Compaction
 // records are a table of their own, deleted with their history's row.
 //
+// Expiry (driver.Expirer): each history's row holds its own expiry and
+// the time it expires, worked out again by every statement that changes
+// it; every read leaves an expired history out in the statement it runs
+// anyway, a change to one starts it anew, and Sweep removes expired
+// histories in batches that several processes can take at once (FOR
+// UPDATE SKIP LOCKED). docs/STORE.md, "Expiry on PostgreSQL", says what
+// it costs and what PostgreSQL keeps of a deleted history.
+//
 // Messages are stored as JSONB in Haystack's format, so SQL can look inside
 // (body->>'role'). A write is one transaction that first locks its history's
 // row, so concurrent writers on one history, from any number of processes,
