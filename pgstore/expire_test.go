@@ -428,19 +428,9 @@ func explainPlan(t *testing.T, pool *pgxpool.Pool, generic bool, sql, args strin
 	if _, err := tx.Exec(t.Context(), "PREPARE explained AS "+sql); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := tx.Query(t.Context(), "EXPLAIN ANALYZE EXECUTE explained ("+args+")")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A prepared statement outlives the transaction.
-	if _, err := tx.Exec(t.Context(), "DEALLOCATE explained"); err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(lines, "\n")
+	defer tx.Exec(context.Background(), "DEALLOCATE explained")
+	return explain(t, tx, "EXPLAIN ANALYZE EXECUTE explained ("+args+")")
 }
 
 // TestMigrationFromVersion6: a schema of the version before expiry, with
