@@ -173,8 +173,8 @@ func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int6
 // errThroughNotFound rolls a fork back.
 var errThroughNotFound = fmt.Errorf("through: %w", driver.ErrNotFound)
 
-// Fork implements driver.Editor: one transaction of two round trips. The
-// first purges a history at newID that has expired (under its row's
+// Fork implements driver.Editor: one transaction of two steps. The first,
+// one batch, purges a history at newID that has expired (under its row's
 // lock, as claim does), then creates the fork's row, or finds that the
 // history exists; the second copies the original's messages and metadata
 // in one INSERT ... SELECT each, from one snapshot of it, with its own
