@@ -490,3 +490,64 @@ func TestMigrationFromVersion6(t *testing.T) {
 		t.Errorf("%d rows of no history", n)
 	}
 }
+
+// TestExpiredHistoryMadeAnew: a metadata change, a keyed write, a fork
+// onto its id and SetExpiry each make an expired history anew, in their
+// transaction, from a store that never saw it (the locked path of a
+// write), leaving nothing of the old one.
+func TestExpiredHistoryMadeAnew(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	clock := newTestClock(1_700_000_000_000)
+	st, _ := clockStore(t, schema, clock)
+	ctx := t.Context()
+	u1, u2 := "u1", "u2"
+	for _, id := range []string{"meta", "keyed", "fork", "expiry", "source"} {
+		if _, _, err := st.WriteIdempotent(ctx, id, "k", []chat.Message{chat.User("old " + id), chat.Assistant("a")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SetMetadata(ctx, id, map[string]*string{"old": &u1}); err != nil {
+			t.Fatal(err)
+		}
+		if id == "source" {
+			continue
+		}
+		if _, err := st.Compact(ctx, id, "1", chat.User("summary")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SetExpiry(ctx, id, chatstore.Expiry{TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.add(time.Minute)
+	// Another process, which knows none of them.
+	other, _ := clockStore(t, schema, clock)
+	info, err := other.SetMetadata(ctx, "meta", map[string]*string{"new": &u2})
+	if err != nil || info.Count != 0 || len(info.Metadata) != 1 || info.Metadata["new"] != "u2" || info.CreatedAt.UnixMilli() != clock.millis() {
+		t.Errorf("SetMetadata: %+v %v", info, err)
+	}
+	if n, replayed, err := other.WriteIdempotent(ctx, "keyed", "k", []chat.Message{chat.User("new")}); err != nil || n != 1 || replayed {
+		t.Errorf("a keyed write with the expired history's key: %d %v %v", n, replayed, err)
+	}
+	if info, err := other.Fork(ctx, "source", "fork", ""); err != nil || info.Count != 2 || info.Metadata["old"] != "u1" || info.Expiry != (chatstore.Expiry{}) {
+		t.Errorf("a fork onto the expired history: %+v %v", info, err)
+	}
+	info, err = other.SetExpiry(ctx, "expiry", chatstore.Expiry{TTL: time.Hour})
+	if err != nil || info.Count != 0 || len(info.Metadata) != 0 || !info.ExpiresAt.Equal(clock.at(time.Hour)) {
+		t.Errorf("SetExpiry: %+v %v", info, err)
+	}
+	for _, id := range []string{"meta", "keyed", "fork", "expiry"} {
+		if recs, err := other.Compactions(ctx, id); err != nil || len(recs) != 0 {
+			t.Errorf("%s: compactions of the expired history: %+v %v", id, recs, err)
+		}
+	}
+	if m, err := other.Message(ctx, "keyed", "0"); err != nil || m.Message.Texts()[0] != "new" {
+		t.Errorf("the keyed write's message: %+v %v", m, err)
+	}
+	if n := orphans(t, pool, schema); n != 0 {
+		t.Errorf("%d rows of no history", n)
+	}
+	if sw, err := other.Sweep(ctx, 10); err != nil || sw.Histories != 0 {
+		t.Errorf("Sweep: %+v %v", sw, err)
+	}
+}
