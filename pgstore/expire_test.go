@@ -1,9 +1,11 @@
 package pgstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -433,57 +435,81 @@ func explainPlan(t *testing.T, pool *pgxpool.Pool, generic bool, sql, args strin
 	return explain(t, tx, "EXPLAIN ANALYZE EXECUTE explained ("+args+")")
 }
 
-// TestMigrationFromVersion6: a schema of the version before expiry, with
-// a history holding messages, metadata and a compaction record, migrates
-// when opened: the history reads as it did, with no expiry, Sweep finds
-// nothing to remove, and its expiry can then be set.
-func TestMigrationFromVersion6(t *testing.T) {
+// TestFixtureFromVersion6 loads a schema of the release before expiry
+// (testdata/README.md), with messages, metadata, a gap, a fork and a
+// compaction record: opening it migrates it, rewriting no row; its
+// histories read as they did, with no expiry; Sweep finds nothing; and
+// expiry can then be set and swept.
+func TestFixtureFromVersion6(t *testing.T) {
 	pool := testPool(t)
-	schema := freshSchema(t, pool)
+	schema := loadFixture(t, pool, "v6")
 	q := pgx.Identifier{schema}.Sanitize()
 	ctx := t.Context()
-	if _, err := pgstore.NewAtVersion(ctx, pool, &pgstore.Options{Schema: schema}, 6); err != nil {
+	// The rows as version 6 left them: a migration that rewrote one
+	// would move it (ctid).
+	rowsAt := func() []string {
+		t.Helper()
+		rows, err := pool.Query(ctx, "SELECT name || ' ' || ctid::text FROM "+q+".histories ORDER BY name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := rowsAt()
+	var logged bytes.Buffer
+	s := newStore(t, pool, schema, "", &logged)
+	if n := queryInt(t, pool, "SELECT version FROM "+q+".chatstore_schema"); n != pgstore.SchemaVersion || n != 7 {
+		t.Errorf("version %d after opening, want 7", n)
+	}
+	if after := rowsAt(); !slices.Equal(after, before) {
+		t.Errorf("the migration rewrote the histories: %v, then %v", before, after)
+	}
+	if logged.Len() != 0 {
+		t.Errorf("opening measured or indexed again:\n%s", logged.String())
+	}
+	infos, err := s.Query(ctx, driver.Query{Limit: 100})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Version 6's rows, as its code wrote them.
-	for _, sql := range []string{
-		"UPDATE " + q + ".chatstore_schema SET counter = 'approx'",
-		"INSERT INTO " + q + ".histories (name, count, rounds, next_seq, created_at, updated_at, cost_text, cost_flat) VALUES ('h', 2, 1, 2, 1000, 2000, 2, 0)",
-		"INSERT INTO " + q + ".messages (hid, seq, kind, body, created_at, role, cost_text, cost_flat) SELECT hid, s, s, " +
-			"'{\"role\":\"user\",\"content\":[{\"text\":\"m\"}],\"meta\":{}}', 1000, 'user', 1, 0 FROM " + q + ".histories, generate_series(0, 1) s",
-		"INSERT INTO " + q + ".metadata SELECT hid, 'user', 'u1' FROM " + q + ".histories",
-		"INSERT INTO " + q + ".compactions SELECT hid, 1, '0', 0, '{\"role\":\"user\",\"content\":[{\"text\":\"s\"}],\"meta\":{}}', 1, 0, 1500 FROM " + q + ".histories",
-	} {
-		if _, err := pool.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
+	counts := map[string]int64{}
+	for _, info := range infos {
+		counts[info.ID] = info.Count
+		if info.Expiry != (driver.Expiry{}) || info.ExpiresAt != 0 {
+			t.Errorf("%s: %+v", info.ID, info)
 		}
 	}
-	s, err := pgstore.New(ctx, pool, &pgstore.Options{Schema: schema})
-	if err != nil {
-		t.Fatalf("migrating: %v", err)
+	if want := map[string]int64{"support/alice": 7, "alice-fork": 6, "bob": 2, "carol": 3}; !maps.Equal(counts, want) {
+		t.Errorf("histories %v, want %v", counts, want)
 	}
-	if n := queryInt(t, pool, "SELECT version FROM "+q+".chatstore_schema"); n != pgstore.SchemaVersion || n != 7 {
-		t.Errorf("version %d after opening, want %d", n, pgstore.SchemaVersion)
+	if info, _, err := s.Info(ctx, "carol"); err != nil || info.Metadata["user_id"] != "u-7" {
+		t.Errorf("carol: %+v %v", info, err)
 	}
-	info, ok, err := s.Info(ctx, "h")
-	if err != nil || !ok || info.Count != 2 || info.CreatedAt != 1000 || info.UpdatedAt != 2000 || info.Metadata["user"] != "u1" ||
-		info.Expiry != (driver.Expiry{}) || info.ExpiresAt != 0 {
-		t.Fatalf("Info after the migration: %+v %v %v", info, ok, err)
-	}
-	if msgs, err := s.Tail(ctx, "h", 10); err != nil || len(msgs) != 2 {
-		t.Errorf("Tail: %d messages, %v", len(msgs), err)
-	}
-	if recs, err := s.Compactions(ctx, "h"); err != nil || len(recs) != 1 {
+	if recs, err := s.Compactions(ctx, "support/alice"); err != nil || len(recs) != 1 || recs[0].Through != "q-2" {
 		t.Errorf("Compactions: %+v %v", recs, err)
 	}
-	if sw, err := s.Sweep(ctx, time.Now().UnixMilli()+int64(chatstore.MaxTTL/time.Millisecond), 100); err != nil || sw != (driver.Swept{}) {
+	if msgs, err := s.Tail(ctx, "support/alice", 100); err != nil || len(msgs) != 7 {
+		t.Errorf("Tail: %d messages, %v", len(msgs), err)
+	}
+	st, err := chatstore.New(s, &chatstore.Options{KeepSystemMessages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hits(t, st, chatstore.SearchOptions{Query: "shipped"}); len(got) != 4 {
+		t.Errorf("search: %v", got)
+	}
+	checkCosts(t, pool, schema, s, chatstore.TokenizerApprox)
+	if sw, err := s.Sweep(ctx, time.Now().Add(chatstore.MaxTTL).UnixMilli(), 100); err != nil || sw != (driver.Swept{}) {
 		t.Errorf("Sweep after the migration: %+v %v", sw, err)
 	}
-	info, err = s.SetExpiry(ctx, "h", driver.Expiry{TTL: 60_000}, 3000)
-	if err != nil || info.ExpiresAt != 63_000 || info.Count != 2 {
+	now := time.Now().UnixMilli()
+	if info, err := s.SetExpiry(ctx, "carol", driver.Expiry{TTL: 60_000}, now); err != nil || info.ExpiresAt != now+60_000 || info.Count != 3 {
 		t.Errorf("SetExpiry: %+v %v", info, err)
 	}
-	if sw, err := s.Sweep(ctx, 63_000, 100); err != nil || sw != (driver.Swept{Histories: 1, Messages: 2}) {
+	if sw, err := s.Sweep(ctx, now+60_000, 100); err != nil || sw != (driver.Swept{Histories: 1, Messages: 3}) {
 		t.Errorf("Sweep: %+v %v", sw, err)
 	}
 	if n := orphans(t, pool, schema); n != 0 {
