@@ -98,7 +98,7 @@ func (s *Store) infoOf(id string, st []any, meta map[string]string) (info driver
 		return driver.Info{ID: id}, false, false
 	}
 	info = driver.Info{ID: id, Count: num(st[0]), CreatedAt: num(st[1]), UpdatedAt: num(st[2]), Metadata: meta,
-		Cost: driver.Cost{Text: num(st[3]), Flat: num(st[4])},
+		Cost:   driver.Cost{Text: num(st[3]), Flat: num(st[4])},
 		Expiry: driver.Expiry{TTL: num(st[6]), At: num(st[7])}, ExpiresAt: num(st[8])}
 	if st[1] == nil && info.Count == 0 {
 		return driver.Info{ID: id}, false, false
