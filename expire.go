@@ -182,12 +182,15 @@ func (s *Store) Sweep(ctx context.Context, limit int) (Erasure, error) {
 	return Erasure{Histories: sw.Histories, Messages: sw.Messages}, err
 }
 
-// setUpExpiry gives a driver.Expirer the store's clock and default TTL.
+// setUpExpiry gives a driver.Expirer the store's clock and default TTL, if
+// it has one: a driver may have been given its own (redisstore.Options.TTL).
 func (s *Store) setUpExpiry() {
 	if x, ok := s.drv.(driver.Expirer); ok {
 		p := x.Policy()
 		p.SetClock(s.now)
-		p.SetTTL("", s.opts.TTL.Milliseconds())
+		if s.opts.TTL > 0 {
+			p.SetTTL("", s.opts.TTL.Milliseconds())
+		}
 	}
 }
 

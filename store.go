@@ -87,7 +87,8 @@ type Options struct {
 	// TTL, when > 0, is the time to live of the histories that have none
 	// of their own (SetExpiry): a sliding expiry, which each change to a
 	// history pushes back. The URL parameter is ttl= (ParseTTL: 30d, 24h).
-	// Needs a driver that implements driver.Expirer.
+	// 0 leaves the driver's default, which is none unless the driver was
+	// given one of its own. Needs a driver that implements driver.Expirer.
 	TTL time.Duration
 }
 

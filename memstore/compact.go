@@ -71,7 +71,7 @@ func (s *Store) Compact(ctx context.Context, historyID string, c driver.Compacti
 		if n := len(h.compactions); n > max {
 			h.compactions = slices.Clone(h.compactions[n-max:])
 		}
-		h.touch(c.CreatedAt)
+		s.touch(historyID, h, c.CreatedAt)
 		return nil
 	})
 }

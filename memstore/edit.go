@@ -12,17 +12,21 @@ import (
 
 var _ driver.Editor = (*Store)(nil)
 
-// touch records a change at now: the history exists from its first.
-func (h *history) touch(now int64) {
+// touch records a change at now to history h, whose id is id, under its
+// lock: the history exists from its first, and expires as its expiry
+// says from its last.
+func (s *Store) touch(id string, h *history, now int64) {
 	if h.created == 0 {
 		h.created = now
 	}
 	h.updated = max(h.updated, now)
+	h.expires.Store(s.policy.ExpiresAt(id, h.own, h.updated))
 }
 
 // info is the history's driver.Info; h.mu is held.
 func (h *history) info(id string) driver.Info {
-	return driver.Info{ID: id, Count: h.count, CreatedAt: h.created, UpdatedAt: h.updated, Metadata: maps.Clone(h.meta), Cost: h.cost}
+	return driver.Info{ID: id, Count: h.count, CreatedAt: h.created, UpdatedAt: h.updated, Metadata: maps.Clone(h.meta), Cost: h.cost,
+		Expiry: h.own, ExpiresAt: h.expires.Load()}
 }
 
 // Info implements driver.Editor.
@@ -61,7 +65,7 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 		}
 		s.index(historyID, h.meta, meta)
 		h.meta = meta
-		h.touch(now)
+		s.touch(historyID, h, now)
 		info = h.info(historyID)
 		return nil
 	})
@@ -102,7 +106,7 @@ func (s *Store) DeleteMessage(ctx context.Context, historyID, messageID string, 
 		e.doc = 0
 		h.ids.remove(messageID)
 		h.count--
-		h.touch(now)
+		s.touch(historyID, h, now)
 		return nil
 	})
 }
@@ -129,7 +133,7 @@ func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int6
 		// their summary.
 		h.compactions = slices.DeleteFunc(h.compactions, func(c driver.Compaction) bool { return c.ThroughPos >= int64(p) })
 		h.count -= int64(n)
-		h.touch(now)
+		s.touch(historyID, h, now)
 		return nil
 	})
 	return n, err
@@ -150,7 +154,7 @@ func (s *Store) edit(ctx context.Context, historyID string, fn func(h *history) 
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.deleted {
+	if h.gone(s.policy.Now()) {
 		return driver.ErrNotFound
 	}
 	return fn(h)
@@ -168,13 +172,17 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 	if s.closed {
 		return driver.Info{}, errClosed
 	}
+	now0 := s.policy.Now()
 	if h, ok := s.histories[newID]; ok {
 		h.mu.Lock()
-		exists := h.created != 0 && !h.deleted
+		exists := h.created != 0 && !h.gone(now0)
 		if !exists {
 			// A writer may have created it and not written yet: it
-			// finds it deleted and writes to the fork instead.
+			// finds it deleted and writes to the fork instead. An
+			// expired one leaves the indexes too.
 			h.deleted = true
+			s.index(newID, h.meta, nil)
+			s.ix.remove(h.docs(0)...)
 		}
 		h.mu.Unlock()
 		if exists {
@@ -184,7 +192,7 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 	dst := &history{}
 	if src, ok := s.histories[historyID]; ok {
 		src.mu.Lock()
-		err := src.copyTo(dst, through)
+		err := src.copyTo(dst, through, now0)
 		if err == nil {
 			s.indexCopy(newID, dst)
 		}
@@ -195,7 +203,8 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 	} else if through != nil {
 		return driver.Info{}, driver.ErrNotFound
 	}
-	dst.created, dst.updated = now, now
+	dst.created = now
+	s.touch(newID, dst, now)
 	s.histories[newID] = dst
 	s.index(newID, nil, dst.meta)
 	return dst.info(newID), nil
@@ -203,16 +212,18 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 
 // copyTo copies h's messages through the one with id *through (all if
 // nil), and its metadata, into the empty history dst. h.mu is held.
-func (h *history) copyTo(dst *history, through *string) error {
+func (h *history) copyTo(dst *history, through *string, now int64) error {
 	end := h.msgs.len()
+	gone := h.gone(now)
 	if through != nil {
 		p, ok := h.ids.pos(*through)
-		if !ok || h.deleted {
+		if !ok || gone {
 			return driver.ErrNotFound
 		}
 		end = p + 1
 	}
-	if !h.deleted {
+	if !gone {
+		dst.own = h.own
 		for i := range end {
 			if e := h.msgs.at(i); !e.deleted {
 				m := h.msgs.message(i)
@@ -341,10 +352,11 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 		}
 	}
 	s.mu.RUnlock()
+	now := s.policy.Now()
 	infos := make([]driver.Info, 0, len(hs))
 	for id, h := range hs {
 		h.mu.Lock()
-		ok := h.created != 0 && !h.deleted
+		ok := h.created != 0 && !h.gone(now)
 		for k, v := range q.Metadata {
 			if w, has := h.meta[k]; !has || w != v {
 				ok = false
@@ -376,4 +388,64 @@ func after(q driver.Query, info driver.Info) bool {
 		return info.UpdatedAt < q.AfterUpdated || (info.UpdatedAt == q.AfterUpdated && info.ID > q.AfterID)
 	}
 	return info.ID > q.AfterID
+}
+
+// Policy implements driver.Expirer.
+func (s *Store) Policy() *driver.Policy { return &s.policy }
+
+// SetExpiry implements driver.Expirer.
+func (s *Store) SetExpiry(ctx context.Context, historyID string, x driver.Expiry, now int64) (driver.Info, error) {
+	var info driver.Info
+	err := s.locked(ctx, historyID, func(h *history) error {
+		h.own = x
+		s.touch(historyID, h, now)
+		info = h.info(historyID)
+		return nil
+	})
+	return info, err
+}
+
+// expiredOne is a take for detach: history id if it is still h and has
+// expired at now(), which detach calls under the store's lock.
+func expiredOne(id string, h *history, now func() int64) func(map[string]*history) map[string]*history {
+	return func(m map[string]*history) map[string]*history {
+		if m[id] != h || !h.expired(now()) {
+			return nil
+		}
+		delete(m, id)
+		return map[string]*history{id: h}
+	}
+}
+
+// Sweep implements driver.Expirer: under the store's lock, it looks at
+// every history (a memory store is one process's, and small enough) and
+// removes up to limit of those expired at now, as Delete does.
+func (s *Store) Sweep(ctx context.Context, now int64, limit int) (driver.Swept, error) {
+	var out driver.Swept
+	err := s.detach(ctx, func(m map[string]*history) map[string]*history {
+		removed := map[string]*history{}
+		for id, h := range m {
+			if len(removed) == limit {
+				break
+			}
+			if h.expired(now) {
+				removed[id] = h
+				delete(m, id)
+			}
+		}
+		return removed
+	}, func(h *history) {
+		out.Histories++
+		out.Messages += h.count
+	})
+	return out, err
+}
+
+// expired reports whether h has expired at now, under its lock, so that a
+// change in flight that renews it is seen: every change checks, under the
+// lock, that the history has not expired before it renews it.
+func (h *history) expired(now int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return driver.Expired(h.expires.Load(), now)
 }

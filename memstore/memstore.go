@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chatstore/chatstore"
@@ -98,6 +99,8 @@ type Store struct {
 
 	// ix is the full-text index, taken after a history's lock.
 	ix *index
+
+	policy driver.Policy // driver.Expirer
 }
 
 var (
@@ -110,6 +113,7 @@ var (
 	_ driver.Compactor     = (*Store)(nil)
 
 	_ driver.CompactionTailer = (*Store)(nil)
+	_ driver.Expirer          = (*Store)(nil)
 )
 
 // New returns an empty private store, which measures messages for token
@@ -239,6 +243,16 @@ type history struct {
 	// the expired ones are always at its front.
 	keys     map[string]keyed
 	keyOrder []string
+	// own is its own expiry, and expires when it expires
+	// (driver.ExpiresAt, 0 never), set at each change; atomic, for the
+	// search index reads it without the lock.
+	own     driver.Expiry
+	expires atomic.Int64
+}
+
+// gone reports whether h is deleted or, at now, expired; h.mu is held.
+func (h *history) gone(now int64) bool {
+	return h.deleted || driver.Expired(h.expires.Load(), now)
 }
 
 // keyed is what a keyed write recorded.
@@ -275,7 +289,7 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.deleted {
+	if h.gone(s.policy.Now()) {
 		return 0, nil
 	}
 	return h.count, nil
@@ -345,6 +359,14 @@ func (s *Store) locked(ctx context.Context, historyID string, fn func(h *history
 			h.mu.Unlock()
 			continue
 		}
+		if driver.Expired(h.expires.Load(), s.policy.Now()) {
+			// Expired: removed, as Delete would, and written to anew.
+			h.mu.Unlock()
+			if err := s.detach(ctx, expiredOne(historyID, h, s.policy.Now), nil); err != nil {
+				return err
+			}
+			continue
+		}
 		err = fn(h)
 		h.mu.Unlock()
 		return err
@@ -392,12 +414,12 @@ func (s *Store) write(ctx context.Context, id string, h *history, recs []driver.
 		h.msgs.append(r.Kind, p.ID, r.JSON, r.CreatedAt, r.Cost)
 		h.cost = h.cost.Add(r.Cost)
 		if !r.Doc.Empty() {
-			h.msgs.at(i).doc = s.ix.add(id, h.msgs.message(i), r.Role, r.Doc)
+			h.msgs.at(i).doc = s.ix.add(id, &h.expires, h.msgs.message(i), r.Role, r.Doc)
 		}
 	}
 	if n := len(plan.Messages); n > 0 {
 		h.next, h.count = plan.Next, h.count+int64(n)
-		h.touch(recs[0].CreatedAt)
+		s.touch(id, h, recs[0].CreatedAt)
 	}
 	return len(plan.Messages), nil
 }
@@ -484,7 +506,7 @@ func (s *Store) read(ctx context.Context, historyID string, fn func(h *history) 
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.deleted {
+	if h.gone(s.policy.Now()) {
 		return []driver.Message{}, nil
 	}
 	return fn(h), nil
@@ -499,7 +521,7 @@ func (s *Store) Delete(ctx context.Context, historyID string) error {
 		}
 		delete(m, historyID)
 		return map[string]*history{historyID: h}
-	})
+	}, nil)
 }
 
 // DeletePrefix implements driver.PrefixDeleter: under the store's lock, so
@@ -514,7 +536,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 			}
 		}
 		return removed
-	})
+	}, nil)
 }
 
 // DeleteAll implements driver.Store.
@@ -522,14 +544,15 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	return s.detach(ctx, func(m map[string]*history) map[string]*history {
 		s.histories = map[string]*history{}
 		return m
-	})
+	}, nil)
 }
 
 // detach removes histories from the store: take, called under the store's
 // lock with its map, removes them and returns them. Each is then marked
 // deleted: a writer that looked one up before must not write to it, and
-// retries with the store's current history instead.
-func (s *Store) detach(ctx context.Context, take func(map[string]*history) map[string]*history) error {
+// retries with the store's current history instead. each, if not nil, is
+// called with each history removed, under its lock.
+func (s *Store) detach(ctx context.Context, take func(map[string]*history) map[string]*history, each func(*history)) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
@@ -546,6 +569,9 @@ func (s *Store) detach(ctx context.Context, take func(map[string]*history) map[s
 	for id, h := range removed {
 		h.mu.Lock()
 		h.deleted = true
+		if each != nil {
+			each(h)
+		}
 		s.index(id, h.meta, nil)
 		s.ix.remove(h.docs(0)...)
 		h.mu.Unlock()
@@ -585,6 +611,7 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.His
 	}
 	s.mu.RUnlock()
 	slices.Sort(ids)
+	now := s.policy.Now()
 	out := make([]driver.History, 0, min(limit, len(ids)))
 	for _, id := range ids {
 		if len(out) == limit {
@@ -592,9 +619,9 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.His
 		}
 		h := hs[id]
 		h.mu.Lock()
-		n, deleted := h.count, h.deleted
+		n, gone := h.count, h.gone(now)
 		h.mu.Unlock()
-		if n > 0 && !deleted {
+		if n > 0 && !gone {
 			out = append(out, driver.History{ID: id, Count: n})
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/driver"
@@ -42,6 +43,9 @@ type doc struct {
 	textLen   int32
 	role      string
 	gone      bool
+	// expires is its history's ExpiresAt, read without the history's
+	// lock, which a search may not take under the index's.
+	expires *atomic.Int64
 }
 
 func newIndex() *index {
@@ -76,7 +80,7 @@ func (s *Store) Indexing() bool { return true }
 
 // add indexes message m of history hist, which gives d to the index with
 // the role role; it returns its document number.
-func (ix *index) add(hist string, m driver.Message, role string, d search.Doc) uint32 {
+func (ix *index) add(hist string, expires *atomic.Int64, m driver.Message, role string, d search.Doc) uint32 {
 	// Tokens as one string, split under the lock: a token becomes a
 	// string of its own only when it is new to the index.
 	text := search.IndexText(d.Text)
@@ -86,7 +90,7 @@ func (ix *index) add(hist string, m driver.Message, role string, d search.Doc) u
 	n := uint32(ix.docs.len())
 	count := post(ix.text, text, n)
 	post(ix.reason, reason, n)
-	ix.docs.add(doc{hist: hist, id: m.ID, json: m.JSON, pos: m.Pos, createdAt: m.CreatedAt, textLen: int32(count), role: role})
+	ix.docs.add(doc{hist: hist, expires: expires, id: m.ID, json: m.JSON, pos: m.Pos, createdAt: m.CreatedAt, textLen: int32(count), role: role})
 	ix.live++
 	return n
 }
@@ -187,6 +191,7 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 		phrases = phrases || len(t.Tokens) > 1
 	}
 	top := &hitHeap{}
+	now := s.policy.Now()
 	i := 0
 	for n, score := range scores {
 		if i++; i%1024 == 0 && ctx.Err() != nil {
@@ -194,7 +199,7 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 		}
 		d := ix.docs.at(n)
 		switch {
-		case d.gone,
+		case d.gone, driver.Expired(d.expires.Load(), now),
 			!strings.HasPrefix(d.hist, q.Prefix),
 			q.Since != 0 && d.createdAt < q.Since,
 			q.Until != 0 && d.createdAt >= q.Until,
@@ -382,7 +387,7 @@ func (s *Store) indexCopy(id string, dst *history) {
 		m := dst.msgs.message(i)
 		role, d, err := document(m.JSON)
 		if err == nil && !d.Empty() {
-			dst.msgs.at(i).doc = s.ix.add(id, m, string(role), d)
+			dst.msgs.at(i).doc = s.ix.add(id, &dst.expires, m, string(role), d)
 		}
 	}
 }

@@ -103,16 +103,22 @@ func (s suite) testIdempotencyExpiry(t *testing.T) {
 	start := time.Now()
 	writeKeyed(t, st, "h", "k", msg)
 	_, replayed := writeKeyed(t, st, "h", "k", msg)
-	if !replayed && time.Since(start) < window {
-		t.Errorf("a retry within the window wrote again")
+	want := 2
+	if !replayed {
+		// Only right if the retry came after the window, which a
+		// loaded machine may make it do; it then stored again.
+		if time.Since(start) < window {
+			t.Errorf("a retry within the window wrote again")
+		}
+		want++
 	}
 	// Past the window the key is forgotten: the same write stores again.
 	time.Sleep(2 * window)
 	if n, replayed := writeKeyed(t, st, "h", "k", msg); n != 1 || replayed {
 		t.Errorf("after the window: n=%d replayed=%v, want 1 false", n, replayed)
 	}
-	if c := count(t, st, "h"); c != 2 {
-		t.Errorf("history has %d messages, want 2", c)
+	if c := count(t, st, "h"); c != want {
+		t.Errorf("history has %d messages, want %d", c, want)
 	}
 }
 

@@ -99,6 +99,10 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"CompactionConcurrent", s.testCompactionConcurrent},
 		{"Pruning", s.testPruning},
 		{"Erase", s.testErase},
+		{"Expiry", s.testExpiry},
+		{"ExpiryDefaults", s.testExpiryDefaults},
+		{"ExpirySweep", s.testExpirySweep},
+		{"ExpiryRace", s.testExpiryRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
