@@ -26,15 +26,10 @@ func (s *Store) Policy() *driver.Policy { return &s.policy }
 // NativeExpiry marks the store as a driver.NativeExpirer.
 func (s *Store) NativeExpiry() {}
 
-// defaultTTL is the default TTL of a history, in ms: the policy's, or
-// else Options.TTL's (which chatstore.New's Policy set-up, with no TTL of
-// its own, would otherwise undo).
-func (s *Store) defaultTTL(historyID string) int64 {
-	if ttl := s.policy.TTL(historyID); ttl > 0 {
-		return ttl
-	}
-	return s.ttl
-}
+// defaultTTL is the default TTL of a history, in ms, from the policy,
+// whose store default Options.TTL sets (and chatstore.Options.TTL, when
+// set, overrides).
+func (s *Store) defaultTTL(historyID string) int64 { return s.policy.TTL(historyID) }
 
 // metaHead is the number of values that start the answers of
 // setMetadataScript and setExpiryScript: created, cr, up, count, tt, tf,

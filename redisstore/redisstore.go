@@ -79,9 +79,8 @@ type Options struct {
 	// change renews the expiry of all of the history's keys; messages
 	// never expire one by one, which would orphan tool results from their
 	// calls. An idempotency key expires after its window or with its
-	// history, whichever is sooner. The Policy's defaults, when they give
-	// a history none, leave it this one, so that a store opened with a ttl
-	// keeps it when chatstore.New sets up a Policy without one.
+	// history, whichever is sooner. chatstore.New leaves it as it is
+	// unless its own Options.TTL is set.
 	TTL time.Duration
 	// Tokenizer names the counter that measured the costs the store
 	// keeps for token budgets, as chatstore.Options.Tokenizer names it
@@ -101,10 +100,8 @@ type Store struct {
 	index  string // the sorted set of history ids
 	// updated is the sorted set of history ids by -UpdatedAt.
 	updated string
-	// policy is the clock and default TTLs of expiry (driver.Expirer),
-	// and ttl the default of Options.TTL, in ms, under the policy's.
+	// policy is the clock and default TTLs of expiry (driver.Expirer).
 	policy driver.Policy
-	ttl    int64
 	// single is true for a *redis.Client (one node, where a script may
 	// touch keys of any slot): writes then update the indexes themselves.
 	single bool
@@ -157,9 +154,9 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 	}
 	_, single := client.(*redis.Client)
 	s := &Store{c: client, prefix: o.KeyPrefix, index: o.KeyPrefix + "histories", updated: o.KeyPrefix + "}updated",
-		ttl: o.TTL.Milliseconds(), single: single,
+		single:  single,
 		counter: m.Name(), measure: m.Measure, tokenizer: o.KeyPrefix + "}tokenizer", log: o.Logger}
-	s.policy.SetTTL("", s.ttl)
+	s.policy.SetTTL("", o.TTL.Milliseconds())
 	return s, nil
 }
 
