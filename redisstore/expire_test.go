@@ -15,12 +15,6 @@ import (
 	"github.com/chatstore/chatstore/redisstore"
 )
 
-// onBoth runs f on the test Redis and on the test cluster.
-func onBoth(t *testing.T, f func(t *testing.T, c redis.UniversalClient)) {
-	t.Run("single", func(t *testing.T) { f(t, singleClient(t)) })
-	t.Run("cluster", func(t *testing.T) { f(t, clusterClient(t)) })
-}
-
 // historyKeys are the keys of a history that exist: the nine of
 // nHistoryKeys, KEY:k and the idempotency records it names. Found by name,
 // not by KEYS, which a cluster answers per node.
@@ -64,7 +58,7 @@ func checkPTTL(t *testing.T, c redis.UniversalClient, what string, keys []string
 // costs' :w, the ids' :d and :i, the metadata's :g), and idempotency
 // records never outlive it.
 func TestExpiryEveryKey(t *testing.T) {
-	onBoth(t, func(t *testing.T, c redis.UniversalClient) {
+	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
 		ctx := t.Context()
 		prefix := testPrefix()
 		const ttl = 20 * time.Second
@@ -136,7 +130,7 @@ func TestExpiryEveryKey(t *testing.T) {
 // the expiry makes every key persistent again; a fixed time in the past
 // removes the history at once, with its index entries.
 func TestExpiryFixedAndCleared(t *testing.T) {
-	onBoth(t, func(t *testing.T, c redis.UniversalClient) {
+	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
 		ctx := t.Context()
 		prefix := testPrefix()
 		st := prefixedStore(t, c, prefix, 0, nil)
@@ -207,7 +201,7 @@ func checkUnindexed(t *testing.T, c redis.UniversalClient, prefix, id, k, v stri
 // takes them out of the listing and the metadata sets; and a write to one
 // starts a new history.
 func TestExpiryDefaultByPrefix(t *testing.T) {
-	onBoth(t, func(t *testing.T, c redis.UniversalClient) {
+	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
 		ctx := t.Context()
 		prefix := testPrefix()
 		drv, err := redisstore.New(c, &redisstore.Options{KeyPrefix: prefix})
@@ -289,7 +283,7 @@ func TestExpiryDefaultByPrefix(t *testing.T) {
 // TestSweepBounded: Sweep takes out at most limit entries a call, goes on
 // where the last call stopped, and leaves the histories that exist.
 func TestSweepBounded(t *testing.T) {
-	onBoth(t, func(t *testing.T, c redis.UniversalClient) {
+	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
 		ctx := t.Context()
 		prefix := testPrefix()
 		st := prefixedStore(t, c, prefix, 0, nil)

@@ -695,6 +695,19 @@ renew(1, st, up, now, dttl)
 return {removed, up}
 `)
 
+// touchSrc is a change at now to the history of KEY:s ks and state st,
+// creating it, empty, if it does not exist: it leaves created (1 if so), cr
+// and up, the history's times.
+const touchSrc = `local created, cr = 0, st[6]
+local up = math.max(tonumber(st[7]) or 0, now)
+if cr then
+  redis.call('HSET', ks, 'up', up)
+else
+  created, cr = 1, now
+  redis.call('HSET', ks, 'c', 0, 'n', 0, 'v', 3, 'cr', now, 'up', up, 'tk', counter, 'tt', 0, 'tf', 0)
+end
+`
+
 // setMetadataScript: KEYS s, m, t, c, d, i, g, w, z; ARGV maxPairs, now,
 // default TTL, counter, then per change its key and '=' and the value, or '-' to
 // remove it. Refuses with {-1} a result of more than maxPairs pairs,
@@ -734,14 +747,7 @@ for j = 1, #keys do
     redis.call('HDEL', kg, keys[j])
   end
 end
-local created, cr = 0, st[6]
-local up = math.max(tonumber(st[7]) or 0, now)
-if cr then
-  redis.call('HSET', ks, 'up', up)
-else
-  created, cr = 1, now
-  redis.call('HSET', ks, 'c', 0, 'n', 0, 'v', 3, 'cr', now, 'up', up, 'tk', counter, 'tt', 0, 'tf', 0)
-end
+` + touchSrc + `
 renew(1, st, up, now, dttl)
 local out = {created, tonumber(cr), up, tonumber(st[1]) or 0, tonumber(st[9]) or 0, tonumber(st[10]) or 0,
   wiped, tonumber(redis.call('HGET', ks, 'ex')) or 0, tonumber(st[11]) or 0, tonumber(st[12]) or 0}
@@ -767,14 +773,7 @@ if gone(st, now) then
   wipe(1)
   st, wiped = {}, 1
 end
-local created, cr = 0, st[6]
-local up = math.max(tonumber(st[7]) or 0, now)
-if cr then
-  redis.call('HSET', ks, 'up', up)
-else
-  created, cr = 1, now
-  redis.call('HSET', ks, 'c', 0, 'n', 0, 'v', 3, 'cr', now, 'up', up, 'tk', counter, 'tt', 0, 'tf', 0)
-end
+` + touchSrc + `
 if xt > 0 then redis.call('HSET', ks, 'xt', xt) else redis.call('HDEL', ks, 'xt') end
 if xa > 0 then redis.call('HSET', ks, 'xa', xa) else redis.call('HDEL', ks, 'xa') end
 local ea = expiresAt(xa, xt, up, dttl)
