@@ -37,8 +37,8 @@ var infoFields = []string{"c", "cr", "up", "tt", "tf", "tk", "xt", "xa", "ex"}
 
 // infos returns the Info of each history of ids that exists, in order: one
 // pipeline of an HMGET and an HGETALL per history. If prune is set, ids of
-// histories that do not exist are taken out of the listing and recency
-// indexes (listings call it so). A history whose costs are not of the
+// histories that do not exist are taken out of the indexes, together
+// (unlist; listings call it so). A history whose costs are not of the
 // store's counter is measured first (upgrade) and read again; one that
 // cannot be measured (a stored message that does not decode) is listed
 // with no cost, rather than failing the listing.
@@ -57,6 +57,7 @@ func (s *Store) infos(ctx context.Context, ids []string, prune bool) ([]driver.I
 		return nil, err
 	}
 	out := make([]driver.Info, 0, len(ids))
+	var gone []string
 	for i, id := range ids {
 		info, ok, measured := s.infoOf(id, states[i].Val(), metas[i].Val())
 		if ok && !measured {
@@ -73,11 +74,14 @@ func (s *Store) infos(ctx context.Context, ids []string, prune bool) ([]driver.I
 		}
 		if ok {
 			out = append(out, info)
-		} else if !prune {
-			continue
-		} else if _, err := s.unlist(ctx, []string{id}, nil); err != nil {
-			// A listed id whose history expired or was deleted: it
-			// leaves the listings as they meet it.
+		} else if prune {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		// Listed ids whose history expired or was deleted: they leave
+		// the indexes as listings meet them.
+		if _, err := s.unlist(ctx, gone, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -321,3 +321,35 @@ func TestSweepBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestExpiredLeaveListings: a listing by metadata that meets a history
+// Redis has expired leaves it out and takes it out of every index, the
+// set of its metadata pair included, with no Sweep.
+func TestExpiredLeaveListings(t *testing.T) {
+	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
+		ctx := t.Context()
+		prefix := testPrefix()
+		st := prefixedStore(t, c, prefix, 0, nil)
+		if _, err := st.Write(ctx, "h", []chat.Message{chat.User("q")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SetMetadata(ctx, "h", map[string]*string{"team": chat.Ptr("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SetExpiry(ctx, "h", chatstore.Expiry{TTL: 300 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for c.Exists(ctx, prefix+"{h}:s").Val() == 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("h has not expired")
+			}
+			time.Sleep(20 * time.Millisecond) // polling Redis, not waiting out a race
+		}
+		page, err := st.List(ctx, chatstore.ListOptions{Metadata: map[string]string{"team": "x"}})
+		if err != nil || len(page.Histories) != 0 {
+			t.Errorf("list by metadata after expiry: %+v %v", page, err)
+		}
+		checkUnindexed(t, c, prefix, "h", "team", "x")
+	})
+}

@@ -10,7 +10,8 @@
 // key_prefix (default "chatstore:") namespaces a deployment: DeleteAll
 // deletes only its keys, whatever the prefixes of other deployments on the
 // same Redis (one may start with another). ttl, when set, makes a history
-// expire as a whole that long after its last write. Every other parameter is
+// expire as a whole that long after its last change (expire.go; chatstore
+// reads it itself as Options.TTL). Every other parameter is
 // go-redis's own (dial_timeout, pool_size, …); unknown ones are errors.
 //
 // All keys of one history carry the history id in a hash tag, so they live
