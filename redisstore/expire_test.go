@@ -177,6 +177,19 @@ func TestExpiryFixedAndCleared(t *testing.T) {
 	})
 }
 
+// waitExpired polls until Redis has expired the state key of history id,
+// for up to 10s.
+func waitExpired(t *testing.T, c redis.UniversalClient, prefix, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Exists(context.Background(), prefix+"{"+id+"}:s").Val() == 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has not expired", id)
+		}
+		time.Sleep(20 * time.Millisecond) // polling Redis, not waiting out a race
+	}
+}
+
 // checkUnindexed checks that no index holds id: the listing, recency, the
 // set of its metadata pair k=v, and its set of pairs.
 func checkUnindexed(t *testing.T, c redis.UniversalClient, prefix, id, k, v string) {
@@ -231,14 +244,8 @@ func TestExpiryDefaultByPrefix(t *testing.T) {
 		main, _ := historyKeys(t, c, prefix, ids[2])
 		checkPTTL(t, c, ids[2], main, -1, -1)
 
-		deadline := time.Now().Add(10 * time.Second)
 		for _, id := range ids[:2] {
-			for c.Exists(ctx, prefix+"{"+id+"}:s").Val() == 1 {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s has not expired", id)
-				}
-				time.Sleep(20 * time.Millisecond) // polling Redis, not waiting out a race
-			}
+			waitExpired(t, c, prefix, id)
 			if main, idem := historyKeys(t, c, prefix, id); len(main)+len(idem) > 0 {
 				t.Errorf("%s: keys left after its state expired: %q %q", id, main, idem)
 			}
@@ -339,13 +346,7 @@ func TestExpiredLeaveListings(t *testing.T) {
 		if _, err := st.SetExpiry(ctx, "h", chatstore.Expiry{TTL: 300 * time.Millisecond}); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for c.Exists(ctx, prefix+"{h}:s").Val() == 1 {
-			if time.Now().After(deadline) {
-				t.Fatal("h has not expired")
-			}
-			time.Sleep(20 * time.Millisecond) // polling Redis, not waiting out a race
-		}
+		waitExpired(t, c, prefix, "h")
 		page, err := st.List(ctx, chatstore.ListOptions{Metadata: map[string]string{"team": "x"}})
 		if err != nil || len(page.Histories) != 0 {
 			t.Errorf("list by metadata after expiry: %+v %v", page, err)
