@@ -44,38 +44,6 @@ func (s *Store) SetExpiry(ctx context.Context, historyID string, x driver.Expiry
 // hold, as Delete does, and commits. A history is removed whole or not at
 // all, and a write that renews it first keeps it.
 func (s *Store) Sweep(ctx context.Context, now int64, limit int) (driver.Swept, error) {
-	var sw driver.Swept
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return sw, wrap("sweep", "", err)
-	}
-	defer conn.Release()
-	var (
-		hids  []int64
-		first pgx.Batch
-	)
-	first.Queue("BEGIN")
-	first.Queue(s.q.lockSweep, now, limit).Query(func(rows pgx.Rows) error {
-		var err error
-		hids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-		return err
-	})
-	err = conn.SendBatch(ctx, &first).Close()
-	if err == nil {
-		var second pgx.Batch
-		if len(hids) > 0 {
-			second.Queue(s.q.sweep, hids, now).QueryRow(func(r pgx.Row) error { return r.Scan(&sw.Histories, &sw.Messages) })
-		}
-		second.Queue("COMMIT")
-		err = conn.SendBatch(ctx, &second).Close()
-	}
-	if err != nil {
-		// As edit: end a transaction left open; a broken connection is
-		// discarded by the pool, and the server rolls it back.
-		if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-		return driver.Swept{}, wrap("sweep", "", err)
-	}
-	return sw, nil
+	sw, err := s.deleteLocked(ctx, s.q.lockSweep, []any{now, limit}, s.q.sweep, now)
+	return sw, wrap("sweep", "", err)
 }

@@ -678,15 +678,66 @@ func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]dr
 // statement, whether it has expired or not.
 func (s *Store) Delete(ctx context.Context, historyID string) error {
 	s.forget(historyID)
-	_, err := s.pool.Exec(ctx, s.q.deleteHistory, historyID)
+	_, err := s.deleteLocked(ctx, s.q.deleteHistory, []any{historyID}, s.q.deleteHids)
 	return wrap("delete", historyID, err)
 }
 
-// DeletePrefix implements driver.PrefixDeleter: one statement.
+// DeletePrefix implements driver.PrefixDeleter: one transaction, as
+// Delete.
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	s.forget("")
-	_, err := s.pool.Exec(ctx, s.q.deletePrefix, prefix)
+	_, err := s.deleteLocked(ctx, s.q.deletePrefix, []any{prefix}, s.q.deleteHids)
 	return wrap("delete by prefix", prefix, err)
+}
+
+// deleteLocked deletes histories in one transaction of two round trips:
+// the first locks their rows (lock with lockArgs: a statement that answers
+// the hids it locked), the second deletes what it locked with everything
+// they hold (del: deleteHistories of a condition on hid = ANY($1), given
+// the hids, then delArgs) and commits. It answers what del answers.
+//
+// Locking first, in a statement of its own, is what makes a delete whole.
+// A delete that found its rows in its own statement would remove the
+// messages of its snapshot, taken before it waited for a writer's lock on
+// a row, and leave behind what that writer stored meanwhile: rows of a
+// history that is gone, outliving its erasure. Deleting only the rows
+// locked leaves alone a history a write created after the lock: that
+// write came after the delete.
+func (s *Store) deleteLocked(ctx context.Context, lock string, lockArgs []any, del string, delArgs ...any) (driver.Swept, error) {
+	var sw driver.Swept
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return sw, err
+	}
+	defer conn.Release()
+	var (
+		hids  []int64
+		first pgx.Batch
+	)
+	first.Queue("BEGIN")
+	first.Queue(lock, lockArgs...).Query(func(rows pgx.Rows) error {
+		var err error
+		hids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	err = conn.SendBatch(ctx, &first).Close()
+	if err == nil {
+		var second pgx.Batch
+		if len(hids) > 0 {
+			second.Queue(del, append([]any{hids}, delArgs...)...).QueryRow(func(r pgx.Row) error { return r.Scan(&sw.Histories, &sw.Messages) })
+		}
+		second.Queue("COMMIT")
+		err = conn.SendBatch(ctx, &second).Close()
+	}
+	if err != nil {
+		// As edit: end a transaction left open; a broken connection is
+		// discarded by the pool, and the server rolls it back.
+		if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		return driver.Swept{}, err
+	}
+	return sw, nil
 }
 
 // DeleteAll implements driver.Store: it empties this store's tables, and

@@ -280,6 +280,7 @@ func (s *Store) migrate(ctx context.Context, name string, target int) error {
 // queries holds the statements with the schema filled in.
 type queries struct {
 	count, tailPage, tailAll, rangeQ, before, deleteHistory, deletePrefix, deleteAll, list      string
+	deleteHids                                                                                  string
 	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
 	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
 	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                 string
@@ -384,10 +385,13 @@ func makeQueries(schema string, ix indexing) queries {
 		// ordered walk of the primary key back from $2, as tailPage.
 		before: r.Replace("SELECT " + msgCols + " FROM S.histories h CROSS JOIN LATERAL " +
 			"(SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m WHERE h.name = $1 AND " + live("h", 4)),
-		deleteHistory: r.Replace(deleteHistories("name = $1")),
+		// Delete and DeletePrefix lock the rows, then delete those they
+		// locked (deleteLocked).
+		deleteHistory: r.Replace("SELECT hid FROM S.histories WHERE name = $1 FOR UPDATE"),
 		// name is COLLATE "C": byte order, where the ids with a prefix
 		// are those from it on that still start with it.
-		deletePrefix: r.Replace(deleteHistories("name >= $1 AND starts_with(name, $1)")),
+		deletePrefix: r.Replace("SELECT hid FROM S.histories WHERE name >= $1 AND starts_with(name, $1) FOR UPDATE"),
+		deleteHids:   r.Replace(deleteHistories("hid = ANY($1)")),
 		deleteAll:    r.Replace("TRUNCATE S.messages, S.histories, S.idempotency_keys, S.metadata, S.compactions"),
 		list:         r.Replace("SELECT h.name, h.count FROM S.histories h WHERE h.name > $1 AND h.count > 0 AND " + live("h", 3) + " ORDER BY h.name LIMIT $2"),
 		// The history is created if needed (without touching an existing
