@@ -63,7 +63,9 @@ func DefaultMaxInFlightBytes(maxBodyBytes int64, maxResponseBytes int) int64 {
 type Options struct {
 	// Tokens, when set, makes every /v1 request authenticate with
 	// "Authorization: Bearer TOKEN" and confines it to its tenant's
-	// histories. Nil means no authentication and no tenants.
+	// histories. Nil means no authentication and no tenants. The tenants'
+	// ttl= fields are their histories' default time to live (SetTokens);
+	// New fails if the store keeps no expiry.
 	Tokens *Tokens
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
