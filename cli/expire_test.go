@@ -96,15 +96,17 @@ func TestSweepCommand(t *testing.T) {
 	}
 }
 
-// TestServeSweepFlags: the sweep's flags refuse what cannot be meant.
+// TestServeSweepFlags: the sweep's flags and --ttl refuse what cannot be
+// meant, and --ttl beside the store URL's ttl=.
 func TestServeSweepFlags(t *testing.T) {
-	for _, args := range [][]string{{"--sweep-max", "0"}, {"--sweep-interval", "-1s"}, {"--sweep-interval", "60"}} {
+	for _, args := range [][]string{{"--sweep-max", "0"}, {"--sweep-interval", "-1s"}, {"--sweep-interval", "60"},
+		{"--ttl", "soon"}, {"--ttl", "30d", "--store", "memory://?ttl=1d"}} {
 		if _, err := parseServe(newEnv(nil).Env, args); !errors.Is(err, ErrUsage) {
 			t.Errorf("serve %q: %v, want a usage error", args, err)
 		}
 	}
-	c, err := parseServe(newEnv(map[string]string{"CHATSTORE_SWEEP_INTERVAL": "0s"}).Env, []string{"--sweep-max", "5"})
-	if err != nil || c.sweepInterval != 0 || c.sweepMax != 5 {
-		t.Errorf("CHATSTORE_SWEEP_INTERVAL=0s --sweep-max 5: %+v %v", c, err)
+	c, err := parseServe(newEnv(map[string]string{"CHATSTORE_SWEEP_INTERVAL": "0s", "CHATSTORE_TTL": "30d"}).Env, []string{"--sweep-max", "5"})
+	if err != nil || c.sweepInterval != 0 || c.sweepMax != 5 || c.ttl != 30*24*time.Hour {
+		t.Errorf("CHATSTORE_SWEEP_INTERVAL=0s CHATSTORE_TTL=30d --sweep-max 5: %+v %v", c, err)
 	}
 }

@@ -60,8 +60,9 @@ func TestServeWriteLimit(t *testing.T) {
 }
 
 // TestServeTenantTTLReload: a tenant's ttl= in the tokens file gives its
-// new histories an expiry, and SIGHUP after the file lost it gives the
-// next change none; a tokens file with a bad ttl= does not start.
+// histories their expiry, over the store's --ttl, and SIGHUP after the
+// file lost it gives the next change the store's; a tokens file with a
+// bad ttl= does not start.
 func TestServeTenantTTLReload(t *testing.T) {
 	const token = "0123456789abcdef0123"
 	file := filepath.Join(t.TempDir(), "tokens")
@@ -82,7 +83,7 @@ func TestServeTenantTTLReload(t *testing.T) {
 	env.Ready = func(a string) { addr <- a }
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, env, []string{"serve", "--addr", "127.0.0.1:0", "--store", "memory://", "--tokens-file", file, "--log-format", "json"})
+		done <- Run(ctx, env, []string{"serve", "--addr", "127.0.0.1:0", "--store", "memory://", "--tokens-file", file, "--log-format", "json", "--ttl", "1d"})
 	}()
 	var a string
 	select {
@@ -123,8 +124,8 @@ func TestServeTenantTTLReload(t *testing.T) {
 			t.Fatalf("no reload after SIGHUP:\n%s", logs.String())
 		}
 	}
-	if info := write(); !info.ExpiresAt.IsZero() {
-		t.Errorf("after the reload without ttl=: %+v", info)
+	if info := write(); info.ExpiresAt.Sub(info.UpdatedAt) != 24*time.Hour {
+		t.Errorf("after the reload without ttl=, want the store's --ttl 1d: %+v", info)
 	}
 	cancel()
 	if err := <-done; err != nil {
