@@ -11,9 +11,12 @@ import (
 
 // AppendJSON appends h as chatstore writes a history in JSON, in the HTTP
 // API, over MCP and on the command line: {"chat_history_id", "count",
-// "tokens" (null when not known), "created_at", "updated_at", "metadata"}, the times in TimeFormat or null
-// when not known (a history that does not exist, a driver that keeps
-// none), the metadata's keys sorted.
+// "tokens" (null when not known), "created_at", "updated_at",
+// "expires_at", "ttl_seconds", "metadata"}, the times in TimeFormat or
+// null when not known (a history that does not exist, a driver that keeps
+// none) or, for expires_at, when the history never expires; ttl_seconds is
+// its own sliding time to live (Expiry.TTL) or null; the metadata's keys
+// sorted.
 func (h HistoryInfo) AppendJSON(b []byte) []byte {
 	b = append(b, `{"chat_history_id":`...)
 	b, _ = jsonx.AppendString(b, h.ID, jsonx.Compact)
@@ -22,14 +25,17 @@ func (h HistoryInfo) AppendJSON(b []byte) []byte {
 }
 
 // AppendFieldsJSON appends the members of AppendJSON but the id, without
-// braces: "count":N,"tokens":N,"created_at":…,"updated_at":…,"metadata":{…}, for a
-// document that names the history elsewhere.
+// braces: "count":N,"tokens":N,"created_at":…,"updated_at":…,
+// "expires_at":…,"ttl_seconds":…,"metadata":{…}, for a document that names
+// the history elsewhere.
 func (h HistoryInfo) AppendFieldsJSON(b []byte) []byte {
 	b = append(b, `"count":`...)
 	b = strconv.AppendInt(b, int64(h.Count), 10)
 	b = appendCount(append(b, `,"tokens":`...), h.Tokens)
 	b = appendTime(append(b, `,"created_at":`...), h.CreatedAt)
 	b = appendTime(append(b, `,"updated_at":`...), h.UpdatedAt)
+	b = appendTime(append(b, `,"expires_at":`...), h.ExpiresAt)
+	b = appendTTLSeconds(append(b, `,"ttl_seconds":`...), h.Expiry.TTL)
 	b = append(b, `,"metadata":{`...)
 	for i, k := range slices.Sorted(maps.Keys(h.Metadata)) {
 		if i > 0 {
@@ -40,6 +46,20 @@ func (h HistoryInfo) AppendFieldsJSON(b []byte) []byte {
 		b, _ = jsonx.AppendString(b, h.Metadata[k], jsonx.Compact)
 	}
 	return append(b, '}')
+}
+
+// appendTTLSeconds appends a time to live in seconds, null for none: a
+// whole number, with a fraction only for a TTL set to the millisecond
+// through the Go API (the HTTP API takes whole seconds).
+func appendTTLSeconds(b []byte, d time.Duration) []byte {
+	if d <= 0 {
+		return append(b, "null"...)
+	}
+	ms := d.Milliseconds()
+	if ms%1000 == 0 {
+		return strconv.AppendInt(b, ms/1000, 10)
+	}
+	return strconv.AppendFloat(b, float64(ms)/1000, 'f', -1, 64)
 }
 
 // appendTime appends t as a JSON string in TimeFormat, or null if zero.

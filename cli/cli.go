@@ -1,6 +1,6 @@
 // Package cli is the chatstore command: serve, mcp, import, export,
-// histories, show, search, count, delete, truncate, fork, compact,
-// compactions, bench and version. cmd/chatstore only
+// histories, show, search, count, delete, erase, expire, sweep, truncate,
+// fork, compact, compactions, bench and version. cmd/chatstore only
 // calls Run.
 package cli
 
@@ -85,6 +85,8 @@ func init() {
 		{"count", "print the number of messages of a history", countUsage, runCount},
 		{"delete", "delete a history, or one message of it", deleteUsage, runDelete},
 		{"erase", "delete every history whose metadata matches (a person's data)", eraseUsage, runErase},
+		{"expire", "set when a history expires: a sliding TTL, a fixed time, or the default", expireUsage, runExpire},
+		{"sweep", "remove the histories of a store that have expired", sweepUsage, runSweep},
 		{"truncate", "delete a message and every message after it", truncateUsage, runTruncate},
 		{"fork", "copy a history, up to a message, into a new one", forkUsage, runFork},
 		{"compact", "record a summary that stands for a history's older messages", compactUsage, runCompact},
@@ -324,6 +326,7 @@ type target interface {
 	List(ctx context.Context, opts chatstore.ListOptions) (chatstore.Page, error)
 	Info(ctx context.Context, historyID string) (chatstore.HistoryInfo, bool, error)
 	SetMetadata(ctx context.Context, historyID string, changes map[string]*string) (chatstore.HistoryInfo, error)
+	SetExpiry(ctx context.Context, historyID string, x chatstore.Expiry) (chatstore.HistoryInfo, error)
 	Read(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chat.Message, error)
 	ReadStored(ctx context.Context, historyID string, o chatstore.ReadOptions) ([]chatstore.StoredMessage, error)
 	DeleteMessage(ctx context.Context, historyID, messageID string) error

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,7 +60,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// The store's write limit is the server's, so that --max-write-messages
 	// is the one limit on a write, also above the store's default. A
 	// negative one is left for server.New to refuse.
-	storeOpts := &chatstore.Options{}
+	storeOpts := &chatstore.Options{TTL: c.ttl}
 	if opts.MaxWriteMessages > 0 {
 		storeOpts.MaxWriteMessages = opts.MaxWriteMessages
 	}
@@ -72,7 +74,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer onHUP(srv, c.tokensFile, log)()
-	if err := c.serve(ctx, env, srv, opts.Tokens, log); err != nil {
+	stopSweeper := startSweeper(ctx, srv, c.sweepInterval, c.sweepMax)
+	err = c.serve(ctx, env, srv, opts.Tokens, log)
+	stopSweeper() // before the store closes
+	if err != nil {
 		return err
 	}
 	if err := store.Close(); err != nil {
@@ -89,6 +94,8 @@ type serveConfig struct {
 	maxHeader                                int
 	headerTimeout, readTimeout, writeTimeout time.Duration
 	idleTimeout, shutdownTimeout             time.Duration
+	sweepInterval, ttl                       time.Duration
+	sweepMax                                 int
 	logLevel, logFormat                      string
 	limits                                   server.Options // the server's limits only
 }
@@ -115,6 +122,9 @@ func parseServe(env *Env, args []string) (*serveConfig, error) {
 	f.DurationVar(&c.writeTimeout, "write-timeout", 60*time.Second, "time to answer a request, from the end of its headers")
 	f.DurationVar(&c.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long requests in flight get to finish at shutdown")
+	f.Var((*ttlValue)(&c.ttl), "ttl", "default time to live of the histories, as the store URL's ttl= (30d, 24h, 90m; none), which it may not be given with")
+	f.DurationVar(&c.sweepInterval, "sweep-interval", server.DefaultSweepInterval, "how often expired histories are removed, at most --sweep-max each time (0: never; they stay hidden from reads)")
+	f.IntVar(&c.sweepMax, "sweep-max", server.DefaultSweepMax, "most expired histories removed per --sweep-interval")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug (one record per request), info, warn or error")
 	f.StringVar(&c.logFormat, "log-format", "auto", "text, json, or auto: text on a terminal, JSON otherwise")
 	f.VisitAll(func(fl *flag.Flag) { f.fromEnv(fl.Name) }) // every serve flag has its variable
@@ -124,6 +134,12 @@ func parseServe(env *Env, args []string) (*serveConfig, error) {
 	}
 	if len(pos) > 0 {
 		return nil, fmt.Errorf("%w: serve takes no arguments, got %q", ErrUsage, pos)
+	}
+	if u, err := url.Parse(c.storeURL); c.ttl != 0 && err == nil && u.Query().Has("ttl") {
+		return nil, fmt.Errorf("%w: --ttl and the store URL's ttl= both give the default time to live; give one", ErrUsage)
+	}
+	if c.sweepInterval < 0 || c.sweepMax < 1 {
+		return nil, fmt.Errorf("%w: --sweep-interval must be 0 (never) or more, and --sweep-max 1 or more, got %v and %d", ErrUsage, c.sweepInterval, c.sweepMax)
 	}
 	return c, nil
 }
@@ -207,6 +223,43 @@ func (c *serveConfig) serve(ctx context.Context, env *Env, srv *server.Server, t
 		log.Error("server stopped with an error", "error", err)
 	}
 	return nil
+}
+
+// ttlValue is a time to live flag, read as the ttl= store parameter is
+// (chatstore.ParseTTL).
+type ttlValue time.Duration
+
+func (v *ttlValue) String() string {
+	if *v == 0 {
+		return "none"
+	}
+	return chatstore.FormatTTL(time.Duration(*v))
+}
+
+func (v *ttlValue) Set(s string) error {
+	d, err := chatstore.ParseTTL(s)
+	if err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "chatstore: "))
+	}
+	*v = ttlValue(d)
+	return nil
+}
+
+// startSweeper runs the server's Sweeper, if its store keeps expiry and
+// interval is not 0, until the returned function is called, which waits
+// for it to stop.
+func startSweeper(ctx context.Context, srv *server.Server, interval time.Duration, max int) (stop func()) {
+	sw := srv.Sweeper(interval, max)
+	if sw == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { sw.Run(ctx) })
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // onHUP handles SIGHUP: with a tokens file it reads the file again and

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -398,6 +399,8 @@ type historyJSON struct {
 	Tokens    *int64            `json:"tokens"`
 	CreatedAt *time.Time        `json:"created_at"`
 	UpdatedAt *time.Time        `json:"updated_at"`
+	ExpiresAt *time.Time        `json:"expires_at"`
+	TTL       *float64          `json:"ttl_seconds"`
 	Metadata  map[string]string `json:"metadata"`
 }
 
@@ -408,6 +411,12 @@ func (h historyJSON) info() chatstore.HistoryInfo {
 	}
 	if h.UpdatedAt != nil {
 		out.UpdatedAt = h.UpdatedAt.UTC()
+	}
+	if h.ExpiresAt != nil {
+		out.ExpiresAt = h.ExpiresAt.UTC()
+	}
+	if h.TTL != nil {
+		out.Expiry.TTL = time.Duration(math.Round(*h.TTL*1000)) * time.Millisecond
 	}
 	if out.Metadata == nil {
 		out.Metadata = map[string]string{}
@@ -440,6 +449,35 @@ func (c *Client) SetMetadata(ctx context.Context, historyID string, changes map[
 	}
 	var out historyJSON
 	if err := c.do(ctx, "PATCH", historyPath(historyID, ""), b, &out); err != nil {
+		return chatstore.HistoryInfo{}, err
+	}
+	return out.info(), nil
+}
+
+// SetExpiry sets a history's own expiry (PATCH /v1/histories/{id} with
+// ttl_seconds or expires_at), creating the history (empty) if it does not
+// exist, and returns its Info after; the zero Expiry removes it, so that
+// the default TTL applies again. See chatstore.Store.SetExpiry. The API
+// takes a TTL in whole seconds. The answer's ExpiresAt is the history's
+// time of expiry whatever set it; its Expiry has the TTL of its own, but
+// not a fixed time of its own, which the API does not tell apart from one
+// its default TTL gives.
+func (c *Client) SetExpiry(ctx context.Context, historyID string, x chatstore.Expiry) (chatstore.HistoryInfo, error) {
+	var body string
+	switch {
+	case x.TTL != 0 && !x.At.IsZero():
+		return chatstore.HistoryInfo{}, fmt.Errorf("client: %w: give a time to live or a time of expiry, not both", chatstore.ErrInvalidExpiry)
+	case x.TTL < 0 || x.TTL%time.Second != 0:
+		return chatstore.HistoryInfo{}, fmt.Errorf("client: %w: the API takes a time to live in whole seconds, got %v", chatstore.ErrInvalidExpiry, x.TTL)
+	case x.TTL > 0:
+		body = `{"ttl_seconds":` + strconv.FormatInt(int64(x.TTL/time.Second), 10) + `}`
+	case !x.At.IsZero():
+		body = `{"expires_at":"` + x.At.UTC().Format(chatstore.TimeFormat) + `"}`
+	default:
+		body = `{"ttl_seconds":null}`
+	}
+	var out historyJSON
+	if err := c.do(ctx, "PATCH", historyPath(historyID, ""), []byte(body), &out); err != nil {
 		return chatstore.HistoryInfo{}, err
 	}
 	return out.info(), nil

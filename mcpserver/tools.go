@@ -160,7 +160,7 @@ func (s *server) listHistoriesTool() tool {
 		tool: &mcp.Tool{
 			Name:  ListHistories,
 			Title: "List chat histories",
-			Description: "List the chat histories, each with its number of messages, when it was created and last changed, and its metadata, " +
+			Description: "List the chat histories, each with its number of messages, when it was created, last changed and expires, and its metadata, " +
 				"in byte order of their ids or, with order updated_at, the most recently changed first; metadata keeps only the histories holding every pair given " +
 				"(for example {\"user_id\": \"u-42\"}). One page at a time: to get the next page, call again with the same order and metadata and cursor set " +
 				"to the next_cursor of this one; next_cursor is null on the last page.",
@@ -175,12 +175,14 @@ func (s *server) listHistoriesTool() tool {
 				metadataFilterProp,
 			),
 			OutputSchema: object([]string{"histories", "next_cursor"},
-				prop{"histories", &jsonschema.Schema{Type: "array", Items: object([]string{"chat_history_id", "count", "tokens", "created_at", "updated_at", "metadata"},
+				prop{"histories", &jsonschema.Schema{Type: "array", Items: object([]string{"chat_history_id", "count", "tokens", "created_at", "updated_at", "expires_at", "ttl_seconds", "metadata"},
 					prop{"chat_history_id", &jsonschema.Schema{Type: "string"}},
 					prop{"count", &jsonschema.Schema{Type: "integer", Minimum: float(0), Description: "Its number of messages."}},
 					prop{"tokens", &jsonschema.Schema{Types: []string{"integer", "null"}, Minimum: float(0), Description: "The tokens of its messages, by the store's counter; null if the store cannot count them."}},
 					prop{"created_at", &jsonschema.Schema{Types: []string{"string", "null"}, Description: "When it was created (RFC 3339, UTC); null if the store keeps no times."}},
 					prop{"updated_at", &jsonschema.Schema{Types: []string{"string", "null"}, Description: "When it last changed (RFC 3339, UTC)."}},
+					prop{"expires_at", &jsonschema.Schema{Types: []string{"string", "null"}, Description: "When it expires and is deleted (RFC 3339, UTC); null if never."}},
+					prop{"ttl_seconds", &jsonschema.Schema{Types: []string{"number", "null"}, Minimum: float(0), Description: "Its own sliding time to live, in seconds: it expires that long after its last change; null if it has none of its own (a default may still apply: see expires_at)."}},
 					prop{"metadata", &jsonschema.Schema{Type: "object", AdditionalProperties: &jsonschema.Schema{Type: "string"}}},
 				)}},
 				prop{"next_cursor", &jsonschema.Schema{Types: []string{"string", "null"}, Description: "The cursor of the next page; null on the last."}},

@@ -45,9 +45,11 @@ func TestFindByIDReadsOneMessage(t *testing.T) {
 			continue // it needs a fork's row; the same condition as truncate
 		}
 		for _, id := range []string{"10000", "19999", "nope"} {
-			args := []any{"h", id, pgstore.Position(id)}
+			// Message takes the time by which the history has not
+			// expired, the edits their time and the default TTL.
+			args := []any{"h", id, pgstore.Position(id), int64(1)}
 			if name != "message" {
-				args = append(args, int64(1))
+				args = append(args, int64(0))
 			}
 			plan := explain(t, pool, "EXPLAIN ANALYZE "+sql, args...)
 			if !strings.Contains(plan, "Index Scan using messages_by_id") {

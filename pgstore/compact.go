@@ -21,7 +21,8 @@ func (s *Store) Counter() string { return s.counter }
 func (s *Store) Compact(ctx context.Context, historyID string, c driver.Compaction, keep int) error {
 	var found int
 	err := s.edit(ctx, "compact", historyID, false, func(r pgx.Row) error { return r.Scan(&found) },
-		s.q.compact, historyID, c.Through, c.ThroughPos, string(c.JSON), c.Cost.Text, c.Cost.Flat, c.CreatedAt, int64(max(keep, 1)))
+		s.q.compact, historyID, c.Through, c.ThroughPos, string(c.JSON), c.Cost.Text, c.Cost.Flat, c.CreatedAt, int64(max(keep, 1)),
+		s.policy.Now(), s.policy.TTL(historyID))
 	if err == nil && found == 0 {
 		return driver.ErrNotFound
 	}
@@ -31,7 +32,7 @@ func (s *Store) Compact(ctx context.Context, historyID string, c driver.Compacti
 // Compactions implements driver.Compactor: one statement, a range of the
 // records' primary key.
 func (s *Store) Compactions(ctx context.Context, historyID string) ([]driver.Compaction, error) {
-	rows, err := s.pool.Query(ctx, s.q.compactions, historyID)
+	rows, err := s.pool.Query(ctx, s.q.compactions, historyID, s.policy.Now())
 	if err != nil {
 		return nil, wrap("compactions", historyID, err)
 	}

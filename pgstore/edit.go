@@ -24,13 +24,13 @@ func position(id string) int64 {
 
 // infoDest are the scan targets of infoCols.
 func infoDest(i *driver.Info) []any {
-	return []any{&i.Count, &i.CreatedAt, &i.UpdatedAt, &i.Metadata, &i.Cost.Text, &i.Cost.Flat}
+	return []any{&i.Count, &i.CreatedAt, &i.UpdatedAt, &i.Metadata, &i.Cost.Text, &i.Cost.Flat, &i.Expiry.TTL, &i.Expiry.At, &i.ExpiresAt}
 }
 
 // Info implements driver.Editor: one statement.
 func (s *Store) Info(ctx context.Context, historyID string) (driver.Info, bool, error) {
 	info := driver.Info{ID: historyID}
-	err := s.pool.QueryRow(ctx, s.q.info, historyID).Scan(infoDest(&info)...)
+	err := s.pool.QueryRow(ctx, s.q.info, historyID, s.policy.Now()).Scan(infoDest(&info)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return driver.Info{ID: historyID}, false, nil
 	}
@@ -41,8 +41,8 @@ func (s *Store) Info(ctx context.Context, historyID string) (driver.Info, bool, 
 }
 
 // SetMetadata implements driver.Editor: one transaction that creates the
-// history's row if need be and locks it, changes the pairs, counts them,
-// and rolls back if there are too many.
+// history's row if need be (anew if it has expired: claim) and locks it,
+// changes the pairs, counts them, and rolls back if there are too many.
 func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[string]*string, maxPairs int, now int64) (driver.Info, error) {
 	var removed, keys, values []string
 	for k, v := range changes {
@@ -54,23 +54,9 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 	}
 	info := driver.Info{ID: historyID}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var hid int64
-		for range 2 {
-			if _, err := tx.Exec(ctx, s.q.newHistory, historyID); err != nil {
-				return err
-			}
-			// Between the two, a Delete can remove the row; then
-			// create it again.
-			err := tx.QueryRow(ctx, s.q.lockHistory, historyID).Scan(&hid, nil, nil, nil, nil)
-			if !errors.Is(err, pgx.ErrNoRows) {
-				if err != nil {
-					return err
-				}
-				break
-			}
-		}
-		if hid == 0 {
-			return errors.New("the history was deleted twice while its metadata was set")
+		hid, err := s.claimed(ctx, tx, historyID, now)
+		if err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, s.q.setMetadata, hid, removed, keys, values); err != nil {
 			return err
@@ -82,7 +68,7 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 		if n > maxPairs {
 			return driver.ErrTooManyPairs
 		}
-		return tx.QueryRow(ctx, s.q.touch, hid, now).Scan(infoDest(&info)...)
+		return tx.QueryRow(ctx, s.q.touch, hid, now, s.policy.TTL(historyID)).Scan(infoDest(&info)...)
 	})
 	if errors.Is(err, driver.ErrTooManyPairs) {
 		return driver.Info{}, err
@@ -90,9 +76,36 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 	return info, wrap("set metadata", historyID, err)
 }
 
+// claimed is claim in transaction tx, in one round trip: the id of
+// history historyID's row, there and locked, a new one if the history
+// had expired at now.
+func (s *Store) claimed(ctx context.Context, tx pgx.Tx, historyID string, now int64) (int64, error) {
+	var hid int64
+	for range 2 {
+		var b pgx.Batch
+		s.claim(&b, historyID, now)
+		b.Queue(s.q.lockHistory, historyID).QueryRow(func(r pgx.Row) error {
+			err := r.Scan(&hid, nil, nil, nil, nil)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return 0, err
+		}
+		if hid != 0 {
+			return hid, nil
+		}
+		// Between creating and locking it, a Delete removed the row;
+		// create it again.
+	}
+	return 0, errors.New("the history was deleted twice while it was being changed")
+}
+
 // Message implements driver.Editor: one statement, an index lookup.
 func (s *Store) Message(ctx context.Context, historyID, messageID string) (driver.Message, error) {
-	rows, err := s.pool.Query(ctx, s.q.message, historyID, messageID, position(messageID))
+	rows, err := s.pool.Query(ctx, s.q.message, historyID, messageID, position(messageID), s.policy.Now())
 	if err != nil {
 		return driver.Message{}, wrap("read message", historyID, err)
 	}
@@ -139,7 +152,7 @@ func (s *Store) edit(ctx context.Context, op, historyID string, forget bool, sca
 func (s *Store) DeleteMessage(ctx context.Context, historyID, messageID string, now int64) error {
 	var n int
 	err := s.edit(ctx, "delete message", historyID, true, func(r pgx.Row) error { return r.Scan(&n) },
-		s.q.deleteMessage, historyID, messageID, position(messageID), now)
+		s.q.deleteMessage, historyID, messageID, position(messageID), now, s.policy.TTL(historyID))
 	if err == nil && n == 0 {
 		return driver.ErrNotFound
 	}
@@ -150,7 +163,7 @@ func (s *Store) DeleteMessage(ctx context.Context, historyID, messageID string, 
 func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int64) (int, error) {
 	var found, n int
 	err := s.edit(ctx, "truncate", historyID, true, func(r pgx.Row) error { return r.Scan(&found, &n) },
-		s.q.truncate, historyID, fromID, position(fromID), now)
+		s.q.truncate, historyID, fromID, position(fromID), now, s.policy.TTL(historyID))
 	if err == nil && found == 0 {
 		return 0, driver.ErrNotFound
 	}
@@ -160,10 +173,12 @@ func (s *Store) Truncate(ctx context.Context, historyID, fromID string, now int6
 // errThroughNotFound rolls a fork back.
 var errThroughNotFound = fmt.Errorf("through: %w", driver.ErrNotFound)
 
-// Fork implements driver.Editor: one transaction of two statements. The
-// first creates the fork's row, or finds that the history exists; the
-// second copies the original's messages and metadata in one INSERT ...
-// SELECT each, from one snapshot of it.
+// Fork implements driver.Editor: one transaction of two steps. The first,
+// one batch, purges a history at newID that has expired (under its row's
+// lock, as claim does), then creates the fork's row, or finds that the
+// history exists; the second copies the original's messages and metadata
+// in one INSERT ... SELECT each, from one snapshot of it, with its own
+// expiry.
 func (s *Store) Fork(ctx context.Context, historyID, newID string, through *string, now int64) (driver.Info, error) {
 	info := driver.Info{ID: newID}
 	var thr any // NULL: every message
@@ -173,8 +188,14 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 	}
 	defer s.forget(newID)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var hid int64
-		err := tx.QueryRow(ctx, s.q.forkRow, newID, now).Scan(&hid)
+		var (
+			hid int64
+			b   pgx.Batch
+		)
+		b.Queue(s.q.lockHistory, newID)
+		b.Queue(s.q.purge, newID, now)
+		b.Queue(s.q.forkRow, newID, now).QueryRow(func(r pgx.Row) error { return r.Scan(&hid) })
+		err := tx.SendBatch(ctx, &b).Close()
 		if errors.Is(err, pgx.ErrNoRows) {
 			return driver.ErrExists
 		}
@@ -182,7 +203,7 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 			return err
 		}
 		var found int
-		if err := tx.QueryRow(ctx, s.q.forkCopy, hid, historyID, thr, pos).Scan(append([]any{&found}, infoDest(&info)...)...); err != nil {
+		if err := tx.QueryRow(ctx, s.q.forkCopy, hid, historyID, thr, pos, now, s.policy.TTL(newID)).Scan(append([]any{&found}, infoDest(&info)...)...); err != nil {
 			return err
 		}
 		if through != nil && found == 0 {
@@ -210,11 +231,12 @@ func (s *Store) Page(ctx context.Context, historyID string, span driver.Span) ([
 // starts from the pair that selects fewest, by its statistics, and sorts
 // what it finds. Without, a walk of the name's index (ByID) or of
 // histories_by_updated (ByUpdated) from the cursor, stopping at the limit.
-// Each history's metadata is read for the page's rows only.
+// Each history's metadata is read for the page's rows only. Expired
+// histories are left out as the walk meets them.
 func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error) {
 	var (
-		where = []string{"h.name >= $1", "starts_with(h.name, $1)"}
-		args  = []any{q.Prefix}
+		where = []string{"h.name >= $1", "starts_with(h.name, $1)", live("h", 2)}
+		args  = []any{q.Prefix, s.policy.Now()}
 		order string
 	)
 	arg := func(v any) string {
@@ -238,7 +260,7 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 		where = append(where, "h.hid IN (SELECT hid FROM S.metadata WHERE key = "+arg(k)+" AND value = "+arg(q.Metadata[k])+")")
 	}
 	sql := "SELECT h.name, " + infoCols + " FROM (" +
-		"SELECT h.hid, h.name, h.count, h.created_at, h.updated_at, h.cost_text, h.cost_flat FROM S.histories h WHERE " + strings.Join(where, " AND ") +
+		"SELECT h.hid, h.name, h.count, h.created_at, h.updated_at, h.cost_text, h.cost_flat, h.ttl, h.fixed_at, h.expires_at FROM S.histories h WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY " + order + " LIMIT " + arg(q.Limit) + ") h ORDER BY " + order
 	rows, err := s.pool.Query(ctx, strings.ReplaceAll(sql, "S.", s.schema+"."), args...)
 	if err != nil {

@@ -48,3 +48,7 @@ func EditSQL(s *Store) map[string]string {
 
 // Position is the position an id names for the statements that take one.
 var Position = position
+
+// SweepSQL are the statements of Sweep: the one that locks expired
+// histories (now, limit) and the one that deletes them (hids, now).
+func SweepSQL(s *Store) (lock, sweep string) { return s.q.lockSweep, s.q.sweep }

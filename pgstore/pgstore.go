@@ -39,6 +39,14 @@
 // still running with another keeps writing costs of its own. Compaction
 // records are a table of their own, deleted with their history's row.
 //
+// Expiry (driver.Expirer): each history's row holds its own expiry and
+// the time it expires, worked out again by every statement that changes
+// it; every read leaves an expired history out in the statement it runs
+// anyway, a change to one starts it anew, and Sweep removes expired
+// histories in batches that several processes can take at once (FOR
+// UPDATE SKIP LOCKED). docs/STORE.md, "Expiry on PostgreSQL", says what
+// it costs and what PostgreSQL keeps of a deleted history.
+//
 // Messages are stored as JSONB in Haystack's format, so SQL can look inside
 // (body->>'role'). A write is one transaction that first locks its history's
 // row, so concurrent writers on one history, from any number of processes,
@@ -140,6 +148,8 @@ type Store struct {
 
 	cacheMu sync.Mutex
 	cache   map[string]histState // the histories this process wrote, as it left them
+
+	policy driver.Policy // the Store's clock and default TTLs (driver.Expirer)
 }
 
 var (
@@ -155,6 +165,7 @@ var (
 	_ driver.Compactor     = (*Store)(nil)
 
 	_ driver.CompactionTailer = (*Store)(nil)
+	_ driver.Expirer          = (*Store)(nil)
 )
 
 // Open connects to PostgreSQL with a pool of its own (closed by Close) and
@@ -450,7 +461,7 @@ func wrap(op, history string, err error) error {
 // Count implements driver.Store.
 func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, s.q.count, historyID).Scan(&n)
+	err := s.pool.QueryRow(ctx, s.q.count, historyID, s.policy.Now()).Scan(&n)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -470,7 +481,7 @@ func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]drive
 // and a read over maxBytes (> 0) stops at the row that crosses it.
 func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, error) {
 	if span.Backward() {
-		rows, err := s.pool.Query(ctx, s.q.before, historyID, span.Before, span.Limit)
+		rows, err := s.pool.Query(ctx, s.q.before, historyID, span.Before, span.Limit, s.policy.Now())
 		if err != nil {
 			return nil, wrap("range", historyID, err)
 		}
@@ -479,7 +490,7 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 		return msgs, wrap("range", historyID, err)
 	}
 	if span.Rounds == 0 {
-		rows, err := s.pool.Query(ctx, s.q.rangeQ, historyID, span.From, span.Limit, span.Skip)
+		rows, err := s.pool.Query(ctx, s.q.rangeQ, historyID, span.From, span.Limit, span.Skip, s.policy.Now())
 		if err != nil {
 			return nil, wrap("range", historyID, err)
 		}
@@ -507,11 +518,13 @@ func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driv
 // ReadBounded says; with compacted, it reads nothing of a history that
 // holds compaction records, and says so there.
 func (s *Store) tailRead(ctx context.Context, historyID string, rounds, maxBytes int, compacted *bool) ([]driver.Message, error) {
-	out, err := s.tail(ctx, s.pool, historyID, rounds, s.firstPage(historyID, rounds), true, maxBytes, compacted)
+	// One time for every page, so that they all see the history, or none.
+	now := s.policy.Now()
+	out, err := s.tail(ctx, s.pool, historyID, now, rounds, s.firstPage(historyID, rounds), true, maxBytes, compacted)
 	if errors.Is(err, errMorePages) {
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			var err error
-			out, err = s.tail(ctx, tx, historyID, rounds, s.firstPage(historyID, rounds)*4, false, maxBytes, compacted)
+			out, err = s.tail(ctx, tx, historyID, now, rounds, s.firstPage(historyID, rounds)*4, false, maxBytes, compacted)
 			return err
 		})
 	}
@@ -566,13 +579,13 @@ type querier interface {
 }
 
 // tail reads backwards in pages, each four times the last, for
-// driver.LastRounds; with onePage it gives up with errMorePages after the
+// driver.LastRounds, of a history that has not expired at now; with onePage it gives up with errMorePages after the
 // first. When the first page shows that every message is wanted (rounds at
 // least the count) and there are more, it reads the history forwards. With
 // compacted, the first page is read with queries.tailUncompacted, which
 // gives, for a history with compaction records, only a row at position
 // -1: then tail sets *compacted and returns nothing.
-func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds int, page int64, onePage bool, maxBytes int, compacted *bool) ([]driver.Message, error) {
+func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64, rounds int, page int64, onePage bool, maxBytes int, compacted *bool) ([]driver.Message, error) {
 	var (
 		rows    pgx.Rows // of the page being read; nil between pages
 		n       int64    // rows read from it
@@ -596,7 +609,7 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 					query = s.q.tailUncompacted
 				}
 				var err error
-				if rows, err = q.Query(ctx, query, historyID, before, page); err != nil {
+				if rows, err = q.Query(ctx, query, historyID, before, page, now); err != nil {
 					return driver.Message{}, false, err
 				}
 				n = 0
@@ -641,14 +654,15 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, rounds in
 		return nil, err
 	}
 	if readAll && err == nil {
-		return s.all(ctx, q, historyID, maxBytes)
+		return s.all(ctx, q, historyID, now, maxBytes)
 	}
 	return out, err
 }
 
-// all reads a whole history in order, within maxBytes.
-func (s *Store) all(ctx context.Context, q querier, historyID string, maxBytes int) ([]driver.Message, error) {
-	rows, err := q.Query(ctx, s.q.tailAll, historyID)
+// all reads a whole history in order, within maxBytes, if it has not
+// expired at now.
+func (s *Store) all(ctx context.Context, q querier, historyID string, now int64, maxBytes int) ([]driver.Message, error) {
+	rows, err := q.Query(ctx, s.q.tailAll, historyID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -661,18 +675,69 @@ func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]dr
 }
 
 // Delete implements driver.Store: the history and its messages, in one
-// statement.
+// statement, whether it has expired or not.
 func (s *Store) Delete(ctx context.Context, historyID string) error {
 	s.forget(historyID)
-	_, err := s.pool.Exec(ctx, s.q.deleteHistory, historyID)
+	_, err := s.deleteLocked(ctx, s.q.deleteHistory, []any{historyID}, s.q.deleteHids)
 	return wrap("delete", historyID, err)
 }
 
-// DeletePrefix implements driver.PrefixDeleter: one statement.
+// DeletePrefix implements driver.PrefixDeleter: one transaction, as
+// Delete.
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	s.forget("")
-	_, err := s.pool.Exec(ctx, s.q.deletePrefix, prefix)
+	_, err := s.deleteLocked(ctx, s.q.deletePrefix, []any{prefix}, s.q.deleteHids)
 	return wrap("delete by prefix", prefix, err)
+}
+
+// deleteLocked deletes histories in one transaction of two round trips:
+// the first locks their rows (lock with lockArgs: a statement that answers
+// the hids it locked), the second deletes what it locked with everything
+// they hold (del: deleteHistories of a condition on hid = ANY($1), given
+// the hids, then delArgs) and commits. It answers what del answers.
+//
+// Locking first, in a statement of its own, is what makes a delete whole.
+// A delete that found its rows in its own statement would remove the
+// messages of its snapshot, taken before it waited for a writer's lock on
+// a row, and leave behind what that writer stored meanwhile: rows of a
+// history that is gone, outliving its erasure. Deleting only the rows
+// locked leaves alone a history a write created after the lock: that
+// write came after the delete.
+func (s *Store) deleteLocked(ctx context.Context, lock string, lockArgs []any, del string, delArgs ...any) (driver.Swept, error) {
+	var sw driver.Swept
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return sw, err
+	}
+	defer conn.Release()
+	var (
+		hids  []int64
+		first pgx.Batch
+	)
+	first.Queue("BEGIN")
+	first.Queue(lock, lockArgs...).Query(func(rows pgx.Rows) error {
+		var err error
+		hids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	err = conn.SendBatch(ctx, &first).Close()
+	if err == nil {
+		var second pgx.Batch
+		if len(hids) > 0 {
+			second.Queue(del, append([]any{hids}, delArgs...)...).QueryRow(func(r pgx.Row) error { return r.Scan(&sw.Histories, &sw.Messages) })
+		}
+		second.Queue("COMMIT")
+		err = conn.SendBatch(ctx, &second).Close()
+	}
+	if err != nil {
+		// As edit: end a transaction left open; a broken connection is
+		// discarded by the pool, and the server rolls it back.
+		if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		return driver.Swept{}, err
+	}
+	return sw, nil
 }
 
 // DeleteAll implements driver.Store: it empties this store's tables, and
@@ -685,7 +750,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 
 // List implements driver.Store.
 func (s *Store) List(ctx context.Context, after string, limit int) ([]driver.History, error) {
-	rows, err := s.pool.Query(ctx, s.q.list, after, limit)
+	rows, err := s.pool.Query(ctx, s.q.list, after, limit, s.policy.Now())
 	if err != nil {
 		return nil, wrap("list", "", err)
 	}

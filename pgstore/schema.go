@@ -202,6 +202,29 @@ var migrations = []string{
 		created_at  bigint NOT NULL,
 		PRIMARY KEY (hid, n)
 	);`,
+
+	// 6 → 7. Expiry (driver.Expirer). A history's row holds its own
+	// expiry, as SetExpiry sets it: ttl, a sliding time to live in
+	// milliseconds, or fixed_at, a fixed time of expiry in Unix
+	// milliseconds (0 for none of either); and expires_at, when it
+	// expires (0 for never), worked out (expiresAt, which mirrors
+	// driver.ExpiresAt) from them, its updated_at and the default TTL
+	// that the process's Policy gives its id, by every statement that
+	// changes the history. Each read checks expires_at against the
+	// Store's clock in the statement that reads the history's row anyway
+	// (live), so that an expired history is gone for reads before Sweep
+	// removes it.
+	//
+	// histories_by_expiry is partial: it holds the histories that
+	// expire, in the order Sweep takes them, and none of those that
+	// never do (expires_at stays 0), whose writes so maintain no entry
+	// in it. Adding columns with a constant default rewrites nothing:
+	// every history of an earlier version has no expiry.
+	`ALTER TABLE S.histories
+		ADD COLUMN ttl bigint NOT NULL DEFAULT 0,
+		ADD COLUMN fixed_at bigint NOT NULL DEFAULT 0,
+		ADD COLUMN expires_at bigint NOT NULL DEFAULT 0;
+	CREATE INDEX histories_by_expiry ON S.histories (expires_at) WHERE expires_at > 0;`,
 }
 
 var schemaVersion = len(migrations)
@@ -257,11 +280,13 @@ func (s *Store) migrate(ctx context.Context, name string, target int) error {
 // queries holds the statements with the schema filled in.
 type queries struct {
 	count, tailPage, tailAll, rangeQ, before, deleteHistory, deletePrefix, deleteAll, list      string
+	deleteHids                                                                                  string
 	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
 	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
 	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                 string
 	forkRow, forkCopy, backfill                                                                 string
 	compact, compactions, tailUncompacted, lockMeasured, measured, remeasureCompactions         string
+	purge, setExpiry, lockSweep, sweep                                                          string
 }
 
 // msgCols are the columns a read returns for a message, from messages m:
@@ -270,8 +295,39 @@ type queries struct {
 const msgCols = "m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body, coalesce(m.created_at, 0), coalesce(m.cost_text, 0), coalesce(m.cost_flat, 0)"
 
 // infoCols are the columns of a driver.Info from histories h: Count,
-// CreatedAt, UpdatedAt, Metadata, Cost.
-const infoCols = "h.count, h.created_at, h.updated_at, " + metaOf + ", h.cost_text, h.cost_flat"
+// CreatedAt, UpdatedAt, Metadata, Cost, Expiry, ExpiresAt.
+const infoCols = "h.count, h.created_at, h.updated_at, " + metaOf + ", h.cost_text, h.cost_flat, h.ttl, h.fixed_at, h.expires_at"
+
+// live is the condition that history h (a row's name) has not expired at
+// $n, the Store's clock (driver.Expired, negated): each read of a
+// history's row holds it, so that an expired history is hidden in the
+// statement that reads it anyway, at no cost of its own.
+func live(h string, n int) string {
+	return fmt.Sprintf("(%[1]s.expires_at = 0 OR %[1]s.expires_at > $%[2]d)", h, n)
+}
+
+// expiresAt is when a history expires, as SQL: it mirrors driver.ExpiresAt,
+// from the SQL of the history's own fixed time and TTL (the fixed_at and
+// ttl columns, or what replaces them), its updated_at after the change,
+// and the default TTL of its id (a bigint parameter: the process's
+// Policy.TTL). A NULL updated_at (no history) never expires.
+func expiresAt(fixed, ttl, updated, defaultTTL string) string {
+	return "coalesce(CASE WHEN " + fixed + " > 0 THEN " + fixed + " WHEN " + ttl + " > 0 THEN " + updated + " + " + ttl +
+		" WHEN " + defaultTTL + " > 0 THEN " + updated + " + " + defaultTTL + " END, 0)"
+}
+
+// deleteHistories deletes the histories whose rows meet cond, with their
+// messages (and so their search entries), metadata and idempotency keys,
+// and their compaction records by the foreign key's cascade, in one
+// statement; it answers how many histories it deleted and the messages
+// they held.
+func deleteHistories(cond string) string {
+	return "WITH h AS (DELETE FROM S.histories WHERE " + cond + " RETURNING hid, count), " +
+		"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)), " +
+		"d AS (DELETE FROM S.metadata WHERE hid IN (SELECT hid FROM h)), " +
+		"k AS (DELETE FROM S.idempotency_keys WHERE hid IN (SELECT hid FROM h)) " +
+		"SELECT count(*), coalesce(sum(count), 0) FROM h"
+}
 
 // byID is the condition on messages m of history hid (an expression of an
 // outer row: h.hid, s.hid) that its id is $n, with $n+1 the position the
@@ -294,11 +350,13 @@ const metaOf = "coalesce((SELECT jsonb_object_agg(x.key, x.value) FROM S.metadat
 // writes index their messages (see migration 4 → 5).
 func makeQueries(schema string, ix indexing) queries {
 	r := strings.NewReplacer("S.", schema+".")
-	// The parameters of a guarded write's rows, from $12 on; a keyed
-	// write's key is in the four after them.
-	key := 12 + ix.rowParams()
+	// The parameters of a guarded write's rows, from $14 on (rowsFrom);
+	// a keyed write's key is in the four after them.
+	key := rowsFrom + ix.rowParams()
 	return queries{
-		count: r.Replace("SELECT count FROM S.histories WHERE name = $1"),
+		// Every read of a history takes the Store's clock as its last
+		// parameter, for live.
+		count: r.Replace("SELECT count FROM S.histories h WHERE h.name = $1 AND " + live("h", 2)),
 		// A history's count and its newest messages, newest first, in
 		// one statement (one snapshot), for driver.LastRounds. An ordered
 		// walk of the primary key is the only reasonable plan for this
@@ -307,7 +365,7 @@ func makeQueries(schema string, ix indexing) queries {
 		// histories were small, a plan that read a large history whole.
 		tailPage: r.Replace("SELECT h.count, " + msgCols + " " +
 			"FROM S.histories h CROSS JOIN LATERAL (SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m " +
-			"WHERE h.name = $1"),
+			"WHERE h.name = $1 AND " + live("h", 4)),
 		// tailPage for driver.CompactionTailer: the same of a history
 		// without compaction records, and, of one with, only a row at
 		// position -1, in one statement (one snapshot). Whether it has
@@ -316,31 +374,26 @@ func makeQueries(schema string, ix indexing) queries {
 		// history, which has none, stays one statement and reads what it
 		// did.
 		tailUncompacted: r.Replace("SELECT h.count, " + msgCols + " " +
-			"FROM (SELECT x.hid, x.count, EXISTS (SELECT FROM S.compactions k WHERE k.hid = x.hid) AS compacted FROM S.histories x WHERE x.name = $1 OFFSET 0) h " +
+			"FROM (SELECT x.hid, x.count, EXISTS (SELECT FROM S.compactions k WHERE k.hid = x.hid) AS compacted FROM S.histories x WHERE x.name = $1 AND " + live("x", 4) + " OFFSET 0) h " +
 			"CROSS JOIN LATERAL ((SELECT m.seq, m.kind, m.message_id, m.body, m.created_at, m.cost_text, m.cost_flat FROM S.messages m " +
 			"WHERE m.hid = h.hid AND m.seq < $2 AND NOT h.compacted ORDER BY m.seq DESC LIMIT $3) " +
 			"UNION ALL SELECT -1, 0, NULL, NULL, NULL, NULL, NULL WHERE h.compacted) m"),
-		tailAll: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 ORDER BY m.seq"),
+		tailAll: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 AND " + live("h", 2) + " ORDER BY m.seq"),
 		rangeQ: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
-			"WHERE h.name = $1 AND m.seq >= $2 ORDER BY m.seq LIMIT $3 OFFSET $4"),
+			"WHERE h.name = $1 AND " + live("h", 5) + " AND m.seq >= $2 ORDER BY m.seq LIMIT $3 OFFSET $4"),
 		// The last $3 messages before position $2, newest first: an
 		// ordered walk of the primary key back from $2, as tailPage.
 		before: r.Replace("SELECT " + msgCols + " FROM S.histories h CROSS JOIN LATERAL " +
-			"(SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m WHERE h.name = $1"),
-		// A history goes with its messages, metadata and idempotency keys,
-		// and its compaction records by the foreign key's cascade.
-		deleteHistory: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name = $1 RETURNING hid), " +
-			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)), " +
-			"d AS (DELETE FROM S.metadata WHERE hid IN (SELECT hid FROM h)) " +
-			"DELETE FROM S.idempotency_keys WHERE hid IN (SELECT hid FROM h)"),
+			"(SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) m WHERE h.name = $1 AND " + live("h", 4)),
+		// Delete and DeletePrefix lock the rows, then delete those they
+		// locked (deleteLocked).
+		deleteHistory: r.Replace("SELECT hid FROM S.histories WHERE name = $1 FOR UPDATE"),
 		// name is COLLATE "C": byte order, where the ids with a prefix
 		// are those from it on that still start with it.
-		deletePrefix: r.Replace("WITH h AS (DELETE FROM S.histories WHERE name >= $1 AND starts_with(name, $1) RETURNING hid), " +
-			"m AS (DELETE FROM S.messages WHERE hid IN (SELECT hid FROM h)), " +
-			"d AS (DELETE FROM S.metadata WHERE hid IN (SELECT hid FROM h)) " +
-			"DELETE FROM S.idempotency_keys WHERE hid IN (SELECT hid FROM h)"),
-		deleteAll: r.Replace("TRUNCATE S.messages, S.histories, S.idempotency_keys, S.metadata, S.compactions"),
-		list:      r.Replace("SELECT name, count FROM S.histories WHERE name > $1 AND count > 0 ORDER BY name LIMIT $2"),
+		deletePrefix: r.Replace("SELECT hid FROM S.histories WHERE name >= $1 AND starts_with(name, $1) FOR UPDATE"),
+		deleteHids:   r.Replace(deleteHistories("hid = ANY($1)")),
+		deleteAll:    r.Replace("TRUNCATE S.messages, S.histories, S.idempotency_keys, S.metadata, S.compactions"),
+		list:         r.Replace("SELECT h.name, h.count FROM S.histories h WHERE h.name > $1 AND h.count > 0 AND " + live("h", 3) + " ORDER BY h.name LIMIT $2"),
 		// The history is created if needed (without touching an existing
 		// row), then its row is locked until the transaction ends: writers
 		// on one history take turns there, writers on others do not wait.
@@ -355,22 +408,25 @@ func makeQueries(schema string, ix indexing) queries {
 		// $2-$8: the history's new count, rounds closed by the write,
 		// caller_ids, next_seq, the write's time (NULL if it stores
 		// nothing, which then creates nothing and changes no time:
-		// greatest ignores NULLs), and the sum of its rows' costs.
-		updateHistory: r.Replace("UPDATE S.histories SET " + setState + " WHERE hid = $1"),
+		// greatest ignores NULLs), and the sum of its rows' costs; $9
+		// the default TTL of its id.
+		updateHistory: r.Replace("UPDATE S.histories SET " + setState("$9") + " WHERE hid = $1"),
 		// A whole write as one statement, hence one transaction without
 		// BEGIN or COMMIT: move the history's row from the state $9-$11
 		// (count, caller_ids, next_seq) the write was planned from to the
-		// new one (as updateHistory's $2-$8), which also locks it, and
-		// insert the rows. If the row is not in that state, nothing is
+		// new one (as updateHistory's $2-$8, $13 the default TTL), which
+		// also locks it, and insert the rows. If the row is not in that
+		// state, or the history has expired at $12 (the Store's clock;
+		// Write then purges it with the row locked), nothing is
 		// inserted and the final division by zero rolls the statement back,
 		// which tells Write to start again with the row locked. The state
 		// never comes back once left: next_seq only grows, and at one
 		// next_seq count only falls (deletions); a deleted history's row
 		// comes back with another hid.
-		guardedWrite: guarded(r, ix, ix.rows(12, false)),
+		guardedWrite: guarded(r, ix, ix.rows(rowsFrom, false)),
 		// The same for the most common write, one message: scalar
 		// parameters cost pgx far less client CPU to encode than arrays.
-		guardedWriteOne: guarded(r, ix, ix.rows(12, true)),
+		guardedWriteOne: guarded(r, ix, ix.rows(rowsFrom, true)),
 
 		// Keyed writes. With the row locked, whether the history holds
 		// key $2, unexpired: a statement of its own after the one that
@@ -391,32 +447,33 @@ func makeQueries(schema string, ix indexing) queries {
 			"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at"),
 		// guardedWrite and guardedWriteOne for a keyed write, with key,
 		// fingerprint, count and TTL (microseconds) after the rows.
-		guardedKeyed:    guardedKeyed(r, ix, ix.rows(12, false), key),
-		guardedKeyedOne: guardedKeyed(r, ix, ix.rows(12, true), key),
+		guardedKeyed:    guardedKeyed(r, ix, ix.rows(rowsFrom, false), key),
+		guardedKeyedOne: guardedKeyed(r, ix, ix.rows(rowsFrom, true), key),
 
 		// Editing (driver.Editor).
-		info: r.Replace("SELECT " + infoCols + " FROM S.histories h WHERE h.name = $1 AND h.created_at IS NOT NULL"),
+		info: r.Replace("SELECT " + infoCols + " FROM S.histories h WHERE h.name = $1 AND h.created_at IS NOT NULL AND " + live("h", 2)),
 		message: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
-			"WHERE h.name = $1 AND " + byID("h.hid", 2)),
+			"WHERE h.name = $1 AND " + live("h", 4) + " AND " + byID("h.hid", 2)),
 		// Edits lock the history's row first, in a statement of their
 		// own, so that the edit's statement, whose snapshot is taken
 		// after, sees what the writer that held the lock before committed.
 		lockEdit: r.Replace("SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL FOR UPDATE"),
 		// Delete message $2 (position $3 if decimal) of history $1, at
-		// time $4; how many were deleted (0 or 1). rounds, which only
-		// sizes reads, loses the round the message closed; the cost sum
-		// loses its cost.
-		deleteMessage: r.Replace("WITH h AS (SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL), " +
+		// time $4 (the Store's clock, by which an expired history is
+		// not there), $5 the default TTL of its id; how many were
+		// deleted (0 or 1). rounds, which only sizes reads, loses the
+		// round the message closed; the cost sum loses its cost.
+		deleteMessage: r.Replace("WITH h AS (SELECT hid FROM S.histories x WHERE name = $1 AND created_at IS NOT NULL AND " + live("x", 4) + "), " +
 			"d AS (DELETE FROM S.messages m USING h WHERE " + byID("h.hid", 2) + " RETURNING m.kind, m.cost_text, m.cost_flat), " +
-			"u AS (UPDATE S.histories SET count = count - 1, rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4), " + lessDeleted + " " +
+			"u AS (UPDATE S.histories SET count = count - 1, rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4), " + lessDeleted + ", " + renewed("$4", "$5") + " " +
 			"WHERE hid = (SELECT hid FROM h) AND EXISTS (SELECT FROM d)) " +
 			"SELECT count(*) FROM d"),
 		// Delete message $2 (as deleteMessage) and every later one;
 		// whether $2 was found, and how many were deleted.
-		truncate: r.Replace("WITH h AS (SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL), " +
+		truncate: r.Replace("WITH h AS (SELECT hid FROM S.histories x WHERE name = $1 AND created_at IS NOT NULL AND " + live("x", 4) + "), " +
 			"p AS (SELECT m.seq FROM S.messages m, h WHERE " + byID("h.hid", 2) + "), " +
 			"d AS (DELETE FROM S.messages m USING h, p WHERE m.hid = h.hid AND m.seq >= p.seq RETURNING m.kind, m.cost_text, m.cost_flat), " +
-			"u AS (UPDATE S.histories SET count = count - (SELECT count(*) FROM d), rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4), " + lessDeleted + " " +
+			"u AS (UPDATE S.histories SET count = count - (SELECT count(*) FROM d), rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4), " + lessDeleted + ", " + renewed("$4", "$5") + " " +
 			"WHERE hid = (SELECT hid FROM h) AND EXISTS (SELECT FROM p)) " +
 			"SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM d)"),
 		// Set pairs ($3, $4) and remove keys $2 of history $1 (locked).
@@ -424,8 +481,9 @@ func makeQueries(schema string, ix indexing) queries {
 			"INSERT INTO S.metadata (hid, key, value) SELECT $1, k, v FROM unnest($3::text[], $4::text[]) AS t (k, v) " +
 			"ON CONFLICT (hid, key) DO UPDATE SET value = excluded.value"),
 		pairs: r.Replace("SELECT count(*) FROM S.metadata WHERE hid = $1"),
-		// A metadata change at $2 creates the history if need be.
-		touch: r.Replace("UPDATE S.histories h SET created_at = coalesce(created_at, $2), updated_at = greatest(updated_at, $2) WHERE hid = $1 " +
+		// A metadata change at $2 creates the history if need be; $3 is
+		// the default TTL of its id.
+		touch: r.Replace("UPDATE S.histories h SET created_at = coalesce(created_at, $2), updated_at = greatest(updated_at, $2), " + renewed("$2", "$3") + " WHERE hid = $1 " +
 			"RETURNING " + infoCols),
 		// A fork's row, at $2: new, or the row of a history that does not
 		// exist (a write's that stored nothing); none if it exists. The
@@ -440,8 +498,12 @@ func makeQueries(schema string, ix indexing) queries {
 		// it the original's counter and the sum of the copies' costs, in
 		// one statement: one snapshot of the original, which need not be
 		// locked. A fork keeps positions, so a record's through_pos is
-		// right in it. Whether $3 was found, and the fork's state after.
-		forkCopy: r.Replace("WITH s AS (SELECT hid, next_seq, caller_ids FROM S.histories WHERE name = $2 AND created_at IS NOT NULL), " +
+		// right in it. An expired original (at $5, the Store's clock) is
+		// not there. The fork gets the original's own expiry, and
+		// expires by it, or by $6, the default TTL of its id, from its
+		// updated_at, which its row has from forkRow. Whether $3 was
+		// found, and the fork's state after.
+		forkCopy: r.Replace("WITH s AS (SELECT hid, next_seq, caller_ids, ttl, fixed_at FROM S.histories x WHERE name = $2 AND created_at IS NOT NULL AND " + live("x", 5) + "), " +
 			"p AS (SELECT m.seq FROM S.messages m, s WHERE " + byID("s.hid", 3) + "), " +
 			"c AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at, role, text_tsv, reasoning_tsv, cost_text, cost_flat) " +
 			"SELECT $1, m.seq, m.kind, m.message_id, m.body, m.created_at, m.role, m.text_tsv, m.reasoning_tsv, m.cost_text, m.cost_flat FROM S.messages m, s " +
@@ -453,28 +515,57 @@ func makeQueries(schema string, ix indexing) queries {
 			"WHERE m.hid = s.hid AND m.seq = k.through_pos AND coalesce(m.message_id, m.seq::text) = k.through)), " +
 			"u AS (UPDATE S.histories h SET count = (SELECT count(*) FROM c), rounds = (SELECT count(*) FROM c WHERE kind <> 0), " +
 			"next_seq = coalesce((SELECT next_seq FROM s), 0), caller_ids = coalesce((SELECT caller_ids FROM s), 0), " +
-			"cost_text = (SELECT coalesce(sum(cost_text), 0) FROM c), cost_flat = (SELECT coalesce(sum(cost_flat), 0) FROM c) WHERE hid = $1 " +
-			"RETURNING h.count, h.created_at, h.updated_at, h.cost_text, h.cost_flat) " +
+			"cost_text = (SELECT coalesce(sum(cost_text), 0) FROM c), cost_flat = (SELECT coalesce(sum(cost_flat), 0) FROM c), " +
+			"ttl = coalesce((SELECT ttl FROM s), 0), fixed_at = coalesce((SELECT fixed_at FROM s), 0), " +
+			"expires_at = " + expiresAt("coalesce((SELECT fixed_at FROM s), 0)", "coalesce((SELECT ttl FROM s), 0)", "updated_at", "$6::bigint") + " WHERE hid = $1 " +
+			"RETURNING h.count, h.created_at, h.updated_at, h.cost_text, h.cost_flat, h.ttl, h.fixed_at, h.expires_at) " +
 			"SELECT (SELECT count(*) FROM p), u.count, u.created_at, u.updated_at, " +
-			"coalesce((SELECT jsonb_object_agg(key, value) FROM S.metadata, s WHERE metadata.hid = s.hid), '{}'), u.cost_text, u.cost_flat FROM u"),
+			"coalesce((SELECT jsonb_object_agg(key, value) FROM S.metadata, s WHERE metadata.hid = s.hid), '{}'), u.cost_text, u.cost_flat, u.ttl, u.fixed_at, u.expires_at FROM u"),
 
 		// Compaction records (driver.Compactor). Record compaction ($4
 		// body, $5 and $6 its cost, $7 its time) of history $1 (locked) if
 		// it holds message $2 at position $3, as the history's newest (n
 		// one more than the greatest), keeping the newest $8 (≥ 1): the
-		// older ones from the $8th newest of those before go. Whether the
-		// message was found.
-		compact: r.Replace("WITH h AS (SELECT hid FROM S.histories WHERE name = $1 AND created_at IS NOT NULL), " +
+		// older ones from the $8th newest of those before go. An
+		// expired history (at $9, the Store's clock) is not there; $10
+		// is the default TTL of its id. Whether the message was found.
+		compact: r.Replace("WITH h AS (SELECT hid FROM S.histories x WHERE name = $1 AND created_at IS NOT NULL AND " + live("x", 9) + "), " +
 			"p AS (SELECT h.hid FROM S.messages m JOIN h ON m.hid = h.hid WHERE m.seq = $3 AND coalesce(m.message_id, m.seq::text) = $2), " +
 			"i AS (INSERT INTO S.compactions (hid, n, through, through_pos, body, cost_text, cost_flat, created_at) " +
 			"SELECT p.hid, coalesce((SELECT max(n) FROM S.compactions k WHERE k.hid = p.hid), 0) + 1, $2, $3, $4::jsonb, $5, $6, $7 FROM p), " +
 			"d AS (DELETE FROM S.compactions k USING p WHERE k.hid = p.hid AND " +
 			"k.n <= (SELECT n FROM S.compactions WHERE hid = p.hid ORDER BY n DESC OFFSET $8::bigint - 1 LIMIT 1)), " +
-			"u AS (UPDATE S.histories SET updated_at = greatest(updated_at, $7) WHERE hid = (SELECT hid FROM p)) " +
+			"u AS (UPDATE S.histories SET updated_at = greatest(updated_at, $7), " + renewed("$7", "$10") + " WHERE hid = (SELECT hid FROM p)) " +
 			"SELECT count(*) FROM p"),
 		// A history's records, newest first.
 		compactions: r.Replace("SELECT k.through, k.through_pos, k.body, k.cost_text, k.cost_flat, k.created_at " +
-			"FROM S.histories h JOIN S.compactions k ON k.hid = h.hid WHERE h.name = $1 ORDER BY k.n DESC"),
+			"FROM S.histories h JOIN S.compactions k ON k.hid = h.hid WHERE h.name = $1 AND " + live("h", 2) + " ORDER BY k.n DESC"),
+
+		// Expiry (driver.Expirer). Delete history $1 if it has expired
+		// at $2, with everything it holds, as Delete does: before a
+		// write, a metadata change, SetExpiry or a fork makes it anew,
+		// in their transaction, once they hold its row's lock (claim),
+		// so that this statement's snapshot sees all that the history
+		// holds.
+		purge: r.Replace(deleteHistories("name = $1 AND expires_at > 0 AND expires_at <= $2")),
+		// Set history $1's (locked) own expiry to TTL $2 or fixed time
+		// $3 at time $4, creating it if need be; $5 is the default TTL
+		// of its id.
+		setExpiry: r.Replace("UPDATE S.histories h SET ttl = $2, fixed_at = $3, created_at = coalesce(created_at, $4), updated_at = greatest(updated_at, $4), " +
+			"expires_at = " + expiresAt("$3::bigint", "$2::bigint", "greatest(updated_at, $4)", "$5::bigint") + " WHERE hid = $1 RETURNING " + infoCols),
+		// Up to $2 histories expired at $1, the oldest first, along
+		// histories_by_expiry, locked in a statement of their own so
+		// that sweep's snapshot, taken after, sees all they hold. A row
+		// another transaction holds is skipped rather than waited for:
+		// sweepers in several processes take disjoint batches, and a
+		// history being written is left for a later sweep. A row changed
+		// since the statement's snapshot is checked again as it is now
+		// (READ COMMITTED's recheck), so a history a write has just
+		// renewed is not taken.
+		lockSweep: r.Replace("SELECT hid FROM S.histories WHERE expires_at > 0 AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED"),
+		// Delete the histories $1 (locked by lockSweep) that have expired
+		// at $2, as Delete does.
+		sweep: r.Replace(deleteHistories("hid = ANY($1) AND expires_at > 0 AND expires_at <= $2")),
 
 		// Index rows written without their index (indexExisting): rows
 		// ($1, $2) get role $3 and the tsvectors of texts $4 and $5,
@@ -561,9 +652,21 @@ func (ix indexing) insert(hid string) string {
 }
 
 // setState sets a history's row to the state after a write, as
-// queries.updateHistory says.
-const setState = "count = $2, rounds = rounds + $3, caller_ids = $4, next_seq = $5, created_at = coalesce(created_at, $6), updated_at = greatest(updated_at, $6), " +
-	"cost_text = cost_text + $7, cost_flat = cost_flat + $8"
+// queries.updateHistory says, and its expiry from its own and the
+// parameter defaultTTL.
+func setState(defaultTTL string) string {
+	return "count = $2, rounds = rounds + $3, caller_ids = $4, next_seq = $5, created_at = coalesce(created_at, $6), updated_at = greatest(updated_at, $6), " +
+		"cost_text = cost_text + $7, cost_flat = cost_flat + $8, " + renewed("$6", defaultTTL)
+}
+
+// renewed sets a history's expires_at for a change at time at (a
+// parameter), from its own expiry and the parameter defaultTTL, as
+// expiresAt does. It reads the row as it was before the UPDATE it is
+// part of, hence greatest(updated_at, at): the updated_at the UPDATE
+// sets.
+func renewed(at, defaultTTL string) string {
+	return "expires_at = " + expiresAt("fixed_at", "ttl", "greatest(updated_at, "+at+")", defaultTTL+"::bigint")
+}
 
 // lessDeleted takes the costs of the messages a statement deleted (d,
 // returning cost_text and cost_flat) from their history's sum.
@@ -579,13 +682,19 @@ func expiredKeys(hid, key string) string {
 }
 
 // guardCond is the guard of a guarded write: the row is in the state
-// $9-$11 the write was planned from.
-const guardCond = "hid = $1 AND count = $9 AND caller_ids = $10 AND next_seq = $11"
+// $9-$11 the write was planned from, and has not expired at $12.
+var guardCond = "hid = $1 AND count = $9 AND caller_ids = $10 AND next_seq = $11 AND " + live("histories", 12)
+
+// guardedState is setState for a guarded write, whose default TTL is $13.
+var guardedState = setState("$13")
+
+// rowsFrom is the first parameter of a guarded write's rows.
+const rowsFrom = 14
 
 // guarded is queries.guardedWrite over the rows given by from (ix.rows
-// from $12).
+// from rowsFrom).
 func guarded(r *strings.Replacer, ix indexing, from string) string {
-	return r.Replace("WITH g AS (UPDATE S.histories SET " + setState + " WHERE " + guardCond + " RETURNING hid), " +
+	return r.Replace("WITH g AS (UPDATE S.histories SET " + guardedState + " WHERE " + guardCond + " RETURNING hid), " +
 		"i AS (" + ix.insert("g.hid") + "g, " + from + ") " +
 		"SELECT 1 / count(*) FROM g")
 }
@@ -598,7 +707,7 @@ func guarded(r *strings.Replacer, ix indexing, from string) string {
 // Write starts again with the row locked and finds the key with heldKey.
 // The row lock comes first: the key's CTEs read g, which locks the row.
 func guardedKeyed(r *strings.Replacer, ix indexing, from string, k int) string {
-	return r.Replace("WITH g AS (UPDATE S.histories SET " + setState + " WHERE " + guardCond + " RETURNING hid), " +
+	return r.Replace("WITH g AS (UPDATE S.histories SET " + guardedState + " WHERE " + guardCond + " RETURNING hid), " +
 		"i AS (" + ix.insert("g.hid") + "g, " + from + "), " +
 		"k AS (INSERT INTO S.idempotency_keys AS k (hid, key, fingerprint, written, expires_at) " +
 		fmt.Sprintf("SELECT g.hid, $%d::text, $%d::text, $%d::integer, now() + $%d::bigint * interval '1 microsecond' FROM g ", k, k+1, k+2, k+3) +

@@ -66,7 +66,7 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 // depends only on the query's shape (which filters, how many metadata
 // pairs), so that pgx's cache of statement descriptions serves it.
 func (s *Store) searchSQL(q driver.SearchQuery) (string, []any) {
-	args := []any{tsquery(q.Query)}
+	args := []any{tsquery(q.Query), s.policy.Now()}
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
@@ -85,7 +85,9 @@ func (s *Store) searchSQL(q driver.SearchQuery) (string, []any) {
 	// hold: querytree says 'T' for "-refund" alone, which would match
 	// every message without the word; '' for nothing at all. Neither
 	// finds anything, as search.Parse refuses a query of exclusions.
-	where := []string{"querytree(q.q) NOT IN ('', 'T')"}
+	// An expired history's messages are not there ($2, the Store's
+	// clock).
+	where := []string{"querytree(q.q) NOT IN ('', 'T')", live("h", 2)}
 	if q.Prefix != "" {
 		// name is COLLATE "C": the ids with a prefix are a range of it.
 		p := arg(q.Prefix)

@@ -22,6 +22,16 @@ type histState struct {
 	next      int64 // next_seq, the counter of positions
 }
 
+// change is what a change to a history takes from the Policy, once: the
+// Store's clock, by which the history may have expired, and the default
+// TTL of its id, by which its expiry is worked out after the change.
+type change struct{ now, defaultTTL int64 }
+
+// change is the Policy's now and default TTL for a change to historyID.
+func (s *Store) change(historyID string) change {
+	return change{now: s.policy.Now(), defaultTTL: s.policy.TTL(historyID)}
+}
+
 // maxCached bounds the cache of history states.
 const maxCached = 10_000
 
@@ -61,6 +71,9 @@ func (s *Store) forget(name string) {
 // there first). That statement also locks the row, so writers on one
 // history take turns. When it fails, or the state is not known, the write
 // takes two round trips: lock the row and read the state, then write.
+//
+// A history that has expired fails the guard too; with its row locked,
+// the write then purges it, and writes to a new one.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
 	out, err := s.write(ctx, historyID, nil, recs)
 	return out.Written, err
@@ -85,6 +98,7 @@ func (s *Store) write(ctx context.Context, historyID string, key *driver.Key, re
 		return driver.Outcome{}, wrap("write", historyID, err)
 	}
 	defer conn.Release()
+	c := s.change(historyID)
 	end := func() {
 		// If the transaction is still open on the connection (an error
 		// after BEGIN), end it; a broken connection is discarded by the
@@ -94,7 +108,7 @@ func (s *Store) write(ctx context.Context, historyID string, key *driver.Key, re
 		}
 	}
 	if known, ok := s.cached(historyID); ok && known.callerIDs == 0 {
-		out, next, err := s.writeFrom(ctx, conn.Conn(), known, key, recs, true)
+		out, next, err := s.writeFrom(ctx, conn.Conn(), known, c, key, recs, true)
 		if err == nil {
 			s.remember(historyID, next)
 			return out, nil
@@ -105,13 +119,13 @@ func (s *Store) write(ctx context.Context, historyID string, key *driver.Key, re
 			return driver.Outcome{}, writeError(historyID, err)
 		}
 	}
-	out, next, err := s.writeLocked(ctx, conn.Conn(), historyID, key, recs)
+	out, next, err := s.writeLocked(ctx, conn.Conn(), historyID, c, key, recs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The history was deleted between the INSERT that found it there
 		// and the lock: nothing was written (the lock comes first). The
 		// history is gone now, so once more creates it afresh.
 		end()
-		out, next, err = s.writeLocked(ctx, conn.Conn(), historyID, key, recs)
+		out, next, err = s.writeLocked(ctx, conn.Conn(), historyID, c, key, recs)
 	}
 	if err != nil {
 		end()
@@ -140,18 +154,18 @@ type commitFailed struct{ err error }
 func (e *commitFailed) Error() string { return e.err.Error() }
 func (e *commitFailed) Unwrap() error { return e.err }
 
-// writeLocked locks the history's row (creating it if needed), reads its
-// state, and writes; for a keyed write it looks the key up first, and if
-// the history holds it ends the transaction, having written nothing, and
-// returns the recorded outcome.
-func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID string, key *driver.Key, recs []driver.Record) (driver.Outcome, histState, error) {
+// writeLocked locks the history's row (creating it if needed, anew if
+// it has expired: claim), reads its state, and writes; for a keyed write
+// it looks the key up first, and if the history holds it ends the
+// transaction, having written nothing, and returns the recorded outcome.
+func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID string, c change, key *driver.Key, recs []driver.Record) (driver.Outcome, histState, error) {
 	var (
 		h      histState
 		replay driver.Outcome
 		first  pgx.Batch
 	)
 	first.Queue("BEGIN")
-	first.Queue(s.q.newHistory, historyID)
+	s.claim(&first, historyID, c.now)
 	first.Queue(s.q.lockHistory, historyID).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&h.hid, &h.count, &h.rounds, &h.callerIDs, &h.next)
 	})
@@ -175,7 +189,21 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 		_, _ = conn.Exec(ctx, "ROLLBACK")
 		return replay, h, nil
 	}
-	return s.writeFrom(ctx, conn, h, key, recs, false)
+	return s.writeFrom(ctx, conn, h, c, key, recs, false)
+}
+
+// claim queues, in a transaction, what makes history historyID's row
+// exist, a new one in place of one that has expired at now, for the
+// statement to follow, which locks it (lockHistory): the row is created
+// if need be and locked, so that the next statement's snapshot sees all
+// that the history holds, and no one changes it; that statement purges
+// the history if it has expired, and the last creates it again. These
+// statements go with those that follow, in the same round trip.
+func (s *Store) claim(b *pgx.Batch, historyID string, now int64) {
+	b.Queue(s.q.newHistory, historyID)
+	b.Queue(s.q.lockHistory, historyID)
+	b.Queue(s.q.purge, historyID, now)
+	b.Queue(s.q.newHistory, historyID)
 }
 
 // writeFrom plans the write from the history's state h and sends it. With
@@ -185,8 +213,10 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 // records key with it. When the store indexes, each row also carries its
 // role and the search.IndexText of its text and of its reasoning, from
 // which the INSERT computes the tsvectors (indexing.insert). Each row
-// carries its cost, and the history's row gains their sum.
-func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key *driver.Key, recs []driver.Record, guarded bool) (driver.Outcome, histState, error) {
+// carries its cost, and the history's row gains their sum, and its expiry
+// after the write, with c's default TTL; a guarded write also checks that
+// the history has not expired at c's now.
+func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, c change, key *driver.Key, recs []driver.Record, guarded bool) (driver.Outcome, histState, error) {
 	plan, err := driver.MakePlan(ctx, h.next, recs, s.lookup(conn, h))
 	if err != nil {
 		return driver.Outcome{}, h, err
@@ -230,7 +260,7 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 		out.Fingerprint = key.Fingerprint
 	}
 	if guarded {
-		args := []any{h.hid, next.count, closed, next.callerIDs, next.next, at, cost.Text, cost.Flat, h.count, h.callerIDs, h.next,
+		args := []any{h.hid, next.count, closed, next.callerIDs, next.next, at, cost.Text, cost.Flat, h.count, h.callerIDs, h.next, c.now, c.defaultTTL,
 			seqs, kinds, ids, bodies, ats, costTexts, costFlats}
 		if s.ix.on {
 			args = append(args, roles, texts, reasonings)
@@ -242,9 +272,10 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 		}
 		if n == 1 {
 			// One row's scalars in place of the arrays.
-			q, args[11], args[12], args[13], args[14], args[15], args[16], args[17] = qOne, seqs[0], kinds[0], ids[0], bodies[0], ats[0], costTexts[0], costFlats[0]
+			row := args[rowsFrom-1:]
+			q, row[0], row[1], row[2], row[3], row[4], row[5], row[6] = qOne, seqs[0], kinds[0], ids[0], bodies[0], ats[0], costTexts[0], costFlats[0]
 			if s.ix.on {
-				args[18], args[19], args[20] = roles[0], texts[0], reasonings[0]
+				row[7], row[8], row[9] = roles[0], texts[0], reasonings[0]
 			}
 		}
 		if _, err := conn.Exec(ctx, q, args...); err != nil {
@@ -254,7 +285,7 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, key 
 	}
 	var b pgx.Batch
 	if n > 0 {
-		b.Queue(s.q.updateHistory, h.hid, next.count, closed, next.callerIDs, next.next, at, cost.Text, cost.Flat)
+		b.Queue(s.q.updateHistory, h.hid, next.count, closed, next.callerIDs, next.next, at, cost.Text, cost.Flat, c.defaultTTL)
 		if s.ix.on {
 			b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats, costTexts, costFlats, roles, texts, reasonings)
 		} else {

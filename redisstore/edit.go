@@ -33,12 +33,12 @@ func pairMap(pairs []string) map[string]string {
 }
 
 // infoFields are the fields of KEY:s that infoOf reads.
-var infoFields = []string{"c", "cr", "up", "tt", "tf", "tk"}
+var infoFields = []string{"c", "cr", "up", "tt", "tf", "tk", "xt", "xa", "ex"}
 
 // infos returns the Info of each history of ids that exists, in order: one
 // pipeline of an HMGET and an HGETALL per history. If prune is set, ids of
-// histories that do not exist are taken out of the listing and recency
-// indexes (listings call it so). A history whose costs are not of the
+// histories that do not exist are taken out of the indexes, together
+// (unlist; listings call it so). A history whose costs are not of the
 // store's counter is measured first (upgrade) and read again; one that
 // cannot be measured (a stored message that does not decode) is listed
 // with no cost, rather than failing the listing.
@@ -57,6 +57,7 @@ func (s *Store) infos(ctx context.Context, ids []string, prune bool) ([]driver.I
 		return nil, err
 	}
 	out := make([]driver.Info, 0, len(ids))
+	var gone []string
 	for i, id := range ids {
 		info, ok, measured := s.infoOf(id, states[i].Val(), metas[i].Val())
 		if ok && !measured {
@@ -73,11 +74,14 @@ func (s *Store) infos(ctx context.Context, ids []string, prune bool) ([]driver.I
 		}
 		if ok {
 			out = append(out, info)
-		} else if !prune {
-			continue
-		} else if err := s.unlist(ctx, id, nil); err != nil {
-			// A listed id whose history expired or was deleted: it
-			// leaves the listings as they meet it.
+		} else if prune {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		// Listed ids whose history expired or was deleted: they leave
+		// the indexes as listings meet them.
+		if _, err := s.unlist(ctx, gone, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -98,7 +102,8 @@ func (s *Store) infoOf(id string, st []any, meta map[string]string) (info driver
 		return driver.Info{ID: id}, false, false
 	}
 	info = driver.Info{ID: id, Count: num(st[0]), CreatedAt: num(st[1]), UpdatedAt: num(st[2]), Metadata: meta,
-		Cost: driver.Cost{Text: num(st[3]), Flat: num(st[4])}}
+		Cost:   driver.Cost{Text: num(st[3]), Flat: num(st[4])},
+		Expiry: driver.Expiry{TTL: num(st[6]), At: num(st[7])}, ExpiresAt: num(st[8])}
 	if st[1] == nil && info.Count == 0 {
 		return driver.Info{ID: id}, false, false
 	}
@@ -162,7 +167,7 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 	}
 	slices.Sort(keys)
 	args := make([]any, 0, 4+2*len(keys))
-	args = append(args, maxPairs, now, s.ttlMS, s.counter)
+	args = append(args, maxPairs, now, s.defaultTTL(historyID), s.counter)
 	for _, k := range keys {
 		if v := changes[k]; v != nil {
 			args = append(args, k, "="+*v)
@@ -184,26 +189,14 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 	if len(res) == 1 && res[0] == int64(-1) {
 		return fail(driver.ErrTooManyPairs)
 	}
-	const head = 6 // created, cr, up, count, tt, tf
-	if len(res) < head+len(keys) {
+	if len(res) < metaHead+len(keys) {
 		return fail(fmt.Errorf("%w: the script's answer is malformed", chatstore.ErrIncompatibleSchema))
 	}
-	created, _ := res[0].(int64)
-	info := driver.Info{ID: historyID, Metadata: map[string]string{}}
-	info.CreatedAt, _ = res[1].(int64)
-	info.UpdatedAt, _ = res[2].(int64)
-	info.Count, _ = res[3].(int64)
-	info.Cost.Text, _ = res[4].(int64)
-	info.Cost.Flat, _ = res[5].(int64)
-	after := res[head+len(keys):]
-	for i := 0; i+1 < len(after); i += 2 {
-		k, _ := after[i].(string)
-		v, _ := after[i+1].(string)
-		info.Metadata[k] = v
-	}
+	info, created, wiped := metaInfo(historyID, res, len(keys))
+	head := metaHead
 	var removed []string // keys whose old pair left its set
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if created == 1 {
+		if created {
 			p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
 		}
 		p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-info.UpdatedAt), Member: historyID})
@@ -211,16 +204,20 @@ func (s *Store) SetMetadata(ctx context.Context, historyID string, changes map[s
 			old, had := res[head+i].(string)
 			v := changes[k]
 			if had && (v == nil || *v != old) {
-				p.SRem(ctx, s.pairKey(k, old), historyID)
+				s.removePair(ctx, p, historyID, s.pairKey(k, old))
 				removed = append(removed, k)
 			}
 			if v != nil && (!had || *v != old) {
-				p.SAdd(ctx, s.pairKey(k, *v), historyID)
+				s.addPair(ctx, p, historyID, s.pairKey(k, *v))
 			}
 		}
 		return nil
 	})
-	if err == nil && len(removed) > 0 {
+	switch {
+	case err == nil && wiped:
+		// The expired history's pairs leave their sets.
+		_, err = s.unlist(ctx, []string{historyID}, nil)
+	case err == nil && len(removed) > 0:
 		err = s.relist(ctx, historyID)
 	}
 	if err != nil {
@@ -258,7 +255,7 @@ func (s *Store) Page(ctx context.Context, historyID string, span driver.Span) ([
 func (s *Store) edit(ctx context.Context, op, historyID, messageID string, now int64, script *redis.Script, src string, more ...any) (int64, error) {
 	var res []int64
 	keys := s.keys(historyID)[:nHistoryKeys]
-	args := append([]any{messageID, now, s.ttlMS, s.counter}, more...)
+	args := append([]any{messageID, now, s.defaultTTL(historyID), s.counter}, more...)
 	err := s.upgraded(ctx, historyID, func() (err error) {
 		if src != "" {
 			res, err = s.runWrite(ctx, script, src, keys, args).Int64Slice()
@@ -318,13 +315,14 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 		return driver.Info{}, fmt.Errorf("redisstore: fork %q to %q: %w", historyID, newID, err)
 	}
 	var res []int64
+	ttl := s.defaultTTL(newID)
 	err := s.upgraded(ctx, historyID, func() error {
 		if s.single {
 			var err error
-			res, err = forkScript.Run(ctx, s.c, append(slices.Clip(src), dst...), flag, tid, now, s.ttlMS, s.counter).Int64Slice()
+			res, err = forkScript.Run(ctx, s.c, append(slices.Clip(src), dst...), flag, tid, now, ttl, s.counter).Int64Slice()
 			return err
 		}
-		d, err := forkReadScript.Run(ctx, s.c, src, flag, tid, s.counter).Slice()
+		d, err := forkReadScript.Run(ctx, s.c, src, flag, tid, s.counter, now).Slice()
 		if err != nil {
 			return err
 		}
@@ -332,7 +330,7 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 			res = []int64{-1}
 			return nil
 		}
-		res, err = s.runWrite(ctx, forkCreateScript, forkCreateMain, dst, append([]any{now, s.ttlMS, s.counter}, d...)).Int64Slice()
+		res, err = s.runWrite(ctx, forkCreateScript, forkCreateMain, dst, append([]any{now, ttl, s.counter}, d...)).Int64Slice()
 		return err
 	})
 	switch {
@@ -342,17 +340,25 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 		return fail(driver.ErrNotFound)
 	case len(res) == 1 && res[0] == 0:
 		return fail(driver.ErrExists)
-	case len(res) != 4:
+	case len(res) != 6:
 		return fail(fmt.Errorf("%w: the script's answer is malformed", chatstore.ErrIncompatibleSchema))
 	}
-	if err := s.relist(ctx, newID); err != nil {
-		return fail(fmt.Errorf("forked, but listing the fork failed: %w", translate(err)))
+	var err2 error
+	if res[4] == 1 {
+		// An expired history of the new id was wiped: its pairs leave
+		// their sets, and the fork is listed.
+		_, err2 = s.unlist(ctx, []string{newID}, nil)
+	} else {
+		err2 = s.relist(ctx, newID)
+	}
+	if err2 != nil {
+		return fail(fmt.Errorf("forked, but listing the fork failed: %w", translate(err2)))
 	}
 	info, ok, err := s.Info(ctx, newID)
 	if err != nil || !ok {
-		// Deleted already: what the fork made.
+		// Deleted or expired already: what the fork made.
 		info = driver.Info{ID: newID, Count: res[1], CreatedAt: now, UpdatedAt: now, Metadata: map[string]string{},
-			Cost: driver.Cost{Text: res[2], Flat: res[3]}}
+			Cost: driver.Cost{Text: res[2], Flat: res[3]}, ExpiresAt: res[5]}
 	}
 	return info, nil
 }

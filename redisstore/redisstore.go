@@ -10,7 +10,8 @@
 // key_prefix (default "chatstore:") namespaces a deployment: DeleteAll
 // deletes only its keys, whatever the prefixes of other deployments on the
 // same Redis (one may start with another). ttl, when set, makes a history
-// expire as a whole that long after its last write. Every other parameter is
+// expire as a whole that long after its last change (expire.go; chatstore
+// reads it itself as Options.TTL). Every other parameter is
 // go-redis's own (dial_timeout, pool_size, …); unknown ones are errors.
 //
 // All keys of one history carry the history id in a hash tag, so they live
@@ -74,10 +75,13 @@ type Options struct {
 	// DeleteAll finds its own with the patterns PREFIX{* and PREFIX}*.
 	KeyPrefix string
 	// TTL, when positive, makes a history expire as a whole TTL after its
-	// last write. Every write renews the expiry of all of the history's
-	// keys; messages never expire one by one, which would orphan tool
-	// results from their calls. An idempotency key expires after its
-	// window or TTL, whichever is shorter, so never after its history.
+	// last change: the store's default TTL (driver.Policy's, for "",
+	// which chatstore.Options.TTL and Store.SetDefaultTTL set too). Every
+	// change renews the expiry of all of the history's keys; messages
+	// never expire one by one, which would orphan tool results from their
+	// calls. An idempotency key expires after its window or with its
+	// history, whichever is sooner. chatstore.New leaves it as it is
+	// unless its own Options.TTL is set.
 	TTL time.Duration
 	// Tokenizer names the counter that measured the costs the store
 	// keeps for token budgets, as chatstore.Options.Tokenizer names it
@@ -97,7 +101,8 @@ type Store struct {
 	index  string // the sorted set of history ids
 	// updated is the sorted set of history ids by -UpdatedAt.
 	updated string
-	ttlMS   int64
+	// policy is the clock and default TTLs of expiry (driver.Expirer).
+	policy driver.Policy
 	// single is true for a *redis.Client (one node, where a script may
 	// touch keys of any slot): writes then update the indexes themselves.
 	single bool
@@ -119,6 +124,7 @@ var (
 	_ driver.Compactor   = (*Store)(nil)
 
 	_ driver.CompactionTailer = (*Store)(nil)
+	_ driver.NativeExpirer    = (*Store)(nil)
 )
 
 // New returns a Store on a client the caller owns (Close leaves it open).
@@ -137,8 +143,8 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 	if strings.ContainsAny(o.KeyPrefix, "{}") {
 		return nil, fmt.Errorf("redisstore: %w: key prefix %q may not contain '{' or '}'", chatstore.ErrInvalidOptions, o.KeyPrefix)
 	}
-	if o.TTL < 0 || (o.TTL > 0 && o.TTL < time.Millisecond) {
-		return nil, fmt.Errorf("redisstore: %w: ttl %v must be at least 1ms (or 0 for none)", chatstore.ErrInvalidOptions, o.TTL)
+	if o.TTL < 0 || (o.TTL > 0 && o.TTL < time.Millisecond) || o.TTL > chatstore.MaxTTL {
+		return nil, fmt.Errorf("redisstore: %w: ttl %v must be 1ms to %v (or 0 for none)", chatstore.ErrInvalidOptions, o.TTL, chatstore.MaxTTL)
 	}
 	m, err := chatstore.NewMeter(o.Tokenizer) // ErrInvalidOptions, saying so
 	if err != nil {
@@ -148,9 +154,11 @@ func New(client redis.UniversalClient, opts *Options) (*Store, error) {
 		o.Logger = slog.Default()
 	}
 	_, single := client.(*redis.Client)
-	return &Store{c: client, prefix: o.KeyPrefix, index: o.KeyPrefix + "histories", updated: o.KeyPrefix + "}updated",
-		ttlMS: o.TTL.Milliseconds(), single: single,
-		counter: m.Name(), measure: m.Measure, tokenizer: o.KeyPrefix + "}tokenizer", log: o.Logger}, nil
+	s := &Store{c: client, prefix: o.KeyPrefix, index: o.KeyPrefix + "histories", updated: o.KeyPrefix + "}updated",
+		single:  single,
+		counter: m.Name(), measure: m.Measure, tokenizer: o.KeyPrefix + "}tokenizer", log: o.Logger}
+	s.policy.SetTTL("", o.TTL.Milliseconds())
+	return s, nil
 }
 
 // Open connects with a client of its own (closed by Close) and measures
@@ -235,9 +243,11 @@ func NewClient(u *url.URL, opts *Options) (redis.UniversalClient, *Options, erro
 		q.Del("key_prefix")
 	}
 	if vs, ok := q["ttl"]; ok {
-		d, err := time.ParseDuration(vs[len(vs)-1])
-		if err != nil || d <= 0 {
-			return nil, nil, fmt.Errorf("redisstore: %w: ttl=%q: want a duration such as 30m or 24h", chatstore.ErrInvalidOptions, vs[len(vs)-1])
+		// chatstore.Open takes ttl out of the URL itself (Options.TTL);
+		// Open reads it here, as chatstore does.
+		d, err := chatstore.ParseTTL(vs[len(vs)-1])
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisstore: %w: %w", chatstore.ErrInvalidOptions, err)
 		}
 		o.TTL = d
 		q.Del("ttl")
@@ -381,21 +391,20 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 func (s *Store) Write(ctx context.Context, historyID string, records []driver.Record) (int, error) {
 	var res []int64
 	keys := s.withIndexes(s.keys(historyID)[:nHistoryKeys])
+	args := writeArgs(nil, s.policy.Now(), s.defaultTTL(historyID), historyID, s.counter, records)
 	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = s.runWrite(ctx, writeScript, writeSrc, keys, writeArgs(nil, s.ttlMS, historyID, s.counter, records)).Int64Slice()
+		res, err = s.runWrite(ctx, writeScript, writeSrc, keys, args).Int64Slice()
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
 	}
-	if len(res) != 4 {
+	if len(res) != 5 {
 		return 0, fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
-	written, created, up := res[0], res[2], res[3]
-	if written > 0 && !s.single {
-		if err := s.list(ctx, historyID, created == 1, up); err != nil {
-			return int(written), err
-		}
+	written, created, up, wiped := res[0], res[2], res[3], res[4]
+	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, up); err != nil {
+		return int(written), err
 	}
 	return int(written), nil
 }
@@ -406,9 +415,10 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	k := s.keys(historyID)
 	keys := s.withIndexes(append(k[:nHistoryKeys:nHistoryKeys], s.base(historyID)+"k:"+key.Key, k[kK]))
 	px := max(key.TTL.Milliseconds(), 1)
+	args := writeArgs([]any{key.Fingerprint, px}, s.policy.Now(), s.defaultTTL(historyID), historyID, s.counter, records)
 	var res []any
 	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, writeArgs([]any{key.Fingerprint, px}, s.ttlMS, historyID, s.counter, records)).Slice()
+		res, err = s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, args).Slice()
 		return err
 	})
 	if err != nil {
@@ -417,7 +427,7 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	malformed := func() error {
 		return fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
-	if len(res) != 2 && len(res) != 4 {
+	if len(res) != 2 && len(res) != 5 {
 		return driver.Outcome{}, malformed()
 	}
 	if rec, ok := res[1].(string); ok && res[0] == int64(-1) {
@@ -434,21 +444,37 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 		}
 		return driver.Outcome{Written: n, Fingerprint: fp, Replayed: true}, nil
 	}
-	if len(res) != 4 {
+	if len(res) != 5 {
 		return driver.Outcome{}, malformed()
 	}
 	written, ok1 := res[0].(int64)
 	created, ok2 := res[2].(int64)
 	up, ok3 := res[3].(int64)
-	if !ok1 || !ok2 || !ok3 || written < 0 {
+	wiped, ok4 := res[4].(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || written < 0 {
 		return driver.Outcome{}, malformed()
 	}
-	if written > 0 && !s.single {
-		if err := s.list(ctx, historyID, created == 1, up); err != nil {
-			return driver.Outcome{}, err
-		}
+	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, up); err != nil {
+		return driver.Outcome{}, err
 	}
 	return driver.Outcome{Written: int(written), Fingerprint: key.Fingerprint}, nil
+}
+
+// listWritten updates the indexes after a write that wrote (on a cluster:
+// list) or wiped an expired history to start anew (unlist, which lists
+// the new one as it is), as the write script answered.
+func (s *Store) listWritten(ctx context.Context, historyID string, wrote, created, wiped bool, up int64) error {
+	if wrote && !s.single {
+		if err := s.list(ctx, historyID, created, up); err != nil {
+			return err
+		}
+	}
+	if wiped {
+		if _, err := s.unlist(ctx, []string{historyID}, nil); err != nil {
+			return fmt.Errorf("redisstore: write %q: the messages are stored, but listing them failed: %w: %w: %w", historyID, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
+		}
+	}
+	return nil
 }
 
 // withIndexes adds the listing indexes to a write script's keys on a
@@ -482,10 +508,11 @@ func (s *Store) list(ctx context.Context, historyID string, created bool, update
 	return nil
 }
 
-// writeArgs appends the write script's arguments to args: ttl, codes,
-// times, the history id, the counter, the costs and their sum, the
-// supplied ids, the JSON of every record (writeBody).
-func writeArgs(args []any, ttlMS int64, historyID, counter string, records []driver.Record) []any {
+// writeArgs appends the write script's arguments to args: now, the
+// history's default TTL, codes, times, the history id, the counter, the
+// costs and their sum, the supplied ids, the JSON of every record
+// (writeBody).
+func writeArgs(args []any, now, ttl int64, historyID, counter string, records []driver.Record) []any {
 	codes := make([]byte, len(records))
 	costs := make([]byte, 0, costSize*(len(records)+1))
 	var sum driver.Cost
@@ -514,9 +541,9 @@ func writeArgs(args []any, ttlMS int64, historyID, counter string, records []dri
 			break
 		}
 	}
-	args = slices.Grow(args, 7+nids+len(records))
+	args = slices.Grow(args, 8+nids+len(records))
 	n := costSize * len(records)
-	args = append(args, ttlMS, codes, times, historyID, counter, costs[:n], costs[n:])
+	args = append(args, now, ttl, codes, times, historyID, counter, costs[:n], costs[n:])
 	for _, r := range records {
 		if r.HasID {
 			args = append(args, r.ID)
@@ -818,7 +845,7 @@ func (e *upgradeError) Unwrap() error { return e.err }
 func (s *Store) Delete(ctx context.Context, historyID string) error {
 	pairs, err := deleteScript.Run(ctx, s.c, s.keys(historyID)).StringSlice()
 	if err == nil {
-		err = s.unlist(ctx, historyID, pairMap(pairs))
+		_, err = s.unlist(ctx, []string{historyID}, pairMap(pairs))
 	}
 	if err != nil {
 		return fmt.Errorf("redisstore: delete %q: %w", historyID, translate(err))
@@ -826,39 +853,81 @@ func (s *Store) Delete(ctx context.Context, historyID string) error {
 	return nil
 }
 
-// unlist removes a history from the indexes (with the metadata pairs
-// given) unless it exists (again): then it lists it as it is.
-func (s *Store) unlist(ctx context.Context, historyID string, meta map[string]string) error {
+// pairsOf is the set of the metadata pairs' sets (pairKey) that list a
+// history, PREFIX}p:ID: what takes it out of them once its keys are gone
+// (expired) and its metadata with them. It changes with the sets, in the
+// same pipelines, and is deleted when the history is unlisted.
+func (s *Store) pairsOf(id string) string { return s.prefix + "}p:" + id }
+
+// unlist removes histories from the indexes: the listing, recency, and the
+// sets of their metadata pairs (of meta, for a single history, and those
+// pairsOf names), and then lists any that exists (again) as it is now
+// (relist). It answers how many it took out of the listing. Two
+// pipelines, then relist's.
+func (s *Store) unlist(ctx context.Context, ids []string, meta map[string]string) (int64, error) {
+	named := make([]*redis.StringSliceCmd, len(ids))
+	unlisted := make([]*redis.IntCmd, len(ids))
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRem(ctx, s.index, historyID)
-		p.ZRem(ctx, s.updated, historyID)
-		for k, v := range meta {
-			p.SRem(ctx, s.pairKey(k, v), historyID)
+		for i, id := range ids {
+			named[i] = p.SMembers(ctx, s.pairsOf(id))
+			unlisted[i] = p.ZRem(ctx, s.index, id)
+			p.ZRem(ctx, s.updated, id)
+			for k, v := range meta {
+				p.SRem(ctx, s.pairKey(k, v), id)
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return s.relist(ctx, historyID)
+	var n int64
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			n += unlisted[i].Val()
+			for _, set := range named[i].Val() {
+				p.SRem(ctx, set, id)
+			}
+			p.Unlink(ctx, s.pairsOf(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, s.relist(ctx, ids...)
 }
 
-// relist puts a history that exists in every index, as it is now.
-func (s *Store) relist(ctx context.Context, historyID string) error {
-	infos, err := s.infos(ctx, []string{historyID}, false)
+// relist puts the histories of ids that exist in every index, as they are
+// now.
+func (s *Store) relist(ctx context.Context, ids ...string) error {
+	infos, err := s.infos(ctx, ids, false)
 	if err != nil || len(infos) == 0 {
 		return err
 	}
-	info := infos[0]
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
-		p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-info.UpdatedAt), Member: historyID})
-		for k, v := range info.Metadata {
-			p.SAdd(ctx, s.pairKey(k, v), historyID)
+		for _, info := range infos {
+			p.ZAdd(ctx, s.index, redis.Z{Member: info.ID})
+			p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-info.UpdatedAt), Member: info.ID})
+			for k, v := range info.Metadata {
+				s.addPair(ctx, p, info.ID, s.pairKey(k, v))
+			}
 		}
 		return nil
 	})
 	return err
+}
+
+// addPair and removePair add a history to the set of a metadata pair, and
+// take it out, with pairsOf following.
+func (s *Store) addPair(ctx context.Context, p redis.Pipeliner, id, set string) {
+	p.SAdd(ctx, set, id)
+	p.SAdd(ctx, s.pairsOf(id), set)
+}
+
+func (s *Store) removePair(ctx context.Context, p redis.Pipeliner, id, set string) {
+	p.SRem(ctx, set, id)
+	p.SRem(ctx, s.pairsOf(id), set)
 }
 
 // DeleteAll deletes the store's keys: the keys of its histories, found on

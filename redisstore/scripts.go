@@ -73,11 +73,18 @@ import "github.com/redis/go-redis/v9"
 // PREFIX}tokenizer.
 
 // stateSrc reads the state hash of the history whose KEY:s is ks into st
-// (c, xp, r, v, n, cr, up, tk, tt, tf) and refuses an earlier layout
-// (layout 1 has r, layout 2 has c without v) and a history whose costs are
-// not of the local counter.
-const stateSrc = `local st = redis.call('HMGET', ks, 'c', 'xp', 'r', 'v', 'n', 'cr', 'up', 'tk', 'tt', 'tf')
-if st[3] or (st[1] and not st[4]) then return redis.error_reply('` + upgradeNeeded + ` history stored by an earlier chatstore') end
+// (c, xp, r, v, n, cr, up, tk, tt, tf, then the expiry fields xt, xa, ex)
+// and refuses an earlier layout (layout 1 has r, layout 2 has c without v)
+// and a history whose costs are not of the local counter. readStateSrc is
+// stateSrc for the reads, which leave the expiry to Redis and skip its
+// fields.
+const (
+	stateSrc     = stateFields + ", 'xt', 'xa', 'ex')\n" + stateCheck
+	readStateSrc = stateFields + ")\n" + stateCheck
+	stateFields  = "local st = redis.call('HMGET', ks, 'c', 'xp', 'r', 'v', 'n', 'cr', 'up', 'tk', 'tt', 'tf'"
+)
+
+const stateCheck = `if st[3] or (st[1] and not st[4]) then return redis.error_reply('` + upgradeNeeded + ` history stored by an earlier chatstore') end
 if st[1] and st[8] ~= counter then return redis.error_reply('` + upgradeNeeded + ` history measured with another counter') end
 `
 
@@ -133,43 +140,121 @@ end
 local empty = {'0 0 0', ''}
 `
 
-// renewSrc renews the expiry of the history's keys s to z (KEYS[kb] on)
-// when ttl > 0.
-const renewSrc = `local function renew(kb, ttl)
-  if ttl > 0 then
-    for k = kb, kb + 8 do redis.call('PEXPIRE', KEYS[k], ttl) end
+// expirySrc defines the expiry of a history (issue 19), which Redis
+// carries out: every key of the history expires at once, at the time the
+// last change worked out. KEY:s keeps the history's own expiry, xt (a
+// sliding TTL, ms) or xa (a fixed time, Unix ms), and ex, the time it
+// expires (Unix ms), when it has one; st[11], st[12] and st[13] as
+// stateSrc reads them.
+//
+//   - expiresAt(xa, xt, up, dttl) mirrors driver.ExpiresAt: a fixed time
+//     wins, then the history's own TTL after its updated time up, then the
+//     default TTL of its id (dttl, from the store's driver.Policy; 0 none).
+//   - gone(st, now) mirrors driver.Expired: the history has expired by the
+//     store's clock, though Redis, on its own clock, may not have removed
+//     it yet. Changes treat it as a history that does not exist.
+//   - wipe(kb) deletes the history of KEYS[kb..kb+8] with its idempotency
+//     records and KEY:k (as deleteScript) and returns its metadata as
+//     HGETALL, for the indexes.
+//   - expire(kb, ea, now, old) gives every key of that history the expiry
+//     ea (0 none) at now, its ex having been old: a PEXPIRE of what is
+//     left of it, or a PERSIST of every key when it loses its expiry, and
+//     nothing when it had none and gets none, so that a store without
+//     expiry pays nothing. Idempotency records (and KEY:k) are cut to the
+//     history's expiry when they would outlive it. It returns false, having
+//     changed nothing, when ea is due already: the caller wipes the
+//     history.
+//   - renew(kb, st, up, now, dttl) is expire for a change that leaves the
+//     history's own expiry as st holds it and its updated time up.
+//
+// The other keys of a history (KEY:k:K, KEY:k) are named from KEY:s, in its
+// slot: deleteScript reaches them so too.
+const expirySrc = `local function expiresAt(xa, xt, up, dttl)
+  if xa > 0 then return xa end
+  if xt > 0 then return up + xt end
+  if dttl > 0 then return up + dttl end
+  return 0
+end
+local function gone(st, now)
+  local ex = tonumber(st[13]) or 0
+  return ex > 0 and ex <= now
+end
+local function wipe(kb)
+  local base = string.sub(KEYS[kb], 1, -2)
+  local meta = redis.call('HGETALL', KEYS[kb + 6])
+  local names = redis.call('ZRANGE', base .. 'k', 0, -1)
+  for a = 1, #names, 1000 do
+    redis.call('DEL', unpack(names, a, math.min(a + 999, #names)))
   end
+  redis.call('DEL', base .. 'k', base .. 'r', unpack(KEYS, kb, kb + 8))
+  return meta
+end
+local function expire(kb, ea, now, old)
+  local ks = KEYS[kb]
+  local kk = string.sub(ks, 1, -2) .. 'k'
+  if ea == 0 then
+    if old == 0 then return true end
+    redis.call('HDEL', ks, 'ex')
+    for k = kb, kb + 8 do redis.call('PERSIST', KEYS[k]) end
+    -- KEY:k lives as long as its longest record again.
+    local top = redis.call('ZRANGE', kk, 0, 0, 'REV', 'WITHSCORES')
+    if top[2] and tonumber(top[2]) > now then redis.call('PEXPIRE', kk, tonumber(top[2]) - now) end
+    return true
+  end
+  local left = ea - now
+  if left <= 0 then return false end
+  if ea ~= old then redis.call('HSET', ks, 'ex', ea) end
+  for k = kb, kb + 8 do redis.call('PEXPIRE', KEYS[k], left) end
+  local late = redis.call('ZRANGE', kk, string.format('(%d', ea), '+inf', 'BYSCORE')
+  if #late > 0 then
+    for _, r in ipairs(late) do
+      redis.call('PEXPIRE', r, left)
+      redis.call('ZADD', kk, ea, r)
+    end
+    redis.call('PEXPIRE', kk, left)
+  end
+  return true
+end
+local function renew(kb, st, up, now, dttl)
+  return expire(kb, expiresAt(tonumber(st[12]) or 0, tonumber(st[11]) or 0, up, dttl), now, tonumber(st[13]) or 0)
 end
 `
 
 // writeBody is the write, shared by the two write scripts: KEYS s, m, t,
-// c, d, i, g, w, z; ARGV from o+1 on: ttl_ms, codes, times, the history id,
-// the counter, costs, their sum, then the supplied ids in record order,
+// c, d, i, g, w, z; ARGV from o+1 on: now (the store's clock, Unix ms),
+// the default TTL of the history (ms, 0 none), codes, times, the history
+// id, the counter, costs, their sum, then the supplied ids in record order,
 // then the JSON of every record. codes has one digit per record: its kind
 // (0 joins, 1 closes, 2 alone), plus 3 if it supplies an id; times is the
 // records' time (Unix ms), or one per record separated by spaces; costs is
 // the records' costs as KEY:w holds them, and their sum one more. It
 // leaves written, before (the
-// count before the write), created (1 if the write created the history)
-// and up (its updated time) in locals. If the keys ix+1 and ix+2 are given
+// count before the write), created (1 if the write created the history),
+// up (its updated time) and wiped (1 if it removed the history's expired
+// keys first, to start anew: gone in expirySrc) in locals. If the keys ix+1 and ix+2 are given
 // (a single Redis: every key is on one node), it updates the listing
 // indexes too.
 const writeBody = `
 local ks, km, kt, kc, kd, ki, kw = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8]
-local ttl = tonumber(ARGV[o + 1])
-local codes = ARGV[o + 2]
-local times = ARGV[o + 3]
-local member = ARGV[o + 4]
-local counter = ARGV[o + 5]
+local now, dttl = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
+local codes = ARGV[o + 3]
+local times = ARGV[o + 4]
+local member = ARGV[o + 5]
+local counter = ARGV[o + 6]
 local n = #codes
-` + stateSrc + costSrc + `
+` + stateSrc + costSrc + expirySrc + `
+local wiped = 0
+if gone(st, now) then
+  wipe(1)
+  st, wiped = {}, 1
+end
 local count = tonumber(st[1]) or 0
 local xp = tonumber(st[2])
 local before = count
 local L = redis.call('STRLEN', kt)
 local nxt = tonumber(st[5]) or L
 if st[1] and redis.call('STRLEN', kw) ~= 16 * L then return redis.error_reply('` + upgradeNeeded + ` costs missing') end
-local costs = ARGV[o + 6]
+local costs = ARGV[o + 7]
 
 local tm = {}
 if string.find(times, ' ', 1, true) then
@@ -179,12 +264,12 @@ else
 end
 
 local supplied, sids = {}, {}
-local nids = #ARGV - o - 7 - n
-for a = o + 8, o + 7 + nids do
+local nids = #ARGV - o - 8 - n
+for a = o + 9, o + 8 + nids do
   local id = ARGV[a]
   if not supplied[id] then supplied[id] = true; sids[#sids + 1] = id end
 end
-local jsonBase = o + 7 + nids
+local jsonBase = o + 8 + nids
 if xp == nil and nids > 0 then
   xp = L
   redis.call('HSET', ks, 'xp', xp)
@@ -221,7 +306,7 @@ local skipped, nskipped = {}, 0
 local newids, kinds, wtimes = {}, {}, {}
 local taken = {}
 local gen = nxt
-local nextSupplied = o + 8
+local nextSupplied = o + 9
 for j = 1, n do
   local code = string.byte(codes, j) - 48
   local id
@@ -283,7 +368,7 @@ if written > 0 then
   local dt, df
   if nskipped == 0 then
     redis.call('APPEND', kw, costs)
-    dt, df = struct.unpack('>i8i8', ARGV[o + 7])
+    dt, df = struct.unpack('>i8i8', ARGV[o + 8])
   else
     local w = {}
     for j = 1, n do
@@ -302,7 +387,7 @@ if written > 0 then
     end
     push('HSET', ki, pairs, 1, #pairs)
   end
-  up = math.max(up, tonumber(wtimes[1]))
+  up = math.max(up, tonumber(wtimes[1]), now)
   local tt, tf = (tonumber(st[9]) or 0) + dt, (tonumber(st[10]) or 0) + df
   if st[6] then
     redis.call('HSET', ks, 'c', count, 'n', nxt + written, 'up', up, 'tt', tt, 'tf', tf)
@@ -317,14 +402,12 @@ if written > 0 then
     redis.call('ZADD', KEYS[ix + 2], 'LT', -up, member)
   end
 end
-if ttl > 0 and count > 0 then
-  for k = 1, 9 do redis.call('PEXPIRE', KEYS[k], ttl) end
-end
+if st[6] or created == 1 then renew(1, st, up, now, dttl) end
 `
 
 // writeSrc: writeBody with o = 0. Returns {written, count before, created,
-// updated}.
-const writeSrc = "local o = 0\n" + writeBody + "return {written, before, created, up}\n"
+// updated, wiped}.
+const writeSrc = "local o = 0\n" + writeBody + "return {written, before, created, up, wiped}\n"
 
 // keyedWriteSrc: writeBody with an idempotency key, checked and recorded in
 // the same script, so that two writes with one key never both write. KEYS s,
@@ -332,24 +415,26 @@ const writeSrc = "local o = 0\n" + writeBody + "return {written, before, created
 // fingerprint, window_ms, then writeBody's arguments (o = 2). A key already
 // recorded writes nothing and returns {-1, "WRITTEN FINGERPRINT"}, as the
 // first write recorded it; otherwise the write returns as writeSrc. The
-// record expires after the window, or after the history's TTL if that is
-// shorter: the history's keys expire no earlier than TTL after this write, so
-// the record never outlives the history. KEY:k expires with its
-// longest-lived record, and loses its expired entries on each keyed write.
+// record expires after the window, or when the history expires if that is
+// sooner, so that it never outlives the history (expire in expirySrc cuts
+// it again if a later change brings the history's expiry forward). KEY:k
+// expires with its longest-lived record, and loses its expired entries on
+// each keyed write; its scores are expiry times by the store's clock.
 const keyedWriteSrc = `
 local rec = redis.call('GET', KEYS[10])
 if rec then return {-1, rec} end
 local o = 2
 ` + writeBody + `
 local px = tonumber(ARGV[2])
-if ttl > 0 and ttl < px then px = ttl end
-redis.call('SET', KEYS[10], string.format('%d %s', written, ARGV[1]), 'PX', px)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', string.format('(%d', now))
-redis.call('ZADD', KEYS[11], string.format('%d', now + px), KEYS[10])
-if redis.call('PTTL', KEYS[11]) < px then redis.call('PEXPIRE', KEYS[11], px) end
-return {written, before, created, up}
+local ex = tonumber(redis.call('HGET', KEYS[1], 'ex')) or 0
+if ex > 0 and ex - now < px then px = ex - now end
+if px > 0 then
+  redis.call('SET', KEYS[10], string.format('%d %s', written, ARGV[1]), 'PX', px)
+  redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', string.format('(%d', now))
+  redis.call('ZADD', KEYS[11], string.format('%d', now + px), KEYS[10])
+  if redis.call('PTTL', KEYS[11]) < px then redis.call('PEXPIRE', KEYS[11], px) end
+end
+return {written, before, created, up, wiped}
 `
 
 var (
@@ -377,7 +462,7 @@ return meta
 const readHead = `
 local ks, km, kt, kc, kd, ki, kw = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8]
 local counter = ARGV[#ARGV]
-` + stateSrc + emitSrc
+` + readStateSrc + emitSrc
 
 // tailScript: KEYS s, m, t, c, d, i, g, w, z; ARGV rounds, uncompacted,
 // counter. Walks the kinds back from the newest, stepping over tombstones,
@@ -521,18 +606,19 @@ return emit(p, p + 1, xp or L, {})
 `)
 
 // editHead starts the scripts that change an existing history: KEYS s, m,
-// t, c, d, i, g, w, z; ARGV id, now, ttl, counter, then their own. They
-// answer {-1} when the history or the message does not exist, and
+// t, c, d, i, g, w, z; ARGV id, now, the history's default TTL, counter,
+// then their own. They answer {-1} when the history or the message does
+// not exist (or the history has expired by the store's clock), and
 // otherwise {…, updated}.
 const editHead = `
 local ks, km, kt, kc, kd, ki, kw, kz = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8], KEYS[9]
 local counter = ARGV[4]
-` + stateSrc + renewSrc + costSrc + `
-if not st[6] then return {-1} end
+` + stateSrc + expirySrc + costSrc + `
+local now, dttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+if not st[6] or gone(st, now) then return {-1} end
 local L = redis.call('STRLEN', kt)
 local xp = tonumber(st[2])
 local count = tonumber(st[1]) or 0
-local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
 ` + posSrc + `
 local p = posOf(ARGV[1])
 if not p then return {-1} end
@@ -553,7 +639,7 @@ if xp and p >= xp then
   redis.call('HDEL', ki, ARGV[1])
 end
 redis.call('HSET', ks, 'c', count - 1, 'up', up, 'tt', tt - t, 'tf', tf - f)
-renew(1, ttl)
+renew(1, st, up, now, dttl)
 return {1, up}
 `)
 
@@ -605,31 +691,54 @@ if #recs > 0 then
 end
 local nxt = tonumber(st[5]) or L
 redis.call('HSET', ks, 'c', count - removed, 'xp', math.min(xp or p, p), 'n', nxt, 'up', up, 'tt', tt, 'tf', tf)
-renew(1, ttl)
+renew(1, st, up, now, dttl)
 return {removed, up}
 `)
 
+// touchSrc is a change at now to the history of KEY:s ks and state st,
+// creating it, empty, if it does not exist: it leaves created (1 if so), cr
+// and up, the history's times.
+const touchSrc = `local created, cr = 0, st[6]
+local up = math.max(tonumber(st[7]) or 0, now)
+if cr then
+  redis.call('HSET', ks, 'up', up)
+else
+  created, cr = 1, now
+  redis.call('HSET', ks, 'c', 0, 'n', 0, 'v', 3, 'cr', now, 'up', up, 'tk', counter, 'tt', 0, 'tf', 0)
+end
+`
+
 // setMetadataScript: KEYS s, m, t, c, d, i, g, w, z; ARGV maxPairs, now,
-// ttl, counter, then per change its key and '=' and the value, or '-' to
+// default TTL, counter, then per change its key and '=' and the value, or '-' to
 // remove it. Refuses with {-1} a result of more than maxPairs pairs,
-// changing nothing. Otherwise returns {created, cr, up, count, tt, tf, the
-// changed keys' old values (false for none), the metadata after as
-// HGETALL}.
+// changing nothing. Otherwise returns {created, cr, up, count, tt, tf,
+// wiped, ex, xt, xa (metaHead), the changed keys' old values (false for
+// none), the metadata after as HGETALL}. A history that has expired by the
+// store's clock is wiped first (wiped 1), and starts anew. ARGV[3] is the
+// history's default TTL.
 var setMetadataScript = redis.NewScript(`
 local ks, kg = KEYS[1], KEYS[7]
 local counter = ARGV[4]
-` + stateSrc + renewSrc + `
-local maxp, now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+` + stateSrc + expirySrc + `
+local maxp, now, dttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local keys = {}
 for a = 5, #ARGV, 2 do keys[#keys + 1] = ARGV[a] end
-local old = {}
-if #keys > 0 then old = redis.call('HMGET', kg, unpack(keys)) end
-local len = redis.call('HLEN', kg)
+local expired = gone(st, now)
+local old, len = {}, 0
+if not expired then
+  if #keys > 0 then old = redis.call('HMGET', kg, unpack(keys)) end
+  len = redis.call('HLEN', kg)
+end
 for j = 1, #keys do
   local set = string.sub(ARGV[4 + 2 * j], 1, 1) == '='
   if set and not old[j] then len = len + 1 elseif not set and old[j] then len = len - 1 end
 end
 if len > maxp then return {-1} end
+local wiped = 0
+if expired then
+  wipe(1)
+  st, wiped = {}, 1
+end
 for j = 1, #keys do
   local v = ARGV[4 + 2 * j]
   if string.sub(v, 1, 1) == '=' then
@@ -638,33 +747,67 @@ for j = 1, #keys do
     redis.call('HDEL', kg, keys[j])
   end
 end
-local created, cr = 0, st[6]
-local up = math.max(tonumber(st[7]) or 0, now)
-if cr then
-  redis.call('HSET', ks, 'up', up)
-else
-  created, cr = 1, now
-  redis.call('HSET', ks, 'c', 0, 'n', 0, 'v', 3, 'cr', now, 'up', up, 'tk', counter, 'tt', 0, 'tf', 0)
-end
-renew(1, ttl)
-local out = {created, tonumber(cr), up, tonumber(st[1]) or 0, tonumber(st[9]) or 0, tonumber(st[10]) or 0}
+` + touchSrc + `
+renew(1, st, up, now, dttl)
+local out = {created, tonumber(cr), up, tonumber(st[1]) or 0, tonumber(st[9]) or 0, tonumber(st[10]) or 0,
+  wiped, tonumber(redis.call('HGET', ks, 'ex')) or 0, tonumber(st[11]) or 0, tonumber(st[12]) or 0}
 for j = 1, #keys do out[#out + 1] = old[j] end
 for _, v in ipairs(redis.call('HGETALL', kg)) do out[#out + 1] = v end
+return out
+`)
+
+// setExpiryScript sets a history's own expiry (Store.SetExpiry): KEYS s,
+// m, t, c, d, i, g, w, z; ARGV now, the history's default TTL, counter,
+// xt, xa (0 for none). It creates the history if it does not exist, or
+// has expired by the store's clock (wiped 1), as setMetadataScript does,
+// and answers as it does: metaHead, then the metadata as HGETALL. If the
+// history's expiry ex is due already (a fixed time past), the history is
+// removed, and the metadata it had follows.
+var setExpiryScript = redis.NewScript(`
+local ks = KEYS[1]
+local counter = ARGV[3]
+` + stateSrc + expirySrc + `
+local now, dttl, xt, xa = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local wiped = 0
+if gone(st, now) then
+  wipe(1)
+  st, wiped = {}, 1
+end
+` + touchSrc + `
+if xt > 0 then redis.call('HSET', ks, 'xt', xt) else redis.call('HDEL', ks, 'xt') end
+if xa > 0 then redis.call('HSET', ks, 'xa', xa) else redis.call('HDEL', ks, 'xa') end
+local ea = expiresAt(xa, xt, up, dttl)
+local out = {created, tonumber(cr), up, tonumber(st[1]) or 0, tonumber(st[9]) or 0, tonumber(st[10]) or 0,
+  wiped, ea, xt, xa}
+local meta
+if expire(1, ea, now, tonumber(st[13]) or 0) then
+  meta = redis.call('HGETALL', KEYS[7])
+else
+  meta = wipe(1)
+end
+for _, v in ipairs(meta) do out[#out + 1] = v end
 return out
 `)
 
 // forkReadSrc reads the history of KEYS[kb..kb+8] (s, m, t, c, d, i, g,
 // w, z) for a fork, up to and including the message with id ARGV[2] if
 // ARGV[1] is "1", into the table D: {E, xp (-1 for none), n, live, pairs,
-// kinds, tt, tf, records, costs, pairs×2 metadata, E messages, E times, the
-// ids from xp to E, the compaction records whose Through it copies},
-// all strings; or returns {-1} if that message does not exist. The local
-// counter must be set.
+// kinds, tt, tf, records, costs, xt, xa (its own expiry, which the fork
+// copies), pairs×2 metadata, E messages, E times, the ids from xp to E, the
+// compaction records whose Through it copies}, all strings; or returns
+// {-1} if that message does not exist. The locals counter and now must be
+// set, and expirySrc's functions defined. A history that has expired by
+// the store's clock is read as one that does not exist.
 const forkReadSrc = `
 local ks, km, kt, kc, kd, ki, kg = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3], KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6]
 local kw, kz = KEYS[kb + 7], KEYS[kb + 8]
 ` + stateSrc + costSrc + `
 local L = redis.call('STRLEN', kt)
+local srcGone = gone(st, now)
+if srcGone then
+  if ARGV[1] == '1' then return {-1} end
+  st, L = {}, 0
+end
 local xp = tonumber(st[2])
 ` + posSrc + `
 local E = L
@@ -698,9 +841,10 @@ for _, r in ipairs(redis.call('LRANGE', kz, 0, -1)) do
   pos = tonumber(pos)
   if pos and pos < E and posOf(string.sub(r, at, at + tonumber(idlen) - 1)) == pos then recs[#recs + 1] = r end
 end
-local meta = redis.call('HGETALL', kg)
+local meta = {}
+if not srcGone then meta = redis.call('HGETALL', kg) end
 local D = {tostring(E), tostring(dxp or -1), tostring(nxt), tostring(E - dead), tostring(#meta / 2), kinds,
-  string.format('%d', tt), string.format('%d', tf), tostring(#recs), w}
+  string.format('%d', tt), string.format('%d', tf), tostring(#recs), w, st[11] or '0', st[12] or '0'}
 for _, v in ipairs(meta) do D[#D + 1] = v end
 if E > 0 then
   for _, v in ipairs(redis.call('LRANGE', km, 0, E - 1)) do D[#D + 1] = v end
@@ -713,16 +857,26 @@ for _, r in ipairs(recs) do D[#D + 1] = r end
 `
 
 // forkCreateSrc creates the history of KEYS[kb..kb+8] from D[o+1…] (as
-// forkReadSrc leaves it) at time now, with ttl and the local counter; it
-// returns {0} if the history exists, else {1, live, tt, tf}. All of the new
-// history's keys are written by this one script: nobody sees it half made.
+// forkReadSrc leaves it) at time now, with the source's own expiry, the
+// default TTL of its id dttl and the local counter; it returns {0} if the
+// history exists, else {1, live, tt, tf, wiped, ex}: wiped 1 if it removed
+// an expired history of the new id first (gone), ex the time the new
+// history expires (0 never; if due already, the new history is removed
+// at once). All of the new history's keys are written by this one script:
+// nobody sees it half made.
 const forkCreateSrc = `
 local ds, dm, dt, dc, dd, di, dg = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3], KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6]
 local dw, dz = KEYS[kb + 7], KEYS[kb + 8]
-if redis.call('EXISTS', ds) == 1 then return {0} end
+local wiped = 0
+if gone({[13] = redis.call('HGET', ds, 'ex')}, now) then
+  wipe(kb)
+  wiped = 1
+elseif redis.call('EXISTS', ds) == 1 then
+  return {0}
+end
 local E, dxp, nxt, live, npairs = tonumber(D[o + 1]), tonumber(D[o + 2]), tonumber(D[o + 3]), tonumber(D[o + 4]), tonumber(D[o + 5])
 local tt, tf, nrec = D[o + 7], D[o + 8], tonumber(D[o + 9])
-local a = o + 11
+local a = o + 13
 local function push(cmd, key, from, to)
   for b = from, to, 1000 do
     redis.call(cmd, key, unpack(D, b, math.min(b + 999, to)))
@@ -755,43 +909,45 @@ end
 if nrec > 0 then push('RPUSH', dz, #D - nrec + 1, #D) end
 redis.call('HSET', ds, 'c', live, 'n', nxt, 'v', 3, 'cr', now, 'up', now, 'tk', counter, 'tt', tt, 'tf', tf)
 if dxp >= 0 then redis.call('HSET', ds, 'xp', dxp) end
-if ttl > 0 then
-  for k = kb, kb + 8 do redis.call('PEXPIRE', KEYS[k], ttl) end
-end
-return {1, live, tonumber(tt), tonumber(tf)}
+local xt, xa = tonumber(D[o + 11]), tonumber(D[o + 12])
+if xt > 0 then redis.call('HSET', ds, 'xt', xt) end
+if xa > 0 then redis.call('HSET', ds, 'xa', xa) end
+local ea = expiresAt(xa, xt, now, dttl)
+if not expire(kb, ea, now, 0) then wipe(kb) end
+return {1, live, tonumber(tt), tonumber(tf), wiped, ea}
 `
 
 // forkScript is a fork on one Redis node: KEYS the source's s, m, t, c,
 // d, i, g, w, z, then the new history's; ARGV through given ("1" or "0"),
-// its id, now, ttl, counter. One script: {-1} no such message, {0} exists,
-// {1, live, tt, tf}.
+// its id, now, the new history's default TTL, counter. One script: {-1} no
+// such message, {0} exists, or forkCreateSrc's answer.
 var forkScript = redis.NewScript(`
-local now, ttl, counter = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local now, dttl, counter = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local kb = 1
-` + forkReadSrc + `
+` + expirySrc + forkReadSrc + `
 kb = 10
 local o = 0
 ` + forkCreateSrc)
 
 // forkReadScript is the first half of a fork on a cluster, where the two
 // histories are in different slots: KEYS the source's nine; ARGV through
-// given, its id, counter. Returns D (forkReadSrc).
+// given, its id, counter, now. Returns D (forkReadSrc).
 var forkReadScript = redis.NewScript(`
-local kb, counter = 1, ARGV[3]
-` + forkReadSrc + `
+local kb, counter, now = 1, ARGV[3], tonumber(ARGV[4])
+` + expirySrc + forkReadSrc + `
 return D
 `)
 
 // forkCreateScript is the second half: KEYS the new history's nine; ARGV
-// now, ttl, counter, then D.
+// now, the new history's default TTL, counter, then D.
 var forkCreateScript = redis.NewScript(forkCreateMain)
 
 const forkCreateMain = `
-local now, ttl, counter, kb, o, D = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], 1, 3, ARGV
-` + forkCreateSrc
+local now, dttl, counter, kb, o, D = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], 1, 3, ARGV
+` + expirySrc + forkCreateSrc
 
 // compactSrc records a compaction (Store.Compact), an editHead script with
-// ARGV id (Through), now (its CreatedAt), ttl, counter, then ThroughPos,
+// ARGV id (Through), now (its CreatedAt), default TTL, counter, then ThroughPos,
 // max and the record: the record goes first in KEY:z, which keeps its
 // newest max, only if the history holds Through at ThroughPos. The
 // history's updated time becomes the record's. Returns {0, updated}, or
@@ -801,7 +957,7 @@ if p ~= tonumber(ARGV[5]) then return {-1} end
 redis.call('LPUSH', kz, ARGV[7])
 redis.call('LTRIM', kz, 0, tonumber(ARGV[6]) - 1)
 redis.call('HSET', ks, 'up', up)
-renew(1, ttl)
+renew(1, st, up, now, dttl)
 return {0, up}
 `
 
@@ -810,7 +966,7 @@ var compactScript = redis.NewScript(compactSrc)
 // compactionsScript: KEYS s, z; ARGV counter. Returns KEY:z, newest first.
 var compactionsScript = redis.NewScript(`
 local ks, counter = KEYS[1], ARGV[1]
-` + stateSrc + `
+` + readStateSrc + `
 return redis.call('LRANGE', KEYS[2], 0, -1)
 `)
 

@@ -9,10 +9,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/jsonx"
+	"github.com/chatstore/chatstore/internal/num"
 )
 
 // The routes of issue 16: a history's times and metadata, one message by
@@ -48,37 +51,120 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, t Tenant) er
 	return nil
 }
 
-// patchHistory changes a history's metadata: {"metadata": {KEY: VALUE or
-// null}}, merged into what it has (null removes a key). It answers the
-// history as GET does.
+// patchHistory changes a history's metadata, its own expiry, or both:
+// {"metadata": {KEY: VALUE or null}} merged into what it has (null removes
+// a key); {"ttl_seconds": N} (a sliding expiry) or {"expires_at": T} (a
+// fixed one), null for either to remove its own so that the default TTL
+// applies. It answers the history as GET does.
+//
+// The store has no single call for both, so a request with both is two
+// steps: the metadata first, which the store may refuse for its limits
+// with nothing changed, then the expiry, checked before either step. A
+// failure of the store between them leaves the metadata changed and the
+// expiry not, and the 5xx says the request failed; repeating it is safe.
 func (s *Server) patchHistory(w http.ResponseWriter, r *http.Request, t Tenant) error {
 	c, err := s.history(r, t)
 	if err != nil {
 		return err
 	}
-	ms, err := s.members(w, r, "metadata")
+	ms, err := s.members(w, r, "metadata", "ttl_seconds", "expires_at")
 	if err != nil {
 		return err
 	}
-	raw, ok := ms["metadata"]
-	if !ok {
-		return badRequest("invalid_request", `the request body needs a "metadata" object`)
-	}
-	changes, err := metadataChanges(raw.Raw)
+	raw, hasMetadata := ms["metadata"]
+	x, hasExpiry, err := expiryChange(ms, s.storeNow())
 	if err != nil {
 		return err
+	}
+	if !hasMetadata && !hasExpiry {
+		return badRequest("invalid_request", `the request body needs "metadata" (an object), "ttl_seconds" or "expires_at" (or null, to remove the history's own expiry)`)
+	}
+	if hasExpiry && s.expirer() == nil {
+		// Refused before the metadata step, so that nothing changes.
+		return fmt.Errorf("chatstore: set expiry: %w", chatstore.ErrNotSupported)
+	}
+	var changes map[string]*string
+	if hasMetadata {
+		if changes, err = metadataChanges(raw.Raw); err != nil {
+			return err
+		}
 	}
 	var info chatstore.HistoryInfo
-	err = s.timed(r.Context(), "set_metadata", func(ctx context.Context) (err error) {
-		info, err = c.store.SetMetadata(ctx, c.id, changes)
-		return err
-	})
-	if err != nil {
-		return err
+	if hasMetadata {
+		err = s.timed(r.Context(), "set_metadata", func(ctx context.Context) (err error) {
+			info, err = c.store.SetMetadata(ctx, c.id, changes)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if hasExpiry {
+		err = s.timed(r.Context(), "set_expiry", func(ctx context.Context) (err error) {
+			info, err = c.store.SetExpiry(ctx, c.id, x)
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	info.ID = c.id
 	writeInfo(w, http.StatusOK, info)
 	return nil
+}
+
+// expirer is the store's driver.Expirer, or nil for a driver that keeps
+// no expiry.
+func (s *Server) expirer() driver.Expirer {
+	x, _ := s.store.Driver().(driver.Expirer)
+	return x
+}
+
+// storeNow is the store's clock (chatstore.Options.Clock), which the
+// store checks an expiry time against.
+func (s *Server) storeNow() time.Time {
+	if clk := s.store.Options().Clock; clk != nil {
+		return clk.Now()
+	}
+	return time.Now()
+}
+
+// maxTTLSeconds is the longest ttl_seconds, chatstore.MaxTTL.
+const maxTTLSeconds = int(chatstore.MaxTTL / time.Second)
+
+// expiryChange reads the members "ttl_seconds" (whole seconds, 1 to
+// maxTTLSeconds) and "expires_at" (RFC 3339) of a PATCH: at most one not
+// null; null removes the history's own expiry. given is false when
+// neither is in the body.
+func expiryChange(ms map[string]jsonx.Member, now time.Time) (x chatstore.Expiry, given bool, err error) {
+	ttl, hasTTL := ms["ttl_seconds"]
+	at, hasAt := ms["expires_at"]
+	if !hasTTL && !hasAt {
+		return x, false, nil
+	}
+	if hasTTL && string(ttl.Raw) != "null" {
+		n, big, ok := num.Parse(string(ttl.Raw)) // digits only: no sign, fraction or exponent
+		if !ok || big || n < 1 || n > maxTTLSeconds {
+			return x, true, badRequest("invalid_expiry", fmt.Sprintf("ttl_seconds must be a whole number of seconds from 1 to %d (100 years), or null to remove the history's own expiry, got %.40s", maxTTLSeconds, ttl.Raw))
+		}
+		x.TTL = time.Duration(n) * time.Second
+	}
+	if hasAt && string(at.Raw) != "null" {
+		if x.TTL != 0 {
+			return x, true, badRequest("invalid_expiry", "give ttl_seconds (a sliding expiry) or expires_at (a fixed one), not both")
+		}
+		v, err := jsonx.NewDecoder(at.Raw).String()
+		if err == nil {
+			x.At, err = time.Parse(time.RFC3339Nano, v)
+		}
+		if err != nil {
+			return x, true, badRequest("invalid_expiry", fmt.Sprintf("expires_at must be an RFC 3339 time such as \"2030-01-31T00:00:00Z\", or null to remove the history's own expiry, got %.60s", at.Raw))
+		}
+		if err := chatstore.CheckExpiry(x, now); err != nil {
+			return x, true, badRequest("invalid_expiry", fmt.Sprintf("expires_at must be after 1970-01-01T00:00:00Z and at most 100 years from now, got %.60s", at.Raw))
+		}
+	}
+	return x, true, nil
 }
 
 // metadataChanges reads a "metadata" member: an object of strings or

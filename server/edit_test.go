@@ -22,7 +22,7 @@ func TestAddressing(t *testing.T) {
 	mp := messagesPath("s/1")
 	// Unknown history: today's answer, with null times and no metadata.
 	r := f.do("GET", hp, "")
-	if r.code != 200 || string(r.body) != `{"chat_history_id":"s/1","count":0,"tokens":0,"created_at":null,"updated_at":null,"metadata":{}}`+"\n" {
+	if r.code != 200 || string(r.body) != `{"chat_history_id":"s/1","count":0,"tokens":0,"created_at":null,"updated_at":null,"expires_at":null,"ttl_seconds":null,"metadata":{}}`+"\n" {
 		t.Fatalf("unknown history: %d %s", r.code, r.body)
 	}
 	msgs := []chat.Message{chat.User("a"), chat.Assistant("b"), chat.User("c"), chat.Assistant("d")}

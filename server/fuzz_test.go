@@ -425,6 +425,8 @@ func FuzzReadQuery(f *testing.F) {
 					Tokens    *int64            `json:"tokens"`
 					CreatedAt any               `json:"created_at"`
 					UpdatedAt any               `json:"updated_at"`
+					ExpiresAt any               `json:"expires_at"`
+					TTL       any               `json:"ttl_seconds"`
 					Metadata  map[string]string `json:"metadata"`
 				} `json:"histories"`
 				NextCursor *string `json:"next_cursor"`
@@ -538,6 +540,8 @@ func checkHistory(t *testing.T, what string, r reply, id string, count int) {
 		Tokens    *int64            `json:"tokens"`
 		CreatedAt any               `json:"created_at"`
 		UpdatedAt any               `json:"updated_at"`
+		ExpiresAt any               `json:"expires_at"`
+		TTL       any               `json:"ttl_seconds"`
 		Metadata  map[string]string `json:"metadata"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))

@@ -16,6 +16,10 @@ import (
 // histograms: from 50 µs (an in-memory read) to 10 s (a store timeout).
 var latencyBuckets = []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
+// sweepBuckets are the upper bounds, in seconds, of the sweep's
+// histogram: from an idle tick to one that removed thousands of histories.
+var sweepBuckets = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120}
+
 // metrics are the server's Prometheus metrics. They live in a registry of
 // the server's own, not in prometheus.DefaultRegisterer: two servers in one
 // process (tests, or a program that mounts two) each count their own
@@ -29,6 +33,10 @@ type metrics struct {
 	// erased counts erasures and what they removed: "erasures",
 	// "histories", "messages".
 	erased *prometheus.CounterVec
+	// expired counts what the Sweeper removed: "histories", "messages".
+	expired       *prometheus.CounterVec
+	sweepDuration prometheus.Histogram
+	sweepErrors   prometheus.Counter
 	// inFlight is read by a GaugeFunc at each scrape rather than kept in a
 	// prometheus.Gauge, so that tests can read the number directly.
 	inFlight atomic.Int64
@@ -64,6 +72,19 @@ func newMetrics(log *slog.Logger) *metrics {
 			Name: "chatstore_erased_total",
 			Help: "Erasures by metadata (DELETE /v1/histories?metadata[KEY]=VALUE), and the histories and messages they removed.",
 		}, []string{"what"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chatstore_expired_total",
+			Help: "Expired histories, and the messages they held, removed by the background sweep.",
+		}, []string{"what"}),
+		sweepDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "chatstore_sweep_duration_seconds",
+			Help:    "Duration of each tick of the background sweep of expired histories.",
+			Buckets: sweepBuckets,
+		}),
+		sweepErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chatstore_sweep_errors_total",
+			Help: "Ticks of the background sweep of expired histories that failed.",
+		}),
 	}
 	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "chatstore_http_requests_in_flight",
@@ -74,7 +95,7 @@ func newMetrics(log *slog.Logger) *metrics {
 		Help: "When the server started, in Unix seconds.",
 	})
 	start.Set(float64(time.Now().Unix()))
-	reg.MustRegister(m.requests, m.latency, m.storeOps, m.written, m.read, m.erased, inFlight, start,
+	reg.MustRegister(m.requests, m.latency, m.storeOps, m.written, m.read, m.erased, m.expired, m.sweepDuration, m.sweepErrors, inFlight, start,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{

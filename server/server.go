@@ -18,6 +18,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,7 +63,9 @@ func DefaultMaxInFlightBytes(maxBodyBytes int64, maxResponseBytes int) int64 {
 type Options struct {
 	// Tokens, when set, makes every /v1 request authenticate with
 	// "Authorization: Bearer TOKEN" and confines it to its tenant's
-	// histories. Nil means no authentication and no tenants.
+	// histories. Nil means no authentication and no tenants. The tenants'
+	// ttl= fields are their histories' default time to live (SetTokens);
+	// New fails if the store keeps no expiry.
 	Tokens *Tokens
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -110,6 +113,7 @@ type Server struct {
 	allowed map[string][]string // path pattern → methods, for Allow headers
 	metrics *metrics
 	tokens  atomic.Pointer[Tokens] // Options.Tokens, replaced by SetTokens
+	ttlMu   sync.Mutex             // held by SetTokens, so that tenants' TTLs follow the tokens in order
 	// held is the bytes of request bodies and answers held now, bounded by
 	// Options.MaxInFlightBytes.
 	held        atomic.Int64
@@ -125,11 +129,54 @@ var ErrNoAuth = errors.New("server: authentication is off: the server was starte
 // for requests that start from now on; "chatstore serve" calls it when the
 // tokens file changes and SIGHUP arrives. Turning authentication on or off
 // needs a new Server, since that changes what every route allows.
+//
+// The tenants' default times to live (the ttl= fields) are set on the
+// store with the tokens, and a tenant whose line lost its ttl gets the
+// store's default again. A file with a ttl over a store that keeps no
+// expiry is refused, and the old tokens stay.
 func (s *Server) SetTokens(t *Tokens) error {
 	if t == nil || s.tokens.Load() == nil {
 		return ErrNoAuth
 	}
+	s.ttlMu.Lock()
+	defer s.ttlMu.Unlock()
+	if err := s.setTenantTTLs(s.tokens.Load(), t); err != nil {
+		return err
+	}
 	s.tokens.Store(t)
+	return nil
+}
+
+// setTenantTTLs sets the default time to live of each tenant of next
+// (chatstore.Store.SetDefaultTTL on the tenant's view), and removes it
+// from the tenants of prev that next gives none.
+func (s *Server) setTenantTTLs(prev, next *Tokens) error {
+	x := s.expirer()
+	if x == nil {
+		for name, ttl := range next.ttls {
+			if ttl > 0 {
+				return fmt.Errorf("server: %w: the tokens file gives tenant %q ttl=%s, and this store keeps no expiry", chatstore.ErrNotSupported, name, chatstore.FormatTTL(ttl))
+			}
+		}
+		return nil
+	}
+	set := func(name string, ttl time.Duration) error {
+		return chatstore.Prefixed(s.store, Tenant{Name: name}.prefix()).SetDefaultTTL(ttl)
+	}
+	if prev != nil {
+		for name := range prev.ttls {
+			if _, ok := next.ttls[name]; !ok {
+				if err := set(name, 0); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for name, ttl := range next.ttls {
+		if err := set(name, ttl); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -228,6 +275,11 @@ func New(store *chatstore.Store, opts *Options) (*Server, error) {
 		// without tokens (a simple request needs no CORS preflight).
 		crossOrigin: http.NewCrossOriginProtection(),
 		unavailable: newLogLimiter(10 * time.Second),
+	}
+	if o.Tokens != nil {
+		if err := s.setTenantTTLs(nil, o.Tokens); err != nil {
+			return nil, err
+		}
 	}
 	s.tokens.Store(o.Tokens)
 	var err error

@@ -44,16 +44,25 @@ func newTestServer(tb testing.TB, storeURL string, opts *Options) (*Server, *cha
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
+	return newServerOn(tb, st, opts), st
+}
+
+// newServerOn is a Server over st with opts, quiet unless opts has a
+// Logger.
+func newServerOn(tb testing.TB, st *chatstore.Store, opts *Options) *Server {
+	tb.Helper()
 	o := Options{}
 	if opts != nil {
 		o = *opts
 	}
-	o.Logger = quiet
+	if o.Logger == nil {
+		o.Logger = quiet
+	}
 	srv, err := New(st, &o)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return srv, st
+	return srv
 }
 
 type reply struct {

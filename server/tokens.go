@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/internal/plural"
 )
 
@@ -51,6 +53,9 @@ func (t Tenant) prefix() string {
 // early exit tells an attacker how much of a guess was right.
 type Tokens struct {
 	entries []tokenEntry
+	// ttls are the default times to live of the tenants whose lines give
+	// one (ttl=), applied to their histories with SetDefaultTTL.
+	ttls map[string]time.Duration
 }
 
 type tokenEntry struct {
@@ -61,14 +66,20 @@ type tokenEntry struct {
 // MinTokenLen is the shortest token accepted in a tokens file.
 const MinTokenLen = 16
 
-// ParseTokens reads a tokens file: one "TENANT TOKEN" pair per line, with an
-// optional third field "read-only"; '#' starts a comment; blank lines are
-// ignored. Tenant names are 1 to MaxTenantLen bytes of ASCII letters, digits,
-// '.', '_' and '-'. A tenant may have several tokens (for rotation); a token
-// may appear only once.
+// ParseTokens reads a tokens file: one "TENANT TOKEN" pair per line,
+// followed by optional fields in any order, each at most once:
+// "read-only", for a token that may read but not write or delete, and
+// "ttl=DURATION" (chatstore.ParseTTL: 30d, 24h, 90m, or none), the default
+// time to live of the tenant's histories that have none of their own. A
+// tenant's ttl may be given on any of its lines; lines that give it twice
+// must agree. '#' starts a comment; blank lines are ignored. Tenant names
+// are 1 to MaxTenantLen bytes of ASCII letters, digits, '.', '_' and '-'.
+// A tenant may have several tokens (for rotation); a token may appear only
+// once.
 func ParseTokens(r io.Reader) (*Tokens, error) {
-	t := &Tokens{}
+	t := &Tokens{ttls: map[string]time.Duration{}}
 	seen := map[[sha256.Size]byte]int{}
+	ttlLine := map[string]int{} // tenant → the line that gave its ttl
 	sc := bufio.NewScanner(r)
 	for line := 1; sc.Scan(); line++ {
 		text, _, _ := strings.Cut(sc.Text(), "#")
@@ -76,8 +87,8 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 		if len(fields) == 0 {
 			continue
 		}
-		if len(fields) < 2 || len(fields) > 3 {
-			return nil, fmt.Errorf("server: %w: line %d: want \"TENANT TOKEN\" or \"TENANT TOKEN read-only\", got %s", ErrTokens, line, plural.Count(len(fields), "field", "fields"))
+		if len(fields) < 2 || len(fields) > 4 {
+			return nil, fmt.Errorf("server: %w: line %d: want \"TENANT TOKEN\", optionally followed by \"read-only\" and \"ttl=DURATION\", got %s", ErrTokens, line, plural.Count(len(fields), "field", "fields"))
 		}
 		name, token := fields[0], fields[1]
 		if err := checkTenant(name); err != nil {
@@ -87,11 +98,27 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 			return nil, fmt.Errorf("server: %w: line %d: token of tenant %q is %s; at least %d are required", ErrTokens, line, name, plural.Count(len(token), "byte", "bytes"), MinTokenLen)
 		}
 		e := tokenEntry{digest: sha256.Sum256([]byte(token)), tenant: Tenant{Name: name}}
-		if len(fields) == 3 {
-			if fields[2] != "read-only" {
-				return nil, fmt.Errorf("server: %w: line %d: third field must be \"read-only\", got %q", ErrTokens, line, fields[2])
+		hasTTL := false
+		for i, f := range fields[2:] {
+			field := i + 3
+			switch v, isTTL := strings.CutPrefix(f, "ttl="); {
+			case f == "read-only" && !e.tenant.ReadOnly:
+				e.tenant.ReadOnly = true
+			case isTTL && !hasTTL:
+				hasTTL = true
+				ttl, err := chatstore.ParseTTL(v)
+				if err != nil {
+					return nil, fmt.Errorf("server: %w: line %d: field %d: %s", ErrTokens, line, field, strings.TrimPrefix(err.Error(), "chatstore: "))
+				}
+				if prev, ok := ttlLine[name]; ok && t.ttls[name] != ttl {
+					return nil, fmt.Errorf("server: %w: line %d: tenant %q has ttl=%s here and ttl=%s on line %d; a tenant has one default time to live", ErrTokens, line, name, chatstore.FormatTTL(ttl), chatstore.FormatTTL(t.ttls[name]), prev)
+				}
+				t.ttls[name], ttlLine[name] = ttl, line
+			case f == "read-only" || isTTL:
+				return nil, fmt.Errorf("server: %w: line %d: field %d: %q is given twice", ErrTokens, line, field, strings.SplitAfter(f, "=")[0])
+			default:
+				return nil, fmt.Errorf("server: %w: line %d: field %d must be \"read-only\" or \"ttl=DURATION\" (such as ttl=30d), got %.80q", ErrTokens, line, field, f)
 			}
-			e.tenant.ReadOnly = true
 		}
 		// The token is never quoted back: it is a secret, and a line number
 		// is enough to find it.
@@ -141,6 +168,10 @@ func (t *Tokens) Lookup(token string) (Tenant, bool) {
 
 // Len is the number of tokens.
 func (t *Tokens) Len() int { return len(t.entries) }
+
+// TTL is the default time to live the tokens file gives the tenant's
+// histories (its ttl= field); 0 for none.
+func (t *Tokens) TTL(tenant string) time.Duration { return t.ttls[tenant] }
 
 func checkTenant(name string) error {
 	if name == "" || len(name) > MaxTenantLen {

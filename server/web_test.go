@@ -588,6 +588,9 @@ func TestWebPageAddressing(t *testing.T) {
 	if _, err := st.Write(bg, "support/bob", []chat.Message{chat.User("Thanks!"), chat.Assistant("You're welcome.")}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := st.SetExpiry(bg, "support/bob", chatstore.Expiry{TTL: 30 * 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
 	ctx := browser(t)
 	open := func(n int) {
 		t.Helper()
@@ -596,7 +599,8 @@ func TestWebPageAddressing(t *testing.T) {
 	}
 	open(4)
 	info := eval[string](t, ctx, `document.getElementById("conversation-info").textContent`)
-	if !strings.Contains(info, "created 20") || !strings.Contains(info, "updated 20") || !strings.Contains(info, "metadata: user_id=u-42") {
+	if !strings.Contains(info, "created 20") || !strings.Contains(info, "updated 20") || !strings.Contains(info, "metadata: user_id=u-42") ||
+		!strings.Contains(info, ", expires 20") || !strings.Contains(info, "(30d after its last change)") {
 		t.Errorf("conversation info %q", info)
 	}
 	if n := eval[int](t, ctx, `document.querySelectorAll("#messages li time.msg-time").length`); n != 4 {

@@ -91,6 +91,7 @@ var Invalid = []struct {
 	{"invalid_idempotency_key", chatstore.ErrInvalidIdempotencyKey},
 	{"response_too_large", chatstore.ErrTooLarge},
 	{"invalid_metadata", chatstore.ErrInvalidMetadata},
+	{"invalid_expiry", chatstore.ErrInvalidExpiry},
 	{"invalid_message_id", chatstore.ErrInvalidMessageID},
 	{"invalid_query", chatstore.ErrInvalidQuery},
 }

@@ -301,6 +301,15 @@ async function loadLater() {
 
 const count = (n, one, many) => n + " " + (n === 1 ? one : many);
 
+// formatTTL spells a time to live in seconds as the ttl= parameter does:
+// whole days, hours or minutes when it is one, else seconds.
+function formatTTL(s) {
+  for (const [unit, n] of [["d", 86400], ["h", 3600], ["m", 60]]) {
+    if (s % n === 0) return s / n + unit;
+  }
+  return s + "s";
+}
+
 function showConversation() {
   const n = state.loaded.length;
   $("conversation-count").textContent = state.total + (state.total === 1 ? " message" : " messages") +
@@ -310,6 +319,7 @@ function showConversation() {
   $("conversation-tokens").textContent = info.tokens == null ? "" : count(info.tokens, "token", "tokens");
   const md = Object.entries(info.metadata || {}).map(([k, v]) => k + "=" + v).join(", ");
   $("conversation-info").textContent = (info.created_at ? "created " + info.created_at + ", updated " + info.updated_at : "") +
+    (info.expires_at ? ", expires " + info.expires_at + (info.ttl_seconds ? " (" + formatTTL(info.ttl_seconds) + " after its last change)" : "") : "") +
     (md ? " · metadata: " + md : "");
   renderMessages(state.loaded);
   $("load-earlier").hidden = !state.hasEarlier;

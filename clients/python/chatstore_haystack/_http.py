@@ -17,6 +17,7 @@ lost is not stored twice: the server answers its retry with the first answer.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import http.client
 import json
@@ -370,6 +371,66 @@ class ChatstoreClient:
     def delete_all(self) -> None:
         """Deletes every history the caller may see (with tokens: its tenant's)."""
         self._request("DELETE", "/v1/histories")
+
+    def erase(self, *, metadata: Mapping[str, str]) -> Dict[str, int]:
+        """Deletes every history the caller may see (with tokens: its tenant's) whose
+        metadata holds every pair of ``metadata`` (``{"user_id": "u-42"}``: a person's
+        data), with its messages, and returns how many were removed:
+        ``{"histories": N, "messages": M}``. An erasure stopped part way (an error, a
+        restart) has removed some; calling it again finishes the job. At least one pair
+        is needed: it never deletes everything (:meth:`delete_all` does)."""
+        if not isinstance(metadata, Mapping) or not metadata:
+            raise ValueError("metadata must be a non-empty dict of the pairs to match, such as {'user_id': 'u-42'}")
+        for k, v in metadata.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise TypeError(f"metadata keys and values must be strings, got {k!r}: {v!r}")
+        query = {f"metadata[{k}]": v for k, v in metadata.items()}
+        data = self._json("DELETE", "/v1/histories", query=query)
+        erased = data["erased"]
+        return {"histories": int(erased["histories"]), "messages": int(erased["messages"])}
+
+    def info(self, chat_history_id: str) -> Dict[str, Any]:
+        """A history as the server describes it: ``count``, ``tokens``, ``created_at``,
+        ``updated_at``, ``expires_at`` (``None``: never), ``ttl_seconds`` (its own sliding
+        time to live, ``None`` for none) and ``metadata``; times are RFC 3339 strings.
+        An unknown history has count 0 and ``None`` times."""
+        return self._json("GET", history_path(chat_history_id))
+
+    def set_expiry(
+        self,
+        chat_history_id: str,
+        *,
+        ttl_seconds: Optional[int] = None,
+        expires_at: Union[str, datetime.datetime, None] = None,
+        clear: bool = False,
+    ) -> Dict[str, Any]:
+        """Sets when a history expires, with exactly one of: ``ttl_seconds``, a sliding
+        time to live (whole seconds, 1 to 100 years): it expires that long after its last
+        change, so an active history lives on; ``expires_at``, a fixed time (an aware
+        ``datetime`` or an RFC 3339 string) that no change moves; ``clear=True``, no
+        expiry of its own, so that the server's default (its tenant's or its store's)
+        applies. An expired history is gone for every read. Returns the history as
+        :meth:`info` does. A history that does not exist is created, empty."""
+        given = (ttl_seconds is not None) + (expires_at is not None) + bool(clear)
+        if given != 1:
+            raise ValueError("give exactly one of ttl_seconds, expires_at and clear=True")
+        body: Dict[str, Any]
+        if ttl_seconds is not None:
+            if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 1:
+                raise ValueError(f"ttl_seconds must be a whole number of seconds ≥ 1, got {ttl_seconds!r}")
+            body = {"ttl_seconds": ttl_seconds}
+        elif expires_at is not None:
+            if isinstance(expires_at, datetime.datetime):
+                if expires_at.tzinfo is None:
+                    raise ValueError("expires_at must be an aware datetime (with a tzinfo), or an RFC 3339 string")
+                expires_at = expires_at.isoformat()
+            if not isinstance(expires_at, str):
+                raise TypeError(f"expires_at must be a datetime or an RFC 3339 string, got {type(expires_at).__name__}")
+            body = {"expires_at": expires_at}
+        else:
+            body = {"ttl_seconds": None}
+        path = history_path(chat_history_id)
+        return self._decode(self._request("PATCH", path, body=body), "PATCH", path)
 
     def list_histories(
         self, *, limit: Optional[int] = None, cursor: Optional[str] = None, prefix: Optional[str] = None

@@ -8,8 +8,9 @@ dicts to :class:`chatstore_haystack.ChatstoreClient`, which does the HTTP.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 from haystack import default_from_dict, default_to_dict
 from haystack.dataclasses import ChatMessage
@@ -215,6 +216,33 @@ class ChatstoreChatMessageStore:
         """The history's compaction records, newest first, as :meth:`compact` returns
         them; ``in_effect`` marks the one :meth:`retrieve_messages` uses."""
         return [_with_message(r) for r in self._client.compactions(chat_history_id)]
+
+    def set_expiry(
+        self,
+        chat_history_id: str,
+        *,
+        ttl_seconds: Optional[int] = None,
+        expires_at: Union[str, datetime.datetime, None] = None,
+        clear: bool = False,
+    ) -> Dict[str, Any]:
+        """
+        Sets when a history expires (:meth:`ChatstoreClient.set_expiry`): a sliding
+        ``ttl_seconds``, a fixed ``expires_at``, or ``clear=True`` for the server's
+        default. An expired history is gone for every read.
+
+        :returns: the history: ``count``, ``created_at``, ``updated_at``, ``expires_at``,
+            ``ttl_seconds``, ``metadata``, …
+        """
+        return self._client.set_expiry(chat_history_id, ttl_seconds=ttl_seconds, expires_at=expires_at, clear=clear)
+
+    def erase(self, metadata: Dict[str, str]) -> Dict[str, int]:
+        """
+        Deletes every history whose metadata holds every pair of ``metadata``
+        (:meth:`ChatstoreClient.erase`): a person's data, by a key such as ``user_id``.
+
+        :returns: ``{"histories": N, "messages": M}``, what was removed.
+        """
+        return self._client.erase(metadata=metadata)
 
     def list_histories(
         self, limit: Optional[int] = None, cursor: Optional[str] = None, prefix: Optional[str] = None
