@@ -68,6 +68,11 @@ func TestSchemaNewFile(t *testing.T) {
 	if v := pragmaInt(t, s.readers, "busy_timeout"); v != 5000 {
 		t.Errorf("busy_timeout = %d", v)
 	}
+	for _, db := range []*sql.DB{s.readers, s.writer} {
+		if v := pragmaInt(t, db, "secure_delete"); v != 1 {
+			t.Errorf("secure_delete = %d, want 1 (on) by default", v)
+		}
+	}
 	// Reopening changes nothing.
 	s2, err := Open(t.Context(), path, nil)
 	if err != nil {

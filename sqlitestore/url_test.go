@@ -2,6 +2,7 @@ package sqlitestore_test
 
 import (
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/sqlitestore"
 )
 
 func TestOpenByURL(t *testing.T) {
@@ -45,6 +47,7 @@ func TestOpenByURL(t *testing.T) {
 		"sqlite:x.db?synchronous=extra",
 		"sqlite:x.db?busy_timeout=soon",
 		"sqlite:x.db?search=maybe",
+		"sqlite:x.db?secure_delete=maybe",
 	} {
 		if _, err := chatstore.Open(t.Context(), bad, nil); !errors.Is(err, chatstore.ErrInvalidOptions) {
 			t.Errorf("%s: err = %v, want ErrInvalidOptions", bad, err)
@@ -52,6 +55,17 @@ func TestOpenByURL(t *testing.T) {
 	}
 	if _, err := chatstore.Open(t.Context(), "sqlite:///nonexistent-dir/sub/chat.db", nil); err == nil {
 		t.Errorf("opened a file in a directory that does not exist")
+	}
+	for query, want := range map[string]bool{"": false, "?secure_delete=true": false, "?secure_delete=false": true} {
+		u, err := url.Parse("sqlite:x.db" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, o, err := sqlitestore.ParseURL(u); err != nil {
+			t.Errorf("%q: %v", query, err)
+		} else if o.NoSecureDelete != want {
+			t.Errorf("%q: NoSecureDelete %v, want %v", query, o.NoSecureDelete, want)
+		}
 	}
 }
 
