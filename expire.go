@@ -204,3 +204,23 @@ func expiryInfo(h *HistoryInfo, di driver.Info) {
 		h.Expiry.At = time.UnixMilli(di.Expiry.At).UTC()
 	}
 }
+
+// Scrub removes, on drivers that implement driver.Scrubber (SQLite), the
+// traces of deleted data that the backend keeps until some later
+// maintenance (SQLite: the words of deleted messages in the search index,
+// pages in the write-ahead log), so that an erasure leaves nothing
+// readable in the backend's files. It costs a pass over that storage;
+// run it after an erasure, not after every delete. ErrNotSupported on
+// other drivers: what they keep, and what an operator does about it, is
+// in docs/STORE.md. It acts on the whole store, a view's Scrub too.
+func (s *Store) Scrub(ctx context.Context) error {
+	if err := s.begin(ctx, "scrub"); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	sc, ok := s.drv.(driver.Scrubber)
+	if !ok {
+		return fmt.Errorf("chatstore: scrub: %w", ErrNotSupported)
+	}
+	return sc.Scrub(ctx)
+}

@@ -1,5 +1,5 @@
 // Package cli is the chatstore command: serve, mcp, import, export,
-// histories, show, search, count, delete, erase, expire, sweep, truncate,
+// histories, show, search, count, delete, erase, expire, sweep, scrub, truncate,
 // fork, compact, compactions, bench and version. cmd/chatstore only
 // calls Run.
 package cli
@@ -87,6 +87,7 @@ func init() {
 		{"erase", "delete every history whose metadata matches (a person's data)", eraseUsage, runErase},
 		{"expire", "set when a history expires: a sliding TTL, a fixed time, or the default", expireUsage, runExpire},
 		{"sweep", "remove the histories of a store that have expired", sweepUsage, runSweep},
+		{"scrub", "remove what deleted histories leave in a store's files (SQLite)", scrubUsage, runScrub},
 		{"truncate", "delete a message and every message after it", truncateUsage, runTruncate},
 		{"fork", "copy a history, up to a message, into a new one", forkUsage, runFork},
 		{"compact", "record a summary that stands for a history's older messages", compactUsage, runCompact},

@@ -45,6 +45,24 @@ examples:
 flags:
 `
 
+const scrubUsage = `usage: chatstore scrub [--store URL]
+
+Removes from the store's files the traces that deleted histories leave
+until some later maintenance, so that an erasure leaves nothing readable
+there: on SQLite, the words of deleted messages that the search index
+keeps until its segments merge, and old pages in the write-ahead log. It
+rewrites the search index, so it costs a pass over every message's words:
+run it after an erasure, not after each delete. Other backends keep
+deleted data in their own ways, which docs/STORE.md describes with what an
+operator does (PostgreSQL: VACUUM; Redis: rewriting the AOF and RDB).
+
+examples:
+  chatstore erase --metadata user_id=u-42 --store sqlite:///var/lib/chatstore/chat.db
+  chatstore scrub --store sqlite:///var/lib/chatstore/chat.db
+
+flags:
+`
+
 func runExpire(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, "expire", expireUsage)
 	ttl := f.String("ttl", "", "sliding time to live: 30d, 24h, 90m (see the ttl store parameter)")
@@ -113,5 +131,28 @@ func runSweep(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	fmt.Fprintf(env.Stdout, "swept %d histories, %d messages\n", total.Histories, total.Messages)
+	return nil
+}
+
+// scrubber is a target that can scrub: a store, not a server's client.
+type scrubber interface {
+	Scrub(ctx context.Context) error
+}
+
+func runScrub(ctx context.Context, env *Env, args []string) error {
+	f := newFlags(env, "scrub", scrubUsage)
+	t, _, err := openTarget(ctx, f, args, 0)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	sc, ok := t.(scrubber)
+	if !ok {
+		return f.usageErr("scrub works on a store's files (--store), not through a server")
+	}
+	if err := sc.Scrub(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, "scrubbed")
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,31 @@ func TestServeSweepFlags(t *testing.T) {
 	c, err := parseServe(newEnv(map[string]string{"CHATSTORE_SWEEP_INTERVAL": "0s", "CHATSTORE_TTL": "30d"}).Env, []string{"--sweep-max", "5"})
 	if err != nil || c.sweepInterval != 0 || c.sweepMax != 5 || c.ttl != 30*24*time.Hour {
 		t.Errorf("CHATSTORE_SWEEP_INTERVAL=0s CHATSTORE_TTL=30d --sweep-max 5: %+v %v", c, err)
+	}
+}
+
+// TestScrubCommand: scrub runs on a SQLite store, and says why not on a
+// store that keeps nothing to scrub or through a server.
+func TestScrubCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scrub.db")
+	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(t.Context(), "h", []chat.Message{chat.User("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "scrub", "--store", "sqlite://"+filepath.ToSlash(path)); err != nil || out != "scrubbed\n" {
+		t.Errorf("scrub: %q %v", out, err)
+	}
+	if _, err := run(t, "scrub", "--store", "memory://"); !errors.Is(err, chatstore.ErrNotSupported) {
+		t.Errorf("scrub of a memory store: %v, want ErrNotSupported", err)
+	}
+	_, srvURL := newServedStore(t)
+	if _, err := run(t, "scrub", "--server", srvURL); !errors.Is(err, ErrUsage) {
+		t.Errorf("scrub --server: %v", err)
 	}
 }

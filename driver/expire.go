@@ -181,3 +181,13 @@ func (p *Policy) TTL(historyID string) int64 {
 func (p *Policy) ExpiresAt(historyID string, own Expiry, updated int64) int64 {
 	return ExpiresAt(own, updated, p.TTL(historyID))
 }
+
+// Scrubber is implemented by drivers whose backend keeps traces of deleted
+// data that its normal operation leaves until some later maintenance, and
+// that can remove them on demand: SQLite's search index keeps the words of
+// deleted messages until its segments merge, and its write-ahead log the
+// pages until a checkpoint. Scrub costs a pass over that storage (O(its
+// size)); an operator runs it after an erasure.
+type Scrubber interface {
+	Scrub(ctx context.Context) error
+}

@@ -2,7 +2,9 @@ package sqlitestore
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/driver"
 )
 
@@ -157,4 +159,36 @@ func (t *txn) sweep(now int64, limit int) (driver.Swept, error) {
 		out.Messages += count
 	}
 	return out, rows.Err()
+}
+
+var _ driver.Scrubber = (*Store)(nil)
+
+// Scrub implements driver.Scrubber: the search index is rewritten whole
+// (FTS5's 'optimize', which merges its segments and so drops the words of
+// deleted messages, which a contentless_delete table only marks deleted;
+// FTS5's own secure-delete option does not apply to it) in a transaction
+// of the commit loop, on the writer connection, whose secure_delete
+// zeroes the pages it frees; then the write-ahead log is checkpointed into
+// the file and truncated, so that no old page survives in it. It costs a
+// rewrite of the index, O(all the messages' words). A reader still on an
+// old snapshot keeps the checkpoint from finishing: Scrub then fails with
+// ErrUnavailable, and running it again finishes the job.
+func (s *Store) Scrub(ctx context.Context) error {
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+		_, err := t.tx.ExecContext(t.ctx, "INSERT INTO search_index (search_index) VALUES ('optimize')")
+		return err
+	}})
+	if err != nil {
+		return s.wrap("scrub", "", err)
+	}
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	var busy, logged, done int
+	if err := s.writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &done); err != nil {
+		return s.wrap("scrub", "", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("sqlitestore: scrub: %w: a reader kept the write-ahead log from being checkpointed (%d of %d pages done); run it again", chatstore.ErrUnavailable, done, logged)
+	}
+	return nil
 }
