@@ -209,16 +209,30 @@ func expiryInfo(h *HistoryInfo, di driver.Info) {
 // traces of deleted data that the backend keeps until some later
 // maintenance (SQLite: the words of deleted messages in the search index,
 // pages in the write-ahead log), so that an erasure leaves nothing
-// readable in the backend's files. It costs a pass over that storage;
-// run it after an erasure, not after every delete. ErrNotSupported on
-// other drivers: what they keep, and what an operator does about it, is
-// in docs/STORE.md. It acts on the whole store, a view's Scrub too.
+// readable in the backend's files. It first sweeps every expired history
+// (Sweep, until none is left): those are deleted for every reader, but an
+// erasure does not see them to remove them. It costs a pass over that
+// storage; run it after an erasure, not after every delete. ErrNotSupported
+// on other drivers, having swept: what they keep, and what an operator does
+// about it, is in docs/STORE.md. It acts on the whole store, a view's Scrub
+// too.
 func (s *Store) Scrub(ctx context.Context) error {
+	sc, ok := s.drv.(driver.Scrubber)
+	if _, expires := s.drv.(driver.Expirer); expires {
+		for {
+			got, err := s.Sweep(ctx, SweepBatch)
+			if err != nil {
+				return err
+			}
+			if got.Histories < SweepBatch {
+				break
+			}
+		}
+	}
 	if err := s.begin(ctx, "scrub"); err != nil {
 		return err
 	}
 	defer s.mu.RUnlock()
-	sc, ok := s.drv.(driver.Scrubber)
 	if !ok {
 		return fmt.Errorf("chatstore: scrub: %w", ErrNotSupported)
 	}

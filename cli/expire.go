@@ -15,7 +15,9 @@ never). --ttl gives it a sliding time to live: it expires that long after
 its last change (a write, a metadata change, a deletion), so an active
 history lives on. --at gives it a fixed time (RFC 3339) that no change
 moves; a time past expires it at once. --clear removes its own expiry, so
-that the store's (or the tenant's) default TTL applies again. An expired
+that the default TTL applies again: through a server, the server's (the
+tenant's, else the store's); with --store, the ttl= of the URL given, as
+defaults belong to the process that applies them. An expired
 history is gone for every read at once; "chatstore sweep", or a server's
 background sweep, reclaims its storage. A history that does not exist is
 created, empty.
@@ -49,8 +51,10 @@ const scrubUsage = `usage: chatstore scrub [--store URL]
 
 Removes from the store's files the traces that deleted histories leave
 until some later maintenance, so that an erasure leaves nothing readable
-there: on SQLite, the words of deleted messages that the search index
-keeps until its segments merge, and old pages in the write-ahead log. It
+there. It first sweeps every expired history (an erasure does not see
+those, as no read does). Then, on SQLite, it removes the words of deleted
+messages that the search index keeps until its segments merge, and old
+pages in the write-ahead log. It
 rewrites the search index, so it costs a pass over every message's words:
 run it after an erasure, not after each delete. Other backends keep
 deleted data in their own ways, which docs/STORE.md describes with what an

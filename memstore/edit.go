@@ -442,10 +442,16 @@ func (s *Store) Sweep(ctx context.Context, now int64, limit int) (driver.Swept, 
 }
 
 // expired reports whether h has expired at now, under its lock, so that a
-// change in flight that renews it is seen: every change checks, under the
-// lock, that the history has not expired before it renews it.
+// change in flight that renews it is seen, and if so marks it deleted in
+// the same hold of the lock, so that no change lands on it between this
+// and its removal (detach), whatever a clock that goes back would say.
+// The caller holds the store's lock and removes it from the map.
 func (h *history) expired(now int64) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return driver.Expired(h.expires.Load(), now)
+	if !driver.Expired(h.expires.Load(), now) {
+		return false
+	}
+	h.deleted = true
+	return true
 }

@@ -306,6 +306,24 @@ func live(h string, n int) string {
 	return fmt.Sprintf("(%[1]s.expires_at = 0 OR %[1]s.expires_at > $%[2]d)", h, n)
 }
 
+// checkedAt is the time by the Store's clock at which a change checks
+// whether a history has expired: $n, the Store's time when the change was
+// sent, plus the time its transaction has taken on the server so far. A
+// change may wait for the history's row lock, and the history may expire
+// meanwhile: reads then see it gone, so the change must not find it alive
+// and renew it (bringing its messages back). clock_timestamp() is read
+// each time the condition is evaluated, and a guard is evaluated again
+// after a lock wait. It assumes the Store's clock and the server's run at
+// one rate, as real clocks do; a test clock that jumps is not followed.
+func checkedAt(n int) string {
+	return fmt.Sprintf("($%d + (extract(epoch FROM clock_timestamp() - transaction_timestamp()) * 1000)::bigint)", n)
+}
+
+// liveAt is live for a change: the history has not expired at checkedAt.
+func liveAt(h string, n int) string {
+	return fmt.Sprintf("(%[1]s.expires_at = 0 OR %[1]s.expires_at > %[2]s)", h, checkedAt(n))
+}
+
 // expiresAt is when a history expires, as SQL: it mirrors driver.ExpiresAt,
 // from the SQL of the history's own fixed time and TTL (the fixed_at and
 // ttl columns, or what replaces them), its updated_at after the change,
@@ -463,14 +481,14 @@ func makeQueries(schema string, ix indexing) queries {
 		// not there), $5 the default TTL of its id; how many were
 		// deleted (0 or 1). rounds, which only sizes reads, loses the
 		// round the message closed; the cost sum loses its cost.
-		deleteMessage: r.Replace("WITH h AS (SELECT hid FROM S.histories x WHERE name = $1 AND created_at IS NOT NULL AND " + live("x", 4) + "), " +
+		deleteMessage: r.Replace("WITH h AS (SELECT hid FROM S.histories x WHERE name = $1 AND created_at IS NOT NULL AND " + liveAt("x", 4) + "), " +
 			"d AS (DELETE FROM S.messages m USING h WHERE " + byID("h.hid", 2) + " RETURNING m.kind, m.cost_text, m.cost_flat), " +
 			"u AS (UPDATE S.histories SET count = count - 1, rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4), " + lessDeleted + ", " + renewed("$4", "$5") + " " +
 			"WHERE hid = (SELECT hid FROM h) AND EXISTS (SELECT FROM d)) " +
 			"SELECT count(*) FROM d"),
 		// Delete message $2 (as deleteMessage) and every later one;
 		// whether $2 was found, and how many were deleted.
-		truncate: r.Replace("WITH h AS (SELECT hid FROM S.histories x WHERE name = $1 AND created_at IS NOT NULL AND " + live("x", 4) + "), " +
+		truncate: r.Replace("WITH h AS (SELECT hid FROM S.histories x WHERE name = $1 AND created_at IS NOT NULL AND " + liveAt("x", 4) + "), " +
 			"p AS (SELECT m.seq FROM S.messages m, h WHERE " + byID("h.hid", 2) + "), " +
 			"d AS (DELETE FROM S.messages m USING h, p WHERE m.hid = h.hid AND m.seq >= p.seq RETURNING m.kind, m.cost_text, m.cost_flat), " +
 			"u AS (UPDATE S.histories SET count = count - (SELECT count(*) FROM d), rounds = greatest(rounds - (SELECT count(*) FROM d WHERE kind <> 0), 0), updated_at = greatest(updated_at, $4), " + lessDeleted + ", " + renewed("$4", "$5") + " " +
@@ -503,7 +521,7 @@ func makeQueries(schema string, ix indexing) queries {
 		// expires by it, or by $6, the default TTL of its id, from its
 		// updated_at, which its row has from forkRow. Whether $3 was
 		// found, and the fork's state after.
-		forkCopy: r.Replace("WITH s AS (SELECT hid, next_seq, caller_ids, ttl, fixed_at FROM S.histories x WHERE name = $2 AND created_at IS NOT NULL AND " + live("x", 5) + "), " +
+		forkCopy: r.Replace("WITH s AS (SELECT hid, next_seq, caller_ids, ttl, fixed_at FROM S.histories x WHERE name = $2 AND created_at IS NOT NULL AND " + liveAt("x", 5) + "), " +
 			"p AS (SELECT m.seq FROM S.messages m, s WHERE " + byID("s.hid", 3) + "), " +
 			"c AS (INSERT INTO S.messages (hid, seq, kind, message_id, body, created_at, role, text_tsv, reasoning_tsv, cost_text, cost_flat) " +
 			"SELECT $1, m.seq, m.kind, m.message_id, m.body, m.created_at, m.role, m.text_tsv, m.reasoning_tsv, m.cost_text, m.cost_flat FROM S.messages m, s " +
@@ -529,7 +547,7 @@ func makeQueries(schema string, ix indexing) queries {
 		// older ones from the $8th newest of those before go. An
 		// expired history (at $9, the Store's clock) is not there; $10
 		// is the default TTL of its id. Whether the message was found.
-		compact: r.Replace("WITH h AS (SELECT hid FROM S.histories x WHERE name = $1 AND created_at IS NOT NULL AND " + live("x", 9) + "), " +
+		compact: r.Replace("WITH h AS (SELECT hid FROM S.histories x WHERE name = $1 AND created_at IS NOT NULL AND " + liveAt("x", 9) + "), " +
 			"p AS (SELECT h.hid FROM S.messages m JOIN h ON m.hid = h.hid WHERE m.seq = $3 AND coalesce(m.message_id, m.seq::text) = $2), " +
 			"i AS (INSERT INTO S.compactions (hid, n, through, through_pos, body, cost_text, cost_flat, created_at) " +
 			"SELECT p.hid, coalesce((SELECT max(n) FROM S.compactions k WHERE k.hid = p.hid), 0) + 1, $2, $3, $4::jsonb, $5, $6, $7 FROM p), " +
@@ -547,7 +565,7 @@ func makeQueries(schema string, ix indexing) queries {
 		// in their transaction, once they hold its row's lock (claim),
 		// so that this statement's snapshot sees all that the history
 		// holds.
-		purge: r.Replace(deleteHistories("name = $1 AND expires_at > 0 AND expires_at <= $2")),
+		purge: r.Replace(deleteHistories("name = $1 AND expires_at > 0 AND expires_at <= " + checkedAt(2))),
 		// Set history $1's (locked) own expiry to TTL $2 or fixed time
 		// $3 at time $4, creating it if need be; $5 is the default TTL
 		// of its id.
@@ -654,9 +672,12 @@ func (ix indexing) insert(hid string) string {
 // setState sets a history's row to the state after a write, as
 // queries.updateHistory says, and its expiry from its own and the
 // parameter defaultTTL.
-func setState(defaultTTL string) string {
+func setState(defaultTTL string) string { return state(renewed("$6", defaultTTL)) }
+
+// state is setState with renew, the expires_at it sets.
+func state(renew string) string {
 	return "count = $2, rounds = rounds + $3, caller_ids = $4, next_seq = $5, created_at = coalesce(created_at, $6), updated_at = greatest(updated_at, $6), " +
-		"cost_text = cost_text + $7, cost_flat = cost_flat + $8, " + renewed("$6", defaultTTL)
+		"cost_text = cost_text + $7, cost_flat = cost_flat + $8, " + renew
 }
 
 // renewed sets a history's expires_at for a change at time at (a
@@ -683,10 +704,32 @@ func expiredKeys(hid, key string) string {
 
 // guardCond is the guard of a guarded write: the row is in the state
 // $9-$11 the write was planned from, and has not expired at $12.
-var guardCond = "hid = $1 AND count = $9 AND caller_ids = $10 AND next_seq = $11 AND " + live("histories", 12)
+var guardCond = "hid = $1 AND count = $9 AND caller_ids = $10 AND next_seq = $11 AND " + liveAt("histories", 12)
 
 // guardedState is setState for a guarded write, whose default TTL is $13.
 var guardedState = setState("$13")
+
+// guardedReturning is what a guarded write's UPDATE returns: the row's hid,
+// and whether the history had expired at checkedAt(12) once its row was
+// locked, from the row as the statement's snapshot holds it (a subquery;
+// an UPDATE cannot return the row before it changed it). guardCond checks
+// expiry too, but PostgreSQL evaluates it, and the SET, before it waits
+// for a lock held by a transaction that then leaves the row unchanged
+// (one that held it FOR UPDATE), and not again; RETURNING is evaluated
+// after. A row that such a transaction did change is checked again
+// (guardCond as of the change) and the snapshot's may then say expired
+// when the change renewed it: the write is then refused as stale and done
+// again with the row locked, which is right either way.
+var guardedReturning = "RETURNING hid, (SELECT " + expiredAt("o", 12) + " FROM S.histories o WHERE o.hid = histories.hid) AS expired"
+
+// expiredAt is the condition that history h has expired at checkedAt(n).
+func expiredAt(h string, n int) string {
+	return fmt.Sprintf("(%[1]s.expires_at <> 0 AND %[1]s.expires_at <= %[2]s)", h, checkedAt(n))
+}
+
+// expiredMark is the condition that g, a guarded write's updated row, was
+// found expired once locked (guardedReturning).
+const expiredMark = "g.expired"
 
 // rowsFrom is the first parameter of a guarded write's rows.
 const rowsFrom = 14
@@ -694,9 +737,9 @@ const rowsFrom = 14
 // guarded is queries.guardedWrite over the rows given by from (ix.rows
 // from rowsFrom).
 func guarded(r *strings.Replacer, ix indexing, from string) string {
-	return r.Replace("WITH g AS (UPDATE S.histories SET " + guardedState + " WHERE " + guardCond + " RETURNING hid), " +
-		"i AS (" + ix.insert("g.hid") + "g, " + from + ") " +
-		"SELECT 1 / count(*) FROM g")
+	return r.Replace("WITH g AS (UPDATE S.histories SET " + guardedState + " WHERE " + guardCond + " " + guardedReturning + "), " +
+		"i AS (" + ix.insert("g.hid") + "g, " + from + " WHERE NOT " + expiredMark + ") " +
+		"SELECT 1 / count(*) FROM g WHERE NOT " + expiredMark)
 }
 
 // guardedKeyed is guarded for a keyed write: the same statement also
@@ -707,12 +750,12 @@ func guarded(r *strings.Replacer, ix indexing, from string) string {
 // Write starts again with the row locked and finds the key with heldKey.
 // The row lock comes first: the key's CTEs read g, which locks the row.
 func guardedKeyed(r *strings.Replacer, ix indexing, from string, k int) string {
-	return r.Replace("WITH g AS (UPDATE S.histories SET " + guardedState + " WHERE " + guardCond + " RETURNING hid), " +
-		"i AS (" + ix.insert("g.hid") + "g, " + from + "), " +
+	return r.Replace("WITH g AS (UPDATE S.histories SET " + guardedState + " WHERE " + guardCond + " " + guardedReturning + "), " +
+		"i AS (" + ix.insert("g.hid") + "g, " + from + " WHERE NOT " + expiredMark + "), " +
 		"k AS (INSERT INTO S.idempotency_keys AS k (hid, key, fingerprint, written, expires_at) " +
-		fmt.Sprintf("SELECT g.hid, $%d::text, $%d::text, $%d::integer, now() + $%d::bigint * interval '1 microsecond' FROM g ", k, k+1, k+2, k+3) +
+		fmt.Sprintf("SELECT g.hid, $%d::text, $%d::text, $%d::integer, now() + $%d::bigint * interval '1 microsecond' FROM g WHERE NOT ", k, k+1, k+2, k+3) + expiredMark + " " +
 		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written, expires_at = excluded.expires_at " +
 		"WHERE k.expires_at <= now() RETURNING 1), " +
 		"x AS (" + expiredKeys("(SELECT hid FROM g)", fmt.Sprintf("$%d", k)) + ") " +
-		"SELECT 1 / (SELECT count(*) FROM g) / (SELECT count(*) FROM k)")
+		"SELECT 1 / (SELECT count(*) FROM g WHERE NOT " + expiredMark + ") / (SELECT count(*) FROM k)")
 }

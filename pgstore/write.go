@@ -119,6 +119,10 @@ func (s *Store) write(ctx context.Context, historyID string, key *driver.Key, re
 			return driver.Outcome{}, writeError(historyID, err)
 		}
 	}
+	// The guarded write may have waited for the row's lock (and failed for
+	// it): the locked one checks expiry at the time it is sent, not at the
+	// time the write began (checkedAt counts only its own transaction).
+	c.now = max(c.now, s.policy.Now())
 	out, next, err := s.writeLocked(ctx, conn.Conn(), historyID, c, key, recs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The history was deleted between the INSERT that found it there

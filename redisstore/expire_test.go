@@ -354,3 +354,32 @@ func TestExpiredLeaveListings(t *testing.T) {
 		checkUnindexed(t, c, prefix, "h", "team", "x")
 	})
 }
+
+// TestExpiryOfAnOlderRelease: keys that an older release gave a TTL (its
+// ttl option) carry no recorded expiry; a change by a store without a
+// default TTL makes them persistent, as Info then says the history never
+// expires. Found by review: they kept the old TTL and vanished.
+func TestExpiryOfAnOlderRelease(t *testing.T) {
+	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
+		ctx := t.Context()
+		prefix := testPrefix()
+		st := prefixedStore(t, c, prefix, 0, nil)
+		if _, err := st.Write(ctx, "h", []chat.Message{chat.User("q")}); err != nil {
+			t.Fatal(err)
+		}
+		main, _ := historyKeys(t, c, prefix, "h")
+		for _, k := range main {
+			if err := c.PExpire(ctx, k, time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := st.Write(ctx, "h", []chat.Message{chat.Assistant("a")}); err != nil {
+			t.Fatal(err)
+		}
+		main, _ = historyKeys(t, c, prefix, "h")
+		checkPTTL(t, c, "after a write without a TTL", main, -1, -1)
+		if info, ok, err := st.Info(ctx, "h"); !ok || err != nil || !info.ExpiresAt.IsZero() {
+			t.Errorf("info: %+v %v %v", info, ok, err)
+		}
+	})
+}

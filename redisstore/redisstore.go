@@ -79,8 +79,9 @@ type Options struct {
 	// which chatstore.Options.TTL and Store.SetDefaultTTL set too). Every
 	// change renews the expiry of all of the history's keys; messages
 	// never expire one by one, which would orphan tool results from their
-	// calls. An idempotency key expires after its window or with its
-	// history, whichever is sooner. chatstore.New leaves it as it is
+	// calls. An idempotency key expires after its window or when its
+	// history expires as of the keyed write, whichever is sooner (a later
+	// renewal does not extend it: docs/STORE.md). chatstore.New leaves it as it is
 	// unless its own Options.TTL is set.
 	TTL time.Duration
 	// Tokenizer names the counter that measured the costs the store

@@ -193,7 +193,9 @@ local function expire(kb, ea, now, old)
   local ks = KEYS[kb]
   local kk = string.sub(ks, 1, -2) .. 'k'
   if ea == 0 then
-    if old == 0 then return true end
+    -- Keys an older release gave a TTL (its ttl option) have no ex:
+    -- they are made persistent too.
+    if old == 0 and redis.call('PTTL', ks) < 0 then return true end
     redis.call('HDEL', ks, 'ex')
     for k = kb, kb + 8 do redis.call('PERSIST', KEYS[k]) end
     -- KEY:k lives as long as its longest record again.

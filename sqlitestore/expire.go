@@ -174,12 +174,16 @@ var _ driver.Scrubber = (*Store)(nil)
 // old snapshot keeps the checkpoint from finishing: Scrub then fails with
 // ErrUnavailable, and running it again finishes the job.
 func (s *Store) Scrub(ctx context.Context) error {
-	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
-		_, err := t.tx.ExecContext(t.ctx, "INSERT INTO search_index (search_index) VALUES ('optimize')")
-		return err
-	}})
-	if err != nil {
-		return s.wrap("scrub", "", err)
+	// A store opened with search=false dropped its index (syncIndex),
+	// and with it the words: there is nothing to optimize.
+	if s.indexing {
+		err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+			_, err := t.tx.ExecContext(t.ctx, "INSERT INTO search_index (search_index) VALUES ('optimize')")
+			return err
+		}})
+		if err != nil {
+			return s.wrap("scrub", "", err)
+		}
 	}
 	s.txMu.Lock()
 	defer s.txMu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
@@ -140,4 +141,75 @@ func countOf(t *testing.T, st *chatstore.Store, id string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestScrubWithoutSearch: Scrub works on a store opened with search=false,
+// which has dropped its search index, and still empties the WAL. Found by
+// review: it failed on the missing index and never checkpointed.
+func TestScrubWithoutSearch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nosearch.db")
+	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(path)+"?search=false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Write(t.Context(), "h", []chat.Message{chat.User("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(t.Context(), "h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Scrub(t.Context()); err != nil {
+		t.Fatalf("Scrub on a search=false store: %v", err)
+	}
+	if wal := fileBytes(t, path+"-wal"); len(wal) != 0 {
+		t.Errorf("Scrub left %d bytes in the write-ahead log", len(wal))
+	}
+}
+
+type fixedClock struct{ t time.Time }
+
+func (c *fixedClock) Now() time.Time { return c.t }
+
+// TestEraseThenScrubLeavesNoExpired: an erasure does not see a matching
+// history that has expired but is not swept yet (it is gone for every
+// read); Scrub sweeps it before it scrubs, so that erase-then-scrub leaves
+// nothing of it in the file. Found by review.
+func TestEraseThenScrubLeavesNoExpired(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "erase.db")
+	clock := &fixedClock{t: time.UnixMilli(1_700_000_000_000)}
+	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(path), &chatstore.Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	user, secret := "wyvernuserkolp", "zqxjvesperine"
+	for _, id := range []string{"live", "expired"} {
+		if _, err := st.Write(ctx, id, []chat.Message{chat.User("tell me about " + secret + " " + id)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SetMetadata(ctx, id, map[string]*string{"user_id": &user}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.SetExpiry(ctx, "expired", chatstore.Expiry{TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	clock.t = clock.t.Add(2 * time.Minute)
+	if er, err := st.Erase(ctx, map[string]string{"user_id": user}); err != nil || er.Histories != 1 {
+		t.Fatalf("erase: %+v, %v; want the live history", er, err)
+	}
+	if raw := fileBytes(t, path); !bytes.Contains(raw, []byte(secret+" expired")) {
+		t.Log("the expired history's message is not in the main file before Scrub: this run does not show that Scrub sweeps it")
+	}
+	if err := st.Scrub(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw := fileBytes(t, path)
+	for _, w := range []string{secret, user} {
+		if bytes.Contains(raw, []byte(w)) {
+			t.Errorf("after Erase and Scrub, %q is still in the file", w)
+		}
+	}
 }
