@@ -704,7 +704,7 @@ func expiredKeys(hid, key string) string {
 
 // guardCond is the guard of a guarded write: the row is in the state
 // $9-$11 the write was planned from, and has not expired at $12.
-var guardCond = "hid = $1 AND count = $9 AND caller_ids = $10 AND next_seq = $11 AND " + liveAt("histories", 12)
+var guardCond = "hid = $1 AND count = $9 AND caller_ids = $10 AND next_seq = $11 AND " + live("histories", 12)
 
 // guardedState is setState for a guarded write, whose default TTL is $13.
 var guardedState = setState("$13")
@@ -713,14 +713,18 @@ var guardedState = setState("$13")
 // and whether the history had expired at checkedAt(12) once its row was
 // locked, from the row as the statement's snapshot holds it (a subquery;
 // an UPDATE cannot return the row before it changed it). guardCond checks
-// expiry too, but PostgreSQL evaluates it, and the SET, before it waits
-// for a lock held by a transaction that then leaves the row unchanged
-// (one that held it FOR UPDATE), and not again; RETURNING is evaluated
-// after. A row that such a transaction did change is checked again
+// expiry too, at $12 (not checkedAt: a volatile condition there cost the
+// common write measurably), but PostgreSQL evaluates it, and the SET,
+// before it waits for a lock held by a transaction that then leaves the
+// row unchanged (one that held it FOR UPDATE), and not again; RETURNING
+// is evaluated after. A row that such a transaction did change is checked again
 // (guardCond as of the change) and the snapshot's may then say expired
 // when the change renewed it: the write is then refused as stale and done
-// again with the row locked, which is right either way.
-var guardedReturning = "RETURNING hid, (SELECT " + expiredAt("o", 12) + " FROM S.histories o WHERE o.hid = histories.hid) AS expired"
+// again with the row locked, which is right either way. A history that
+// does not expire after the write (expires_at 0, as RETURNING reads the
+// new row) is not looked up again, so that a store without expiry pays
+// nothing for this.
+var guardedReturning = "RETURNING hid, CASE WHEN expires_at = 0 THEN false ELSE (SELECT " + expiredAt("o", 12) + " FROM S.histories o WHERE o.hid = histories.hid) END AS expired"
 
 // expiredAt is the condition that history h has expired at checkedAt(n).
 func expiredAt(h string, n int) string {
