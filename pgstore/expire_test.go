@@ -19,28 +19,13 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/driver"
+	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/pgstore"
 )
 
-// testClock is a chatstore.Clock that tests move.
-type testClock struct{ ms atomic.Int64 }
-
-func newTestClock(at int64) *testClock {
-	c := &testClock{}
-	c.ms.Store(at)
-	return c
-}
-
-func (c *testClock) Now() time.Time      { return time.UnixMilli(c.ms.Load()) }
-func (c *testClock) add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
-func (c *testClock) millis() int64       { return c.ms.Load() }
-func (c *testClock) at(d time.Duration) time.Time {
-	return time.UnixMilli(c.ms.Load() + d.Milliseconds())
-}
-
 // clockStore opens a store on schema with its own pool, as a process of
 // its own would, on clock.
-func clockStore(t *testing.T, schema string, clock *testClock) (*chatstore.Store, *pgstore.Store) {
+func clockStore(t *testing.T, schema string, clock *testenv.Clock) (*chatstore.Store, *pgstore.Store) {
 	t.Helper()
 	s, err := pgstore.New(t.Context(), testPool(t), &pgstore.Options{Schema: schema})
 	if err != nil {
@@ -78,10 +63,10 @@ func TestExpiryHidesPurgesAndSweeps(t *testing.T) {
 	pool := testPool(t)
 	schema := freshSchema(t, pool)
 	q := pgx.Identifier{schema}.Sanitize()
-	clock := newTestClock(1_700_000_000_000)
+	clock := testenv.NewClock(1_700_000_000_000)
 	st, s := clockStore(t, schema, clock)
 	ctx := t.Context()
-	t0 := clock.millis()
+	t0 := clock.Millis()
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -109,10 +94,10 @@ func TestExpiryHidesPurgesAndSweeps(t *testing.T) {
 		t.Fatalf("after SetExpiry: %+v", info)
 	}
 	// A write pushes a sliding expiry back; a fork copies it.
-	clock.add(30 * time.Minute)
+	clock.Add(30 * time.Minute)
 	_, err = st.Write(ctx, "a", []chat.Message{chat.Assistant("later")})
 	must(err)
-	want := clock.at(time.Hour)
+	want := clock.After(time.Hour)
 	if info, _, _ := st.Info(ctx, "a"); !info.ExpiresAt.Equal(want) {
 		t.Errorf("after a write: expires at %v, want %v", info.ExpiresAt, want)
 	}
@@ -122,16 +107,16 @@ func TestExpiryHidesPurgesAndSweeps(t *testing.T) {
 		t.Errorf("fork: %+v", fork)
 	}
 	// A fixed time, which writes do not move.
-	_, err = st.SetExpiry(ctx, "b", chatstore.Expiry{At: clock.at(2 * time.Hour)})
+	_, err = st.SetExpiry(ctx, "b", chatstore.Expiry{At: clock.After(2 * time.Hour)})
 	must(err)
 	_, err = st.Write(ctx, "b", []chat.Message{chat.User("more")})
 	must(err)
-	if info, _, _ := st.Info(ctx, "b"); !info.ExpiresAt.Equal(clock.at(2*time.Hour)) || !info.Expiry.At.Equal(info.ExpiresAt) {
+	if info, _, _ := st.Info(ctx, "b"); !info.ExpiresAt.Equal(clock.After(2*time.Hour)) || !info.Expiry.At.Equal(info.ExpiresAt) {
 		t.Errorf("b: %+v", info)
 	}
 
 	// a and fork expire at once.
-	clock.add(time.Hour)
+	clock.Add(time.Hour)
 	if n, err := st.Count(ctx, "a"); n != 0 || err != nil {
 		t.Errorf("Count: %d %v", n, err)
 	}
@@ -180,7 +165,7 @@ func TestExpiryHidesPurgesAndSweeps(t *testing.T) {
 	_, err = st.Write(ctx, "a", []chat.Message{chat.User("new start")})
 	must(err)
 	info, ok, err := st.Info(ctx, "a")
-	if err != nil || !ok || info.Count != 1 || info.CreatedAt.UnixMilli() != clock.millis() || len(info.Metadata) != 0 || info.Expiry != (chatstore.Expiry{}) || !info.ExpiresAt.IsZero() {
+	if err != nil || !ok || info.Count != 1 || info.CreatedAt.UnixMilli() != clock.Millis() || len(info.Metadata) != 0 || info.Expiry != (chatstore.Expiry{}) || !info.ExpiresAt.IsZero() {
 		t.Errorf("made anew: %+v %v %v", info, ok, err)
 	}
 	if m, err := st.Message(ctx, "a", "0"); err != nil || m.Message.Texts()[0] != "new start" {
@@ -211,10 +196,10 @@ func TestExpiryHidesPurgesAndSweeps(t *testing.T) {
 	must(st.SetDefaultTTL(time.Minute))
 	_, err = st.Write(ctx, "c", []chat.Message{chat.User("c")})
 	must(err)
-	if info, _, _ := st.Info(ctx, "c"); !info.ExpiresAt.Equal(clock.at(time.Minute)) {
+	if info, _, _ := st.Info(ctx, "c"); !info.ExpiresAt.Equal(clock.After(time.Minute)) {
 		t.Errorf("c: %+v", info)
 	}
-	clock.add(2 * time.Minute)
+	clock.Add(2 * time.Minute)
 	if n, _ := st.Count(ctx, "c"); n != 0 {
 		t.Errorf("c is there past its default TTL")
 	}
@@ -222,7 +207,7 @@ func TestExpiryHidesPurgesAndSweeps(t *testing.T) {
 		t.Errorf("b, unchanged since the default was set, has %d messages", n)
 	}
 	// A fixed time in the past expires a history at once.
-	_, err = st.SetExpiry(ctx, "b", chatstore.Expiry{At: clock.at(-time.Millisecond)})
+	_, err = st.SetExpiry(ctx, "b", chatstore.Expiry{At: clock.After(-time.Millisecond)})
 	must(err)
 	if _, ok, _ := st.Info(ctx, "b"); ok {
 		t.Errorf("b is there after expiring in the past")
@@ -257,11 +242,11 @@ func TestSweepTwoProcesses(t *testing.T) {
 	q := pgx.Identifier{schema}.Sanitize()
 	// The writers' clock says the histories have half their TTL left;
 	// the sweeps are at the time they expire.
-	clock := newTestClock(1_700_000_000_000)
+	clock := testenv.NewClock(1_700_000_000_000)
 	stA, _ := clockStore(t, schema, clock)
 	stB, _ := clockStore(t, schema, clock)
 	ctx := t.Context()
-	t0 := clock.millis()
+	t0 := clock.Millis()
 	for i := range histories {
 		id := fmt.Sprint("h", i)
 		if _, err := stA.Write(ctx, id, []chat.Message{chat.User("q"), chat.Assistant("a")}); err != nil {
@@ -289,7 +274,7 @@ func TestSweepTwoProcesses(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	clock.add(ttl / 2)
+	clock.Add(ttl / 2)
 	sweepAt := t0 + ttl.Milliseconds()
 
 	var (
@@ -528,7 +513,7 @@ func TestFixtureFromVersion6(t *testing.T) {
 func TestExpiredHistoryMadeAnew(t *testing.T) {
 	pool := testPool(t)
 	schema := freshSchema(t, pool)
-	clock := newTestClock(1_700_000_000_000)
+	clock := testenv.NewClock(1_700_000_000_000)
 	st, _ := clockStore(t, schema, clock)
 	ctx := t.Context()
 	u1, u2 := "u1", "u2"
@@ -549,11 +534,11 @@ func TestExpiredHistoryMadeAnew(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clock.add(time.Minute)
+	clock.Add(time.Minute)
 	// Another process, which knows none of them.
 	other, _ := clockStore(t, schema, clock)
 	info, err := other.SetMetadata(ctx, "meta", map[string]*string{"new": &u2})
-	if err != nil || info.Count != 0 || len(info.Metadata) != 1 || info.Metadata["new"] != "u2" || info.CreatedAt.UnixMilli() != clock.millis() {
+	if err != nil || info.Count != 0 || len(info.Metadata) != 1 || info.Metadata["new"] != "u2" || info.CreatedAt.UnixMilli() != clock.Millis() {
 		t.Errorf("SetMetadata: %+v %v", info, err)
 	}
 	if n, replayed, err := other.WriteIdempotent(ctx, "keyed", "k", []chat.Message{chat.User("new")}); err != nil || n != 1 || replayed {
@@ -563,7 +548,7 @@ func TestExpiredHistoryMadeAnew(t *testing.T) {
 		t.Errorf("a fork onto the expired history: %+v %v", info, err)
 	}
 	info, err = other.SetExpiry(ctx, "expiry", chatstore.Expiry{TTL: time.Hour})
-	if err != nil || info.Count != 0 || len(info.Metadata) != 0 || !info.ExpiresAt.Equal(clock.at(time.Hour)) {
+	if err != nil || info.Count != 0 || len(info.Metadata) != 0 || !info.ExpiresAt.Equal(clock.After(time.Hour)) {
 		t.Errorf("SetExpiry: %+v %v", info, err)
 	}
 	for _, id := range []string{"meta", "keyed", "fork", "expiry"} {
@@ -590,7 +575,7 @@ func TestExpiredHistoryMadeAnew(t *testing.T) {
 func TestDeleteRacingWritesLeavesNothing(t *testing.T) {
 	pool := testPool(t)
 	schema := freshSchema(t, pool)
-	st, _ := clockStore(t, schema, newTestClock(1_700_000_000_000))
+	st, _ := clockStore(t, schema, testenv.NewClock(1_700_000_000_000))
 	ctx := t.Context()
 	const rounds = 150
 	var wg sync.WaitGroup

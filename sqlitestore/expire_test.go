@@ -22,24 +22,14 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/sqlitestore"
 )
-
-// clock is a chatstore.Clock that tells the time it is set to.
-type clock struct{ ms atomic.Int64 }
-
-func newClock(ms int64) *clock {
-	c := &clock{}
-	c.ms.Store(ms)
-	return c
-}
-
-func (c *clock) Now() time.Time { return time.UnixMilli(c.ms.Load()) }
 
 // t0 is the time the tests' clocks start at, in Unix milliseconds.
 const t0 = int64(1_800_000_000_000)
 
-func openAt(t testing.TB, path string, c *clock, ttl time.Duration) *chatstore.Store {
+func openAt(t testing.TB, path string, c *testenv.Clock, ttl time.Duration) *chatstore.Store {
 	t.Helper()
 	st, err := chatstore.Open(context.Background(), contendedURL(path), &chatstore.Options{Clock: c, TTL: ttl})
 	if err != nil {
@@ -62,7 +52,7 @@ func matches(t testing.TB, path, word string) int64 {
 func TestSweepLeavesNothing(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "sweep.db")
-	clk := newClock(t0)
+	clk := testenv.NewClock(t0)
 	st := openAt(t, path, clk, time.Hour)
 	user := "u-1"
 	for _, id := range []string{"a", "b", "keep"} {
@@ -79,7 +69,7 @@ func TestSweepLeavesNothing(t *testing.T) {
 	if _, err := st.SetExpiry(ctx, "keep", chatstore.Expiry{TTL: 3 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	clk.ms.Add(2 * time.Hour.Milliseconds())
+	clk.Add(2 * time.Hour)
 	// "b" expired but is written to before any sweep: it starts anew.
 	if _, err := st.Write(ctx, "b", []chat.Message{chat.User("new b")}); err != nil {
 		t.Fatal(err)
@@ -146,7 +136,7 @@ func sweeper(path, now string) error {
 		return err
 	}
 	ctx := context.Background()
-	st, err := chatstore.Open(ctx, contendedURL(path), &chatstore.Options{Clock: newClock(ms)})
+	st, err := chatstore.Open(ctx, contendedURL(path), &chatstore.Options{Clock: testenv.NewClock(ms)})
 	if err != nil {
 		return err
 	}
@@ -222,7 +212,7 @@ func TestTwoProcessesSweep(t *testing.T) {
 	const expiring, renewed, kept = 1500, 500, 200
 	path := filepath.Join(t.TempDir(), "sweep.db")
 	ttl := time.Second
-	setup := openAt(t, path, newClock(t0), ttl)
+	setup := openAt(t, path, testenv.NewClock(t0), ttl)
 	e, r, k := names("e-", expiring), names("r-", renewed), names("k-", kept)
 	// Interleaved, so that the sweeps, which take them in the order of
 	// the index on expires_at (then of their rows), reach some of those
@@ -237,7 +227,7 @@ func TestTwoProcessesSweep(t *testing.T) {
 	writeEach(t, setup, both, func(id string) []chat.Message {
 		return []chat.Message{chat.User("gonesoonword " + id), chat.Assistant("ok")}
 	})
-	writeEach(t, openAt(t, path, newClock(t0), 0), k, func(id string) []chat.Message {
+	writeEach(t, openAt(t, path, testenv.NewClock(t0), 0), k, func(id string) []chat.Message {
 		return []chat.Message{chat.User("gonesoonword kept " + id)}
 	})
 	setup.Close()
@@ -253,7 +243,7 @@ func TestTwoProcessesSweep(t *testing.T) {
 			t.Fatalf("sweeper said %q", line)
 		}
 	}
-	writer := openAt(t, path, newClock(t0+500), ttl)
+	writer := openAt(t, path, testenv.NewClock(t0+500), ttl)
 	writeEach(t, writer, r, func(id string) []chat.Message { return []chat.Message{chat.User("renewing " + id)} })
 	var total chatstore.Erasure
 	for i, p := range procs {
@@ -268,7 +258,7 @@ func TestTwoProcessesSweep(t *testing.T) {
 		total.Messages += got.Messages
 	}
 
-	check := openAt(t, path, newClock(t0+1200), 0)
+	check := openAt(t, path, testenv.NewClock(t0+1200), 0)
 	ctx := t.Context()
 	for _, id := range e {
 		if n := fileInt(t, path, "SELECT count(*) FROM histories WHERE name = '"+id+"'"); n != 0 {
@@ -340,7 +330,7 @@ func TestEraseKilledAndResumed(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "erase.db")
 	ctx := t.Context()
-	st := openAt(t, path, newClock(t0), 0)
+	st := openAt(t, path, testenv.NewClock(t0), 0)
 	u42, u7 := names("u42-", int(matching)), names("u7-", others)
 	writeEach(t, st, append(u42, u7...), func(id string) []chat.Message {
 		return []chat.Message{chat.User("erasableword of " + id), chat.Assistant("noted")}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/sqlitestore"
 )
 
@@ -167,17 +168,13 @@ func TestScrubWithoutSearch(t *testing.T) {
 	}
 }
 
-type fixedClock struct{ t time.Time }
-
-func (c *fixedClock) Now() time.Time { return c.t }
-
 // TestEraseThenScrubLeavesNoExpired: an erasure does not see a matching
 // history that has expired but is not swept yet (it is gone for every
 // read); Scrub sweeps it before it scrubs, so that erase-then-scrub leaves
 // nothing of it in the file. Found by review.
 func TestEraseThenScrubLeavesNoExpired(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "erase.db")
-	clock := &fixedClock{t: time.UnixMilli(1_700_000_000_000)}
+	clock := testenv.NewClock(1_700_000_000_000)
 	st, err := chatstore.Open(t.Context(), "sqlite://"+filepath.ToSlash(path), &chatstore.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +193,7 @@ func TestEraseThenScrubLeavesNoExpired(t *testing.T) {
 	if _, err := st.SetExpiry(ctx, "expired", chatstore.Expiry{TTL: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	clock.t = clock.t.Add(2 * time.Minute)
+	clock.Add(2 * time.Minute)
 	if er, err := st.Erase(ctx, map[string]string{"user_id": user}); err != nil || er.Histories != 1 {
 		t.Fatalf("erase: %+v, %v; want the live history", er, err)
 	}
