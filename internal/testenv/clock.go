@@ -27,4 +27,6 @@ func (c *Clock) Add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 func (c *Clock) Millis() int64 { return c.ms.Load() }
 
 // After is the time d after the time it tells.
-func (c *Clock) After(d time.Duration) time.Time { return time.UnixMilli(c.ms.Load() + d.Milliseconds()) }
+func (c *Clock) After(d time.Duration) time.Time {
+	return time.UnixMilli(c.ms.Load() + d.Milliseconds())
+}
