@@ -97,6 +97,14 @@ func (s *Store) expirer(op string) (driver.Expirer, error) {
 	return x, nil
 }
 
+// Expires reports whether the store's histories can expire: whether its
+// driver implements driver.Expirer, without which SetExpiry, SetDefaultTTL
+// and Sweep answer ErrNotSupported.
+func (s *Store) Expires() bool {
+	_, ok := s.drv.(driver.Expirer)
+	return ok
+}
+
 // SetExpiry sets a history's own expiry, creating the history (empty) if
 // it does not exist, as SetMetadata does, and returns its Info after. The
 // zero Expiry removes it, so that the default TTL applies again. Setting

@@ -13,7 +13,6 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
-	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/jsonx"
 	"github.com/chatstore/chatstore/internal/num"
 )
@@ -79,7 +78,7 @@ func (s *Server) patchHistory(w http.ResponseWriter, r *http.Request, t Tenant) 
 	if !hasMetadata && !hasExpiry {
 		return badRequest("invalid_request", `the request body needs "metadata" (an object), "ttl_seconds" or "expires_at" (or null, to remove the history's own expiry)`)
 	}
-	if hasExpiry && s.expirer() == nil {
+	if hasExpiry && !s.store.Expires() {
 		// Refused before the metadata step, so that nothing changes.
 		return fmt.Errorf("chatstore: set expiry: %w", chatstore.ErrNotSupported)
 	}
@@ -111,13 +110,6 @@ func (s *Server) patchHistory(w http.ResponseWriter, r *http.Request, t Tenant) 
 	info.ID = c.id
 	writeInfo(w, http.StatusOK, info)
 	return nil
-}
-
-// expirer is the store's driver.Expirer, or nil for a driver that keeps
-// no expiry.
-func (s *Server) expirer() driver.Expirer {
-	x, _ := s.store.Driver().(driver.Expirer)
-	return x
 }
 
 // storeNow is the store's clock (chatstore.Options.Clock), which the

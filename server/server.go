@@ -151,8 +151,7 @@ func (s *Server) SetTokens(t *Tokens) error {
 // (chatstore.Store.SetDefaultTTL on the tenant's view), and removes it
 // from the tenants of prev that next gives none.
 func (s *Server) setTenantTTLs(prev, next *Tokens) error {
-	x := s.expirer()
-	if x == nil {
+	if !s.store.Expires() {
 		for name, ttl := range next.ttls {
 			if ttl > 0 {
 				return fmt.Errorf("server: %w: the tokens file gives tenant %q ttl=%s, and this store keeps no expiry", chatstore.ErrNotSupported, name, chatstore.FormatTTL(ttl))

@@ -39,10 +39,10 @@ type Sweeper struct {
 
 // Sweeper returns a sweeper of the server's store that removes up to max
 // expired histories (DefaultSweepMax when ≤ 0) every interval, or nil when
-// interval ≤ 0 or the store keeps no expiry (its driver is not a
-// driver.Expirer): there is then nothing to run. Run runs it.
+// interval ≤ 0 or the store keeps no expiry (Store.Expires): there is
+// then nothing to run. Run runs it.
 func (s *Server) Sweeper(interval time.Duration, max int) *Sweeper {
-	if interval <= 0 || s.expirer() == nil {
+	if interval <= 0 || !s.store.Expires() {
 		return nil
 	}
 	if max <= 0 {
