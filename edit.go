@@ -27,6 +27,10 @@ func (s *Store) now() int64 {
 	return time.Now().UnixMilli()
 }
 
+// Now is the time by the store's clock (Options.Clock), to the
+// millisecond: the time it records and checks expiry against.
+func (s *Store) Now() time.Time { return time.UnixMilli(s.now()) }
+
 // editor returns the driver's driver.Editor, or ErrNotSupported for op.
 func (s *Store) editor(op string) (driver.Editor, error) {
 	e, ok := s.drv.(driver.Editor)

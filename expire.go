@@ -190,6 +190,27 @@ func (s *Store) Sweep(ctx context.Context, limit int) (Erasure, error) {
 	return Erasure{Histories: sw.Histories, Messages: sw.Messages}, err
 }
 
+// SweepAll sweeps (Sweep) SweepBatch histories at a time until a batch
+// removes fewer, none being left, or until it has removed max (no bound
+// when max ≤ 0), and says what it removed in all, the part done before an
+// error too.
+func (s *Store) SweepAll(ctx context.Context, max int64) (Erasure, error) {
+	var total Erasure
+	for max <= 0 || total.Histories < max {
+		limit := int64(SweepBatch)
+		if max > 0 {
+			limit = min(limit, max-total.Histories)
+		}
+		got, err := s.Sweep(ctx, int(limit))
+		total.Histories += got.Histories
+		total.Messages += got.Messages
+		if err != nil || got.Histories < limit {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
 // setUpExpiry gives a driver.Expirer the store's clock and default TTL, if
 // it has one: a driver may have been given its own (redisstore.Options.TTL).
 func (s *Store) setUpExpiry() {
@@ -226,15 +247,9 @@ func expiryInfo(h *HistoryInfo, di driver.Info) {
 // too.
 func (s *Store) Scrub(ctx context.Context) error {
 	sc, ok := s.drv.(driver.Scrubber)
-	if _, expires := s.drv.(driver.Expirer); expires {
-		for {
-			got, err := s.Sweep(ctx, SweepBatch)
-			if err != nil {
-				return err
-			}
-			if got.Histories < SweepBatch {
-				break
-			}
+	if s.Expires() {
+		if _, err := s.SweepAll(ctx, 0); err != nil {
+			return err
 		}
 	}
 	if err := s.begin(ctx, "scrub"); err != nil {

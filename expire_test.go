@@ -2,10 +2,12 @@ package chatstore_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
 	_ "github.com/chatstore/chatstore/memstore"
 )
 
@@ -62,5 +64,31 @@ func TestCheckExpiry(t *testing.T) {
 		if err := chatstore.CheckExpiry(x, now); !errors.Is(err, chatstore.ErrInvalidExpiry) {
 			t.Errorf("CheckExpiry(%+v): %v, want ErrInvalidExpiry", x, err)
 		}
+	}
+}
+
+type stepClock struct{ t time.Time }
+
+func (c *stepClock) Now() time.Time { return c.t }
+
+// TestSweepAll: batches until none are left, or until the bound.
+func TestSweepAll(t *testing.T) {
+	c := &stepClock{t: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}
+	st, err := chatstore.Open(t.Context(), "memory://?ttl=1h", &chatstore.Options{Clock: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := range 250 {
+		if _, err := st.Write(t.Context(), fmt.Sprint("h", i), []chat.Message{chat.User("q")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.t = c.t.Add(time.Hour)
+	if got, err := st.SweepAll(t.Context(), 120); err != nil || got != (chatstore.Erasure{Histories: 120, Messages: 120}) {
+		t.Errorf("SweepAll(120): %+v, %v", got, err)
+	}
+	if got, err := st.SweepAll(t.Context(), 0); err != nil || got != (chatstore.Erasure{Histories: 130, Messages: 130}) {
+		t.Errorf("SweepAll(0): %+v, %v", got, err)
 	}
 }

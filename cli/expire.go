@@ -108,7 +108,7 @@ func btoi(b bool) int {
 // sweeper is a target that can sweep: a store, not a server's client (a
 // server sweeps its own store).
 type sweeper interface {
-	Sweep(ctx context.Context, limit int) (chatstore.Erasure, error)
+	SweepAll(ctx context.Context, max int64) (chatstore.Erasure, error)
 }
 
 func runSweep(ctx context.Context, env *Env, args []string) error {
@@ -122,17 +122,9 @@ func runSweep(ctx context.Context, env *Env, args []string) error {
 	if !ok {
 		return f.usageErr("sweep works on a store (--store); a server sweeps its own in the background (chatstore serve --sweep-interval)")
 	}
-	var total chatstore.Erasure
-	for {
-		got, err := sw.Sweep(ctx, chatstore.SweepBatch)
-		total.Histories += got.Histories
-		total.Messages += got.Messages
-		if err != nil {
-			return fmt.Errorf("swept %d histories (%d messages) before: %w; run it again to finish", total.Histories, total.Messages, err)
-		}
-		if got.Histories < chatstore.SweepBatch {
-			break
-		}
+	total, err := sw.SweepAll(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("swept %d histories (%d messages) before: %w; run it again to finish", total.Histories, total.Messages, err)
 	}
 	fmt.Fprintf(env.Stdout, "swept %d histories, %d messages\n", total.Histories, total.Messages)
 	return nil

@@ -71,7 +71,7 @@ func (s *Server) patchHistory(w http.ResponseWriter, r *http.Request, t Tenant) 
 		return err
 	}
 	raw, hasMetadata := ms["metadata"]
-	x, hasExpiry, err := expiryChange(ms, s.storeNow())
+	x, hasExpiry, err := expiryChange(ms, s.store.Now())
 	if err != nil {
 		return err
 	}
@@ -110,15 +110,6 @@ func (s *Server) patchHistory(w http.ResponseWriter, r *http.Request, t Tenant) 
 	info.ID = c.id
 	writeInfo(w, http.StatusOK, info)
 	return nil
-}
-
-// storeNow is the store's clock (chatstore.Options.Clock), which the
-// store checks an expiry time against.
-func (s *Server) storeNow() time.Time {
-	if clk := s.store.Options().Clock; clk != nil {
-		return clk.Now()
-	}
-	return time.Now()
 }
 
 // maxTTLSeconds is the longest ttl_seconds, chatstore.MaxTTL.
