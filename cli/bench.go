@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +67,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	asJSON := f.Bool("json", false, "the same as --format json")
 	raw := f.Bool("raw", false, "run the raw baseline (plain statements on the store's database) instead of the store")
 	compare := f.Bool("compare", false, "run the store, then the raw baseline, and report the ratios")
+	cpuProfile := f.String("cpuprofile", "", "write a CPU profile of the workloads to this file (go tool pprof reads it)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -135,6 +137,17 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			}
 		}()
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				fmt.Fprintf(env.Stderr, "bench: %v\n", err)
+			}
+		}()
+	}
 	var (
 		rep    report
 		runErr error
@@ -181,4 +194,25 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 type report interface {
 	WriteTable(io.Writer) error
 	WriteMarkdown(io.Writer) error
+}
+
+// startCPUProfile profiles the process into file until stop is called:
+// what a run spends, in the store's code and the database driver's, is
+// what docs/BENCHMARKS.md's profiles are made of.
+func startCPUProfile(file string) (stop func() error, err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
