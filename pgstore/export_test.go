@@ -52,3 +52,8 @@ var Position = position
 // SweepSQL are the statements of Sweep: the one that locks expired
 // histories (now, limit) and the one that deletes them (hids, now).
 func SweepSQL(s *Store) (lock, sweep string) { return s.q.lockSweep, s.q.sweep }
+
+// PresumeExisting sets what the next write to a history that s does not
+// know presumes: that it exists (s locks its row first, then writes: two
+// requests) or that it is new (one statement creates it with the write).
+func PresumeExisting(s *Store, existing bool) { s.existed.Store(existing) }

@@ -268,7 +268,7 @@ func (f *frames) add(p []byte) ([]message, error) {
 
 // faultStore returns a Store, in a schema of its own, over a pool whose
 // connections f breaks.
-func faultStore(t *testing.T) (*chatstore.Store, *pgxpool.Pool, *faults) {
+func faultStore(t *testing.T) (*chatstore.Store, *pgxpool.Pool, *faults, *pgstore.Store) {
 	t.Helper()
 	admin := testPool(t)
 	schema := freshSchema(t, admin)
@@ -294,7 +294,7 @@ func faultStore(t *testing.T) (*chatstore.Store, *pgxpool.Pool, *faults) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return st, pool, f
+	return st, pool, f, drv
 }
 
 // arm sets a fault for one step of a test, and clears every fault when the
@@ -330,26 +330,31 @@ func storedNothing(err error) bool {
 	return errors.Is(err, chatstore.ErrUnavailable) && !errors.Is(err, chatstore.ErrOutcomeUnknown)
 }
 
-// writePaths are the two ways a write goes: to a history this process has
-// not written (lock the row, then write and commit: two requests), and to
-// one it wrote and knows the state of (one guarded statement).
+// writePaths are the three ways a write goes: to a history this process
+// has not written and presumes exists (lock the row, then write and
+// commit: two requests), to one it presumes new (one statement that
+// creates it), and to one it wrote and knows the state of (one guarded
+// statement).
 var writePaths = []struct {
-	name  string
-	warm  bool
-	execs int
-}{{"locked", false, 2}, {"guarded", true, 1}}
+	name     string
+	warm     bool
+	existing bool // presumed, of a history not known (pgstore.PresumeExisting)
+	execs    int
+}{{"locked", false, true, 2}, {"create", false, false, 1}, {"guarded", true, false, 1}}
 
 var round = []chat.Message{chat.User("q"), chat.Assistant("a")}
 
 // warmUp writes one message to id if warm, so that the next write takes
-// the guarded path, and returns the history's count.
-func warmUp(t *testing.T, st *chatstore.Store, id string, warm bool) int {
+// the guarded path, sets what the next write to a history drv does not
+// know presumes, and returns the history's count.
+func warmUp(t *testing.T, st *chatstore.Store, drv *pgstore.Store, id string, warm, existing bool) int {
 	t.Helper()
 	if warm {
 		if _, err := st.Write(t.Context(), id, []chat.Message{chat.User("warm")}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	pgstore.PresumeExisting(drv, existing)
 	n, err := st.Count(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -369,11 +374,11 @@ func countOf(t *testing.T, st *chatstore.Store, id string) int {
 // TestWriteOutcomeUnknown breaks the connection after PostgreSQL committed a
 // write and answered: the write is stored, and says its outcome is unknown.
 func TestWriteOutcomeUnknown(t *testing.T) {
-	st, _, f := faultStore(t)
+	st, _, f, drv := faultStore(t)
 	for _, p := range writePaths {
 		t.Run(p.name, func(t *testing.T) {
 			id := "h-" + p.name
-			before := warmUp(t, st, id, p.warm)
+			before := warmUp(t, st, drv, id, p.warm, p.existing)
 			fired, execs := f.counts()
 			f.arm(t, func(f *faults) { f.breakAfter = 'I' })
 			_, err := st.Write(t.Context(), id, round)
@@ -400,11 +405,11 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 // its commit is retried with the same key, and the retry answers what the
 // first write did, which is stored once.
 func TestWriteIdempotentOutcomeUnknown(t *testing.T) {
-	st, _, f := faultStore(t)
+	st, _, f, drv := faultStore(t)
 	for _, p := range writePaths {
 		t.Run(p.name, func(t *testing.T) {
 			id := "h-" + p.name
-			before := warmUp(t, st, id, p.warm)
+			before := warmUp(t, st, drv, id, p.warm, p.existing)
 			fired, execs := f.counts()
 			f.arm(t, func(f *faults) { f.breakAfter = 'I' })
 			_, _, err := st.WriteIdempotent(t.Context(), id, "key-1", round)
@@ -439,7 +444,7 @@ func TestWriteIdempotentOutcomeUnknown(t *testing.T) {
 // ErrOutcomeUnknown. So does one that fails after its transaction began but
 // before its COMMIT was sent.
 func TestWriteFailsBeforeSending(t *testing.T) {
-	st, pool, f := faultStore(t)
+	st, pool, f, drv := faultStore(t)
 	keyed := []bool{false, true}
 	for _, p := range writePaths {
 		for _, k := range keyed {
@@ -451,7 +456,7 @@ func TestWriteFailsBeforeSending(t *testing.T) {
 			// statements, having written none of it (pgconn.SafeToRetry).
 			t.Run("send/"+name, func(t *testing.T) {
 				id := "send-" + name
-				before := warmUp(t, st, id, p.warm)
+				before := warmUp(t, st, drv, id, p.warm, p.existing)
 				fired, execs := f.counts()
 				f.arm(t, func(f *faults) { f.refuseSend = true })
 				err := writeMaybeKeyed(t, st, id, k)
@@ -465,7 +470,7 @@ func TestWriteFailsBeforeSending(t *testing.T) {
 	}
 	// No connection can be made: nothing is sent.
 	t.Run("dial", func(t *testing.T) {
-		before := warmUp(t, st, "dial", true)
+		before := warmUp(t, st, drv, "dial", true, false)
 		pool.Reset() // close the idle connections, so that the write dials
 		f.arm(t, func(f *faults) { f.refuseDial = true })
 		_, err := st.Write(t.Context(), "dial", round)
@@ -485,6 +490,7 @@ func TestWriteFailsBeforeSending(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			id := name
+			pgstore.PresumeExisting(drv, true)
 			fired, execs := f.counts()
 			f.arm(t, func(f *faults) { f.breakAfter = 'T' })
 			err := writeMaybeKeyed(t, st, id, k)

@@ -69,6 +69,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
@@ -148,6 +149,12 @@ type Store struct {
 
 	cacheMu sync.Mutex
 	cache   map[string]histState // the histories this process wrote, as it left them
+	// existed: the last write to a history not in cache found that it
+	// existed, and so the next such write presumes it exists too and
+	// locks its row first, rather than presuming it new and sending one
+	// statement that creates it (createWrite): a wrong guess costs one
+	// round trip.
+	existed atomic.Bool
 
 	policy driver.Policy // the Store's clock and default TTLs (driver.Expirer)
 }

@@ -283,6 +283,7 @@ type queries struct {
 	deleteHids                                                                                  string
 	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
 	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
+	create, createOne, createKeyed, createKeyedOne                                              string
 	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                 string
 	forkRow, forkCopy, backfill                                                                 string
 	compact, compactions, tailUncompacted, lockMeasured, measured, remeasureCompactions         string
@@ -467,6 +468,16 @@ func makeQueries(schema string, ix indexing) queries {
 		// fingerprint, count and TTL (microseconds) after the rows.
 		guardedKeyed:    guardedKeyed(r, ix, ix.rows(rowsFrom, false), key),
 		guardedKeyedOne: guardedKeyed(r, ix, ix.rows(rowsFrom, true), key),
+
+		// A whole write to a new history as one statement (created): the
+		// same write as guardedWrite's, planned from the state of a
+		// history that holds nothing, to a history that does not exist
+		// yet, with its row. It answers the row's hid, or nothing if
+		// history $1 has a row already, and then stores nothing.
+		create:         created(r, ix, ix.rows(createRowsFrom, false), 0),
+		createOne:      created(r, ix, ix.rows(createRowsFrom, true), 0),
+		createKeyed:    created(r, ix, ix.rows(createRowsFrom, false), createRowsFrom+ix.rowParams()),
+		createKeyedOne: created(r, ix, ix.rows(createRowsFrom, true), createRowsFrom+ix.rowParams()),
 
 		// Editing (driver.Editor).
 		info: r.Replace("SELECT " + infoCols + " FROM S.histories h WHERE h.name = $1 AND h.created_at IS NOT NULL AND " + live("h", 2)),
@@ -762,4 +773,35 @@ func guardedKeyed(r *strings.Replacer, ix indexing, from string, k int) string {
 		"WHERE k.expires_at <= now() RETURNING 1), " +
 		"x AS (" + expiredKeys("(SELECT hid FROM g)", fmt.Sprintf("$%d", k)) + ") " +
 		"SELECT 1 / (SELECT count(*) FROM g WHERE NOT " + expiredMark + ") / (SELECT count(*) FROM k)")
+}
+
+// createRowsFrom is the first parameter of the rows of a write that
+// creates its history (created).
+const createRowsFrom = 10
+
+// created is queries.create over the rows given by from (ix.rows from
+// createRowsFrom), and, if key is not 0, records a keyed write's key ($key
+// to $key+3, as queries.recordKey's $2-$5). $1 is the history's name;
+// $2-$8 its state after the write, as updateHistory's: count, rounds,
+// caller_ids, next_seq, the write's time and the sum of its rows' costs;
+// $9 the default TTL of its id, by which it expires, as a history without
+// an expiry of its own does.
+//
+// The row is inserted only if the name has none (ON CONFLICT DO NOTHING:
+// a row another transaction is inserting is waited for), so the write
+// happens only to a history that did not exist, which is exactly the
+// state it was planned from: no message, no id, no key, no expiry of its
+// own. A name that has a row, live, expired, or left without a history by
+// a write that stored nothing, makes the statement insert nothing at all,
+// and Write starts again with the row locked.
+func created(r *strings.Replacer, ix indexing, from string, key int) string {
+	sql := "WITH g AS (INSERT INTO S.histories (name, count, rounds, caller_ids, next_seq, created_at, updated_at, cost_text, cost_flat, expires_at) " +
+		"VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, " + expiresAt("0", "0", "$6::bigint", "$9::bigint") + ") " +
+		"ON CONFLICT (name) DO NOTHING RETURNING hid), " +
+		"i AS (" + ix.insert("g.hid") + "g, " + from + ") "
+	if key != 0 {
+		sql += fmt.Sprintf(", k AS (INSERT INTO S.idempotency_keys (hid, key, fingerprint, written, expires_at) "+
+			"SELECT g.hid, $%d::text, $%d::text, $%d::integer, now() + $%d::bigint * interval '1 microsecond' FROM g) ", key, key+1, key+2, key+3)
+	}
+	return r.Replace(sql + "SELECT hid FROM g")
 }

@@ -72,6 +72,13 @@ func (s *Store) forget(name string) {
 // history take turns. When it fails, or the state is not known, the write
 // takes two round trips: lock the row and read the state, then write.
 //
+// A history the process does not know is often a new one (a conversation
+// starting): unless the last such write found its history existing, the
+// write presumes so, plans from the state of an empty history, and sends
+// one statement that creates the history's row with it, and does nothing
+// if the history has a row (queries.create); then, one round trip later,
+// it locks the row as above.
+//
 // A history that has expired fails the guard too; with its row locked,
 // the write then purges it, and writes to a new one.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
@@ -107,8 +114,10 @@ func (s *Store) write(ctx context.Context, historyID string, key *driver.Key, re
 			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}
-	if known, ok := s.cached(historyID); ok && known.callerIDs == 0 {
-		out, next, err := s.writeFrom(ctx, conn.Conn(), known, c, key, recs, true)
+	known, ok := s.cached(historyID)
+	switch {
+	case ok && known.callerIDs == 0:
+		out, next, err := s.writeFrom(ctx, conn.Conn(), historyID, known, c, key, recs, guardedWrite)
 		if err == nil {
 			s.remember(historyID, next)
 			return out, nil
@@ -118,6 +127,16 @@ func (s *Store) write(ctx context.Context, historyID string, key *driver.Key, re
 		if !stale(err) {
 			return driver.Outcome{}, writeError(historyID, err)
 		}
+	case !ok && !s.existed.Load():
+		out, next, err := s.writeFrom(ctx, conn.Conn(), historyID, histState{}, c, key, recs, createWrite)
+		if err == nil {
+			s.remember(historyID, next)
+			return out, nil
+		}
+		if !errors.Is(err, errExists) {
+			return driver.Outcome{}, writeError(historyID, err)
+		}
+		s.existed.Store(true)
 	}
 	// The guarded write may have waited for the row's lock (and failed for
 	// it): the locked one checks expiry at the time it is sent, not at the
@@ -136,9 +155,33 @@ func (s *Store) write(ctx context.Context, historyID string, key *driver.Key, re
 		s.forget(historyID)
 		return driver.Outcome{}, writeError(historyID, err)
 	}
+	if !ok && !out.Replayed {
+		// The history had no position yet, and so no message ever, if
+		// the write's are its first: the next history this process
+		// does not know is presumed to be like this one.
+		s.existed.Store(next.next != int64(out.Written))
+	}
 	s.remember(historyID, next)
 	return out, nil
 }
+
+// errExists is the answer of a write planned for a new history
+// (createWrite) to a history that has a row already: it stored nothing.
+var errExists = errors.New("the history exists")
+
+// How writeFrom sends a write.
+type writeMode int
+
+const (
+	// lockedWrite: in the transaction that holds the history's row.
+	lockedWrite writeMode = iota
+	// guardedWrite: one statement that checks the row is still in the
+	// state the write was planned from (queries.guardedWrite).
+	guardedWrite
+	// createWrite: one statement that creates the history with the
+	// write, if it has no row (queries.create); errExists if it has.
+	createWrite
+)
 
 // stale reports the guard's failure: the history's row was not in the state
 // the write was planned from (or, for a keyed write, the history holds the
@@ -193,7 +236,7 @@ func (s *Store) writeLocked(ctx context.Context, conn *pgx.Conn, historyID strin
 		_, _ = conn.Exec(ctx, "ROLLBACK")
 		return replay, h, nil
 	}
-	return s.writeFrom(ctx, conn, h, c, key, recs, false)
+	return s.writeFrom(ctx, conn, historyID, h, c, key, recs, lockedWrite)
 }
 
 // claim queues, in a transaction, what makes history historyID's row
@@ -210,17 +253,18 @@ func (s *Store) claim(b *pgx.Batch, historyID string, now int64) {
 	b.Queue(s.q.newHistory, historyID)
 }
 
-// writeFrom plans the write from the history's state h and sends it. With
-// guarded, the write is one statement that checks the row is still in state
-// h (see queries.guardedWrite); otherwise the transaction is open and the
-// row locked already, and the rest of it goes in one batch. A keyed write
+// writeFrom plans the write from the history's state h and sends it, as
+// mode says: one statement that checks the row is still in state h (see
+// queries.guardedWrite), or one that creates the history, h being the
+// state of none (queries.create); or, the transaction being open and the
+// row locked already, the rest of it in one batch. A keyed write
 // records key with it. When the store indexes, each row also carries its
 // role and the search.IndexText of its text and of its reasoning, from
 // which the INSERT computes the tsvectors (indexing.insert). Each row
 // carries its cost, and the history's row gains their sum, and its expiry
 // after the write, with c's default TTL; a guarded write also checks that
 // the history has not expired at c's now.
-func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, c change, key *driver.Key, recs []driver.Record, guarded bool) (driver.Outcome, histState, error) {
+func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, historyID string, h histState, c change, key *driver.Key, recs []driver.Record, mode writeMode) (driver.Outcome, histState, error) {
 	plan, err := driver.MakePlan(ctx, h.next, recs, s.lookup(conn, h))
 	if err != nil {
 		return driver.Outcome{}, h, err
@@ -263,26 +307,53 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, h histState, c ch
 	if key != nil {
 		out.Fingerprint = key.Fingerprint
 	}
-	if guarded {
-		args := []any{h.hid, next.count, closed, next.callerIDs, next.next, at, cost.Text, cost.Flat, h.count, h.callerIDs, h.next, c.now, c.defaultTTL,
-			seqs, kinds, ids, bodies, ats, costTexts, costFlats}
+	if mode != lockedWrite {
+		// The statement's parameters: the history and its states, then
+		// the rows, from $from on, then the key.
+		var (
+			args   []any
+			from   int
+			q, one string
+		)
+		if mode == guardedWrite {
+			args = []any{h.hid, next.count, closed, next.callerIDs, next.next, at, cost.Text, cost.Flat, h.count, h.callerIDs, h.next, c.now, c.defaultTTL}
+			from, q, one = rowsFrom, s.q.guardedWrite, s.q.guardedWriteOne
+			if key != nil {
+				q, one = s.q.guardedKeyed, s.q.guardedKeyedOne
+			}
+		} else {
+			args = []any{historyID, next.count, closed, next.callerIDs, next.next, at, cost.Text, cost.Flat, c.defaultTTL}
+			from, q, one = createRowsFrom, s.q.create, s.q.createOne
+			if key != nil {
+				q, one = s.q.createKeyed, s.q.createKeyedOne
+			}
+		}
+		args = append(args, seqs, kinds, ids, bodies, ats, costTexts, costFlats)
 		if s.ix.on {
 			args = append(args, roles, texts, reasonings)
 		}
-		q, qOne := s.q.guardedWrite, s.q.guardedWriteOne
 		if key != nil {
-			q, qOne = s.q.guardedKeyed, s.q.guardedKeyedOne
 			args = append(args, key.Key, key.Fingerprint, n, key.TTL.Microseconds())
 		}
 		if n == 1 {
 			// One row's scalars in place of the arrays.
-			row := args[rowsFrom-1:]
-			q, row[0], row[1], row[2], row[3], row[4], row[5], row[6] = qOne, seqs[0], kinds[0], ids[0], bodies[0], ats[0], costTexts[0], costFlats[0]
+			row := args[from-1:]
+			q, row[0], row[1], row[2], row[3], row[4], row[5], row[6] = one, seqs[0], kinds[0], ids[0], bodies[0], ats[0], costTexts[0], costFlats[0]
 			if s.ix.on {
 				row[7], row[8], row[9] = roles[0], texts[0], reasonings[0]
 			}
 		}
-		if _, err := conn.Exec(ctx, q, args...); err != nil {
+		if mode == guardedWrite {
+			if _, err := conn.Exec(ctx, q, args...); err != nil {
+				return driver.Outcome{}, h, &commitFailed{err}
+			}
+			return out, next, nil
+		}
+		err := conn.QueryRow(ctx, q, args...).Scan(&next.hid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return driver.Outcome{}, h, errExists
+		}
+		if err != nil {
 			return driver.Outcome{}, h, &commitFailed{err}
 		}
 		return out, next, nil
