@@ -527,15 +527,40 @@ func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driv
 func (s *Store) tailRead(ctx context.Context, historyID string, rounds, maxBytes int, compacted *bool) ([]driver.Message, error) {
 	// One time for every page, so that they all see the history, or none.
 	now := s.policy.Now()
-	out, err := s.tail(ctx, s.pool, historyID, now, rounds, s.firstPage(historyID, rounds), true, maxBytes, compacted)
+	page := s.firstPage(historyID, rounds)
+	out, read, err := s.tail(ctx, s.pool, historyID, now, rounds, page, true, maxBytes, compacted)
 	if errors.Is(err, errMorePages) {
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			var err error
-			out, err = s.tail(ctx, tx, historyID, now, rounds, s.firstPage(historyID, rounds)*4, false, maxBytes, compacted)
+			out, read, err = s.tail(ctx, tx, historyID, now, rounds, page*4, false, maxBytes, compacted)
 			return err
 		})
 	}
+	if err == nil && read.rows > 0 {
+		s.noteTail(historyID, rounds, read)
+	}
 	return out, err
+}
+
+// tailRead is what a tail read of a history read: the rows driver.LastRounds
+// took to find the last rounds (the walk's end included), of a history of
+// count messages then. rows is 0 when the read says nothing of the next
+// (the history holds compaction records, or the read was of it whole).
+type tailRead struct {
+	rounds      int
+	rows, count int64
+}
+
+// noteTail records, in the cached state of a history this process wrote,
+// what a read of its last rounds took, to size the next (firstPage).
+func (s *Store) noteTail(name string, rounds int, read tailRead) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if h, ok := s.cache[name]; ok {
+		read.rounds = rounds
+		h.tail = read
+		s.cache[name] = h
+	}
 }
 
 // scan reads a (seq, kind, id, body, created_at, cost) row (msgCols).
@@ -567,14 +592,25 @@ func collect(rows pgx.Rows, maxBytes int) ([]driver.Message, error) {
 var errMorePages = errors.New("the tail goes past the first page")
 
 // firstPage is how many messages to read first for the last `rounds`
-// rounds: the history's own messages per round with a quarter to spare, if
-// this process wrote it and knows, else three a round and some. Every
-// message read is converted from JSONB back to text, which is most of a
-// read's cost, so the page is worth sizing; too small only costs a second
-// read.
+// rounds. Every message read is converted from JSONB back to text, which is
+// most of a read's cost, so the page is worth sizing; too small only costs
+// a second read.
+//
+// If this process read the same rounds of the history before, the rows
+// that read took, plus the messages written since, plus one: appending
+// messages never moves the start of the last rounds back (their oldest
+// closer only moves forward), so the tail grows by at most what was
+// appended, and the one more row lets the read tell the end of a history
+// it reads whole from a full page. Else, if this process wrote it and
+// knows, the history's own messages per round with a quarter to spare;
+// else three a round and some.
 func (s *Store) firstPage(historyID string, rounds int) int64 {
 	k := float64(min(rounds, 1<<20))
-	if h, ok := s.cached(historyID); ok && h.rounds > 0 {
+	h, ok := s.cached(historyID)
+	if ok && h.tail.rows > 0 && h.tail.rounds == rounds {
+		return h.tail.rows + max(h.count-h.tail.count, 0) + 1
+	}
+	if ok && h.rounds > 0 {
 		perRound := float64(h.count) / float64(h.rounds)
 		return int64(math.Ceil(k*perRound*1.25)) + 4
 	}
@@ -592,8 +628,9 @@ type querier interface {
 // compacted, the first page is read with queries.tailUncompacted, which
 // gives, for a history with compaction records, only a row at position
 // -1: then tail sets *compacted and returns nothing.
-func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64, rounds int, page int64, onePage bool, maxBytes int, compacted *bool) ([]driver.Message, error) {
+func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64, rounds int, page int64, onePage bool, maxBytes int, compacted *bool) ([]driver.Message, tailRead, error) {
 	var (
+		read    tailRead // rows handed to LastRounds, and the count
 		rows    pgx.Rows // of the page being read; nil between pages
 		n       int64    // rows read from it
 		before  = int64(math.MaxInt64)
@@ -636,6 +673,7 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64
 					return driver.Message{}, false, nil
 				}
 				n++
+				read.rows, read.count = read.rows+1, total
 				before = m.Pos
 				return m, true, nil
 			}
@@ -658,12 +696,13 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64
 		rows = nil
 	}
 	if compacted != nil && *compacted {
-		return nil, err
+		return nil, tailRead{}, err
 	}
 	if readAll && err == nil {
-		return s.all(ctx, q, historyID, now, maxBytes)
+		out, err := s.all(ctx, q, historyID, now, maxBytes)
+		return out, tailRead{}, err
 	}
-	return out, err
+	return out, read, err
 }
 
 // all reads a whole history in order, within maxBytes, if it has not

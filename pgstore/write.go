@@ -19,7 +19,8 @@ type histState struct {
 	count     int64
 	rounds    int64 // rounds closed, to size a tail read (firstPage)
 	callerIDs int64
-	next      int64 // next_seq, the counter of positions
+	next      int64    // next_seq, the counter of positions
+	tail      tailRead // what the last read of its last rounds took (firstPage)
 }
 
 // change is what a change to a history takes from the Policy, once: the
