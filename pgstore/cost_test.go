@@ -501,7 +501,7 @@ func TestTailOneStatement(t *testing.T) {
 	pool := testPool(t)
 	schema := freshSchema(t, pool)
 	var queries atomic.Int64
-	s, err := pgstore.New(t.Context(), tracedPool(t, queryCounter{&queries}), &pgstore.Options{Schema: schema})
+	s, err := pgstore.New(t.Context(), tracedPool(t, requestCounter{&queries}), &pgstore.Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +526,7 @@ func TestTailOneStatement(t *testing.T) {
 			t.Fatalf("%s: %d messages, %v", c.id, len(msgs), err)
 		}
 		if n := queries.Load(); n != 1 {
-			t.Errorf("%s: %d statements, want 1", c.id, n)
+			t.Errorf("%s: %d requests, want 1", c.id, n)
 		}
 	}
 	if _, err := st.Compact(ctx, "h", "3", chat.User("summary")); err != nil {
@@ -541,11 +541,18 @@ func TestTailOneStatement(t *testing.T) {
 	}
 }
 
-// queryCounter is a pgx tracer that counts statements.
-type queryCounter struct{ n *atomic.Int64 }
+// requestCounter is a pgx tracer that counts the requests sent, each one
+// round trip: statements sent alone, and batches.
+type requestCounter struct{ n *atomic.Int64 }
 
-func (c queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+func (c requestCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	c.n.Add(1)
 	return ctx
 }
-func (c queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c requestCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c requestCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c requestCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c requestCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}

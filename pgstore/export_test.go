@@ -57,3 +57,9 @@ func SweepSQL(s *Store) (lock, sweep string) { return s.q.lockSweep, s.q.sweep }
 // know presumes: that it exists (s locks its row first, then writes: two
 // requests) or that it is new (one statement creates it with the write).
 func PresumeExisting(s *Store, existing bool) { s.existed.Store(existing) }
+
+// TailSQL are the settings a tail read's first page runs with, and its
+// statements (history, before, limit, now).
+func TailSQL(s *Store) (pin string, statements map[string]string) {
+	return pinPlan, map[string]string{"tailPage": s.q.tailPage, "tailUncompacted": s.q.tailUncompacted}
+}

@@ -157,6 +157,8 @@ type Store struct {
 	existed atomic.Bool
 
 	policy driver.Policy // the Store's clock and default TTLs (driver.Expirer)
+
+	pin bool // whether the server can pin a statement's plan (pinned)
 }
 
 var (
@@ -296,6 +298,10 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts *Options, version in
 	// columns to index into.
 	s.ix = indexing{on: !o.NoSearch && version >= searchVersion, config: config}
 	s.q = makeQueries(s.schema, s.ix)
+	// plan_cache_mode, which pinned sets, is PostgreSQL 12's.
+	if err := pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int >= 120000").Scan(&s.pin); err != nil {
+		return nil, fmt.Errorf("pgstore: %w", translate(err))
+	}
 	// A schema left at an older version has no costs to measure, and
 	// the store does not write to it.
 	if version >= costVersion {
@@ -528,7 +534,11 @@ func (s *Store) tailRead(ctx context.Context, historyID string, rounds, maxBytes
 	// One time for every page, so that they all see the history, or none.
 	now := s.policy.Now()
 	page := s.firstPage(historyID, rounds)
-	out, read, err := s.tail(ctx, s.pool, historyID, now, rounds, page, true, maxBytes, compacted)
+	var first querier = s.pool
+	if s.pin {
+		first = pinned{s.pool}
+	}
+	out, read, err := s.tail(ctx, first, historyID, now, rounds, page, true, maxBytes, compacted)
 	if errors.Is(err, errMorePages) {
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			var err error
@@ -619,6 +629,79 @@ func (s *Store) firstPage(historyID string, rounds int) int64 {
 
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// pinned is a querier whose statements run with a generic plan that walks
+// an index in order: a tail read's first page (tailPage, tailUncompacted).
+//
+// Such a statement, prepared on a connection (pgx's statement cache), was
+// planned anew on each run: PostgreSQL keeps planning a prepared statement
+// for its values (a custom plan) while the plan it would cache (a generic
+// plan) looks costlier, which it does for a LIMIT whose value it does not
+// know. Planning was most of the read's time on the server (0.25 of 0.4
+// ms). A generic plan made by the costs alone would be no better: made
+// while the histories are small, it can sort a history's messages instead
+// of walking its primary key backwards, and read a large history whole.
+// So each statement runs after pinPlan, in the same request and implicit
+// transaction (one Sync), whose settings end with it: a generic plan, made
+// with bitmap scans, sequential scans and sorts ruled out, which leaves
+// the ordered walk of the primary key (and the lookups of the history's
+// row by its unique name and of its compaction records by their key).
+type pinned struct{ pool *pgxpool.Pool }
+
+// pinPlan is the settings of the statement that follows it (pinned).
+const pinPlan = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_bitmapscan', 'off', true), " +
+	"set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)"
+
+func (p pinned) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var b pgx.Batch
+	b.Queue(pinPlan)
+	b.Queue(sql, args...)
+	br := conn.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		conn.Release()
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		rows.Close()
+		br.Close()
+		conn.Release()
+		return nil, err
+	}
+	return &pinnedRows{Rows: rows, br: br, conn: conn}, nil
+}
+
+// pinnedRows are a pinned statement's rows; Close ends its request and
+// returns its connection to the pool.
+type pinnedRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	conn   *pgxpool.Conn
+	err    error // of ending the request
+	closed bool
+}
+
+func (r *pinnedRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	r.err = r.br.Close()
+	r.conn.Release()
+}
+
+func (r *pinnedRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
 }
 
 // tail reads backwards in pages, each four times the last, for
