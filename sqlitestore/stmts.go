@@ -44,7 +44,12 @@ type stmts struct {
 	keyGet        *sql.Stmt // a key's fingerprint and count, unless expired
 	keyPut        *sql.Stmt // record a key (over an expired one)
 	fileState     *sql.Stmt // whether the file has a search index, and its counter
-	insertDocs    *sql.Stmt // rows of the search index; nil without search
+	// Of the search index (index.go); nil without search.
+	markUnindexed *sql.Stmt
+	unindexed     *sql.Stmt
+	toIndex       *sql.Stmt
+	indexedTo     *sql.Stmt
+	unmark        *sql.Stmt
 
 	// On the reader pool.
 	tail            *sql.Stmt
@@ -56,6 +61,7 @@ type stmts struct {
 	info            *sql.Stmt // a history's row and metadata
 	message         *sql.Stmt // one message by id (findSQL)
 	compactions     *sql.Stmt // a history's compaction records, newest first
+	anyUnindexed    *sql.Stmt // nil without search
 }
 
 // unexpiredAt is the condition, on a history's row, that it has not
@@ -173,7 +179,12 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 		"ON CONFLICT (hid, key) DO UPDATE SET fingerprint = ?3, written = ?4, expires_at = ?5")
 	p(writer, &st.fileState, fileStateSQL)
 	if indexing {
-		p(writer, &st.insertDocs, insertDocsSQL)
+		p(writer, &st.markUnindexed, markUnindexedSQL)
+		p(writer, &st.unindexed, unindexedSQL)
+		p(writer, &st.toIndex, toIndexSQL)
+		p(writer, &st.indexedTo, indexedToSQL)
+		p(writer, &st.unmark, unmarkSQL)
+		p(readers, &st.anyUnindexed, anyUnindexedSQL)
 	}
 	p(readers, &st.tail, tailSQL)
 	p(readers, &st.tailUncompacted, tailUncompactedSQL)
@@ -200,7 +211,7 @@ func (st *stmts) close() {
 	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.saveHistory, st.findMessage, st.metaGet, st.metaPut,
 		st.metaDelete, st.truncate, st.deleteSeq, st.forkMessages, st.forkCost, st.forkMetadata, st.forkCompacted,
 		st.compact, st.compactTrim, st.insertOne, st.insertBatch, st.deleteHistory, st.purge, st.sweep, st.dataVersion, st.keyPurge,
-		st.keyGet, st.keyPut, st.fileState, st.insertDocs, st.tail, st.tailUncompacted, st.rangeQ, st.before, st.count, st.list,
+		st.keyGet, st.keyPut, st.fileState, st.markUnindexed, st.unindexed, st.toIndex, st.indexedTo, st.unmark, st.anyUnindexed, st.tail, st.tailUncompacted, st.rangeQ, st.before, st.count, st.list,
 		st.info, st.message, st.compactions} {
 		if s != nil {
 			s.Close()
