@@ -16,7 +16,7 @@ import (
 // A request is one unit of work for the commit loop: it runs inside a
 // transaction shared with the other requests waiting at the same time.
 type request struct {
-	ctx context.Context
+	ctx  context.Context
 	fn   func(t *txn) error
 	err  error
 	done chan struct{}
