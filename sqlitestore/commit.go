@@ -456,6 +456,9 @@ func (t *txn) insertMessages(r histRow, recs []driver.Record, msgs []driver.Plan
 			// The body goes in as TEXT, so SQL users can query it with
 			// json_extract(body, '$.role').
 			rec := &recs[p.Index]
+			if !packable(rec.Cost) {
+				return fmt.Errorf("message %d: a cost of %+v is beyond what the store keeps (below 2^30 tokens of text, 2^31 flat)", p.Index, rec.Cost)
+			}
 			args = append(args, r.hid, p.Pos, rec.Kind, id, string(rec.JSON), rec.CreatedAt, rec.Cost.Text, rec.Cost.Flat)
 		}
 		var err error
@@ -473,6 +476,12 @@ func (t *txn) insertMessages(r histRow, recs []driver.Record, msgs []driver.Plan
 		msgs = msgs[n:]
 	}
 	return nil
+}
+
+// packable reports whether c packs into messageColumns' cost: true of
+// every cost a meter gives, which is at most the length of its message.
+func packable(c driver.Cost) bool {
+	return c.Text >= 0 && c.Text < 1<<30 && c.Flat >= 0 && c.Flat < 1<<31
 }
 
 // heldIDs returns which of ids the history holds: ids stored as they are

@@ -442,19 +442,13 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 	}
 	defer rows.Close()
 	hits := make([]driver.Hit, 0, min(q.Limit, 128))
+	var c messageRow
 	for rows.Next() {
-		var (
-			h          driver.Hit
-			kind       int64
-			body       []byte
-			id         string
-			pos, ctime int64
-			cost       driver.Cost
-		)
-		if err := rows.Scan(&h.HistoryID, &h.Score, &pos, &kind, &id, &body, &ctime, &cost.Text, &cost.Flat); err != nil {
+		var h driver.Hit
+		if err := rows.Scan(append([]any{&h.HistoryID, &h.Score}, c.targets()...)...); err != nil {
 			return nil, s.wrap("search", "", err)
 		}
-		h.Message = driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind), CreatedAt: ctime, Cost: cost}
+		h.Message = c.message()
 		hits = append(hits, h)
 	}
 	if err := rows.Err(); err != nil {

@@ -589,23 +589,43 @@ func (s *Store) tail(ctx context.Context, stmt *sql.Stmt, historyID string, roun
 // scanRows reads rows of messageColumns, one a call, ending with
 // rows.Err(). Its scan targets are allocated once, not once a row.
 func scanRows(rows *sql.Rows) driver.Next {
-	var (
-		pos, kind, created int64 // kind not as driver.Kind: database/sql converts to other types by reflection
-		id                 string
-		body               []byte
-		cost               driver.Cost
-	)
+	var c messageRow
 	return func() (driver.Message, bool, error) {
 		if !rows.Next() {
 			return driver.Message{}, false, rows.Err()
 		}
-		if err := rows.Scan(&pos, &kind, &id, &body, &created, &cost.Text, &cost.Flat); err != nil {
+		if err := rows.Scan(c.targets()...); err != nil {
 			return driver.Message{}, false, err
 		}
-		m := driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind), CreatedAt: created, Cost: cost}
-		body = nil // the next row gets a slice of its own
-		return m, true, nil
+		return c.message(), true, nil
 	}
+}
+
+// messageRow holds the scan targets of messageColumns.
+type messageRow struct {
+	pos, created, packed int64
+	id                   sql.NullString // not RawBytes: it reads '' as NULL
+	body                 []byte
+	dest                 [5]any
+}
+
+func (c *messageRow) targets() []any {
+	c.dest = [5]any{&c.pos, &c.id, &c.body, &c.created, &c.packed}
+	return c.dest[:]
+}
+
+// message is the row scanned last, unpacked. Its body is its own: the
+// next row gets a slice of its own.
+func (c *messageRow) message() driver.Message {
+	m := driver.Message{
+		Pos: c.pos, JSON: c.body, CreatedAt: c.created, Kind: driver.Kind(c.packed & 3),
+		Cost: driver.Cost{Text: c.packed >> 33, Flat: c.packed >> 2 & (1<<31 - 1)},
+	}
+	c.body = nil
+	if m.ID = c.id.String; !c.id.Valid {
+		m.ID = strconv.FormatInt(m.Pos, 10)
+	}
+	return m
 }
 
 // Delete implements driver.Store; the messages and compaction records go
