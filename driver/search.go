@@ -12,7 +12,11 @@ import (
 // the message, and gone with the message in the same step as whatever
 // removes it (DeleteMessage, Truncate, Delete, DeleteAll, PrefixDeleter,
 // expiry), and copied by Fork. A message matches a query as search.MatchDoc
-// defines it.
+// defines it. A driver may instead record, in the write's atomic step, that
+// the message is yet to be indexed, and index it later from what it stored
+// (sqlitestore does, as an FTS5 index costs a small write more than the
+// rest of it), provided Search indexes what is recorded before it runs: a
+// search sees every write acknowledged before it began, either way.
 type Searcher interface {
 	// Indexing reports whether the driver indexes writes (and so wants
 	// Record.Doc); false for a driver configured without search, whose

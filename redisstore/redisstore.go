@@ -45,6 +45,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -114,6 +115,10 @@ type Store struct {
 	measure   driver.Measure
 	tokenizer string
 	log       *slog.Logger
+	// tailSize is how many messages the last tail read held, from the
+	// oldest to the newest: how many the next fast tail read fetches
+	// (tail.go).
+	tailSize atomic.Int64
 }
 
 var (
@@ -646,19 +651,20 @@ func translateWrite(err error) error {
 	return t
 }
 
-// Tail implements driver.Tailer with the tail script: one round trip,
-// reading only the last rounds.
+// Tail implements driver.Tailer: one round trip (tail.go), reading the
+// newest messages, or, for a tail longer than those, two, the second the
+// tail script's.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	msgs, _, err := s.readMessages(ctx, "retrieve", historyID, tailScript, rounds, "0")
+	msgs, _, err := s.tail(ctx, historyID, rounds, false)
 	return msgs, err
 }
 
-// TailUncompacted implements driver.CompactionTailer: the tail script,
-// which answers that the history holds compaction records instead when it
-// does. maxBytes bounds nothing: Redis sends the tail whole, and the
-// store checks its size.
+// TailUncompacted implements driver.CompactionTailer: Tail, which answers
+// that the history holds compaction records instead when it does.
+// maxBytes bounds nothing: Redis sends the tail whole, and the store
+// checks its size.
 func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driver.Span, _ int) ([]driver.Message, bool, error) {
-	return s.readMessages(ctx, "retrieve", historyID, tailScript, span.Rounds, "1")
+	return s.tail(ctx, historyID, span.Rounds, true)
 }
 
 // Range implements driver.Store: one script, reading only the range.

@@ -205,8 +205,10 @@ local function expire(kb, ea, now, old)
   end
   local left = ea - now
   if left <= 0 then return false end
-  if ea ~= old then redis.call('HSET', ks, 'ex', ea) end
-  for k = kb, kb + 8 do redis.call('PEXPIRE', KEYS[k], left) end
+  if ea ~= old then redis.call('HSET', ks, 'ex', string.format('%d', ea)) end
+  -- %d rather than a number, which Redis spells with %.17g, at length.
+  local sleft = string.format('%d', left)
+  for k = kb, kb + 8 do redis.call('PEXPIRE', KEYS[k], sleft) end
   local late = redis.call('ZRANGE', kk, string.format('(%d', ea), '+inf', 'BYSCORE')
   if #late > 0 then
     for _, r in ipairs(late) do
@@ -391,17 +393,22 @@ if written > 0 then
   end
   up = math.max(up, tonumber(wtimes[1]), now)
   local tt, tf = (tonumber(st[9]) or 0) + dt, (tonumber(st[10]) or 0) + df
+  -- Numbers are given to redis.call as strings made with %d: Redis 7.0
+  -- spells a Lua number with snprintf's %.17g, which costs several times
+  -- as much for a 13-digit time (callgrind: a tenth of a one-message write).
+  local d = function(x) return string.format('%d', x) end
+  local sup = d(up)
   if st[6] then
-    redis.call('HSET', ks, 'c', count, 'n', nxt + written, 'up', up, 'tt', tt, 'tf', tf)
+    redis.call('HSET', ks, 'c', d(count), 'n', d(nxt + written), 'up', sup, 'tt', d(tt), 'tf', d(tf))
   else
     created = 1
-    redis.call('HSET', ks, 'c', count, 'n', nxt + written, 'up', up, 'cr', wtimes[1], 'v', 3,
-      'tk', counter, 'tt', tt, 'tf', tf)
+    redis.call('HSET', ks, 'c', d(count), 'n', d(nxt + written), 'up', sup, 'cr', wtimes[1], 'v', '3',
+      'tk', counter, 'tt', d(tt), 'tf', d(tf))
   end
   local ix = (o == 0) and 9 or 11
   if KEYS[ix + 2] then
-    if created == 1 then redis.call('ZADD', KEYS[ix + 1], 0, member) end
-    redis.call('ZADD', KEYS[ix + 2], 'LT', -up, member)
+    if created == 1 then redis.call('ZADD', KEYS[ix + 1], '0', member) end
+    redis.call('ZADD', KEYS[ix + 2], 'LT', '-' .. sup, member)
   end
 end
 if st[6] or created == 1 then renew(1, st, up, now, dttl) end

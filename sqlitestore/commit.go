@@ -16,13 +16,10 @@ import (
 // A request is one unit of work for the commit loop: it runs inside a
 // transaction shared with the other requests waiting at the same time.
 type request struct {
-	ctx context.Context
-	fn  func(t *txn) error
-	// appends: fn only adds messages (a write), so the rows it gives the
-	// search index may wait for the end of the transaction (txn.docs).
-	appends bool
-	err     error
-	done    chan struct{}
+	ctx  context.Context
+	fn   func(t *txn) error
+	err  error
+	done chan struct{}
 }
 
 // histRow is a history's bookkeeping row.
@@ -67,9 +64,6 @@ type txn struct {
 	pending   map[string]histRow
 	forgot    map[string]bool
 	forgotAll bool
-	// docs are the search index rows of the transaction's writes, not
-	// inserted yet (flushDocs).
-	docs []docRow
 }
 
 // stmt returns a prepared statement bound to the transaction, binding each
@@ -285,21 +279,10 @@ func (s *Store) runTx(requests []*request) error {
 		s.dataVersion = version
 	}
 	for _, r := range requests {
-		if !r.appends {
-			// It may remove messages whose rows are still waiting.
-			if err := t.flushDocs(); err != nil {
-				_ = tx.Rollback()
-				return err
-			}
-		}
 		if err := r.fn(t); err != nil {
 			_ = tx.Rollback()
 			return err
 		}
-	}
-	if err := t.flushDocs(); err != nil {
-		_ = tx.Rollback()
-		return err
 	}
 	if err := t.save(); err != nil {
 		_ = tx.Rollback()
@@ -333,15 +316,15 @@ func (e *commitError) Unwrap() error { return e.err }
 // Write implements driver.Store.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
 	var n int
-	docs := s.docs(recs)
-	err := s.submit(ctx, &request{ctx: ctx, appends: true, fn: func(t *txn) error {
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
-		n, err = t.write(historyID, recs, docs)
+		n, err = t.write(historyID, recs)
 		return err
 	}})
 	if err != nil {
 		return 0, s.wrapWrite(historyID, err)
 	}
+	s.wrote(n)
 	return n, nil
 }
 
@@ -361,19 +344,21 @@ func (s *Store) wrapWrite(historyID string, err error) error {
 // recorded in the transaction of the write.
 func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key, recs []driver.Record) (driver.Outcome, error) {
 	var out driver.Outcome
-	docs := s.docs(recs)
-	err := s.submit(ctx, &request{ctx: ctx, appends: true, fn: func(t *txn) error {
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
-		out, err = t.writeKeyed(historyID, key, recs, docs)
+		out, err = t.writeKeyed(historyID, key, recs)
 		return err
 	}})
 	if err != nil {
 		return driver.Outcome{}, s.wrapWrite(historyID, err)
 	}
+	if !out.Replayed {
+		s.wrote(out.Written)
+	}
 	return out, nil
 }
 
-func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record, docs []indexDoc) (driver.Outcome, error) {
+func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record) (driver.Outcome, error) {
 	ctx, s := t.ctx, t.s
 	now := time.Now().UnixMilli()
 	r, ok, err := t.claim(historyID)
@@ -393,7 +378,7 @@ func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record,
 			return driver.Outcome{}, err
 		}
 	}
-	n, err := t.write(historyID, recs, docs)
+	n, err := t.write(historyID, recs)
 	if err != nil {
 		return driver.Outcome{}, err
 	}
@@ -409,9 +394,9 @@ func (t *txn) writeKeyed(historyID string, key driver.Key, recs []driver.Record,
 	return driver.Outcome{Written: n, Fingerprint: key.Fingerprint}, nil
 }
 
-// write appends recs to a history, and what they give to the search index
-// (docs, from Store.docs) to the index.
-func (t *txn) write(historyID string, recs []driver.Record, docs []indexDoc) (int, error) {
+// write appends recs to a history, and marks it unindexed from the first
+// of them on for the search index.
+func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
 	ctx := t.ctx
 	r, ok, err := t.claim(historyID)
 	if err != nil {
@@ -445,8 +430,10 @@ func (t *txn) write(historyID string, recs []driver.Record, docs []indexDoc) (in
 	if err := t.insertMessages(r, recs, plan.Messages); err != nil {
 		return 0, err
 	}
-	if err := t.index(r, docs, plan.Messages); err != nil {
-		return 0, err
+	if t.s.indexing {
+		if err := t.markUnindexed(r.hid, plan.Messages[0].Pos); err != nil {
+			return 0, err
+		}
 	}
 	return len(plan.Messages), nil
 }
@@ -469,6 +456,9 @@ func (t *txn) insertMessages(r histRow, recs []driver.Record, msgs []driver.Plan
 			// The body goes in as TEXT, so SQL users can query it with
 			// json_extract(body, '$.role').
 			rec := &recs[p.Index]
+			if !packable(rec.Cost) {
+				return fmt.Errorf("message %d: a cost of %+v is beyond what the store keeps (below 2^30 tokens of text, 2^31 flat)", p.Index, rec.Cost)
+			}
 			args = append(args, r.hid, p.Pos, rec.Kind, id, string(rec.JSON), rec.CreatedAt, rec.Cost.Text, rec.Cost.Flat)
 		}
 		var err error
@@ -486,6 +476,12 @@ func (t *txn) insertMessages(r histRow, recs []driver.Record, msgs []driver.Plan
 		msgs = msgs[n:]
 	}
 	return nil
+}
+
+// packable reports whether c packs into messageColumns' cost: true of
+// every cost a meter gives, which is at most the length of its message.
+func packable(c driver.Cost) bool {
+	return c.Text >= 0 && c.Text < 1<<30 && c.Flat >= 0 && c.Flat < 1<<31
 }
 
 // heldIDs returns which of ids the history holds: ids stored as they are

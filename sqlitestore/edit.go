@@ -227,8 +227,8 @@ func (t *txn) remove(historyID, id string, now int64, del *sql.Stmt) (found bool
 // Fork implements driver.Editor: the messages, the metadata and the
 // compaction records in effect are copied by one INSERT … SELECT each,
 // inside the database, and the copy's sum of costs added up there; the
-// copies are indexed for search by reading them again (indexMessages), as
-// the index keeps no text to copy.
+// copy is marked unindexed, to be indexed by reading its messages again,
+// as the index keeps no text to copy.
 func (s *Store) Fork(ctx context.Context, historyID, newID string, through *string, now int64) (driver.Info, error) {
 	var (
 		info  driver.Info
@@ -286,8 +286,8 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 			if _, err := t.stmt(s.stmts.forkCompacted).ExecContext(t.ctx, dst.hid, src.hid, end); err != nil {
 				return err
 			}
-			if s.indexing {
-				if _, _, err := indexMessages(t.ctx, t.tx, dst.hid, nil); err != nil {
+			if s.indexing && dst.count > 0 {
+				if err := t.markUnindexed(dst.hid, 0); err != nil {
 					return err
 				}
 			}
@@ -304,6 +304,9 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 	}})
 	if err != nil {
 		return driver.Info{}, s.wrap("fork", historyID, err)
+	}
+	if opErr == nil {
+		s.wrote(int(info.Count))
 	}
 	return info, opErr
 }

@@ -42,12 +42,6 @@ func (t *txn) claim(name string) (histRow, bool, error) {
 	if err != nil || !ok || !driver.Expired(r.expiresAt, t.s.policy.Now()) {
 		return r, ok, err
 	}
-	// The rows the search index has yet to get may be of its messages
-	// (an earlier write in this transaction), which the trigger can remove
-	// only once they are in.
-	if err := t.flushDocs(); err != nil {
-		return histRow{}, false, err
-	}
 	if _, err := t.stmt(t.s.stmts.purge).ExecContext(t.ctx, r.hid); err != nil {
 		return histRow{}, false, err
 	}

@@ -40,9 +40,14 @@ func openAt(t testing.TB, path string, c *testenv.Clock, ttl time.Duration) *cha
 }
 
 // matches is how many rows of the search index match word, read from the
-// index itself: rows whose message is gone count too.
-func matches(t testing.TB, path, word string) int64 {
+// index itself: rows whose message is gone count too. A search through st
+// first brings the index up to date with the writes (it is kept after
+// them).
+func matches(t testing.TB, st *chatstore.Store, path, word string) int64 {
 	t.Helper()
+	if _, err := st.Search(t.Context(), chatstore.SearchOptions{Query: word}); err != nil {
+		t.Fatal(err)
+	}
 	return fileInt(t, path, "SELECT count(*) FROM search_index WHERE search_index MATCH '"+word+"'")
 }
 
@@ -81,7 +86,7 @@ func TestSweepLeavesNothing(t *testing.T) {
 	if info, ok, err := st.Info(ctx, "b"); err != nil || !ok || len(info.Metadata) != 0 || !info.CreatedAt.Equal(clk.Now()) {
 		t.Fatalf("b after a write to it expired: %+v, %v", info, err)
 	}
-	if n := matches(t, path, "sweepword"); n != 2 {
+	if n := matches(t, st, path, "sweepword"); n != 2 {
 		t.Errorf("the index matches %d rows, want the 2 of a and keep", n)
 	}
 	// Sweeping uses the index on expires_at, not a scan of histories.
@@ -112,7 +117,7 @@ func TestSweepLeavesNothing(t *testing.T) {
 			t.Errorf("%d rows of the swept history left in %s", n, table)
 		}
 	}
-	if n := matches(t, path, "sweepword"); n != 1 {
+	if n := matches(t, st, path, "sweepword"); n != 1 {
 		t.Errorf("the index matches %d rows, want the 1 of keep", n)
 	}
 	if got, err := st.Sweep(ctx, 10); err != nil || got != (chatstore.Erasure{}) {
@@ -293,7 +298,7 @@ func TestTwoProcessesSweep(t *testing.T) {
 			t.Fatalf("%s: %d messages, %v", id, n, err)
 		}
 	}
-	if n, want := matches(t, path, "gonesoonword"), int64(renewed-recreated+kept); n != want {
+	if n, want := matches(t, check, path, "gonesoonword"), int64(renewed-recreated+kept); n != want {
 		t.Errorf("the search index matches %d rows, want %d", n, want)
 	}
 	integrity(t, path)
@@ -415,8 +420,8 @@ func TestEraseKilledAndResumed(t *testing.T) {
 			break
 		}
 	}
-	if hits != others || matches(t, path, "erasableword") != int64(others) {
-		t.Errorf("search finds %d, the index matches %d rows; want %d", hits, matches(t, path, "erasableword"), others)
+	if hits != others || matches(t, st, path, "erasableword") != int64(others) {
+		t.Errorf("search finds %d, the index matches %d rows; want %d", hits, matches(t, st, path, "erasableword"), others)
 	}
 	if again, err := st.Erase(ctx, map[string]string{"user_id": "u-42"}); err != nil || again != (chatstore.Erasure{}) {
 		t.Errorf("a third run: %+v, %v", again, err)

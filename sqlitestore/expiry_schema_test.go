@@ -39,7 +39,7 @@ func TestMigrateToVersion8(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v := pragmaInt(t, s.readers, "user_version"); v != 8 {
+	if v := pragmaInt(t, s.readers, "user_version"); v != schemaVersion {
 		t.Errorf("user_version %d", v)
 	}
 	s.Policy().SetTTL("", 1000)
@@ -90,7 +90,7 @@ func TestSweepAfterRenewalInOneTransaction(t *testing.T) {
 	now.Store(1500)
 	var swept driver.Swept
 	group := []*request{
-		{ctx: ctx, appends: true, fn: func(t *txn) error { _, err := t.write("h", rec(1500), nil); return err }}, // to 2500
+		{ctx: ctx, fn: func(t *txn) error { _, err := t.write("h", rec(1500)); return err }}, // to 2500
 		{ctx: ctx, fn: func(t *txn) (err error) { swept, err = t.sweep(2200, 10); return err }},
 	}
 	s.txMu.Lock()

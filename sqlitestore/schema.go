@@ -191,6 +191,20 @@ var migrations = []string{
 	ALTER TABLE histories ADD COLUMN fixed_at INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE histories ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
 	CREATE INDEX histories_by_expiry ON histories (expires_at) WHERE expires_at > 0;`,
+
+	// 8 → 9: the search index is kept up to date after writes, not in
+	// them (see unindexedSQL in search.go). A row of unindexed says that
+	// history hid holds messages, from position from_seq on, that the
+	// index has yet to get; a write adds it (or leaves the one there),
+	// and indexing removes it. Updating an FTS5 index cost a
+	// single-message write three times the rest of its work (a new
+	// segment, then merging it), while a row here costs nothing once the
+	// history has one. It goes with its history by ON DELETE CASCADE. A
+	// file of version 8 has indexed everything: the table starts empty.
+	`CREATE TABLE unindexed (
+		hid      INTEGER PRIMARY KEY REFERENCES histories (hid) ON DELETE CASCADE,
+		from_seq INTEGER NOT NULL
+	);`,
 }
 
 // indexVersion is the schema version that brought the search index: its
@@ -198,6 +212,10 @@ var migrations = []string{
 // search=false dropped it. A version that changes the index must change
 // syncIndex too.
 const indexVersion = 6
+
+// unindexedVersion is the schema version that brought the table
+// unindexed: from it on, the search index may lag the messages (catchUp).
+const unindexedVersion = 9
 
 // costVersion is the schema version that brought the costs of messages:
 // from it on, Open makes them the costs of the counter it is opened with
@@ -253,7 +271,7 @@ func migrate(ctx context.Context, db *sql.DB, target int, o Options) error {
 		}
 	}
 	if target >= indexVersion {
-		if err := syncIndex(ctx, conn, version < indexVersion, o); err != nil {
+		if err := syncIndex(ctx, conn, version < indexVersion, target, o); err != nil {
 			return fmt.Errorf("search index: %w", err)
 		}
 	}

@@ -21,10 +21,18 @@ import (
 
 // driver.Searcher, with the FTS5 table search_index (schema version 6): one
 // row per message that has words, keyed by docKey, holding search.IndexText
-// of its text and of its reasoning. Writes add the rows of their messages in
-// their transaction; the trigger search_unindex removes a message's row
-// with the message, whatever removes it; Fork and Open (filling the index
-// of an older file) add rows by reading the messages again.
+// of its text and of its reasoning. The index is brought up to date after
+// writes rather than in them: a write records in its transaction, in the
+// table unindexed, that its history has messages the index has yet to get
+// (markUnindexed), and indexing adds them from the stored messages, many
+// at a time, in a transaction of its own (catchUp). Search brings the index
+// up to date before it runs, so a search sees every write acknowledged
+// before it began, as if the index had been kept in the writes; between
+// searches, a background loop indexes (indexLoop), so that a search seldom
+// finds much to do. The trigger search_unindex removes a message's row with
+// the message, whatever removes it (a message not indexed yet has none to
+// remove); Fork records its copies as unindexed, and Open fills the index of
+// an older file.
 
 var _ driver.Searcher = (*Store)(nil)
 
@@ -55,42 +63,13 @@ type docRow struct {
 	text, reasoning string // search.IndexText
 }
 
-// indexDoc is what a record gives to the index; it gives nothing when both
-// are empty.
-type indexDoc struct{ text, reasoning string }
-
-func (d indexDoc) empty() bool { return d.text == "" && d.reasoning == "" }
-
-func newIndexDoc(d search.Doc) indexDoc {
-	return indexDoc{search.IndexText(d.Text), search.IndexText(d.Reasoning)}
-}
-
-// docs returns what recs give to the index, by their index in recs, or nil
-// when the store does not index or none gives anything. Writes work it out
-// before their transaction, which holds the writer while it runs.
-func (s *Store) docs(recs []driver.Record) []indexDoc {
-	if !s.indexing {
-		return nil
-	}
-	var docs []indexDoc
-	for i, r := range recs {
-		if r.Doc.Empty() {
-			continue
-		}
-		if docs == nil {
-			docs = make([]indexDoc, len(recs))
-		}
-		docs[i] = newIndexDoc(r.Doc)
-	}
-	return docs
-}
-
 // insertDocsSQL adds rows to the index from a JSON array of [key, text,
 // reasoning] arrays (encodeDocs): one statement for any number of rows.
 // That matters beyond compiling it: FTS5 writes the rows it holds to a new
 // segment of the index whenever a statement that may need rolling back
 // begins in the transaction (its savepoint), and each segment costs pages
-// now and merging later.
+// now and merging later. That cost, paid by every transaction that adds
+// rows however few, is why writes leave indexing to catchUp.
 const insertDocsSQL = `INSERT INTO search_index (rowid, text, reasoning) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)`
 
 // encodeDocs is rows as insertDocsSQL reads them.
@@ -164,50 +143,55 @@ func eachStored(ctx context.Context, x queryer, table string, hid int64, fn func
 	}
 }
 
-// indexMessages adds to the index the messages of history hid, or of every
-// history when hid is 0, reading them again (eachStored): decoding each
-// body and making its search.Document, as the Store does for a write. The
-// index keeps no text to copy (a contentless table), which costs this for
-// forks and for files written before the index, and saves storing every
-// message's words twice. progress gets the count so far after each batch.
-// A body that does not decode is left out of the index (and counted in
-// skipped): it cannot be read back either.
-func indexMessages(ctx context.Context, x queryer, hid int64, progress func(done int64)) (done, skipped int64, err error) {
-	docs := make([]docRow, 0, reindexBatch)
-	err = eachStored(ctx, x, "messages", hid, func(batch []stored) error {
-		docs = docs[:0]
-		for _, m := range batch {
-			msg, err := chat.Unmarshal(m.body)
-			if err != nil {
-				skipped++
-				continue
-			}
-			d := newIndexDoc(search.Document(msg))
-			if d.empty() {
-				continue
-			}
-			key, err := docKey(m.hid, m.seq)
-			if err != nil {
-				return err
-			}
-			docs = append(docs, docRow{key, d.text, d.reasoning})
-		}
-		if len(docs) > 0 {
-			j, err := encodeDocs(docs)
-			if err != nil {
-				return err
-			}
-			if _, err := x.ExecContext(ctx, insertDocsSQL, j); err != nil {
-				return err
-			}
-		}
+// indexMessages adds to the index the messages of every history, reading
+// them again (eachStored). progress gets the count so far after each batch.
+func indexMessages(ctx context.Context, x queryer, progress func(done int64)) (done, skipped int64, err error) {
+	err = eachStored(ctx, x, "messages", 0, func(batch []stored) error {
+		n, err := indexStored(ctx, x, batch)
+		skipped += n
 		done += int64(len(batch))
-		if progress != nil {
+		if err == nil && progress != nil {
 			progress(done)
 		}
-		return nil
+		return err
 	})
 	return done, skipped, err
+}
+
+// indexStored adds stored messages to the index, decoding each body and
+// making its search.Document, as the Store does for a write: the index
+// keeps no text to read again (a contentless table), which costs this
+// decoding and saves storing every message's words twice. A body that does
+// not decode is left out of the index (and counted in skipped): it cannot
+// be read back either.
+func indexStored(ctx context.Context, x queryer, batch []stored) (skipped int64, err error) {
+	docs := make([]docRow, 0, len(batch))
+	for _, m := range batch {
+		msg, err := chat.Unmarshal(m.body)
+		if err != nil {
+			skipped++
+			continue
+		}
+		d := search.Document(msg)
+		text, reasoning := search.IndexText(d.Text), search.IndexText(d.Reasoning)
+		if text == "" && reasoning == "" {
+			continue
+		}
+		key, err := docKey(m.hid, m.seq)
+		if err != nil {
+			return skipped, err
+		}
+		docs = append(docs, docRow{key, text, reasoning})
+	}
+	if len(docs) == 0 {
+		return skipped, nil
+	}
+	j, err := encodeDocs(docs)
+	if err != nil {
+		return skipped, err
+	}
+	_, err = x.ExecContext(ctx, insertDocsSQL, j)
+	return skipped, err
 }
 
 // progressEvery is how many messages filling the index logs progress after
@@ -221,15 +205,17 @@ var progressEvery int64 = 10_000
 // With search=false, an index is dropped: its store would not add its
 // writes to it, and an index that misses messages would answer wrong; a
 // file never holds one, and opening it with search on again builds it anew.
-func syncIndex(ctx context.Context, conn *sql.Conn, created bool, o Options) error {
+func syncIndex(ctx context.Context, conn *sql.Conn, created bool, target int, o Options) error {
 	var has bool
 	if err := conn.QueryRowContext(ctx, hasIndexSQL).Scan(&has); err != nil {
 		return err
 	}
 	switch {
 	case o.NoSearch && has:
-		_, err := conn.ExecContext(ctx, "DROP TRIGGER search_unindex; DROP TABLE search_index")
-		return err
+		if _, err := conn.ExecContext(ctx, "DROP TRIGGER search_unindex; DROP TABLE search_index"); err != nil {
+			return err
+		}
+		return clearUnindexed(ctx, conn, target)
 	case o.NoSearch, has && !created:
 		return nil
 	case !has:
@@ -237,7 +223,20 @@ func syncIndex(ctx context.Context, conn *sql.Conn, created bool, o Options) err
 			return err
 		}
 	}
-	return fillIndex(ctx, conn, cmp.Or(o.Logger, slog.Default()))
+	if err := fillIndex(ctx, conn, cmp.Or(o.Logger, slog.Default())); err != nil {
+		return err
+	}
+	return clearUnindexed(ctx, conn, target)
+}
+
+// clearUnindexed empties unindexed, at a schema version that has it: once
+// the index is dropped, or filled with every message.
+func clearUnindexed(ctx context.Context, conn *sql.Conn, target int) error {
+	if target < unindexedVersion {
+		return nil
+	}
+	_, err := conn.ExecContext(ctx, "DELETE FROM unindexed")
+	return err
 }
 
 // fillIndex indexes every stored message, logging its progress: a large
@@ -250,7 +249,7 @@ func fillIndex(ctx context.Context, conn *sql.Conn, log *slog.Logger) error {
 	}
 	start := time.Now()
 	log.Info("sqlitestore: indexing messages for search", "messages", total)
-	done, skipped, err := indexMessages(ctx, conn, 0, logProgress(log, "sqlitestore: indexing messages for search", total))
+	done, skipped, err := indexMessages(ctx, conn, logProgress(log, "sqlitestore: indexing messages for search", total))
 	if err != nil {
 		return err
 	}
@@ -305,44 +304,6 @@ func (t *txn) checkFile() error {
 		return fmt.Errorf("%w: a process opened the file with search on, which built the search index, and this store (search=false) would leave its writes out of it; reopen the store", chatstore.ErrIncompatibleSchema)
 	}
 	return nil
-}
-
-// index adds the planned messages of history r that give the index
-// something (docs, by record) to the transaction's rows for the index.
-func (t *txn) index(r histRow, docs []indexDoc, msgs []driver.Planned) error {
-	if docs == nil {
-		return nil
-	}
-	for _, p := range msgs {
-		d := docs[p.Index]
-		if d.empty() {
-			continue
-		}
-		key, err := docKey(r.hid, p.Pos)
-		if err != nil {
-			return err
-		}
-		t.docs = append(t.docs, docRow{key, d.text, d.reasoning})
-	}
-	return nil
-}
-
-// flushDocs inserts the rows waiting for the index, in one statement: the
-// writes of a transaction then make one segment of the index between them,
-// not one each (see insertDocsSQL). It runs before the transaction commits,
-// and before any request that may remove messages, whose rows must be in
-// the index for the trigger to remove them.
-func (t *txn) flushDocs() error {
-	if len(t.docs) == 0 {
-		return nil
-	}
-	j, err := encodeDocs(t.docs)
-	if err != nil {
-		return err
-	}
-	t.docs = t.docs[:0]
-	_, err = t.stmt(t.s.stmts.insertDocs).ExecContext(t.ctx, j)
-	return err
 }
 
 // matchExpr is q as an FTS5 query on the text column, or, with reasoning,
@@ -464,6 +425,9 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 	if !s.indexing {
 		return nil, fmt.Errorf("sqlitestore: search: %w: the store was opened with search=false", chatstore.ErrNotSupported)
 	}
+	if err := s.indexPending(ctx); err != nil {
+		return nil, s.wrap("search", "", err)
+	}
 	query, args := searchSQL(q, s.policy.Now())
 	stmt, kept, err := s.queryStmt(ctx, query)
 	if err != nil {
@@ -478,19 +442,13 @@ func (s *Store) Search(ctx context.Context, q driver.SearchQuery) ([]driver.Hit,
 	}
 	defer rows.Close()
 	hits := make([]driver.Hit, 0, min(q.Limit, 128))
+	var c messageRow
 	for rows.Next() {
-		var (
-			h          driver.Hit
-			kind       int64
-			body       []byte
-			id         string
-			pos, ctime int64
-			cost       driver.Cost
-		)
-		if err := rows.Scan(&h.HistoryID, &h.Score, &pos, &kind, &id, &body, &ctime, &cost.Text, &cost.Flat); err != nil {
+		var h driver.Hit
+		if err := rows.Scan(append([]any{&h.HistoryID, &h.Score}, c.targets()...)...); err != nil {
 			return nil, s.wrap("search", "", err)
 		}
-		h.Message = driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind), CreatedAt: ctime, Cost: cost}
+		h.Message = c.message()
 		hits = append(hits, h)
 	}
 	if err := rows.Err(); err != nil {

@@ -253,9 +253,8 @@ func TestSearchOneGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 		recs := []driver.Record{{JSON: body, Kind: driver.Joins, CreatedAt: 1, Role: "user", Doc: search.Document(m)}}
-		docs := s.docs(recs)
-		return &request{ctx: t.Context(), appends: true, fn: func(t *txn) error {
-			_, err := t.write(history, recs, docs)
+		return &request{ctx: t.Context(), fn: func(t *txn) error {
+			_, err := t.write(history, recs)
 			return err
 		}}
 	}

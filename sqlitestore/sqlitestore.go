@@ -71,6 +71,7 @@
 package sqlitestore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -85,6 +86,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -127,6 +129,13 @@ type Options struct {
 	// opening a file that has none, and of measuring its messages again;
 	// nil means slog.Default().
 	Logger *slog.Logger
+
+	// For tests, the background indexing's settings (index.go); zero for
+	// the defaults.
+	indexBatch int
+	indexAfter int64
+	indexEvery time.Duration
+	afterIndex func() // called after each background round
 }
 
 // open is chatstore.Open's: search=false and tokenizer= are store-wide
@@ -228,6 +237,17 @@ type Store struct {
 	stop    chan struct{}
 	stopped chan struct{}
 
+	// The background indexing of search (indexLoop): toIndex counts the
+	// messages written since it last ran, and indexWake wakes it.
+	toIndex      atomic.Int64
+	indexBatch   int
+	indexAfter   int64
+	indexEvery   time.Duration
+	indexWake    chan struct{}
+	indexStopped chan struct{}
+	afterIndex   func() // Options.afterIndex
+	log          *slog.Logger
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -280,6 +300,17 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		readers.Close()
 		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
 	}
+	// What the file holds unindexed (of a process that stopped before
+	// indexing its writes) is this process's to index too.
+	var unindexed bool
+	if !o.NoSearch {
+		if err := st.anyUnindexed.QueryRowContext(ctx).Scan(&unindexed); err != nil {
+			st.close()
+			writer.Close()
+			readers.Close()
+			return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
+		}
+	}
 	s := &Store{
 		stmts:    st,
 		indexing: !o.NoSearch,
@@ -293,8 +324,24 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		queue:    make(chan *request, 1024),
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
+
+		indexBatch:   o.indexBatch,
+		indexAfter:   o.indexAfter,
+		indexEvery:   o.indexEvery,
+		afterIndex:   o.afterIndex,
+		indexWake:    make(chan struct{}, 1),
+		indexStopped: make(chan struct{}),
+		log:          o.Logger,
 	}
 	go s.commitLoop()
+	if s.indexing {
+		if unindexed {
+			s.toIndex.Store(1)
+		}
+		go s.indexLoop()
+	} else {
+		close(s.indexStopped)
+	}
 	return s, nil
 }
 
@@ -317,6 +364,9 @@ func (opts *Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	o.indexBatch = cmp.Or(o.indexBatch, indexBatch)
+	o.indexAfter = cmp.Or(o.indexAfter, indexAfter)
+	o.indexEvery = cmp.Or(o.indexEvery, indexEvery)
 	m, err := chatstore.NewMeter(o.Tokenizer) // ErrInvalidOptions, saying so
 	if err != nil {
 		return o, err
@@ -400,6 +450,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.stopped
+		<-s.indexStopped
 		s.txMu.Lock() // wait for a fast-path transaction to finish
 		defer s.txMu.Unlock()
 		s.stmts.close()
@@ -538,23 +589,43 @@ func (s *Store) tail(ctx context.Context, stmt *sql.Stmt, historyID string, roun
 // scanRows reads rows of messageColumns, one a call, ending with
 // rows.Err(). Its scan targets are allocated once, not once a row.
 func scanRows(rows *sql.Rows) driver.Next {
-	var (
-		pos, kind, created int64 // kind not as driver.Kind: database/sql converts to other types by reflection
-		id                 string
-		body               []byte
-		cost               driver.Cost
-	)
+	var c messageRow
 	return func() (driver.Message, bool, error) {
 		if !rows.Next() {
 			return driver.Message{}, false, rows.Err()
 		}
-		if err := rows.Scan(&pos, &kind, &id, &body, &created, &cost.Text, &cost.Flat); err != nil {
+		if err := rows.Scan(c.targets()...); err != nil {
 			return driver.Message{}, false, err
 		}
-		m := driver.Message{ID: id, JSON: body, Pos: pos, Kind: driver.Kind(kind), CreatedAt: created, Cost: cost}
-		body = nil // the next row gets a slice of its own
-		return m, true, nil
+		return c.message(), true, nil
 	}
+}
+
+// messageRow holds the scan targets of messageColumns.
+type messageRow struct {
+	pos, created, packed int64
+	id                   sql.NullString // not RawBytes: it reads '' as NULL
+	body                 []byte
+	dest                 [5]any
+}
+
+func (c *messageRow) targets() []any {
+	c.dest = [5]any{&c.pos, &c.id, &c.body, &c.created, &c.packed}
+	return c.dest[:]
+}
+
+// message is the row scanned last, unpacked. Its body is its own: the
+// next row gets a slice of its own.
+func (c *messageRow) message() driver.Message {
+	m := driver.Message{
+		Pos: c.pos, JSON: c.body, CreatedAt: c.created, Kind: driver.Kind(c.packed & 3),
+		Cost: driver.Cost{Text: c.packed >> 33, Flat: c.packed >> 2 & (1<<31 - 1)},
+	}
+	c.body = nil
+	if m.ID = c.id.String; !c.id.Valid {
+		m.ID = strconv.FormatInt(m.Pos, 10)
+	}
+	return m
 }
 
 // Delete implements driver.Store; the messages and compaction records go

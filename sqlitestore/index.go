@@ -1,0 +1,211 @@
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/chatstore/chatstore"
+)
+
+// Keeping the search index up to date after writes (see the top of
+// search.go): writes mark their history unindexed; catchUp indexes what is
+// marked, in transactions of the commit loop of their own; Search catches
+// up first, and indexLoop in the background.
+
+// The statements of the unindexed table, on the writer connection but the
+// last (the reader pool).
+const (
+	// markUnindexedSQL records that history ?1 has messages from ?2 on
+	// that the index has yet to get. A row already there stays: its
+	// from_seq is lower, as positions only grow.
+	markUnindexedSQL = `INSERT INTO unindexed (hid, from_seq) VALUES (?1, ?2) ON CONFLICT (hid) DO NOTHING`
+	// unindexedSQL lists the histories marked, after hid ?1.
+	unindexedSQL = `SELECT hid, from_seq FROM unindexed WHERE hid > ?1 ORDER BY hid LIMIT ?2`
+	// toIndexSQL reads the messages of history ?1 from position ?2 on.
+	toIndexSQL = `SELECT hid, seq, body FROM messages WHERE hid = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3`
+	// indexedToSQL records that history ?1 is indexed up to position ?2,
+	// and unmarkSQL that it is indexed.
+	indexedToSQL = `UPDATE unindexed SET from_seq = ?2 WHERE hid = ?1`
+	unmarkSQL    = `DELETE FROM unindexed WHERE hid = ?1`
+	// anyUnindexedSQL tells whether any history is marked.
+	anyUnindexedSQL = `SELECT EXISTS (SELECT 1 FROM unindexed)`
+)
+
+// The defaults of the background indexing (Options has them for tests).
+const (
+	// indexBatch bounds the messages one catchUp indexes, and so how
+	// long its transaction holds the writer: about 10 ms
+	// (docs/BENCHMARKS.md). Larger batches make fewer, larger segments
+	// of the index, and less merging.
+	indexBatch = 1000
+	// indexAfter is how many messages this process writes before the
+	// background loop indexes them, and indexEvery how often it indexes
+	// what is left: a search then seldom finds more than indexAfter
+	// messages to index first.
+	indexAfter = 1000
+	indexEvery = time.Second
+)
+
+// markUnindexed records, in the transaction of a write, that history hid
+// holds messages from position from on that the index has yet to get.
+func (t *txn) markUnindexed(hid, from int64) error {
+	_, err := t.stmt(t.s.stmts.markUnindexed).ExecContext(t.ctx, hid, from)
+	return err
+}
+
+// marked is a row of unindexed.
+type marked struct{ hid, from int64 }
+
+// catchUp indexes the messages of the histories marked unindexed after
+// history row after, up to max messages, and unmarks what it indexed. It
+// returns the history row to go on after (a history it could not finish is
+// taken again), and whether any marked history is left there.
+func (t *txn) catchUp(after int64, max int) (next int64, more bool, err error) {
+	ctx, st := t.ctx, t.s.stmts
+	next = after
+	for budget := max; ; {
+		rows, err := t.stmt(st.unindexed).QueryContext(ctx, next, 64)
+		if err != nil {
+			return next, true, err
+		}
+		var list []marked
+		for rows.Next() {
+			var m marked
+			if err := rows.Scan(&m.hid, &m.from); err != nil {
+				rows.Close()
+				return next, true, err
+			}
+			list = append(list, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return next, true, err
+		}
+		for _, m := range list {
+			if budget == 0 {
+				return next, true, nil
+			}
+			batch, err := t.toIndex(m, budget)
+			if err != nil {
+				return next, true, err
+			}
+			if _, err := indexStored(ctx, t.tx, batch); err != nil {
+				return next, true, err
+			}
+			budget -= len(batch)
+			if budget == 0 && len(batch) > 0 {
+				// It may hold more: mark where to go on, and
+				// take it again.
+				if _, err := t.stmt(st.indexedTo).ExecContext(ctx, m.hid, batch[len(batch)-1].seq+1); err != nil {
+					return next, true, err
+				}
+				return m.hid - 1, true, nil
+			}
+			if _, err := t.stmt(st.unmark).ExecContext(ctx, m.hid); err != nil {
+				return next, true, err
+			}
+			next = m.hid
+		}
+		if len(list) < 64 {
+			return next, false, nil
+		}
+	}
+}
+
+// toIndex reads up to max messages of a marked history, from where it is
+// marked.
+func (t *txn) toIndex(m marked, max int) ([]stored, error) {
+	rows, err := t.stmt(t.s.stmts.toIndex).QueryContext(t.ctx, m.hid, m.from, max)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var batch []stored
+	for rows.Next() {
+		var r stored
+		if err := rows.Scan(&r.hid, &r.seq, &r.body); err != nil {
+			return nil, err
+		}
+		batch = append(batch, r)
+	}
+	return batch, rows.Err()
+}
+
+// indexAll indexes every message marked unindexed, indexBatch at a time,
+// each batch a transaction of the commit loop (so writes go on between
+// them). It visits each marked history once: what is written meanwhile to
+// a history it has passed is left for later, so a stream of writes cannot
+// keep it going.
+func (s *Store) indexAll(ctx context.Context) error {
+	after := int64(0)
+	for {
+		var (
+			from = after // a failed group runs fn again: it must start where it did
+			next int64
+			more bool
+		)
+		err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+			var err error
+			next, more, err = t.catchUp(from, s.indexBatch)
+			return err
+		}})
+		if err != nil || !more {
+			return err
+		}
+		after = next
+	}
+}
+
+// indexPending brings the index up to date before a search, if any
+// history is marked unindexed: a statement on a reader when none is.
+func (s *Store) indexPending(ctx context.Context) error {
+	var any bool
+	if err := s.stmts.anyUnindexed.QueryRowContext(ctx).Scan(&any); err != nil || !any {
+		return err
+	}
+	return s.indexAll(ctx)
+}
+
+// wrote counts n messages this process wrote for the background loop, and
+// wakes it once they are indexAfter.
+func (s *Store) wrote(n int) {
+	if !s.indexing || n == 0 {
+		return
+	}
+	if s.toIndex.Add(int64(n)) >= s.indexAfter {
+		select {
+		case s.indexWake <- struct{}{}:
+		default: // awake already
+		}
+	}
+}
+
+// indexLoop indexes in the background what this process wrote, once it is
+// indexAfter messages or every indexEvery: so that searches find the index
+// nearly up to date, and the index is built from large batches. What other
+// processes write is theirs to index (or the next search's). A failure is
+// logged, and left for the next round or search, which reports it.
+func (s *Store) indexLoop() {
+	defer close(s.indexStopped)
+	tick := time.NewTicker(s.indexEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.indexWake:
+		case <-tick.C:
+		}
+		if s.toIndex.Swap(0) == 0 {
+			continue
+		}
+		start := time.Now()
+		if err := s.indexAll(s.life); err != nil && !errors.Is(err, chatstore.ErrClosed) {
+			s.log.Warn("sqlitestore: indexing messages for search", "err", err, "took", time.Since(start))
+		}
+		if s.afterIndex != nil {
+			s.afterIndex()
+		}
+	}
+}

@@ -1,0 +1,391 @@
+package sqlitestore
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
+	"github.com/chatstore/chatstore/search"
+)
+
+// idle are Options under which the background loop never indexes during a
+// test: what is indexed, a search did (or the test, by catchUp).
+func idle() *Options { return &Options{indexAfter: 1 << 60, indexEvery: time.Hour} }
+
+// indexState is what the file says of the index: its rows matching word,
+// and the rows of unindexed (hid → from_seq).
+func indexState(t *testing.T, path, word string) (rows int, marked map[int64]int64) {
+	t.Helper()
+	db := rawDB(t, path)
+	if err := db.QueryRow(`SELECT count(*) FROM search_index WHERE search_index MATCH ?`, word).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.Query(`SELECT hid, from_seq FROM unindexed`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	marked = map[int64]int64{}
+	for r.Next() {
+		var hid, from int64
+		if err := r.Scan(&hid, &from); err != nil {
+			t.Fatal(err)
+		}
+		marked[hid] = from
+	}
+	return rows, marked
+}
+
+func users(texts ...string) []chat.Message {
+	var msgs []chat.Message
+	for _, s := range texts {
+		msgs = append(msgs, chat.User(s))
+	}
+	return msgs
+}
+
+// TestIndexAfterWrites: a write marks its history unindexed from its first
+// message, and adds nothing to the index; a search indexes what is marked
+// first, so it finds every acknowledged write, and leaves nothing marked.
+func TestIndexAfterWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	st := openStore(t, path, idle())
+	ctx := t.Context()
+	if _, err := st.Write(ctx, "a", users("kiwi one", "kiwi two")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(ctx, "a", users("kiwi three")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(ctx, "b", users("kiwi four")); err != nil {
+		t.Fatal(err)
+	}
+	rows, marked := indexState(t, path, "kiwi")
+	if rows != 0 || !maps2(marked, []int64{0, 0}) {
+		t.Fatalf("after the writes: %d rows in the index, marked %v; want none, and both histories from 0", rows, marked)
+	}
+	if n := hits(t, st, "kiwi"); n != 4 {
+		t.Errorf("search finds %d, want 4", n)
+	}
+	if rows, marked := indexState(t, path, "kiwi"); rows != 4 || len(marked) != 0 {
+		t.Errorf("after the search: %d rows, marked %v; want 4 and none", rows, marked)
+	}
+	// The next write marks from its own position.
+	if _, err := st.Write(ctx, "a", users("kiwi five")); err != nil {
+		t.Fatal(err)
+	}
+	if _, marked := indexState(t, path, "kiwi"); !maps2(marked, []int64{3}) {
+		t.Errorf("after a write of position 3: marked %v", marked)
+	}
+	if n := hits(t, st, "kiwi"); n != 5 {
+		t.Errorf("search finds %d, want 5", n)
+	}
+	if rows, _ := indexState(t, path, "kiwi"); rows != 5 {
+		t.Errorf("%d rows, want 5: a message indexed twice?", rows)
+	}
+}
+
+// maps2 reports whether marked holds exactly the from_seqs want (of any
+// histories).
+func maps2(marked map[int64]int64, want []int64) bool {
+	var got []int64
+	for _, v := range marked {
+		got = append(got, v)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	return slices.Equal(got, want)
+}
+
+// TestIndexRemovedBeforeIndexing: messages and histories removed before
+// they are indexed leave nothing in the index nor marked, and the rest is
+// found.
+func TestIndexRemovedBeforeIndexing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	st := openStore(t, path, idle())
+	ctx := t.Context()
+	if _, err := st.Write(ctx, "a", users("plum 0", "plum 1", "plum 2", "plum 3", "plum 4")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(ctx, "gone", users("plum gone")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteMessage(ctx, "a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Truncate(ctx, "a", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, marked := indexState(t, path, "plum"); len(marked) != 1 {
+		t.Errorf("marked %v: want only a's row (the deleted history's went with it)", marked)
+	}
+	if n := hits(t, st, "plum"); n != 2 {
+		t.Errorf("search finds %d, want 2 (plum 0, plum 2)", n)
+	}
+	if rows, marked := indexState(t, path, "plum"); rows != 2 || len(marked) != 0 {
+		t.Errorf("%d rows, marked %v; want 2 and none", rows, marked)
+	}
+	var check string
+	if err := rawDB(t, path).QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check: %q %v", check, err)
+	}
+}
+
+// TestIndexInBatches: catchUp stops at its budget in the middle of a
+// history, marks where to go on, and indexAll goes on there until nothing
+// is left, each batch a transaction.
+func TestIndexInBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	o := idle()
+	o.indexBatch = 3
+	s, err := Open(t.Context(), path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := chatstore.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, id := range []string{"a", "b", "c"} {
+		var msgs []chat.Message
+		for i := range 7 {
+			msgs = append(msgs, chat.User(fmt.Sprintf("fig %s %d", id, i)))
+		}
+		if _, err := st.Write(ctx, id, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One batch: the first 3 of the first history.
+	var next int64
+	var more bool
+	err = s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+		var err error
+		next, more, err = t.catchUp(0, 3)
+		return err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, marked := indexState(t, path, "fig")
+	if rows != 3 || !more || !maps2(marked, []int64{3, 0, 0}) {
+		t.Fatalf("after a batch of 3: %d rows, more %v, marked %v", rows, more, marked)
+	}
+	if _, ok := marked[next+1]; !ok {
+		t.Errorf("next %d: want just before the history it did not finish (%v)", next, marked)
+	}
+	if err := s.indexAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, marked := indexState(t, path, "fig"); rows != 21 || len(marked) != 0 {
+		t.Errorf("after indexAll: %d rows, marked %v; want 21 and none", rows, marked)
+	}
+	if n := hits(t, st, "fig"); n != 21 {
+		t.Errorf("search finds %d, want 21", n)
+	}
+}
+
+// TestIndexOfAnotherProcess: a search indexes what another store on the
+// file wrote and left unindexed, and what a store closed before indexing
+// is indexed by the next to open the file.
+func TestIndexOfAnotherProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	ctx := t.Context()
+	writer := openStore(t, path, idle())
+	reader := openStore(t, path, idle())
+	if _, err := writer.Write(ctx, "a", users("pear by the writer")); err != nil {
+		t.Fatal(err)
+	}
+	if n := hits(t, reader, "pear"); n != 1 {
+		t.Errorf("the other store finds %d, want 1", n)
+	}
+	if _, err := writer.Write(ctx, "a", users("pear left unindexed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, marked := indexState(t, path, "pear"); len(marked) != 1 {
+		t.Fatalf("marked %v after the writer closed", marked)
+	}
+	// A store opened on it indexes it in the background at once.
+	done := make(chan struct{}, 1)
+	o := idle()
+	o.indexEvery = time.Millisecond
+	o.afterIndex = func() {
+		select {
+		case done <- struct{}{}:
+		default:
+		}
+	}
+	s, err := Open(ctx, path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	<-done
+	if rows, marked := indexState(t, path, "pear"); rows != 2 || len(marked) != 0 {
+		t.Errorf("after the background round: %d rows, marked %v; want 2 and none", rows, marked)
+	}
+}
+
+// TestIndexInTheBackground: once a store has written indexAfter messages,
+// its background loop indexes them without a search.
+func TestIndexInTheBackground(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	o := idle()
+	o.indexAfter = 5
+	done := make(chan struct{}, 16)
+	o.afterIndex = func() { done <- struct{}{} }
+	s, err := Open(t.Context(), path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := chatstore.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for i := range 4 {
+		if _, err := st.Write(ctx, "a", users(fmt.Sprint("grape ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, marked := indexState(t, path, "grape"); len(marked) != 1 {
+		t.Fatalf("marked %v after 4 writes", marked)
+	}
+	if _, err := st.Write(ctx, "b", users("grape 4")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		<-done
+		if rows, marked := indexState(t, path, "grape"); rows == 5 && len(marked) == 0 {
+			break
+		}
+	}
+}
+
+// TestIndexFork: a fork is marked unindexed from its first message, and
+// its copies are found.
+func TestIndexFork(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	st := openStore(t, path, idle())
+	ctx := t.Context()
+	if _, err := st.Write(ctx, "a", users("lime one", "lime two")); err != nil {
+		t.Fatal(err)
+	}
+	if n := hits(t, st, "lime"); n != 2 {
+		t.Fatalf("search finds %d, want 2", n)
+	}
+	if _, err := st.Fork(ctx, "a", "b", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, marked := indexState(t, path, "lime"); !maps2(marked, []int64{0}) {
+		t.Errorf("after the fork: marked %v, want the copy from 0", marked)
+	}
+	page, err := st.Search(ctx, chatstore.SearchOptions{Query: "lime", Prefix: "b"})
+	if err != nil || len(page.Hits) != 2 {
+		t.Errorf("the copy: %d hits, %v", len(page.Hits), err)
+	}
+}
+
+// TestIndexSearchOff: opening the file with search=false drops the index
+// and what was marked; opening it with search again fills the index from
+// every message.
+func TestIndexSearchOff(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	ctx := t.Context()
+	st := openStore(t, path, idle())
+	if _, err := st.Write(ctx, "a", users("date one")); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	off := openStore(t, path, &Options{NoSearch: true})
+	if _, err := off.Write(ctx, "a", users("date two")); err != nil {
+		t.Fatal(err)
+	}
+	off.Close()
+	var marked int
+	if err := rawDB(t, path).QueryRow(`SELECT count(*) FROM unindexed`).Scan(&marked); err != nil || marked != 0 {
+		t.Errorf("search=false left %d marked (%v)", marked, err)
+	}
+	on := openStore(t, path, idle())
+	if rows, marked := indexState(t, path, "date"); rows != 2 || len(marked) != 0 {
+		t.Errorf("reopened with search: %d rows, marked %v", rows, marked)
+	}
+	if n := hits(t, on, "date"); n != 2 {
+		t.Errorf("search finds %d, want 2", n)
+	}
+}
+
+// TestIndexKeyedWrite: a keyed write is marked too, and its replay marks
+// nothing more.
+func TestIndexKeyedWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	s, err := Open(t.Context(), path, idle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	body, _ := chat.User("melon").MarshalJSON()
+	m := chat.User("melon")
+	rec := []driver.Record{{JSON: body, Kind: driver.Joins, CreatedAt: 1, Role: "user", Doc: search.Document(m)}}
+	for range 2 {
+		if _, err := s.WriteKeyed(t.Context(), "a", driver.Key{Key: "k", Fingerprint: "f", TTL: time.Hour}, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.toIndex.Load(); got != 1 { // the first write's
+		t.Errorf("counted %d for the background loop, want 1", got)
+	}
+	q, _ := search.Parse("melon")
+	hits, err := s.Search(t.Context(), driver.SearchQuery{Query: q, Limit: 10})
+	if err != nil || len(hits) != 1 {
+		t.Errorf("%d hits, %v", len(hits), err)
+	}
+}
+
+// TestMigrateToVersion9: a file of version 8 indexed every write in it, so
+// the migration marks nothing, and its messages are found.
+func TestMigrateToVersion9(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "v8.db")
+	db := rawDB(t, path)
+	if err := migrate(ctx, db, 8, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := chat.User("quince of version 8").MarshalJSON()
+	for _, q := range []string{
+		`INSERT INTO histories (hid, name, count, next_seq, created_at, updated_at) VALUES (3, 'old', 1, 1, 1000, 1000)`,
+		fmt.Sprintf(`INSERT INTO messages (hid, seq, kind, body, created_at) VALUES (3, 0, 0, '%s', 1000)`, body),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As version 8's write did, in its transaction.
+	if _, _, err := indexMessages(ctx, db, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	st := openStore(t, path, idle())
+	if v := pragmaInt(t, rawDB(t, path), "user_version"); v != 9 {
+		t.Errorf("user_version %d", v)
+	}
+	if rows, marked := indexState(t, path, "quince"); rows != 1 || len(marked) != 0 {
+		t.Errorf("after the migration: %d rows, marked %v", rows, marked)
+	}
+	if n := hits(t, st, "quince"); n != 1 {
+		t.Errorf("search finds %d, want 1", n)
+	}
+}
