@@ -28,23 +28,9 @@ func TestTailPageFromLastRead(t *testing.T) {
 	pool := testPool(t)
 	schema := freshSchema(t, pool)
 	var limits []int64
-	a, err := pgstore.New(t.Context(), tracedPool(t, limitRecorder{&limits}), &pgstore.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := pgstore.New(t.Context(), pool, &pgstore.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts := &chatstore.Options{KeepSystemMessages: true}
-	sa, err := chatstore.New(a, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := chatstore.New(b, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sa := storeOn(t, tracedPool(t, limitRecorder{&limits}), schema, opts)
+	_, sb := storeOn(t, pool, schema, opts)
 	ctx := t.Context()
 	call := chat.ToolCall{ID: chat.Ptr("c"), ToolName: "f", Arguments: map[string]any{}}
 	kinds := []chat.Message{chat.User("u"), chat.Assistant("a"), chat.Assistant("", call), chat.Tool("r", call, false), chat.System("s")}
@@ -132,14 +118,7 @@ func TestTailPlanPinned(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	schema := freshSchema(t, testPool(t))
-	s, err := pgstore.New(t.Context(), pool, &pgstore.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := chatstore.New(s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, st := storeOn(t, pool, schema, nil)
 	ctx := t.Context()
 	big := make([]chat.Message, 0, 2000)
 	for i := range 1000 {
@@ -220,4 +199,19 @@ func TestTailPlanPinned(t *testing.T) {
 			t.Errorf("%s, pinned: want a walk of messages_pkey backwards, got\n%s", name, got)
 		}
 	}
+}
+
+// storeOn opens a Store of schema on pool, and a chatstore.Store over it
+// with options o.
+func storeOn(t *testing.T, pool *pgxpool.Pool, schema string, o *chatstore.Options) (*pgstore.Store, *chatstore.Store) {
+	t.Helper()
+	s, err := pgstore.New(t.Context(), pool, &pgstore.Options{Schema: schema})
+	if err == nil {
+		var st *chatstore.Store
+		if st, err = chatstore.New(s, o); err == nil {
+			return s, st
+		}
+	}
+	t.Fatal(err)
+	return nil, nil
 }

@@ -18,22 +18,8 @@ func TestWritePresumesNewHistories(t *testing.T) {
 	pool := testPool(t)
 	schema := freshSchema(t, pool)
 	var requests atomic.Int64
-	a, err := pgstore.New(t.Context(), tracedPool(t, requestCounter{&requests}), &pgstore.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := pgstore.New(t.Context(), pool, &pgstore.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sa, err := chatstore.New(a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := chatstore.New(b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, sa := storeOn(t, tracedPool(t, requestCounter{&requests}), schema, nil)
+	_, sb := storeOn(t, pool, schema, nil)
 	ctx := t.Context()
 	// Written by the other process: a does not know them.
 	for _, id := range []string{"e1", "e2"} {
