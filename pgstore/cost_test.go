@@ -495,6 +495,7 @@ func ptr[T any](v T) *T { return &v }
 
 // TestTailOneStatement: with compaction records possible, a last_k read of
 // a history without any is still one statement (driver.CompactionTailer),
+// sent in one request (after the settings that pin its plan, see pinned),
 // for a history that holds messages, an empty one and an unknown one; of
 // a compacted history, the read sees the records.
 func TestTailOneStatement(t *testing.T) {

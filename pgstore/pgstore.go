@@ -483,9 +483,9 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 
 // Tail implements driver.Tailer. It reads the history backwards, a page at
 // a time, for driver.LastRounds. The first page, sized for the rounds asked
-// for, is nearly always enough and is one statement; when it is not, the
-// read starts again in a repeatable-read transaction, so that all pages see
-// one state of the history.
+// for, is nearly always enough and is one statement (in one request, see
+// pinned); when it is not, the read starts again in a repeatable-read
+// transaction, so that all pages see one state of the history.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
 	return s.ReadBounded(ctx, historyID, driver.Span{Rounds: rounds}, 0)
 }
