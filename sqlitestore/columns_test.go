@@ -1,7 +1,10 @@
 package sqlitestore
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chatstore/chatstore/chat"
@@ -45,5 +48,85 @@ func TestPackedColumns(t *testing.T) {
 	}
 	if n, err := s.Count(ctx, "h"); err != nil || n != int64(len(recs)) {
 		t.Errorf("%d messages after the refused writes, %v", n, err)
+	}
+}
+
+// TestRecencyPlan: a list by recency walks the index histories_by_recency
+// (from the cursor's step, when it has one) and sorts only within its
+// steps: no scan of histories, and no sort of them all.
+func TestRecencyPlan(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "chat.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	body, _ := chat.User("listed").MarshalJSON()
+	for i := range 300 {
+		if _, err := s.Write(t.Context(), fmt.Sprint("h", i), []driver.Record{{JSON: body, CreatedAt: int64(i) << 12}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []driver.Query{
+		{Order: driver.ByUpdated, Limit: 20},
+		{Order: driver.ByUpdated, Limit: 20, AfterID: "h", AfterUpdated: 1_800_000_000_000},
+	} {
+		query, args := querySQL(q, 1)
+		rows, err := s.readers.Query("EXPLAIN QUERY PLAN "+query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		p := strings.Join(plan, "; ")
+		wantIndex := "USING INDEX histories_by_recency"
+		if q.AfterID != "" {
+			wantIndex = "SEARCH h USING INDEX histories_by_recency"
+		}
+		if !strings.Contains(p, wantIndex) || !strings.Contains(p, "LAST 2 TERMS OF ORDER BY") || slices.Contains(plan, "SCAN h") {
+			t.Errorf("cursor %q: plan %s", q.AfterID, p)
+		}
+	}
+}
+
+// TestRecencyFrames: consecutive writes to a history within one step of
+// the recency index change two pages (its message's, its row's), not the
+// index's too.
+func TestRecencyFrames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	s, err := Open(t.Context(), path, &Options{NoSearch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	body, _ := chat.User("frames").MarshalJSON()
+	rec := []driver.Record{{JSON: body, Kind: driver.Joins, CreatedAt: 1 << 20}}
+	if _, err := s.Write(t.Context(), "h", rec); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	var busy, logged, done int
+	if err := db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &done); err != nil || busy != 0 {
+		t.Fatalf("checkpoint: %v, busy %d", err, busy)
+	}
+	const writes = 50
+	for i := range writes {
+		rec[0].CreatedAt = 1<<20 + int64(i) // one step of 1,024 ms
+		if _, err := s.Write(t.Context(), "h", rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logged, &done); err != nil {
+		t.Fatal(err)
+	}
+	if logged > 2*writes+writes/5 {
+		t.Errorf("%d writes wrote %d pages to the WAL, want about %d", writes, logged, 2*writes)
 	}
 }

@@ -322,59 +322,10 @@ func (s *Store) Page(ctx context.Context, historyID string, span driver.Span) ([
 // from the first pair's entries in the index of pairs (key, value, hid),
 // the other pairs checked for each, and only those sorted, so that a
 // user's histories cost what they hold whatever the store holds; without,
-// the order is an index's (name, or updated_at DESC, name).
+// the order is an index's (name, or by recency histories_by_recency's,
+// each of its steps sorted).
 func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error) {
-	var (
-		where []string
-		args  []any
-	)
-	from := "histories h"
-	where = append(where, unexpiredAt("?"))
-	args = append(args, s.policy.Now())
-	if len(q.Metadata) > 0 {
-		keys := slices.Sorted(func(yield func(string) bool) {
-			for k := range q.Metadata {
-				if !yield(k) {
-					return
-				}
-			}
-		})
-		// CROSS JOIN: the planner must not start from histories.
-		from = "metadata m0 CROSS JOIN histories h"
-		where = append(where, "m0.key = ? AND m0.value = ? AND h.hid = m0.hid")
-		args = append(args, keys[0], q.Metadata[keys[0]])
-		for _, k := range keys[1:] {
-			where = append(where, "EXISTS (SELECT 1 FROM metadata m WHERE m.hid = h.hid AND m.key = ? AND m.value = ?)")
-			args = append(args, k, q.Metadata[k])
-		}
-	}
-	if q.Prefix != "" {
-		// As DeletePrefix: the index on name finds the first.
-		where = append(where, "h.name >= ? AND substr(h.name, 1, length(?)) = ?")
-		args = append(args, q.Prefix, q.Prefix, q.Prefix)
-	}
-	order := "name"
-	switch {
-	case q.Order == driver.ByUpdated:
-		order = "updated_at DESC, name"
-		if q.AfterID != "" {
-			// The first term is a range of the index on updated_at.
-			where = append(where, "h.updated_at <= ? AND (h.updated_at < ? OR h.name > ?)")
-			args = append(args, q.AfterUpdated, q.AfterUpdated, q.AfterID)
-		}
-	case q.AfterID != "":
-		where = append(where, "h.name > ?")
-		args = append(args, q.AfterID)
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	query := "WITH page AS (SELECT h.hid, h.name, h.count, h.created_at, h.updated_at, h.tok_text, h.tok_flat, h.ttl, h.fixed_at, h.expires_at FROM " + from + cond +
-		" ORDER BY h." + strings.ReplaceAll(order, ", ", ", h.") + " LIMIT ?) " +
-		"SELECT p.name, p.count, p.created_at, p.updated_at, p.tok_text, p.tok_flat, p.ttl, p.fixed_at, p.expires_at, md.key, md.value FROM page p " +
-		"LEFT JOIN metadata md ON md.hid = p.hid ORDER BY p." + strings.ReplaceAll(order, ", ", ", p.")
-	args = append(args, q.Limit)
+	query, args := querySQL(q, s.policy.Now())
 	stmt, kept, err := s.queryStmt(ctx, query)
 	if err != nil {
 		return nil, s.wrap("query", "", err)
@@ -407,6 +358,75 @@ func (s *Store) Query(ctx context.Context, q driver.Query) ([]driver.Info, error
 	}
 	return out, s.wrap("query", "", rows.Err())
 }
+
+// querySQL is Query's statement and its arguments, at time now.
+func querySQL(q driver.Query, now int64) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	from := "histories h"
+	where = append(where, unexpiredAt("?"))
+	args = append(args, now)
+	if len(q.Metadata) > 0 {
+		keys := slices.Sorted(func(yield func(string) bool) {
+			for k := range q.Metadata {
+				if !yield(k) {
+					return
+				}
+			}
+		})
+		// CROSS JOIN: the planner must not start from histories.
+		from = "metadata m0 CROSS JOIN histories h"
+		where = append(where, "m0.key = ? AND m0.value = ? AND h.hid = m0.hid")
+		args = append(args, keys[0], q.Metadata[keys[0]])
+		for _, k := range keys[1:] {
+			where = append(where, "EXISTS (SELECT 1 FROM metadata m WHERE m.hid = h.hid AND m.key = ? AND m.value = ?)")
+			args = append(args, k, q.Metadata[k])
+		}
+	}
+	if q.Prefix != "" {
+		// As DeletePrefix: the index on name finds the first.
+		where = append(where, "h.name >= ? AND substr(h.name, 1, length(?)) = ?")
+		args = append(args, q.Prefix, q.Prefix, q.Prefix)
+	}
+	order, pageOrder := "h.name", "p.name"
+	switch {
+	case q.Order == driver.ByUpdated:
+		// The index's order (recencyStep), then the exact order within
+		// each step, sorted.
+		order, pageOrder = recencyStep+" DESC, h.updated_at DESC, h.name", "p.updated_at DESC, p.name"
+		if q.AfterID != "" {
+			// The first term is a range of the index.
+			where = append(where, recencyStep+" <= (? >> 10) AND (h.updated_at < ? OR h.updated_at = ? AND h.name > ?)")
+			args = append(args, q.AfterUpdated, q.AfterUpdated, q.AfterUpdated, q.AfterID)
+		} else {
+			// A range of the index that holds every history: without
+			// one, SQLite scans histories and sorts them all rather
+			// than walk the index and sort each step.
+			where = append(where, recencyStep+" <= ?")
+			args = append(args, int64(math.MaxInt64>>10))
+		}
+	case q.AfterID != "":
+		where = append(where, "h.name > ?")
+		args = append(args, q.AfterID)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	query := "WITH page AS (SELECT h.hid, h.name, h.count, h.created_at, h.updated_at, h.tok_text, h.tok_flat, h.ttl, h.fixed_at, h.expires_at FROM " + from + cond +
+		" ORDER BY " + order + " LIMIT ?) " +
+		"SELECT p.name, p.count, p.created_at, p.updated_at, p.tok_text, p.tok_flat, p.ttl, p.fixed_at, p.expires_at, md.key, md.value FROM page p " +
+		"LEFT JOIN metadata md ON md.hid = p.hid ORDER BY " + pageOrder
+	args = append(args, q.Limit)
+	return query, args
+}
+
+// recencyStep is the key of the index histories_by_recency: a history's
+// updated_at in steps of 1,024 ms (schema version 9). The expression must
+// be the index's, character for character, for SQLite to use it.
+const recencyStep = "(h.updated_at >> 10)"
 
 // maxQueryStmts bounds the prepared statements of Query: one per shape
 // (order, cursor or not, prefix or not, number of pairs), so a few dozen.

@@ -146,8 +146,11 @@ func eachStored(ctx context.Context, x queryer, table string, hid int64, fn func
 // indexMessages adds to the index the messages of every history, reading
 // them again (eachStored). progress gets the count so far after each batch.
 func indexMessages(ctx context.Context, x queryer, progress func(done int64)) (done, skipped int64, err error) {
+	insert := func(ctx context.Context, args ...any) (sql.Result, error) {
+		return x.ExecContext(ctx, insertDocsSQL, args...)
+	}
 	err = eachStored(ctx, x, "messages", 0, func(batch []stored) error {
-		n, err := indexStored(ctx, x, batch)
+		n, err := indexStored(ctx, execFunc(insert), batch)
 		skipped += n
 		done += int64(len(batch))
 		if err == nil && progress != nil {
@@ -164,7 +167,7 @@ func indexMessages(ctx context.Context, x queryer, progress func(done int64)) (d
 // decoding and saves storing every message's words twice. A body that does
 // not decode is left out of the index (and counted in skipped): it cannot
 // be read back either.
-func indexStored(ctx context.Context, x queryer, batch []stored) (skipped int64, err error) {
+func indexStored(ctx context.Context, insert executor, batch []stored) (skipped int64, err error) {
 	docs := make([]docRow, 0, len(batch))
 	for _, m := range batch {
 		msg, err := chat.Unmarshal(m.body)
@@ -190,8 +193,20 @@ func indexStored(ctx context.Context, x queryer, batch []stored) (skipped int64,
 	if err != nil {
 		return skipped, err
 	}
-	_, err = x.ExecContext(ctx, insertDocsSQL, j)
+	_, err = insert.ExecContext(ctx, j)
 	return skipped, err
+}
+
+// executor runs a statement prepared already (insertDocsSQL): a *sql.Stmt,
+// or an execFunc.
+type executor interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+}
+
+type execFunc func(ctx context.Context, args ...any) (sql.Result, error)
+
+func (f execFunc) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return f(ctx, args...)
 }
 
 // progressEvery is how many messages filling the index logs progress after

@@ -50,6 +50,7 @@ type stmts struct {
 	toIndex       *sql.Stmt
 	indexedTo     *sql.Stmt
 	unmark        *sql.Stmt
+	insertDocs    *sql.Stmt
 
 	// On the reader pool.
 	tail            *sql.Stmt
@@ -194,6 +195,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 		p(writer, &st.toIndex, toIndexSQL)
 		p(writer, &st.indexedTo, indexedToSQL)
 		p(writer, &st.unmark, unmarkSQL)
+		p(writer, &st.insertDocs, insertDocsSQL)
 		p(readers, &st.anyUnindexed, anyUnindexedSQL)
 	}
 	p(readers, &st.tail, tailSQL)
@@ -221,7 +223,7 @@ func (st *stmts) close() {
 	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.saveHistory, st.findMessage, st.metaGet, st.metaPut,
 		st.metaDelete, st.truncate, st.deleteSeq, st.forkMessages, st.forkCost, st.forkMetadata, st.forkCompacted,
 		st.compact, st.compactTrim, st.insertOne, st.insertBatch, st.deleteHistory, st.purge, st.sweep, st.dataVersion, st.keyPurge,
-		st.keyGet, st.keyPut, st.fileState, st.markUnindexed, st.unindexed, st.toIndex, st.indexedTo, st.unmark, st.anyUnindexed, st.tail, st.tailUncompacted, st.rangeQ, st.before, st.count, st.list,
+		st.keyGet, st.keyPut, st.fileState, st.markUnindexed, st.unindexed, st.toIndex, st.indexedTo, st.unmark, st.insertDocs, st.anyUnindexed, st.tail, st.tailUncompacted, st.rangeQ, st.before, st.count, st.list,
 		st.info, st.message, st.compactions} {
 		if s != nil {
 			s.Close()
