@@ -165,7 +165,19 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	<-r.done
+	select {
+	case <-r.done:
+	case <-s.stopped:
+		// The loop has stopped. With stop closed, the select above may
+		// still have queued r after the loop failed what was queued
+		// (the background indexing can race Close so): r.done, if the
+		// loop took r, was closed before stopped was.
+		select {
+		case <-r.done:
+		default:
+			return chatstore.ErrClosed // never applied
+		}
+	}
 	return r.err
 }
 

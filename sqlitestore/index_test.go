@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -387,5 +388,52 @@ func TestMigrateToVersion9(t *testing.T) {
 	}
 	if n := hits(t, st, "quince"); n != 1 {
 		t.Errorf("search finds %d, want 1", n)
+	}
+}
+
+// TestCloseWhileIndexing: Close returns while the background loop is
+// indexing, or about to submit a round, however they interleave: a round
+// queued after the commit loop stopped fails instead of waiting for it.
+func TestCloseWhileIndexing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	for i := range 20 {
+		o := idle()
+		o.indexAfter = 1
+		s, err := Open(t.Context(), path, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := chat.User(fmt.Sprint("close ", i)).MarshalJSON()
+		rec := []driver.Record{{JSON: body, Kind: driver.Joins, CreatedAt: 1}}
+		stop := make(chan struct{})
+		wrote := make(chan struct{})
+		go func() {
+			defer close(wrote)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.Write(t.Context(), "h", rec); err != nil {
+					return // closed
+				}
+			}
+		}()
+		for s.toIndex.Load() == 0 && len(s.indexWake) == 0 {
+			runtime.Gosched()
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Close did not return")
+		}
+		close(stop)
+		<-wrote
 	}
 }
