@@ -313,3 +313,23 @@ func TestBenchRawFlags(t *testing.T) {
 		t.Errorf("%d raw tables left (%v)", n, err)
 	}
 }
+
+// TestBenchCPUProfile: --cpuprofile writes a profile of the run (gzipped,
+// as runtime/pprof writes them), and a file it cannot create fails the run
+// before it starts.
+func TestBenchCPUProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	e := newEnv(nil)
+	if err := Run(context.Background(), e.Env, []string{"bench", "--store", "memory://", "--workloads", "W1", "--scale", "0.01", "--cpuprofile", prof}); err != nil {
+		t.Fatalf("bench: %v\n%s", err, e.err.String())
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("the profile: %d bytes, %v; want a gzipped profile", len(b), err)
+	}
+	e = newEnv(nil)
+	err = Run(context.Background(), e.Env, []string{"bench", "--store", "memory://", "--workloads", "W1", "--scale", "0.01", "--cpuprofile", filepath.Join(t.TempDir(), "missing", "cpu.prof")})
+	if err == nil || !strings.Contains(err.Error(), "--cpuprofile") || e.out.Len() != 0 {
+		t.Errorf("an uncreatable profile: %v, printed %q", err, e.out.String())
+	}
+}
