@@ -311,44 +311,53 @@ local newids, kinds, wtimes = {}, {}, {}
 local taken = {}
 local gen = nxt
 local nextSupplied = o + 9
-for j = 1, n do
-  local code = string.byte(codes, j) - 48
-  local id
-  local write = true
-  if code >= 3 then
-    -- a supplied id: xp is set, and held answers for all of them
-    id = ARGV[nextSupplied]
-    nextSupplied = nextSupplied + 1
-    if taken[id] or held[id] or positional(id) then write = false else taken[id] = true end
-    code = code - 3
-  elseif xp == nil then
-    gen = gen + 1 -- the id is the position; nothing to check or keep
-  else
-    while true do
-      -- A candidate is never below nxt ≥ L ≥ xp, so never positional.
-      local cand = string.format('%d', gen)
-      gen = gen + 1
-      if not supplied[cand] and not held[cand] and
-        (checked[cand] or xp >= L or redis.call('HEXISTS', ki, cand) == 0) then
-        id = cand
-        break
+local kindstr
+local digits = {[0] = '0', '1', '2'}
+if nids == 0 and xp == nil then
+  -- Every record is written, its id its position, and codes are its
+  -- kinds: the loop below would only copy them (and spell each kind with
+  -- %.14g in table.concat: a fifth of a batch of 100 in callgrind).
+  count, kindstr, wtimes = count + n, codes, tm
+else
+  for j = 1, n do
+    local code = string.byte(codes, j) - 48
+    local id
+    local write = true
+    if code >= 3 then
+      -- a supplied id: xp is set, and held answers for all of them
+      id = ARGV[nextSupplied]
+      nextSupplied = nextSupplied + 1
+      if taken[id] or held[id] or positional(id) then write = false else taken[id] = true end
+      code = code - 3
+    elseif xp == nil then
+      gen = gen + 1 -- the id is the position; nothing to check or keep
+    else
+      while true do
+        -- A candidate is never below nxt ≥ L ≥ xp, so never positional.
+        local cand = string.format('%d', gen)
+        gen = gen + 1
+        if not supplied[cand] and not held[cand] and
+          (checked[cand] or xp >= L or redis.call('HEXISTS', ki, cand) == 0) then
+          id = cand
+          break
+        end
       end
     end
-  end
-  if write then
-    kinds[#kinds + 1] = code
-    wtimes[#wtimes + 1] = tm[j]
-    if xp ~= nil then
-      newids[#newids + 1] = id
-      held[id] = true
+    if write then
+      kinds[#kinds + 1] = digits[code] -- a string: concat spells numbers with %.14g
+      wtimes[#wtimes + 1] = tm[j]
+      if xp ~= nil then
+        newids[#newids + 1] = id
+        held[id] = true
+      end
+      count = count + 1
+    else
+      skipped[j] = true
+      nskipped = nskipped + 1
     end
-    count = count + 1
-  else
-    skipped[j] = true
-    nskipped = nskipped + 1
   end
+  kindstr = table.concat(kinds)
 end
-
 -- push runs cmd on key with list[from..to], at most 1000 values a call.
 local function push(cmd, key, list, from, to)
   for a = from, to, 1000 do
@@ -367,7 +376,7 @@ if written > 0 then
     end
     push('RPUSH', km, entries, 1, #entries)
   end
-  redis.call('APPEND', kt, table.concat(kinds))
+  redis.call('APPEND', kt, kindstr)
   push('RPUSH', kc, wtimes, 1, #wtimes)
   local dt, df
   if nskipped == 0 then
