@@ -47,6 +47,11 @@ const (
 	indexEvery = time.Second
 )
 
+// indexBytes bounds the bodies one catchUp reads (after the one that
+// crosses it), as indexBatch bounds their number: a batch is held in
+// memory, decoded, while it is indexed, and messages may be megabytes each.
+const indexBytes = 4 << 20
+
 // markUnindexed records, in the transaction of a write, that history hid
 // holds messages from position from on that the index has yet to get.
 func (t *txn) markUnindexed(hid, from int64) error {
@@ -71,6 +76,7 @@ func (t *txn) catchUp(after int64, max int) (next int64, more bool, err error) {
 	ctx, st := t.ctx, t.s.stmts
 	var (
 		batch []stored
+		size  int     // of the bodies in batch
 		done  []int64 // histories indexed to their end
 		part  *marked // a history indexed in part, and where to go on
 	)
@@ -96,16 +102,16 @@ gather:
 		}
 		for _, m := range list {
 			budget := max - len(batch)
-			if budget == 0 {
+			if budget == 0 || size >= indexBytes {
 				more = true
 				break gather
 			}
-			msgs, err := t.toIndex(m, budget)
+			msgs, n, full, err := t.toIndex(m, budget, indexBytes-size)
 			if err != nil {
 				return after, true, err
 			}
-			batch = append(batch, msgs...)
-			if len(msgs) == budget {
+			batch, size = append(batch, msgs...), size+n
+			if full {
 				// It may hold more: go on after its last, and take
 				// it again.
 				part = &marked{m.hid, msgs[len(msgs)-1].seq + 1}
@@ -136,22 +142,26 @@ gather:
 }
 
 // toIndex reads up to max messages of a marked history, from where it is
-// marked.
-func (t *txn) toIndex(m marked, max int) ([]stored, error) {
+// marked, and stops after the one that brings their bodies to maxBytes; n
+// is their bodies' size, and full is true when it stopped at a limit, not
+// at the history's end.
+func (t *txn) toIndex(m marked, max, maxBytes int) (batch []stored, n int, full bool, err error) {
 	rows, err := t.stmt(t.s.stmts.toIndex).QueryContext(t.ctx, m.hid, m.from, max)
 	if err != nil {
-		return nil, err
+		return nil, 0, false, err
 	}
 	defer rows.Close()
-	var batch []stored
 	for rows.Next() {
 		var r stored
 		if err := rows.Scan(&r.hid, &r.seq, &r.body); err != nil {
-			return nil, err
+			return nil, 0, false, err
 		}
-		batch = append(batch, r)
+		batch, n = append(batch, r), n+len(r.body)
+		if n >= maxBytes {
+			return batch, n, true, rows.Close()
+		}
 	}
-	return batch, rows.Err()
+	return batch, n, len(batch) == max, rows.Err()
 }
 
 // indexAll indexes every message marked unindexed, indexBatch at a time,

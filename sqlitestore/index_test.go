@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -435,5 +436,47 @@ func TestCloseWhileIndexing(t *testing.T) {
 		}
 		close(stop)
 		<-wrote
+	}
+}
+
+// TestIndexBatchBytes: a batch stops after the message that brings its
+// bodies to indexBytes, whatever its count, so that large messages are not
+// held a thousand at a time; the rest is indexed by the next batches.
+func TestIndexBatchBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	s, err := Open(t.Context(), path, idle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := chatstore.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	big := strings.Repeat("walnut ", 1<<20/7) // about 1 MiB
+	for range 10 {
+		if _, err := st.Write(ctx, "a", users(big)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var more bool
+	err = s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+		var err error
+		_, more, err = t.catchUp(0, 1000)
+		return err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, marked := indexState(t, path, "walnut")
+	if want := indexBytes/(1<<20) + 1; rows > want || rows < want-1 || !more || len(marked) != 1 {
+		t.Errorf("one batch: %d rows, more %v, marked %v; want about %d and the rest marked", rows, more, marked, want)
+	}
+	if err := s.indexAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, marked := indexState(t, path, "walnut"); rows != 10 || len(marked) != 0 {
+		t.Errorf("after indexAll: %d rows, marked %v", rows, marked)
 	}
 }
