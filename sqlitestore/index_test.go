@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -387,5 +388,69 @@ func TestMigrateToVersion9(t *testing.T) {
 	}
 	if n := hits(t, st, "quince"); n != 1 {
 		t.Errorf("search finds %d, want 1", n)
+	}
+}
+
+// TestSearchEndsWhileWritesGoOn: a search indexes what was marked when it
+// began, not what writers add while it indexes: a writer that keeps
+// adding to the history it is in the middle of, or keeps starting new
+// histories, faster than a batch a transaction, must not keep it going.
+// (The deadline only bounds the failure: indexing what was marked at the
+// start takes a few transactions.)
+func TestSearchEndsWhileWritesGoOn(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		history func(i int) string
+	}{
+		{"same history", func(int) string { return "a" }},
+		{"new histories", func(i int) string { return fmt.Sprint("new-", i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "chat.db")
+			o := idle()
+			o.indexBatch = 1
+			s, err := Open(t.Context(), path, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			st, err := chatstore.New(s, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			if _, err := st.Write(ctx, "a", users("kiwi 0", "kiwi 1", "kiwi 2")); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			wrote := make(chan int)
+			go func() {
+				n := 0
+				defer func() { wrote <- n }()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := st.Write(ctx, tc.history(n), users("kiwi a", "kiwi b", "kiwi c")); err != nil {
+						t.Error(err)
+						return
+					}
+					n++
+				}
+			}()
+			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			page, err := st.Search(sctx, chatstore.SearchOptions{Query: "kiwi", Limit: 1})
+			close(stop)
+			n := <-wrote
+			if err != nil {
+				t.Fatalf("search, while %d writes went on: %v", n, err)
+			}
+			if len(page.Hits) != 1 {
+				t.Errorf("%d hits", len(page.Hits))
+			}
+		})
 	}
 }
