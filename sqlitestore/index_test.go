@@ -167,11 +167,11 @@ func TestIndexInBatches(t *testing.T) {
 		}
 	}
 	// One batch: the first 3 of the first history.
-	var next int64
+	var next indexCursor
 	var more bool
 	err = s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
-		next, more, err = t.catchUp(0, 3)
+		next, more, err = t.catchUp(indexCursor{}, 3)
 		return err
 	}})
 	if err != nil {
@@ -181,8 +181,8 @@ func TestIndexInBatches(t *testing.T) {
 	if rows != 3 || !more || !maps2(marked, []int64{3, 0, 0}) {
 		t.Fatalf("after a batch of 3: %d rows, more %v, marked %v", rows, more, marked)
 	}
-	if _, ok := marked[next+1]; !ok {
-		t.Errorf("next %d: want just before the history it did not finish (%v)", next, marked)
+	if _, ok := marked[next.after+1]; !ok {
+		t.Errorf("next %d: want just before the history it did not finish (%v)", next.after, marked)
 	}
 	if err := s.indexAll(ctx); err != nil {
 		t.Fatal(err)
@@ -452,5 +452,67 @@ func TestSearchEndsWhileWritesGoOn(t *testing.T) {
 				t.Errorf("%d hits", len(page.Hits))
 			}
 		})
+	}
+}
+
+// TestIndexAllBoundsAHistory: indexAll indexes a history it takes in part
+// up to the end it had when it first took it, leaves what is written after
+// marked from there, and unmarks a history it so indexed to its end.
+func TestIndexAllBoundsAHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	s, err := Open(t.Context(), path, idle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := chatstore.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	round := func(c indexCursor) (indexCursor, bool) {
+		t.Helper()
+		var (
+			next indexCursor
+			more bool
+		)
+		err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+			var err error
+			next, more, err = t.catchUp(c, 1)
+			return err
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next, more
+	}
+	for _, h := range []string{"a", "b"} {
+		if _, err := st.Write(ctx, h, users("nut 0", "nut 1", "nut 2")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, more := round(indexCursor{})
+	if !more {
+		t.Fatal("one message of six indexed, and no more?")
+	}
+	// Written after the indexing began, left for later: to a, which it
+	// is in the middle of, and to c, a new history.
+	for _, h := range []string{"a", "c"} {
+		if _, err := st.Write(ctx, h, users("nut 3", "nut 4")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for more {
+		c, more = round(c)
+	}
+	rows, marked := indexState(t, path, "nut")
+	if rows != 6 || !maps2(marked, []int64{3, 0}) {
+		t.Errorf("after indexing what was marked when it began: %d rows, marked %v; want 6, and a from 3 and c from 0", rows, marked)
+	}
+	if n := hits(t, st, "nut"); n != 10 {
+		t.Errorf("search finds %d, want 10", n)
+	}
+	if rows, marked := indexState(t, path, "nut"); rows != 10 || len(marked) != 0 {
+		t.Errorf("after the search: %d rows, marked %v; want 10 and none", rows, marked)
 	}
 }
