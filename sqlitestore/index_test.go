@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -514,5 +515,36 @@ func TestIndexAllBoundsAHistory(t *testing.T) {
 	}
 	if rows, marked := indexState(t, path, "nut"); rows != 10 || len(marked) != 0 {
 		t.Errorf("after the search: %d rows, marked %v; want 10 and none", rows, marked)
+	}
+}
+
+// TestSubmitAfterClose: a request submitted once the commit loop has
+// stopped fails with ErrClosed, even when the queue still holds a request
+// (one that won its race with Close and was queued after the loop stopped,
+// which nothing will ever answer): it must not wait for an answer forever.
+// Close waits for the background indexing, whose indexAll submits, so a
+// submit that waits forever would keep Close from returning too. The timer
+// only turns the hang into a failure.
+func TestSubmitAfterClose(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "chat.db"), idle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for i := range 64 {
+		s.queue <- &request{ctx: ctx, fn: func(*txn) error { return nil }, done: make(chan struct{})}
+		errc := make(chan error, 1)
+		go func() { errc <- s.submit(ctx, &request{ctx: ctx, fn: func(*txn) error { return nil }}) }()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, chatstore.ErrClosed) {
+				t.Fatalf("submit %d after Close: %v, want ErrClosed", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("submit %d after Close, with a request left in the queue, still waits", i)
+		}
 	}
 }
