@@ -165,7 +165,18 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	<-r.done
+	// With Close under way both cases above may be ready, and the request
+	// queued after the loop answered what it held: nobody would answer it.
+	// The loop answers every request it took before it stops.
+	select {
+	case <-r.done:
+	case <-s.stopped:
+		select {
+		case <-r.done:
+		default:
+			return chatstore.ErrClosed
+		}
+	}
 	return r.err
 }
 
