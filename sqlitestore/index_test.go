@@ -12,6 +12,7 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/driver"
+	"github.com/chatstore/chatstore/memstore"
 	"github.com/chatstore/chatstore/search"
 )
 
@@ -545,6 +546,34 @@ func TestSubmitAfterClose(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("submit %d after Close, with a request left in the queue, still waits", i)
+		}
+	}
+}
+
+// TestIndexAsTheWriteGaveIt: what indexing after the write puts in the
+// index is what the write's own document (driver.Record.Doc, which the
+// root package makes from the caller's message) would have put there, as
+// memstore and pgstore index it: a search finds the same messages either
+// way. Tool call arguments may hold Go values that do not come back from
+// the stored JSON as they went in (a float64 is "1e+06" to the document,
+// 1000000.0 in JSON; a map[string]string is "map[k:v]").
+func TestIndexAsTheWriteGaveIt(t *testing.T) {
+	ctx := t.Context()
+	sq := openStore(t, filepath.Join(t.TempDir(), "chat.db"), idle())
+	mem, err := chatstore.New(memstore.New(), &chatstore.Options{KeepSystemMessages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	msg := chat.Assistant("", chat.ToolCall{ToolName: "lookup", Arguments: map[string]any{"n": 1e6, "m": map[string]string{"k": "v"}}})
+	for _, st := range []*chatstore.Store{sq, mem} {
+		if _, err := st.Write(ctx, "a", []chat.Message{msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"lookup", "1e", "map", "1000000"} {
+		if got, want := hits(t, sq, q), hits(t, mem, q); got != want {
+			t.Errorf("search %q: sqlitestore finds %d, memstore %d", q, got, want)
 		}
 	}
 }
