@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/chatstore/chatstore"
@@ -20,14 +21,21 @@ const (
 	// that the index has yet to get. A row already there stays: its
 	// from_seq is lower, as positions only grow.
 	markUnindexedSQL = `INSERT INTO unindexed (hid, from_seq) VALUES (?1, ?2) ON CONFLICT (hid) DO NOTHING`
-	// unindexedSQL lists the histories marked, after hid ?1.
-	unindexedSQL = `SELECT hid, from_seq FROM unindexed WHERE hid > ?1 ORDER BY hid LIMIT ?2`
-	// toIndexSQL reads the messages of history ?1 from position ?2 on.
-	toIndexSQL = `SELECT hid, seq, body FROM messages WHERE hid = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3`
+	// unindexedSQL lists the histories marked, after hid ?1 up to hid ?2;
+	// lastUnindexedSQL is the last marked (0 for none).
+	unindexedSQL     = `SELECT hid, from_seq FROM unindexed WHERE hid > ?1 AND hid <= ?2 ORDER BY hid LIMIT ?3`
+	lastUnindexedSQL = `SELECT coalesce(max(hid), 0) FROM unindexed`
+	// toIndexSQL reads the messages of history ?1 from position ?2 on,
+	// below position ?4; historyEndSQL is the position after the last
+	// message of history ?1.
+	toIndexSQL    = `SELECT hid, seq, body FROM messages WHERE hid = ?1 AND seq >= ?2 AND seq < ?4 ORDER BY seq LIMIT ?3`
+	historyEndSQL = `SELECT coalesce(max(seq), -1) + 1 FROM messages WHERE hid = ?1`
 	// indexedToSQL records that history ?1 is indexed up to position ?2,
-	// and unmarkSQL that it is indexed.
-	indexedToSQL = `UPDATE unindexed SET from_seq = ?2 WHERE hid = ?1`
-	unmarkSQL    = `DELETE FROM unindexed WHERE hid = ?1`
+	// unmarkSQL that it is indexed, and unmarkIfIndexedSQL that it is
+	// when it holds nothing from position ?2 on.
+	indexedToSQL       = `UPDATE unindexed SET from_seq = ?2 WHERE hid = ?1`
+	unmarkSQL          = `DELETE FROM unindexed WHERE hid = ?1`
+	unmarkIfIndexedSQL = `DELETE FROM unindexed WHERE hid = ?1 AND NOT EXISTS (SELECT 1 FROM messages WHERE hid = ?1 AND seq >= ?2)`
 	// anyUnindexedSQL tells whether any history is marked.
 	anyUnindexedSQL = `SELECT EXISTS (SELECT 1 FROM unindexed)`
 )
@@ -62,43 +70,65 @@ func (t *txn) markUnindexed(hid, from int64) error {
 // marked is a row of unindexed.
 type marked struct{ hid, from int64 }
 
-// catchUp indexes the messages of the histories marked unindexed after
-// history row after, up to max messages, and unmarks what it indexed. It
-// returns the history row to go on after (a history it could not finish is
-// taken again), and whether any marked history is left there.
+// indexCursor is where indexAll has got to. It goes on after history row
+// after, up to row last, the last marked when it began (histories marked
+// after it were written to since it began); it is in the middle of history
+// hid (0: of none), which it indexes below position to only: the end the
+// history had when it first took it. What is written meanwhile, to a
+// history it has passed or is in, or to new ones, is left for later, so
+// that writes, however fast, cannot keep it going.
+type indexCursor struct {
+	begun   bool // last is set
+	after   int64
+	last    int64
+	hid, to int64
+}
+
+// catchUp indexes the messages of the histories marked unindexed after the
+// cursor, up to max messages, and unmarks what it indexed (or moves the
+// mark on past it). It returns the cursor to go on from (a history it
+// could not finish is taken again), and whether any marked history is
+// left before the cursor's end.
 //
 // It reads first, changes the marks next, and adds every row to the index
 // last, in one statement: once a transaction has written to an FTS5 table,
 // each statement that writes after it makes FTS5 write what it holds as a
 // new segment, and a segment per history was most of the cost of indexing
 // (pprof: FTS5's flush at savepoints and its merging, 60%).
-func (t *txn) catchUp(after int64, max int) (next int64, more bool, err error) {
+func (t *txn) catchUp(c indexCursor, max int) (next indexCursor, more bool, err error) {
 	ctx, st := t.ctx, t.s.stmts
+	if !c.begun {
+		if err := t.stmt(st.lastUnindexed).QueryRowContext(ctx).Scan(&c.last); err != nil {
+			return c, true, err
+		}
+		c.begun = true
+	}
 	var (
 		batch []stored
-		size  int     // of the bodies in batch
-		done  []int64 // histories indexed to their end
-		part  *marked // a history indexed in part, and where to go on
+		size  int      // of the bodies in batch
+		done  []int64  // histories indexed to their end
+		upTo  []marked // histories indexed up to where the cursor bounds them
+		part  *marked  // a history indexed in part, and where to go on
 	)
-	next = after
+	next = c
 gather:
 	for {
-		rows, err := t.stmt(st.unindexed).QueryContext(ctx, next, 64)
+		rows, err := t.stmt(st.unindexed).QueryContext(ctx, next.after, c.last, 64)
 		if err != nil {
-			return after, true, err
+			return c, true, err
 		}
 		var list []marked
 		for rows.Next() {
 			var m marked
 			if err := rows.Scan(&m.hid, &m.from); err != nil {
 				rows.Close()
-				return after, true, err
+				return c, true, err
 			}
 			list = append(list, m)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return after, true, err
+			return c, true, err
 		}
 		for _, m := range list {
 			budget := max - len(batch)
@@ -106,20 +136,37 @@ gather:
 				more = true
 				break gather
 			}
-			msgs, n, full, err := t.toIndex(m, budget, indexBytes-size)
+			bounded := m.hid == next.hid
+			to := int64(math.MaxInt64)
+			if bounded {
+				to = next.to
+			}
+			msgs, n, full, err := t.toIndex(m, to, budget, indexBytes-size)
 			if err != nil {
-				return after, true, err
+				return c, true, err
 			}
 			batch, size = append(batch, msgs...), size+n
 			if full {
 				// It may hold more: go on after its last, and take
-				// it again.
-				part = &marked{m.hid, msgs[len(msgs)-1].seq + 1}
-				next, more = m.hid-1, true
-				break gather
+				// it again, up to the end it has now.
+				if !bounded {
+					if err := t.stmt(st.historyEnd).QueryRowContext(ctx, m.hid).Scan(&to); err != nil {
+						return c, true, err
+					}
+					next.hid, next.to, bounded = m.hid, to, true
+				}
+				if from := msgs[len(msgs)-1].seq + 1; from < to {
+					part = &marked{m.hid, from}
+					next.after, more = m.hid-1, true
+					break gather
+				}
 			}
-			done = append(done, m.hid)
-			next = m.hid
+			if bounded {
+				upTo = append(upTo, marked{m.hid, to})
+			} else {
+				done = append(done, m.hid)
+			}
+			next.after = m.hid
 		}
 		if len(list) < 64 {
 			break
@@ -127,26 +174,34 @@ gather:
 	}
 	for _, hid := range done {
 		if _, err := t.stmt(st.unmark).ExecContext(ctx, hid); err != nil {
-			return after, true, err
+			return c, true, err
+		}
+	}
+	for _, m := range upTo {
+		if _, err := t.stmt(st.indexedTo).ExecContext(ctx, m.hid, m.from); err != nil {
+			return c, true, err
+		}
+		if _, err := t.stmt(st.unmarkIfIndexed).ExecContext(ctx, m.hid, m.from); err != nil {
+			return c, true, err
 		}
 	}
 	if part != nil {
 		if _, err := t.stmt(st.indexedTo).ExecContext(ctx, part.hid, part.from); err != nil {
-			return after, true, err
+			return c, true, err
 		}
 	}
 	if _, err := indexStored(ctx, t.stmt(st.insertDocs), batch); err != nil {
-		return after, true, err
+		return c, true, err
 	}
 	return next, more, nil
 }
 
 // toIndex reads up to max messages of a marked history, from where it is
-// marked, and stops after the one that brings their bodies to maxBytes; n
-// is their bodies' size, and full is true when it stopped at a limit, not
-// at the history's end.
-func (t *txn) toIndex(m marked, max, maxBytes int) (batch []stored, n int, full bool, err error) {
-	rows, err := t.stmt(t.s.stmts.toIndex).QueryContext(t.ctx, m.hid, m.from, max)
+// marked, below position to, and stops after the one that brings their
+// bodies to maxBytes; n is their bodies' size, and full is true when it
+// stopped at a limit, not at the history's end (or at to).
+func (t *txn) toIndex(m marked, to int64, max, maxBytes int) (batch []stored, n int, full bool, err error) {
+	rows, err := t.stmt(t.s.stmts.toIndex).QueryContext(t.ctx, m.hid, m.from, max, to)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -164,17 +219,17 @@ func (t *txn) toIndex(m marked, max, maxBytes int) (batch []stored, n int, full 
 	return batch, n, len(batch) == max, rows.Err()
 }
 
-// indexAll indexes every message marked unindexed, indexBatch at a time,
-// each batch a transaction of the commit loop (so writes go on between
-// them). It visits each marked history once: what is written meanwhile to
-// a history it has passed is left for later, so a stream of writes cannot
-// keep it going.
+// indexAll indexes every message marked unindexed when it begins,
+// indexBatch at a time, each batch a transaction of the commit loop (so
+// writes go on between them). It visits each marked history once, and
+// bounds it by the end it had then (indexCursor): what is written
+// meanwhile is left for later, so a stream of writes cannot keep it going.
 func (s *Store) indexAll(ctx context.Context) error {
-	after := int64(0)
+	var c indexCursor
 	for {
 		var (
-			from = after // a failed group runs fn again: it must start where it did
-			next int64
+			from = c // a failed group runs fn again: it must start where it did
+			next indexCursor
 			more bool
 		)
 		err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
@@ -185,7 +240,7 @@ func (s *Store) indexAll(ctx context.Context) error {
 		if err != nil || !more {
 			return err
 		}
-		after = next
+		c = next
 	}
 }
 

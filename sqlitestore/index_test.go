@@ -1,6 +1,8 @@
 package sqlitestore
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -12,6 +14,7 @@ import (
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
 	"github.com/chatstore/chatstore/driver"
+	"github.com/chatstore/chatstore/memstore"
 	"github.com/chatstore/chatstore/search"
 )
 
@@ -168,11 +171,11 @@ func TestIndexInBatches(t *testing.T) {
 		}
 	}
 	// One batch: the first 3 of the first history.
-	var next int64
+	var next indexCursor
 	var more bool
 	err = s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
-		next, more, err = t.catchUp(0, 3)
+		next, more, err = t.catchUp(indexCursor{}, 3)
 		return err
 	}})
 	if err != nil {
@@ -182,8 +185,8 @@ func TestIndexInBatches(t *testing.T) {
 	if rows != 3 || !more || !maps2(marked, []int64{3, 0, 0}) {
 		t.Fatalf("after a batch of 3: %d rows, more %v, marked %v", rows, more, marked)
 	}
-	if _, ok := marked[next+1]; !ok {
-		t.Errorf("next %d: want just before the history it did not finish (%v)", next, marked)
+	if _, ok := marked[next.after+1]; !ok {
+		t.Errorf("next %d: want just before the history it did not finish (%v)", next.after, marked)
 	}
 	if err := s.indexAll(ctx); err != nil {
 		t.Fatal(err)
@@ -392,6 +395,191 @@ func TestMigrateToVersion9(t *testing.T) {
 	}
 }
 
+// TestSearchEndsWhileWritesGoOn: a search indexes what was marked when it
+// began, not what writers add while it indexes: a writer that keeps
+// adding to the history it is in the middle of, or keeps starting new
+// histories, faster than a batch a transaction, must not keep it going.
+// (The deadline only bounds the failure: indexing what was marked at the
+// start takes a few transactions.)
+func TestSearchEndsWhileWritesGoOn(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		history func(i int) string
+	}{
+		{"same history", func(int) string { return "a" }},
+		{"new histories", func(i int) string { return fmt.Sprint("new-", i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "chat.db")
+			o := idle()
+			o.indexBatch = 1
+			s, err := Open(t.Context(), path, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			st, err := chatstore.New(s, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			if _, err := st.Write(ctx, "a", users("kiwi 0", "kiwi 1", "kiwi 2")); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			wrote := make(chan int)
+			go func() {
+				n := 0
+				defer func() { wrote <- n }()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := st.Write(ctx, tc.history(n), users("kiwi a", "kiwi b", "kiwi c")); err != nil {
+						t.Error(err)
+						return
+					}
+					n++
+				}
+			}()
+			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			page, err := st.Search(sctx, chatstore.SearchOptions{Query: "kiwi", Limit: 1})
+			close(stop)
+			n := <-wrote
+			if err != nil {
+				t.Fatalf("search, while %d writes went on: %v", n, err)
+			}
+			if len(page.Hits) != 1 {
+				t.Errorf("%d hits", len(page.Hits))
+			}
+		})
+	}
+}
+
+// TestIndexAllBoundsAHistory: indexAll indexes a history it takes in part
+// up to the end it had when it first took it, leaves what is written after
+// marked from there, and unmarks a history it so indexed to its end.
+func TestIndexAllBoundsAHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	s, err := Open(t.Context(), path, idle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := chatstore.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	round := func(c indexCursor) (indexCursor, bool) {
+		t.Helper()
+		var (
+			next indexCursor
+			more bool
+		)
+		err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+			var err error
+			next, more, err = t.catchUp(c, 1)
+			return err
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next, more
+	}
+	for _, h := range []string{"a", "b"} {
+		if _, err := st.Write(ctx, h, users("nut 0", "nut 1", "nut 2")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, more := round(indexCursor{})
+	if !more {
+		t.Fatal("one message of six indexed, and no more?")
+	}
+	// Written after the indexing began, left for later: to a, which it
+	// is in the middle of, and to c, a new history.
+	for _, h := range []string{"a", "c"} {
+		if _, err := st.Write(ctx, h, users("nut 3", "nut 4")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for more {
+		c, more = round(c)
+	}
+	rows, marked := indexState(t, path, "nut")
+	if rows != 6 || !maps2(marked, []int64{3, 0}) {
+		t.Errorf("after indexing what was marked when it began: %d rows, marked %v; want 6, and a from 3 and c from 0", rows, marked)
+	}
+	if n := hits(t, st, "nut"); n != 10 {
+		t.Errorf("search finds %d, want 10", n)
+	}
+	if rows, marked := indexState(t, path, "nut"); rows != 10 || len(marked) != 0 {
+		t.Errorf("after the search: %d rows, marked %v; want 10 and none", rows, marked)
+	}
+}
+
+// TestSubmitAfterClose: a request submitted once the commit loop has
+// stopped fails with ErrClosed, even when the queue still holds a request
+// (one that won its race with Close and was queued after the loop stopped,
+// which nothing will ever answer): it must not wait for an answer forever.
+// Close waits for the background indexing, whose indexAll submits, so a
+// submit that waits forever would keep Close from returning too. The timer
+// only turns the hang into a failure.
+func TestSubmitAfterClose(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "chat.db"), idle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for i := range 64 {
+		s.queue <- &request{ctx: ctx, fn: func(*txn) error { return nil }, done: make(chan struct{})}
+		errc := make(chan error, 1)
+		go func() { errc <- s.submit(ctx, &request{ctx: ctx, fn: func(*txn) error { return nil }}) }()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, chatstore.ErrClosed) {
+				t.Fatalf("submit %d after Close: %v, want ErrClosed", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("submit %d after Close, with a request left in the queue, still waits", i)
+		}
+	}
+}
+
+// TestIndexAsTheWriteGaveIt: what indexing after the write puts in the
+// index is what the write's own document (driver.Record.Doc, which the
+// root package makes from the caller's message) would have put there, as
+// memstore and pgstore index it: a search finds the same messages either
+// way. Tool call arguments may hold Go values that do not come back from
+// the stored JSON as they went in (a float64 is "1e+06" to the document,
+// 1000000.0 in JSON; a map[string]string is "map[k:v]").
+func TestIndexAsTheWriteGaveIt(t *testing.T) {
+	ctx := t.Context()
+	sq := openStore(t, filepath.Join(t.TempDir(), "chat.db"), idle())
+	mem, err := chatstore.New(memstore.New(), &chatstore.Options{KeepSystemMessages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	msg := chat.Assistant("", chat.ToolCall{ToolName: "lookup", Arguments: map[string]any{"n": 1e6, "m": map[string]string{"k": "v"}}})
+	for _, st := range []*chatstore.Store{sq, mem} {
+		if _, err := st.Write(ctx, "a", []chat.Message{msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"lookup", "1e", "map", "1000000"} {
+		if got, want := hits(t, sq, q), hits(t, mem, q); got != want {
+			t.Errorf("search %q: sqlitestore finds %d, memstore %d", q, got, want)
+		}
+	}
+}
+
 // TestCloseWhileIndexing: Close returns while the background loop is
 // indexing, or about to submit a round, however they interleave: a round
 // queued after the commit loop stopped fails instead of waiting for it.
@@ -463,7 +651,7 @@ func TestIndexBatchBytes(t *testing.T) {
 	var more bool
 	err = s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
-		_, more, err = t.catchUp(0, 1000)
+		_, more, err = t.catchUp(indexCursor{}, 1000)
 		return err
 	}})
 	if err != nil {

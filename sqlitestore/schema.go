@@ -193,7 +193,7 @@ var migrations = []string{
 	CREATE INDEX histories_by_expiry ON histories (expires_at) WHERE expires_at > 0;`,
 
 	// 8 → 9: the search index is kept up to date after writes, not in
-	// them (see unindexedSQL in search.go). A row of unindexed says that
+	// them (see unindexedSQL in index.go). A row of unindexed says that
 	// history hid holds messages, from position from_seq on, that the
 	// index has yet to get; a write adds it (or leaves the one there),
 	// and indexing removes it. Updating an FTS5 index cost a

@@ -45,12 +45,15 @@ type stmts struct {
 	keyPut        *sql.Stmt // record a key (over an expired one)
 	fileState     *sql.Stmt // whether the file has a search index, and its counter
 	// Of the search index (index.go); nil without search.
-	markUnindexed *sql.Stmt
-	unindexed     *sql.Stmt
-	toIndex       *sql.Stmt
-	indexedTo     *sql.Stmt
-	unmark        *sql.Stmt
-	insertDocs    *sql.Stmt
+	markUnindexed   *sql.Stmt
+	unindexed       *sql.Stmt
+	toIndex         *sql.Stmt
+	indexedTo       *sql.Stmt
+	unmark          *sql.Stmt
+	insertDocs      *sql.Stmt
+	lastUnindexed   *sql.Stmt
+	historyEnd      *sql.Stmt
+	unmarkIfIndexed *sql.Stmt
 
 	// On the reader pool.
 	tail            *sql.Stmt
@@ -196,6 +199,9 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 		p(writer, &st.indexedTo, indexedToSQL)
 		p(writer, &st.unmark, unmarkSQL)
 		p(writer, &st.insertDocs, insertDocsSQL)
+		p(writer, &st.lastUnindexed, lastUnindexedSQL)
+		p(writer, &st.historyEnd, historyEndSQL)
+		p(writer, &st.unmarkIfIndexed, unmarkIfIndexedSQL)
 		p(readers, &st.anyUnindexed, anyUnindexedSQL)
 	}
 	p(readers, &st.tail, tailSQL)
@@ -223,7 +229,7 @@ func (st *stmts) close() {
 	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.saveHistory, st.findMessage, st.metaGet, st.metaPut,
 		st.metaDelete, st.truncate, st.deleteSeq, st.forkMessages, st.forkCost, st.forkMetadata, st.forkCompacted,
 		st.compact, st.compactTrim, st.insertOne, st.insertBatch, st.deleteHistory, st.purge, st.sweep, st.dataVersion, st.keyPurge,
-		st.keyGet, st.keyPut, st.fileState, st.markUnindexed, st.unindexed, st.toIndex, st.indexedTo, st.unmark, st.insertDocs, st.anyUnindexed, st.tail, st.tailUncompacted, st.rangeQ, st.before, st.count, st.list,
+		st.keyGet, st.keyPut, st.fileState, st.markUnindexed, st.unindexed, st.toIndex, st.indexedTo, st.unmark, st.insertDocs, st.lastUnindexed, st.historyEnd, st.unmarkIfIndexed, st.anyUnindexed, st.tail, st.tailUncompacted, st.rangeQ, st.before, st.count, st.list,
 		st.info, st.message, st.compactions} {
 		if s != nil {
 			s.Close()
