@@ -1,12 +1,15 @@
 package search
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/internal/jsonx"
 )
 
 // Doc is what a message gives to the index: its text, and apart from it
@@ -34,8 +37,25 @@ func addValue(b *strings.Builder, v any, add func(*strings.Builder, string)) {
 	case string:
 		add(b, v)
 	case nil:
-	default: // numbers, booleans
-		add(b, fmt.Sprint(v))
+	case json.Number: // as a read decodes a number
+		add(b, string(v))
+	case bool:
+		add(b, strconv.FormatBool(v))
+	default:
+		// A Go value (a float64, a typed map, slice or struct) is
+		// taken as the store keeps it, JSON, decoded as a read decodes
+		// it: a message and the same message read back then give the
+		// same words (1e6 is "1000000.0" either way, not "1e+06" here
+		// and "1000000.0" there), which a backend indexing from what it
+		// stored (sqlitestore) relies on.
+		j, err := jsonx.AppendValue(nil, v, jsonx.Compact)
+		if err != nil { // not storable either: the write fails
+			add(b, fmt.Sprint(v))
+			return
+		}
+		if d, err := jsonx.NewDecoder(j).Value(); err == nil {
+			addValue(b, d, add)
+		}
 	}
 }
 

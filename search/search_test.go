@@ -154,3 +154,25 @@ func TestSnippetOfALargeMessage(t *testing.T) {
 		t.Errorf("a match at the start: %.100q…", got)
 	}
 }
+
+// TestDocumentOfAReadBack: a message with Go-typed tool arguments gives
+// the index the same words as the same message read back from its JSON,
+// which is what a backend that indexes from what it stored sees.
+func TestDocumentOfAReadBack(t *testing.T) {
+	type point struct{ X, Y float64 }
+	m := chat.Assistant("", chat.ToolCall{ToolName: "lookup", Arguments: map[string]any{
+		"n": 1e6, "f": 0.5, "i": 7, "u": uint8(3), "b": true, "none": nil,
+		"m": map[string]string{"k": "v"}, "s": []int{1, 2}, "p": point{1, 2.5}, "big": 1e20,
+	}})
+	body, err := m.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := chat.Unmarshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := Document(m), Document(back); got != want {
+		t.Errorf("written:\n%q\nread back:\n%q", got.Text, want.Text)
+	}
+}
