@@ -336,7 +336,9 @@ func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Recor
 	if err != nil {
 		return 0, s.wrapWrite(historyID, err)
 	}
-	s.wrote(n)
+	if n < indexInWrite {
+		s.wrote(n)
+	}
 	return n, nil
 }
 
@@ -364,7 +366,7 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	if err != nil {
 		return driver.Outcome{}, s.wrapWrite(historyID, err)
 	}
-	if !out.Replayed {
+	if !out.Replayed && out.Written < indexInWrite {
 		s.wrote(out.Written)
 	}
 	return out, nil
@@ -443,7 +445,7 @@ func (t *txn) write(historyID string, recs []driver.Record) (int, error) {
 		return 0, err
 	}
 	if t.s.indexing {
-		if err := t.markUnindexed(r.hid, plan.Messages[0].Pos); err != nil {
+		if err := t.index(r.hid, recs, plan.Messages); err != nil {
 			return 0, err
 		}
 	}

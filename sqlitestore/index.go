@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/chatstore/chatstore"
+	"github.com/chatstore/chatstore/driver"
+	"github.com/chatstore/chatstore/search"
 )
 
 // Keeping the search index up to date after writes (see the top of
@@ -36,6 +38,8 @@ const (
 	indexedToSQL       = `UPDATE unindexed SET from_seq = ?2 WHERE hid = ?1`
 	unmarkSQL          = `DELETE FROM unindexed WHERE hid = ?1`
 	unmarkIfIndexedSQL = `DELETE FROM unindexed WHERE hid = ?1 AND NOT EXISTS (SELECT 1 FROM messages WHERE hid = ?1 AND seq >= ?2)`
+	// isMarkedSQL tells whether history ?1 is marked.
+	isMarkedSQL = `SELECT EXISTS (SELECT 1 FROM unindexed WHERE hid = ?1)`
 	// anyUnindexedSQL tells whether any history is marked.
 	anyUnindexedSQL = `SELECT EXISTS (SELECT 1 FROM unindexed)`
 )
@@ -59,6 +63,43 @@ const (
 // crosses it), as indexBatch bounds their number: a batch is held in
 // memory, decoded, while it is indexed, and messages may be megabytes each.
 const indexBytes = 4 << 20
+
+// indexInWrite is the size of a write from which it indexes its messages
+// in its own transaction, from the records' documents: a segment of the
+// index for that many messages costs each of them little, and the batch
+// need not be read back and decoded later. Smaller writes are marked.
+const indexInWrite = 32
+
+// index gives the search index the planned messages of a write to history
+// hid, in the write's transaction: at once for a write of indexInWrite
+// messages or more to a history that is not marked (a marked one would
+// have them indexed a second time by catchUp, which reads from its mark
+// on), marked otherwise.
+func (t *txn) index(hid int64, recs []driver.Record, msgs []driver.Planned) error {
+	if len(msgs) >= indexInWrite {
+		var marked bool
+		if err := t.stmt(t.s.stmts.isMarked).QueryRowContext(t.ctx, hid).Scan(&marked); err != nil {
+			return err
+		}
+		if !marked {
+			docs := make([]docRow, 0, len(msgs))
+			for _, p := range msgs {
+				d := recs[p.Index].Doc
+				text, reasoning := search.IndexText(d.Text), search.IndexText(d.Reasoning)
+				if text == "" && reasoning == "" {
+					continue
+				}
+				key, err := docKey(hid, p.Pos)
+				if err != nil {
+					return err
+				}
+				docs = append(docs, docRow{key, text, reasoning})
+			}
+			return insertDocs(t.ctx, t.stmt(t.s.stmts.insertDocs), docs)
+		}
+	}
+	return t.markUnindexed(hid, msgs[0].Pos)
+}
 
 // markUnindexed records, in the transaction of a write, that history hid
 // holds messages from position from on that the index has yet to get.

@@ -668,3 +668,41 @@ func TestIndexBatchBytes(t *testing.T) {
 		t.Errorf("after indexAll: %d rows, marked %v", rows, marked)
 	}
 }
+
+// TestIndexInTheWrite: a write of indexInWrite messages or more indexes
+// them in its own transaction, marking nothing; to a history already
+// marked it marks instead, and a search indexes each message once.
+func TestIndexInTheWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	st := openStore(t, path, idle())
+	ctx := t.Context()
+	many := func(n int) []chat.Message {
+		var msgs []chat.Message
+		for i := range n {
+			msgs = append(msgs, chat.User(fmt.Sprint("cherry ", i)))
+		}
+		return msgs
+	}
+	if _, err := st.Write(ctx, "big", many(indexInWrite)); err != nil {
+		t.Fatal(err)
+	}
+	if rows, marked := indexState(t, path, "cherry"); rows != indexInWrite || len(marked) != 0 {
+		t.Fatalf("after a write of %d: %d rows, marked %v; want all indexed, none marked", indexInWrite, rows, marked)
+	}
+	if _, err := st.Write(ctx, "small", many(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(ctx, "small", many(indexInWrite+3)); err != nil {
+		t.Fatal(err)
+	}
+	if rows, marked := indexState(t, path, "cherry"); rows != indexInWrite || !maps2(marked, []int64{0}) {
+		t.Fatalf("after writes to a marked history: %d rows, marked %v", rows, marked)
+	}
+	want := indexInWrite + 1 + indexInWrite + 3
+	if n := hits(t, st, "cherry"); n != want {
+		t.Errorf("search finds %d, want %d", n, want)
+	}
+	if rows, marked := indexState(t, path, "cherry"); rows != want || len(marked) != 0 {
+		t.Errorf("after the search: %d rows (a message indexed twice?), marked %v", rows, marked)
+	}
+}

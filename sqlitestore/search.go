@@ -186,15 +186,20 @@ func indexStored(ctx context.Context, insert executor, batch []stored) (skipped 
 		}
 		docs = append(docs, docRow{key, text, reasoning})
 	}
+	return skipped, insertDocs(ctx, insert, docs)
+}
+
+// insertDocs adds rows to the index in one statement (insertDocsSQL).
+func insertDocs(ctx context.Context, insert executor, docs []docRow) error {
 	if len(docs) == 0 {
-		return skipped, nil
+		return nil
 	}
 	j, err := encodeDocs(docs)
 	if err != nil {
-		return skipped, err
+		return err
 	}
 	_, err = insert.ExecContext(ctx, j)
-	return skipped, err
+	return err
 }
 
 // executor runs a statement prepared already (insertDocsSQL): a *sql.Stmt,

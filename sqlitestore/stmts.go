@@ -46,6 +46,7 @@ type stmts struct {
 	fileState     *sql.Stmt // whether the file has a search index, and its counter
 	// Of the search index (index.go); nil without search.
 	markUnindexed   *sql.Stmt
+	isMarked        *sql.Stmt
 	unindexed       *sql.Stmt
 	toIndex         *sql.Stmt
 	indexedTo       *sql.Stmt
@@ -194,6 +195,7 @@ func prepare(ctx context.Context, writer, readers *sql.DB, indexing bool) (*stmt
 	p(writer, &st.fileState, fileStateSQL)
 	if indexing {
 		p(writer, &st.markUnindexed, markUnindexedSQL)
+		p(writer, &st.isMarked, isMarkedSQL)
 		p(writer, &st.unindexed, unindexedSQL)
 		p(writer, &st.toIndex, toIndexSQL)
 		p(writer, &st.indexedTo, indexedToSQL)
@@ -229,7 +231,7 @@ func (st *stmts) close() {
 	for _, s := range []*sql.Stmt{st.history, st.newHistory, st.saveHistory, st.findMessage, st.metaGet, st.metaPut,
 		st.metaDelete, st.truncate, st.deleteSeq, st.forkMessages, st.forkCost, st.forkMetadata, st.forkCompacted,
 		st.compact, st.compactTrim, st.insertOne, st.insertBatch, st.deleteHistory, st.purge, st.sweep, st.dataVersion, st.keyPurge,
-		st.keyGet, st.keyPut, st.fileState, st.markUnindexed, st.unindexed, st.toIndex, st.indexedTo, st.unmark, st.insertDocs, st.lastUnindexed, st.historyEnd, st.unmarkIfIndexed, st.anyUnindexed, st.tail, st.tailUncompacted, st.rangeQ, st.before, st.count, st.list,
+		st.keyGet, st.keyPut, st.fileState, st.markUnindexed, st.isMarked, st.unindexed, st.toIndex, st.indexedTo, st.unmark, st.insertDocs, st.lastUnindexed, st.historyEnd, st.unmarkIfIndexed, st.anyUnindexed, st.tail, st.tailUncompacted, st.rangeQ, st.before, st.count, st.list,
 		st.info, st.message, st.compactions} {
 		if s != nil {
 			s.Close()
