@@ -26,13 +26,15 @@
 // serializes their transactions.
 //
 // Search (driver.Searcher) uses an FTS5 index of every message's words,
-// kept up to date after the writes rather than in them (search.go,
-// index.go): a write records in its transaction that its history has
-// messages to index, and indexing adds them in batches, in the background
-// and before every search, which so sees every write acknowledged before
-// it began; a removal takes a message's words out of the index in its own
-// transaction. The index takes about three quarters of the size of the
-// messages' text on disk. A store that never searches can be opened with search=false: the
+// kept up to date after small writes rather than in them (search.go,
+// index.go): a write of fewer than 32 messages records in its transaction
+// that its history has messages to index, and indexing adds them in
+// batches, in the background and before every search, which so sees every
+// write acknowledged before it began; larger writes index theirs in their
+// own transaction. A removal takes a message's words out of the index in
+// its own transaction. The index takes about three quarters of the size of
+// the messages' text on disk. A store that never searches can be opened
+// with search=false: the
 // file then keeps no index (opening drops one it has), and Search fails
 // with chatstore.ErrNotSupported. Opening a file that has no index with
 // search on builds it from the stored messages, as upgrading a file from
