@@ -18,6 +18,22 @@ import (
 	"github.com/chatstore/chatstore/search"
 )
 
+// openBoth opens a Store on path, and a chatstore.Store over it, until
+// the test ends.
+func openBoth(t *testing.T, path string, o *Options) (*Store, *chatstore.Store) {
+	t.Helper()
+	s, err := Open(t.Context(), path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	st, err := chatstore.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, st
+}
+
 // idle are Options under which the background loop never indexes during a
 // test: what is indexed, a search did (or the test, by catchUp).
 func idle() *Options { return &Options{indexAfter: 1 << 60, indexEvery: time.Hour} }
@@ -151,15 +167,7 @@ func TestIndexInBatches(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "chat.db")
 	o := idle()
 	o.indexBatch = 3
-	s, err := Open(t.Context(), path, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	st, err := chatstore.New(s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, st := openBoth(t, path, o)
 	ctx := t.Context()
 	for _, id := range []string{"a", "b", "c"} {
 		var msgs []chat.Message
@@ -173,7 +181,7 @@ func TestIndexInBatches(t *testing.T) {
 	// One batch: the first 3 of the first history.
 	var next indexCursor
 	var more bool
-	err = s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
 		next, more, err = t.catchUp(indexCursor{}, 3)
 		return err
@@ -251,15 +259,7 @@ func TestIndexInTheBackground(t *testing.T) {
 	o.indexAfter = 5
 	done := make(chan struct{}, 16)
 	o.afterIndex = func() { done <- struct{}{} }
-	s, err := Open(t.Context(), path, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	st, err := chatstore.New(s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st := openBoth(t, path, o)
 	ctx := t.Context()
 	for i := range 4 {
 		if _, err := st.Write(ctx, "a", users(fmt.Sprint("grape ", i))); err != nil {
@@ -413,15 +413,7 @@ func TestSearchEndsWhileWritesGoOn(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "chat.db")
 			o := idle()
 			o.indexBatch = 1
-			s, err := Open(t.Context(), path, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			st, err := chatstore.New(s, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, st := openBoth(t, path, o)
 			ctx := t.Context()
 			if _, err := st.Write(ctx, "a", users("kiwi 0", "kiwi 1", "kiwi 2")); err != nil {
 				t.Fatal(err)
@@ -464,15 +456,7 @@ func TestSearchEndsWhileWritesGoOn(t *testing.T) {
 // marked from there, and unmarks a history it so indexed to its end.
 func TestIndexAllBoundsAHistory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "chat.db")
-	s, err := Open(t.Context(), path, idle())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	st, err := chatstore.New(s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, st := openBoth(t, path, idle())
 	ctx := t.Context()
 	round := func(c indexCursor) (indexCursor, bool) {
 		t.Helper()
@@ -632,15 +616,7 @@ func TestCloseWhileIndexing(t *testing.T) {
 // held a thousand at a time; the rest is indexed by the next batches.
 func TestIndexBatchBytes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "chat.db")
-	s, err := Open(t.Context(), path, idle())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	st, err := chatstore.New(s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, st := openBoth(t, path, idle())
 	ctx := t.Context()
 	big := strings.Repeat("walnut ", 1<<20/7) // about 1 MiB
 	for range 10 {
@@ -649,7 +625,7 @@ func TestIndexBatchBytes(t *testing.T) {
 		}
 	}
 	var more bool
-	err = s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
+	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
 		_, more, err = t.catchUp(indexCursor{}, 1000)
 		return err
