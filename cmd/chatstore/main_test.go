@@ -467,12 +467,14 @@ func TestVersionAndHelp(t *testing.T) {
 // disconnected after --read-header-timeout rather than holding a connection.
 func TestSlowClientCut(t *testing.T) {
 	p := serve(t, "--store", "memory://", "--read-header-timeout", "300ms")
+	// Before dialing: the server's timeout runs from when it accepts the
+	// connection, which may be before Dial returns.
+	start := time.Now()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	start := time.Now()
 	conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n")) // never finished
 	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	_, err = io.ReadAll(conn)
