@@ -8,7 +8,6 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/driver"
-	"github.com/chatstore/chatstore/search"
 )
 
 // Keeping the search index up to date after writes (see the top of
@@ -84,16 +83,10 @@ func (t *txn) index(hid int64, recs []driver.Record, msgs []driver.Planned) erro
 		if !marked {
 			docs := make([]docRow, 0, len(msgs))
 			for _, p := range msgs {
-				d := recs[p.Index].Doc
-				text, reasoning := search.IndexText(d.Text), search.IndexText(d.Reasoning)
-				if text == "" && reasoning == "" {
-					continue
-				}
-				key, err := docKey(hid, p.Pos)
-				if err != nil {
+				var err error
+				if docs, err = appendDoc(docs, hid, p.Pos, recs[p.Index].Doc); err != nil {
 					return err
 				}
-				docs = append(docs, docRow{key, text, reasoning})
 			}
 			return insertDocs(t.ctx, t.stmt(t.s.stmts.insertDocs), docs)
 		}

@@ -175,18 +175,25 @@ func indexStored(ctx context.Context, insert executor, batch []stored) (skipped 
 			skipped++
 			continue
 		}
-		d := search.Document(msg)
-		text, reasoning := search.IndexText(d.Text), search.IndexText(d.Reasoning)
-		if text == "" && reasoning == "" {
-			continue
-		}
-		key, err := docKey(m.hid, m.seq)
-		if err != nil {
+		if docs, err = appendDoc(docs, m.hid, m.seq, search.Document(msg)); err != nil {
 			return skipped, err
 		}
-		docs = append(docs, docRow{key, text, reasoning})
 	}
 	return skipped, insertDocs(ctx, insert, docs)
+}
+
+// appendDoc appends the index row of message seq of history hid, whose
+// document is d, to docs; a message without words has none.
+func appendDoc(docs []docRow, hid, seq int64, d search.Doc) ([]docRow, error) {
+	text, reasoning := search.IndexText(d.Text), search.IndexText(d.Reasoning)
+	if text == "" && reasoning == "" {
+		return docs, nil
+	}
+	key, err := docKey(hid, seq)
+	if err != nil {
+		return docs, err
+	}
+	return append(docs, docRow{key, text, reasoning}), nil
 }
 
 // insertDocs adds rows to the index in one statement (insertDocsSQL).
