@@ -43,6 +43,9 @@ type rawDB interface {
 	// last reads the last n messages' JSON, oldest first.
 	last(ctx context.Context, historyID string, n int) ([][]byte, error)
 	delete(ctx context.Context, historyID string) error
+	// settle writes back what the database's log holds (RunCompare), so
+	// that the next run does not pay for the last one's writes.
+	settle(ctx context.Context) error
 	// close removes the baseline's table (or keys) and disconnects.
 	close(ctx context.Context) error
 }

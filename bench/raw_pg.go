@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatstore/chatstore/pgstore"
@@ -16,12 +17,14 @@ import (
 // write is one INSERT … SELECT statement (its own transaction, one round
 // trip) that numbers the rows after the history's last; a read one SELECT.
 type rawPG struct {
-	pool        *pgxpool.Pool
-	table       string // qualified, quoted
-	schema      string // quoted; dropped by close when made by open
-	madeSchema  bool
-	ins, tail   string
-	deleteQuery string
+	pool       *pgxpool.Pool
+	table      string // qualified, quoted
+	schema     string // quoted; dropped by close when made by open
+	madeSchema bool
+	// cannotCheckpoint is set once CHECKPOINT was refused (settle).
+	cannotCheckpoint bool
+	ins, tail        string
+	deleteQuery      string
 }
 
 func openRawPG(ctx context.Context, u *url.URL, table string) (_ rawDB, err error) {
@@ -89,6 +92,24 @@ func (r *rawPG) last(ctx context.Context, id string, n int) ([][]byte, error) {
 
 func (r *rawPG) delete(ctx context.Context, id string) error {
 	_, err := r.pool.Exec(ctx, r.deleteQuery, id)
+	return err
+}
+
+// settle runs a CHECKPOINT, which writes back every page the runs have
+// dirtied (PostgreSQL checkpoints on its own every checkpoint_timeout or
+// max_wal_size, whichever run is then going). It needs a superuser or the
+// pg_checkpoint role: without, the runs go unsettled, as they would with
+// any other work on the server.
+func (r *rawPG) settle(ctx context.Context) error {
+	if r.cannotCheckpoint {
+		return nil
+	}
+	_, err := r.pool.Exec(ctx, `CHECKPOINT`)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+		r.cannotCheckpoint = true
+		return nil
+	}
 	return err
 }
 

@@ -115,6 +115,15 @@ func (r *rawSQLite) delete(ctx context.Context, id string) error {
 	return err
 }
 
+// settle checkpoints the file's WAL, the store's frames with the
+// baseline's, and truncates it. A checkpoint a reader holds back is left
+// partial (the pragma reports it busy), which only makes the next run pay
+// a little of it.
+func (r *rawSQLite) settle(ctx context.Context) error {
+	_, err := r.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
+}
+
 func (r *rawSQLite) close(ctx context.Context) error {
 	for _, st := range []*sql.Stmt{r.ins, r.max, r.del, r.tail} {
 		if st != nil {

@@ -23,8 +23,8 @@ import (
 )
 
 // compare runs the store and the raw baseline on storeURL at a tiny scale,
-// as chatstore bench --compare does, checks the reports and the ratios, and
-// closes the baseline.
+// as chatstore bench --compare does (settling the database between runs),
+// checks the reports and the ratios, and closes the baseline.
 func compare(t *testing.T, storeURL string) {
 	t.Helper()
 	ctx := t.Context()
@@ -38,19 +38,19 @@ func compare(t *testing.T, storeURL string) {
 		t.Fatal(err)
 	}
 	cfg := bench.Config{Scale: 0.01, Clients: 4, Duration: 200 * time.Millisecond, Reads: 20}
-	storeRep, err := bench.Run(ctx, st, "store", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rawRep, err := bench.RunRaw(ctx, raw, cfg)
+	c, err := bench.RunCompare(ctx, st, "store", raw, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := raw.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !rawRep.Raw || storeRep.Raw || !strings.HasPrefix(rawRep.Target, "raw ") {
-		t.Errorf("reports: store raw=%v, raw raw=%v %q", storeRep.Raw, rawRep.Raw, rawRep.Target)
+	storeRep, rawRep := c.Store, c.Raw
+	if !rawRep.Raw || storeRep.Raw || !strings.HasPrefix(rawRep.Target, "raw ") || storeRep.Target != "store" {
+		t.Errorf("reports: store raw=%v %q, raw raw=%v %q", storeRep.Raw, storeRep.Target, rawRep.Raw, rawRep.Target)
+	}
+	if storeRep.Started.IsZero() || rawRep.Started.IsZero() || rawRep.Machine.CPUs == 0 {
+		t.Errorf("reports without their start or machine: %+v, %+v", storeRep, rawRep)
 	}
 	want := []string{"W1", "W2", "W3", "W3", "W3", "W4"}
 	for _, rep := range []*bench.Report{storeRep, rawRep} {
@@ -69,7 +69,6 @@ func compare(t *testing.T, storeURL string) {
 			t.Errorf("W3 %d: the store read %d messages, the raw baseline %d", i, s.Messages, r.Messages)
 		}
 	}
-	c := bench.Compare(storeRep, rawRep)
 	if len(c.Ratios) != len(want) {
 		t.Fatalf("%d ratios, want %d", len(c.Ratios), len(want))
 	}

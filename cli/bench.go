@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"time"
 
@@ -40,8 +39,9 @@ database without chatstore: plain statements on a table of its own
 list per history (Redis, Redis Cluster: RPUSH, LRANGE), with no ids, rounds
 or validation; where the store reads the last 10 rounds it reads the last N
 messages, N being what those rounds hold. It removes its table or keys at
-the end. --compare runs the store, then the raw baseline, and reports both
-and their ratios. memory:// and --server have no raw baseline.
+the end. --compare runs each workload on the store and on the raw baseline,
+taking turns, with the database's log checkpointed before every run, and
+reports both and their ratios. memory:// and --server have no raw baseline.
 
 examples:
   chatstore bench
@@ -66,7 +66,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	format := f.choice("format", "output", "table", "json", "markdown")
 	asJSON := f.Bool("json", false, "the same as --format json")
 	raw := f.Bool("raw", false, "run the raw baseline (plain statements on the store's database) instead of the store")
-	compare := f.Bool("compare", false, "run the store, then the raw baseline, and report the ratios")
+	compare := f.Bool("compare", false, "run the store and the raw baseline, workload by workload, and report the ratios")
 	cpuProfile := f.String("cpuprofile", "", "write a CPU profile of the workloads to this file (go tool pprof reads it)")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -159,16 +159,10 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		if *tf.server != "" {
 			name = "server " + *tf.server
 		}
-		var storeRep *bench.Report
-		storeRep, runErr = bench.Run(ctx, t, name, cfg)
-		rep = storeRep
-		if *compare && runErr == nil {
-			// S1 (search) has no raw baseline: it is compared with nothing.
-			rawCfg := cfg
-			rawCfg.Workloads = slices.DeleteFunc(slices.Clone(cfg.Workloads), func(w string) bool { return w == "S1" })
-			var rawRep *bench.Report
-			rawRep, runErr = bench.RunRaw(ctx, rawBase, rawCfg)
-			rep = bench.Compare(storeRep, rawRep)
+		if *compare {
+			rep, runErr = bench.RunCompare(ctx, t, name, rawBase, cfg)
+		} else {
+			rep, runErr = bench.Run(ctx, t, name, cfg)
 		}
 	}
 	if errors.Is(runErr, bench.ErrConfig) {
