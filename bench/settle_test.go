@@ -65,4 +65,3 @@ func TestSettlePostgres(t *testing.T) {
 		t.Errorf("checkpoints requested: %d before settling, %d after", before, after)
 	}
 }
-
