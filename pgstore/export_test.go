@@ -63,3 +63,16 @@ func PresumeExisting(s *Store, existing bool) { s.existed.Store(existing) }
 func TailSQL(s *Store) (pin string, statements map[string]string) {
 	return pinPlan, map[string]string{"tailPage": s.q.tailPage, "tailUncompacted": s.q.tailUncompacted}
 }
+
+// TSVectorOf is tsvectorOf: the tsvector the client makes of an indexText.
+var TSVectorOf = tsvectorOf
+
+// MakesLexemes says whether search configuration name keeps words as they
+// are, so that the client makes the tsvectors (makesLexemes).
+func MakesLexemes(ctx context.Context, pool *pgxpool.Pool, name string) (bool, error) {
+	config, err := searchConfig(ctx, pool, name)
+	if err != nil {
+		return false, err
+	}
+	return makesLexemes(ctx, pool, config)
+}

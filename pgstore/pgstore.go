@@ -297,6 +297,11 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts *Options, version in
 	// A schema left at an older version (tests of migrations) has no
 	// columns to index into.
 	s.ix = indexing{on: !o.NoSearch && version >= searchVersion, config: config}
+	if s.ix.on {
+		if s.ix.inClient, err = makesLexemes(ctx, pool, config); err != nil {
+			return nil, fmt.Errorf("pgstore: search_config: %w", translate(err))
+		}
+	}
 	s.q = makeQueries(s.schema, s.ix)
 	// plan_cache_mode, which pinned sets, is PostgreSQL 12's.
 	if err := pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int >= 120000").Scan(&s.pin); err != nil {

@@ -597,11 +597,12 @@ func makeQueries(schema string, ix indexing) queries {
 		sweep: r.Replace(deleteHistories("hid = ANY($1) AND expires_at > 0 AND expires_at <= $2")),
 
 		// Index rows written without their index (indexExisting): rows
-		// ($1, $2) get role $3 and the tsvectors of texts $4 and $5,
-		// unless someone indexed them first.
+		// ($1, $2) get role $3 and the tsvectors of texts $4 and $5, or
+		// $6 and $7 as made by the client (indexing.tsvector), unless
+		// someone indexed them first.
 		backfill: r.Replace("UPDATE S.messages m SET role = t.role, " +
-			"text_tsv = to_tsvector(" + ix.config + ", nullif(t.txt, '')), reasoning_tsv = to_tsvector(" + ix.config + ", nullif(t.rsn, '')) " +
-			"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS t (hid, seq, role, txt, rsn) " +
+			"text_tsv = " + ix.tsvector("t.tv", "t.txt") + ", reasoning_tsv = " + ix.tsvector("t.rv", "t.rsn") + " " +
+			"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t (hid, seq, role, txt, rsn, tv, rv) " +
 			"WHERE m.hid = t.hid AND m.seq = t.seq AND m.role IS NULL"),
 
 		// Measuring the rows a store holds (measureExisting). The
@@ -632,6 +633,17 @@ func makeQueries(schema string, ix indexing) queries {
 type indexing struct {
 	on     bool
 	config string // the text search configuration, as SQL: an OID cast to regconfig
+	// inClient is true when the configuration keeps words as they are
+	// (makesLexemes), so that the client may make the tsvector of a text
+	// of ASCII words itself (tsvectorOf, split).
+	inClient bool
+}
+
+// tsvector is the tsvector of a row: tv, made by the client (split), or,
+// if that is ”, to_tsvector of the text txt, which is NULL for ”. Both
+// ” is NULL: nothing to index.
+func (ix indexing) tsvector(tv, txt string) string {
+	return "coalesce(nullif(" + tv + ", '')::tsvector, to_tsvector(" + ix.config + ", nullif(" + txt + ", '')))"
 }
 
 // rowParams is how many parameters describe a write's rows: seq, kind,
@@ -639,7 +651,7 @@ type indexing struct {
 // and reasoning (each search.IndexText'd).
 func (ix indexing) rowParams() int {
 	if ix.on {
-		return 10
+		return 12
 	}
 	return 7
 }
@@ -648,10 +660,10 @@ func (ix indexing) rowParams() int {
 // arrays, or with one, the scalars of one row, which cost pgx far less
 // client CPU to encode.
 func (ix indexing) rows(n int, one bool) string {
-	types := []string{"bigint", "smallint", "text", "text", "bigint", "bigint", "bigint", "text", "text", "text"}[:ix.rowParams()]
+	types := []string{"bigint", "smallint", "text", "text", "bigint", "bigint", "bigint", "text", "text", "text", "text", "text"}[:ix.rowParams()]
 	names := "seq, kind, id, body, at, ct, cf"
 	if ix.on {
-		names += ", role, txt, rsn"
+		names += ", role, txt, rsn, tv, rv"
 	}
 	ps := make([]string, len(types))
 	for i, t := range types {
@@ -675,7 +687,7 @@ func (ix indexing) insert(hid string) string {
 	vals := hid + ", t.seq, t.kind, t.id, t.body::jsonb, t.at, t.ct, t.cf"
 	if ix.on {
 		cols += ", role, text_tsv, reasoning_tsv"
-		vals += ", t.role, to_tsvector(" + ix.config + ", nullif(t.txt, '')), to_tsvector(" + ix.config + ", nullif(t.rsn, ''))"
+		vals += ", t.role, " + ix.tsvector("t.tv", "t.txt") + ", " + ix.tsvector("t.rv", "t.rsn")
 	}
 	return "INSERT INTO S.messages (" + cols + ") SELECT " + vals + " FROM "
 }

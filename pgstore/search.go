@@ -19,7 +19,8 @@ import (
 // Full-text search (driver.Searcher) on PostgreSQL's own engine: each
 // message row holds the tsvector of its text and, apart, of its reasoning
 // (migration 4 → 5), made by to_tsvector in the INSERT that writes the row
-// from search.IndexText, which has split and folded the words as every
+// (or in the client, exactly as to_tsvector would: lexemes.go) from
+// search.IndexText, which has split and folded the words as every
 // backend does; a query is one tsquery, matched along GIN indexes and
 // ranked with ts_rank_cd.
 
@@ -254,22 +255,25 @@ func (s *Store) indexSome(ctx context.Context, hid, seq *int64) (read, undecoded
 			return err
 		}
 		var (
-			hids, seqs               []int64
-			roles, texts, reasonings []string
-			rowHid, rowSeq           int64
-			body                     []byte
+			hids, seqs                                        []int64
+			roles, texts, reasonings, textTSVs, reasoningTSVs []string
+			rowHid, rowSeq                                    int64
+			body                                              []byte
 		)
 		_, err = pgx.ForEachRow(rows, []any{&rowHid, &rowSeq, &body}, func() error {
 			m, err := chat.Unmarshal(body)
-			var role, text, reasoning string
+			var role, text, reasoning, textTSV, reasoningTSV string
 			if err != nil {
 				undecoded++
 			} else {
 				d := search.Document(m)
-				role, text, reasoning = string(m.Role), indexText(d.Text), indexText(d.Reasoning)
+				role = string(m.Role)
+				textTSV, text = s.ix.split(indexText(d.Text))
+				reasoningTSV, reasoning = s.ix.split(indexText(d.Reasoning))
 			}
 			hids, seqs = append(hids, rowHid), append(seqs, rowSeq)
 			roles, texts, reasonings = append(roles, role), append(texts, text), append(reasonings, reasoning)
+			textTSVs, reasoningTSVs = append(textTSVs, textTSV), append(reasoningTSVs, reasoningTSV)
 			return nil
 		})
 		if err != nil {
@@ -280,7 +284,7 @@ func (s *Store) indexSome(ctx context.Context, hid, seq *int64) (read, undecoded
 			return nil
 		}
 		*hid, *seq = hids[read-1], seqs[read-1]
-		_, err = tx.Exec(ctx, s.q.backfill, hids, seqs, roles, texts, reasonings)
+		_, err = tx.Exec(ctx, s.q.backfill, hids, seqs, roles, texts, reasonings, textTSVs, reasoningTSVs)
 		return err
 	})
 	return read, undecoded, err

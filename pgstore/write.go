@@ -260,8 +260,9 @@ func (s *Store) claim(b *pgx.Batch, historyID string, now int64) {
 // state of none (queries.create); or, the transaction being open and the
 // row locked already, the rest of it in one batch. A keyed write
 // records key with it. When the store indexes, each row also carries its
-// role and the search.IndexText of its text and of its reasoning, from
-// which the INSERT computes the tsvectors (indexing.insert). Each row
+// role and the tsvectors of its text and of its reasoning, each as made
+// here or else as the search.IndexText from which the INSERT computes it
+// (indexing.split, indexing.insert). Each row
 // carries its cost, and the history's row gains their sum, and its expiry
 // after the write, with c's default TTL; a guarded write also checks that
 // the history has not expired at c's now.
@@ -278,9 +279,10 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, historyID string,
 	costTexts, costFlats := make([]int64, n), make([]int64, n)
 	ids := make([]*string, n) // nil: the id is the decimal string of seq
 	bodies := make([]string, n)
-	var roles, texts, reasonings []string // when indexing
+	var roles, texts, reasonings, textTSVs, reasoningTSVs []string // when indexing
 	if s.ix.on {
 		roles, texts, reasonings = make([]string, n), make([]string, n), make([]string, n)
+		textTSVs, reasoningTSVs = make([]string, n), make([]string, n)
 	}
 	var (
 		at   *int64      // the write's time; nil if it stores nothing
@@ -301,7 +303,9 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, historyID string,
 			next.callerIDs++
 		}
 		if s.ix.on {
-			roles[i], texts[i], reasonings[i] = rec.Role, indexText(rec.Doc.Text), indexText(rec.Doc.Reasoning)
+			roles[i] = rec.Role
+			textTSVs[i], texts[i] = s.ix.split(indexText(rec.Doc.Text))
+			reasoningTSVs[i], reasonings[i] = s.ix.split(indexText(rec.Doc.Reasoning))
 		}
 	}
 	out := driver.Outcome{Written: n}
@@ -331,7 +335,7 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, historyID string,
 		}
 		args = append(args, seqs, kinds, ids, bodies, ats, costTexts, costFlats)
 		if s.ix.on {
-			args = append(args, roles, texts, reasonings)
+			args = append(args, roles, texts, reasonings, textTSVs, reasoningTSVs)
 		}
 		if key != nil {
 			args = append(args, key.Key, key.Fingerprint, n, key.TTL.Microseconds())
@@ -341,7 +345,7 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, historyID string,
 			row := args[from-1:]
 			q, row[0], row[1], row[2], row[3], row[4], row[5], row[6] = one, seqs[0], kinds[0], ids[0], bodies[0], ats[0], costTexts[0], costFlats[0]
 			if s.ix.on {
-				row[7], row[8], row[9] = roles[0], texts[0], reasonings[0]
+				row[7], row[8], row[9], row[10], row[11] = roles[0], texts[0], reasonings[0], textTSVs[0], reasoningTSVs[0]
 			}
 		}
 		if mode == guardedWrite {
@@ -363,7 +367,7 @@ func (s *Store) writeFrom(ctx context.Context, conn *pgx.Conn, historyID string,
 	if n > 0 {
 		b.Queue(s.q.updateHistory, h.hid, next.count, closed, next.callerIDs, next.next, at, cost.Text, cost.Flat, c.defaultTTL)
 		if s.ix.on {
-			b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats, costTexts, costFlats, roles, texts, reasonings)
+			b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats, costTexts, costFlats, roles, texts, reasonings, textTSVs, reasoningTSVs)
 		} else {
 			b.Queue(s.q.insertMessages, h.hid, seqs, kinds, ids, bodies, ats, costTexts, costFlats)
 		}
