@@ -105,13 +105,15 @@ func repeatsPast(t string, n int) bool {
 const lexemeProbe = "the 42 cat4 and a cat of the x2y 007 sat on it is 0 z"
 
 // makesLexemes says whether the configuration config (as SQL, from
-// searchConfig) gives every text what tsvectorOf makes of it: whether
-// to_tsvector agrees on lexemeProbe. A configuration that stems, drops
-// stop words or maps words differently does not.
+// searchConfig) gives every text what tsvectorOf makes of it: whether it is
+// PostgreSQL's own "simple" and to_tsvector agrees on lexemeProbe (which
+// "simple" with a stop word list would not). Any other configuration may
+// stem, drop or map words, on words no probe holds.
 func makesLexemes(ctx context.Context, pool *pgxpool.Pool, config string) (bool, error) {
 	want, _ := tsvectorOf(lexemeProbe)
 	var same bool
-	err := pool.QueryRow(ctx, "SELECT to_tsvector("+config+", $1) = $2::tsvector", lexemeProbe, want).Scan(&same)
+	err := pool.QueryRow(ctx, "SELECT c.cfgname = 'simple' AND c.cfgnamespace = 'pg_catalog'::regnamespace AND to_tsvector(c.oid::regconfig, $1) = $2::tsvector "+
+		"FROM pg_ts_config c WHERE c.oid = "+config, lexemeProbe, want).Scan(&same)
 	return same, err
 }
 

@@ -1,6 +1,7 @@
 package pgstore_test
 
 import (
+	"context"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -110,10 +111,27 @@ func TestTSVectorOf(t *testing.T) {
 // a configuration that stems words and drops stop words.
 func TestMakesLexemes(t *testing.T) {
 	pool := testPool(t)
-	for name, want := range map[string]bool{"simple": true, "": true, "english": false} {
+	for name, want := range map[string]bool{"simple": true, "pg_catalog.simple": true, "": true, "english": false} {
 		got, err := pgstore.MakesLexemes(t.Context(), pool, name)
 		if err != nil || got != want {
 			t.Errorf("%q: %v (%v), want %v", name, got, err, want)
 		}
+	}
+}
+
+// TestMakesLexemesOfACopy: a configuration of its own, even a copy of
+// "simple", has its tsvectors made by to_tsvector: it may be changed on
+// words no probe holds.
+func TestMakesLexemesOfACopy(t *testing.T) {
+	pool := testPool(t)
+	ctx := t.Context()
+	schema := "chatstore_test_cfg_" + strconv.FormatUint(rand.Uint64(), 36)
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+schema+"; CREATE TEXT SEARCH CONFIGURATION "+schema+".simple (COPY = pg_catalog.simple)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	got, err := pgstore.MakesLexemes(ctx, pool, schema+".simple")
+	if err != nil || got {
+		t.Errorf("a copy of simple: %v (%v), want false", got, err)
 	}
 }
