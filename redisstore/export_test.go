@@ -25,7 +25,3 @@ func (s *Store) ScriptTail(ctx context.Context, historyID string, rounds int) ([
 
 // TailGuess is how many messages the next fast read fetches.
 func (s *Store) TailGuess(rounds int) int64 { return s.tailGuess(rounds) }
-
-// RecencyKey is the name of the recency index (a sorted set of history
-// ids, scored by minus their updated time).
-func (s *Store) RecencyKey() string { return s.updated }

@@ -397,25 +397,19 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 func (s *Store) Write(ctx context.Context, historyID string, records []driver.Record) (int, error) {
 	var res []int64
 	keys := s.withIndexes(s.keys(historyID)[:nHistoryKeys])
-	now := s.policy.Now()
-	args := writeArgs(nil, now, s.defaultTTL(historyID), historyID, s.counter, records)
-	early := s.moveEarly(ctx, historyID, now, records)
+	args := writeArgs(nil, s.policy.Now(), s.defaultTTL(historyID), historyID, s.counter, records)
 	err := s.upgraded(ctx, historyID, func() (err error) {
 		res, err = s.runWrite(ctx, writeScript, writeSrc, keys, args).Int64Slice()
 		return err
 	})
-	early.wait()
 	if err != nil {
-		if early.sent() {
-			s.moveBack(ctx, historyID) // best effort: the write's error is the answer
-		}
 		return 0, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
 	}
 	if len(res) != 5 {
 		return 0, fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
 	written, created, up, wiped := res[0], res[2], res[3], res[4]
-	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, up, early); err != nil {
+	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, up); err != nil {
 		return int(written), err
 	}
 	return int(written), nil
@@ -427,19 +421,13 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	k := s.keys(historyID)
 	keys := s.withIndexes(append(k[:nHistoryKeys:nHistoryKeys], s.base(historyID)+"k:"+key.Key, k[kK]))
 	px := max(key.TTL.Milliseconds(), 1)
-	now := s.policy.Now()
-	args := writeArgs([]any{key.Fingerprint, px}, now, s.defaultTTL(historyID), historyID, s.counter, records)
-	early := s.moveEarly(ctx, historyID, now, records)
+	args := writeArgs([]any{key.Fingerprint, px}, s.policy.Now(), s.defaultTTL(historyID), historyID, s.counter, records)
 	var res []any
 	err := s.upgraded(ctx, historyID, func() (err error) {
 		res, err = s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, args).Slice()
 		return err
 	})
-	early.wait()
 	if err != nil {
-		if early.sent() {
-			s.moveBack(ctx, historyID) // best effort: the write's error is the answer
-		}
 		return driver.Outcome{}, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
 	}
 	malformed := func() error {
@@ -457,13 +445,6 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 		if !ok || err != nil || n < 0 {
 			return driver.Outcome{}, malformed()
 		}
-		if early.sent() {
-			// The replay changed nothing: the history goes back to its
-			// place, before relist lists it as it is.
-			if err := s.moveBack(ctx, historyID); err != nil {
-				return driver.Outcome{}, fmt.Errorf("redisstore: write %q: %w", historyID, translate(err))
-			}
-		}
 		if err := s.relist(ctx, historyID); err != nil {
 			return driver.Outcome{}, fmt.Errorf("redisstore: write %q: %w", historyID, translate(err))
 		}
@@ -479,27 +460,19 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	if !ok1 || !ok2 || !ok3 || !ok4 || written < 0 {
 		return driver.Outcome{}, malformed()
 	}
-	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, up, early); err != nil {
+	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, up); err != nil {
 		return driver.Outcome{}, err
 	}
 	return driver.Outcome{Written: int(written), Fingerprint: key.Fingerprint}, nil
 }
 
 // listWritten updates the indexes after a write that wrote (on a cluster:
-// list, unless moveEarly has already moved the history to the write's
-// time, as list would, and the write did not create it) or wiped an
-// expired history to start anew (unlist, which lists the new one as it
-// is), as the write script answered. A write that wrote nothing changed
-// no time, so an early move is undone (moveBack).
-func (s *Store) listWritten(ctx context.Context, historyID string, wrote, created, wiped bool, up int64, early *early) error {
-	switch {
-	case wrote && !s.single && (created || !early.moved()):
+// list) or wiped an expired history to start anew (unlist, which lists
+// the new one as it is), as the write script answered.
+func (s *Store) listWritten(ctx context.Context, historyID string, wrote, created, wiped bool, up int64) error {
+	if wrote && !s.single {
 		if err := s.list(ctx, historyID, created, up); err != nil {
 			return err
-		}
-	case !wrote && early.sent():
-		if err := s.moveBack(ctx, historyID); err != nil {
-			return fmt.Errorf("redisstore: write %q: nothing was written, but putting the history back in the recency index failed: %w: %w", historyID, chatstore.ErrUnavailable, err)
 		}
 	}
 	if wiped {
@@ -508,73 +481,6 @@ func (s *Store) listWritten(ctx context.Context, historyID string, wrote, create
 		}
 	}
 	return nil
-}
-
-// early is the recency update moveEarly sent beside a write's script.
-type early struct {
-	done chan struct{}
-	err  error
-}
-
-// moveEarly moves a history, on a cluster, to the time its write will give
-// it in the recency index, beside the write's script rather than after it:
-// the index is on another node, and waiting for the script first was a
-// second round trip on every write (W1 at 3.7× the raw baseline). It
-// sends what list would after the script, ZADD LT with the time the
-// script sets (the greatest of the history's, the first record's and
-// now; LT keeps the history's own if greater), but with XX: a history not
-// in the index yet is listed by list once the script has created it, as
-// before, so that no id is listed before its history exists.
-//
-// If the script then fails, or writes nothing, the history may stand
-// ahead of its time in the index, which would make a page by recency skip
-// the histories between; moveBack undoes that.
-func (s *Store) moveEarly(ctx context.Context, historyID string, now int64, records []driver.Record) *early {
-	if s.single {
-		return nil
-	}
-	e := &early{done: make(chan struct{})}
-	at := max(now, records[0].CreatedAt)
-	go func() {
-		defer close(e.done)
-		e.err = s.c.ZAddArgs(ctx, s.updated, redis.ZAddArgs{XX: true, LT: true,
-			Members: []redis.Z{{Score: float64(-at), Member: historyID}}}).Err()
-	}()
-	return e
-}
-
-// wait waits for the early move, if one was sent.
-func (e *early) wait() {
-	if e != nil {
-		<-e.done
-	}
-}
-
-// sent says whether an early move was sent: it may have moved the
-// history, even if it failed (a reply lost on the way back).
-func (e *early) sent() bool { return e != nil }
-
-// moved says whether the early move is known to have done what list
-// would (after wait): then list need not run.
-func (e *early) moved() bool { return e != nil && e.err == nil }
-
-// moveBack puts a history back at its own time in the recency index after
-// an early move (moveEarly) for a write that changed nothing: GT only ever
-// moves it back, never ahead of a time another write has given it since.
-// A write of the same history between reading the time and the ZADD may
-// be left behind (the index lags, as it does between a script and list),
-// until the history's next write; it is never left ahead. A history that
-// is gone is left to the listings, which prune what they find gone.
-func (s *Store) moveBack(ctx context.Context, historyID string) error {
-	up, err := s.c.HGet(ctx, s.keys(historyID)[kS], "up").Int64()
-	if errors.Is(err, redis.Nil) {
-		return nil
-	}
-	if err != nil {
-		return translate(err)
-	}
-	return translate(s.c.ZAddArgs(ctx, s.updated, redis.ZAddArgs{XX: true, GT: true,
-		Members: []redis.Z{{Score: float64(-up), Member: historyID}}}).Err())
 }
 
 // withIndexes adds the listing indexes to a write script's keys on a

@@ -54,7 +54,7 @@ import "github.com/redis/go-redis/v9"
 // storetest checks that too, id for id.
 //
 // Outside the history's slot, so updated after its scripts on a cluster
-// (Store.index; a write's recency beside its script, Store.moveEarly), live the indexes of listings: PREFIXhistories (a zset of
+// (Store.index), live the indexes of listings: PREFIXhistories (a zset of
 // ids, by lex), PREFIX}updated (ids scored by -updated, so that the newest
 // come first and ties in byte order) and one set of ids per metadata pair,
 // PREFIX}m:LEN:KEY=VALUE.
