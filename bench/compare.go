@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // RunCompare runs the configured workloads on a store and on the raw
@@ -14,28 +15,31 @@ import (
 // other, and the one to go first alternates, starting with the store.
 // Before every run the database is settled: its
 // write-ahead log is checkpointed (SQLite's wal_checkpoint(TRUNCATE),
-// PostgreSQL's CHECKPOINT), and each run has deleted what it wrote. So
-// neither pays, inside its measured time, for the other's writes: the
-// checkpoint of the pages the store dirtied, or work a store does after
-// its writes (SQLite's deferred search indexing), which a whole run of the
-// store followed by one of the baseline charged to the baseline.
+// PostgreSQL's CHECKPOINT, where the user may run it: Raw.Settles), and
+// each run has deleted what it wrote, which also leaves SQLite nothing of
+// the store's writes to index after them. So neither pays, inside its
+// measured time, for the other's writes, as the baseline did for the
+// store's when a whole run of the store came first.
 func RunCompare(ctx context.Context, t Target, targetName string, raw *Raw, cfg Config) (*Comparison, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	store := &Report{Target: targetName}
-	base := &Report{Target: raw.name, Raw: true}
+	started, machine := time.Now().UTC(), thisMachine()
+	store := &Report{Target: targetName, Started: started, Machine: machine}
+	base := &Report{Target: raw.name, Raw: true, Started: started, Machine: machine}
 	one := func(into *Report, tg target, w string) error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("bench: %s: %w", w, err)
+		}
 		if err := raw.db.settle(ctx); err != nil {
 			return fmt.Errorf("bench: settling the database before %s: %w", w, err)
 		}
 		c := cfg
 		c.Workloads = []string{w}
 		rep, err := run(ctx, tg, into.Target, c)
-		if into.Started.IsZero() {
-			into.Started, into.Machine = rep.Started, rep.Machine
+		if rep != nil {
+			into.Results = append(into.Results, rep.Results...)
 		}
-		into.Results = append(into.Results, rep.Results...)
 		return err
 	}
 	for i, w := range slices.DeleteFunc(slices.Clone(Workloads), func(w string) bool { return !slices.Contains(cfg.Workloads, w) }) {

@@ -90,6 +90,14 @@ func OpenRaw(ctx context.Context, storeURL string) (*Raw, error) {
 	return &Raw{name: "raw " + name, db: db}, nil
 }
 
+// Settles says whether RunCompare's settling of the database between runs
+// has worked so far: false once PostgreSQL has refused the CHECKPOINT to
+// a user without the right (see rawPG.settle).
+func (r *Raw) Settles() bool {
+	p, ok := r.db.(*rawPG)
+	return !ok || !p.cannotCheckpoint
+}
+
 // Name is the baseline's name in a report: "raw" and the redacted URL.
 func (r *Raw) Name() string { return r.name }
 

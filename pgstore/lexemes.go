@@ -46,6 +46,13 @@ func tsvectorOf(t string) (string, bool) {
 	if t == "" {
 		return "", true
 	}
+	// The tsvector input counts the bytes of every lexeme it reads,
+	// repeats too, against maxTSVector, where to_tsvector counts each
+	// lexeme once: a text whose words might add up to more is left to
+	// to_tsvector (indexText has kept its tsvector within the limit).
+	if len(t) > maxTSVector {
+		return "", false
+	}
 	b := make([]byte, 0, len(t)+len(t)/2+8)
 	pos, start := 0, 0
 	letters := false // the word has a letter
@@ -106,13 +113,19 @@ const lexemeProbe = "the 42 cat4 and a cat of the x2y 007 sat on it is 0 z"
 
 // makesLexemes says whether the configuration config (as SQL, from
 // searchConfig) gives every text what tsvectorOf makes of it: whether it is
-// PostgreSQL's own "simple" and to_tsvector agrees on lexemeProbe (which
-// "simple" with a stop word list would not). Any other configuration may
-// stem, drop or map words, on words no probe holds.
+// PostgreSQL's own "simple", every token type of it still mapped to
+// nothing but PostgreSQL's own "simple" dictionary as it comes (no stop
+// words, no options), and to_tsvector agrees on lexemeProbe. Any other
+// configuration may stem, drop or map words, on words no probe holds. It
+// is checked when the store opens: a configuration changed under a
+// running store is seen at its next opening.
 func makesLexemes(ctx context.Context, pool *pgxpool.Pool, config string) (bool, error) {
 	want, _ := tsvectorOf(lexemeProbe)
 	var same bool
-	err := pool.QueryRow(ctx, "SELECT c.cfgname = 'simple' AND c.cfgnamespace = 'pg_catalog'::regnamespace AND to_tsvector(c.oid::regconfig, $1) = $2::tsvector "+
+	err := pool.QueryRow(ctx, "SELECT c.cfgname = 'simple' AND c.cfgnamespace = 'pg_catalog'::regnamespace "+
+		"AND NOT EXISTS (SELECT FROM pg_ts_config_map m JOIN pg_ts_dict d ON d.oid = m.mapdict WHERE m.mapcfg = c.oid "+
+		"AND NOT (d.dictname = 'simple' AND d.dictnamespace = 'pg_catalog'::regnamespace AND d.dictinitoption IS NULL)) "+
+		"AND to_tsvector(c.oid::regconfig, $1) = $2::tsvector "+
 		"FROM pg_ts_config c WHERE c.oid = "+config, lexemeProbe, want).Scan(&same)
 	return same, err
 }

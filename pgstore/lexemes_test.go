@@ -54,6 +54,18 @@ func TestTSVectorOf(t *testing.T) {
 		}
 		return strings.Join(ws, " ")
 	}
+	// n words of size letters each, each there times: more bytes of
+	// lexemes, repeats counted, than their tsvector holds.
+	repeated := func(n, size, times int) string {
+		ws := make([]string, 0, n*times)
+		for i := range n {
+			w := strings.Repeat(string(rune('a'+i)), size)
+			for range times {
+				ws = append(ws, w)
+			}
+		}
+		return strings.Join(ws, " ")
+	}
 	type tc struct {
 		name, text string
 		made       bool // whether the client makes it
@@ -69,6 +81,8 @@ func TestTSVectorOf(t *testing.T) {
 		{"digits then letters", "4cat", false},
 		{"a word of 2046 bytes", "a " + strings.Repeat("x", 2046) + " b", true},
 		{"a word of 2047 bytes", "a " + strings.Repeat("x", 2047) + " b", false},
+		{"repeated long words past a megabyte", repeated(10, 1100, 100), false},
+		{"repeated long words within a megabyte", repeated(10, 1000, 100), true},
 		{"not ASCII", "caf\u00e9 au lait", false},
 		{"upper case", "Cat", false},
 		{"two spaces", "a  b", false},
