@@ -306,11 +306,17 @@ func (s *Store) wrote(n int) {
 // indexAfter messages or every indexEvery: so that searches find the index
 // nearly up to date, and the index is built from large batches. What other
 // processes write is theirs to index (or the next search's). A failure is
-// logged, and left for the next round or search, which reports it.
+// logged, and a search in the meantime indexes first, and reports it.
+//
+// A round that fails is tried again without waiting for more writes:
+// after one wake-up, then two, four and so on up to 64 (about a minute at
+// one a second), so that a lasting fault (a full disk) is retried, and
+// logged, about once a minute rather than every second.
 func (s *Store) indexLoop() {
 	defer close(s.indexStopped)
 	tick := time.NewTicker(s.indexEvery)
 	defer tick.Stop()
+	failures, wait := 0, 0
 	for {
 		select {
 		case <-s.stop:
@@ -318,15 +324,25 @@ func (s *Store) indexLoop() {
 		case <-s.indexWake:
 		case <-tick.C:
 		}
-		if s.toIndex.Swap(0) == 0 {
+		if wait > 0 {
+			wait--
+			continue
+		}
+		if s.toIndex.Swap(0) == 0 && failures == 0 {
 			continue
 		}
 		start := time.Now()
-		if err := s.indexAll(s.life); err != nil && !errors.Is(err, chatstore.ErrClosed) {
-			s.log.Warn("sqlitestore: indexing messages for search", "err", err, "took", time.Since(start))
+		err := s.indexAll(s.life)
+		switch {
+		case err == nil || errors.Is(err, chatstore.ErrClosed):
+			failures = 0
+		default:
+			failures++
+			wait = 1<<min(failures-1, 6) - 1
+			s.log.Warn("sqlitestore: indexing messages for search", "err", err, "took", time.Since(start), "failures", failures)
 		}
 		if s.afterIndex != nil {
-			s.afterIndex()
+			s.afterIndex(err)
 		}
 	}
 }

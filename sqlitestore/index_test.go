@@ -234,7 +234,7 @@ func TestIndexOfAnotherProcess(t *testing.T) {
 	done := make(chan struct{}, 1)
 	o := idle()
 	o.indexEvery = time.Millisecond
-	o.afterIndex = func() {
+	o.afterIndex = func(error) {
 		select {
 		case done <- struct{}{}:
 		default:
@@ -258,7 +258,7 @@ func TestIndexInTheBackground(t *testing.T) {
 	o := idle()
 	o.indexAfter = 5
 	done := make(chan struct{}, 16)
-	o.afterIndex = func() { done <- struct{}{} }
+	o.afterIndex = func(error) { done <- struct{}{} }
 	_, st := openBoth(t, path, o)
 	ctx := t.Context()
 	for i := range 4 {
@@ -680,5 +680,63 @@ func TestIndexInTheWrite(t *testing.T) {
 	}
 	if rows, marked := indexState(t, path, "cherry"); rows != want || len(marked) != 0 {
 		t.Errorf("after the search: %d rows (a message indexed twice?), marked %v", rows, marked)
+	}
+}
+
+// TestIndexRetriedAfterAFailure: a background round that fails is tried
+// again by the loop itself, with no more writes to wake it: here clearing
+// the marks of indexed histories fails (triggers that abort it) until the
+// first round has failed.
+func TestIndexRetriedAfterAFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	o := idle()
+	o.indexAfter = 1
+	o.indexEvery = time.Millisecond
+	rounds := make(chan error, 64)
+	o.afterIndex = func(err error) {
+		select {
+		case rounds <- err:
+		default:
+		}
+	}
+	_, st := openBoth(t, path, o)
+	// Another program's connection, which waits for the store's writer
+	// (retrying every millisecond) rather than failing busy.
+	db := rawDB(t, path)
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`PRAGMA busy_timeout = 10000`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TRIGGER fault_d BEFORE DELETE ON unindexed BEGIN SELECT RAISE(ABORT, 'test fault'); END;
+		CREATE TRIGGER fault_u BEFORE UPDATE ON unindexed BEGIN SELECT RAISE(ABORT, 'test fault'); END;`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(t.Context(), "a", users("quince")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	next := func() error {
+		t.Helper()
+		select {
+		case err := <-rounds:
+			return err
+		case <-deadline:
+			t.Fatal("no background round")
+			return nil
+		}
+	}
+	if err := next(); err == nil {
+		t.Fatal("the round that could not clear its mark did not fail")
+	}
+	if _, err := db.Exec(`DROP TRIGGER fault_d; DROP TRIGGER fault_u;`); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if err := next(); err == nil {
+			break
+		}
+	}
+	if rows, marked := indexState(t, path, "quince"); rows != 1 || len(marked) != 0 {
+		t.Errorf("after the retry: %d rows, marked %v; want 1 and none", rows, marked)
 	}
 }

@@ -138,7 +138,7 @@ type Options struct {
 	indexBatch int
 	indexAfter int64
 	indexEvery time.Duration
-	afterIndex func() // called after each background round
+	afterIndex func(error) // called after each background round, with its error
 }
 
 // open is chatstore.Open's: search=false and tokenizer= are store-wide
@@ -248,7 +248,7 @@ type Store struct {
 	indexEvery   time.Duration
 	indexWake    chan struct{}
 	indexStopped chan struct{}
-	afterIndex   func() // Options.afterIndex
+	afterIndex   func(error) // Options.afterIndex
 	log          *slog.Logger
 
 	closeOnce sync.Once
