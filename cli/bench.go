@@ -162,7 +162,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		if *compare {
 			rep, runErr = bench.RunCompare(ctx, t, name, rawBase, cfg)
 			if !rawBase.Settles() {
-				fmt.Fprintf(env.Stderr, "bench: the database user may not run CHECKPOINT (it needs a superuser or pg_checkpoint), so the runs were not settled: each may pay for the checkpoint of the last one's writes\n")
+				fmt.Fprintf(env.Stderr, "bench: the database user may not run CHECKPOINT (it needs a superuser, or from PostgreSQL 15 the pg_checkpoint role), so the runs were not settled: each may pay for the checkpoint of the last one's writes\n")
 			}
 		} else {
 			rep, runErr = bench.Run(ctx, t, name, cfg)

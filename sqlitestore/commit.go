@@ -64,6 +64,9 @@ type txn struct {
 	pending   map[string]histRow
 	forgot    map[string]bool
 	forgotAll bool
+	// marked counts the messages the transaction's writes left for the
+	// index to get (index), for the background loop (Store.wrote).
+	marked int
 }
 
 // stmt returns a prepared statement bound to the transaction, binding each
@@ -327,18 +330,18 @@ func (e *commitError) Unwrap() error { return e.err }
 
 // Write implements driver.Store.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
-	var n int
+	var n, marked int
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
+		before := t.marked
 		n, err = t.write(historyID, recs)
+		marked = t.marked - before
 		return err
 	}})
 	if err != nil {
 		return 0, s.wrapWrite(historyID, err)
 	}
-	if n < indexInWrite {
-		s.wrote(n)
-	}
+	s.wrote(marked)
 	return n, nil
 }
 
@@ -357,18 +360,21 @@ func (s *Store) wrapWrite(historyID string, err error) error {
 // WriteKeyed implements driver.KeyedWriter: the key is looked up and
 // recorded in the transaction of the write.
 func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key, recs []driver.Record) (driver.Outcome, error) {
-	var out driver.Outcome
+	var (
+		out    driver.Outcome
+		marked int
+	)
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
+		before := t.marked
 		out, err = t.writeKeyed(historyID, key, recs)
+		marked = t.marked - before
 		return err
 	}})
 	if err != nil {
 		return driver.Outcome{}, s.wrapWrite(historyID, err)
 	}
-	if !out.Replayed && out.Written < indexInWrite {
-		s.wrote(out.Written)
-	}
+	s.wrote(marked)
 	return out, nil
 }
 

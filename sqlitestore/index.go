@@ -91,6 +91,7 @@ func (t *txn) index(hid int64, recs []driver.Record, msgs []driver.Planned) erro
 			return insertDocs(t.ctx, t.stmt(t.s.stmts.insertDocs), docs)
 		}
 	}
+	t.marked += len(msgs)
 	return t.markUnindexed(hid, msgs[0].Pos)
 }
 
@@ -288,8 +289,9 @@ func (s *Store) indexPending(ctx context.Context) error {
 	return s.indexAll(ctx)
 }
 
-// wrote counts n messages this process wrote for the background loop, and
-// wakes it once they are indexAfter.
+// wrote counts n messages this process left marked for the index (small
+// writes, and large ones to a marked history; a fork's copy) for the
+// background loop, and wakes it once they are indexAfter.
 func (s *Store) wrote(n int) {
 	if !s.indexing || n == 0 {
 		return
@@ -308,15 +310,18 @@ func (s *Store) wrote(n int) {
 // processes write is theirs to index (or the next search's). A failure is
 // logged, and a search in the meantime indexes first, and reports it.
 //
-// A round that fails is tried again without waiting for more writes:
-// after one wake-up, then two, four and so on up to 64 (about a minute at
-// one a second), so that a lasting fault (a full disk) is retried, and
-// logged, about once a minute rather than every second.
+// A round that fails is tried again without waiting for more writes, and
+// however many come: indexEvery after it, then twice that, four times and
+// so on up to 64 times (about a minute at one second), so that a lasting
+// fault (a full disk) is retried, and logged, about once a minute.
 func (s *Store) indexLoop() {
 	defer close(s.indexStopped)
 	tick := time.NewTicker(s.indexEvery)
 	defer tick.Stop()
-	failures, wait := 0, 0
+	var (
+		failures int
+		retryAt  time.Time // after a failure, no round before it
+	)
 	for {
 		select {
 		case <-s.stop:
@@ -324,8 +329,7 @@ func (s *Store) indexLoop() {
 		case <-s.indexWake:
 		case <-tick.C:
 		}
-		if wait > 0 {
-			wait--
+		if failures > 0 && time.Now().Before(retryAt) {
 			continue
 		}
 		if s.toIndex.Swap(0) == 0 && failures == 0 {
@@ -338,7 +342,7 @@ func (s *Store) indexLoop() {
 			failures = 0
 		default:
 			failures++
-			wait = 1<<min(failures-1, 6) - 1
+			retryAt = time.Now().Add(s.indexEvery << min(failures-1, 6))
 			s.log.Warn("sqlitestore: indexing messages for search", "err", err, "took", time.Since(start), "failures", failures)
 		}
 		if s.afterIndex != nil {

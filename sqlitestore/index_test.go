@@ -685,8 +685,7 @@ func TestIndexInTheWrite(t *testing.T) {
 
 // TestIndexRetriedAfterAFailure: a background round that fails is tried
 // again by the loop itself, with no more writes to wake it: here clearing
-// the marks of indexed histories fails (triggers that abort it) until the
-// first round has failed.
+// the marks of indexed histories fails until the first round has failed.
 func TestIndexRetriedAfterAFailure(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "chat.db")
 	o := idle()
@@ -700,17 +699,7 @@ func TestIndexRetriedAfterAFailure(t *testing.T) {
 		}
 	}
 	_, st := openBoth(t, path, o)
-	// Another program's connection, which waits for the store's writer
-	// (retrying every millisecond) rather than failing busy.
-	db := rawDB(t, path)
-	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`PRAGMA busy_timeout = 10000`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE TRIGGER fault_d BEFORE DELETE ON unindexed BEGIN SELECT RAISE(ABORT, 'test fault'); END;
-		CREATE TRIGGER fault_u BEFORE UPDATE ON unindexed BEGIN SELECT RAISE(ABORT, 'test fault'); END;`); err != nil {
-		t.Fatal(err)
-	}
+	clear := faultMarks(t, path)
 	if _, err := st.Write(t.Context(), "a", users("quince")); err != nil {
 		t.Fatal(err)
 	}
@@ -728,9 +717,7 @@ func TestIndexRetriedAfterAFailure(t *testing.T) {
 	if err := next(); err == nil {
 		t.Fatal("the round that could not clear its mark did not fail")
 	}
-	if _, err := db.Exec(`DROP TRIGGER fault_d; DROP TRIGGER fault_u;`); err != nil {
-		t.Fatal(err)
-	}
+	clear()
 	for {
 		if err := next(); err == nil {
 			break
@@ -738,5 +725,97 @@ func TestIndexRetriedAfterAFailure(t *testing.T) {
 	}
 	if rows, marked := indexState(t, path, "quince"); rows != 1 || len(marked) != 0 {
 		t.Errorf("after the retry: %d rows, marked %v; want 1 and none", rows, marked)
+	}
+}
+
+// faultMarks makes clearing the marks of indexed histories fail, so that
+// every indexing round fails, until the returned function is called. The
+// connection waits for the store's writer rather than failing busy.
+func faultMarks(t *testing.T, path string) (clear func()) {
+	t.Helper()
+	db := rawDB(t, path)
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`PRAGMA busy_timeout = 10000`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TRIGGER fault_d BEFORE DELETE ON unindexed BEGIN SELECT RAISE(ABORT, 'test fault'); END;
+		CREATE TRIGGER fault_u BEFORE UPDATE ON unindexed BEGIN SELECT RAISE(ABORT, 'test fault'); END;`); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if _, err := db.Exec(`DROP TRIGGER fault_d; DROP TRIGGER fault_u;`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestIndexRetryWaits: after a failed round the loop waits indexEvery
+// before trying again, however many writes wake it meanwhile.
+func TestIndexRetryWaits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	o := idle()
+	o.indexAfter = 1 // every write wakes the loop
+	rounds := make(chan error, 64)
+	o.afterIndex = func(err error) { rounds <- err }
+	s, st := openBoth(t, path, o)
+	faultMarks(t, path)
+	ctx := t.Context()
+	if _, err := st.Write(ctx, "a", users("medlar")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-rounds:
+		if err == nil {
+			t.Fatal("the round that could not clear its mark did not fail")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no background round")
+	}
+	for i := range 20 {
+		if _, err := st.Write(ctx, "a", users(fmt.Sprint("medlar ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Close waits for the loop to stop: every round it ran has reported.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rounds); n != 0 {
+		t.Errorf("%d more rounds within the hour after the failure, woken by writes", n)
+	}
+}
+
+// TestIndexLargeWriteToAMarkedHistory: a write of indexInWrite messages or
+// more to a history already marked is marked too, and counts towards
+// waking the background loop as a small write does.
+func TestIndexLargeWriteToAMarkedHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	o := idle()
+	o.indexAfter = indexInWrite
+	rounds := make(chan error, 64)
+	o.afterIndex = func(err error) { rounds <- err }
+	_, st := openBoth(t, path, o)
+	ctx := t.Context()
+	if _, err := st.Write(ctx, "a", users("sloe")); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]string, indexInWrite+8)
+	for i := range big {
+		big[i] = fmt.Sprint("sloe ", i)
+	}
+	if _, err := st.Write(ctx, "a", users(big...)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-rounds:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the large write to a marked history did not wake the background loop")
+	}
+	if rows, marked := indexState(t, path, "sloe"); rows != len(big)+1 || len(marked) != 0 {
+		t.Errorf("after the round: %d rows, marked %v; want %d and none", rows, marked, len(big)+1)
 	}
 }
