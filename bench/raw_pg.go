@@ -98,8 +98,8 @@ func (r *rawPG) delete(ctx context.Context, id string) error {
 // settle runs a CHECKPOINT, which writes back every page the runs have
 // dirtied (PostgreSQL checkpoints on its own every checkpoint_timeout or
 // max_wal_size, whichever run is then going). It needs a superuser or,
-// from PostgreSQL 15, the pg_checkpoint role: without, the runs go unsettled, as they would with
-// any other work on the server.
+// from PostgreSQL 15, the pg_checkpoint role: without, the runs go
+// unsettled, as they would with any other work on the server.
 func (r *rawPG) settle(ctx context.Context) error {
 	if r.cannotCheckpoint {
 		return nil
