@@ -64,8 +64,9 @@ type txn struct {
 	pending   map[string]histRow
 	forgot    map[string]bool
 	forgotAll bool
-	// marked counts the messages the transaction's writes left for the
-	// index to get (index), for the background loop (Store.wrote).
+	// marked counts the messages the transaction left for the index to
+	// get (markUnindexed), told to the background loop once it has
+	// committed (Store.wrote).
 	marked int
 }
 
@@ -319,6 +320,7 @@ func (s *Store) runTx(requests []*request) error {
 	for name, r := range t.pending {
 		s.cache[name] = r
 	}
+	s.wrote(t.marked)
 	return nil
 }
 
@@ -330,18 +332,15 @@ func (e *commitError) Unwrap() error { return e.err }
 
 // Write implements driver.Store.
 func (s *Store) Write(ctx context.Context, historyID string, recs []driver.Record) (int, error) {
-	var n, marked int
+	var n int
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
-		before := t.marked
 		n, err = t.write(historyID, recs)
-		marked = t.marked - before
 		return err
 	}})
 	if err != nil {
 		return 0, s.wrapWrite(historyID, err)
 	}
-	s.wrote(marked)
 	return n, nil
 }
 
@@ -360,21 +359,15 @@ func (s *Store) wrapWrite(historyID string, err error) error {
 // WriteKeyed implements driver.KeyedWriter: the key is looked up and
 // recorded in the transaction of the write.
 func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key, recs []driver.Record) (driver.Outcome, error) {
-	var (
-		out    driver.Outcome
-		marked int
-	)
+	var out driver.Outcome
 	err := s.submit(ctx, &request{ctx: ctx, fn: func(t *txn) error {
 		var err error
-		before := t.marked
 		out, err = t.writeKeyed(historyID, key, recs)
-		marked = t.marked - before
 		return err
 	}})
 	if err != nil {
 		return driver.Outcome{}, s.wrapWrite(historyID, err)
 	}
-	s.wrote(marked)
 	return out, nil
 }
 

@@ -287,7 +287,7 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 				return err
 			}
 			if s.indexing && dst.count > 0 {
-				if err := t.markUnindexed(dst.hid, 0); err != nil {
+				if err := t.markUnindexed(dst.hid, 0, int(dst.count)); err != nil {
 					return err
 				}
 			}
@@ -304,9 +304,6 @@ func (s *Store) Fork(ctx context.Context, historyID, newID string, through *stri
 	}})
 	if err != nil {
 		return driver.Info{}, s.wrap("fork", historyID, err)
-	}
-	if opErr == nil {
-		s.wrote(int(info.Count))
 	}
 	return info, opErr
 }

@@ -91,14 +91,15 @@ func (t *txn) index(hid int64, recs []driver.Record, msgs []driver.Planned) erro
 			return insertDocs(t.ctx, t.stmt(t.s.stmts.insertDocs), docs)
 		}
 	}
-	t.marked += len(msgs)
-	return t.markUnindexed(hid, msgs[0].Pos)
+	return t.markUnindexed(hid, msgs[0].Pos, len(msgs))
 }
 
 // markUnindexed records, in the transaction of a write, that history hid
-// holds messages from position from on that the index has yet to get.
-func (t *txn) markUnindexed(hid, from int64) error {
+// holds n messages from position from on that the index has yet to get,
+// and counts them for the background loop.
+func (t *txn) markUnindexed(hid, from int64, n int) error {
 	_, err := t.stmt(t.s.stmts.markUnindexed).ExecContext(t.ctx, hid, from)
+	t.marked += n
 	return err
 }
 
@@ -289,9 +290,10 @@ func (s *Store) indexPending(ctx context.Context) error {
 	return s.indexAll(ctx)
 }
 
-// wrote counts n messages this process left marked for the index (small
-// writes, and large ones to a marked history; a fork's copy) for the
-// background loop, and wakes it once they are indexAfter.
+// wrote counts n messages a committed transaction of this process left
+// marked for the index (small writes, large ones to a marked history, a
+// fork's copy) for the background loop, and wakes it once they are
+// indexAfter.
 func (s *Store) wrote(n int) {
 	if !s.indexing || n == 0 {
 		return
