@@ -953,7 +953,11 @@ func (s *Store) query(ctx context.Context, e driver.Editor, opts ListOptions, li
 		if len(page.Histories) == limit {
 			last := infos[i-1]
 			if opts.Order == ByUpdated {
-				page.NextCursor = encodeUpdatedCursor(last.UpdatedAt, last.ID)
+				at := last.UpdatedAt
+				if last.ListedAt != 0 {
+					at = last.ListedAt
+				}
+				page.NextCursor = encodeUpdatedCursor(at, last.ID)
 			} else {
 				page.NextCursor = encodeCursor(last.ID)
 			}

@@ -25,7 +25,23 @@ type Info struct {
 	// otherwise.
 	Expiry    Expiry
 	ExpiresAt int64
+	// ListedAt is, in a page of a listing by recency (Query), the time by
+	// which the driver placed the history when that is not UpdatedAt: its
+	// index may lag behind the history's last change (see RecencyShift).
+	// 0 means UpdatedAt. The next page's cursor is of this time, so that
+	// paging goes on from where the history stood in the listing, and
+	// never repeats or skips a history for the lag.
+	ListedAt int64
 }
+
+// RecencyShift sets the steps, of 1 << RecencyShift = 1,024 ms, in which a
+// driver's index of histories by recency may hold them: a history's
+// UpdatedAt >> RecencyShift. Such an index changes only when a history's
+// change falls in a later step, not at every write (sqlitestore's schema
+// keys its index so, and redisstore on a cluster moves a history in its
+// index only then), and a listing by recency reads each step whole and
+// orders its histories by their own UpdatedAt, so that its order is exact.
+const RecencyShift = 10
 
 // ErrNotFound is returned by Editor methods for a message (or, for Fork,
 // a through message) the history does not hold.

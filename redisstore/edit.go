@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -423,38 +424,111 @@ func (s *Store) queryID(ctx context.Context, q driver.Query) ([]driver.Info, err
 	return out, nil
 }
 
+// queryUpdated reads the recency index a batch at a time from the
+// cursor's step on, each step whole (a batch that ends inside one reads
+// the rest of it), and orders each step's histories exactly (rank).
 func (s *Store) queryUpdated(ctx context.Context, q driver.Query) ([]driver.Info, error) {
 	out := make([]driver.Info, 0, q.Limit)
 	lo := "-inf"
 	if q.AfterID != "" {
-		lo = strconv.FormatInt(-q.AfterUpdated, 10)
+		lo = strconv.FormatInt(-stepLast(q.AfterUpdated>>driver.RecencyShift), 10)
 	}
 	batch := max(q.Limit, 64)
-	for offset := int64(0); len(out) < q.Limit; offset += int64(batch) {
-		zs, err := s.c.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: s.updated, Start: lo, Stop: "+inf", ByScore: true, Offset: offset, Count: int64(batch)}).Result()
+	for len(out) < q.Limit {
+		zs, err := s.c.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: s.updated, Start: lo, Stop: "+inf", ByScore: true, Count: int64(batch)}).Result()
 		if err != nil {
 			return nil, err
 		}
-		ids := make([]string, 0, len(zs))
+		more := len(zs) == batch
+		if more {
+			last := scoreStep(zs[len(zs)-1].Score)
+			zs = slices.DeleteFunc(zs, func(z redis.Z) bool { return scoreStep(z.Score) == last })
+			whole, err := s.c.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: s.updated,
+				Start: strconv.FormatInt(-stepLast(last), 10), Stop: strconv.FormatInt(-last<<driver.RecencyShift, 10), ByScore: true}).Result()
+			if err != nil {
+				return nil, err
+			}
+			zs = append(zs, whole...)
+			lo = "(" + strconv.FormatInt(-last<<driver.RecencyShift, 10)
+		}
+		cands := make([]ranked, 0, len(zs))
 		for _, z := range zs {
-			id, _ := z.Member.(string)
-			if q.AfterID != "" && int64(-z.Score) == q.AfterUpdated && id <= q.AfterID {
-				continue
-			}
-			if strings.HasPrefix(id, q.Prefix) {
-				ids = append(ids, id)
+			if id, _ := z.Member.(string); strings.HasPrefix(id, q.Prefix) {
+				cands = append(cands, ranked{id, scoreStep(z.Score)})
 			}
 		}
-		infos, err := s.infos(ctx, ids, true)
-		if err != nil {
+		if out, err = s.rank(ctx, cands, q, out); err != nil {
 			return nil, err
 		}
-		out = append(out, infos[:min(len(infos), q.Limit-len(out))]...)
-		if len(zs) < batch {
+		if !more {
 			break
 		}
 	}
 	return out, nil
+}
+
+// ranked is a history of a listing by recency and the step of the time
+// the recency index holds for it.
+type ranked struct {
+	id   string
+	step int64
+}
+
+// scoreStep is the step of a recency index score (-UpdatedAt).
+func scoreStep(score float64) int64 { return int64(-score) >> driver.RecencyShift }
+
+// stepLast is the last millisecond of step n.
+func stepLast(n int64) int64 { return (n+1)<<driver.RecencyShift - 1 }
+
+// rank appends to out, up to q.Limit, the histories of cands (whole steps
+// of the recency index, newest first) that exist, hold q.Metadata and come
+// after q's cursor, in the order of a listing by recency. Within a step
+// that is their own UpdatedAt, then their ids: on a cluster a write leaves
+// the index alone while its history's step is unchanged (listWritten), so
+// the time the index holds may be older within the step. A history whose
+// index entry lags behind in an older step (a listing that failed, or has
+// yet to run) is placed by the last time of that step, and its ListedAt
+// says so, for the cursor.
+func (s *Store) rank(ctx context.Context, cands []ranked, q driver.Query, out []driver.Info) ([]driver.Info, error) {
+	if len(cands) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(cands))
+	steps := make(map[string]int64, len(cands))
+	for i, c := range cands {
+		ids[i] = c.id
+		steps[c.id] = c.step
+	}
+	infos, err := s.infos(ctx, ids, true)
+	if err != nil {
+		return nil, err
+	}
+	page := make([]driver.Info, 0, len(infos))
+	for _, info := range infos {
+		n := steps[info.ID]
+		at := min(max(info.UpdatedAt, n<<driver.RecencyShift), stepLast(n))
+		if at != info.UpdatedAt {
+			info.ListedAt = at
+		}
+		if q.AfterID != "" && at >= q.AfterUpdated && (at != q.AfterUpdated || info.ID <= q.AfterID) {
+			continue
+		}
+		if holds(info.Metadata, q.Metadata) {
+			page = append(page, info)
+		}
+	}
+	slices.SortFunc(page, func(a, b driver.Info) int {
+		return cmp.Or(cmp.Compare(listedAt(b), listedAt(a)), strings.Compare(a.ID, b.ID))
+	})
+	return append(out, page[:min(len(page), q.Limit-len(out))]...), nil
+}
+
+// listedAt is the time by which a listing by recency placed a history.
+func listedAt(info driver.Info) int64 {
+	if info.ListedAt != 0 {
+		return info.ListedAt
+	}
+	return info.UpdatedAt
 }
 
 func (s *Store) queryMeta(ctx context.Context, q driver.Query) ([]driver.Info, error) {
@@ -470,55 +544,57 @@ func (s *Store) queryMeta(ctx context.Context, q driver.Query) ([]driver.Info, e
 	}
 	slices.SortFunc(cmds, func(a, b *redis.StringSliceCmd) int { return len(a.Val()) - len(b.Val()) })
 	ids := intersect(cmds, q.Prefix)
-	type cand struct {
-		id string
-		up int64
+	if q.Order == driver.ByUpdated {
+		return s.queryMetaUpdated(ctx, q, ids)
 	}
-	cands := make([]cand, len(ids))
-	for i, id := range ids {
-		cands[i].id = id
-	}
-	if q.Order == driver.ByUpdated && len(ids) > 0 {
-		scores, err := s.c.ZMScore(ctx, s.updated, ids...).Result()
-		if err != nil {
-			return nil, err
-		}
-		for i, sc := range scores {
-			cands[i].up = int64(-sc)
-		}
-	}
-	slices.SortFunc(cands, func(a, b cand) int {
-		if a.up != b.up {
-			if a.up > b.up {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.id, b.id)
-	})
-	cands = slices.DeleteFunc(cands, func(c cand) bool {
-		if q.Order == driver.ByUpdated && q.AfterID != "" {
-			return !(c.up < q.AfterUpdated || (c.up == q.AfterUpdated && c.id > q.AfterID))
-		}
-		return c.id <= q.AfterID
-	})
+	slices.Sort(ids)
+	ids = slices.DeleteFunc(ids, func(id string) bool { return id <= q.AfterID })
 	out := make([]driver.Info, 0, q.Limit)
-	for len(out) < q.Limit && len(cands) > 0 {
-		n := min(len(cands), q.Limit-len(out)+8)
-		page := make([]string, n)
-		for i := range page {
-			page[i] = cands[i].id
-		}
-		cands = cands[n:]
-		infos, err := s.infos(ctx, page, true)
+	for len(out) < q.Limit && len(ids) > 0 {
+		n := min(len(ids), q.Limit-len(out)+8)
+		infos, err := s.infos(ctx, ids[:n], true)
 		if err != nil {
 			return nil, err
 		}
+		ids = ids[n:]
 		for _, info := range infos {
 			if len(out) < q.Limit && holds(info.Metadata, q.Metadata) {
 				out = append(out, info)
 			}
 		}
+	}
+	return out, nil
+}
+
+// queryMetaUpdated orders the histories of ids by the steps the recency
+// index holds for them, newest first (one that is missing from it last,
+// in step 0), and ranks them a few whole steps at a time.
+func (s *Store) queryMetaUpdated(ctx context.Context, q driver.Query, ids []string) ([]driver.Info, error) {
+	out := make([]driver.Info, 0, q.Limit)
+	if len(ids) == 0 {
+		return out, nil
+	}
+	scores, err := s.c.ZMScore(ctx, s.updated, ids...).Result()
+	if err != nil {
+		return nil, err
+	}
+	cands := make([]ranked, 0, len(ids))
+	for i, id := range ids {
+		c := ranked{id, scoreStep(scores[i])}
+		if q.AfterID == "" || c.step <= q.AfterUpdated>>driver.RecencyShift {
+			cands = append(cands, c)
+		}
+	}
+	slices.SortFunc(cands, func(a, b ranked) int { return cmp.Or(cmp.Compare(b.step, a.step), strings.Compare(a.id, b.id)) })
+	for len(out) < q.Limit && len(cands) > 0 {
+		n := min(len(cands), q.Limit-len(out)+8)
+		for n < len(cands) && cands[n].step == cands[n-1].step {
+			n++
+		}
+		if out, err = s.rank(ctx, cands[:n], q, out); err != nil {
+			return nil, err
+		}
+		cands = cands[n:]
 	}
 	return out, nil
 }

@@ -405,11 +405,11 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
 	}
-	if len(res) != 5 {
+	if len(res) != 6 {
 		return 0, fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
-	written, created, up, wiped := res[0], res[2], res[3], res[4]
-	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, up); err != nil {
+	written, created, up, wiped, was := res[0], res[2], res[3], res[4], res[5]
+	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, was, up); err != nil {
 		return int(written), err
 	}
 	return int(written), nil
@@ -433,7 +433,7 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	malformed := func() error {
 		return fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
-	if len(res) != 2 && len(res) != 5 {
+	if len(res) != 2 && len(res) != 6 {
 		return driver.Outcome{}, malformed()
 	}
 	if rec, ok := res[1].(string); ok && res[0] == int64(-1) {
@@ -450,17 +450,18 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 		}
 		return driver.Outcome{Written: n, Fingerprint: fp, Replayed: true}, nil
 	}
-	if len(res) != 5 {
+	if len(res) != 6 {
 		return driver.Outcome{}, malformed()
 	}
 	written, ok1 := res[0].(int64)
 	created, ok2 := res[2].(int64)
 	up, ok3 := res[3].(int64)
 	wiped, ok4 := res[4].(int64)
-	if !ok1 || !ok2 || !ok3 || !ok4 || written < 0 {
+	was, ok5 := res[5].(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || written < 0 {
 		return driver.Outcome{}, malformed()
 	}
-	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, up); err != nil {
+	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, was, up); err != nil {
 		return driver.Outcome{}, err
 	}
 	return driver.Outcome{Written: int(written), Fingerprint: key.Fingerprint}, nil
@@ -468,10 +469,16 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 
 // listWritten updates the indexes after a write that wrote (on a cluster:
 // list) or wiped an expired history to start anew (unlist, which lists
-// the new one as it is), as the write script answered.
-func (s *Store) listWritten(ctx context.Context, historyID string, wrote, created, wiped bool, up int64) error {
-	if wrote && !s.single {
-		if err := s.list(ctx, historyID, created, up); err != nil {
+// the new one as it is), as the write script answered: the history's
+// updated time was before the write, up after it. On a cluster a write
+// moves its history in the recency index only when up falls in a later
+// step (driver.RecencyShift) than was, which the write that moved it
+// there listed already, or when it created the history: most writes to a
+// busy history then make one round trip, not two, and listings order the
+// histories of a step by their own times.
+func (s *Store) listWritten(ctx context.Context, historyID string, wrote, created, wiped bool, was, up int64) error {
+	if wrote && !s.single && (created || was>>driver.RecencyShift != up>>driver.RecencyShift) {
+		if err := s.list(ctx, historyID, up); err != nil {
 			return err
 		}
 	}
@@ -499,12 +506,12 @@ func (s *Store) withIndexes(keys []string) []string {
 // is never unlisted; its place by recency may lag behind for as long. If
 // this fails, the write is stored but unlisted: that is ErrOutcomeUnknown,
 // so that a client retries with its idempotency key, whose replay lists the
-// history.
-func (s *Store) list(ctx context.Context, historyID string, created bool, updated int64) error {
+// history. The history is added to the index by id at every listing, not
+// only at its first write: a no-op for Redis when it is there, and so the
+// next write in a later step lists a history whose first listing failed.
+func (s *Store) list(ctx context.Context, historyID string, updated int64) error {
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if created {
-			p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
-		}
+		p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
 		p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-updated), Member: historyID})
 		return nil
 	})

@@ -232,12 +232,12 @@ end
 // (0 joins, 1 closes, 2 alone), plus 3 if it supplies an id; times is the
 // records' time (Unix ms), or one per record separated by spaces; costs is
 // the records' costs as KEY:w holds them, and their sum one more. It
-// leaves written, before (the
-// count before the write), created (1 if the write created the history),
-// up (its updated time) and wiped (1 if it removed the history's expired
-// keys first, to start anew: gone in expirySrc) in locals. If the keys ix+1 and ix+2 are given
-// (a single Redis: every key is on one node), it updates the listing
-// indexes too.
+// leaves written, before (the count before the write), created (1 if the
+// write created the history), up (its updated time), wiped (1 if it
+// removed the history's expired keys first, to start anew: gone in
+// expirySrc) and was (its updated time before the write, 0 for a new one)
+// in locals. If the keys ix+1 and ix+2 are given (a single Redis: every
+// key is on one node), it updates the listing indexes too.
 const writeBody = `
 local ks, km, kt, kc, kd, ki, kw = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8]
 local now, dttl = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
@@ -366,6 +366,7 @@ local function push(cmd, key, list, from, to)
 end
 local written = count - before
 local created, up = 0, tonumber(st[7]) or 0
+local was = up
 if written > 0 then
   if nskipped == 0 then
     push('RPUSH', km, ARGV, jsonBase + 1, jsonBase + n) -- as they came
@@ -424,8 +425,8 @@ if st[6] or created == 1 then renew(1, st, up, now, dttl) end
 `
 
 // writeSrc: writeBody with o = 0. Returns {written, count before, created,
-// updated, wiped}.
-const writeSrc = "local o = 0\n" + writeBody + "return {written, before, created, up, wiped}\n"
+// updated, wiped, updated before}.
+const writeSrc = "local o = 0\n" + writeBody + "return {written, before, created, up, wiped, was}\n"
 
 // keyedWriteSrc: writeBody with an idempotency key, checked and recorded in
 // the same script, so that two writes with one key never both write. KEYS s,
@@ -452,7 +453,7 @@ if px > 0 then
   redis.call('ZADD', KEYS[11], string.format('%d', now + px), KEYS[10])
   if redis.call('PTTL', KEYS[11]) < px then redis.call('PEXPIRE', KEYS[11], px) end
 end
-return {written, before, created, up, wiped}
+return {written, before, created, up, wiped, was}
 `
 
 var (

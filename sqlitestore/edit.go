@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/chatstore/chatstore/driver"
@@ -395,14 +396,14 @@ func querySQL(q driver.Query, now int64) (string, []any) {
 		order, pageOrder = recencyStep+" DESC, h.updated_at DESC, h.name", "p.updated_at DESC, p.name"
 		if q.AfterID != "" {
 			// The first term is a range of the index.
-			where = append(where, recencyStep+" <= (? >> 10) AND (h.updated_at < ? OR h.updated_at = ? AND h.name > ?)")
+			where = append(where, recencyStep+" <= (? >> "+strconv.Itoa(driver.RecencyShift)+") AND (h.updated_at < ? OR h.updated_at = ? AND h.name > ?)")
 			args = append(args, q.AfterUpdated, q.AfterUpdated, q.AfterUpdated, q.AfterID)
 		} else {
 			// A range of the index that holds every history: without
 			// one, SQLite scans histories and sorts them all rather
 			// than walk the index and sort each step.
 			where = append(where, recencyStep+" <= ?")
-			args = append(args, int64(math.MaxInt64>>10))
+			args = append(args, int64(math.MaxInt64>>driver.RecencyShift))
 		}
 	case q.AfterID != "":
 		where = append(where, "h.name > ?")
@@ -421,9 +422,10 @@ func querySQL(q driver.Query, now int64) (string, []any) {
 }
 
 // recencyStep is the key of the index histories_by_recency: a history's
-// updated_at in steps of 1,024 ms (schema version 9). The expression must
-// be the index's, character for character, for SQLite to use it.
-const recencyStep = "(h.updated_at >> 10)"
+// updated_at in steps of 1,024 ms (driver.RecencyShift; schema version 9).
+// The expression must be the index's, character for character, for SQLite
+// to use it (TestRecencyPlan).
+var recencyStep = "(h.updated_at >> " + strconv.Itoa(driver.RecencyShift) + ")"
 
 // maxQueryStmts bounds the prepared statements of Query: one per shape
 // (order, cursor or not, prefix or not, number of pairs), so a few dozen.

@@ -2,18 +2,22 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
 )
 
 // The conformance cases of driver.Editor: histories with metadata and
@@ -544,6 +548,104 @@ func (s suite) testListByRecencyAndMetadata(t *testing.T) {
 	}
 	if _, err := st.List(ctx(t), chatstore.ListOptions{Order: chatstore.ByUpdated, Cursor: "h1.eA"}); !errors.Is(err, chatstore.ErrInvalidCursor) {
 		t.Errorf("an id cursor in a list by recency: %v", err)
+	}
+}
+
+// testListByRecencyWithinASecond: histories changed milliseconds apart,
+// many times each, within one second and across seconds, list by recency
+// in the exact order of their last changes (ties by id), page after page,
+// with and without a metadata filter. Drivers may index recency in coarse
+// steps (driver.RecencyShift) and leave their index alone while a
+// history's step is unchanged; the order must not show it.
+func (s suite) testListByRecencyWithinASecond(t *testing.T) {
+	c := newClock()
+	st, ok := s.editStore(t, c)
+	if !ok {
+		return
+	}
+	// Start at a step's first millisecond, so that the steps are known.
+	step := time.Duration(1<<driver.RecencyShift) * time.Millisecond
+	start := c.Now().Truncate(time.Millisecond)
+	c.advance(step - time.Duration(start.UnixMilli()%int64(step/time.Millisecond))*time.Millisecond)
+	base := c.Now()
+	last := map[string]time.Time{}
+	at := func(d time.Duration) { c.set(base.Add(d)) }
+	change := func(id string, meta bool) {
+		t.Helper()
+		if meta {
+			if _, err := st.SetMetadata(ctx(t), id, map[string]*string{"team": ptr("blue")}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			write(t, st, id, chat.User("hi"))
+		}
+		last[id] = c.Now()
+	}
+	// More histories in one step than a listing reads at a time, each
+	// created, then changed again in another order, later in the step.
+	const n = 70
+	for i := range n {
+		at(time.Duration(i) * time.Millisecond)
+		change(fmt.Sprintf("s%02d", i), i%3 == 0)
+	}
+	for j := range n {
+		at(time.Duration(100+j) * time.Millisecond)
+		change(fmt.Sprintf("s%02d", j*37%n), false)
+	}
+	at(200 * time.Millisecond) // two at once: by id
+	change("t2", false)
+	change("t1", true)
+	at(step + 3*time.Millisecond) // the next step
+	change("x", false)
+	at(step + 10*time.Millisecond)
+	change("s05", false)
+	change("s06", true)
+	at(2*step + 1*time.Millisecond)
+	change("y", false)
+	at(2*step + 2*time.Millisecond)
+	change("s00", false)
+
+	want := slices.Collect(maps.Keys(last))
+	slices.SortFunc(want, func(a, b string) int {
+		return cmp.Or(last[b].Compare(last[a]), strings.Compare(a, b))
+	})
+	var blue []string
+	for _, id := range want {
+		if m, _ := strconv.Atoi(strings.TrimPrefix(id, "s")); strings.HasPrefix(id, "s") && m%3 == 0 || id == "t1" || id == "s06" {
+			blue = append(blue, id)
+		}
+	}
+	for _, limit := range []int{1, 3, 7, 64, 100} {
+		for _, filter := range []map[string]string{nil, {"team": "blue"}} {
+			var got []string
+			o := chatstore.ListOptions{Order: chatstore.ByUpdated, Limit: limit, Metadata: filter}
+			for pages := 0; ; pages++ {
+				if pages > len(want) {
+					t.Fatalf("limit %d, filter %v: more pages than histories", limit, filter)
+				}
+				page, err := st.List(ctx(t), o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, h := range page.Histories {
+					got = append(got, h.ID)
+					if !h.UpdatedAt.Equal(last[h.ID]) {
+						t.Errorf("%s: updated %v, want %v", h.ID, h.UpdatedAt, last[h.ID])
+					}
+				}
+				if page.NextCursor == "" {
+					break
+				}
+				o.Cursor = page.NextCursor
+			}
+			exp := want
+			if filter != nil {
+				exp = blue
+			}
+			if !slices.Equal(got, exp) {
+				t.Errorf("limit %d, filter %v:\n got %v\nwant %v", limit, filter, got, exp)
+			}
+		}
 	}
 }
 

@@ -84,6 +84,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"Paging", s.testPaging},
 		{"Fork", s.testFork},
 		{"ListByRecencyAndMetadata", s.testListByRecencyAndMetadata},
+		{"ListByRecencyWithinASecond", s.testListByRecencyWithinASecond},
 		{"RemovalModel", s.testRemovalModel},
 		{"EditConcurrent", s.testEditConcurrent},
 		{"Search", s.testSearch},

@@ -30,3 +30,6 @@ func (c *Clock) Millis() int64 { return c.ms.Load() }
 func (c *Clock) After(d time.Duration) time.Time {
 	return time.UnixMilli(c.ms.Load() + d.Milliseconds())
 }
+
+// Set sets the clock to ms, in Unix milliseconds.
+func (c *Clock) Set(ms int64) { c.ms.Store(ms) }
