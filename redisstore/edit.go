@@ -485,10 +485,14 @@ func stepLast(n int64) int64 { return (n+1)<<driver.RecencyShift - 1 }
 // after q's cursor, in the order of a listing by recency. Within a step
 // that is their own UpdatedAt, then their ids: on a cluster a write leaves
 // the index alone while its history's step is unchanged (listWritten), so
-// the time the index holds may be older within the step. A history whose
+// the time the index holds may be another of the step. A history whose
 // index entry lags behind in an older step (a listing that failed, or has
 // yet to run) is placed by the last time of that step, and its ListedAt
-// says so, for the cursor.
+// says so, for the cursor. Listings leave such an entry as it is: moving
+// it forward would take it past the cursor of the pages still to come
+// (and the driver's page is not the caller's: chatstore asks for more).
+// Its history's next write in a later step moves it, or its next write
+// from the process whose listing failed (listWritten).
 func (s *Store) rank(ctx context.Context, cands []ranked, q driver.Query, out []driver.Info) ([]driver.Info, error) {
 	if len(cands) == 0 {
 		return out, nil

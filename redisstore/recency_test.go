@@ -1,7 +1,12 @@
 package redisstore_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,12 +18,34 @@ import (
 	"github.com/chatstore/chatstore/internal/testenv"
 )
 
+// stepStart is the first millisecond of a step of the recency index
+// (driver.RecencyShift) after the suite's clocks' start.
+func stepStart() (base, step int64) {
+	step = int64(1) << driver.RecencyShift
+	return (time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).UnixMilli()/step + 1) * step, step
+}
+
+// recencyScore is the score of a history in the recency index, and
+// whether it has one.
+func recencyScore(t *testing.T, c redis.UniversalClient, prefix, id string) (int64, bool) {
+	t.Helper()
+	sc, err := c.ZScore(t.Context(), prefix+"}updated", id).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(sc), true
+}
+
 // TestListingWithALaggingIndex: a history whose entry in the recency index
 // stands in an older step than its last write (its listing failed, or has
 // yet to run) is listed where the index has it, at the last millisecond of
 // that step, and paging goes on from there: every history once, in that
 // order, whatever the page size. A cursor of its own time would page back
-// to the newer histories for ever.
+// to the newer histories for ever. A write in a later step puts it back in
+// place.
 func TestListingWithALaggingIndex(t *testing.T) {
 	for _, mode := range []struct {
 		name   string
@@ -27,8 +54,7 @@ func TestListingWithALaggingIndex(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			c := mode.client(t)
 			prefix := testPrefix()
-			step := int64(1) << driver.RecencyShift
-			base := (time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).UnixMilli()/step + 1) * step
+			base, step := stepStart()
 			clk := testenv.NewClock(base)
 			st := prefixedStore(t, c, prefix, 0, &chatstore.Options{Clock: clk})
 			for i, id := range []string{"a", "b", "c", "d"} {
@@ -62,54 +88,92 @@ func TestListingWithALaggingIndex(t *testing.T) {
 	}
 }
 
-// TestListingRepairedByALaterStep: on a cluster, where a write lists its
-// history after its script, a history whose listing failed (here, removed
-// from both indexes) is not listed again by writes in the same step, which
-// leave the indexes alone, but is by the first write in a later step, in
-// the index by id too.
-func TestListingRepairedByALaterStep(t *testing.T) {
+// failZAdds makes the pipelines of a client that add to a key ending in
+// suffix fail, while armed.
+type failZAdds struct {
+	suffix string
+	armed  atomic.Bool
+}
+
+func (f *failZAdds) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (f *failZAdds) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (f *failZAdds) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if a := c.Args(); f.armed.Load() && len(a) > 1 && a[0] == "zadd" && strings.HasSuffix(fmt.Sprint(a[1]), f.suffix) {
+				return errors.New("injected: listing failed")
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestListingFailedThenRepaired: on a cluster, where a write lists its
+// history after its script, a write whose listing fails answers
+// ErrOutcomeUnknown, and this process's next write to the history lists
+// it, though in the same step; a history missing from both indexes (a
+// listing lost to another process) is listed again by its first write in a
+// later step, in the index by id too.
+func TestListingFailedThenRepaired(t *testing.T) {
 	c := clusterClient(t)
+	fail := &failZAdds{suffix: "}updated"}
+	c.AddHook(fail)
 	prefix := testPrefix()
-	step := int64(1) << driver.RecencyShift
-	base := (time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).UnixMilli()/step + 1) * step
+	base, step := stepStart()
 	clk := testenv.NewClock(base)
 	st := prefixedStore(t, c, prefix, 0, &chatstore.Options{Clock: clk})
-	write := func(at int64) {
+	write := func(id string, at int64) error {
 		t.Helper()
 		clk.Set(at)
-		if _, err := st.Write(t.Context(), "h", []chat.Message{chat.User("hi")}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := st.Write(t.Context(), id, []chat.Message{chat.User("hi")})
+		return err
 	}
-	write(base)
-	if err := c.ZRem(t.Context(), prefix+"histories", "h").Err(); err != nil {
+	if err := write("h", base); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ZRem(t.Context(), prefix+"}updated", "h").Err(); err != nil {
+	fail.armed.Store(true)
+	if err := write("h", base+step+1); !errors.Is(err, chatstore.ErrOutcomeUnknown) {
+		t.Fatalf("a write whose listing failed: %v, want ErrOutcomeUnknown", err)
+	}
+	fail.armed.Store(false)
+	if sc, _ := recencyScore(t, c, prefix, "h"); -sc>>driver.RecencyShift != base>>driver.RecencyShift {
+		t.Fatalf("h's entry moved to %d though its listing failed", -sc)
+	}
+	if err := write("h", base+step+2); err != nil {
 		t.Fatal(err)
 	}
-	write(base + step - 1)
-	byID := func() []string {
-		t.Helper()
-		page, err := st.List(t.Context(), chatstore.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, h := range page.Histories {
-			ids = append(ids, h.ID)
-		}
-		return ids
+	if sc, _ := recencyScore(t, c, prefix, "h"); -sc>>driver.RecencyShift != (base+step)>>driver.RecencyShift {
+		t.Errorf("the write after the failed listing left h's entry at %d, want step %d", -sc, (base+step)>>driver.RecencyShift)
 	}
-	if got := byID(); len(got) != 0 {
-		t.Fatalf("a write in the same step listed the history: %v", got)
+
+	// Another process lost g's first listing.
+	if err := write("g", base+2*step); err != nil {
+		t.Fatal(err)
 	}
-	write(base + step)
-	if got := byID(); !slices.Equal(got, []string{"h"}) {
-		t.Errorf("by id after a write in the next step: %v", got)
+	if err := c.ZRem(t.Context(), prefix+"histories", "g").Err(); err != nil {
+		t.Fatal(err)
 	}
-	if got, _ := listByRecency(t, st, 10); !slices.Equal(got, []string{"h"}) {
-		t.Errorf("by recency after a write in the next step: %v", got)
+	if err := c.ZRem(t.Context(), prefix+"}updated", "g").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("g", base+3*step); err != nil {
+		t.Fatal(err)
+	}
+	page, err := st.List(t.Context(), chatstore.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, h := range page.Histories {
+		ids = append(ids, h.ID)
+	}
+	if !slices.Equal(ids, []string{"g", "h"}) {
+		t.Errorf("by id after g's write in a later step: %v", ids)
+	}
+	if got, _ := listByRecency(t, st, 10); !slices.Equal(got, []string{"g", "h"}) {
+		t.Errorf("by recency after g's write in a later step: %v", got)
 	}
 }
 

@@ -45,6 +45,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -119,7 +120,16 @@ type Store struct {
 	// oldest to the newest: how many the next fast tail read fetches
 	// (tail.go).
 	tailSize atomic.Int64
+	// unlisted holds the histories whose listing after a write failed in
+	// this process (list), so that their next write lists them whatever
+	// its step (listWritten); at most maxUnlisted of them.
+	unlistedMu sync.Mutex
+	unlisted   map[string]struct{}
 }
+
+// maxUnlisted bounds Store.unlisted: past it, a history whose listing
+// failed waits for a write in a later step, or a listing that meets it.
+const maxUnlisted = 1024
 
 var (
 	_ driver.Store       = (*Store)(nil)
@@ -477,10 +487,12 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 // busy history then make one round trip, not two, and listings order the
 // histories of a step by their own times.
 func (s *Store) listWritten(ctx context.Context, historyID string, wrote, created, wiped bool, was, up int64) error {
-	if wrote && !s.single && (created || was>>driver.RecencyShift != up>>driver.RecencyShift) {
+	if wrote && !s.single && (created || was>>driver.RecencyShift != up>>driver.RecencyShift || s.failedListing(historyID)) {
 		if err := s.list(ctx, historyID, up); err != nil {
+			s.noteListing(historyID, false)
 			return err
 		}
+		s.noteListing(historyID, true)
 	}
 	if wiped {
 		if _, err := s.unlist(ctx, []string{historyID}, nil); err != nil {
@@ -499,6 +511,30 @@ func (s *Store) withIndexes(keys []string) []string {
 	return keys
 }
 
+// failedListing reports whether the last listing of a history by this
+// process failed.
+func (s *Store) failedListing(historyID string) bool {
+	s.unlistedMu.Lock()
+	defer s.unlistedMu.Unlock()
+	_, ok := s.unlisted[historyID]
+	return ok
+}
+
+// noteListing records whether a history's listing succeeded.
+func (s *Store) noteListing(historyID string, ok bool) {
+	s.unlistedMu.Lock()
+	defer s.unlistedMu.Unlock()
+	switch {
+	case ok:
+		delete(s.unlisted, historyID)
+	case len(s.unlisted) < maxUnlisted:
+		if s.unlisted == nil {
+			s.unlisted = map[string]struct{}{}
+		}
+		s.unlisted[historyID] = struct{}{}
+	}
+}
+
 // list updates the listing indexes after a write to a cluster: the indexes
 // live in other slots, so they cannot be part of the script. A history is
 // added after it exists, and a delete re-checks after removing it
@@ -509,10 +545,18 @@ func (s *Store) withIndexes(keys []string) []string {
 // history. The history is added to the index by id at every listing, not
 // only at its first write: a no-op for Redis when it is there, and so the
 // next write in a later step lists a history whose first listing failed.
+//
+// The recency index is given the last millisecond of the write's step,
+// not its time: the writes after it in the step, which leave the index
+// alone (listWritten), then never stand after it. Listings order a step by
+// the histories' own times either way (rank); a process of a release before
+// steps, which pages by the index's times and the histories' own, would
+// page back to a history whose entry lagged behind it, for ever, where one
+// ahead of it within its step is at worst passed over in that step.
 func (s *Store) list(ctx context.Context, historyID string, updated int64) error {
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
-		p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-updated), Member: historyID})
+		p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-stepLast(updated >> driver.RecencyShift)), Member: historyID})
 		return nil
 	})
 	if err != nil {
