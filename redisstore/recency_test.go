@@ -88,6 +88,46 @@ func TestListingWithALaggingIndex(t *testing.T) {
 	}
 }
 
+// TestEntryNeverBehindWithinStep: on a cluster, a change that places a
+// history in the recency index at its exact time (an edit, or a write of
+// an earlier release) does not keep the next write in the same step from
+// listing it at the step's end, nor does one after that write move it
+// back: the entry never stands behind its history in its step, where the
+// listings of earlier releases would page back to it for ever.
+func TestEntryNeverBehindWithinStep(t *testing.T) {
+	c := clusterClient(t)
+	prefix := testPrefix()
+	base, _ := stepStart()
+	clk := testenv.NewClock(base)
+	st := prefixedStore(t, c, prefix, 0, &chatstore.Options{Clock: clk})
+	v := "v"
+	check := func(at int64) {
+		t.Helper()
+		if sc, _ := recencyScore(t, c, prefix, "h"); -sc < at || -sc>>driver.RecencyShift != at>>driver.RecencyShift {
+			t.Errorf("h's entry %d is not in its step at or after its change %d", -sc, at)
+		}
+	}
+	clk.Set(base + 1)
+	if _, err := st.SetMetadata(t.Context(), "h", map[string]*string{"k": &v}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(base + 3)
+	if _, err := st.Write(t.Context(), "h", []chat.Message{chat.User("hi"), chat.Assistant("ok")}); err != nil {
+		t.Fatal(err)
+	}
+	check(base + 3)
+	clk.Set(base + 5)
+	if err := st.DeleteMessage(t.Context(), "h", "0"); err != nil {
+		t.Fatal(err)
+	}
+	check(base + 5)
+	clk.Set(base + 7)
+	if _, err := st.Write(t.Context(), "h", []chat.Message{chat.User("again")}); err != nil {
+		t.Fatal(err)
+	}
+	check(base + 7)
+}
+
 // failZAdds makes the pipelines of a client that add to a key ending in
 // suffix fail, while armed.
 type failZAdds struct {

@@ -121,10 +121,11 @@ type Store struct {
 	// (tail.go).
 	tailSize atomic.Int64
 	// unlisted holds the histories whose listing after a write failed in
-	// this process (list), so that their next write lists them whatever
-	// its step (listWritten); at most maxUnlisted of them.
+	// this process (list), with the latest step it failed in, so that
+	// their next write lists them whatever its step (listWritten); at most
+	// maxUnlisted of them.
 	unlistedMu sync.Mutex
-	unlisted   map[string]struct{}
+	unlisted   map[string]int64
 }
 
 // maxUnlisted bounds Store.unlisted: past it, a history whose listing
@@ -418,8 +419,8 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 	if len(res) != 6 {
 		return 0, fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
-	written, created, up, wiped, was := res[0], res[2], res[3], res[4], res[5]
-	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, was, up); err != nil {
+	written, up, wiped, relist := res[0], res[3], res[4], res[5]
+	if err := s.listWritten(ctx, historyID, written > 0, relist == 1, wiped == 1, up); err != nil {
 		return int(written), err
 	}
 	return int(written), nil
@@ -464,14 +465,14 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 		return driver.Outcome{}, malformed()
 	}
 	written, ok1 := res[0].(int64)
-	created, ok2 := res[2].(int64)
+	_, ok2 := res[2].(int64) // created
 	up, ok3 := res[3].(int64)
 	wiped, ok4 := res[4].(int64)
-	was, ok5 := res[5].(int64)
+	relist, ok5 := res[5].(int64)
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || written < 0 {
 		return driver.Outcome{}, malformed()
 	}
-	if err := s.listWritten(ctx, historyID, written > 0, created == 1, wiped == 1, was, up); err != nil {
+	if err := s.listWritten(ctx, historyID, written > 0, relist == 1, wiped == 1, up); err != nil {
 		return driver.Outcome{}, err
 	}
 	return driver.Outcome{Written: int(written), Fingerprint: key.Fingerprint}, nil
@@ -479,23 +480,25 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 
 // listWritten updates the indexes after a write that wrote (on a cluster:
 // list) or wiped an expired history to start anew (unlist, which lists
-// the new one as it is), as the write script answered: the history's
-// updated time was before the write, up after it. On a cluster a write
-// moves its history in the recency index only when up falls in a later
-// step (driver.RecencyShift) than was, which the write that moved it
-// there listed already, or when it created the history: most writes to a
-// busy history then make one round trip, not two, and listings order the
-// histories of a step by their own times.
-func (s *Store) listWritten(ctx context.Context, historyID string, wrote, created, wiped bool, was, up int64) error {
-	if wrote && !s.single && (created || was>>driver.RecencyShift != up>>driver.RecencyShift || s.failedListing(historyID)) {
-		if err := s.list(ctx, historyID, up); err != nil {
-			s.noteListing(historyID, false)
+// the new one as it is), as the write script answered: up is the
+// history's updated time after the write. On a cluster the script asks
+// for the listing (relist) only when no write of this release has asked
+// for it in up's step of the recency index (driver.RecencyShift; writeBody),
+// which covers the history's creation; a listing that failed in this
+// process is tried again at the history's next write, whatever its step.
+// So most writes to a busy history make one round trip, not two, and
+// listings order the histories of a step by their own times.
+func (s *Store) listWritten(ctx context.Context, historyID string, wrote, relist, wiped bool, up int64) error {
+	if wrote && !s.single && (relist || s.failedListing(historyID)) {
+		err := s.list(ctx, historyID, up)
+		s.noteListing(historyID, up>>driver.RecencyShift, err == nil)
+		if err != nil {
 			return err
 		}
-		s.noteListing(historyID, true)
 	}
 	if wiped {
 		if _, err := s.unlist(ctx, []string{historyID}, nil); err != nil {
+			s.noteListing(historyID, up>>driver.RecencyShift, false)
 			return fmt.Errorf("redisstore: write %q: the messages are stored, but listing them failed: %w: %w: %w", historyID, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
 		}
 	}
@@ -511,8 +514,8 @@ func (s *Store) withIndexes(keys []string) []string {
 	return keys
 }
 
-// failedListing reports whether the last listing of a history by this
-// process failed.
+// failedListing reports whether a listing of a history by this process
+// failed since its last listing in as late a step.
 func (s *Store) failedListing(historyID string) bool {
 	s.unlistedMu.Lock()
 	defer s.unlistedMu.Unlock()
@@ -520,18 +523,22 @@ func (s *Store) failedListing(historyID string) bool {
 	return ok
 }
 
-// noteListing records whether a history's listing succeeded.
-func (s *Store) noteListing(historyID string, ok bool) {
+// noteListing records how a history's listing in a step ended: a success
+// forgets a failure in that step or an earlier one only, so that a slower
+// write of an earlier step does not forget a later one's failure.
+func (s *Store) noteListing(historyID string, step int64, ok bool) {
 	s.unlistedMu.Lock()
 	defer s.unlistedMu.Unlock()
+	failed, known := s.unlisted[historyID]
 	switch {
-	case ok:
+	case ok && known && failed <= step:
 		delete(s.unlisted, historyID)
-	case len(s.unlisted) < maxUnlisted:
+	case ok:
+	case known || len(s.unlisted) < maxUnlisted:
 		if s.unlisted == nil {
-			s.unlisted = map[string]struct{}{}
+			s.unlisted = map[string]int64{}
 		}
-		s.unlisted[historyID] = struct{}{}
+		s.unlisted[historyID] = max(failed, step)
 	}
 }
 
@@ -547,12 +554,14 @@ func (s *Store) noteListing(historyID string, ok bool) {
 // next write in a later step lists a history whose first listing failed.
 //
 // The recency index is given the last millisecond of the write's step,
-// not its time: the writes after it in the step, which leave the index
-// alone (listWritten), then never stand after it. Listings order a step by
-// the histories' own times either way (rank); a process of a release before
-// steps, which pages by the index's times and the histories' own, would
-// page back to a history whose entry lagged behind it, for ever, where one
-// ahead of it within its step is at worst passed over in that step.
+// not its time: the changes after it in the step then never stand after
+// it, whether they leave the index alone (listWritten) or place the
+// history at its exact time (ZADD LT, as edits and earlier releases do,
+// leaves it where it is). Listings order a step by the histories' own
+// times either way (rank); a process of a release before steps, which
+// pages by the index's times and the histories' own, would page back to a
+// history whose entry lagged behind it, for ever, where one ahead of it
+// within its step is at worst passed over in that step.
 func (s *Store) list(ctx context.Context, historyID string, updated int64) error {
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, s.index, redis.Z{Member: historyID})

@@ -1,6 +1,12 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatstore/chatstore/driver"
+)
 
 // The scripts run inside Redis, so that a write (plan, skip, append) is
 // atomic and one round trip, and a tail read is one round trip that touches
@@ -73,13 +79,15 @@ import "github.com/redis/go-redis/v9"
 // PREFIX}tokenizer.
 
 // stateSrc reads the state hash of the history whose KEY:s is ks into st
-// (c, xp, r, v, n, cr, up, tk, tt, tf, then the expiry fields xt, xa, ex)
+// (c, xp, r, v, n, cr, up, tk, tt, tf, then the expiry fields xt, xa, ex,
+// and ls, the step of the recency index a cluster write last listed the
+// history in: writeBody)
 // and refuses an earlier layout (layout 1 has r, layout 2 has c without v)
 // and a history whose costs are not of the local counter. readStateSrc is
 // stateSrc for the reads, which leave the expiry to Redis and skip its
 // fields.
 const (
-	stateSrc     = stateFields + ", 'xt', 'xa', 'ex')\n" + stateCheck
+	stateSrc     = stateFields + ", 'xt', 'xa', 'ex', 'ls')\n" + stateCheck
 	readStateSrc = stateFields + ")\n" + stateCheck
 	stateFields  = "local st = redis.call('HMGET', ks, 'c', 'xp', 'r', 'v', 'n', 'cr', 'up', 'tk', 'tt', 'tf'"
 )
@@ -235,10 +243,17 @@ end
 // leaves written, before (the count before the write), created (1 if the
 // write created the history), up (its updated time), wiped (1 if it
 // removed the history's expired keys first, to start anew: gone in
-// expirySrc) and was (its updated time before the write, 0 for a new one)
-// in locals. If the keys ix+1 and ix+2 are given (a single Redis: every
-// key is on one node), it updates the listing indexes too.
-const writeBody = `
+// expirySrc) and relist in locals. If the keys ix+1 and ix+2 are given (a
+// single Redis: every key is on one node), it updates the listing indexes
+// too. Otherwise (a cluster) the client lists the history after the script
+// (list in redisstore.go) when relist is 1: when this release has yet to
+// list it in the step of the recency index (driver.RecencyShift) that up
+// falls in. KEY:s's ls records the step of the last write that asked for
+// it: set by no other script nor release, so that a change by any of those
+// (an edit, a write of an earlier release), which may have left the
+// history's entry at an exact time, has the next write here list it again,
+// at the step's end.
+var writeBody = `
 local ks, km, kt, kc, kd, ki, kw = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8]
 local now, dttl = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
 local codes = ARGV[o + 3]
@@ -247,7 +262,7 @@ local member = ARGV[o + 5]
 local counter = ARGV[o + 6]
 local n = #codes
 ` + stateSrc + costSrc + expirySrc + `
-local wiped = 0
+local wiped, relist = 0, 0
 if gone(st, now) then
   wipe(1)
   st, wiped = {}, 1
@@ -366,7 +381,6 @@ local function push(cmd, key, list, from, to)
 end
 local written = count - before
 local created, up = 0, tonumber(st[7]) or 0
-local was = up
 if written > 0 then
   if nskipped == 0 then
     push('RPUSH', km, ARGV, jsonBase + 1, jsonBase + n) -- as they came
@@ -419,14 +433,20 @@ if written > 0 then
   if KEYS[ix + 2] then
     if created == 1 then redis.call('ZADD', KEYS[ix + 1], '0', member) end
     redis.call('ZADD', KEYS[ix + 2], 'LT', '-' .. sup, member)
+  else
+    local step = math.floor(up / ` + strconv.Itoa(1<<driver.RecencyShift) + `)
+    if tonumber(st[14]) ~= step then
+      relist = 1
+      redis.call('HSET', ks, 'ls', d(step))
+    end
   end
 end
 if st[6] or created == 1 then renew(1, st, up, now, dttl) end
 `
 
 // writeSrc: writeBody with o = 0. Returns {written, count before, created,
-// updated, wiped, updated before}.
-const writeSrc = "local o = 0\n" + writeBody + "return {written, before, created, up, wiped, was}\n"
+// updated, wiped, relist}.
+var writeSrc = "local o = 0\n" + writeBody + "return {written, before, created, up, wiped, relist}\n"
 
 // keyedWriteSrc: writeBody with an idempotency key, checked and recorded in
 // the same script, so that two writes with one key never both write. KEYS s,
@@ -439,7 +459,7 @@ const writeSrc = "local o = 0\n" + writeBody + "return {written, before, created
 // it again if a later change brings the history's expiry forward). KEY:k
 // expires with its longest-lived record, and loses its expired entries on
 // each keyed write; its scores are expiry times by the store's clock.
-const keyedWriteSrc = `
+var keyedWriteSrc = `
 local rec = redis.call('GET', KEYS[10])
 if rec then return {-1, rec} end
 local o = 2
@@ -453,7 +473,7 @@ if px > 0 then
   redis.call('ZADD', KEYS[11], string.format('%d', now + px), KEYS[10])
   if redis.call('PTTL', KEYS[11]) < px then redis.call('PEXPIRE', KEYS[11], px) end
 end
-return {written, before, created, up, wiped, was}
+return {written, before, created, up, wiped, relist}
 `
 
 var (
