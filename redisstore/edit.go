@@ -484,8 +484,8 @@ func stepLast(n int64) int64 { return (n+1)<<driver.RecencyShift - 1 }
 // of the recency index, newest first) that exist, hold q.Metadata and come
 // after q's cursor, in the order of a listing by recency. Within a step
 // that is their own UpdatedAt, then their ids: on a cluster a write leaves
-// the index alone while its history's step is unchanged (listWritten), so
-// the time the index holds may be another of the step. A history whose
+// the index alone once a write has listed its history in its step
+// (listWritten), so the time the index holds may be another of the step. A history whose
 // index entry lags behind in an older step (a listing that failed, or has
 // yet to run) is placed by the last time of that step, and its ListedAt
 // says so, for the cursor. Listings leave such an entry as it is: moving

@@ -97,7 +97,7 @@ func TestListingWithALaggingIndex(t *testing.T) {
 func TestEntryNeverBehindWithinStep(t *testing.T) {
 	c := clusterClient(t)
 	prefix := testPrefix()
-	base, _ := stepStart()
+	base, step := stepStart()
 	clk := testenv.NewClock(base)
 	st := prefixedStore(t, c, prefix, 0, &chatstore.Options{Clock: clk})
 	v := "v"
@@ -126,6 +126,27 @@ func TestEntryNeverBehindWithinStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(base + 7)
+
+	// A write that finds the history expired by the store's clock (not
+	// yet by Redis's) wipes it, starts it anew and lists it again.
+	wst := prefixedStore(t, c, prefix+"w", time.Minute, &chatstore.Options{Clock: clk})
+	clk.Set(base + 9)
+	if _, err := wst.Write(t.Context(), "h", []chat.Message{chat.User("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	later := base + 120*step // two minutes on: expired
+	for _, at := range []int64{later + 1, later + 3} {
+		clk.Set(at)
+		if _, err := wst.Write(t.Context(), "h", []chat.Message{chat.User("anew")}); err != nil {
+			t.Fatal(err)
+		}
+		if sc, _ := recencyScore(t, c, prefix+"w", "h"); -sc < at || -sc>>driver.RecencyShift != at>>driver.RecencyShift {
+			t.Errorf("after the wipe, h's entry %d is not in its step at or after its write %d", -sc, at)
+		}
+	}
+	if n, err := wst.Count(t.Context(), "h"); err != nil || n != 2 {
+		t.Errorf("the history after the wipe holds %d messages (%v), want 2", n, err)
+	}
 }
 
 // failZAdds makes the pipelines of a client that add to a key ending in

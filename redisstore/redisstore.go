@@ -565,13 +565,24 @@ func (s *Store) noteListing(historyID string, step int64, ok bool) {
 func (s *Store) list(ctx context.Context, historyID string, updated int64) error {
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
-		p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-stepLast(updated >> driver.RecencyShift)), Member: historyID})
+		p.ZAddLT(ctx, s.updated, redis.Z{Score: s.recencyScore(updated), Member: historyID})
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("redisstore: write %q: the messages are stored, but listing them failed: %w: %w: %w", historyID, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
 	}
 	return nil
+}
+
+// recencyScore is the score in the recency index of a history listed
+// (list, relist) at updated: minus the last millisecond of its step on a
+// cluster (list says why), minus updated itself on one node, where the
+// write script keeps exact times.
+func (s *Store) recencyScore(updated int64) float64 {
+	if s.single {
+		return float64(-updated)
+	}
+	return float64(-stepLast(updated >> driver.RecencyShift))
 }
 
 // writeArgs appends the write script's arguments to args: now, the
@@ -966,7 +977,10 @@ func (s *Store) unlist(ctx context.Context, ids []string, meta map[string]string
 }
 
 // relist puts the histories of ids that exist in every index, as they are
-// now.
+// now; on a cluster at the end of their step of the recency index, as list
+// does, so that a same-step write, which leaves the index alone, never
+// stands after the entry (a write that wiped an expired history, for one,
+// is listed, then unlisted and relisted: listWritten).
 func (s *Store) relist(ctx context.Context, ids ...string) error {
 	infos, err := s.infos(ctx, ids, false)
 	if err != nil || len(infos) == 0 {
@@ -975,7 +989,7 @@ func (s *Store) relist(ctx context.Context, ids ...string) error {
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, info := range infos {
 			p.ZAdd(ctx, s.index, redis.Z{Member: info.ID})
-			p.ZAddLT(ctx, s.updated, redis.Z{Score: float64(-info.UpdatedAt), Member: info.ID})
+			p.ZAddLT(ctx, s.updated, redis.Z{Score: s.recencyScore(info.UpdatedAt), Member: info.ID})
 			for k, v := range info.Metadata {
 				s.addPair(ctx, p, info.ID, s.pairKey(k, v))
 			}

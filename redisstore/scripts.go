@@ -19,7 +19,9 @@ import (
 //	              v (the layout: 3), tk (the counter of the costs in
 //	              KEY:w and KEY:z, as chatstore.Options.Tokenizer names
 //	              it), tt and tf (the sums of the Text and Flat costs of
-//	              the live messages: driver.Info.Cost)
+//	              the live messages: driver.Info.Cost), the expiry (xt,
+//	              xa, ex: expirySrc) and, on a cluster, ls (the step of
+//	              the recency index a write last listed it in: writeBody)
 //	KEY:m   list  the messages' JSON, at their positions ("" once deleted)
 //	KEY:t   string the messages' kinds (driver.Kind), one digit each ('0'
 //	              joins a round, '1' closes it, '2' is a round by itself,
