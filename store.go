@@ -953,11 +953,7 @@ func (s *Store) query(ctx context.Context, e driver.Editor, opts ListOptions, li
 		if len(page.Histories) == limit {
 			last := infos[i-1]
 			if opts.Order == ByUpdated {
-				at := last.UpdatedAt
-				if last.ListedAt != 0 {
-					at = last.ListedAt
-				}
-				page.NextCursor = encodeUpdatedCursor(at, last.ID)
+				page.NextCursor = encodeUpdatedCursor(last.Listed(), last.ID)
 			} else {
 				page.NextCursor = encodeCursor(last.ID)
 			}

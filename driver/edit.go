@@ -34,6 +34,15 @@ type Info struct {
 	ListedAt int64
 }
 
+// Listed is the time by which a listing by recency placed the history:
+// ListedAt, or UpdatedAt where that is 0.
+func (i Info) Listed() int64 {
+	if i.ListedAt != 0 {
+		return i.ListedAt
+	}
+	return i.UpdatedAt
+}
+
 // RecencyShift sets the steps, of 1 << RecencyShift = 1,024 ms, in which a
 // driver's index of histories by recency may hold them: a history's
 // UpdatedAt >> RecencyShift. Such an index changes only when a history's

@@ -431,7 +431,7 @@ func (s *Store) queryUpdated(ctx context.Context, q driver.Query) ([]driver.Info
 	out := make([]driver.Info, 0, q.Limit)
 	lo := "-inf"
 	if q.AfterID != "" {
-		lo = strconv.FormatInt(-stepLast(q.AfterUpdated>>driver.RecencyShift), 10)
+		lo = strconv.FormatInt(-stepLast(stepOf(q.AfterUpdated)), 10)
 	}
 	batch := max(q.Limit, 64)
 	for len(out) < q.Limit {
@@ -444,12 +444,12 @@ func (s *Store) queryUpdated(ctx context.Context, q driver.Query) ([]driver.Info
 			last := scoreStep(zs[len(zs)-1].Score)
 			zs = slices.DeleteFunc(zs, func(z redis.Z) bool { return scoreStep(z.Score) == last })
 			whole, err := s.c.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: s.updated,
-				Start: strconv.FormatInt(-stepLast(last), 10), Stop: strconv.FormatInt(-last<<driver.RecencyShift, 10), ByScore: true}).Result()
+				Start: strconv.FormatInt(-stepLast(last), 10), Stop: strconv.FormatInt(-stepFirst(last), 10), ByScore: true}).Result()
 			if err != nil {
 				return nil, err
 			}
 			zs = append(zs, whole...)
-			lo = "(" + strconv.FormatInt(-last<<driver.RecencyShift, 10)
+			lo = "(" + strconv.FormatInt(-stepFirst(last), 10)
 		}
 		cands := make([]ranked, 0, len(zs))
 		for _, z := range zs {
@@ -474,11 +474,17 @@ type ranked struct {
 	step int64
 }
 
-// scoreStep is the step of a recency index score (-UpdatedAt).
-func scoreStep(score float64) int64 { return int64(-score) >> driver.RecencyShift }
+// stepOf is the step of the recency index (driver.RecencyShift) that a
+// time t (Unix ms) falls in; stepFirst and stepLast are the first and last
+// millisecond of step n, and scoreStep is the step of a score of the index
+// (-UpdatedAt).
+func stepOf(t int64) int64 { return t >> driver.RecencyShift }
 
-// stepLast is the last millisecond of step n.
-func stepLast(n int64) int64 { return (n+1)<<driver.RecencyShift - 1 }
+func stepFirst(n int64) int64 { return n << driver.RecencyShift }
+
+func stepLast(n int64) int64 { return stepFirst(n+1) - 1 }
+
+func scoreStep(score float64) int64 { return stepOf(int64(-score)) }
 
 // rank appends to out, up to q.Limit, the histories of cands (whole steps
 // of the recency index, newest first) that exist, hold q.Metadata and come
@@ -510,7 +516,7 @@ func (s *Store) rank(ctx context.Context, cands []ranked, q driver.Query, out []
 	page := make([]driver.Info, 0, len(infos))
 	for _, info := range infos {
 		n := steps[info.ID]
-		at := min(max(info.UpdatedAt, n<<driver.RecencyShift), stepLast(n))
+		at := min(max(info.UpdatedAt, stepFirst(n)), stepLast(n))
 		if at != info.UpdatedAt {
 			info.ListedAt = at
 		}
@@ -522,17 +528,9 @@ func (s *Store) rank(ctx context.Context, cands []ranked, q driver.Query, out []
 		}
 	}
 	slices.SortFunc(page, func(a, b driver.Info) int {
-		return cmp.Or(cmp.Compare(listedAt(b), listedAt(a)), strings.Compare(a.ID, b.ID))
+		return cmp.Or(cmp.Compare(b.Listed(), a.Listed()), strings.Compare(a.ID, b.ID))
 	})
 	return append(out, page[:min(len(page), q.Limit-len(out))]...), nil
-}
-
-// listedAt is the time by which a listing by recency placed a history.
-func listedAt(info driver.Info) int64 {
-	if info.ListedAt != 0 {
-		return info.ListedAt
-	}
-	return info.UpdatedAt
 }
 
 func (s *Store) queryMeta(ctx context.Context, q driver.Query) ([]driver.Info, error) {
@@ -585,7 +583,7 @@ func (s *Store) queryMetaUpdated(ctx context.Context, q driver.Query, ids []stri
 	cands := make([]ranked, 0, len(ids))
 	for i, id := range ids {
 		c := ranked{id, scoreStep(scores[i])}
-		if q.AfterID == "" || c.step <= q.AfterUpdated>>driver.RecencyShift {
+		if q.AfterID == "" || c.step <= stepOf(q.AfterUpdated) {
 			cands = append(cands, c)
 		}
 	}

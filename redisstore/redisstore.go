@@ -491,14 +491,14 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 func (s *Store) listWritten(ctx context.Context, historyID string, wrote, relist, wiped bool, up int64) error {
 	if wrote && !s.single && (relist || s.failedListing(historyID)) {
 		err := s.list(ctx, historyID, up)
-		s.noteListing(historyID, up>>driver.RecencyShift, err == nil)
+		s.noteListing(historyID, stepOf(up), err == nil)
 		if err != nil {
 			return err
 		}
 	}
 	if wiped {
 		if _, err := s.unlist(ctx, []string{historyID}, nil); err != nil {
-			s.noteListing(historyID, up>>driver.RecencyShift, false)
+			s.noteListing(historyID, stepOf(up), false)
 			return fmt.Errorf("redisstore: write %q: the messages are stored, but listing them failed: %w: %w: %w", historyID, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
 		}
 	}
@@ -582,7 +582,7 @@ func (s *Store) recencyScore(updated int64) float64 {
 	if s.single {
 		return float64(-updated)
 	}
-	return float64(-stepLast(updated >> driver.RecencyShift))
+	return float64(-stepLast(stepOf(updated)))
 }
 
 // writeArgs appends the write script's arguments to args: now, the

@@ -4,8 +4,6 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/chatstore/chatstore/driver"
 )
 
 // The scripts run inside Redis, so that a write (plan, skip, append) is
@@ -436,7 +434,7 @@ if written > 0 then
     if created == 1 then redis.call('ZADD', KEYS[ix + 1], '0', member) end
     redis.call('ZADD', KEYS[ix + 2], 'LT', '-' .. sup, member)
   else
-    local step = math.floor(up / ` + strconv.Itoa(1<<driver.RecencyShift) + `)
+    local step = math.floor(up / ` + strconv.FormatInt(stepFirst(1), 10) + `)
     if tonumber(st[14]) ~= step then
       relist = 1
       redis.call('HSET', ks, 'ls', d(step))

@@ -504,33 +504,16 @@ func (s suite) testListByRecencyAndMetadata(t *testing.T) {
 	}
 	c.tick()
 	write(t, st, "h0", chat.Assistant("later")) // now the most recent
-	listAll := func(o chatstore.ListOptions) []string {
-		t.Helper()
-		var got []string
-		for {
-			page, err := st.List(ctx(t), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, h := range page.Histories {
-				got = append(got, h.ID)
-			}
-			if page.NextCursor == "" {
-				return got
-			}
-			o.Cursor = page.NextCursor
-		}
-	}
-	if got := listAll(chatstore.ListOptions{Order: chatstore.ByUpdated, Limit: 2}); !slices.Equal(got, []string{"h0", "h6", "h5", "h4", "h3", "h2", "h1"}) {
+	if got := listAll(t, st, chatstore.ListOptions{Order: chatstore.ByUpdated, Limit: 2}); !slices.Equal(got, []string{"h0", "h6", "h5", "h4", "h3", "h2", "h1"}) {
 		t.Errorf("by recency: %v", got)
 	}
-	if got := listAll(chatstore.ListOptions{Order: chatstore.ByUpdated, Limit: 1, Metadata: map[string]string{"user_id": "u-1"}}); !slices.Equal(got, []string{"h0", "h6", "h4", "h2"}) {
+	if got := listAll(t, st, chatstore.ListOptions{Order: chatstore.ByUpdated, Limit: 1, Metadata: map[string]string{"user_id": "u-1"}}); !slices.Equal(got, []string{"h0", "h6", "h4", "h2"}) {
 		t.Errorf("u-1 by recency: %v", got)
 	}
-	if got := listAll(chatstore.ListOptions{Limit: 3, Metadata: map[string]string{"user_id": "u-1", "n": "0"}}); !slices.Equal(got, []string{"h0", "h2", "h4", "h6"}) {
+	if got := listAll(t, st, chatstore.ListOptions{Limit: 3, Metadata: map[string]string{"user_id": "u-1", "n": "0"}}); !slices.Equal(got, []string{"h0", "h2", "h4", "h6"}) {
 		t.Errorf("u-1 and n=0 by id: %v", got)
 	}
-	if got := listAll(chatstore.ListOptions{Metadata: map[string]string{"user_id": "u-9"}}); len(got) != 0 {
+	if got := listAll(t, st, chatstore.ListOptions{Metadata: map[string]string{"user_id": "u-9"}}); len(got) != 0 {
 		t.Errorf("nobody's: %v", got)
 	}
 	// Views see only their own, filtered or not.
@@ -543,7 +526,7 @@ func (s suite) testListByRecencyAndMetadata(t *testing.T) {
 	if err != nil || len(page.Histories) != 1 || page.Histories[0].ID != "x" {
 		t.Errorf("a view's filtered list: %+v %v", page, err)
 	}
-	if got := listAll(chatstore.ListOptions{Metadata: map[string]string{"user_id": "u-1"}}); !slices.Equal(got, []string{"h0", "h2", "h4", "h6", "t:x"}) {
+	if got := listAll(t, st, chatstore.ListOptions{Metadata: map[string]string{"user_id": "u-1"}}); !slices.Equal(got, []string{"h0", "h2", "h4", "h6", "t:x"}) {
 		t.Errorf("the whole store's: %v", got)
 	}
 	if _, err := st.List(ctx(t), chatstore.ListOptions{Order: chatstore.ByUpdated, Cursor: "h1.eA"}); !errors.Is(err, chatstore.ErrInvalidCursor) {
@@ -618,25 +601,11 @@ func (s suite) testListByRecencyWithinASecond(t *testing.T) {
 	for _, limit := range []int{1, 3, 7, 64, 100} {
 		for _, filter := range []map[string]string{nil, {"team": "blue"}} {
 			var got []string
-			o := chatstore.ListOptions{Order: chatstore.ByUpdated, Limit: limit, Metadata: filter}
-			for pages := 0; ; pages++ {
-				if pages > len(want) {
-					t.Fatalf("limit %d, filter %v: more pages than histories", limit, filter)
+			for _, h := range listInfos(t, st, chatstore.ListOptions{Order: chatstore.ByUpdated, Limit: limit, Metadata: filter}) {
+				got = append(got, h.ID)
+				if !h.UpdatedAt.Equal(last[h.ID]) {
+					t.Errorf("%s: updated %v, want %v", h.ID, h.UpdatedAt, last[h.ID])
 				}
-				page, err := st.List(ctx(t), o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, h := range page.Histories {
-					got = append(got, h.ID)
-					if !h.UpdatedAt.Equal(last[h.ID]) {
-						t.Errorf("%s: updated %v, want %v", h.ID, h.UpdatedAt, last[h.ID])
-					}
-				}
-				if page.NextCursor == "" {
-					break
-				}
-				o.Cursor = page.NextCursor
 			}
 			exp := want
 			if filter != nil {

@@ -110,20 +110,38 @@ func (s suite) testPrefixed(t *testing.T) {
 	}
 }
 
-// listAll lists every history of st, page by page.
+// listAll lists every history of st, page by page (listInfos), and
+// returns their ids.
 func listAll(t *testing.T, st *chatstore.Store, opts chatstore.ListOptions) []string {
 	t.Helper()
 	var ids []string
-	for range 20 {
+	for _, h := range listInfos(t, st, opts) {
+		ids = append(ids, h.ID)
+	}
+	return ids
+}
+
+// listInfos lists every history of st, page by page. The store does not
+// change meanwhile, so a history listed twice fails the test, as does a
+// listing that does not end.
+func listInfos(t *testing.T, st *chatstore.Store, opts chatstore.ListOptions) []chatstore.HistoryInfo {
+	t.Helper()
+	var out []chatstore.HistoryInfo
+	seen := map[string]bool{}
+	for range 10_000 {
 		page, err := st.List(ctx(t), opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, h := range page.Histories {
-			ids = append(ids, h.ID)
+			if seen[h.ID] {
+				t.Fatalf("%s listed twice (options %+v)", h.ID, opts)
+			}
+			seen[h.ID] = true
+			out = append(out, h)
 		}
 		if opts.Cursor = page.NextCursor; opts.Cursor == "" {
-			return ids
+			return out
 		}
 	}
 	t.Fatal("the listing does not end")
