@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/storebench"
+	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/redisstore"
 )
 
@@ -53,6 +56,35 @@ func BenchmarkLoop64(b *testing.B) { storebench.Clients64(b, benchStore(b, singl
 
 func BenchmarkClusterRetrieveLast10(b *testing.B) {
 	storebench.RetrieveLast10(b, benchStore(b, clusterClient(b)), 100, 100_000)
+}
+
+// BenchmarkClusterWriteOneEachStep: one message at a time to one history,
+// the store's clock a step of the recency index (driver.RecencyShift) on at
+// each write, as a conversation's writes come when they are seconds apart:
+// every write lists its history. BenchmarkClusterWriteOne is the same
+// with the clock standing still.
+func BenchmarkClusterWriteOneEachStep(b *testing.B) {
+	clk := testenv.NewClock(time.Now().UnixMilli())
+	st, err := chatstore.New(freshStore(b, clusterClient(b), 0), &chatstore.Options{Clock: clk})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs := []chat.Message{chat.User("hello")}
+	for b.Loop() {
+		clk.Add(time.Duration(1<<driver.RecencyShift) * time.Millisecond)
+		if _, err := st.Write(b.Context(), "h", msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkClusterWriteOne(b *testing.B) {
+	clk := testenv.NewClock(time.Now().UnixMilli())
+	st, err := chatstore.New(freshStore(b, clusterClient(b), 0), &chatstore.Options{Clock: clk})
+	if err != nil {
+		b.Fatal(err)
+	}
+	storebench.WriteOne(b, st, "h")
 }
 
 func BenchmarkClusterWriteBatch100(b *testing.B) {
@@ -145,10 +177,7 @@ func BenchmarkBaselineLoop64(b *testing.B) {
 // node (one script) and on a cluster (a read script, then a create script
 // given every message).
 func BenchmarkFork100k(b *testing.B) {
-	for _, tc := range []struct {
-		name   string
-		client func(testing.TB) redis.UniversalClient
-	}{{"single", singleClient}, {"cluster", clusterClient}} {
+	for _, tc := range modes {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
 			st := benchStore(b, tc.client(b))

@@ -243,7 +243,7 @@ func TestCompactionKeys(t *testing.T) {
 		if err := drv.Delete(ctx, "h"); err != nil {
 			t.Fatal(err)
 		}
-		if keys := keysMatching(t, c, prefix+"{*"); len(keys) != 0 {
+		if keys := leftAfterDelete(t, c, prefix+"{*"); len(keys) != 0 {
 			t.Errorf("keys left after Delete: %q", keys)
 		}
 	})

@@ -25,3 +25,7 @@ func (s *Store) ScriptTail(ctx context.Context, historyID string, rounds int) ([
 
 // TailGuess is how many messages the next fast read fetches.
 func (s *Store) TailGuess(rounds int) int64 { return s.tailGuess(rounds) }
+
+// MarkSrc is the script a removal from the listing indexes runs on a
+// cluster for each history it removed (markSrc).
+const MarkSrc = markSrc

@@ -47,22 +47,14 @@ func recencyScore(t *testing.T, c redis.UniversalClient, prefix, id string) (int
 // to the newer histories for ever. A write in a later step puts it back in
 // place.
 func TestListingWithALaggingIndex(t *testing.T) {
-	for _, mode := range []struct {
-		name   string
-		client func(testing.TB) redis.UniversalClient
-	}{{"single", singleClient}, {"cluster", clusterClient}} {
+	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
 			c := mode.client(t)
 			prefix := testPrefix()
 			base, step := stepStart()
 			clk := testenv.NewClock(base)
 			st := prefixedStore(t, c, prefix, 0, &chatstore.Options{Clock: clk})
-			for i, id := range []string{"a", "b", "c", "d"} {
-				clk.Set(base + int64(4*i)*step)
-				if _, err := st.Write(t.Context(), id, []chat.Message{chat.User("hi")}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			writeEvery4Steps(t, st, clk, "a", "b", "c", "d")
 			// d's entry falls back to a time in step 2, between a's and b's.
 			if err := c.ZAdd(t.Context(), prefix+"}updated", redis.Z{Score: float64(-(base + 2*step + 5)), Member: "d"}).Err(); err != nil {
 				t.Fatal(err)
@@ -85,6 +77,52 @@ func TestListingWithALaggingIndex(t *testing.T) {
 				t.Errorf("after d's write: %v", got)
 			}
 		})
+	}
+}
+
+// TestListingWithAnIndexAhead: a history whose entry in the recency index
+// stands in a later step than its last change (a cluster write's listing
+// beside its script, while the script has yet to run, or after a write
+// that stored nothing) is listed where the index has it, at the first
+// millisecond of that step, with its own time, and paging goes on from
+// there: every history once, in that order, whatever the page size.
+func TestListingWithAnIndexAhead(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			c := mode.client(t)
+			prefix := testPrefix()
+			base, step := stepStart()
+			clk := testenv.NewClock(base)
+			st := prefixedStore(t, c, prefix, 0, &chatstore.Options{Clock: clk})
+			writeEvery4Steps(t, st, clk, "a", "b", "c", "d")
+			// a's entry moves on to a time in step 10, between c's and d's.
+			if err := c.ZAdd(t.Context(), prefix+"}updated", redis.Z{Score: float64(-(base + 10*step + 5)), Member: "a"}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			for _, limit := range []int{1, 2, 3, 10} {
+				got, updated := listByRecency(t, st, limit)
+				if want := []string{"d", "a", "c", "b"}; !slices.Equal(got, want) {
+					t.Errorf("limit %d: %v, want %v", limit, got, want)
+				}
+				if a := updated["a"]; a != base {
+					t.Errorf("limit %d: a updated at %d, want its own time %d", limit, a, base)
+				}
+			}
+		})
+	}
+}
+
+// writeEvery4Steps writes a message to each history of ids, the first at
+// the first step after the suite's clocks' start (stepStart), each next
+// four steps later.
+func writeEvery4Steps(t *testing.T, st *chatstore.Store, clk *testenv.Clock, ids ...string) {
+	t.Helper()
+	base, step := stepStart()
+	for i, id := range ids {
+		clk.Set(base + int64(4*i)*step)
+		if _, err := st.Write(t.Context(), id, []chat.Message{chat.User("hi")}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -149,8 +187,9 @@ func TestEntryNeverBehindWithinStep(t *testing.T) {
 	}
 }
 
-// failZAdds makes the pipelines of a client that add to a key ending in
-// suffix fail, while armed.
+// failZAdds makes the commands of a client's pipelines that add to a key
+// ending in suffix fail, while armed, unsent; the pipeline's other commands
+// run.
 type failZAdds struct {
 	suffix string
 	armed  atomic.Bool
@@ -162,21 +201,37 @@ func (f *failZAdds) ProcessHook(next redis.ProcessHook) redis.ProcessHook { retu
 
 func (f *failZAdds) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if !f.armed.Load() {
+			return next(ctx, cmds)
+		}
+		injected := errors.New("injected: listing failed")
+		var rest []redis.Cmder
 		for _, c := range cmds {
-			if a := c.Args(); f.armed.Load() && len(a) > 1 && a[0] == "zadd" && strings.HasSuffix(fmt.Sprint(a[1]), f.suffix) {
-				return errors.New("injected: listing failed")
+			if a := c.Args(); len(a) > 1 && a[0] == "zadd" && strings.HasSuffix(fmt.Sprint(a[1]), f.suffix) {
+				c.SetErr(injected)
+			} else {
+				rest = append(rest, c)
 			}
 		}
-		return next(ctx, cmds)
+		if len(rest) == len(cmds) {
+			return next(ctx, cmds)
+		}
+		if len(rest) > 0 {
+			if err := next(ctx, rest); err != nil {
+				return err
+			}
+		}
+		return injected
 	}
 }
 
 // TestListingFailedThenRepaired: on a cluster, where a write lists its
-// history after its script, a write whose listing fails answers
-// ErrOutcomeUnknown, and this process's next write to the history lists
-// it, though in the same step; a history missing from both indexes (a
-// listing lost to another process) is listed again by its first write in a
-// later step, in the index by id too.
+// history after its script (or, for a history the process has not listed,
+// beside it, and then after it if that failed), a write whose listing
+// fails answers ErrOutcomeUnknown, and this process's next write to the
+// history lists it, though in the same step; a history missing from both
+// indexes (a listing lost to another process) is listed again by its first
+// write in a later step, in the index by id too.
 func TestListingFailedThenRepaired(t *testing.T) {
 	c := clusterClient(t)
 	fail := &failZAdds{suffix: "}updated"}
@@ -198,9 +253,21 @@ func TestListingFailedThenRepaired(t *testing.T) {
 	if err := write("h", base+step+1); !errors.Is(err, chatstore.ErrOutcomeUnknown) {
 		t.Fatalf("a write whose listing failed: %v, want ErrOutcomeUnknown", err)
 	}
+	if err := write("n", base+step+2); !errors.Is(err, chatstore.ErrOutcomeUnknown) {
+		t.Fatalf("a first write whose listings beside and after its script failed: %v, want ErrOutcomeUnknown", err)
+	}
 	fail.armed.Store(false)
 	if sc, _ := recencyScore(t, c, prefix, "h"); -sc>>driver.RecencyShift != base>>driver.RecencyShift {
 		t.Fatalf("h's entry moved to %d though its listing failed", -sc)
+	}
+	if _, ok := recencyScore(t, c, prefix, "n"); ok {
+		t.Fatal("n is listed by recency though both its listings failed")
+	}
+	if err := write("n", base+step+3); err != nil {
+		t.Fatal(err)
+	}
+	if sc, ok := recencyScore(t, c, prefix, "n"); !ok || -sc>>driver.RecencyShift != (base+step)>>driver.RecencyShift {
+		t.Errorf("the write after n's failed listings left its entry at %d (%v), want step %d", -sc, ok, (base+step)>>driver.RecencyShift)
 	}
 	if err := write("h", base+step+2); err != nil {
 		t.Fatal(err)
@@ -230,10 +297,10 @@ func TestListingFailedThenRepaired(t *testing.T) {
 	for _, h := range page.Histories {
 		ids = append(ids, h.ID)
 	}
-	if !slices.Equal(ids, []string{"g", "h"}) {
+	if !slices.Equal(ids, []string{"g", "h", "n"}) {
 		t.Errorf("by id after g's write in a later step: %v", ids)
 	}
-	if got, _ := listByRecency(t, st, 10); !slices.Equal(got, []string{"g", "h"}) {
+	if got, _ := listByRecency(t, st, 10); !slices.Equal(got, []string{"g", "n", "h"}) {
 		t.Errorf("by recency after g's write in a later step: %v", got)
 	}
 }

@@ -36,6 +36,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -120,17 +120,11 @@ type Store struct {
 	// oldest to the newest: how many the next fast tail read fetches
 	// (tail.go).
 	tailSize atomic.Int64
-	// unlisted holds the histories whose listing after a write failed in
-	// this process (list), with the latest step it failed in, so that
-	// their next write lists them whatever its step (listWritten); at most
-	// maxUnlisted of them.
-	unlistedMu sync.Mutex
-	unlisted   map[string]int64
+	// listed is what this process knows of its own listings on a
+	// cluster: the histories it has listed, and those whose listing
+	// failed.
+	listed listings
 }
-
-// maxUnlisted bounds Store.unlisted: past it, a history whose listing
-// failed waits for a write in a later step, or a listing that meets it.
-const maxUnlisted = 1024
 
 var (
 	_ driver.Store       = (*Store)(nil)
@@ -359,11 +353,12 @@ func escapeID(id string) string {
 
 // keys returns the keys of a history: state, messages, kinds, times, ids
 // (list), ids (hash), metadata, costs, compaction records, idempotency
-// keys (KEY:k), and layout 1's round starts. scripts.go describes them.
+// keys (KEY:k), layout 1's round starts, and a removal's mark (KEY:u).
+// scripts.go describes them.
 // They are cut from one string: every call of the store builds them.
 func (s *Store) keys(id string) []string {
 	base := s.base(id)
-	const names = "smtcdigwzkr"
+	const names = "smtcdigwzkru"
 	var b strings.Builder
 	b.Grow(len(names) * (len(base) + 1))
 	for i := range len(names) {
@@ -380,7 +375,7 @@ func (s *Store) keys(id string) []string {
 
 // Indexes into keys' answer.
 const (
-	kS, kM, kT, kC, kD, kI, kG, kW, kZ, kK, kR = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+	kS, kM, kT, kC, kD, kI, kG, kW, kZ, kK, kR, kU = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 	// s to z: what scripts on a history get, and expire with a TTL.
 	nHistoryKeys = 9
 )
@@ -403,16 +398,15 @@ func (s *Store) Count(ctx context.Context, historyID string) (int64, error) {
 	return n, nil
 }
 
-// Write runs the write script: one round trip. A history's first write also
-// adds its id to the listing index.
+// Write runs the write script: one round trip, which lists the history
+// too (on a cluster, beside the script when this process has yet to list
+// it, as for a history the write creates: prelist).
 func (s *Store) Write(ctx context.Context, historyID string, records []driver.Record) (int, error) {
+	cmd, listed, err := s.runWriteScript(ctx, historyID, s.keys(historyID), nil, writeScript, writeSrc, nil, records)
 	var res []int64
-	keys := s.withIndexes(s.keys(historyID)[:nHistoryKeys])
-	args := writeArgs(nil, s.policy.Now(), s.defaultTTL(historyID), historyID, s.counter, records)
-	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = s.runWrite(ctx, writeScript, writeSrc, keys, args).Int64Slice()
-		return err
-	})
+	if err == nil {
+		res, err = cmd.Int64Slice()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
 	}
@@ -420,7 +414,7 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 		return 0, fmt.Errorf("redisstore: write %q: %w: the script's answer is malformed", historyID, chatstore.ErrIncompatibleSchema)
 	}
 	written, up, wiped, relist := res[0], res[3], res[4], res[5]
-	if err := s.listWritten(ctx, historyID, written > 0, relist == 1, wiped == 1, up); err != nil {
+	if err := s.listWritten(ctx, historyID, written > 0, relist, wiped == 1, listed, up); err != nil {
 		return int(written), err
 	}
 	return int(written), nil
@@ -430,14 +424,13 @@ func (s *Store) Write(ctx context.Context, historyID string, records []driver.Re
 // the key, writes and records the key in one step (scripts.go).
 func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key, records []driver.Record) (driver.Outcome, error) {
 	k := s.keys(historyID)
-	keys := s.withIndexes(append(k[:nHistoryKeys:nHistoryKeys], s.base(historyID)+"k:"+key.Key, k[kK]))
 	px := max(key.TTL.Milliseconds(), 1)
-	args := writeArgs([]any{key.Fingerprint, px}, s.policy.Now(), s.defaultTTL(historyID), historyID, s.counter, records)
+	cmd, listed, err := s.runWriteScript(ctx, historyID, k, []string{s.base(historyID) + "k:" + key.Key, k[kK]},
+		keyedWriteScript, keyedWriteSrc, []any{key.Fingerprint, px}, records)
 	var res []any
-	err := s.upgraded(ctx, historyID, func() (err error) {
-		res, err = s.runWrite(ctx, keyedWriteScript, keyedWriteSrc, keys, args).Slice()
-		return err
-	})
+	if err == nil {
+		res, err = cmd.Slice()
+	}
 	if err != nil {
 		return driver.Outcome{}, fmt.Errorf("redisstore: write %q: %w", historyID, translateWrite(err))
 	}
@@ -472,82 +465,135 @@ func (s *Store) WriteKeyed(ctx context.Context, historyID string, key driver.Key
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || written < 0 {
 		return driver.Outcome{}, malformed()
 	}
-	if err := s.listWritten(ctx, historyID, written > 0, relist == 1, wiped == 1, up); err != nil {
+	if err := s.listWritten(ctx, historyID, written > 0, relist, wiped == 1, listed, up); err != nil {
 		return driver.Outcome{}, err
 	}
 	return driver.Outcome{Written: int(written), Fingerprint: key.Fingerprint}, nil
 }
 
+// runWriteScript runs a write script (writeBody) on a history of keys k:
+// its history keys, then extra, then scriptKeys'; its arguments head, then
+// writeArgs'. On a cluster it adds the history to the indexes beside the
+// script when this process has not listed it (prelistStep), and answers
+// what came of that. A history of an earlier layout is upgraded first.
+func (s *Store) runWriteScript(ctx context.Context, historyID string, k, extra []string, script *redis.Script, src string, head []any, records []driver.Record) (*redis.Cmd, prelisted, error) {
+	now := s.policy.Now()
+	pre := s.prelistStep(historyID, now)
+	keys := s.scriptKeys(k, append(k[:nHistoryKeys:nHistoryKeys], extra...))
+	args := writeArgs(head, now, s.defaultTTL(historyID), historyID, s.counter, pre, records)
+	var (
+		cmd    *redis.Cmd
+		listed prelisted
+	)
+	err := s.upgraded(ctx, historyID, func() error {
+		cmd, listed = s.runListedWrite(ctx, script, src, keys, args, historyID, pre)
+		return cmd.Err()
+	})
+	return cmd, listed, err
+}
+
 // listWritten updates the indexes after a write that wrote (on a cluster:
 // list) or wiped an expired history to start anew (unlist, which lists
-// the new one as it is), as the write script answered: up is the
-// history's updated time after the write. On a cluster the script asks
-// for the listing (relist) only when no write of this release has asked
-// for it in up's step of the recency index (driver.RecencyShift; writeBody),
-// which covers the history's creation; a listing that failed in this
-// process is tried again at the history's next write, whatever its step.
-// So most writes to a busy history make one round trip, not two, and
-// listings order the histories of a step by their own times.
-func (s *Store) listWritten(ctx context.Context, historyID string, wrote, relist, wiped bool, up int64) error {
-	if wrote && !s.single && (relist || s.failedListing(historyID)) {
-		err := s.list(ctx, historyID, up)
-		s.noteListing(historyID, stepOf(up), err == nil)
-		if err != nil {
-			return err
+// the new one as it is), as the write script answered (writeBody): up is
+// the history's updated time after the write, and listed what came of
+// adding it to the indexes beside the script (prelist). On a cluster the
+// script asks for a listing after it (relist 1) only when no write of this
+// release has asked for it in up's step of the recency index
+// (driver.RecencyShift), or when it found a removal's mark (markSrc); it
+// answers 2 where the addition beside the script, if it took, did the
+// listing. A listing of this process that failed is tried again at the
+// history's next write, whatever its step. So most writes make one round
+// trip, including a history's first, and listings order the histories of
+// a step by their own times.
+func (s *Store) listWritten(ctx context.Context, historyID string, wrote bool, relist int64, wiped bool, listed prelisted, up int64) error {
+	if wrote && !s.single {
+		switch {
+		case relist == 1, relist == 2 && !listed.added, listed.err != nil, s.listed.failedListing(historyID):
+			err := s.list(ctx, historyID, up)
+			s.listed.note(historyID, stepOf(up), err == nil)
+			if err != nil {
+				return err
+			}
+		case listed.step >= 0:
+			s.listed.note(historyID, stepOf(up), true)
 		}
 	}
 	if wiped {
 		if _, err := s.unlist(ctx, []string{historyID}, nil); err != nil {
-			s.noteListing(historyID, stepOf(up), false)
+			s.listed.note(historyID, stepOf(up), false)
 			return fmt.Errorf("redisstore: write %q: the messages are stored, but listing them failed: %w: %w: %w", historyID, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
 		}
 	}
 	return nil
 }
 
-// withIndexes adds the listing indexes to a write script's keys on a
-// single node, where the script updates them itself (writeBody).
-func (s *Store) withIndexes(keys []string) []string {
+// scriptKeys adds to a write script's keys (of history keys k) the listing
+// indexes on a single node, where the script updates them itself, or the
+// history's KEY:u on a cluster (writeBody).
+func (s *Store) scriptKeys(k, keys []string) []string {
 	if s.single {
 		return append(keys, s.index, s.updated)
 	}
-	return keys
+	return append(keys, k[kU])
 }
 
-// failedListing reports whether a listing of a history by this process
-// failed since its last listing in as late a step.
-func (s *Store) failedListing(historyID string) bool {
-	s.unlistedMu.Lock()
-	defer s.unlistedMu.Unlock()
-	_, ok := s.unlisted[historyID]
-	return ok
-}
-
-// noteListing records how a history's listing in a step ended: a success
-// forgets a failure in that step or an earlier one only, so that a slower
-// write of an earlier step does not forget a later one's failure.
-func (s *Store) noteListing(historyID string, step int64, ok bool) {
-	s.unlistedMu.Lock()
-	defer s.unlistedMu.Unlock()
-	failed, known := s.unlisted[historyID]
-	switch {
-	case ok && known && failed <= step:
-		delete(s.unlisted, historyID)
-	case ok:
-	case known || len(s.unlisted) < maxUnlisted:
-		if s.unlisted == nil {
-			s.unlisted = map[string]int64{}
-		}
-		s.unlisted[historyID] = max(failed, step)
+// prelistStep is the step of the recency index that a write at now adds
+// its history in beside its script (prelist), or -1 for none: on a
+// cluster, for a history this process has not listed, which the write may
+// be creating. A history must be listed before its first write is
+// acknowledged; adding it beside the script saves that write a round trip.
+func (s *Store) prelistStep(historyID string, now int64) int64 {
+	if s.single || s.listed.has(historyID) {
+		return -1
 	}
+	return stepOf(now)
+}
+
+// prelisted is what came of adding a history to the indexes beside a
+// write's script: in step (-1: not tried), whether the recency index did
+// not hold it (so that it took), or the error.
+type prelisted struct {
+	step  int64
+	added bool
+	err   error
+}
+
+// prelist runs a write script's command together with the addition of its
+// history to the listing indexes, in one pipeline: on a cluster the
+// indexes are on other nodes than the history, so that the two run at
+// once, in no set order. It adds the history to the recency index in step
+// only if the index does not hold it (ZADD NX), so that a write to a
+// history that exists (which may store nothing: a replay, messages whose
+// ids it holds) never moves it there before its script has said so; the
+// script answers whether the write still needs a listing (writeBody). A
+// removal from the indexes that meets the id before the script runs
+// leaves a mark the script finds (markSrc). The script's own error is the
+// command's.
+func (s *Store) prelist(ctx context.Context, script redis.Cmder, historyID string, step int64) prelisted {
+	var byID, byTime *redis.IntCmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_ = p.Process(ctx, script)
+		byID = p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
+		byTime = p.ZAddNX(ctx, s.updated, redis.Z{Score: s.recencyScore(stepFirst(step)), Member: historyID})
+		return nil
+	})
+	listErr := cmp.Or(byID.Err(), byTime.Err())
+	if err != nil && listErr == nil && script.Err() == nil {
+		// The pipeline failed as a whole, and no command says so (a
+		// hook's error, for one): take every command as failed.
+		script.SetErr(err)
+		listErr = err
+	}
+	return prelisted{step: step, added: listErr == nil && byTime.Val() == 1, err: listErr}
 }
 
 // list updates the listing indexes after a write to a cluster: the indexes
 // live in other slots, so they cannot be part of the script. A history is
-// added after it exists, and a delete re-checks after removing it
-// (Delete), so a listed id may have no history for a moment but a history
-// is never unlisted; its place by recency may lag behind for as long. If
-// this fails, the write is stored but unlisted: that is ErrOutcomeUnknown,
+// listed beside its script (prelist) or after it, and a removal re-checks
+// after removing it (unlist, markSrc), so a listed id may have no history
+// for a moment but a history is never unlisted; its place by recency may
+// lag behind for as long. If this fails, the write is stored but unlisted:
+// that is ErrOutcomeUnknown,
 // so that a client retries with its idempotency key, whose replay lists the
 // history. The history is added to the index by id at every listing, not
 // only at its first write: a no-op for Redis when it is there, and so the
@@ -564,14 +610,21 @@ func (s *Store) noteListing(historyID string, step int64, ok bool) {
 // within its step is at worst passed over in that step.
 func (s *Store) list(ctx context.Context, historyID string, updated int64) error {
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
-		p.ZAddLT(ctx, s.updated, redis.Z{Score: s.recencyScore(updated), Member: historyID})
+		s.listIn(ctx, p, historyID, updated)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("redisstore: write %q: the messages are stored, but listing them failed: %w: %w: %w", historyID, chatstore.ErrOutcomeUnknown, chatstore.ErrUnavailable, err)
 	}
 	return nil
+}
+
+// listIn adds to p the commands that list a history: in the index by id,
+// and by recency at updated's place (recencyScore), unless it stands at a
+// newer one.
+func (s *Store) listIn(ctx context.Context, p redis.Pipeliner, historyID string, updated int64) (byID, byTime *redis.IntCmd) {
+	return p.ZAdd(ctx, s.index, redis.Z{Member: historyID}),
+		p.ZAddLT(ctx, s.updated, redis.Z{Score: s.recencyScore(updated), Member: historyID})
 }
 
 // recencyScore is the score in the recency index of a history listed
@@ -587,9 +640,9 @@ func (s *Store) recencyScore(updated int64) float64 {
 
 // writeArgs appends the write script's arguments to args: now, the
 // history's default TTL, codes, times, the history id, the counter, the
-// costs and their sum, the supplied ids, the JSON of every record
-// (writeBody).
-func writeArgs(args []any, now, ttl int64, historyID, counter string, records []driver.Record) []any {
+// costs and their sum, the step of the addition beside the script (pre),
+// the supplied ids, the JSON of every record (writeBody).
+func writeArgs(args []any, now, ttl int64, historyID, counter string, pre int64, records []driver.Record) []any {
 	codes := make([]byte, len(records))
 	costs := make([]byte, 0, costSize*(len(records)+1))
 	var sum driver.Cost
@@ -618,9 +671,9 @@ func writeArgs(args []any, now, ttl int64, historyID, counter string, records []
 			break
 		}
 	}
-	args = slices.Grow(args, 8+nids+len(records))
+	args = slices.Grow(args, 9+nids+len(records))
 	n := costSize * len(records)
-	args = append(args, now, ttl, codes, times, historyID, counter, costs[:n], costs[n:])
+	args = append(args, now, ttl, codes, times, historyID, counter, costs[:n], costs[n:], pre)
 	for _, r := range records {
 		if r.HasID {
 			args = append(args, r.ID)
@@ -645,13 +698,26 @@ func (noRetry) NoRetry() bool { return true }
 // runWrite runs a write script with EVALSHA, or with EVAL if Redis answers
 // that it does not hold the script (then nothing ran), as noRetry commands.
 func (s *Store) runWrite(ctx context.Context, script *redis.Script, src string, keys []string, args []any) *redis.Cmd {
+	cmd, _ := s.runListedWrite(ctx, script, src, keys, args, "", -1)
+	return cmd
+}
+
+// runListedWrite is runWrite with a step (pre ≥ 0: prelistStep), beside
+// the addition of the history to the indexes in that step (prelist), which
+// it answers.
+func (s *Store) runListedWrite(ctx context.Context, script *redis.Script, src string, keys []string, args []any, historyID string, pre int64) (*redis.Cmd, prelisted) {
+	listed := prelisted{step: -1}
 	cmd := evalCmd(ctx, "evalsha", script.Hash(), keys, args)
-	_ = s.c.Process(ctx, noRetry{cmd})
+	if pre < 0 {
+		_ = s.c.Process(ctx, noRetry{cmd})
+	} else {
+		listed = s.prelist(ctx, noRetry{cmd}, historyID, pre)
+	}
 	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
 		cmd = evalCmd(ctx, "eval", src, keys, args)
 		_ = s.c.Process(ctx, noRetry{cmd})
 	}
-	return cmd
+	return cmd, listed
 }
 
 // evalCmd is the command Script.Run would send, built here to be wrapped.
@@ -940,8 +1006,10 @@ func (s *Store) pairsOf(id string) string { return s.prefix + "}p:" + id }
 // unlist removes histories from the indexes: the listing, recency, and the
 // sets of their metadata pairs (of meta, for a single history, and those
 // pairsOf names), and then lists any that exists (again) as it is now
-// (relist). It answers how many it took out of the listing. Two
-// pipelines, then relist's.
+// (relist). On a cluster the second pipeline also runs markSrc for each,
+// which marks the history for its next write and says whether it exists.
+// It answers how many it took out of the listing. Two pipelines, then
+// relist's.
 func (s *Store) unlist(ctx context.Context, ids []string, meta map[string]string) (int64, error) {
 	named := make([]*redis.StringSliceCmd, len(ids))
 	unlisted := make([]*redis.IntCmd, len(ids))
@@ -960,6 +1028,7 @@ func (s *Store) unlist(ctx context.Context, ids []string, meta map[string]string
 		return 0, err
 	}
 	var n int64
+	marks := make([]*redis.Cmd, len(ids))
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			n += unlisted[i].Val()
@@ -967,14 +1036,33 @@ func (s *Store) unlist(ctx context.Context, ids []string, meta map[string]string
 				p.SRem(ctx, set, id)
 			}
 			p.Unlink(ctx, s.pairsOf(id))
+			if !s.single {
+				k := s.keys(id)
+				marks[i] = p.Eval(ctx, markSrc, []string{k[kS], k[kU]}, markLife.Milliseconds())
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return n, err
+		// Some may exist, and their marks' answers be lost: relist
+		// every one that does (relist reads them again).
+		return n, cmp.Or(s.relist(ctx, ids...), err)
+	}
+	if !s.single {
+		var exist []string
+		for i, id := range ids {
+			if v, _ := marks[i].Int(); v == 1 {
+				exist = append(exist, id)
+			}
+		}
+		ids = exist
 	}
 	return n, s.relist(ctx, ids...)
 }
+
+// markLife is how long a removal's mark lasts (markSrc): far longer than a
+// write's pipeline is in flight before it answers, whatever its outcome.
+const markLife = time.Minute
 
 // relist puts the histories of ids that exist in every index, as they are
 // now; on a cluster at the end of their step of the recency index, as list
@@ -988,8 +1076,7 @@ func (s *Store) relist(ctx context.Context, ids ...string) error {
 	}
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, info := range infos {
-			p.ZAdd(ctx, s.index, redis.Z{Member: info.ID})
-			p.ZAddLT(ctx, s.updated, redis.Z{Score: s.recencyScore(info.UpdatedAt), Member: info.ID})
+			s.listIn(ctx, p, info.ID, info.UpdatedAt)
 			for k, v := range info.Metadata {
 				s.addPair(ctx, p, info.ID, s.pairKey(k, v))
 			}

@@ -45,6 +45,12 @@ func clusterClient(t testing.TB) redis.UniversalClient {
 	return checked(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: 80}), clusterEnv)
 }
 
+// modes are the two ways to run Redis, for tests that run on both.
+var modes = []struct {
+	name   string
+	client func(testing.TB) redis.UniversalClient
+}{{"single", singleClient}, {"cluster", clusterClient}}
+
 func checked(t testing.TB, c redis.UniversalClient, env string) redis.UniversalClient {
 	t.Helper()
 	t.Cleanup(func() { c.Close() })

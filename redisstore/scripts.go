@@ -39,6 +39,8 @@ import (
 //	              (Unix ms), so that deleting the history finds them
 //	KEY:k:K string "WRITTEN FINGERPRINT" of the keyed write with
 //	              idempotency key K, expiring with the key's window
+//	KEY:u   string on a cluster, the mark a removal from the listing
+//	              indexes leaves, for a minute (markSrc)
 //
 // A history exists from the first change that sets cr (a write storing a
 // message, metadata set, a fork) until it is deleted, whatever its count.
@@ -59,7 +61,7 @@ import (
 // conversations. The id planning is driver.MakePlan in Lua (writeBody);
 // storetest checks that too, id for id.
 //
-// Outside the history's slot, so updated after its scripts on a cluster
+// Outside the history's slot, so updated beside or after its scripts on a cluster
 // (Store.index), live the indexes of listings: PREFIXhistories (a zset of
 // ids, by lex), PREFIX}updated (ids scored by -updated, so that the newest
 // come first and ties in byte order) and one set of ids per metadata pair,
@@ -235,8 +237,10 @@ end
 // writeBody is the write, shared by the two write scripts: KEYS s, m, t,
 // c, d, i, g, w, z; ARGV from o+1 on: now (the store's clock, Unix ms),
 // the default TTL of the history (ms, 0 none), codes, times, the history
-// id, the counter, costs, their sum, then the supplied ids in record order,
-// then the JSON of every record. codes has one digit per record: its kind
+// id, the counter, costs, their sum, the step the client added the
+// history to the recency index in beside the script if it was not there
+// (-1 for none: prelist in redisstore.go), then the supplied ids in record
+// order, then the JSON of every record. codes has one digit per record: its kind
 // (0 joins, 1 closes, 2 alone), plus 3 if it supplies an id; times is the
 // records' time (Unix ms), or one per record separated by spaces; costs is
 // the records' costs as KEY:w holds them, and their sum one more. It
@@ -245,14 +249,23 @@ end
 // removed the history's expired keys first, to start anew: gone in
 // expirySrc) and relist in locals. If the keys ix+1 and ix+2 are given (a
 // single Redis: every key is on one node), it updates the listing indexes
-// too. Otherwise (a cluster) the client lists the history after the script
-// (list in redisstore.go) when relist is 1: when this release has yet to
-// list it in the step of the recency index (driver.RecencyShift) that up
-// falls in. KEY:s's ls records the step of the last write that asked for
-// it: set by no other script nor release, so that a change by any of those
-// (an edit, a write of an earlier release), which may have left the
-// history's entry at an exact time, has the next write here list it again,
-// at the step's end.
+// too. Otherwise (a cluster) key ix+1 is the history's KEY:u, and the
+// client lists the history after the script (list in redisstore.go) when
+// relist is 1: when this release has yet to list it in the step of the
+// recency index (driver.RecencyShift) that up falls in; or when the write
+// found KEY:u, the mark a removal from the indexes leaves (markSrc), which
+// may have taken out the entry the client added beside the script, or
+// relisted the history from its state before this write: a mark of 1 (the
+// first write to find it sets it to 0), or any mark for a write that added
+// the history beside its script, since the removal may have come after
+// that addition and its mark have been found by another write. relist is 2
+// where it would be 1 but the client added the history beside the script
+// in up's step: then the client lists it after the script unless that
+// addition took (the index did not hold it). KEY:s's ls records the step
+// of the last write that asked for a listing: set by no other script nor
+// release, so that a change by any of those (an edit, a write of an
+// earlier release), which may have left the history's entry at an exact
+// time, has the next write here list it again, at the step's end.
 var writeBody = `
 local ks, km, kt, kc, kd, ki, kw = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8]
 local now, dttl = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
@@ -283,12 +296,12 @@ else
 end
 
 local supplied, sids = {}, {}
-local nids = #ARGV - o - 8 - n
-for a = o + 9, o + 8 + nids do
+local nids = #ARGV - o - 9 - n
+for a = o + 10, o + 9 + nids do
   local id = ARGV[a]
   if not supplied[id] then supplied[id] = true; sids[#sids + 1] = id end
 end
-local jsonBase = o + 8 + nids
+local jsonBase = o + 9 + nids
 if xp == nil and nids > 0 then
   xp = L
   redis.call('HSET', ks, 'xp', xp)
@@ -325,7 +338,7 @@ local skipped, nskipped = {}, 0
 local newids, kinds, wtimes = {}, {}, {}
 local taken = {}
 local gen = nxt
-local nextSupplied = o + 9
+local nextSupplied = o + 10
 local kindstr
 local digits = {[0] = '0', '1', '2'}
 if nids == 0 and xp == nil then
@@ -435,8 +448,13 @@ if written > 0 then
     redis.call('ZADD', KEYS[ix + 2], 'LT', '-' .. sup, member)
   else
     local step = math.floor(up / ` + strconv.FormatInt(stepFirst(1), 10) + `)
-    if tonumber(st[14]) ~= step then
+    local mark = redis.call('GET', KEYS[ix + 1])
+    if mark == '1' or (mark and tonumber(ARGV[o + 9]) >= 0) then
+      if mark == '1' then redis.call('SET', KEYS[ix + 1], '0', 'KEEPTTL') end
       relist = 1
+      redis.call('HSET', ks, 'ls', d(step))
+    elseif tonumber(st[14]) ~= step then
+      relist = (tonumber(ARGV[o + 9]) == step) and 2 or 1
       redis.call('HSET', ks, 'ls', d(step))
     end
   end
@@ -481,8 +499,32 @@ var (
 	keyedWriteScript = redis.NewScript(keyedWriteSrc)
 )
 
-// deleteScript: KEYS s, m, t, c, d, i, g, w, z, k, and r (layout 1's round
-// starts). Deletes the history and the records of its idempotency keys,
+// markSrc: KEYS s, u; ARGV the mark's life (ms). On a cluster, every
+// removal from the listing indexes runs it for each history it removed,
+// after removing it (unlist): in the history's slot, atomically with the
+// history's writes, it leaves KEY:u, the mark 1 that the next writes find
+// (writeBody), and answers 1 if the history exists (as infoOf has it), to
+// be listed again from its state. A write adds a history it may be
+// creating to the indexes beside its script (prelist), so a removal may
+// take that entry out before the script runs, or relist the history from
+// its state before the script: the script then runs either before this
+// one, and the relisting reads what it wrote, or after it, and finds the
+// mark (1, or any if it added the history beside its script), and its
+// write lists the history again. Either way the history is
+// listed, as it is, after the removal. The mark outlives by far any write
+// in flight when it is left: go-redis gives up on an answer after its read
+// timeout (3 s by default), and a write whose answer is lost answers
+// ErrOutcomeUnknown.
+const markSrc = `
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+local st = redis.call('HMGET', KEYS[1], 'cr', 'c')
+if st[1] or (tonumber(st[2]) or 0) ~= 0 then return 1 end
+return 0
+`
+
+// deleteScript: KEYS s, m, t, c, d, i, g, w, z, k, r (layout 1's round
+// starts) and u (a removal's mark, which the removal that follows leaves
+// again). Deletes the history and the records of its idempotency keys,
 // whose names KEY:k holds (keys of the history's slot, so a cluster node
 // serves them with the declared ones). Returns the metadata it had, as
 // HGETALL, for the indexes.

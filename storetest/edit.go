@@ -618,6 +618,52 @@ func (s suite) testListByRecencyWithinASecond(t *testing.T) {
 	}
 }
 
+// testListByRecencyNotMovedByNoOps: a write that stores nothing (every
+// message's id held already) and a replay of an idempotent write change no
+// history, so they move none in a listing by recency, nor its time; a
+// write that stores a message does. Each a step (driver.RecencyShift) or
+// more apart, so that a driver that lists a history before its write's
+// outcome is known would show it.
+func (s suite) testListByRecencyNotMovedByNoOps(t *testing.T) {
+	c := newClock()
+	st, ok := s.editStore(t, c)
+	if !ok {
+		return
+	}
+	step := time.Duration(1<<driver.RecencyShift) * time.Millisecond
+	known := chat.User("hello")
+	known.Meta = map[string]any{chatstore.MessageIDKey: "m-1"}
+	if _, _, err := st.WriteIdempotent(ctx(t), "a", "key-1", []chat.Message{known}); err != nil {
+		t.Fatal(err)
+	}
+	write(t, st, "c", chat.User("hi"))
+	c.advance(4 * step)
+	write(t, st, "b", chat.User("hi"))
+	c.advance(4 * step)
+	if _, replayed, err := st.WriteIdempotent(ctx(t), "a", "key-1", []chat.Message{known}); err != nil || !replayed {
+		t.Fatalf("the replay: replayed %v, %v", replayed, err)
+	}
+	c.advance(4 * step)
+	if n := write(t, st, "c", known, known); n != 1 {
+		t.Fatalf("the write to c stored %d messages, want 1 (the second has the first's id)", n)
+	}
+	c.advance(4 * step)
+	if n := write(t, st, "a", known); n != 0 {
+		t.Fatalf("a write of a message a holds stored %d", n)
+	}
+	infos := listInfos(t, st, chatstore.ListOptions{Order: chatstore.ByUpdated, Limit: 1})
+	var got []string
+	for _, h := range infos {
+		got = append(got, h.ID)
+	}
+	if want := []string{"c", "b", "a"}; !slices.Equal(got, want) {
+		t.Errorf("by recency %v, want %v", got, want)
+	}
+	if len(infos) == 3 && !infos[2].UpdatedAt.Before(infos[1].UpdatedAt) {
+		t.Errorf("a updated at %v, after b's %v", infos[2].UpdatedAt, infos[1].UpdatedAt)
+	}
+}
+
 // testRemovalModel: random conversations lose random messages (deleted one
 // by one, or truncated); every last_k is then the one of the messages left,
 // as if the others had never been written.

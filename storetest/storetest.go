@@ -85,6 +85,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"Fork", s.testFork},
 		{"ListByRecencyAndMetadata", s.testListByRecencyAndMetadata},
 		{"ListByRecencyWithinASecond", s.testListByRecencyWithinASecond},
+		{"ListByRecencyNotMovedByNoOps", s.testListByRecencyNotMovedByNoOps},
 		{"RemovalModel", s.testRemovalModel},
 		{"EditConcurrent", s.testEditConcurrent},
 		{"Search", s.testSearch},
