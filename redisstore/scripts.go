@@ -253,12 +253,14 @@ end
 // client lists the history after the script (list in redisstore.go) when
 // relist is 1: when this release has yet to list it in the step of the
 // recency index (driver.RecencyShift) that up falls in; or when the write
-// found KEY:u, the mark a removal from the indexes leaves (markSrc), which
-// may have taken out the entry the client added beside the script, or
-// relisted the history from its state before this write: a mark of 1 (the
-// first write to find it sets it to 0), or any mark for a write that added
-// the history beside its script, since the removal may have come after
-// that addition and its mark have been found by another write. relist is 2
+// added the history beside the script and finds KEY:u, the mark a removal
+// from the indexes leaves (markSrc): the removal may have taken that
+// addition out, or relisted the history from its state before this write.
+// (A write that lists after its script needs no mark: a removal either
+// comes after that listing, and relists the history from a state that
+// holds the write, or takes out an entry that the listing then puts back
+// at the write's step, where the removal's relisting, of an earlier state
+// of no later step, leaves it.) relist is 2
 // where it would be 1 but the client added the history beside the script
 // in up's step: then the client lists it after the script unless that
 // addition took (the index did not hold it). KEY:s's ls records the step
@@ -448,9 +450,7 @@ if written > 0 then
     redis.call('ZADD', KEYS[ix + 2], 'LT', '-' .. sup, member)
   else
     local step = math.floor(up / ` + strconv.FormatInt(stepFirst(1), 10) + `)
-    local mark = redis.call('GET', KEYS[ix + 1])
-    if mark == '1' or (mark and tonumber(ARGV[o + 9]) >= 0) then
-      if mark == '1' then redis.call('SET', KEYS[ix + 1], '0', 'KEEPTTL') end
+    if tonumber(ARGV[o + 9]) >= 0 and redis.call('EXISTS', KEYS[ix + 1]) == 1 then
       relist = 1
       redis.call('HSET', ks, 'ls', d(step))
     elseif tonumber(st[14]) ~= step then
@@ -502,15 +502,15 @@ var (
 // markSrc: KEYS s, u; ARGV the mark's life (ms). On a cluster, every
 // removal from the listing indexes runs it for each history it removed,
 // after removing it (unlist): in the history's slot, atomically with the
-// history's writes, it leaves KEY:u, the mark 1 that the next writes find
-// (writeBody), and answers 1 if the history exists (as infoOf has it), to
+// history's writes, it leaves KEY:u, the mark that writes which add the
+// history beside their scripts find (writeBody), and answers 1 if the
+// history exists (as infoOf has it), to
 // be listed again from its state. A write adds a history it may be
 // creating to the indexes beside its script (prelist), so a removal may
 // take that entry out before the script runs, or relist the history from
 // its state before the script: the script then runs either before this
 // one, and the relisting reads what it wrote, or after it, and finds the
-// mark (1, or any if it added the history beside its script), and its
-// write lists the history again. Either way the history is
+// mark, and its write lists the history again. Either way the history is
 // listed, as it is, after the removal. The mark outlives by far any write
 // in flight when it is left: go-redis gives up on an answer after its read
 // timeout (3 s by default), and a write whose answer is lost answers
