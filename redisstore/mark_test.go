@@ -399,3 +399,56 @@ func TestMarkFoundByAnotherWrite(t *testing.T) {
 		}
 	}
 }
+
+// failZRems makes a client's pipelines that remove from the listing
+// indexes fail, unsent.
+type failZRems struct{}
+
+func (failZRems) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (failZRems) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (failZRems) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Name() == "zrem" }) {
+			return errors.New("injected: the removal stops here")
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestMarkOutlivesADelete: a write adds a new history beside its script; a
+// listing prunes that entry and marks the history; a Delete of the id runs
+// its script and stops before its own removal from the indexes. The
+// Delete must not take the mark with the history's keys: the write's
+// script, which creates the history after it, must find the mark and list
+// the history.
+func TestMarkOutlivesADelete(t *testing.T) {
+	ctx := t.Context()
+	ca, cb, cd := clusterClient(t), clusterClient(t), clusterClient(t)
+	split := &splitWrite{}
+	ca.AddHook(split)
+	cd.AddHook(failZRems{})
+	prefix := testPrefix()
+	a := prefixedStore(t, ca, prefix, 0, nil)
+	b := prefixedStore(t, cb, prefix, 0, nil)
+	d := prefixedStore(t, cd, prefix, 0, nil)
+	between := func(script func()) {
+		if _, err := b.List(ctx, chatstore.ListOptions{Order: chatstore.ByUpdated}); err != nil {
+			t.Error(err)
+		}
+		if err := d.Delete(ctx, "h"); err == nil {
+			t.Error("the delete whose removal failed answered no error")
+		}
+		script()
+	}
+	split.between.Store(&between)
+	_, err := a.Write(ctx, "h", []chat.Message{chat.User("hi")})
+	split.between.Store(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recent, _ := listByRecency(t, b, 10); !slices.Equal(recent, []string{"h"}) {
+		t.Errorf("listed by recency %v; want h", recent)
+	}
+}

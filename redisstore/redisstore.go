@@ -987,7 +987,7 @@ func (e *upgradeError) Unwrap() error { return e.err }
 // then its index entries, then puts them back if a write recreated the
 // history meanwhile.
 func (s *Store) Delete(ctx context.Context, historyID string) error {
-	pairs, err := deleteScript.Run(ctx, s.c, s.keys(historyID)).StringSlice()
+	pairs, err := deleteScript.Run(ctx, s.c, s.keys(historyID)[:kU]).StringSlice()
 	if err == nil {
 		_, err = s.unlist(ctx, []string{historyID}, pairMap(pairs))
 	}

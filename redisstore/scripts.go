@@ -522,9 +522,11 @@ if st[1] or (tonumber(st[2]) or 0) ~= 0 then return 1 end
 return 0
 `
 
-// deleteScript: KEYS s, m, t, c, d, i, g, w, z, k, r (layout 1's round
-// starts) and u (a removal's mark, which the removal that follows leaves
-// again). Deletes the history and the records of its idempotency keys,
+// deleteScript: KEYS s, m, t, c, d, i, g, w, z, k, and r (layout 1's round
+// starts), not u: a removal's mark must outlive the history, for a write
+// in flight that would create it again (markSrc), even if this delete
+// stops before its own removal marks it. Deletes the history and the
+// records of its idempotency keys,
 // whose names KEY:k holds (keys of the history's slot, so a cluster node
 // serves them with the declared ones). Returns the metadata it had, as
 // HGETALL, for the indexes.
