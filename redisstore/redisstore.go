@@ -593,9 +593,8 @@ func (s *Store) prelist(ctx context.Context, script redis.Cmder, historyID strin
 // after removing it (unlist, markSrc), so a listed id may have no history
 // for a moment but a history is never unlisted; its place by recency may
 // lag behind for as long. If this fails, the write is stored but unlisted:
-// that is ErrOutcomeUnknown,
-// so that a client retries with its idempotency key, whose replay lists the
-// history. The history is added to the index by id at every listing, not
+// that is ErrOutcomeUnknown, so that a client retries with its idempotency
+// key, whose replay lists the history. The history is added to the index by id at every listing, not
 // only at its first write: a no-op for Redis when it is there, and so the
 // next write in a later step lists a history whose first listing failed.
 //
@@ -1007,7 +1006,8 @@ func (s *Store) pairsOf(id string) string { return s.prefix + "}p:" + id }
 // sets of their metadata pairs (of meta, for a single history, and those
 // pairsOf names), and then lists any that exists (again) as it is now
 // (relist). On a cluster the second pipeline also runs markSrc for each,
-// which marks the history for its next write and says whether it exists.
+// which marks the history for the writes that add it beside their scripts
+// and says whether it exists.
 // It answers how many it took out of the listing. Two pipelines, then
 // relist's.
 func (s *Store) unlist(ctx context.Context, ids []string, meta map[string]string) (int64, error) {

@@ -61,8 +61,8 @@ import (
 // conversations. The id planning is driver.MakePlan in Lua (writeBody);
 // storetest checks that too, id for id.
 //
-// Outside the history's slot, so updated beside or after its scripts on a cluster
-// (Store.index), live the indexes of listings: PREFIXhistories (a zset of
+// Outside the history's slot, so updated beside or after its scripts on a
+// cluster (Store.index), live the indexes of listings: PREFIXhistories (a zset of
 // ids, by lex), PREFIX}updated (ids scored by -updated, so that the newest
 // come first and ties in byte order) and one set of ids per metadata pair,
 // PREFIX}m:LEN:KEY=VALUE.
@@ -240,8 +240,8 @@ end
 // id, the counter, costs, their sum, the step the client added the
 // history to the recency index in beside the script if it was not there
 // (-1 for none: prelist in redisstore.go), then the supplied ids in record
-// order, then the JSON of every record. codes has one digit per record: its kind
-// (0 joins, 1 closes, 2 alone), plus 3 if it supplies an id; times is the
+// order, then the JSON of every record. codes has one digit per record:
+// its kind (0 joins, 1 closes, 2 alone), plus 3 if it supplies an id; times is the
 // records' time (Unix ms), or one per record separated by spaces; costs is
 // the records' costs as KEY:w holds them, and their sum one more. It
 // leaves written, before (the count before the write), created (1 if the
@@ -260,10 +260,10 @@ end
 // comes after that listing, and relists the history from a state that
 // holds the write, or takes out an entry that the listing then puts back
 // at the write's step, where the removal's relisting, of an earlier state
-// of no later step, leaves it.) relist is 2
-// where it would be 1 but the client added the history beside the script
-// in up's step: then the client lists it after the script unless that
-// addition took (the index did not hold it). KEY:s's ls records the step
+// of no later step, leaves it.) relist is 2 where it would be 1 but the
+// client added the history beside the script in up's step: then the
+// client lists it after the script unless that addition took (the index
+// did not hold it). KEY:s's ls records the step
 // of the last write that asked for a listing: set by no other script nor
 // release, so that a change by any of those (an edit, a write of an
 // earlier release), which may have left the history's entry at an exact
@@ -504,17 +504,16 @@ var (
 // after removing it (unlist): in the history's slot, atomically with the
 // history's writes, it leaves KEY:u, the mark that writes which add the
 // history beside their scripts find (writeBody), and answers 1 if the
-// history exists (as infoOf has it), to
-// be listed again from its state. A write adds a history it may be
-// creating to the indexes beside its script (prelist), so a removal may
-// take that entry out before the script runs, or relist the history from
-// its state before the script: the script then runs either before this
-// one, and the relisting reads what it wrote, or after it, and finds the
-// mark, and its write lists the history again. Either way the history is
-// listed, as it is, after the removal. The mark outlives by far any write
-// in flight when it is left: go-redis gives up on an answer after its read
-// timeout (3 s by default), and a write whose answer is lost answers
-// ErrOutcomeUnknown.
+// history exists (as infoOf has it), to be listed again from its state. A
+// write adds a history it may be creating to the indexes beside its
+// script (prelist), so a removal may take that entry out before the
+// script runs, or relist the history from its state before the script:
+// the script then runs either before this one, and the relisting reads
+// what it wrote, or after it, and finds the mark, and its write lists the
+// history again. Either way the history is listed, as it is, after the
+// removal. The mark outlives by far any write in flight when it is left:
+// go-redis gives up on an answer after its read timeout (3 s by default),
+// and a write whose answer is lost answers ErrOutcomeUnknown.
 const markSrc = `
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
 local st = redis.call('HMGET', KEYS[1], 'cr', 'c')
@@ -526,8 +525,7 @@ return 0
 // starts), not u: a removal's mark must outlive the history, for a write
 // in flight that would create it again (markSrc), even if this delete
 // stops before its own removal marks it. Deletes the history and the
-// records of its idempotency keys,
-// whose names KEY:k holds (keys of the history's slot, so a cluster node
+// records of its idempotency keys, whose names KEY:k holds (keys of the history's slot, so a cluster node
 // serves them with the declared ones). Returns the metadata it had, as
 // HGETALL, for the indexes.
 var deleteScript = redis.NewScript(`
