@@ -62,6 +62,17 @@ func (h *splitWrite) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	}
 }
 
+// write writes a message of text to history id of st, between running
+// between its listing and its script, and fails the test if it fails.
+func (h *splitWrite) write(t *testing.T, st *chatstore.Store, id, text string, between func(script func())) {
+	t.Helper()
+	h.between.Store(&between)
+	defer h.between.Store(nil)
+	if _, err := st.Write(t.Context(), id, []chat.Message{chat.User(text)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // beforeMark runs fn, while set, before a pipeline that leaves a
 // removal's marks (redisstore.MarkSrc) runs.
 type beforeMark struct {
@@ -145,12 +156,7 @@ func TestRemovalMeetsACreation(t *testing.T) {
 						script()
 					}
 				}
-				split.between.Store(&between)
-				_, err := a.Write(ctx, "h", []chat.Message{chat.User("hi")})
-				split.between.Store(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
+				split.write(t, a, "h", "hi", between)
 				if !met {
 					t.Fatal("the removal did not take the write's entry out before the script ran")
 				}
@@ -210,12 +216,7 @@ func TestRemovalRelistsAnOlderState(t *testing.T) {
 		}
 		script()
 	}
-	split.between.Store(&between)
-	_, err := a.Write(ctx, "h", []chat.Message{chat.User("w2")})
-	split.between.Store(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	split.write(t, a, "h", "w2", between)
 	if !added {
 		t.Fatal("the write did not add the history to the recency index beside its script")
 	}
@@ -380,12 +381,7 @@ func TestMarkFoundByAnotherWrite(t *testing.T) {
 		}
 		script()
 	}
-	split.between.Store(&between)
-	_, err := a.Write(ctx, "h", []chat.Message{chat.User("p")})
-	split.between.Store(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	split.write(t, a, "h", "p", between)
 	for i := int64(1); i <= 2; i++ {
 		clkA.Set(base + step + i)
 		if _, err := a.Write(ctx, "h", []chat.Message{chat.User("more")}); err != nil {
@@ -442,12 +438,7 @@ func TestMarkOutlivesADelete(t *testing.T) {
 		}
 		script()
 	}
-	split.between.Store(&between)
-	_, err := a.Write(ctx, "h", []chat.Message{chat.User("hi")})
-	split.between.Store(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	split.write(t, a, "h", "hi", between)
 	if recent, _ := listByRecency(t, b, 10); !slices.Equal(recent, []string{"h"}) {
 		t.Errorf("listed by recency %v; want h", recent)
 	}
