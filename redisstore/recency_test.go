@@ -39,76 +39,61 @@ func recencyScore(t *testing.T, c redis.UniversalClient, prefix, id string) (int
 	return int64(sc), true
 }
 
-// TestListingWithALaggingIndex: a history whose entry in the recency index
-// stands in an older step than its last write (its listing failed, or has
-// yet to run) is listed where the index has it, at the last millisecond of
-// that step, and paging goes on from there: every history once, in that
-// order, whatever the page size. A cursor of its own time would page back
-// to the newer histories for ever. A write in a later step puts it back in
+// TestListingWithAMovedEntry: a history whose entry in the recency index
+// stands in another step than its last write is listed where the index
+// has it, with its own time, and paging goes on from there: every history
+// once, in that order, whatever the page size. An entry that lags in an
+// older step (its listing failed, or has yet to run) is listed at the last
+// millisecond of that step; a cursor of the history's own time would page
+// back to the newer histories for ever. One ahead in a later step (a
+// cluster write's listing beside its script, while the script has yet to
+// run, or after a write that stored nothing) is listed at the first
+// millisecond of that step. A write in a later step puts either back in
 // place.
-func TestListingWithALaggingIndex(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.name, func(t *testing.T) {
-			c := mode.client(t)
-			prefix := testPrefix()
-			base, step := stepStart()
-			clk := testenv.NewClock(base)
-			st := prefixedStore(t, c, prefix, 0, &chatstore.Options{Clock: clk})
-			writeEvery4Steps(t, st, clk, "a", "b", "c", "d")
-			// d's entry falls back to a time in step 2, between a's and b's.
-			if err := c.ZAdd(t.Context(), prefix+"}updated", redis.Z{Score: float64(-(base + 2*step + 5)), Member: "d"}).Err(); err != nil {
-				t.Fatal(err)
-			}
-			for _, limit := range []int{1, 2, 3, 10} {
-				got, updated := listByRecency(t, st, limit)
-				if want := []string{"c", "b", "d", "a"}; !slices.Equal(got, want) {
-					t.Errorf("limit %d: %v, want %v", limit, got, want)
+func TestListingWithAMovedEntry(t *testing.T) {
+	base, step := stepStart()
+	for _, tc := range []struct {
+		name, id string
+		to       int64 // the entry's new time
+		want     []string
+	}{
+		// d's entry falls back to a time in step 2, between a's and b's.
+		{"lagging", "d", base + 2*step + 5, []string{"c", "b", "d", "a"}},
+		// a's entry moves on to a time in step 10, between c's and d's.
+		{"ahead", "a", base + 10*step + 5, []string{"d", "a", "c", "b"}},
+	} {
+		for _, mode := range modes {
+			t.Run(tc.name+"/"+mode.name, func(t *testing.T) {
+				c := mode.client(t)
+				prefix := testPrefix()
+				clk := testenv.NewClock(base)
+				st := prefixedStore(t, c, prefix, 0, &chatstore.Options{Clock: clk})
+				ids := []string{"a", "b", "c", "d"}
+				writeEvery4Steps(t, st, clk, ids...)
+				own := base + int64(4*slices.Index(ids, tc.id))*step
+				if err := c.ZAdd(t.Context(), prefix+"}updated", redis.Z{Score: float64(-tc.to), Member: tc.id}).Err(); err != nil {
+					t.Fatal(err)
 				}
-				if d := updated["d"]; d != base+12*step {
-					t.Errorf("limit %d: d updated at %d, want its own time %d", limit, d, base+12*step)
+				for _, limit := range []int{1, 2, 3, 10} {
+					got, updated := listByRecency(t, st, limit)
+					if !slices.Equal(got, tc.want) {
+						t.Errorf("limit %d: %v, want %v", limit, got, tc.want)
+					}
+					if at := updated[tc.id]; at != own {
+						t.Errorf("limit %d: %s updated at %d, want its own time %d", limit, tc.id, at, own)
+					}
 				}
-			}
-			// A write in a later step lists it again.
-			clk.Set(base + 13*step)
-			if _, err := st.Write(t.Context(), "d", []chat.Message{chat.User("again")}); err != nil {
-				t.Fatal(err)
-			}
-			if got, _ := listByRecency(t, st, 2); !slices.Equal(got, []string{"d", "c", "b", "a"}) {
-				t.Errorf("after d's write: %v", got)
-			}
-		})
-	}
-}
-
-// TestListingWithAnIndexAhead: a history whose entry in the recency index
-// stands in a later step than its last change (a cluster write's listing
-// beside its script, while the script has yet to run, or after a write
-// that stored nothing) is listed where the index has it, at the first
-// millisecond of that step, with its own time, and paging goes on from
-// there: every history once, in that order, whatever the page size.
-func TestListingWithAnIndexAhead(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.name, func(t *testing.T) {
-			c := mode.client(t)
-			prefix := testPrefix()
-			base, step := stepStart()
-			clk := testenv.NewClock(base)
-			st := prefixedStore(t, c, prefix, 0, &chatstore.Options{Clock: clk})
-			writeEvery4Steps(t, st, clk, "a", "b", "c", "d")
-			// a's entry moves on to a time in step 10, between c's and d's.
-			if err := c.ZAdd(t.Context(), prefix+"}updated", redis.Z{Score: float64(-(base + 10*step + 5)), Member: "a"}).Err(); err != nil {
-				t.Fatal(err)
-			}
-			for _, limit := range []int{1, 2, 3, 10} {
-				got, updated := listByRecency(t, st, limit)
-				if want := []string{"d", "a", "c", "b"}; !slices.Equal(got, want) {
-					t.Errorf("limit %d: %v, want %v", limit, got, want)
+				clk.Set(base + 13*step)
+				if _, err := st.Write(t.Context(), tc.id, []chat.Message{chat.User("again")}); err != nil {
+					t.Fatal(err)
 				}
-				if a := updated["a"]; a != base {
-					t.Errorf("limit %d: a updated at %d, want its own time %d", limit, a, base)
+				want := append([]string{tc.id}, slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == tc.id })...)
+				slices.Reverse(want[1:])
+				if got, _ := listByRecency(t, st, 2); !slices.Equal(got, want) {
+					t.Errorf("after %s's write: %v, want %v", tc.id, got, want)
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

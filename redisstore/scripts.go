@@ -450,11 +450,12 @@ if written > 0 then
     redis.call('ZADD', KEYS[ix + 2], 'LT', '-' .. sup, member)
   else
     local step = math.floor(up / ` + strconv.FormatInt(stepFirst(1), 10) + `)
-    if tonumber(ARGV[o + 9]) >= 0 and redis.call('EXISTS', KEYS[ix + 1]) == 1 then
+    local pre = tonumber(ARGV[o + 9])
+    if pre >= 0 and redis.call('EXISTS', KEYS[ix + 1]) == 1 then
       relist = 1
       redis.call('HSET', ks, 'ls', d(step))
     elseif tonumber(st[14]) ~= step then
-      relist = (tonumber(ARGV[o + 9]) == step) and 2 or 1
+      relist = (pre == step) and 2 or 1
       redis.call('HSET', ks, 'ls', d(step))
     end
   end
