@@ -71,10 +71,19 @@ type Config struct {
 	// Prefix starts every history id the run writes; "" means
 	// "chatstore-bench-" and 8 random hex digits, so runs never meet.
 	Prefix string
+	// Count is how many times each workload runs (0 means 1; at most
+	// MaxCount). A run's figures are then the medians of its passes
+	// (Result.Runs), and RunCompare's ratios the medians of the ratios of
+	// each pass's pair, with their range. Every pass starts afresh: the
+	// last one deleted what it wrote.
+	Count int
 	// Progress, when set, receives a one-line progress report a few times
 	// a second, each ending in '\r' (for a terminal).
 	Progress io.Writer
 }
+
+// MaxCount bounds Config.Count.
+const MaxCount = 100
 
 // Result is one workload's figures. Latencies are per operation: one write
 // in W1 and W2, one read in W3, one append-and-read loop in W4.
@@ -90,6 +99,10 @@ type Result struct {
 	P90      float64 `json:"p90_us"`
 	P99      float64 `json:"p99_us"`
 	Max      float64 `json:"max_us"`
+	// Runs is how many passes the figures are the medians of (Config.Count),
+	// when more than one: Max is then the largest of the passes', and each
+	// other figure, Ops, Messages and Seconds too, the median of theirs.
+	Runs int `json:"runs,omitempty"`
 }
 
 // Report is a whole run.
@@ -179,17 +192,33 @@ func run(ctx context.Context, t target, targetName string, cfg Config) (*Report,
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	r := &runner{t: t, cfg: cfg, written: map[string]bool{}}
 	rep := &Report{Target: targetName, Raw: t.raw(), Started: time.Now().UTC(), Machine: thisMachine()}
+	passes := make([][]Result, 0, cfg.Count)
+	var err error
+	for range cfg.Count {
+		var res []Result
+		res, err = pass(ctx, t, cfg)
+		passes = append(passes, res)
+		if err != nil {
+			break
+		}
+	}
+	rep.Results = medians(passes)
+	return rep, err
+}
+
+// pass runs the configured workloads once, and deletes what they wrote.
+func pass(ctx context.Context, t target, cfg Config) ([]Result, error) {
+	r := &runner{t: t, cfg: cfg, written: map[string]bool{}}
 	defer r.clearProgress()
-	err := r.runAll(ctx, rep)
+	res, err := r.runAll(ctx)
 	// Clean up even when ctx is over: the run's histories must not stay.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	if cerr := r.cleanup(cctx); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
-	return rep, err
+	return res, err
 }
 
 func (c *Config) fill() error {
@@ -202,10 +231,15 @@ func (c *Config) fill() error {
 		}
 	}
 	switch {
-	case c.Scale < 0, c.Clients < 0, c.Duration < 0, c.Reads < 0:
-		return fmt.Errorf("bench: %w: scale, clients, duration and reads must not be negative", ErrConfig)
+	case c.Scale < 0, c.Clients < 0, c.Duration < 0, c.Reads < 0, c.Count < 0:
+		return fmt.Errorf("bench: %w: scale, clients, duration, reads and count must not be negative", ErrConfig)
 	case c.Scale > 10:
 		return fmt.Errorf("bench: %w: scale %g is above 10", ErrConfig, c.Scale)
+	case c.Count > MaxCount:
+		return fmt.Errorf("bench: %w: count %d is above %d", ErrConfig, c.Count, MaxCount)
+	}
+	if c.Count == 0 {
+		c.Count = 1
 	}
 	if c.Scale == 0 {
 		c.Scale = 1
@@ -272,9 +306,10 @@ func (r *runner) cleanup(ctx context.Context) error {
 	return nil
 }
 
-func (r *runner) runAll(ctx context.Context, rep *Report) error {
+func (r *runner) runAll(ctx context.Context) ([]Result, error) {
 	stop := r.startProgress()
 	defer stop()
+	var all []Result
 	for _, w := range Workloads {
 		if !slices.Contains(r.cfg.Workloads, w) {
 			continue
@@ -295,12 +330,12 @@ func (r *runner) runAll(ctx context.Context, rep *Report) error {
 		case "S1":
 			res, err = r.s1(ctx)
 		}
-		rep.Results = append(rep.Results, res...)
+		all = append(all, res...)
 		if err != nil {
-			return fmt.Errorf("bench: %s: %w", w, err)
+			return all, fmt.Errorf("bench: %s: %w", w, err)
 		}
 	}
-	return nil
+	return all, nil
 }
 
 // w1 appends messages one at a time to one history.

@@ -20,47 +20,77 @@ import (
 // the store's writes to index after them. So neither pays, inside its
 // measured time, for the other's writes, as the baseline did for the
 // store's when a whole run of the store came first.
+//
+// With Config.Count above 1 the workloads run that many times over, in
+// passes, each workload's first side alternating from pass to pass too;
+// each ratio is the median of the passes' ratios, each between figures
+// measured one right after the other, so that the machine's drift over the
+// whole run (other processes, the database's own background work) falls
+// on both sides of each.
 func RunCompare(ctx context.Context, t Target, targetName string, raw *Raw, cfg Config) (*Comparison, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
 	started, machine := time.Now().UTC(), thisMachine()
-	store := &Report{Target: targetName, Started: started, Machine: machine}
-	base := &Report{Target: raw.name, Raw: true, Started: started, Machine: machine}
-	one := func(into *Report, tg target, w string) error {
+	c := &Comparison{
+		Store: &Report{Target: targetName, Started: started, Machine: machine},
+		Raw:   &Report{Target: raw.name, Raw: true, Started: started, Machine: machine},
+	}
+	var (
+		stores, bases [][]Result
+		paired        [][]Ratio
+	)
+	// one runs workload w once on tg, after settling the database.
+	one := func(tg target, w string, into *[]Result) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("bench: %s: %w", w, err)
 		}
 		if err := raw.db.settle(ctx); err != nil {
 			return fmt.Errorf("bench: settling the database before %s: %w", w, err)
 		}
-		c := cfg
-		c.Workloads = []string{w}
-		rep, err := run(ctx, tg, into.Target, c)
+		one := cfg
+		one.Workloads, one.Count = []string{w}, 1
+		rep, err := run(ctx, tg, "", one)
 		if rep != nil {
-			into.Results = append(into.Results, rep.Results...)
+			*into = append(*into, rep.Results...)
 		}
 		return err
 	}
-	for i, w := range slices.DeleteFunc(slices.Clone(Workloads), func(w string) bool { return !slices.Contains(cfg.Workloads, w) }) {
-		if w == "S1" {
-			if err := one(store, storeTarget{t}, w); err != nil {
-				return Compare(store, base), err
+	// pass runs every workload once on both, the store's and the
+	// baseline's figures of each pass being paired with each other.
+	pass := func(k int) error {
+		var s, b []Result
+		defer func() {
+			stores, bases, paired = append(stores, s), append(bases, b), append(paired, ratios(s, b))
+		}()
+		for i, w := range slices.DeleteFunc(slices.Clone(Workloads), func(w string) bool { return !slices.Contains(cfg.Workloads, w) }) {
+			if w == "S1" { // last of Workloads: s's figures past b's are unpaired
+				if err := one(storeTarget{t}, w, &s); err != nil {
+					return err
+				}
+				continue
 			}
-			continue
-		}
-		order := []func() error{
-			func() error { return one(store, storeTarget{t}, w) },
-			func() error { return one(base, rawTarget{raw.db}, w) },
-		}
-		if i%2 == 1 {
-			slices.Reverse(order)
-		}
-		for _, f := range order {
-			if err := f(); err != nil {
-				return Compare(store, base), err
+			order := []func() error{
+				func() error { return one(storeTarget{t}, w, &s) },
+				func() error { return one(rawTarget{raw.db}, w, &b) },
 			}
+			if (i+k)%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, f := range order {
+				if err := f(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	var err error
+	for k := range cfg.Count {
+		if err = pass(k); err != nil {
+			break
 		}
 	}
-	return Compare(store, base), nil
+	c.Store.Results, c.Raw.Results, c.Ratios = medians(stores), medians(bases), pairedRatios(paired)
+	return c, err
 }

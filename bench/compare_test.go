@@ -55,28 +55,33 @@ func (r traceRaw) delete(context.Context, string) error { r.t.add("raw"); return
 func (r traceRaw) settle(context.Context) error         { r.t.add("settle"); return nil }
 func (r traceRaw) close(context.Context) error          { return nil }
 
+// compareInOrder runs RunCompare on traces, and checks that it worked on
+// the store and the baseline in the order want.
+func compareInOrder(t *testing.T, cfg Config, want ...string) *Comparison {
+	t.Helper()
+	tr := &trace{}
+	c, err := RunCompare(t.Context(), traceStore{tr}, "store", &Raw{name: "raw test", db: traceRaw{tr}}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tr.events, want) {
+		t.Errorf("runs in the order\n%s\nwant\n%s", strings.Join(tr.events, " "), strings.Join(want, " "))
+	}
+	return c
+}
+
 // TestRunCompareTakesTurns: the store and the baseline take turns workload
 // by workload, the store first in W1 and W3 and the baseline in W2 and
 // W4, with the database settled before every run; S1 runs on the store
 // alone; and each workload's figures are paired with their own.
 func TestRunCompareTakesTurns(t *testing.T) {
-	tr := &trace{}
-	raw := &Raw{name: "raw test", db: traceRaw{tr}}
-	cfg := Config{Workloads: []string{"W1", "W2", "W3", "W4", "S1"}, Scale: 0.001, Clients: 2, Duration: 20 * time.Millisecond, Reads: 2}
-	c, err := RunCompare(t.Context(), traceStore{tr}, "store", raw, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
+	c := compareInOrder(t, Config{Workloads: []string{"W1", "W2", "W3", "W4", "S1"}, Scale: 0.001, Clients: 2, Duration: 20 * time.Millisecond, Reads: 2},
 		"settle", "store", "settle", "raw", // W1
 		"settle", "raw", "settle", "store", // W2
 		"settle", "store", "settle", "raw", // W3
 		"settle", "raw", "settle", "store", // W4
 		"settle", "store", // S1
-	}
-	if !slices.Equal(tr.events, want) {
-		t.Errorf("runs in the order\n%s\nwant\n%s", strings.Join(tr.events, " "), strings.Join(want, " "))
-	}
+	)
 	var got []string
 	for _, r := range c.Ratios {
 		got = append(got, r.Workload)
@@ -88,5 +93,81 @@ func TestRunCompareTakesTurns(t *testing.T) {
 	// others; the baseline has none.
 	if n := len(c.Store.Results); n != 8 || c.Store.Results[6].Workload != "S1" || c.Store.Results[7].Workload != "S1" || len(c.Raw.Results) != 6 {
 		t.Errorf("results: the store's %+v, the baseline's %+v", c.Store.Results, c.Raw.Results)
+	}
+}
+
+// TestRunCompareInPasses: with Count, the workloads run that many passes,
+// each workload's first side alternating from pass to pass as well as
+// from workload to workload, and every figure and ratio is of all the
+// passes.
+func TestRunCompareInPasses(t *testing.T) {
+	c := compareInOrder(t, Config{Workloads: []string{"W1", "W2", "S1"}, Count: 2, Scale: 0.001, Reads: 2},
+		"settle", "store", "settle", "raw", // W1
+		"settle", "raw", "settle", "store", // W2
+		"settle", "store", // S1
+		"settle", "raw", "settle", "store", // W1
+		"settle", "store", "settle", "raw", // W2
+		"settle", "store", // S1
+	)
+	var got []string
+	for _, r := range c.Ratios {
+		got = append(got, r.Workload)
+		if r.Runs != 2 || r.TimeLow > r.Time || r.Time > r.TimeHigh || r.TimeLow <= 0 {
+			t.Errorf("ratio %+v: want one of 2 passes, within its range", r)
+		}
+	}
+	if w := "W1 W2"; strings.Join(got, " ") != w {
+		t.Errorf("ratios of %v, want %s", got, w)
+	}
+	for _, rep := range []*Report{c.Store, c.Raw} {
+		for _, r := range rep.Results {
+			if r.Runs != 2 {
+				t.Errorf("%s: %+v, want the medians of 2 passes", rep.Target, r)
+			}
+		}
+	}
+	if len(c.Store.Results) != 4 || len(c.Raw.Results) != 2 {
+		t.Errorf("results: the store's %+v, the baseline's %+v", c.Store.Results, c.Raw.Results)
+	}
+}
+
+// TestMedians: passes are summed up figure by figure, by workload and
+// name, in the order the figures first ran: the middle value of an odd
+// count, the mean of the middle two of an even one, the largest max; the
+// figures of a pass that stopped part way count too.
+func TestMedians(t *testing.T) {
+	res := func(w, name string, rate, p50, maxUS float64) Result {
+		return Result{Workload: w, Name: name, Unit: "msgs/s", Ops: int(rate), Rate: rate, P50: p50, P90: p50 * 2, P99: p50 * 3, Max: maxUS, Seconds: 1}
+	}
+	passes := [][]Result{
+		{res("W1", "a", 100, 10, 50), res("W3", "x", 7, 1, 2), res("W3", "y", 5, 1, 2)},
+		{res("W1", "a", 300, 30, 900), res("W3", "x", 9, 3, 4), res("W3", "y", 1, 3, 4)},
+		{res("W1", "a", 200, 20, 70), res("W3", "x", 8, 2, 3)}, // stopped before y
+	}
+	got := medians(passes)
+	want := []Result{
+		{Workload: "W1", Name: "a", Unit: "msgs/s", Ops: 200, Rate: 200, P50: 20, P90: 40, P99: 60, Max: 900, Seconds: 1, Runs: 3},
+		{Workload: "W3", Name: "x", Unit: "msgs/s", Ops: 8, Rate: 8, P50: 2, P90: 4, P99: 6, Max: 4, Seconds: 1, Runs: 3},
+		{Workload: "W3", Name: "y", Unit: "msgs/s", Ops: 3, Rate: 3, P50: 2, P90: 4, P99: 6, Max: 4, Seconds: 1, Runs: 2},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("medians:\n%+v\nwant\n%+v", got, want)
+	}
+	if one := passes[:1]; !slices.Equal(medians(one), one[0]) {
+		t.Errorf("one pass: %+v, want it as it is", medians(one))
+	}
+
+	ratios := [][]Ratio{
+		{{Workload: "W1", Name: "a", Time: 1.5, P50: 2, P99: 1}, {Workload: "W2", Name: "b", Time: 3, P50: 1, P99: 1}},
+		{{Workload: "W1", Name: "a", Time: 1.1, P50: 4, P99: 3}, {Workload: "W2", Name: "b", Time: 1, P50: 1, P99: 1}},
+		{{Workload: "W1", Name: "a", Time: 1.2, P50: 3, P99: 2}},
+	}
+	gotR := pairedRatios(ratios)
+	wantR := []Ratio{
+		{Workload: "W1", Name: "a", Time: 1.2, P50: 3, P99: 2, Runs: 3, TimeLow: 1.1, TimeHigh: 1.5},
+		{Workload: "W2", Name: "b", Time: 2, P50: 1, P99: 1, Runs: 2, TimeLow: 1, TimeHigh: 3},
+	}
+	if !slices.Equal(gotR, wantR) {
+		t.Errorf("ratios:\n%+v\nwant\n%+v", gotR, wantR)
 	}
 }

@@ -74,8 +74,18 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%s on %s\n", rep.Target, rep.Machine)
+	n := rep.runs()
+	_, err := fmt.Fprintf(w, "\n%s on %s%s\n", rep.Target, rep.Machine, when(n > 1, fmt.Sprintf("; medians of %d passes (max: the largest)", n)))
 	return err
+}
+
+// runs is how many passes the figures are the medians of: 0 or 1 for one.
+func (rep *Report) runs() int {
+	n := 0
+	for _, r := range rep.Results {
+		n = max(n, r.Runs)
+	}
+	return n
 }
 
 // WriteMarkdown writes the results as a Markdown table, for docs.
@@ -85,6 +95,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	for _, r := range rep.Results {
 		fmt.Fprintf(&b, "| %s %s | %s %s | %s | %s | %s | %s |\n", r.Workload, r.Name, thousands(r.Rate), r.Unit,
 			micros(r.P50), micros(r.P90), micros(r.P99), micros(r.Max))
+	}
+	if n := rep.runs(); n > 1 {
+		fmt.Fprintf(&b, "\nMedians of %d passes (max: the largest).\n", n)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -137,28 +150,41 @@ type Comparison struct {
 // store's time for the same work over the raw baseline's, that is the raw
 // rate over the store's: 3 means the store takes three times as long. P50
 // and P99 are the store's latency over the raw baseline's.
+//
+// Of several passes (Config.Count), each figure is the median of the
+// passes' ratios, each pass's store and baseline having run one after the
+// other, and TimeLow and TimeHigh are the lowest and highest time ratio.
 type Ratio struct {
 	Workload string  `json:"workload"`
 	Name     string  `json:"name"` // the store's
 	Time     float64 `json:"time"`
 	P50      float64 `json:"p50"`
 	P99      float64 `json:"p99"`
+	Runs     int     `json:"runs,omitempty"`
+	TimeLow  float64 `json:"time_low,omitempty"`
+	TimeHigh float64 `json:"time_high,omitempty"`
 }
 
 // Compare pairs the results of a store's run and the raw baseline's, which
 // ran the same workloads in the same order. Results without a partner (a
-// run that failed part way) have no ratio.
+// run that failed part way) have no ratio. Results of several passes
+// (Result.Runs) are paired by their medians: RunCompare pairs each pass's
+// instead, which ran side by side.
 func Compare(store, raw *Report) *Comparison {
-	c := &Comparison{Store: store, Raw: raw, Ratios: []Ratio{}}
-	for i := range min(len(store.Results), len(raw.Results)) {
-		s, r := store.Results[i], raw.Results[i]
+	return &Comparison{Store: store, Raw: raw, Ratios: ratios(store.Results, raw.Results)}
+}
+
+func ratios(store, raw []Result) []Ratio {
+	out := []Ratio{}
+	for i := range min(len(store), len(raw)) {
+		s, r := store[i], raw[i]
 		if s.Workload != r.Workload {
 			break
 		}
-		c.Ratios = append(c.Ratios, Ratio{Workload: s.Workload, Name: s.Name,
+		out = append(out, Ratio{Workload: s.Workload, Name: s.Name,
 			Time: ratio(r.Rate, s.Rate), P50: ratio(s.P50, r.P50), P99: ratio(s.P99, r.P99)})
 	}
-	return c
+	return out
 }
 
 func ratio(a, b float64) float64 {
@@ -178,13 +204,40 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 	if err := c.Raw.WriteTable(w); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nstore / raw (time per operation: raw rate over store rate; latencies: store over raw)\n\n")
+	runs := c.runs()
+	fmt.Fprintf(w, "\nstore / raw (time per operation: raw rate over store rate; latencies: store over raw)\n")
+	if runs > 1 {
+		fmt.Fprintf(w, "medians of the ratios of %d passes, each pass's store and baseline run one after the other; range: of the time's\n", runs)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "workload\ttime\tp50\tp99\t\n")
+	fmt.Fprintf(tw, "workload\ttime\t%sp50\tp99\t\n", when(runs > 1, "range\t"))
 	for _, r := range c.Ratios {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t  %s\n", r.Workload, times(r.Time), times(r.P50), times(r.P99), r.Name)
+		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t  %s\n", r.Workload, times(r.Time), when(runs > 1, timeRange(r)+"\t"), times(r.P50), times(r.P99), r.Name)
 	}
 	return tw.Flush()
+}
+
+// runs is how many passes the ratios are the medians of: 0 or 1 for one.
+func (c *Comparison) runs() int {
+	n := 0
+	for _, r := range c.Ratios {
+		n = max(n, r.Runs)
+	}
+	return n
+}
+
+// timeRange is a time ratio's range over passes: "1.2–1.5×".
+func timeRange(r Ratio) string {
+	return strings.TrimSuffix(times(r.TimeLow), "×") + "–" + times(r.TimeHigh)
+}
+
+// when is s if ok, and "" if not.
+func when(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
 }
 
 // WriteMarkdown writes both runs' tables and the ratios as Markdown.
@@ -198,9 +251,14 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 		return err
 	}
 	var b strings.Builder
-	b.WriteString("\nStore / raw (time per operation; p50 and p99 latency):\n\n| workload | time | p50 | p99 |\n|---|--:|--:|--:|\n")
+	runs := c.runs()
+	b.WriteString("\nStore / raw (time per operation; p50 and p99 latency")
+	if runs > 1 {
+		fmt.Fprintf(&b, "; medians of the ratios of %d passes, each pass's store and baseline run one after the other, and the range of the time's", runs)
+	}
+	fmt.Fprintf(&b, "):\n\n| workload | time | %sp50 | p99 |\n|---|--:|%s--:|--:|\n", when(runs > 1, "range | "), when(runs > 1, "--:|"))
 	for _, r := range c.Ratios {
-		fmt.Fprintf(&b, "| %s %s | %s | %s | %s |\n", r.Workload, r.Name, times(r.Time), times(r.P50), times(r.P99))
+		fmt.Fprintf(&b, "| %s %s | %s | %s%s | %s |\n", r.Workload, r.Name, times(r.Time), when(runs > 1, timeRange(r)+" | "), times(r.P50), times(r.P99))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

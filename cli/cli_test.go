@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -269,6 +270,8 @@ func TestBenchRawFlags(t *testing.T) {
 		{[]string{"bench", "--compare", "--store", "memory://", "--workloads", "W1"}, "no raw baseline for memory://"},
 		{[]string{"bench", "--raw", "--server", "http://127.0.0.1:1"}, "--raw and --compare need --store"},
 		{[]string{"bench", "--raw", "--compare", "--store", "memory://"}, "exclude each other"},
+		{[]string{"bench", "--compare", "--count", "0", "--store", "memory://"}, "--count must be from 1 to 100, got 0"},
+		{[]string{"bench", "--count", "101", "--store", "memory://"}, "--count must be from 1 to 100, got 101"},
 	} {
 		e := newEnv(nil)
 		err := Run(context.Background(), e.Env, c.args)
@@ -311,6 +314,47 @@ func TestBenchRawFlags(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'chatstore_raw_bench%'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d raw tables left (%v)", n, err)
+	}
+}
+
+// TestBenchCount: --count runs the workloads in passes and reports their
+// medians; with --compare the ratios' medians and their range.
+func TestBenchCount(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bench.db")
+	e := newEnv(nil)
+	if err := Run(context.Background(), e.Env, []string{"bench", "--compare", "--count", "3", "--store", "sqlite:" + filepath.ToSlash(path), "--workloads", "W1", "--scale", "0.002"}); err != nil {
+		t.Fatalf("bench --compare --count 3: %v\n%s", err, e.err.String())
+	}
+	out := e.out.String()
+	for _, want := range []string{"medians of 3 passes (max: the largest)", "medians of the ratios of 3 passes", "range"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	// The ratio's line: W1, the median, then its range, whose ends
+	// hold the median.
+	var line string
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, "append 1 message") && strings.Contains(l, "–") {
+			line = l
+		}
+	}
+	f := strings.Fields(line)
+	if len(f) < 5 {
+		t.Fatalf("no ratio line with a range in\n%s", out)
+	}
+	var med, lo, hi float64
+	if _, err := fmt.Sscanf(f[1]+" "+f[2], "%g× %g–%g×", &med, &lo, &hi); err != nil || lo > med || med > hi {
+		t.Errorf("ratio line %q: median %g, range %g–%g (%v)", line, med, lo, hi, err)
+	}
+
+	e = newEnv(nil)
+	if err := Run(context.Background(), e.Env, []string{"bench", "--count", "2", "--store", "memory://", "--workloads", "W1", "--scale", "0.002", "--json"}); err != nil {
+		t.Fatalf("bench --count 2: %v\n%s", err, e.err.String())
+	}
+	var rep struct{ Results []struct{ Runs int } }
+	if err := json.Unmarshal(e.out.Bytes(), &rep); err != nil || len(rep.Results) != 1 || rep.Results[0].Runs != 2 {
+		t.Errorf("%v: %s; want one result of 2 passes", err, e.out.String())
 	}
 }
 
