@@ -26,6 +26,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,12 +75,14 @@ type Config struct {
 	// Count is how many times each workload runs (0 means 1; at most
 	// MaxCount). A run's figures are then the medians of its passes
 	// (Result.Runs), and RunCompare's ratios the medians of the ratios of
-	// each pass's pair, with their range. Every pass starts afresh: the
-	// last one deleted what it wrote.
+	// each pass's pair, with the range of the time ratio. Each pass
+	// deletes what it wrote, and writes histories of its own.
 	Count int
 	// Progress, when set, receives a one-line progress report a few times
 	// a second, each ending in '\r' (for a terminal).
 	Progress io.Writer
+
+	label string // starts the progress line's stage: the pass, of several
 }
 
 // MaxCount bounds Config.Count.
@@ -193,23 +196,21 @@ func run(ctx context.Context, t target, targetName string, cfg Config) (*Report,
 		return nil, err
 	}
 	rep := &Report{Target: targetName, Raw: t.raw(), Started: time.Now().UTC(), Machine: thisMachine()}
-	passes := make([][]Result, 0, cfg.Count)
-	var err error
-	for range cfg.Count {
-		var res []Result
-		res, err = pass(ctx, t, cfg)
-		passes = append(passes, res)
-		if err != nil {
-			break
+	var passes [][]Result
+	err := inPasses(cfg, func(_ int, c Config) error {
+		res, err := pass(ctx, t, c)
+		if len(res) > 0 {
+			passes = append(passes, res)
 		}
-	}
+		return err
+	})
 	rep.Results = medians(passes)
 	return rep, err
 }
 
-// pass runs the configured workloads once, and deletes what they wrote.
-func pass(ctx context.Context, t target, cfg Config) ([]Result, error) {
-	r := &runner{t: t, cfg: cfg, written: map[string]bool{}}
+// pass runs the workloads of c once, and deletes what they wrote.
+func pass(ctx context.Context, t target, c Config) ([]Result, error) {
+	r := &runner{t: t, cfg: c, written: map[string]bool{}}
 	defer r.clearProgress()
 	res, err := r.runAll(ctx)
 	// Clean up even when ctx is over: the run's histories must not stay.
@@ -219,6 +220,37 @@ func pass(ctx context.Context, t target, cfg Config) ([]Result, error) {
 		err = errors.Join(err, cerr)
 	}
 	return res, err
+}
+
+// inPasses calls pass with the configuration of each pass of cfg (a filled
+// one) in turn, until one fails: Count passes of W1–W4, then Count of S1.
+// S1's passes come last because each writes a million messages and deletes
+// them, which leaves the store, and not a raw baseline, dead rows and
+// index pages that the next pass would step over. Each pass of several
+// has its own history ids (its prefix) and says which it is in the
+// progress line.
+func inPasses(cfg Config, pass func(k int, c Config) error) error {
+	var phases [][]string
+	if ws := slices.DeleteFunc(slices.Clone(cfg.Workloads), func(w string) bool { return w == "S1" }); len(ws) > 0 {
+		phases = append(phases, ws)
+	}
+	if slices.Contains(cfg.Workloads, "S1") {
+		phases = append(phases, []string{"S1"})
+	}
+	for _, ws := range phases {
+		for k := range cfg.Count {
+			c := cfg
+			c.Workloads, c.Count = ws, 1
+			if cfg.Count > 1 {
+				c.Prefix += strconv.Itoa(k+1) + "-"
+				c.label = fmt.Sprintf("pass %d/%d: ", k+1, cfg.Count)
+			}
+			if err := pass(k, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (c *Config) fill() error {

@@ -26,13 +26,14 @@ import (
 // each ratio is the median of the passes' ratios, each between figures
 // measured one right after the other, so that the machine's drift over the
 // whole run (other processes, the database's own background work) falls
-// on both sides of each.
+// on both sides of each. S1's passes come after all of the others'
+// (inPasses).
 func RunCompare(ctx context.Context, t Target, targetName string, raw *Raw, cfg Config) (*Comparison, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
 	started, machine := time.Now().UTC(), thisMachine()
-	c := &Comparison{
+	out := &Comparison{
 		Store: &Report{Target: targetName, Started: started, Machine: machine},
 		Raw:   &Report{Target: raw.name, Raw: true, Started: started, Machine: machine},
 	}
@@ -40,39 +41,41 @@ func RunCompare(ctx context.Context, t Target, targetName string, raw *Raw, cfg 
 		stores, bases [][]Result
 		paired        [][]Ratio
 	)
-	// one runs workload w once on tg, after settling the database.
-	one := func(tg target, w string, into *[]Result) error {
+	// once runs the workload of c on tg, after settling the database.
+	once := func(tg target, c Config, into *[]Result) error {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("bench: %s: %w", w, err)
+			return fmt.Errorf("bench: %s: %w", c.Workloads[0], err)
 		}
 		if err := raw.db.settle(ctx); err != nil {
-			return fmt.Errorf("bench: settling the database before %s: %w", w, err)
+			return fmt.Errorf("bench: settling the database before %s: %w", c.Workloads[0], err)
 		}
-		one := cfg
-		one.Workloads, one.Count = []string{w}, 1
-		rep, err := run(ctx, tg, "", one)
-		if rep != nil {
-			*into = append(*into, rep.Results...)
-		}
+		res, err := pass(ctx, tg, c)
+		*into = append(*into, res...)
 		return err
 	}
-	// pass runs every workload once on both, the store's and the
-	// baseline's figures of each pass being paired with each other.
-	pass := func(k int) error {
+	err := inPasses(cfg, func(k int, c Config) error {
 		var s, b []Result
 		defer func() {
-			stores, bases, paired = append(stores, s), append(bases, b), append(paired, ratios(s, b))
+			// Each pass's figures pair with each other only.
+			if len(s) > 0 {
+				stores = append(stores, s)
+			}
+			if len(b) > 0 {
+				bases, paired = append(bases, b), append(paired, ratios(s, b))
+			}
 		}()
-		for i, w := range slices.DeleteFunc(slices.Clone(Workloads), func(w string) bool { return !slices.Contains(cfg.Workloads, w) }) {
-			if w == "S1" { // last of Workloads: s's figures past b's are unpaired
-				if err := one(storeTarget{t}, w, &s); err != nil {
+		for i, w := range c.Workloads {
+			c1 := c
+			c1.Workloads = []string{w}
+			if w == "S1" { // no baseline; its passes come last
+				if err := once(storeTarget{t}, c1, &s); err != nil {
 					return err
 				}
 				continue
 			}
 			order := []func() error{
-				func() error { return one(storeTarget{t}, w, &s) },
-				func() error { return one(rawTarget{raw.db}, w, &b) },
+				func() error { return once(storeTarget{t}, c1, &s) },
+				func() error { return once(rawTarget{raw.db}, c1, &b) },
 			}
 			if (i+k)%2 == 1 {
 				slices.Reverse(order)
@@ -84,13 +87,7 @@ func RunCompare(ctx context.Context, t Target, targetName string, raw *Raw, cfg 
 			}
 		}
 		return nil
-	}
-	var err error
-	for k := range cfg.Count {
-		if err = pass(k); err != nil {
-			break
-		}
-	}
-	c.Store.Results, c.Raw.Results, c.Ratios = medians(stores), medians(bases), pairedRatios(paired)
-	return c, err
+	})
+	out.Store.Results, out.Raw.Results, out.Ratios = medians(stores), medians(bases), pairedRatios(paired)
+	return out, err
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -98,26 +99,27 @@ func TestRunCompareTakesTurns(t *testing.T) {
 
 // TestRunCompareInPasses: with Count, the workloads run that many passes,
 // each workload's first side alternating from pass to pass as well as
-// from workload to workload, and every figure and ratio is of all the
-// passes.
+// from workload to workload, S1's passes after all of the others'; every
+// figure and ratio is of all the passes, each of W3's three with its own.
 func TestRunCompareInPasses(t *testing.T) {
-	c := compareInOrder(t, Config{Workloads: []string{"W1", "W2", "S1"}, Count: 2, Scale: 0.001, Reads: 2},
+	c := compareInOrder(t, Config{Workloads: []string{"W1", "W2", "W3", "S1"}, Count: 2, Scale: 0.001, Reads: 2},
 		"settle", "store", "settle", "raw", // W1
 		"settle", "raw", "settle", "store", // W2
-		"settle", "store", // S1
+		"settle", "store", "settle", "raw", // W3
 		"settle", "raw", "settle", "store", // W1
 		"settle", "store", "settle", "raw", // W2
-		"settle", "store", // S1
+		"settle", "raw", "settle", "store", // W3
+		"settle", "store", "settle", "store", // S1, S1
 	)
 	var got []string
 	for _, r := range c.Ratios {
-		got = append(got, r.Workload)
+		got = append(got, r.Workload+" "+r.Name)
 		if r.Runs != 2 || r.TimeLow > r.Time || r.Time > r.TimeHigh || r.TimeLow <= 0 {
 			t.Errorf("ratio %+v: want one of 2 passes, within its range", r)
 		}
 	}
-	if w := "W1 W2"; strings.Join(got, " ") != w {
-		t.Errorf("ratios of %v, want %s", got, w)
+	if len(got) != 5 || !strings.HasPrefix(got[2], "W3 read the last 10 rounds of 1 message") || !strings.HasSuffix(got[4], "of 100 messages") {
+		t.Errorf("ratios of %q, want W1, W2 and W3's three", got)
 	}
 	for _, rep := range []*Report{c.Store, c.Raw} {
 		for _, r := range rep.Results {
@@ -126,8 +128,51 @@ func TestRunCompareInPasses(t *testing.T) {
 			}
 		}
 	}
-	if len(c.Store.Results) != 4 || len(c.Raw.Results) != 2 {
+	if len(c.Store.Results) != 7 || len(c.Raw.Results) != 5 {
 		t.Errorf("results: the store's %+v, the baseline's %+v", c.Store.Results, c.Raw.Results)
+	}
+	var md strings.Builder
+	if err := c.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	ratioTable := md.String()[strings.Index(md.String(), "Store / raw"):]
+	var cells []int
+	for l := range strings.Lines(ratioTable) {
+		if strings.HasPrefix(l, "|") {
+			cells = append(cells, strings.Count(l, "|"))
+		}
+	}
+	if len(cells) != 7 || slices.Min(cells) != 6 || slices.Max(cells) != 6 {
+		t.Errorf("the ratios' Markdown table has rows of %v cell borders, want 7 rows of 6:\n%s", cells, ratioTable)
+	}
+}
+
+// failingRaw is a traceRaw whose appends fail from the n-th on.
+type failingRaw struct {
+	traceRaw
+	n *int
+}
+
+func (r failingRaw) append(ctx context.Context, id string, b [][]byte) error {
+	if *r.n--; *r.n <= 0 {
+		return errors.New("the database went away")
+	}
+	return r.traceRaw.append(ctx, id, b)
+}
+
+// TestRunCompareStopsInAPass: a pass that fails ends the run with its
+// error, and the figures are those of the passes before it; one that
+// stored none does not count as a pass.
+func TestRunCompareStopsInAPass(t *testing.T) {
+	tr := &trace{}
+	n := 11 // W1 appends 10 messages; the baseline goes first in pass 2
+	raw := &Raw{name: "raw test", db: failingRaw{traceRaw{tr}, &n}}
+	c, err := RunCompare(t.Context(), traceStore{tr}, "store", raw, Config{Workloads: []string{"W1"}, Count: 3, Scale: 0.001})
+	if err == nil || !strings.Contains(err.Error(), "the database went away") {
+		t.Fatalf("err %v, want the baseline's", err)
+	}
+	if len(c.Ratios) != 1 || c.Ratios[0].Runs != 0 || c.Ratios[0].TimeLow != 0 || len(c.Store.Results) != 1 || c.Store.Results[0].Runs != 0 {
+		t.Errorf("ratios %+v, the store's %+v: want pass 1's alone, as one pass", c.Ratios, c.Store.Results)
 	}
 }
 

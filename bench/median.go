@@ -9,13 +9,15 @@ import "slices"
 
 // medians sums up passes of the same workloads, figure by figure
 // (Result.Runs). A pass that stopped part way counts for the figures it
-// has. One pass is returned as it is.
+// has. One pass is returned as it is. Figures are told apart by their
+// workload and place in it, not their names, which tiny scales can make
+// alike.
 func medians(passes [][]Result) []Result {
 	if len(passes) == 1 {
 		return passes[0]
 	}
 	var out []Result
-	for _, rs := range groups(passes, func(r Result) [2]string { return [2]string{r.Workload, r.Name} }) {
+	for _, rs := range groups(passes, func(r Result) string { return r.Workload }) {
 		m := Result{Workload: rs[0].Workload, Name: rs[0].Name, Unit: rs[0].Unit, Runs: len(rs)}
 		m.Ops = int(median(rs, func(r Result) float64 { return float64(r.Ops) }) + 0.5)
 		m.Messages = int(median(rs, func(r Result) float64 { return float64(r.Messages) }) + 0.5)
@@ -40,7 +42,7 @@ func pairedRatios(passes [][]Ratio) []Ratio {
 		return passes[0]
 	}
 	out := []Ratio{}
-	for _, rs := range groups(passes, func(r Ratio) [2]string { return [2]string{r.Workload, r.Name} }) {
+	for _, rs := range groups(passes, func(r Ratio) string { return r.Workload }) {
 		m := Ratio{Workload: rs[0].Workload, Name: rs[0].Name, Runs: len(rs), TimeLow: rs[0].Time, TimeHigh: rs[0].Time}
 		m.Time = median(rs, func(r Ratio) float64 { return r.Time })
 		m.P50 = median(rs, func(r Ratio) float64 { return r.P50 })
@@ -53,14 +55,23 @@ func pairedRatios(passes [][]Ratio) []Ratio {
 	return out
 }
 
-// groups gathers the items of passes by key, each group in the order of
-// the passes, the groups in the order their keys first appear.
-func groups[T any, K comparable](passes [][]T, key func(T) K) [][]T {
+// groups gathers the figures of passes that are the same workload's
+// same figure (the n-th of its workload in each pass: W3 has one for each
+// history size), each group in the order of the passes, the groups in the
+// order they first appear.
+func groups[T any](passes [][]T, workload func(T) string) [][]T {
+	type key struct {
+		workload string
+		n        int
+	}
 	var out [][]T
-	at := map[K]int{}
+	at := map[key]int{}
 	for _, p := range passes {
+		nth := map[string]int{}
 		for _, x := range p {
-			k := key(x)
+			w := workload(x)
+			k := key{w, nth[w]}
+			nth[w]++
 			i, ok := at[k]
 			if !ok {
 				i = len(out)

@@ -12,6 +12,7 @@ import (
 )
 
 func (r *runner) setStage(stage string, goal int64) {
+	stage = r.cfg.label + stage
 	r.stage.Store(&stage)
 	r.done.Store(0)
 	r.goal.Store(goal)
@@ -74,18 +75,29 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	n := rep.runs()
-	_, err := fmt.Fprintf(w, "\n%s on %s%s\n", rep.Target, rep.Machine, when(n > 1, fmt.Sprintf("; medians of %d passes (max: the largest)", n)))
+	note := passes(rep.Results, func(r Result) int { return r.Runs })
+	_, err := fmt.Fprintf(w, "\n%s on %s%s\n", rep.Target, rep.Machine, when(note != "", "; "+note+" (max: the largest)"))
 	return err
 }
 
-// runs is how many passes the figures are the medians of: 0 or 1 for one.
-func (rep *Report) runs() int {
-	n := 0
-	for _, r := range rep.Results {
-		n = max(n, r.Runs)
+// passes says of how many passes figures are the medians ("medians of 5
+// passes"; "of 4 to 5" when a run stopped part way), and is "" for one.
+func passes[T any](figures []T, runs func(T) int) string {
+	lo, hi := 0, 0
+	for i, f := range figures {
+		n := runs(f)
+		if i == 0 {
+			lo = n
+		}
+		lo, hi = min(lo, n), max(hi, n)
 	}
-	return n
+	switch {
+	case hi < 2:
+		return ""
+	case lo < hi:
+		return fmt.Sprintf("medians of %d to %d passes", max(lo, 1), hi)
+	}
+	return fmt.Sprintf("medians of %d passes", hi)
 }
 
 // WriteMarkdown writes the results as a Markdown table, for docs.
@@ -96,8 +108,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| %s %s | %s %s | %s | %s | %s | %s |\n", r.Workload, r.Name, thousands(r.Rate), r.Unit,
 			micros(r.P50), micros(r.P90), micros(r.P99), micros(r.Max))
 	}
-	if n := rep.runs(); n > 1 {
-		fmt.Fprintf(&b, "\nMedians of %d passes (max: the largest).\n", n)
+	if note := passes(rep.Results, func(r Result) int { return r.Runs }); note != "" {
+		fmt.Fprintf(&b, "\n%s (max: the largest).\n", strings.ToUpper(note[:1])+note[1:])
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -165,15 +177,9 @@ type Ratio struct {
 	TimeHigh float64 `json:"time_high,omitempty"`
 }
 
-// Compare pairs the results of a store's run and the raw baseline's, which
+// ratios pairs the results of a store's run and the raw baseline's, which
 // ran the same workloads in the same order. Results without a partner (a
-// run that failed part way) have no ratio. Results of several passes
-// (Result.Runs) are paired by their medians: RunCompare pairs each pass's
-// instead, which ran side by side.
-func Compare(store, raw *Report) *Comparison {
-	return &Comparison{Store: store, Raw: raw, Ratios: ratios(store.Results, raw.Results)}
-}
-
+// run that failed part way) have no ratio.
 func ratios(store, raw []Result) []Ratio {
 	out := []Ratio{}
 	for i := range min(len(store), len(raw)) {
@@ -204,28 +210,23 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 	if err := c.Raw.WriteTable(w); err != nil {
 		return err
 	}
-	runs := c.runs()
+	note := c.passes()
 	fmt.Fprintf(w, "\nstore / raw (time per operation: raw rate over store rate; latencies: store over raw)\n")
-	if runs > 1 {
-		fmt.Fprintf(w, "medians of the ratios of %d passes, each pass's store and baseline run one after the other; range: of the time's\n", runs)
+	if note != "" {
+		fmt.Fprintf(w, "%s' ratios, each pass's store and baseline run one after the other; range: the lowest and highest time ratio\n", note)
 	}
 	fmt.Fprintln(w)
+	several := note != ""
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "workload\ttime\t%sp50\tp99\t\n", when(runs > 1, "range\t"))
+	fmt.Fprintf(tw, "workload\ttime\t%sp50\tp99\t\n", when(several, "range\t"))
 	for _, r := range c.Ratios {
-		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t  %s\n", r.Workload, times(r.Time), when(runs > 1, timeRange(r)+"\t"), times(r.P50), times(r.P99), r.Name)
+		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t  %s\n", r.Workload, times(r.Time), when(several, timeRange(r)+"\t"), times(r.P50), times(r.P99), r.Name)
 	}
 	return tw.Flush()
 }
 
-// runs is how many passes the ratios are the medians of: 0 or 1 for one.
-func (c *Comparison) runs() int {
-	n := 0
-	for _, r := range c.Ratios {
-		n = max(n, r.Runs)
-	}
-	return n
-}
+// passes is passes of the ratios.
+func (c *Comparison) passes() string { return passes(c.Ratios, func(r Ratio) int { return r.Runs }) }
 
 // timeRange is a time ratio's range over passes: "1.2–1.5×".
 func timeRange(r Ratio) string {
@@ -251,14 +252,15 @@ func (c *Comparison) WriteMarkdown(w io.Writer) error {
 		return err
 	}
 	var b strings.Builder
-	runs := c.runs()
+	note := c.passes()
+	several := note != ""
 	b.WriteString("\nStore / raw (time per operation; p50 and p99 latency")
-	if runs > 1 {
-		fmt.Fprintf(&b, "; medians of the ratios of %d passes, each pass's store and baseline run one after the other, and the range of the time's", runs)
+	if several {
+		fmt.Fprintf(&b, "; %s' ratios, each pass's store and baseline run one after the other; range: the lowest and highest time ratio", note)
 	}
-	fmt.Fprintf(&b, "):\n\n| workload | time | %sp50 | p99 |\n|---|--:|%s--:|--:|\n", when(runs > 1, "range | "), when(runs > 1, "--:|"))
+	fmt.Fprintf(&b, "):\n\n| workload | time | %sp50 | p99 |\n|---|--:|%s--:|--:|\n", when(several, "range | "), when(several, "--:|"))
 	for _, r := range c.Ratios {
-		fmt.Fprintf(&b, "| %s %s | %s | %s%s | %s |\n", r.Workload, r.Name, times(r.Time), when(runs > 1, timeRange(r)+" | "), times(r.P50), times(r.P99))
+		fmt.Fprintf(&b, "| %s %s | %s | %s%s | %s |\n", r.Workload, r.Name, times(r.Time), when(several, timeRange(r)+" | "), times(r.P50), times(r.P99))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
