@@ -61,7 +61,10 @@ func RunCompare(ctx context.Context, t Target, targetName string, raw *Raw, cfg 
 				stores = append(stores, s)
 			}
 			if len(b) > 0 {
-				bases, paired = append(bases, b), append(paired, ratios(s, b))
+				bases = append(bases, b)
+			}
+			if r := ratios(s, b); len(r) > 0 {
+				paired = append(paired, r)
 			}
 		}()
 		for i, w := range c.Workloads {

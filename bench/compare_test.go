@@ -90,6 +90,17 @@ func TestRunCompareTakesTurns(t *testing.T) {
 	if w := "W1 W2 W3 W3 W3 W4"; strings.Join(got, " ") != w {
 		t.Errorf("ratios of %v, want %s", got, w)
 	}
+	// One pass (S1's comes after the others') is not a median of any.
+	for _, r := range append(c.Store.Results, c.Raw.Results...) {
+		if r.Runs != 0 {
+			t.Errorf("result %+v of one pass counts passes", r)
+		}
+	}
+	for _, r := range c.Ratios {
+		if r.Runs != 0 || r.TimeLow != 0 || r.TimeHigh != 0 {
+			t.Errorf("ratio %+v of one pass has a range", r)
+		}
+	}
 	// S1's two results (the fill and the searches) follow the store's
 	// others; the baseline has none.
 	if n := len(c.Store.Results); n != 8 || c.Store.Results[6].Workload != "S1" || c.Store.Results[7].Workload != "S1" || len(c.Raw.Results) != 6 {
@@ -177,9 +188,10 @@ func TestRunCompareStopsInAPass(t *testing.T) {
 }
 
 // TestMedians: passes are summed up figure by figure, by workload and
-// name, in the order the figures first ran: the middle value of an odd
-// count, the mean of the middle two of an even one, the largest max; the
-// figures of a pass that stopped part way count too.
+// place in it, in the order the figures first ran: the middle value of an
+// odd count, the mean of the middle two of an even one, the largest max;
+// the figures of a pass that stopped part way count too, and a figure of
+// one pass stays as it was.
 func TestMedians(t *testing.T) {
 	res := func(w, name string, rate, p50, maxUS float64) Result {
 		return Result{Workload: w, Name: name, Unit: "msgs/s", Ops: int(rate), Rate: rate, P50: p50, P90: p50 * 2, P99: p50 * 3, Max: maxUS, Seconds: 1}
@@ -188,12 +200,14 @@ func TestMedians(t *testing.T) {
 		{res("W1", "a", 100, 10, 50), res("W3", "x", 7, 1, 2), res("W3", "y", 5, 1, 2)},
 		{res("W1", "a", 300, 30, 900), res("W3", "x", 9, 3, 4), res("W3", "y", 1, 3, 4)},
 		{res("W1", "a", 200, 20, 70), res("W3", "x", 8, 2, 3)}, // stopped before y
+		{res("S1", "s", 9, 9, 9)}, // S1's pass, after the others'
 	}
 	got := medians(passes)
 	want := []Result{
 		{Workload: "W1", Name: "a", Unit: "msgs/s", Ops: 200, Rate: 200, P50: 20, P90: 40, P99: 60, Max: 900, Seconds: 1, Runs: 3},
 		{Workload: "W3", Name: "x", Unit: "msgs/s", Ops: 8, Rate: 8, P50: 2, P90: 4, P99: 6, Max: 4, Seconds: 1, Runs: 3},
 		{Workload: "W3", Name: "y", Unit: "msgs/s", Ops: 3, Rate: 3, P50: 2, P90: 4, P99: 6, Max: 4, Seconds: 1, Runs: 2},
+		res("S1", "s", 9, 9, 9), // of one pass: as it was
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("medians:\n%+v\nwant\n%+v", got, want)

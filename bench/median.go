@@ -9,15 +9,20 @@ import "slices"
 
 // medians sums up passes of the same workloads, figure by figure
 // (Result.Runs). A pass that stopped part way counts for the figures it
-// has. One pass is returned as it is. Figures are told apart by their
-// workload and place in it, not their names, which tiny scales can make
-// alike.
+// has; a figure of one pass stays as it is, as does a single pass (S1's
+// passes follow the others', so a run of one pass can come in two).
+// Figures are told apart by their workload and place in it, not their
+// names, which tiny scales can make alike.
 func medians(passes [][]Result) []Result {
 	if len(passes) == 1 {
 		return passes[0]
 	}
 	var out []Result
 	for _, rs := range groups(passes, func(r Result) string { return r.Workload }) {
+		if len(rs) == 1 {
+			out = append(out, rs[0])
+			continue
+		}
 		m := Result{Workload: rs[0].Workload, Name: rs[0].Name, Unit: rs[0].Unit, Runs: len(rs)}
 		m.Ops = int(median(rs, func(r Result) float64 { return float64(r.Ops) }) + 0.5)
 		m.Messages = int(median(rs, func(r Result) float64 { return float64(r.Messages) }) + 0.5)
@@ -43,6 +48,10 @@ func pairedRatios(passes [][]Ratio) []Ratio {
 	}
 	out := []Ratio{}
 	for _, rs := range groups(passes, func(r Ratio) string { return r.Workload }) {
+		if len(rs) == 1 {
+			out = append(out, rs[0])
+			continue
+		}
 		m := Ratio{Workload: rs[0].Workload, Name: rs[0].Name, Runs: len(rs), TimeLow: rs[0].Time, TimeHigh: rs[0].Time}
 		m.Time = median(rs, func(r Ratio) float64 { return r.Time })
 		m.P50 = median(rs, func(r Ratio) float64 { return r.P50 })
