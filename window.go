@@ -90,8 +90,9 @@ type Window struct {
 
 // windowed reports whether a last_k read needs the window walk rather
 // than the driver's own tail read: a budget, pruning, or a compaction in
-// effect (which it loads).
-func (s *Store) windowRead(ctx context.Context, historyID string, o ReadOptions) ([]driver.Message, bool, error) {
+// effect (which it loads). bare is read's: the tail read may leave costs
+// and times out.
+func (s *Store) windowRead(ctx context.Context, historyID string, o ReadOptions, bare bool) ([]driver.Message, bool, error) {
 	c, compacting := s.drv.(driver.Compactor)
 	compacting = compacting && !o.Uncompacted
 	plain := o.MaxTokens <= 0 && !o.PruneToolResults
@@ -100,7 +101,7 @@ func (s *Store) windowRead(ctx context.Context, historyID string, o ReadOptions)
 	}
 	if ct, ok := s.drv.(driver.CompactionTailer); ok && plain {
 		// Most histories have no compaction: one call reads them.
-		msgs, compacted, err := ct.TailUncompacted(ctx, historyID, driver.Span{Rounds: o.LastK}, o.MaxBytes)
+		msgs, compacted, err := ct.TailUncompacted(ctx, historyID, driver.Span{Rounds: o.LastK, Bare: bare}, o.MaxBytes)
 		if err == nil && !compacted {
 			if o.MaxBytes > 0 && driver.Size(msgs) > o.MaxBytes {
 				return nil, true, driver.ErrTooLarge

@@ -123,6 +123,11 @@ type Span struct {
 	Skip   int
 	Limit  int
 	Before int64
+	// Bare says that the caller uses only the messages' positions, ids,
+	// kinds and bodies: a driver may leave Cost and CreatedAt zero, and
+	// read less for it (sqlitestore's tail reads three cells a message
+	// instead of five). A driver may also ignore it.
+	Bare bool
 }
 
 // Backward reports whether the span is read from its end (Before).

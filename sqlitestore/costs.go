@@ -197,7 +197,11 @@ func (s *Store) Compactions(ctx context.Context, historyID string) ([]driver.Com
 }
 
 // TailUncompacted implements driver.CompactionTailer: Tail's walk, in the
-// same statement as the check for compaction records (tailUncompactedSQL).
+// same statement as the check for compaction records (tailUncompactedSQL,
+// or tailBareSQL for a span.Bare read, which reads no costs or times).
 func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, bool, error) {
-	return s.tail(ctx, s.stmts.tailUncompacted, historyID, span.Rounds, maxBytes)
+	if span.Bare {
+		return s.tail(ctx, s.stmts.tailBare, historyID, span.Rounds, maxBytes, true)
+	}
+	return s.tail(ctx, s.stmts.tailUncompacted, historyID, span.Rounds, maxBytes, false)
 }

@@ -524,7 +524,7 @@ func (s *Store) Range(ctx context.Context, historyID string, from, to int) ([]dr
 // maxBytes of 0 is no limit.
 func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, error) {
 	if span.Rounds > 0 {
-		out, _, err := s.tail(ctx, s.stmts.tail, historyID, span.Rounds, maxBytes)
+		out, _, err := s.tail(ctx, s.stmts.tail, historyID, span.Rounds, maxBytes, false)
 		return out, err
 	}
 	var (
@@ -562,16 +562,16 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 }
 
 // tail reads the last rounds of a history with stmt (tailSQL, or
-// tailUncompactedSQL, which gives first a row at position compactedMark
-// when the history has compaction records: then compacted is true, and
-// nothing more is read).
-func (s *Store) tail(ctx context.Context, stmt *sql.Stmt, historyID string, rounds, maxBytes int) (msgs []driver.Message, compacted bool, err error) {
+// tailUncompactedSQL or tailBareSQL, which give first a row at position
+// compactedMark when the history has compaction records: then compacted is
+// true, and nothing more is read). bare says stmt reads bareColumns.
+func (s *Store) tail(ctx context.Context, stmt *sql.Stmt, historyID string, rounds, maxBytes int, bare bool) (msgs []driver.Message, compacted bool, err error) {
 	rows, err := stmt.QueryContext(ctx, historyID, s.policy.Now())
 	if err != nil {
 		return nil, false, s.wrap("retrieve", historyID, err)
 	}
 	defer rows.Close()
-	next := scanRows(rows)
+	next := scan(rows, &messageRow{bare: bare})
 	first, ok, err := next()
 	switch {
 	case err != nil:
@@ -590,35 +590,50 @@ func (s *Store) tail(ctx context.Context, stmt *sql.Stmt, historyID string, roun
 }
 
 // scanRows reads rows of messageColumns, one a call, ending with
-// rows.Err(). Its scan targets are allocated once, not once a row.
-func scanRows(rows *sql.Rows) driver.Next {
-	var c messageRow
+// rows.Err().
+func scanRows(rows *sql.Rows) driver.Next { return scan(rows, &messageRow{}) }
+
+// scan reads rows into c, one a call, ending with rows.Err(). The scan
+// targets are c's, allocated once, not once a row.
+func scan(rows *sql.Rows, c *messageRow) driver.Next {
+	dest := c.targets()
 	return func() (driver.Message, bool, error) {
 		if !rows.Next() {
 			return driver.Message{}, false, rows.Err()
 		}
-		if err := rows.Scan(c.targets()...); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return driver.Message{}, false, err
+		}
+		if c.bare {
+			m, err := c.bareMessage()
+			return m, err == nil, err
 		}
 		return c.message(), true, nil
 	}
 }
 
-// messageRow holds the scan targets of messageColumns.
+// messageRow holds the scan targets of messageColumns, or of bareColumns
+// if bare.
 type messageRow struct {
+	bare                 bool
 	pos, created, packed int64
 	id                   sql.NullString // not RawBytes: it reads '' as NULL
+	kindID               any            // bareColumns' second
 	body                 []byte
 	dest                 [5]any
 }
 
 func (c *messageRow) targets() []any {
+	if c.bare {
+		c.dest = [5]any{&c.pos, &c.kindID, &c.body}
+		return c.dest[:3]
+	}
 	c.dest = [5]any{&c.pos, &c.id, &c.body, &c.created, &c.packed}
 	return c.dest[:]
 }
 
-// message is the row scanned last, unpacked. Its body is its own: the
-// next row gets a slice of its own.
+// message is the row of messageColumns scanned last, unpacked. Its body is
+// its own: the next row gets a slice of its own.
 func (c *messageRow) message() driver.Message {
 	m := driver.Message{
 		Pos: c.pos, JSON: c.body, CreatedAt: c.created, Kind: driver.Kind(c.packed & 3),
@@ -629,6 +644,29 @@ func (c *messageRow) message() driver.Message {
 		m.ID = strconv.FormatInt(m.Pos, 10)
 	}
 	return m
+}
+
+// bareMessage is the row of bareColumns scanned last, as message is for
+// messageColumns.
+func (c *messageRow) bareMessage() (driver.Message, error) {
+	m := driver.Message{Pos: c.pos, JSON: c.body}
+	c.body = nil
+	switch v := c.kindID.(type) {
+	case int64: // the kind; the id is the position's
+		m.Kind, m.ID = driver.Kind(v), strconv.FormatInt(m.Pos, 10)
+	case string: // the kind's digit, then the id
+		if v == "" || v[0] < '0' || v[0] > '9' {
+			return m, fmt.Errorf("message %d: kind and id %q", m.Pos, v)
+		}
+		m.Kind, m.ID = driver.Kind(v[0]-'0'), v[1:]
+	case nil: // compactedMark's row; kind is NOT NULL in every other
+		if m.Pos != math.MaxInt64 {
+			return m, fmt.Errorf("message %d: no kind", m.Pos)
+		}
+	default:
+		return m, fmt.Errorf("message %d: kind and id of type %T", m.Pos, v)
+	}
+	return m, nil
 }
 
 // Delete implements driver.Store; the messages and compaction records go

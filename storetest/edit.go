@@ -179,6 +179,14 @@ func (s suite) testMessageTimes(t *testing.T) {
 	if err != nil || len(stored) != 2 || !stored[0].CreatedAt.Equal(t1) || !stored[1].CreatedAt.Equal(t2) {
 		t.Fatalf("ReadStored: %+v %v", stored, err)
 	}
+	// So does a read of the last rounds, which a driver may serve with
+	// its tail read (driver.CompactionTailer), told that times are wanted.
+	if r, err := st.ReadStored(ctx(t), "h", chatstore.ReadOptions{LastK: 1}); err != nil || len(r) != 2 || !r[0].CreatedAt.Equal(t1) || !r[1].CreatedAt.Equal(t2) {
+		t.Errorf("ReadStored of the last round: %+v %v", r, err)
+	}
+	if b, _, err := st.AppendJSON(ctx(t), nil, "h", chatstore.ReadOptions{LastK: 1, CreatedAt: true}); err != nil || bytes.Count(b, []byte(`"created_at":"2026-12-01T12:00:0`)) != 2 {
+		t.Errorf("AppendJSON of the last round, with times: %s %v", b, err)
+	}
 	// Restoring keeps a message's time; a zero time is the store's.
 	old := time.Date(2020, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 	if n, err := st.WriteStored(ctx(t), "r", []chatstore.StoredMessage{{Message: chat.User("old"), CreatedAt: old}, {Message: chat.User("new")}}); err != nil || n != 2 {
