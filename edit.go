@@ -199,7 +199,7 @@ func (s *Store) readID(ctx context.Context, historyID string, o ReadOptions) ([]
 	if err != nil {
 		return nil, err
 	}
-	return s.read(ctx, key, o, o.bare(true))
+	return s.read(ctx, key, o, true)
 }
 
 func decodeStoredAll(historyID string, stored []driver.Message) ([]StoredMessage, error) {

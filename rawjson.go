@@ -22,7 +22,7 @@ func (s *Store) AppendJSON(ctx context.Context, dst []byte, historyID string, o 
 	if err != nil {
 		return dst, 0, err
 	}
-	stored, err := s.read(ctx, key, o, o.bare(o.CreatedAt))
+	stored, err := s.read(ctx, key, o, o.CreatedAt)
 	if err != nil {
 		return dst, 0, err
 	}
@@ -40,7 +40,7 @@ func (s *Store) WriteJSON(ctx context.Context, w io.Writer, buf []byte, historyI
 	if err != nil {
 		return 0, err
 	}
-	stored, err := s.read(ctx, key, o, o.bare(o.CreatedAt))
+	stored, err := s.read(ctx, key, o, o.CreatedAt)
 	if err != nil {
 		return 0, err
 	}

@@ -551,12 +551,6 @@ type ReadOptions struct {
 	MaxBytes int
 }
 
-// bare says whether a read for o uses only its messages' positions, ids,
-// kinds and bodies (driver.Span.Bare): no costs, which only a Window
-// counts, and no times unless the caller gives them (times: CreatedAt, or
-// StoredMessage's).
-func (o ReadOptions) bare(times bool) bool { return o.Window == nil && !times }
-
 // Read returns the messages that o selects (see RetrieveLast and Range),
 // each with its meta.chat_message_id.
 func (s *Store) Read(ctx context.Context, historyID string, o ReadOptions) ([]chat.Message, error) {
@@ -564,7 +558,7 @@ func (s *Store) Read(ctx context.Context, historyID string, o ReadOptions) ([]ch
 	if err != nil {
 		return nil, err
 	}
-	stored, err := s.read(ctx, key, o, o.bare(false))
+	stored, err := s.read(ctx, key, o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -583,9 +577,9 @@ func decodeAll(historyID string, stored []driver.Message) ([]chat.Message, error
 	return msgs, nil
 }
 
-// read checks a read's arguments and reads the stored messages; bare says
-// the caller uses none of their costs or times (ReadOptions.bare).
-func (s *Store) read(ctx context.Context, historyID string, o ReadOptions, bare bool) ([]driver.Message, error) {
+// read checks a read's arguments and reads the stored messages; times says
+// the caller gives the messages' times (CreatedAt, StoredMessage's).
+func (s *Store) read(ctx context.Context, historyID string, o ReadOptions, times bool) ([]driver.Message, error) {
 	if err := s.begin(ctx, "read"); err != nil {
 		return nil, err
 	}
@@ -662,7 +656,10 @@ func (s *Store) read(ctx context.Context, historyID string, o ReadOptions, bare 
 			}
 			return nil, nil
 		}
-		stored, ok, err := s.windowRead(ctx, historyID, o, bare)
+		// A read that gives no times, and no Window (which counts the
+		// costs), uses only the messages' positions, ids, kinds and
+		// bodies: the driver may read less (driver.Span.Bare).
+		stored, ok, err := s.windowRead(ctx, historyID, o, o.Window == nil && !times)
 		if errors.Is(err, driver.ErrTooLarge) {
 			return nil, tooLarge(historyID, o.MaxBytes)
 		}

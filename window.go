@@ -88,10 +88,11 @@ type Window struct {
 	Omitted, OmittedTokens int64
 }
 
-// windowed reports whether a last_k read needs the window walk rather
-// than the driver's own tail read: a budget, pruning, or a compaction in
-// effect (which it loads). bare is read's: the tail read may leave costs
-// and times out.
+// windowRead serves a last_k read with the window walk, or with the
+// driver's own tail read when it needs no walk (no budget, no pruning, no
+// compaction in effect, which it loads); ok is false when the read is for
+// read's other paths. bare lets the tail read leave costs and times out
+// (driver.Span.Bare).
 func (s *Store) windowRead(ctx context.Context, historyID string, o ReadOptions, bare bool) ([]driver.Message, bool, error) {
 	c, compacting := s.drv.(driver.Compactor)
 	compacting = compacting && !o.Uncompacted

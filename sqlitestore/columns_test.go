@@ -71,20 +71,7 @@ func TestRecencyPlan(t *testing.T) {
 		{Order: driver.ByUpdated, Limit: 20, AfterID: "h", AfterUpdated: 1_800_000_000_000},
 	} {
 		query, args := querySQL(q, 1)
-		rows, err := s.readers.Query("EXPLAIN QUERY PLAN "+query, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s, query, args...)
 		p := strings.Join(plan, "; ")
 		wantIndex := "USING INDEX histories_by_recency"
 		if q.AfterID != "" {
@@ -92,6 +79,51 @@ func TestRecencyPlan(t *testing.T) {
 		}
 		if !strings.Contains(p, wantIndex) || !strings.Contains(p, "LAST 2 TERMS OF ORDER BY") || slices.Contains(plan, "SCAN h") {
 			t.Errorf("cursor %q: plan %s", q.AfterID, p)
+		}
+	}
+}
+
+// queryPlan is the details of EXPLAIN QUERY PLAN of query, in order.
+func queryPlan(t *testing.T, s *Store, query string, args ...any) []string {
+	t.Helper()
+	rows, err := s.readers.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+// TestTailPlans: the tail reads walk a history's messages backwards along
+// the primary key, with no sort of them, whatever columns they read
+// (tailBareSQL's are expressions); the compaction probe's row, at most
+// one, is merged in (its "sort" is of that row alone, before RIGHT).
+func TestTailPlans(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "chat.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, query := range map[string]string{"tailSQL": tailSQL, "tailUncompactedSQL": tailUncompactedSQL, "tailBareSQL": tailBareSQL} {
+		p := strings.Join(queryPlan(t, s, query, "h", 0), "; ")
+		_, walk, merged := strings.Cut(p, "RIGHT; ")
+		if !merged {
+			walk = p
+		}
+		if !strings.Contains(walk, "SEARCH m USING PRIMARY KEY (hid=?)") || strings.Contains(walk, "TEMP B-TREE") || strings.Contains(p, "SCAN m") {
+			t.Errorf("%s: plan %s", name, p)
 		}
 	}
 }

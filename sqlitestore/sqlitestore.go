@@ -653,9 +653,12 @@ func (c *messageRow) bareMessage() (driver.Message, error) {
 	c.body = nil
 	switch v := c.kindID.(type) {
 	case int64: // the kind; the id is the position's
+		if v < 0 || v > 3 {
+			return m, fmt.Errorf("message %d: kind %d", m.Pos, v)
+		}
 		m.Kind, m.ID = driver.Kind(v), strconv.FormatInt(m.Pos, 10)
 	case string: // the kind's digit, then the id
-		if v == "" || v[0] < '0' || v[0] > '9' {
+		if v == "" || v[0] < '0' || v[0] > '3' {
 			return m, fmt.Errorf("message %d: kind and id %q", m.Pos, v)
 		}
 		m.Kind, m.ID = driver.Kind(v[0]-'0'), v[1:]

@@ -114,8 +114,9 @@ WHERE m.hid = ` + liveHid + ` ORDER BY 1 DESC`
 // cell costs the driver 100–150 ns, and a read of the last 10 rounds took
 // 44 µs with five and 36 µs with three (docs/BENCHMARKS.md). The second
 // cell is the kind alone, an integer, where the id is the decimal string
-// of the position (message_id NULL, the common case); else a text of the
-// kind's digit (kinds are below 10) and the id, which may be ”.
+// of the position (message_id NULL, the common case); else a text (||
+// makes one of any operands) of the kind's one digit (kinds are below 4,
+// as messageColumns has them) and the id, which may be empty.
 const bareColumns = `m.seq, CASE WHEN m.message_id IS NULL THEN m.kind ELSE m.kind || m.message_id END, m.body`
 
 // compactedMark is the position of tailUncompactedSQL's row for compaction
