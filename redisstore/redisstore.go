@@ -791,16 +791,17 @@ func translateWrite(err error) error {
 // newest messages, or, for a tail longer than those, two, the second the
 // tail script's.
 func (s *Store) Tail(ctx context.Context, historyID string, rounds int) ([]driver.Message, error) {
-	msgs, _, err := s.tail(ctx, historyID, rounds, false)
+	msgs, _, err := s.tail(ctx, historyID, rounds, false, false)
 	return msgs, err
 }
 
 // TailUncompacted implements driver.CompactionTailer: Tail, which answers
-// that the history holds compaction records instead when it does.
-// maxBytes bounds nothing: Redis sends the tail whole, and the store
-// checks its size.
+// that the history holds compaction records instead when it does, and
+// reads no times or costs for a span.Bare read (fastTail). maxBytes
+// bounds nothing: Redis sends the tail whole, and the store checks its
+// size.
 func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driver.Span, _ int) ([]driver.Message, bool, error) {
-	return s.tail(ctx, historyID, span.Rounds, true)
+	return s.tail(ctx, historyID, span.Rounds, true, span.Bare)
 }
 
 // Range implements driver.Store: one script, reading only the range.

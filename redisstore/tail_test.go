@@ -16,7 +16,8 @@ import (
 // the tail script returns, message for message, on histories with
 // generated and supplied ids, tombstones and truncations, both when the
 // tail fits in what it fetches and when it is longer and the read falls
-// back to the script.
+// back to the script; and so does a bare read (driver.Span.Bare), but for
+// the times and costs it leaves out.
 func TestFastTail(t *testing.T) {
 	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
 		ctx := t.Context()
@@ -65,6 +66,22 @@ func TestFastTail(t *testing.T) {
 					}
 					if !reflect.DeepEqual(got, want) {
 						t.Fatalf("history %s after write %d, last %d rounds:\n fast   %v\n script %v", id, w, k, got, want)
+					}
+					// A bare read: the same, but for the times and
+					// costs, which it may leave out (it does but where
+					// it falls back to the script).
+					bare, _, err := s.TailUncompacted(ctx, id, driver.Span{Rounds: k, Bare: true}, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range want {
+						want[i].CreatedAt, want[i].Cost = 0, driver.Cost{}
+					}
+					for i := range bare {
+						bare[i].CreatedAt, bare[i].Cost = 0, driver.Cost{}
+					}
+					if len(bare) != len(want) || len(want) > 0 && !reflect.DeepEqual(bare, want) {
+						t.Fatalf("history %s after write %d, last %d rounds, bare:\n fast   %v\n script %v", id, w, k, bare, want)
 					}
 				}
 			}
