@@ -440,7 +440,8 @@ func TestPrepareResumes(t *testing.T) {
 
 // TestEarlierProcessAppends: messages appended by a chatstore that kept no
 // costs (a process of the earlier release still running) are noticed, and
-// the history measured, by the next read or write.
+// the history measured, by the next read that uses costs or write; a bare
+// read (driver.Span.Bare), which uses none, reads the history as it is.
 func TestEarlierProcessAppends(t *testing.T) {
 	bothClients(t, func(t *testing.T, c redis.UniversalClient) {
 		ctx := t.Context()
@@ -462,6 +463,9 @@ func TestEarlierProcessAppends(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+		}
+		if msgs, _, err := drv.TailUncompacted(ctx, "r", driver.Span{Rounds: 2, Bare: true}, 0); err != nil || len(msgs) != 3 || !strings.Contains(string(msgs[2].JSON), "earlier release") {
+			t.Errorf("bare tail: %+v %v", msgs, err)
 		}
 		if msgs, err := drv.Tail(ctx, "r", 1); err != nil || len(msgs) == 0 || msgs[len(msgs)-1].Cost.Text == 0 {
 			t.Errorf("tail: %+v %v", msgs, err)

@@ -43,11 +43,12 @@ var errLongTail = errors.New("the tail is longer than the messages read")
 
 // fastTail reads the last rounds of a history with plain commands in one
 // MULTI/EXEC (see above), with the tail script's checks: a history of an
-// earlier layout or of another counter, or whose costs are missing, is
-// refused with an upgradeNeeded error. ok is false when the tail is longer
-// than the messages read (or the reply is not what it should be): the
-// caller then runs the tail script. A bare read (driver.Span.Bare) reads
-// no times or costs: three commands fewer, and no times to parse.
+// earlier layout or of another counter, or (but for a bare read) whose
+// costs are missing, is refused with an upgradeNeeded error. ok is false
+// when the tail is longer than the messages read (or the reply is not what
+// it should be): the caller then runs the tail script. A bare read
+// (driver.Span.Bare) reads no times or costs: three commands fewer, and no
+// times to parse.
 func (s *Store) fastTail(ctx context.Context, historyID string, rounds int, uncompacted, bare bool) (msgs []driver.Message, compacted, ok bool, err error) {
 	k := s.keys(historyID)
 	g := s.tailGuess(rounds)
@@ -77,7 +78,8 @@ func (s *Store) fastTail(ctx context.Context, historyID string, rounds int, unco
 	if err != nil {
 		return nil, false, false, err
 	}
-	// The checks of readStateSrc and emit, in their order.
+	// The checks of readStateSrc and emit, in their order (a bare read
+	// skips the costs').
 	v := st.Val()
 	count, tk := v[0], v[4]
 	if v[2] != nil || (count != nil && v[3] == nil) {
@@ -114,7 +116,9 @@ func (s *Store) fastTail(ctx context.Context, historyID string, rounds int, unco
 			return nil, false, false, nil
 		}
 	}
-	if int64(len(kw)) > L || int64(len(kw)) < n || int64(len(iw)) > n || (xp < L && int64(len(iw)) != min(n, L-xp)) {
+	// The bodies are the last n of L (the costs' lengths said so before
+	// bare reads, which read none).
+	if n != min(g, L) || int64(len(kw)) > L || int64(len(kw)) < n || int64(len(iw)) > n || (xp < L && int64(len(iw)) != min(n, L-xp)) {
 		return nil, false, false, nil
 	}
 	// The walk, over the kinds: next steps back from the newest, over

@@ -23,6 +23,7 @@ func TestFastTail(t *testing.T) {
 		ctx := t.Context()
 		s := freshStore(t, c, 0)
 		rng := rand.New(rand.NewPCG(22, 1))
+		fastBare := 0 // messages of bare reads that the fast read served
 		for h := range 8 {
 			id := fmt.Sprint("h", h)
 			at := int64(1_000_000)
@@ -78,6 +79,9 @@ func TestFastTail(t *testing.T) {
 						want[i].CreatedAt, want[i].Cost = 0, driver.Cost{}
 					}
 					for i := range bare {
+						if bare[i].CreatedAt == 0 { // the test's times are ≥ 1,000,000
+							fastBare++
+						}
 						bare[i].CreatedAt, bare[i].Cost = 0, driver.Cost{}
 					}
 					if len(bare) != len(want) || len(want) > 0 && !reflect.DeepEqual(bare, want) {
@@ -85,6 +89,9 @@ func TestFastTail(t *testing.T) {
 					}
 				}
 			}
+		}
+		if fastBare == 0 {
+			t.Error("no bare read was served by the fast read")
 		}
 	})
 }
