@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Info describes a history: what Editor.Info returns and what an
@@ -51,6 +52,9 @@ func (i Info) Listed() int64 {
 // index only then), and a listing by recency reads each step whole and
 // orders its histories by their own UpdatedAt, so that its order is exact.
 const RecencyShift = 10
+
+// RecencyStep is the length of a step of RecencyShift.
+const RecencyStep = (1 << RecencyShift) * time.Millisecond
 
 // ErrNotFound is returned by Editor methods for a message (or, for Fork,
 // a through message) the history does not hold.

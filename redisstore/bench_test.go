@@ -71,7 +71,7 @@ func BenchmarkClusterWriteOneEachStep(b *testing.B) {
 	}
 	msgs := []chat.Message{chat.User("hello")}
 	for b.Loop() {
-		clk.Add(time.Duration(1<<driver.RecencyShift) * time.Millisecond)
+		clk.Add(driver.RecencyStep)
 		if _, err := st.Write(b.Context(), "h", msgs); err != nil {
 			b.Fatal(err)
 		}

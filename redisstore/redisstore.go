@@ -621,9 +621,9 @@ func (s *Store) list(ctx context.Context, historyID string, updated int64) error
 // listIn adds to p the commands that list a history: in the index by id,
 // and by recency at updated's place (recencyScore), unless it stands at a
 // newer one.
-func (s *Store) listIn(ctx context.Context, p redis.Pipeliner, historyID string, updated int64) (byID, byTime *redis.IntCmd) {
-	return p.ZAdd(ctx, s.index, redis.Z{Member: historyID}),
-		p.ZAddLT(ctx, s.updated, redis.Z{Score: s.recencyScore(updated), Member: historyID})
+func (s *Store) listIn(ctx context.Context, p redis.Pipeliner, historyID string, updated int64) {
+	p.ZAdd(ctx, s.index, redis.Z{Member: historyID})
+	p.ZAddLT(ctx, s.updated, redis.Z{Score: s.recencyScore(updated), Member: historyID})
 }
 
 // recencyScore is the score in the recency index of a history listed

@@ -555,7 +555,7 @@ func (s suite) testListByRecencyWithinASecond(t *testing.T) {
 		return
 	}
 	// Start at a step's first millisecond, so that the steps are known.
-	step := time.Duration(1<<driver.RecencyShift) * time.Millisecond
+	step := driver.RecencyStep
 	start := c.Now().Truncate(time.Millisecond)
 	c.advance(step - time.Duration(start.UnixMilli()%int64(step/time.Millisecond))*time.Millisecond)
 	base := c.Now()
@@ -638,7 +638,7 @@ func (s suite) testListByRecencyNotMovedByNoOps(t *testing.T) {
 	if !ok {
 		return
 	}
-	step := time.Duration(1<<driver.RecencyShift) * time.Millisecond
+	step := driver.RecencyStep
 	known := chat.User("hello")
 	known.Meta = map[string]any{chatstore.MessageIDKey: "m-1"}
 	if _, _, err := st.WriteIdempotent(ctx(t), "a", "key-1", []chat.Message{known}); err != nil {
