@@ -23,8 +23,9 @@ import (
 // Limits of a tsvector that to_tsvector applies (MAXENTRYPOS, MAXNUMPOS,
 // MAXSTRLEN in PostgreSQL's tsvector.h): a lexeme keeps its first 255
 // places, places past 16,383 all become 16,383, and a word of 2,047 bytes
-// or more is not indexed. tsvectorOf leaves texts that meet any of them
-// to to_tsvector.
+// or more is not indexed (indexText has no such word: package search
+// drops them, search.MaxTokenBytes). tsvectorOf leaves texts that meet
+// any of them to to_tsvector.
 const (
 	maxPos    = 1<<14 - 1
 	maxNumPos = 255

@@ -32,6 +32,29 @@ func TestTokens(t *testing.T) {
 	if got := IndexText("Café, 東京!"); got != "cafe 東 京" {
 		t.Errorf("IndexText = %q", got)
 	}
+	// A token of MaxTokenBytes or more is dropped, as PostgreSQL drops
+	// such a word, and its neighbours become adjacent; the length is the
+	// folded token's, in bytes.
+	below, at := strings.Repeat("x", MaxTokenBytes-1), strings.Repeat("X", MaxTokenBytes)
+	for in, want := range map[string][]string{
+		below:                             {below},
+		at:                                nil,
+		"alpha " + at + "y omega":         {"alpha", "omega"},
+		"alpha " + at + " omega " + below: {"alpha", "omega", below},
+		strings.Repeat("ж", (MaxTokenBytes-1)/2): {strings.Repeat("ж", (MaxTokenBytes-1)/2)}, // 2,046 bytes
+		strings.Repeat("Ж", MaxTokenBytes/2+1):   nil,                                        // 2,048 bytes
+		strings.Repeat("é", MaxTokenBytes-1):     {strings.Repeat("e", MaxTokenBytes-1)},     // folded to 2,046 bytes
+	} {
+		if got := Tokens(nil, in); !slices.Equal(got, want) {
+			t.Errorf("Tokens of %d bytes starting %.20q: %d tokens %.40q, want %d", len(in), in, len(got), got, len(want))
+		}
+	}
+	if got := IndexText("alpha " + at + ", omega"); got != "alpha omega" {
+		t.Errorf("IndexText with a long word = %.40q", got)
+	}
+	if q, err := Parse(`"alpha omega"`); err != nil || !MatchDoc(Doc{Text: "Alpha " + at + " omega"}, q, false) {
+		t.Errorf("a phrase across a dropped word: %v", err)
+	}
 	// Devanagari keeps its vowel signs (marks, but not accents).
 	if got := Tokens(nil, "नमस्ते"); len(got) != 1 || got[0] != "नमस्ते" {
 		t.Errorf("Devanagari: %q", got)

@@ -21,6 +21,16 @@ import (
 // token per character, so a word of them is found as a phrase of its
 // characters: "東京" matches "東京都" and not "京東".
 
+// MaxTokenBytes is the length from which a token is dropped: a word of
+// 2,047 bytes or more (a base64 blob, a minified file, a run of one
+// letter) is not indexed, not matched and not part of a query. It is the
+// length from which PostgreSQL's to_tsvector drops a word (MAXSTRLEN), so
+// every backend indexes the same words; the words on either side of one
+// become neighbours, as there, so a phrase of them matches. No query can
+// hold such a word (MaxQueryBytes), and indexing one cost SQLite's FTS5
+// memory and time in proportion to it (docs/RELIABILITY.md).
+const MaxTokenBytes = 2047
+
 // span is a token and where it was in the text it came from.
 type span struct {
 	tok        string
@@ -67,14 +77,16 @@ func walk(s string, emit func(tok []byte, start, end int)) {
 		wide     bool // tok holds a rune outside ASCII
 		flushTok = func() {
 			if start >= 0 && len(tok) > 0 {
+				t := tok
 				if wide {
 					// Decomposing was for the accents; tokens are
 					// composed again (Hangul syllables, Indic
 					// letters with their signs).
 					composed = norm.NFC.Append(composed[:0], tok...)
-					emit(composed, start, end)
-				} else {
-					emit(tok, start, end)
+					t = composed
+				}
+				if len(t) < MaxTokenBytes {
+					emit(t, start, end)
 				}
 			}
 			tok, start, wide = tok[:0], -1, false

@@ -201,6 +201,39 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
+// testSearchLongWords: a word of search.MaxTokenBytes or more (a run of
+// one letter, a blob in a tool call's arguments) is not indexed, on every
+// backend, as PostgreSQL's to_tsvector drops it: the words around it are
+// neighbours, and the message is found by its other words.
+func (s suite) testSearchLongWords(t *testing.T) {
+	st, ok := s.searchStore(t, newClock())
+	if !ok {
+		return
+	}
+	long := strings.Repeat("q", search.MaxTokenBytes+953)
+	wide := strings.Repeat("ж", search.MaxTokenBytes/2+1) // 2 bytes a letter
+	call := chat.ToolCall{ToolName: "upload_file", Arguments: map[string]any{"blob": strings.Repeat("QUJD", 1000)}, ID: chat.Ptr("c1")}
+	write(t, st, "long/a",
+		withID(chat.User("alpha "+long+" omega"), "u1"),
+		withID(chat.User("alpha beta omega"), "u2"),
+		withID(chat.Assistant("gamma "+wide+" delta", call), "a1"),
+		withID(chat.Tool("uploaded", call, false), "t1"),
+	)
+	for q, want := range map[string][]string{
+		`"alpha omega"`:   {"long/a/u1"},
+		"alpha":           {"long/a/u1", "long/a/u2"},
+		`"gamma delta"`:   {"long/a/a1"},
+		"upload_file":     {"long/a/a1"},
+		"uploaded":        {"long/a/t1"},
+		long[:1000] + "*": nil, // the dropped word would have it as a prefix
+		wide[:1000] + "*": nil,
+	} {
+		if got := found(t, st, chatstore.SearchOptions{Query: q}); !slices.Equal(sorted(got), want) {
+			t.Errorf("%.30q: got %v, want %v", q, sorted(got), want)
+		}
+	}
+}
+
 // testSearchTenants: a view (a tenant) finds only its own histories, with
 // the same words in another, and cannot page with another's cursor.
 func (s suite) testSearchTenants(t *testing.T) {

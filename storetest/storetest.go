@@ -90,6 +90,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"EditConcurrent", s.testEditConcurrent},
 		{"Search", s.testSearch},
 		{"SearchTenants", s.testSearchTenants},
+		{"SearchLongWords", s.testSearchLongWords},
 		{"SearchModel", s.testSearchModel},
 		{"SearchProbePagingAcrossUnrelatedWrite", s.testSearchProbePagingAcrossUnrelatedWrite},
 		{"SearchProbeTimeBounds", s.testSearchProbeTimeBounds},

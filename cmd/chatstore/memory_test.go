@@ -26,11 +26,14 @@ import (
 
 // memoryBoundKB is what the server may hold at its default limits: a
 // 32 MiB in-flight budget, and the buffers, decoded messages and garbage
-// that the bodies and reads within it bring. Over 20 runs of this test on
-// a 2-core machine the peak was 176 to 251 MiB (median about 205): three
-// or four 8 MiB writes at once take about 45 MiB each, and the reads of
-// the open round hold up to 16 MiB each outside the budget, so the margin
-// is thin. Before the fixes the same run reached 4.6 GiB.
+// that the bodies and reads within it bring. Over five runs of this test
+// on a 2-core machine the peak was 143 to 178 MiB: three or four 8 MiB
+// writes at once take about 45 MiB each, and the reads of the open round
+// hold up to 16 MiB each outside the budget. The messages' words are
+// 64,000 bytes to 2 MiB long; before search dropped such words
+// (search.MaxTokenBytes), indexing them took the peak to 176–251 MiB over
+// 20 runs, and once to 267.5 MiB in CI. Before the fixes the same run
+// reached 4.6 GiB.
 const memoryBoundKB = 256 << 10
 
 func TestMemoryBound(t *testing.T) {
