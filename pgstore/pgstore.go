@@ -606,6 +606,12 @@ func collect(rows pgx.Rows, maxBytes int) ([]driver.Message, error) {
 
 var errMorePages = errors.New("the tail goes past the first page")
 
+// The positions of tailUncompacted's rows without a message (tailCols).
+const (
+	compactedPos = -1 // the history has compaction records
+	emptyPos     = -2 // the history has no messages
+)
+
 // firstPage is how many messages to read first for the last `rounds`
 // rounds. Every message read is converted from JSONB back to text, which is
 // most of a read's cost, so the page is worth sizing; too small only costs
@@ -752,9 +758,12 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64
 					return driver.Message{}, false, err
 				}
 				m.Kind = driver.Kind(kind)
-				if m.Pos < 0 { // tailUncompacted's mark
+				switch m.Pos {
+				case compactedPos: // tailUncompacted's row for compaction records
 					*compacted = true
 					return driver.Message{}, false, nil
+				case emptyPos: // tailUncompacted's row of a history without messages
+					continue
 				}
 				if n == 0 && before == math.MaxInt64 && int64(rounds) >= total && total > page {
 					readAll = true // every message is wanted, and there are more: read forwards
