@@ -61,7 +61,7 @@ func PresumeExisting(s *Store, existing bool) { s.existed.Store(existing) }
 // TailSQL are the settings a tail read's first page runs with, and its
 // statements (history, before, limit, now).
 func TailSQL(s *Store) (pin string, statements map[string]string) {
-	return pinPlan, map[string]string{"tailPage": s.q.tailPage, "tailUncompacted": s.q.tailUncompacted}
+	return pinPlan, map[string]string{"tailPage": s.q.tailPage, "tailUncompacted": s.q.tailUncompacted, "tailBare": s.q.tailBare}
 }
 
 // TSVectorOf is tsvectorOf: the tsvector the client makes of an indexText.

@@ -515,17 +515,18 @@ func (s *Store) ReadBounded(ctx context.Context, historyID string, span driver.S
 		msgs, err := collect(rows, maxBytes)
 		return msgs, wrap("range", historyID, err)
 	}
-	out, err := s.tailRead(ctx, historyID, span.Rounds, maxBytes, nil)
+	out, err := s.tailRead(ctx, historyID, span.Rounds, false, maxBytes, nil)
 	return out, wrap("retrieve", historyID, err)
 }
 
 // TailUncompacted implements driver.CompactionTailer: the tail read,
 // whose first statement also finds out, in its snapshot, whether the
 // history holds compaction records (queries.tailUncompacted), and then
-// reads none of its messages.
+// reads none of its messages. For a span.Bare read, that statement reads
+// no times or costs (queries.tailBare).
 func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driver.Span, maxBytes int) ([]driver.Message, bool, error) {
 	var compacted bool
-	out, err := s.tailRead(ctx, historyID, span.Rounds, maxBytes, &compacted)
+	out, err := s.tailRead(ctx, historyID, span.Rounds, span.Bare, maxBytes, &compacted)
 	if compacted {
 		return nil, true, nil
 	}
@@ -534,8 +535,9 @@ func (s *Store) TailUncompacted(ctx context.Context, historyID string, span driv
 
 // tailRead reads the last rounds of a history, within maxBytes, as
 // ReadBounded says; with compacted, it reads nothing of a history that
-// holds compaction records, and says so there.
-func (s *Store) tailRead(ctx context.Context, historyID string, rounds, maxBytes int, compacted *bool) ([]driver.Message, error) {
+// holds compaction records, and says so there, and with bare too, its
+// first page has no times or costs.
+func (s *Store) tailRead(ctx context.Context, historyID string, rounds int, bare bool, maxBytes int, compacted *bool) ([]driver.Message, error) {
 	// One time for every page, so that they all see the history, or none.
 	now := s.policy.Now()
 	page := s.firstPage(historyID, rounds)
@@ -543,11 +545,11 @@ func (s *Store) tailRead(ctx context.Context, historyID string, rounds, maxBytes
 	if s.pin {
 		first = pinned{s.pool}
 	}
-	out, read, err := s.tail(ctx, first, historyID, now, rounds, page, true, maxBytes, compacted)
+	out, read, err := s.tail(ctx, first, historyID, now, rounds, bare, page, true, maxBytes, compacted)
 	if errors.Is(err, errMorePages) {
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			var err error
-			out, read, err = s.tail(ctx, tx, historyID, now, rounds, page*4, false, maxBytes, compacted)
+			out, read, err = s.tail(ctx, tx, historyID, now, rounds, bare, page*4, false, maxBytes, compacted)
 			return err
 		})
 	}
@@ -643,7 +645,7 @@ type querier interface {
 }
 
 // pinned is a querier whose statements run with a generic plan that walks
-// an index in order: a tail read's first page (tailPage, tailUncompacted).
+// an index in order: a tail read's first page (tailPage, tailUncompacted, tailBare).
 //
 // Such a statement, prepared on a connection (pgx's statement cache), was
 // planned anew on each run: PostgreSQL keeps planning a prepared statement
@@ -719,13 +721,15 @@ func (r *pinnedRows) Err() error {
 // driver.LastRounds, of a history that has not expired at now; with onePage it gives up with errMorePages after the
 // first. When the first page shows that every message is wanted (rounds at
 // least the count) and there are more, it reads the history forwards. With
-// compacted, the first page is read with queries.tailUncompacted, which
-// gives, for a history with compaction records, only a row at position
-// -1: then tail sets *compacted and returns nothing.
-func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64, rounds int, page int64, onePage bool, maxBytes int, compacted *bool) ([]driver.Message, tailRead, error) {
+// compacted, the first page is read with queries.tailUncompacted (or,
+// if bare, queries.tailBare), which gives, for a history with compaction
+// records, only a row at position -1: then tail sets *compacted and
+// returns nothing.
+func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64, rounds int, bare bool, page int64, onePage bool, maxBytes int, compacted *bool) ([]driver.Message, tailRead, error) {
 	var (
 		read    tailRead // rows handed to LastRounds, and the count
 		rows    pgx.Rows // of the page being read; nil between pages
+		short   bool     // rows are tailBare's
 		n       int64    // rows read from it
 		before  = int64(math.MaxInt64)
 		readAll bool
@@ -743,8 +747,12 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64
 		for {
 			if rows == nil {
 				query := s.q.tailPage
+				short = false
 				if compacted != nil && before == math.MaxInt64 {
 					query = s.q.tailUncompacted
+					if bare {
+						query, short = s.q.tailBare, true
+					}
 				}
 				var err error
 				if rows, err = q.Query(ctx, query, historyID, before, page, now); err != nil {
@@ -754,7 +762,13 @@ func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64
 			}
 			if rows.Next() {
 				m = driver.Message{}
-				if err := rows.Scan(&total, &m.Pos, &kind, &m.ID, &m.JSON, &m.CreatedAt, &m.Cost.Text, &m.Cost.Flat); err != nil {
+				var err error
+				if short {
+					err = rows.Scan(&total, &m.Pos, &kind, &m.ID, &m.JSON)
+				} else {
+					err = rows.Scan(&total, &m.Pos, &kind, &m.ID, &m.JSON, &m.CreatedAt, &m.Cost.Text, &m.Cost.Flat)
+				}
+				if err != nil {
 					return driver.Message{}, false, err
 				}
 				m.Kind = driver.Kind(kind)

@@ -279,15 +279,15 @@ func (s *Store) migrate(ctx context.Context, name string, target int) error {
 
 // queries holds the statements with the schema filled in.
 type queries struct {
-	count, tailPage, tailAll, rangeQ, before, deleteHistory, deletePrefix, deleteAll, list      string
-	deleteHids                                                                                  string
-	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne string
-	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                           string
-	create, createOne, createKeyed, createKeyedOne                                              string
-	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                 string
-	forkRow, forkCopy, backfill                                                                 string
-	compact, compactions, tailUncompacted, lockMeasured, measured, remeasureCompactions         string
-	purge, setExpiry, lockSweep, sweep                                                          string
+	count, tailPage, tailAll, rangeQ, before, deleteHistory, deletePrefix, deleteAll, list        string
+	deleteHids                                                                                    string
+	newHistory, lockHistory, held, insertMessages, updateHistory, guardedWrite, guardedWriteOne   string
+	heldKey, recordKey, guardedKeyed, guardedKeyedOne                                             string
+	create, createOne, createKeyed, createKeyedOne                                                string
+	info, message, deleteMessage, truncate, lockEdit, setMetadata, pairs, touch                   string
+	forkRow, forkCopy, backfill                                                                   string
+	compact, compactions, tailUncompacted, tailBare, lockMeasured, measured, remeasureCompactions string
+	purge, setExpiry, lockSweep, sweep                                                            string
 }
 
 // msgCols are the columns a read returns for a message, from messages m:
@@ -298,8 +298,12 @@ const msgCols = "m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body, coa
 // tailCols are msgCols of tailUncompacted, whose row m may be missing
 // (NULL): its position is then -1 if the history h has compaction
 // records (compactedPos) and -2 if it has no messages (emptyPos), and
-// its other columns zeros.
-const tailCols = "coalesce(m.seq, CASE WHEN h.compacted THEN -1 ELSE -2 END), coalesce(m.kind, 0), coalesce(m.message_id, m.seq::text, ''), m.body, coalesce(m.created_at, 0), coalesce(m.cost_text, 0), coalesce(m.cost_flat, 0)"
+// its other columns zeros. tailBareCols are its first four, for
+// tailBare: the position, kind, id and body.
+const (
+	tailBareCols = "coalesce(m.seq, CASE WHEN h.compacted THEN -1 ELSE -2 END), coalesce(m.kind, 0), coalesce(m.message_id, m.seq::text, ''), m.body"
+	tailCols     = tailBareCols + ", coalesce(m.created_at, 0), coalesce(m.cost_text, 0), coalesce(m.cost_flat, 0)"
+)
 
 // infoCols are the columns of a driver.Info from histories h: Count,
 // CreatedAt, UpdatedAt, Metadata, Cost, Expiry, ExpiresAt.
@@ -378,6 +382,11 @@ func makeQueries(schema string, ix indexing) queries {
 	// The parameters of a guarded write's rows, from $14 on (rowsFrom);
 	// a keyed write's key is in the four after them.
 	key := rowsFrom + ix.rowParams()
+	uncompacted := func(cols string) string {
+		return r.Replace("SELECT h.count, " + cols + " " +
+			"FROM (SELECT x.hid, x.count, EXISTS (SELECT FROM S.compactions k WHERE k.hid = x.hid) AS compacted FROM S.histories x WHERE x.name = $1 AND " + live("x", 4) + " OFFSET 0) h " +
+			"LEFT JOIN LATERAL (SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 AND NOT h.compacted ORDER BY m.seq DESC LIMIT $3) m ON true")
+	}
 	return queries{
 		// Every read of a history takes the Store's clock as its last
 		// parameter, for live.
@@ -402,10 +411,12 @@ func makeQueries(schema string, ix indexing) queries {
 		// no messages: tailCols make that row position -1 or -2. (A
 		// UNION ALL of the page and a row for the records took 3% longer,
 		// measured paired: docs/BENCHMARKS.md.)
-		tailUncompacted: r.Replace("SELECT h.count, " + tailCols + " " +
-			"FROM (SELECT x.hid, x.count, EXISTS (SELECT FROM S.compactions k WHERE k.hid = x.hid) AS compacted FROM S.histories x WHERE x.name = $1 AND " + live("x", 4) + " OFFSET 0) h " +
-			"LEFT JOIN LATERAL (SELECT * FROM S.messages m WHERE m.hid = h.hid AND m.seq < $2 AND NOT h.compacted ORDER BY m.seq DESC LIMIT $3) m ON true"),
-		tailAll: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 AND " + live("h", 2) + " ORDER BY m.seq"),
+		tailUncompacted: uncompacted(tailCols),
+		// tailUncompacted without the times and costs, for a read
+		// that uses neither (driver.Span.Bare): 2–7% faster, measured
+		// paired (docs/BENCHMARKS.md).
+		tailBare: uncompacted(tailBareCols),
+		tailAll:  r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid WHERE h.name = $1 AND " + live("h", 2) + " ORDER BY m.seq"),
 		rangeQ: r.Replace("SELECT " + msgCols + " FROM S.histories h JOIN S.messages m ON m.hid = h.hid " +
 			"WHERE h.name = $1 AND " + live("h", 5) + " AND m.seq >= $2 ORDER BY m.seq LIMIT $3 OFFSET $4"),
 		// The last $3 messages before position $2, newest first: an
