@@ -126,8 +126,8 @@ type Span struct {
 	// Bare says that the caller uses only the messages' positions, ids,
 	// kinds and bodies: a driver may leave Cost and CreatedAt zero, and
 	// read less for it (sqlitestore's tail reads three cells a message
-	// instead of five, redisstore's three commands fewer). A driver may
-	// also ignore it.
+	// instead of five, redisstore's three commands fewer, pgstore's first
+	// page five columns instead of eight). A driver may also ignore it.
 	Bare bool
 }
 

@@ -724,7 +724,8 @@ func (r *pinnedRows) Err() error {
 // compacted, the first page is read with queries.tailUncompacted (or,
 // if bare, queries.tailBare), which gives, for a history with compaction
 // records, only a row at position -1: then tail sets *compacted and
-// returns nothing.
+// returns nothing; and for a history without messages, only a row at
+// position -2, which it skips.
 func (s *Store) tail(ctx context.Context, q querier, historyID string, now int64, rounds int, bare bool, page int64, onePage bool, maxBytes int, compacted *bool) ([]driver.Message, tailRead, error) {
 	var (
 		read    tailRead // rows handed to LastRounds, and the count

@@ -297,9 +297,9 @@ const msgCols = "m.seq, m.kind, coalesce(m.message_id, m.seq::text), m.body, coa
 
 // tailCols are msgCols of tailUncompacted, whose row m may be missing
 // (NULL): its position is then -1 if the history h has compaction
-// records (compactedPos) and -2 if it has no messages (emptyPos), and
-// its other columns zeros. tailBareCols are its first four, for
-// tailBare: the position, kind, id and body.
+// records (compactedPos) and -2 if it has no messages (emptyPos), its
+// body NULL, its id empty and its other columns 0. tailBareCols are its
+// first four, for tailBare: the position, kind, id and body.
 const (
 	tailBareCols = "coalesce(m.seq, CASE WHEN h.compacted THEN -1 ELSE -2 END), coalesce(m.kind, 0), coalesce(m.message_id, m.seq::text, ''), m.body"
 	tailCols     = tailBareCols + ", coalesce(m.created_at, 0), coalesce(m.cost_text, 0), coalesce(m.cost_flat, 0)"

@@ -188,7 +188,8 @@ func indexText(s string) string {
 // cutIndexText cuts t, words separated by single spaces, at the last word
 // whose tsvector, counted as indexText says, stays within limit. The count
 // is of t's words as they are, which the configuration's dictionaries only
-// shorten (stems) or drop (stop words, words of 2,047 bytes or more).
+// shorten (stems) or drop (stop words). (t has no word of 2,047 bytes or
+// more, which PostgreSQL's parser would drop: package search drops them.)
 func cutIndexText(t string, limit int) string {
 	positions := map[string]int{}
 	size := 0

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatstore/chatstore"
 	"github.com/chatstore/chatstore/chat"
+	"github.com/chatstore/chatstore/driver"
 	"github.com/chatstore/chatstore/internal/testenv"
 	"github.com/chatstore/chatstore/pgstore"
 )
@@ -222,4 +223,59 @@ func storeOn(t *testing.T, pool *pgxpool.Pool, schema string, o *chatstore.Optio
 	}
 	t.Fatal(err)
 	return nil, nil
+}
+
+// TestBareTail: a bare tail read (driver.Span.Bare) runs tailBare, so the
+// messages of its first page have no costs or times, where the full
+// read's have them; and when the last rounds go past the first page (a
+// process that never read the history, rounds of 43 messages), its later
+// pages are read in full and it gives what the full read gives. (What a
+// bare read gives is storetest's BareTail, on every backend.)
+func TestBareTail(t *testing.T) {
+	ctx := t.Context()
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	// A store of its own for each read: no earlier read sizes its first
+	// page.
+	open := func() *pgstore.Store {
+		s, err := pgstore.New(ctx, pool, &pgstore.Options{Schema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var long []driver.Record // 12 rounds of 43 messages
+	for i := range 12 * 43 {
+		body, _ := chat.User(fmt.Sprint("turn ", i)).MarshalJSON()
+		kind := driver.Joins
+		if i%43 == 42 {
+			kind = driver.Closes
+		}
+		long = append(long, driver.Record{JSON: body, Kind: kind, CreatedAt: int64(1000 + i), Cost: driver.Cost{Text: 1, Flat: 1}})
+	}
+	if _, err := open().Write(ctx, "long", long); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ rounds, want int }{{10, 430}, {1, 43}} {
+		full, _, err := open().TailUncompacted(ctx, "long", driver.Span{Rounds: c.rounds}, 0)
+		if err != nil || len(full) != c.want {
+			t.Fatalf("%d rounds, full: %d messages, %v", c.rounds, len(full), err)
+		}
+		bare, _, err := open().TailUncompacted(ctx, "long", driver.Span{Rounds: c.rounds, Bare: true}, 0)
+		if err != nil || len(bare) != len(full) {
+			t.Fatalf("%d rounds, bare: %d messages, %v", c.rounds, len(bare), err)
+		}
+		for i, f := range full {
+			b := bare[i]
+			if b.Pos != f.Pos || b.ID != f.ID || b.Kind != f.Kind || string(b.JSON) != string(f.JSON) || f.Cost == (driver.Cost{}) || f.CreatedAt == 0 {
+				t.Errorf("%d rounds, message %d: bare %+v, full %+v", c.rounds, i, b, f)
+			}
+		}
+		if last := bare[len(bare)-1]; last.Cost != (driver.Cost{}) || last.CreatedAt != 0 {
+			t.Errorf("%d rounds: the bare read's first page has costs and times: %+v", c.rounds, last)
+		}
+		if c.rounds == 10 && (bare[0].Cost != full[0].Cost || bare[0].CreatedAt != full[0].CreatedAt) {
+			t.Errorf("the bare read's oldest message, on a later page, is %+v, want it read in full: %+v", bare[0], full[0])
+		}
+	}
 }

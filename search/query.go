@@ -136,7 +136,11 @@ func Parse(s string) (Query, error) {
 			t.Prefix = true
 			text = strings.TrimRight(text, "*")
 		}
-		t.Tokens = Tokens(nil, text)
+		var dropped int
+		t.Tokens, dropped = tokens(nil, text)
+		if dropped > 0 {
+			return Query{}, fmt.Errorf("%w: the term %q has a word of %d bytes or more once folded; such words are not indexed, so it can match nothing", ErrInvalidQuery, truncate(text, 40), MaxTokenBytes)
+		}
 		if len(t.Tokens) == 0 {
 			continue // punctuation only: nothing to find
 		}

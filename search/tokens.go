@@ -23,12 +23,14 @@ import (
 
 // MaxTokenBytes is the length from which a token is dropped: a word of
 // 2,047 bytes or more (a base64 blob, a minified file, a run of one
-// letter) is not indexed, not matched and not part of a query. It is the
+// letter) is not indexed and not matched. It is the
 // length from which PostgreSQL's to_tsvector drops a word (MAXSTRLEN), so
 // every backend indexes the same words; the words on either side of one
-// become neighbours, as there, so a phrase of them matches. No query can
-// hold such a word (MaxQueryBytes), and indexing one cost SQLite's FTS5
-// memory and time in proportion to it (docs/RELIABILITY.md).
+// become neighbours, as there, so a phrase of them matches. A query is
+// shorter than that (MaxQueryBytes), but folding can lengthen a word (ﷲ,
+// 3 bytes, folds to 8), and Parse refuses a query with such a word,
+// which nothing could match. Indexing one cost SQLite's FTS5 memory and
+// time in proportion to it (docs/RELIABILITY.md).
 const MaxTokenBytes = 2047
 
 // span is a token and where it was in the text it came from.
@@ -39,8 +41,14 @@ type span struct {
 
 // Tokens returns the tokens of s, appended to dst.
 func Tokens(dst []string, s string) []string {
-	walk(s, func(tok []byte, _, _ int) { dst = append(dst, string(tok)) })
+	dst, _ = tokens(dst, s)
 	return dst
+}
+
+// tokens is Tokens, and how many words of s it dropped (MaxTokenBytes).
+func tokens(dst []string, s string) ([]string, int) {
+	dropped := walk(s, func(tok []byte, _, _ int) { dst = append(dst, string(tok)) })
+	return dst, dropped
 }
 
 // IndexText is s's tokens joined by single spaces: what a backend's own
@@ -64,8 +72,9 @@ func spans(s string) []span {
 }
 
 // walk calls emit for each token of s, with the token's bytes (valid only
-// during the call) and its byte offsets in s.
-func walk(s string, emit func(tok []byte, start, end int)) {
+// during the call) and its byte offsets in s, and returns how many it
+// dropped for their length (MaxTokenBytes).
+func walk(s string, emit func(tok []byte, start, end int)) (dropped int) {
 	var (
 		tok      []byte
 		start    = -1
@@ -87,6 +96,8 @@ func walk(s string, emit func(tok []byte, start, end int)) {
 				}
 				if len(t) < MaxTokenBytes {
 					emit(t, start, end)
+				} else {
+					dropped++
 				}
 			}
 			tok, start, wide = tok[:0], -1, false
@@ -149,6 +160,7 @@ func walk(s string, emit func(tok []byte, start, end int)) {
 		}
 	}
 	flushTok()
+	return dropped
 }
 
 // folds reports whether accents after r are dropped: r is a Latin, Greek or

@@ -220,13 +220,14 @@ func (s suite) testSearchLongWords(t *testing.T) {
 		withID(chat.Tool("uploaded", call, false), "t1"),
 	)
 	for q, want := range map[string][]string{
-		`"alpha omega"`:   {"long/a/u1"},
-		"alpha":           {"long/a/u1", "long/a/u2"},
-		`"gamma delta"`:   {"long/a/a1"},
-		"upload_file":     {"long/a/a1"},
-		"uploaded":        {"long/a/t1"},
-		long[:1000] + "*": nil, // the dropped word would have it as a prefix
-		wide[:1000] + "*": nil,
+		`"alpha omega"`:                   {"long/a/u1"},
+		"alpha":                           {"long/a/u1", "long/a/u2"},
+		`"gamma delta"`:                   {"long/a/a1"},
+		"upload_file":                     {"long/a/a1"},
+		"uploaded":                        {"long/a/t1"},
+		long[:1000] + "*":                 nil, // the dropped word would have it as a prefix
+		strings.Repeat("qujd", 200) + "*": nil, // the blob in the tool call's arguments
+		wide[:1000] + "*":                 nil,
 	} {
 		if got := found(t, st, chatstore.SearchOptions{Query: q}); !slices.Equal(sorted(got), want) {
 			t.Errorf("%.30q: got %v, want %v", q, sorted(got), want)

@@ -91,6 +91,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"Search", s.testSearch},
 		{"SearchTenants", s.testSearchTenants},
 		{"SearchLongWords", s.testSearchLongWords},
+		{"BareTail", s.testBareTail},
 		{"SearchModel", s.testSearchModel},
 		{"SearchProbePagingAcrossUnrelatedWrite", s.testSearchProbePagingAcrossUnrelatedWrite},
 		{"SearchProbeTimeBounds", s.testSearchProbeTimeBounds},

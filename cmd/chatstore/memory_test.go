@@ -32,8 +32,9 @@ import (
 // hold up to 16 MiB each outside the budget. The messages' words are
 // 64,000 bytes to 2 MiB long; before search dropped such words
 // (search.MaxTokenBytes), indexing them took the peak to 176–251 MiB over
-// 20 runs, and once to 267.5 MiB in CI. Before the fixes the same run
-// reached 4.6 GiB.
+// 20 runs, and once to 267.5 MiB in CI. Bodies of ordinary words, which
+// are indexed, peaked at 195–231 MiB (docs/RELIABILITY.md). Before the
+// fixes the same run reached 4.6 GiB.
 const memoryBoundKB = 256 << 10
 
 func TestMemoryBound(t *testing.T) {
