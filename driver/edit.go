@@ -100,7 +100,8 @@ type Query struct {
 //     in it, or its first metadata change, until it is deleted, whatever
 //     its count; Record.CreatedAt is the write's time, for the messages and
 //     the history's UpdatedAt;
-//   - each message's CreatedAt, returned in Message.CreatedAt by every read;
+//   - each message's CreatedAt, returned in Message.CreatedAt by every read
+//     but a Span.Bare one, which may leave it 0;
 //   - a counter of positions that never goes back: MakePlan is given it
 //     (not the count), so a position, and so a generated id, is never used
 //     twice in a history, even after messages are deleted or truncated;

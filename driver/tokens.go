@@ -30,7 +30,8 @@ type Measure func(json []byte) (Cost, error)
 // each history's sum. Such a driver:
 //
 //   - stores Record.Cost with each message and returns it in Message.Cost
-//     from every read (Range, Tail, Page, Message, ReadBounded);
+//     from every read (Range, Tail, Page, Message, ReadBounded), but a
+//     Span.Bare one, which may leave it zero;
 //   - keeps Info.Cost, the sum over the messages the history holds, up to
 //     date in the same atomic step as every change (write, delete, truncate,
 //     fork);

@@ -139,7 +139,7 @@ func Parse(s string) (Query, error) {
 		var dropped int
 		t.Tokens, dropped = tokens(nil, text)
 		if dropped > 0 {
-			return Query{}, fmt.Errorf("%w: the term %q has a word of %d bytes or more once folded; such words are not indexed, so it can match nothing", ErrInvalidQuery, truncate(text, 40), MaxTokenBytes)
+			return Query{}, fmt.Errorf("%w: the term %q has a word of %d bytes or more once folded; such words are not indexed, so the term can be neither searched for nor excluded", ErrInvalidQuery, truncate(text, 40), MaxTokenBytes)
 		}
 		if len(t.Tokens) == 0 {
 			continue // punctuation only: nothing to find

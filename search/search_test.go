@@ -84,14 +84,15 @@ func TestParse(t *testing.T) {
 		}
 	}
 	// ﷲ (3 bytes) folds to 8 bytes: a word of fewer bytes than a query
-	// may have that is a token of MaxTokenBytes or more, which nothing
-	// can match; the prefix must not pass to another token of the term.
+	// may have that is a token of MaxTokenBytes or more, which is not
+	// indexed, so cannot be searched for or excluded; nor must the prefix
+	// pass to another token of the term.
 	lengthens := strings.Repeat("ﷲ", 300)
 	if one := Tokens(nil, "ﷲ"); len(one) != 1 || 300*len(one[0]) < MaxTokenBytes || len(lengthens)+16 > MaxQueryBytes {
 		t.Fatalf("ﷲ folds to %q; 300 of them are %d bytes", one, len(lengthens))
 	}
 	for _, in := range []string{"", "   ", "-refund", `-"a b"`, "...", "a*", strings.Repeat("x ", 17), strings.Repeat("x", MaxQueryBytes+1), "\xff",
-		lengthens, "refund -" + lengthens, "ab-" + lengthens + "*", `"refund ` + lengthens + `"`} {
+		"refund " + lengthens, "refund -" + lengthens, "ab-" + lengthens + "*", `"refund ` + lengthens + `"`} {
 		if _, err := Parse(in); !errors.Is(err, ErrInvalidQuery) {
 			t.Errorf("Parse(%.40q): %v, want ErrInvalidQuery", in, err)
 		}

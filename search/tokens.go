@@ -23,14 +23,14 @@ import (
 
 // MaxTokenBytes is the length from which a token is dropped: a word of
 // 2,047 bytes or more (a base64 blob, a minified file, a run of one
-// letter) is not indexed and not matched. It is the
-// length from which PostgreSQL's to_tsvector drops a word (MAXSTRLEN), so
-// every backend indexes the same words; the words on either side of one
-// become neighbours, as there, so a phrase of them matches. A query is
-// shorter than that (MaxQueryBytes), but folding can lengthen a word (ﷲ,
-// 3 bytes, folds to 8), and Parse refuses a query with such a word,
-// which nothing could match. Indexing one cost SQLite's FTS5 memory and
-// time in proportion to it (docs/RELIABILITY.md).
+// letter) is not indexed and not matched. It is the length from which
+// PostgreSQL's to_tsvector drops a word (MAXSTRLEN), so every backend
+// indexes the same words; the words on either side of one become
+// neighbours, as there, so a phrase of them matches. A query is shorter
+// than that (MaxQueryBytes), but folding can lengthen a word (ﷲ, 3 bytes,
+// folds to 8), and Parse refuses a query with such a word, which can be
+// neither searched for nor excluded. Indexing one cost SQLite's FTS5
+// memory and time in proportion to it (docs/RELIABILITY.md).
 const MaxTokenBytes = 2047
 
 // span is a token and where it was in the text it came from.
