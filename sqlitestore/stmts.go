@@ -96,18 +96,23 @@ var tailSQL = `SELECT ` + messageColumns + ` FROM messages m
 WHERE m.hid = ` + liveHid + ` ORDER BY m.seq DESC`
 
 // tailUncompactedSQL is tailSQL after a row that stands for the
-// history's compaction records, if it has any: a position (compactedMark)
-// above any message's, so that it comes first. The ORDER BY merges a row
-// with the walk of the primary key, which stays a walk (no sort).
-var tailUncompactedSQL = `SELECT ` + compactedMark + `, NULL, '', 0, 0 WHERE EXISTS (SELECT 1 FROM compactions c
-WHERE c.hid = ` + liveHid + `) UNION ALL SELECT ` + messageColumns + ` FROM messages m
-WHERE m.hid = ` + liveHid + ` ORDER BY 1 DESC`
+// history's compaction records, if it has any (uncompactedSQL).
+var tailUncompactedSQL = uncompactedSQL(messageColumns, "NULL, '', 0, 0")
 
 // tailBareSQL is tailUncompactedSQL reading bareColumns, for a read that
 // uses no costs or times (driver.Span.Bare).
-var tailBareSQL = `SELECT ` + compactedMark + `, NULL, '' WHERE EXISTS (SELECT 1 FROM compactions c
-WHERE c.hid = ` + liveHid + `) UNION ALL SELECT ` + bareColumns + ` FROM messages m
+var tailBareSQL = uncompactedSQL(bareColumns, "NULL, ''")
+
+// uncompactedSQL is the walk of tailSQL reading cols, after a row that
+// stands for the history's compaction records, if it has any: a position
+// (compactedMark) above any message's, so that it comes first, then rest,
+// a value for each of cols' other cells. The ORDER BY merges a row with
+// the walk of the primary key, which stays a walk (no sort).
+func uncompactedSQL(cols, rest string) string {
+	return `SELECT ` + compactedMark + `, ` + rest + ` WHERE EXISTS (SELECT 1 FROM compactions c
+WHERE c.hid = ` + liveHid + `) UNION ALL SELECT ` + cols + ` FROM messages m
 WHERE m.hid = ` + liveHid + ` ORDER BY 1 DESC`
+}
 
 // bareColumns are what a bare messageRow reads: a message's position, its
 // kind and id, and its body. Three cells, not messageColumns' five: a
